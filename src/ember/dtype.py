@@ -109,6 +109,4 @@ def _numpy_types() -> dict[DType, np.dtype]:
 
 _TO_NUMPY = _numpy_types()
 _FROM_NUMPY = {dtype: member for member, dtype in _TO_NUMPY.items()}
-_SIZES = {
-    member: (_TO_NUMPY[member].itemsize if member in _TO_NUMPY else 1) for member in DType
-}
+_SIZES = {member: (_TO_NUMPY[member].itemsize if member in _TO_NUMPY else 1) for member in DType}

@@ -1,0 +1,32 @@
+"""Building graphs: types, values, weights and the ops that combine them."""
+
+from . import ops
+from .device import DeviceKind, DeviceRef
+from .dim import AlgebraicDim, Dim, DimLike, StaticDim, SymbolicDim
+from .graph import Graph, Node, current_graph
+from .quantization import BlockParameters, QuantizationEncoding
+from .shape import Shape, ShapeLike
+from .type import TensorType
+from .value import TensorValue
+from .weight import Weight
+
+__all__ = [
+    "AlgebraicDim",
+    "BlockParameters",
+    "DeviceKind",
+    "DeviceRef",
+    "Dim",
+    "DimLike",
+    "Graph",
+    "Node",
+    "QuantizationEncoding",
+    "Shape",
+    "ShapeLike",
+    "StaticDim",
+    "SymbolicDim",
+    "TensorType",
+    "TensorValue",
+    "Weight",
+    "current_graph",
+    "ops",
+]

@@ -1,0 +1,138 @@
+"""A graph records typed nodes while it is open; the engine compiles it once it has outputs.
+
+>>> with Graph("double", input_types=[TensorType(DType.float32, ["n"])]) as g:
+...     g.output(g.inputs[0] * 2)
+>>> g.output_types
+[TensorType(float32, [Dim('n')], cpu:0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ember.dtype import DType  # noqa: F401 - used by the doctest
+
+from .type import TensorType
+from .value import TensorValue
+
+__all__ = ["Graph", "Node", "current_graph"]
+
+_open_graphs: list[Graph] = []
+
+
+@dataclass(eq=False)
+class Node:
+    """One operation: its name, input values, attributes and result types."""
+
+    op: str
+    inputs: tuple[TensorValue, ...]
+    attrs: dict[str, Any]
+    result_types: tuple[TensorType, ...]
+    results: tuple[TensorValue, ...] = field(default=(), repr=False)
+
+    def describe(self, names: dict[int, str]) -> str:
+        outs = ", ".join(f"{names[id(v)]}: {_short(v.type)}" for v in self.results)
+        args = [names[id(v)] for v in self.inputs]
+        args += [f"{k}={_attr(v)}" for k, v in self.attrs.items()]
+        return f"{outs} = {self.op}({', '.join(args)})"
+
+
+class Graph:
+    """A computation under construction; use it as a context manager."""
+
+    def __init__(self, name: str, input_types: Iterable[TensorType] = ()) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a graph needs a non-empty str name, got {name!r}")
+        self.name = name
+        self.nodes: list[Node] = []
+        self.weights: dict[str, tuple[Any, TensorValue]] = {}
+        self.outputs: list[TensorValue] | None = None
+        self.inputs: tuple[TensorValue, ...] = ()
+        inputs = []
+        for index, input_type in enumerate(input_types):
+            if not isinstance(input_type, TensorType):
+                raise TypeError(f"input {index} must be a TensorType, got {input_type!r}")
+            inputs.append(self.add_node("input", (), {"index": index}, [input_type])[0])
+        self.inputs = tuple(inputs)
+
+    def __enter__(self) -> Graph:
+        _open_graphs.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _open_graphs.remove(self)
+
+    def add_node(
+        self,
+        op: str,
+        inputs: Sequence[TensorValue],
+        attrs: dict[str, Any],
+        result_types: Sequence[TensorType],
+    ) -> tuple[TensorValue, ...]:
+        """Append a node whose inputs belong to this graph; return its result values."""
+        for value in inputs:
+            if value.graph is not self:
+                raise ValueError(
+                    f"{op}: a value of graph {value.graph.name!r} was used in graph "
+                    f"{self.name!r}; values cannot cross graphs"
+                )
+        if self.outputs is not None:
+            raise ValueError(f"graph {self.name!r} already has its outputs; add no more nodes")
+        node = Node(op, tuple(inputs), dict(attrs), tuple(result_types))
+        node.results = tuple(TensorValue(self, node, i, t) for i, t in enumerate(result_types))
+        self.nodes.append(node)
+        return node.results
+
+    def output(self, *values: object) -> None:
+        """Mark the graph's results; the graph is complete after this."""
+        from .ops.constant import as_value
+
+        if self.outputs is not None:
+            raise ValueError(f"graph {self.name!r} already has outputs")
+        outs = [as_value(v, self) for v in values]
+        for out in outs:
+            if out.graph is not self:
+                raise ValueError(f"an output of graph {self.name!r} comes from another graph")
+        self.outputs = outs
+
+    @property
+    def output_types(self) -> list[TensorType]:
+        if self.outputs is None:
+            raise ValueError(f"graph {self.name!r} has no outputs yet; call output() first")
+        return [v.type for v in self.outputs]
+
+    def __str__(self) -> str:
+        names: dict[int, str] = {}
+        for node in self.nodes:
+            for value in node.results:
+                names[id(value)] = f"%{len(names)}"
+        head = f"graph {self.name}(" + ", ".join(names[id(v)] for v in self.inputs) + ")"
+        lines = [head] + ["  " + node.describe(names) for node in self.nodes]
+        if self.outputs is not None:
+            lines.append("  output " + ", ".join(names[id(v)] for v in self.outputs))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Graph({self.name!r}, nodes={len(self.nodes)})"
+
+
+def current_graph() -> Graph:
+    """The innermost open graph.
+
+    Raises:
+        ValueError: no graph is open.
+    """
+    if not _open_graphs:
+        raise ValueError("no Graph is open: build ops inside `with Graph(...) as graph:`")
+    return _open_graphs[-1]
+
+
+def _short(t: TensorType) -> str:
+    return f"{t.dtype!r}[{', '.join(str(d) for d in t.shape)}]@{t.device}"
+
+
+def _attr(value: Any) -> str:
+    text = repr(value) if not hasattr(value, "shape") else f"<array {value.shape}>"
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,58 @@
+"""Graph operations: each is a type rule that adds one node; backends execute them."""
+
+from . import allreduce
+from .axis import AxisError
+from .cast import cast
+from .check_indices import check_indices
+from .comparison import equal, greater, greater_equal, less, less_equal, not_equal
+from .constant import TensorValueLike, as_value, constant
+from .dequantize import dequantize
+from .distributed_broadcast import distributed_broadcast
+from .elementwise import abs, add, div, floor_div, max, min, mod, mul, negate, pow, sub
+from .gather import gather
+from .logical import logical_and, logical_not, logical_or, logical_xor
+from .reshape import reshape
+from .select import select
+from .slice import slice_tensor
+from .squeeze import squeeze, unsqueeze
+from .transfer import transfer_to
+
+__all__ = [
+    "AxisError",
+    "TensorValueLike",
+    "abs",
+    "add",
+    "allreduce",
+    "as_value",
+    "cast",
+    "check_indices",
+    "constant",
+    "dequantize",
+    "distributed_broadcast",
+    "div",
+    "equal",
+    "floor_div",
+    "gather",
+    "greater",
+    "greater_equal",
+    "less",
+    "less_equal",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "max",
+    "min",
+    "mod",
+    "mul",
+    "negate",
+    "not_equal",
+    "pow",
+    "reshape",
+    "select",
+    "slice_tensor",
+    "squeeze",
+    "sub",
+    "transfer_to",
+    "unsqueeze",
+]

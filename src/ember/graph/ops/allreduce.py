@@ -1,0 +1,36 @@
+"""Collectives across devices: `allreduce.sum` adds one value per device and gives every device
+the total."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..type import TensorType
+from ..value import TensorValue
+from .constant import as_value
+
+__all__ = ["sum"]
+
+
+def sum(inputs: Iterable[Any]) -> list[TensorValue]:
+    """One input per device, all of one dtype and shape; returns the sum on each device.
+
+    Raises:
+        ValueError: no inputs, two inputs on one device, or different shapes.
+        TypeError: different dtypes.
+    """
+    values = [as_value(v) for v in inputs]
+    if not values:
+        raise ValueError("allreduce.sum: needs at least one input")
+    first = values[0]
+    devices = [v.device for v in values]
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"allreduce.sum: each input must be on its own device, got {devices}")
+    for v in values[1:]:
+        if v.dtype != first.dtype:
+            raise TypeError(f"allreduce.sum: dtypes differ: {first.dtype!r} and {v.dtype!r}")
+        if list(v.shape) != list(first.shape):
+            raise ValueError(f"allreduce.sum: shapes differ: {first.shape} and {v.shape}")
+    results = [TensorType(first.dtype, first.shape, d) for d in devices]
+    return list(first.graph.add_node("allreduce_sum", values, {}, results))

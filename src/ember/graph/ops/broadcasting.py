@@ -1,0 +1,102 @@
+"""The type rule shared by every op that combines values elementwise.
+
+>>> broadcast_shapes(Shape(["batch", 1, 4]), Shape([3, 1]))
+[Dim('batch'), Dim(3), Dim(4)]
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ember.dtype import DType
+
+from ..dim import StaticDim
+from ..graph import current_graph
+from ..shape import Shape
+from ..type import TensorType
+from ..value import TensorValue
+from .constant import _constant_node, as_value
+
+__all__ = ["broadcast_shapes", "elementwise_node", "operands"]
+
+
+def broadcast_shapes(a: Shape, b: Shape) -> Shape:
+    """Numpy's rule over static and symbolic dims: equal dims, or one of them is 1.
+
+    Raises:
+        ValueError: two dims differ and neither is 1.
+    """
+    rank = max(len(a), len(b))
+    padded_a = [StaticDim(1)] * (rank - len(a)) + list(a)
+    padded_b = [StaticDim(1)] * (rank - len(b)) + list(b)
+    dims = []
+    for axis, (x, y) in enumerate(zip(padded_a, padded_b, strict=True)):
+        if x == y or y == 1:
+            dims.append(x)
+        elif x == 1:
+            dims.append(y)
+        else:
+            raise ValueError(
+                f"shapes {a} and {b} do not broadcast: dim {x!r} against {y!r} at axis {axis} "
+                "(dims must be equal, or one of them 1)"
+            )
+    return Shape(dims)
+
+
+def operands(op: str, a: Any, b: Any) -> tuple[TensorValue, TensorValue]:
+    """Two values on one device with one dtype; a Python scalar takes the other's dtype.
+
+    Raises:
+        TypeError: the dtypes differ, or a scalar does not fit the other operand's dtype.
+        ValueError: the values live on different devices.
+    """
+    if _is_scalar(a) and _is_scalar(b):
+        raise TypeError(f"{op}: at least one operand must be a graph value, got {a!r} and {b!r}")
+    if _is_scalar(a):
+        b = as_value(b)
+        a = _scalar(op, a, b)
+    elif _is_scalar(b):
+        a = as_value(a)
+        b = _scalar(op, b, a)
+    else:
+        a, b = as_value(a), as_value(b)
+    if a.device != b.device:
+        raise ValueError(
+            f"{op}: operands live on {a.device} and {b.device}; move one with .to(device) first"
+        )
+    if a.dtype != b.dtype:
+        raise TypeError(
+            f"{op}: operands have dtypes {a.dtype!r} and {b.dtype!r}; cast one with .cast() first"
+        )
+    return a, b
+
+
+def elementwise_node(op: str, inputs: list[TensorValue], dtype: DType) -> TensorValue:
+    """Add an elementwise node whose result shape is the broadcast of its inputs' shapes."""
+    shape = inputs[0].shape
+    for other in inputs[1:]:
+        shape = broadcast_shapes(shape, other.shape)
+    result = TensorType(dtype, shape, inputs[0].device)
+    return inputs[0].graph.add_node(op, inputs, {}, [result])[0]
+
+
+def _is_scalar(x: Any) -> bool:
+    return isinstance(x, numbers.Number) and not isinstance(x, np.ndarray)
+
+
+def _scalar(op: str, scalar: Any, like: TensorValue) -> TensorValue:
+    target = like.dtype.to_numpy()
+    if like.dtype.is_integral() and not float(scalar).is_integer():
+        raise TypeError(
+            f"{op}: {scalar!r} is not an integer; it cannot combine with {like.dtype!r}"
+        )
+    if like.dtype is DType.bool and scalar not in (0, 1):
+        raise TypeError(f"{op}: {scalar!r} is not a bool; it cannot combine with bool values")
+    if like.dtype.is_integral():
+        info = np.iinfo(target)
+        if not info.min <= scalar <= info.max:
+            raise TypeError(f"{op}: {scalar!r} does not fit {like.dtype!r}")
+    return _constant_node(current_graph(), np.asarray(scalar).astype(target), like.device)

@@ -1,0 +1,108 @@
+"""Constants, and turning anything value-like (arrays, scalars, weights) into a graph value.
+
+>>> from ember.graph import Graph
+>>> with Graph("c") as g:
+...     c = constant([[1, 2], [3, 4]], DType.int32)
+>>> c.shape, c.dtype, c.device
+([Dim(2), Dim(2)], int32, DeviceRef.CPU(id=0))
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ember.dtype import DType
+
+from ..device import DeviceRef
+from ..graph import Graph, current_graph
+from ..type import TensorType
+from ..value import TensorValue
+from ..weight import Weight
+
+__all__ = ["TensorValueLike", "as_value", "constant"]
+
+TensorValueLike = TensorValue | Weight | np.ndarray | numbers.Number
+
+
+def constant(
+    value: Any, dtype: DType | None = None, device: DeviceRef | None = None
+) -> TensorValue:
+    """A tensor baked into the graph; `device` defaults to the CPU, as in MAX.
+
+    Raises:
+        TypeError: `value` is not numeric or cannot be represented in `dtype` without loss.
+    """
+    device = device if device is not None else DeviceRef.CPU()
+    if not isinstance(device, DeviceRef):
+        raise TypeError(f"constant: device must be a DeviceRef, got {device!r}")
+    return _constant_node(current_graph(), _to_array(value, dtype), device)
+
+
+def as_value(value: Any, graph: Graph | None = None) -> TensorValue:
+    """The graph value for `value`: a value itself, a weight's node, or a new constant.
+
+    Raises:
+        TypeError: `value` is a Python scalar (its dtype is ambiguous) or not value-like.
+    """
+    if isinstance(value, TensorValue):
+        return value
+    graph = graph or current_graph()
+    if isinstance(value, Weight):
+        return _weight_value(graph, value)
+    if isinstance(value, np.ndarray | np.generic):
+        return _constant_node(graph, _to_array(value, None), DeviceRef.CPU())
+    raise TypeError(
+        f"expected a TensorValue, Weight or numpy array, got {type(value).__name__} {value!r}; "
+        "wrap Python scalars with ops.constant(value, dtype)"
+    )
+
+
+def _constant_node(graph: Graph, array: np.ndarray, device: DeviceRef) -> TensorValue:
+    type_ = TensorType(DType.from_numpy(array.dtype), array.shape, device)
+    return graph.add_node("constant", (), {"value": array}, [type_])[0]
+
+
+def _to_array(value: Any, dtype: DType | None) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"constant: {value!r} is not a rectangular numeric array") from exc
+    if array.dtype.kind not in "biuf" and not _is_narrow_float(array.dtype):
+        raise TypeError(f"constant: expected numbers, got an array of {array.dtype}")
+    if dtype is None:
+        if not isinstance(value, np.ndarray | np.generic):
+            raise TypeError(f"constant: give a dtype for the Python value {value!r}")
+        return array
+    if not isinstance(dtype, DType):
+        raise TypeError(f"constant: dtype must be a DType, got {dtype!r}")
+    target = dtype.to_numpy()
+    converted = array.astype(target)
+    if dtype.is_integral() and not np.array_equal(converted.astype(np.float64), array):
+        raise TypeError(f"constant: values of {array.dtype} do not fit {dtype!r} exactly")
+    return converted
+
+
+def _is_narrow_float(dtype: np.dtype) -> bool:
+    try:
+        return DType.from_numpy(dtype).is_float()
+    except TypeError:
+        return False
+
+
+def _weight_value(graph: Graph, weight: Weight) -> TensorValue:
+    known = graph.weights.get(weight.name)
+    if known is not None:
+        declared, value = known
+        if declared is weight:
+            return value
+        raise ValueError(
+            f"graph {graph.name!r} already has a weight named {weight.name!r} "
+            f"({declared.dtype!r}{declared.shape}); two weights cannot share a name"
+        )
+    attrs = {"name": weight.name, "encoding": weight.quantization_encoding}
+    value = graph.add_node("weight", (), attrs, [weight.type])[0]
+    graph.weights[weight.name] = (weight, value)
+    return value

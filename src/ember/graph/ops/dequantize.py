@@ -1,0 +1,52 @@
+"""`dequantize(encoding, quantized)`: rows of GGUF blocks back to floating-point values.
+
+>>> from ember.graph import Graph, TensorType
+>>> with Graph("g", input_types=[TensorType(DType.uint8, ["n", 288])]) as g:
+...     x = dequantize(QuantizationEncoding.Q4_K, g.inputs[0])
+>>> x.shape, x.dtype
+([Dim('n'), Dim(512)], float32)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ember.dtype import DType
+
+from ..dim import StaticDim
+from ..quantization import QuantizationEncoding
+from ..type import TensorType
+from ..value import TensorValue
+from .constant import as_value
+
+__all__ = ["DEQUANTIZED_DTYPES", "dequantize"]
+
+DEQUANTIZED_DTYPES = (DType.float32, DType.bfloat16, DType.float16)
+
+
+def dequantize(
+    encoding: QuantizationEncoding, quantized: Any, out_dtype: DType = DType.float32
+) -> TensorValue:
+    """Values of `quantized`, a uint8 tensor whose last axis is a row of whole blocks.
+
+    Raises:
+        TypeError: `encoding` is not a QuantizationEncoding, the input is not uint8, or
+            `out_dtype` is not float32, bfloat16 or float16.
+        ValueError: the encoding has no blocks (GPTQ) or the last axis is not static and a
+            whole number of blocks.
+    """
+    if not isinstance(encoding, QuantizationEncoding):
+        raise TypeError(f"dequantize: expected a QuantizationEncoding, got {encoding!r}")
+    value = as_value(quantized)
+    if value.dtype is not DType.uint8:
+        raise TypeError(f"dequantize: quantized data is uint8 bytes, got {value.dtype!r}")
+    if out_dtype not in DEQUANTIZED_DTYPES:
+        raise TypeError(
+            f"dequantize: out_dtype must be one of {DEQUANTIZED_DTYPES}, got {out_dtype!r}"
+        )
+    if value.rank == 0 or not isinstance(value.shape[-1], StaticDim):
+        raise ValueError(f"dequantize: the last axis must be static bytes, got {value.shape}")
+    hidden = encoding.hidden_size(int(value.shape[-1]))
+    result = TensorType(out_dtype, [*value.shape[:-1], hidden], value.device)
+    attrs = {"encoding": encoding}
+    return value.graph.add_node("dequantize", [value], attrs, [result])[0]

@@ -1,0 +1,73 @@
+"""`gather(input, indices, axis)`: pick slices of `input` along `axis` by index.
+
+>>> from ember.graph import Graph, TensorType, Weight
+>>> table = Weight("table", DType.float32, [1000, 64])
+>>> with Graph("g", input_types=[TensorType(DType.int64, ["batch", "seq"])]) as g:
+...     rows = gather(table, g.inputs[0], axis=0)
+>>> rows.shape
+[Dim('batch'), Dim('seq'), Dim(64)]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ember.dtype import DType
+
+from ..type import TensorType
+from ..value import TensorValue
+from .axis import normalize_axis
+from .constant import as_value
+
+__all__ = ["OUT_OF_RANGE_POLICIES", "OutOfRange", "gather", "index_value"]
+
+OutOfRange = Literal["wrap", "error", "zero", "clamp"]
+OUT_OF_RANGE_POLICIES: tuple[str, ...] = ("wrap", "error", "zero", "clamp")
+
+
+def gather(
+    input: Any, indices: Any, axis: int, *, out_of_range: OutOfRange = "wrap"
+) -> TensorValue:
+    """Slices of `input` at `indices` along `axis`; the result's shape is `input.shape` with
+    that axis replaced by `indices.shape`.
+
+    `out_of_range` says what an index outside `[0, size)` does when the model executes:
+    "wrap" (MAX's rule: `-size <= i < 0` counts from the end, others raise IndexError),
+    "error" (raise IndexError naming the index, its position and the size), "zero" (a zero
+    slice) or "clamp" (the nearest valid slice).
+
+    Raises:
+        TypeError: `indices` is not an integer tensor.
+        ValueError: the two live on different devices, or `out_of_range` is unknown.
+        AxisError: `axis` is out of range for `input`.
+    """
+    source, index = as_value(input), index_value("gather", indices)
+    axis = normalize_axis("gather", axis, source.rank)
+    if out_of_range not in OUT_OF_RANGE_POLICIES:
+        raise ValueError(
+            f"gather: out_of_range must be one of {OUT_OF_RANGE_POLICIES}, got {out_of_range!r}"
+        )
+    if source.device != index.device:
+        raise ValueError(
+            f"gather: input lives on {source.device} and indices on {index.device}; "
+            "move the indices with .to(device) first"
+        )
+    shape = [*source.shape[:axis], *index.shape, *source.shape[axis + 1 :]]
+    result = TensorType(source.dtype, shape, source.device)
+    attrs = {"axis": axis, "out_of_range": out_of_range}
+    return source.graph.add_node("gather", [source, index], attrs, [result])[0]
+
+
+def index_value(op: str, indices: Any) -> TensorValue:
+    """`indices` as a graph value of an integer dtype.
+
+    Raises:
+        TypeError: the dtype is not an integer type (floats and bools are rejected).
+    """
+    value = as_value(indices)
+    if not value.dtype.is_integral():
+        raise TypeError(
+            f"{op}: indices must have an integer dtype, got {value.dtype!r} "
+            f"(expected one of {', '.join(repr(d) for d in DType if d.is_integral())})"
+        )
+    return value

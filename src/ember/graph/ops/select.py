@@ -1,0 +1,29 @@
+"""`select(condition, x, y)`: elementwise choice between two values, broadcast together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ember.dtype import DType
+
+from ..value import TensorValue
+from .broadcasting import elementwise_node, operands
+from .constant import as_value
+
+__all__ = ["select"]
+
+
+def select(condition: Any, x: Any, y: Any) -> TensorValue:
+    """`x` where `condition` holds, else `y`.
+
+    Raises:
+        TypeError: `condition` is not bool, or `x` and `y` differ in dtype.
+        ValueError: the three live on different devices or do not broadcast.
+    """
+    cond = as_value(condition)
+    if cond.dtype is not DType.bool:
+        raise TypeError(f"select: the condition must be bool, got {cond.dtype!r}")
+    a, b = operands("select", x, y)
+    if cond.device != a.device:
+        raise ValueError(f"select: condition on {cond.device}, values on {a.device}; use .to()")
+    return elementwise_node("select", [cond, a, b], a.dtype)

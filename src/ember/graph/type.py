@@ -1,0 +1,44 @@
+"""The type of a graph value: element type, shape and device.
+
+>>> TensorType(DType.int32, ["batch", 16], DeviceRef.CPU())
+TensorType(int32, [Dim('batch'), Dim(16)], cpu:0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ember.dtype import DType
+
+from .device import DeviceRef
+from .shape import Shape, ShapeLike
+
+__all__ = ["TensorType"]
+
+
+@dataclass(frozen=True, init=False)
+class TensorType:
+    dtype: DType
+    shape: Shape
+    device: DeviceRef
+
+    def __init__(self, dtype: DType, shape: ShapeLike, device: DeviceRef | None = None) -> None:
+        if not isinstance(dtype, DType):
+            raise TypeError(f"dtype must be a DType, got {dtype!r}")
+        if device is None:
+            device = DeviceRef.CPU()
+        if not isinstance(device, DeviceRef):
+            raise TypeError(f"device must be a DeviceRef, got {device!r}")
+        object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "shape", Shape(shape))
+        object.__setattr__(self, "device", device)
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def __hash__(self) -> int:
+        return hash((self.dtype, tuple(self.shape), self.device))
+
+    def __repr__(self) -> str:
+        return f"TensorType({self.dtype!r}, {self.shape}, {self.device})"

@@ -1,0 +1,124 @@
+"""A value flowing through a graph, with Python operators that add ops to its graph.
+
+>>> from ember.graph import Graph, TensorType
+>>> with Graph("g", input_types=[TensorType(DType.float32, ["batch", 4])]) as g:
+...     x = g.inputs[0]
+...     y = (x + 1.0)[:, 1:3]
+>>> y.shape, y.dtype, y.device
+([Dim('batch'), Dim(2)], float32, DeviceRef.CPU(id=0))
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ember.dtype import DType
+
+from .device import DeviceRef
+from .shape import Shape, ShapeLike
+from .type import TensorType
+
+if TYPE_CHECKING:
+    from .graph import Graph, Node
+
+__all__ = ["TensorValue"]
+
+
+class TensorValue:
+    """The i-th result of a node; build new values with `ember.graph.ops` or operators."""
+
+    __slots__ = ("graph", "index", "node", "type")
+    __array_priority__ = 1000  # numpy defers `array + value` to us
+
+    def __init__(self, graph: Graph, node: Node, index: int, type: TensorType) -> None:
+        self.graph, self.node, self.index, self.type = graph, node, index, type
+
+    @property
+    def dtype(self) -> DType:
+        return self.type.dtype
+
+    @property
+    def shape(self) -> Shape:
+        return self.type.shape
+
+    @property
+    def device(self) -> DeviceRef:
+        return self.type.device
+
+    @property
+    def rank(self) -> int:
+        return self.type.rank
+
+    def __repr__(self) -> str:
+        return f"TensorValue({self.dtype!r}, {self.shape}, {self.device}, op={self.node.op})"
+
+    def __bool__(self) -> bool:
+        raise TypeError("a graph value has no truth value when the graph is built; use ops.select")
+
+    def to(self, device: DeviceRef) -> TensorValue:
+        from .ops.transfer import transfer_to
+
+        return transfer_to(self, device)
+
+    def cast(self, dtype: DType) -> TensorValue:
+        from .ops.cast import cast
+
+        return cast(self, dtype)
+
+    def reshape(self, shape: ShapeLike) -> TensorValue:
+        from .ops.reshape import reshape
+
+        return reshape(self, shape)
+
+    def __getitem__(self, index: Any) -> TensorValue:
+        from .ops.slice import slice_tensor
+
+        return slice_tensor(self, index)
+
+    def __neg__(self) -> TensorValue:
+        from .ops import elementwise
+
+        return elementwise.negate(self)
+
+    def __invert__(self) -> TensorValue:
+        from .ops.logical import logical_not
+
+        return logical_not(self)
+
+
+def _binary(module: str, name: str, reverse: bool = False):
+    def method(self: TensorValue, other: Any) -> TensorValue:
+        import importlib
+
+        fn = getattr(importlib.import_module(f"ember.graph.ops.{module}"), name)
+        return fn(other, self) if reverse else fn(self, other)
+
+    method.__name__ = name
+    return method
+
+
+for _dunder, _module, _fn in [
+    ("add", "elementwise", "add"),
+    ("sub", "elementwise", "sub"),
+    ("mul", "elementwise", "mul"),
+    ("truediv", "elementwise", "div"),
+    ("floordiv", "elementwise", "floor_div"),
+    ("mod", "elementwise", "mod"),
+    ("pow", "elementwise", "pow"),
+    ("and", "logical", "logical_and"),
+    ("or", "logical", "logical_or"),
+    ("xor", "logical", "logical_xor"),
+]:
+    setattr(TensorValue, f"__{_dunder}__", _binary(_module, _fn))
+    setattr(TensorValue, f"__r{_dunder}__", _binary(_module, _fn, reverse=True))
+
+for _dunder, _fn in [
+    ("eq", "equal"),
+    ("ne", "not_equal"),
+    ("lt", "less"),
+    ("le", "less_equal"),
+    ("gt", "greater"),
+    ("ge", "greater_equal"),
+]:
+    setattr(TensorValue, f"__{_dunder}__", _binary("comparison", _fn))
+TensorValue.__hash__ = object.__hash__  # type: ignore[method-assign]

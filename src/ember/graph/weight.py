@@ -1,0 +1,91 @@
+"""A named weight declared by a layer and bound to an array when the model loads.
+
+>>> Weight("embed", DType.float32, [1000, 64])
+Weight('embed', float32, [Dim(1000), Dim(64)], cpu:0)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ember.dtype import DType
+
+from .device import DeviceRef
+from .dim import StaticDim
+from .quantization import QuantizationEncoding
+from .shape import Shape, ShapeLike
+from .type import TensorType
+
+__all__ = ["Weight"]
+
+
+class Weight:
+    """A declaration: the graph gets one `weight` node per name the first time it is used."""
+
+    def __init__(
+        self,
+        name: str,
+        dtype: DType,
+        shape: ShapeLike,
+        device: DeviceRef | None = None,
+        quantization_encoding: QuantizationEncoding | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a weight needs a non-empty str name, got {name!r}")
+        self.name = name
+        self.type = TensorType(dtype, shape, device or DeviceRef.CPU())
+        if not all(isinstance(d, StaticDim) for d in self.type.shape):
+            raise ValueError(f"weight {name!r} needs a static shape, got {self.type.shape}")
+        if quantization_encoding is not None and not isinstance(
+            quantization_encoding, QuantizationEncoding
+        ):
+            raise TypeError(
+                "quantization_encoding must be a QuantizationEncoding, "
+                f"got {quantization_encoding!r}"
+            )
+        self.quantization_encoding = quantization_encoding
+
+    @property
+    def dtype(self) -> DType:
+        return self.type.dtype
+
+    @property
+    def shape(self) -> Shape:
+        return self.type.shape
+
+    @property
+    def device(self) -> DeviceRef:
+        return self.type.device
+
+    def check_array(self, array: Any) -> np.ndarray:
+        """`array` (numpy, memmap or any DLPack object) as a numpy view, if it fits this weight.
+
+        Raises:
+            TypeError: it is not an array, or its dtype differs from the declared one.
+            ValueError: its shape differs from the declared one.
+        """
+        if not isinstance(array, np.ndarray):
+            if not hasattr(array, "__dlpack__"):
+                raise TypeError(
+                    f"weight {self.name!r}: expected a numpy array or a DLPack object, "
+                    f"got {type(array).__name__}"
+                )
+            array = np.from_dlpack(array)
+        try:
+            dtype = DType.from_numpy(array.dtype)
+        except TypeError:
+            dtype = None
+        if dtype is not self.dtype:
+            raise TypeError(
+                f"weight {self.name!r}: expected dtype {self.dtype!r}, got {array.dtype}; "
+                "its bytes would be misread, so convert it first"
+            )
+        expected = tuple(int(d) for d in self.shape)
+        if array.shape != expected:
+            raise ValueError(f"weight {self.name!r}: expected shape {expected}, got {array.shape}")
+        return array
+
+    def __repr__(self) -> str:
+        return f"Weight({self.name!r}, {self.dtype!r}, {self.shape}, {self.device})"

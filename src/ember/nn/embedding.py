@@ -1,0 +1,244 @@
+"""Embedding layers: a table of vectors, looked up by integer id.
+
+>>> from ember.graph import DeviceRef, Graph, TensorType
+>>> emb = EmbeddingV2(1000, 64, DType.float32, DeviceRef.CPU(), name="tokens")
+>>> with Graph("g", input_types=[TensorType(DType.int32, ["batch", "seq"])]) as g:
+...     out = emb(g.inputs[0])
+>>> out.shape
+[Dim('batch'), Dim('seq'), Dim(64)]
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from ember.dtype import DType
+from ember.graph import DeviceRef, QuantizationEncoding, TensorValue, Weight, ops
+from ember.graph.ops.dequantize import DEQUANTIZED_DTYPES
+from ember.graph.ops.gather import OutOfRange, index_value
+
+from .module import Module
+
+__all__ = ["Embedding", "EmbeddingV2", "VocabParallelEmbedding"]
+
+LAYER_POLICIES = ("error", "zero", "clamp")
+
+
+class EmbeddingV2(Module):
+    """A `(vocab_size, hidden_dim)` table on `device`, looked up by ids in `[0, vocab_size)`.
+
+    A quantized table is declared as GGUF stores it: `dtype=DType.uint8` and `hidden_dim`
+    the bytes of one row; its lookups dequantize only the rows they read, into `output_dtype`
+    (float32 unless asked). `out_of_range` says what an id outside the vocabulary does:
+    "error" (IndexError naming the id, its position and the vocab size), "zero" or "clamp".
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_dim: int,
+        dtype: DType,
+        device: DeviceRef | None = None,
+        quantization_encoding: QuantizationEncoding | None = None,
+        name: str | None = None,
+        *,
+        out_of_range: OutOfRange = "error",
+        output_dtype: DType | None = None,
+    ) -> None:
+        super().__init__()
+        self.device = _device(device)
+        self.vocab_size, self.hidden_dim = _table_dims(vocab_size, hidden_dim)
+        self.quantization_encoding = quantization_encoding
+        self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype, hidden_dim)
+        self.out_of_range = _policy(out_of_range)
+        self.weight = Weight(
+            name or "embeddings",
+            dtype,
+            (self.vocab_size, self.hidden_dim),
+            device=self.device,
+            quantization_encoding=quantization_encoding,
+        )
+
+    def __call__(self, indices: Any) -> TensorValue:
+        """Vectors for `indices` of shape `[...]`, as `[..., hidden]` on this layer's device."""
+        ids = index_value("embedding", indices).to(self.device)
+        rows = ops.gather(self.weight, ids, axis=0, out_of_range=self.out_of_range)
+        return _decode(rows, self.quantization_encoding, self.output_dtype)
+
+
+class Embedding(EmbeddingV2):
+    """MAX's two spellings: `Embedding(weights)` over any table value, or the arguments of
+    `EmbeddingV2`.
+
+    >>> import numpy as np
+    >>> from ember.graph import Graph, ops
+    >>> with Graph("g") as g:
+    ...     out = Embedding(np.eye(4, dtype=np.float32))(ops.constant([3, 0], DType.int64))
+    >>> out.shape
+    [Dim(2), Dim(4)]
+    """
+
+    def __init__(self, weights: Any = None, *args: Any, **kwargs: Any) -> None:
+        if isinstance(weights, numbers.Integral) and not isinstance(weights, bool):
+            super().__init__(weights, *args, **kwargs)
+            return
+        if weights is None or args:
+            raise TypeError(
+                "Embedding takes a table (Embedding(weights)) or "
+                "(vocab_size, hidden_dim, dtype, device, ...)"
+            )
+        Module.__init__(self)
+        self.weight = weights
+        self.out_of_range = _policy(kwargs.pop("out_of_range", "error"))
+        if kwargs:
+            raise TypeError(f"Embedding(weights) takes only out_of_range=, got {sorted(kwargs)}")
+        self.quantization_encoding = getattr(weights, "quantization_encoding", None)
+        self.output_dtype = None
+        self.device = None
+
+    def __call__(self, indices: Any) -> TensorValue:
+        if self.device is not None:
+            return super().__call__(indices)
+        table = ops.as_value(self.weight)
+        if table.rank != 2:
+            raise ValueError(f"Embedding: the table must be 2-D (vocab, hidden), got {table.shape}")
+        ids = index_value("embedding", indices).to(table.device)
+        rows = ops.gather(table, ids, axis=0, out_of_range=self.out_of_range)
+        return _decode(rows, self.quantization_encoding, None)
+
+
+class VocabParallelEmbedding(Module):
+    """The table split by rows over `devices`: `ceil(vocab / n)` rows each (the last may be
+    short). Each device looks up the ids its shard holds (zero elsewhere), the partial results
+    are summed across devices, and every device gets the full result: one value per device.
+
+    Ids are checked against the whole vocabulary first, so a bad id raises (or is zeroed or
+    clamped, by `out_of_range`) exactly as in `EmbeddingV2`, rather than silently vanishing.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_dim: int,
+        dtype: DType,
+        devices: list[DeviceRef] | None = None,
+        quantization_encoding: QuantizationEncoding | None = None,
+        name: str | None = None,
+        *,
+        device: list[DeviceRef] | None = None,
+        out_of_range: OutOfRange = "error",
+        output_dtype: DType | None = None,
+    ) -> None:
+        super().__init__()
+        if devices is not None and device is not None:
+            raise TypeError("VocabParallelEmbedding: give devices= or device=, not both")
+        self.devices = _device_list(devices if devices is not None else device)
+        self.vocab_size, self.hidden_dim = _table_dims(vocab_size, hidden_dim)
+        self.quantization_encoding = quantization_encoding
+        self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype, hidden_dim)
+        self.out_of_range = _policy(out_of_range)
+        self.shard_size = math.ceil(self.vocab_size / len(self.devices))
+        self.weight = Weight(
+            name or "embeddings",
+            dtype,
+            (self.vocab_size, self.hidden_dim),
+            device=DeviceRef.CPU(),
+            quantization_encoding=quantization_encoding,
+        )
+
+    @property
+    def num_devices(self) -> int:
+        return len(self.devices)
+
+    def shard_bounds(self, device_index: int) -> tuple[int, int]:
+        """The `[start, end)` rows of the vocabulary held by device `device_index`."""
+        start = min(self.shard_size * device_index, self.vocab_size)
+        return start, min(start + self.shard_size, self.vocab_size)
+
+    def __call__(self, indices: Any) -> list[TensorValue]:
+        ids = index_value("embedding", indices)
+        if self.out_of_range == "error":
+            ids = ops.check_indices(ids, self.vocab_size)
+        ids = ids.cast(DType.int64)
+        if self.out_of_range == "clamp":
+            ids = ops.max(ops.min(ids, self.vocab_size - 1), 0)
+        table = ops.as_value(self.weight)
+        partials = []
+        for i, device_ids in enumerate(ops.distributed_broadcast(ids, self.devices)):
+            start, end = self.shard_bounds(i)
+            shard = table[start:end].to(self.devices[i])
+            rows = ops.gather(shard, device_ids - start, axis=0, out_of_range="zero")
+            partials.append(_decode(rows, self.quantization_encoding, self.output_dtype))
+        return ops.allreduce.sum(partials)
+
+
+def _decode(
+    rows: TensorValue, encoding: QuantizationEncoding | None, output_dtype: DType | None
+) -> TensorValue:
+    if encoding is not None:
+        return ops.dequantize(encoding, rows, out_dtype=output_dtype or DType.float32)
+    return rows if output_dtype is None else rows.cast(output_dtype)
+
+
+def _table_dims(vocab_size: Any, hidden_dim: Any) -> tuple[int, int]:
+    for label, value in (("vocab_size", vocab_size), ("hidden_dim", hidden_dim)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+            raise ValueError(f"{label} must be a positive int, got {value!r}")
+    return int(vocab_size), int(hidden_dim)
+
+
+def _output_dtype(
+    dtype: DType,
+    encoding: QuantizationEncoding | None,
+    output_dtype: DType | None,
+    hidden_dim: int,
+) -> DType | None:
+    if not isinstance(dtype, DType):
+        raise TypeError(f"dtype must be a DType, got {dtype!r}")
+    if output_dtype is not None and not isinstance(output_dtype, DType):
+        raise TypeError(f"output_dtype must be a DType, got {output_dtype!r}")
+    if encoding is None:
+        return output_dtype
+    if not isinstance(encoding, QuantizationEncoding):
+        raise TypeError(f"quantization_encoding must be a QuantizationEncoding, got {encoding!r}")
+    if dtype is not DType.uint8:
+        raise TypeError(
+            f"a {encoding.value} table is declared as dtype=DType.uint8 (its raw blocks), "
+            f"got {dtype!r}"
+        )
+    encoding.hidden_size(hidden_dim)  # hidden_dim is the row's bytes: whole blocks
+    if output_dtype is not None and output_dtype not in DEQUANTIZED_DTYPES:
+        raise TypeError(
+            f"a quantized table dequantizes to one of {DEQUANTIZED_DTYPES}, got {output_dtype!r}"
+        )
+    return output_dtype
+
+
+def _policy(out_of_range: Any) -> OutOfRange:
+    if out_of_range not in LAYER_POLICIES:
+        wrap = " ('wrap' is ops.gather's rule, not a layer's)" if out_of_range == "wrap" else ""
+        raise ValueError(
+            f"out_of_range must be one of {LAYER_POLICIES}, got {out_of_range!r}{wrap}"
+        )
+    return out_of_range
+
+
+def _device(device: Any) -> DeviceRef:
+    if device is None:
+        return DeviceRef.CPU()
+    if not isinstance(device, DeviceRef):
+        raise TypeError(f"device must be a DeviceRef, got {device!r}")
+    return device
+
+
+def _device_list(devices: Any) -> list[DeviceRef]:
+    if isinstance(devices, DeviceRef):
+        devices = [devices]
+    if not devices:
+        raise ValueError("VocabParallelEmbedding needs a non-empty list of devices")
+    devices = [_device(d) for d in devices]
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"VocabParallelEmbedding: devices repeat: {devices}")
+    return devices
