@@ -1,0 +1,77 @@
+"""The `ember` command."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+def demo(args: argparse.Namespace) -> int:
+    """The seed example, executed: build, load on random weights, check against numpy, time."""
+    import ember.nn as nn
+    from ember.driver import accelerator_count
+    from ember.dtype import DType
+    from ember.engine import InferenceSession
+    from ember.graph import DeviceRef, Graph, ops
+
+    batch_size, seq_length, vocab_size, hidden_dim = 4, 16, 10000, 256
+    device = DeviceRef.GPU() if accelerator_count() else DeviceRef.CPU()
+    rng = np.random.default_rng(0)
+    input_data = rng.integers(0, vocab_size, (batch_size, seq_length), dtype=np.int32)
+    with Graph(name="embedding_example") as graph:
+        input_indices = ops.constant(input_data, dtype=DType.int32)
+        embedding = nn.EmbeddingV2(
+            vocab_size=vocab_size,
+            hidden_dim=hidden_dim,
+            dtype=DType.float32,
+            device=device,
+            name="token_embeddings",
+        )
+        embeddings = embedding(input_indices)
+        print(f"Embedding output shape: {embeddings.shape}")
+        graph.output(embeddings)
+
+    table = rng.standard_normal((vocab_size, hidden_dim), dtype=np.float32)
+    session = InferenceSession(num_threads=args.threads)
+    start = time.perf_counter()
+    model = session.load(graph, weights_registry={"token_embeddings": table})
+    load_ms = (time.perf_counter() - start) * 1e3
+    result = model.execute()[0].to_numpy()
+    if not np.array_equal(result, table[input_data]):
+        print("error: the lookup disagrees with numpy fancy indexing", file=sys.stderr)
+        return 1
+    print(f"Executed on {device} ({session.num_threads} threads); matches numpy: True")
+    print(f"First vector, first values: {np.array2string(result[0, 0, :4], precision=4)}")
+
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        model.execute()
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    print(
+        f"load {load_ms:.1f} ms; execute median {median * 1e6:.1f} us for "
+        f"{batch_size * seq_length} tokens ({result.nbytes / median / 1e9:.2f} GB/s of output)"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ember", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_demo = commands.add_parser("demo", help="build, execute and time the seed example")
+    run_demo.add_argument("--threads", type=int, default=None, help="kernel threads")
+    run_demo.add_argument("--repeats", type=int, default=200, help="timed executions")
+    run_demo.set_defaults(handler=demo)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Real devices a session runs on. The native backend runs on the host CPU only.
+
+>>> CPU(), str(CPU(1))
+(CPU(id=0), 'cpu:1')
+>>> accelerator_count()
+0
+"""
+
+from __future__ import annotations
+
+__all__ = ["CPU", "Accelerator", "Device", "accelerator_count"]
+
+
+class Device:
+    """A device by kind and index; `label` is MAX's spelling ("cpu", "gpu")."""
+
+    label = ""
+
+    def __init__(self, id: int = 0) -> None:
+        if isinstance(id, bool) or not isinstance(id, int) or id < 0:
+            raise ValueError(f"a device id is an int >= 0, got {id!r}")
+        self.id = id
+
+    @property
+    def is_host(self) -> bool:
+        return self.label == "cpu"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash((self.label, self.id))
+
+    def __str__(self) -> str:
+        return f"{self.label}:{self.id}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id})"
+
+
+class CPU(Device):
+    """The host CPU; several ids name logical CPU devices that share host memory."""
+
+    label = "cpu"
+
+
+class Accelerator(Device):
+    """An accelerator by index.
+
+    Raises:
+        ValueError: there is no accelerator with that index (the error names what there is).
+    """
+
+    label = "gpu"
+
+    def __init__(self, id: int = 0) -> None:
+        super().__init__(id)
+        if id >= accelerator_count():
+            raise ValueError(
+                f"no accelerator {id}: found {accelerator_count()} accelerators; this build runs "
+                "on the host CPU only (devices available: CPU())"
+            )
+
+
+def accelerator_count() -> int:
+    """Accelerators this build can run on."""
+    return 0

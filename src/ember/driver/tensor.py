@@ -1,0 +1,92 @@
+"""`Tensor`: an array on a device, shared without copies with numpy and DLPack consumers.
+
+>>> import numpy as np
+>>> t = Tensor.from_numpy(np.arange(6, dtype=np.int32).reshape(2, 3))
+>>> t.shape, t.dtype, t.device
+((2, 3), int32, CPU(id=0))
+>>> np.shares_memory(t.to_numpy(), np.from_dlpack(t))
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ember.dtype import DType
+
+from .device import CPU, Device
+
+__all__ = ["Buffer", "Tensor"]
+
+_DLPACK_CPU = 1
+
+
+class Tensor:
+    """A result or input of a model; on the CPU it is a numpy array underneath."""
+
+    __slots__ = ("_array", "device")
+
+    def __init__(self, array: np.ndarray, device: Device | None = None) -> None:
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"Tensor wraps a numpy array, got {type(array).__name__}")
+        DType.from_numpy(array.dtype)  # rejects dtypes a graph cannot hold
+        self._array = array
+        self.device = device if device is not None else CPU()
+
+    @classmethod
+    def from_numpy(cls, array: np.ndarray) -> Tensor:
+        """Wraps `array` without copying it."""
+        return cls(np.asarray(array))
+
+    @classmethod
+    def from_dlpack(cls, obj: Any) -> Tensor:
+        """Wraps any host-memory DLPack producer (torch, jax, cupy on host) without copying."""
+        if isinstance(obj, Tensor):
+            return obj
+        try:
+            return cls(np.from_dlpack(obj))
+        except (TypeError, BufferError, RuntimeError) as exc:
+            raise TypeError(f"cannot read {type(obj).__name__} through DLPack: {exc}") from exc
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._array.shape
+
+    @property
+    def dtype(self) -> DType:
+        return DType.from_numpy(self._array.dtype)
+
+    @property
+    def rank(self) -> int:
+        return self._array.ndim
+
+    def to_numpy(self) -> np.ndarray:
+        """The array itself: no copy, so changes show through both."""
+        return self._array
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if copy:
+            return np.array(self._array, dtype=dtype)
+        return self._array if dtype is None else self._array.astype(dtype, copy=False)
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        """Exports the memory (numpy's exporter: standard dtypes; bfloat16 and float8 travel
+        through `to_numpy()` and a view instead)."""
+        try:
+            return self._array.__dlpack__(**kwargs)
+        except (BufferError, TypeError) as exc:
+            raise BufferError(
+                f"DLPack cannot carry {self.dtype!r} from numpy; use "
+                f"to_numpy().view(np.uint{8 * self.dtype.size_in_bytes}) and reinterpret: {exc}"
+            ) from exc
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (_DLPACK_CPU, 0)
+
+    def __repr__(self) -> str:
+        return f"Tensor(shape={self.shape}, dtype={self.dtype!r}, device={self.device})"
+
+
+Buffer = Tensor

@@ -1,0 +1,20 @@
+"""Native lowering of `cast`: numpy's conversion (ml_dtypes for bfloat16 and float8)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.graph import Node
+
+from .lowering import Decode, StepFn
+
+__all__ = ["lower_cast"]
+
+
+def lower_cast(node: Node, decode: Decode | None) -> StepFn:
+    dtype = node.attrs["dtype"].to_numpy()
+
+    def run(rt, slot, x):
+        return np.asarray(x).astype(dtype)
+
+    return run

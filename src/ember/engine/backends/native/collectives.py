@@ -1,0 +1,24 @@
+"""Native lowering of `allreduce_sum`: each device gets its own array holding the total."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.graph import Node
+
+from .lowering import Decode, StepFn
+
+__all__ = ["lower_allreduce_sum"]
+
+
+def lower_allreduce_sum(node: Node, decode: Decode | None) -> StepFn:
+    copies = len(node.result_types)
+
+    def run(rt, slot, first, *rest):
+        total = rt.empty(slot, first.shape, first.dtype)
+        np.copyto(total, first)
+        for partial in rest:
+            np.add(total, partial, out=total)
+        return total if copies == 1 else (total, *(total.copy() for _ in range(copies - 1)))
+
+    return run

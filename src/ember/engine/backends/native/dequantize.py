@@ -1,0 +1,33 @@
+"""Native lowering of a `dequantize` the compiler could not fuse into a gather: every row of
+its input goes through the fused kernel with ids 0..n-1."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.graph import Node
+
+from .kernels.dequantize_gather import gather_dequantize
+from .kernels.gather import PARALLEL_MIN_BYTES
+from .kernels.modes import MODE_ERROR
+from .lowering import Decode, StepFn
+
+__all__ = ["lower_dequantize"]
+
+
+def lower_dequantize(node: Node, decode: Decode | None) -> StepFn:
+    encoding = node.attrs["encoding"]
+    dtype = node.result_types[0].dtype.to_numpy()
+
+    def run(rt, slot, blocks):
+        rows = np.ascontiguousarray(blocks.reshape(-1, blocks.shape[-1]))
+        hidden = encoding.hidden_size(rows.shape[1])
+        out = rt.empty(slot, (*blocks.shape[:-1], hidden), dtype)
+        ids = np.arange(rows.shape[0], dtype=np.int64)
+        parallel = out.nbytes >= PARALLEL_MIN_BYTES
+        gather_dequantize(
+            encoding.name, rows, ids, 0, MODE_ERROR, out.reshape(-1, hidden), parallel
+        )
+        return out
+
+    return run

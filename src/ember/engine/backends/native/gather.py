@@ -1,0 +1,92 @@
+"""Native lowering of `gather` (fused with a following dequantize and cast, when the compiler
+found one): rows along axis 0 go through the numba kernels, other axes through numpy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ember.graph import Node
+
+from .kernels.dequantize_gather import gather_dequantize
+from .kernels.gather import PARALLEL_MIN_BYTES, gather_rows
+from .kernels.modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
+from .lowering import Decode, StepFn
+
+__all__ = ["MODES", "lower_gather", "out_of_range_error"]
+
+MODES = {"error": MODE_ERROR, "zero": MODE_ZERO, "clamp": MODE_CLAMP, "wrap": MODE_WRAP}
+
+
+def lower_gather(node: Node, decode: Decode | None) -> StepFn:
+    policy = node.attrs["out_of_range"]
+    mode = MODES[policy]
+    if node.attrs["axis"] != 0:
+        return _lower_numpy_gather(node.attrs["axis"], policy)
+    if decode is not None:
+        fmt, out_dtype = decode.encoding.name, decode.dtype.to_numpy()
+        per_block = decode.encoding.elements_per_block
+        block_bytes = decode.encoding.block_size
+
+        def run_decoded(rt, slot, table, ids):
+            hidden = table.shape[1] // block_bytes * per_block
+            flat = ids.reshape(-1)
+            out = rt.empty(slot, (*ids.shape, hidden), out_dtype)
+            parallel = out.nbytes >= PARALLEL_MIN_BYTES
+            bad = gather_dequantize(
+                fmt, table, flat, 0, mode, out.reshape(flat.size, hidden), parallel
+            )
+            if bad >= 0:
+                raise out_of_range_error(ids, bad, table.shape[0], policy)
+            return out
+
+        return run_decoded
+
+    def run(rt, slot, table, ids):
+        flat = ids.reshape(-1)
+        rows = table.reshape(table.shape[0], math.prod(table.shape[1:]))
+        out = rt.empty(slot, (*ids.shape, *table.shape[1:]), table.dtype)
+        parallel = out.nbytes >= PARALLEL_MIN_BYTES
+        bad = gather_rows(rows, flat, 0, mode, out.reshape(flat.size, rows.shape[1]), parallel)
+        if bad >= 0:
+            raise out_of_range_error(ids, bad, table.shape[0], policy)
+        return out
+
+    return run
+
+
+def _lower_numpy_gather(axis: int, policy: str) -> StepFn:
+    def run(rt, slot, table, ids):
+        size = table.shape[axis]
+        index = ids.astype(np.int64)
+        low = -size if policy == "wrap" else 0
+        bad = (index < low) | (index >= size)
+        if policy in ("error", "wrap") and bad.any():
+            raise out_of_range_error(ids, int(np.flatnonzero(bad)[0]), size, policy, axis)
+        if policy == "clamp":
+            index = np.clip(index, 0, size - 1)
+        result = np.take(table, np.where(bad, 0, index), axis=axis)
+        if policy == "zero":
+            mask = bad.reshape((1,) * axis + ids.shape + (1,) * (table.ndim - axis - 1))
+            result = np.where(mask, np.zeros((), result.dtype), result)
+        return result
+
+    return run
+
+
+def out_of_range_error(
+    ids: np.ndarray, flat_position: int, size: int, policy: str, axis: int = 0
+) -> IndexError:
+    """An IndexError naming the id, where it sits in `ids`, and the size it must fit."""
+    position = tuple(int(i) for i in np.unravel_index(flat_position, ids.shape))
+    bad_id = ids.reshape(-1)[flat_position]
+    valid = f"[-{size}, {size})" if policy == "wrap" else f"[0, {size})"
+    extent = (
+        f"the table has {size} rows (vocab_size={size})"
+        if axis == 0
+        else (f"axis {axis} has size {size}")
+    )
+    return IndexError(
+        f"id {bad_id} at position {position} is out of range: {extent}, so ids must be in {valid}"
+    )

@@ -1,0 +1,1 @@
+"""Numba kernels of the native CPU backend: plain functions over numpy arrays."""

@@ -1,0 +1,77 @@
+"""Reusable result buffers: a fresh 100 MB output costs more in page faults than the gather
+that fills it, so a session keeps the buffers its results used and hands them out again.
+
+A buffer is free once nothing but the pool refers to it: the result `Tensor`, any numpy view
+of it and any DLPack consumer all hold a reference, so a buffer is never reused while the
+user can still see it.
+
+>>> pool = BufferPool(max_idle_bytes=1 << 20)
+>>> a = pool.empty((4, 8), np.dtype(np.float32))
+>>> address = a.ctypes.data
+>>> del a
+>>> pool.empty((2, 16), np.dtype(np.float32)).ctypes.data == address
+True
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+__all__ = ["ALIGNMENT", "BufferPool"]
+
+ALIGNMENT = 64
+"""Bytes; a cache line, and what 64-byte streaming stores need."""
+
+_POOL_ONLY = 3
+"""`sys.getrefcount` of a buffer only the pool holds, seen from a loop over the pool's list:
+the list, the loop variable and the call's own argument."""
+
+_SMALL = 64 * 1024
+"""A buffer up to twice the request plus this is lent out; a larger one waits for a larger
+request, so one-token lookups do not pin the buffers of big batches."""
+
+
+class BufferPool:
+    """Cache-line-aligned host buffers, reused by size once their last user lets go."""
+
+    def __init__(self, max_idle_bytes: int = 4 << 30) -> None:
+        self.max_idle_bytes = max_idle_bytes
+        self._buffers: list[np.ndarray] = []
+        self._starts: dict[int, int] = {}
+        """Offset of each buffer's first aligned byte, by `id` of the buffer."""
+
+    def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """An uninitialized C-contiguous array, from an idle buffer when one is big enough."""
+        nbytes = math.prod(shape) * dtype.itemsize
+        buffer = self._take(nbytes)
+        start = self._starts[id(buffer)]
+        return buffer[start : start + nbytes].view(dtype).reshape(shape)
+
+    def _take(self, nbytes: int) -> np.ndarray:
+        best, idle_bytes = None, 0
+        for buffer in self._buffers:  # no enumerate: its cached tuple would hold a reference
+            if sys.getrefcount(buffer) > _POOL_ONLY:
+                continue
+            idle_bytes += buffer.nbytes
+            fits = nbytes + ALIGNMENT <= buffer.nbytes <= 2 * nbytes + _SMALL
+            if fits and (best is None or buffer.nbytes < best.nbytes):
+                best = buffer
+        if best is not None:
+            return best
+        if idle_bytes + nbytes > self.max_idle_bytes:
+            self._drop_idle()
+        buffer = np.empty(nbytes + ALIGNMENT, np.uint8)
+        self._buffers.append(buffer)
+        self._starts[id(buffer)] = -buffer.ctypes.data % ALIGNMENT
+        return buffer
+
+    def _drop_idle(self) -> None:
+        self._buffers = [b for b in self._buffers if sys.getrefcount(b) > _POOL_ONLY]
+        self._starts = {id(b): self._starts[id(b)] for b in self._buffers}
+
+    @property
+    def held_bytes(self) -> int:
+        return sum(b.nbytes for b in self._buffers)

@@ -1,0 +1,51 @@
+"""Binding a weights registry to a graph's weights at `load`: every name present, every array
+of the declared shape and dtype, and no copy when the array already fits."""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ember.graph import Graph
+
+__all__ = ["bind_weights"]
+
+
+def bind_weights(graph: Graph, registry: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
+    """Arrays for the graph's weights, by name.
+
+    Raises:
+        ValueError: a weight has no array (the message lists close names), or a shape differs.
+        TypeError: an array's dtype differs from its weight's (its bytes would be misread).
+    Warns:
+        UserWarning: names in the registry that the graph does not use.
+    """
+    registry = dict(registry or {})
+    missing = [name for name in graph.weights if name not in registry]
+    if missing:
+        hints = []
+        for name in missing:
+            close = difflib.get_close_matches(name, registry, n=3)
+            hints.append(
+                f"{name!r}" + (f" (close: {', '.join(map(repr, close))})" if close else "")
+            )
+        raise ValueError(
+            f"weights_registry has no array for {', '.join(hints)}; "
+            f"graph {graph.name!r} needs {sorted(graph.weights)}"
+        )
+    unused = sorted(set(registry) - set(graph.weights))
+    if unused:
+        warnings.warn(
+            f"weights_registry entries {unused} are not used by graph {graph.name!r}",
+            UserWarning,
+            stacklevel=3,
+        )
+    bound = {}
+    for name, (weight, _) in graph.weights.items():
+        array = weight.check_array(registry[name])
+        bound[name] = array if array.flags.c_contiguous else np.ascontiguousarray(array)
+    return bound

@@ -1,0 +1,151 @@
+"""Loading and executing: weights binding, inputs, result buffers."""
+
+import numpy as np
+import pytest
+
+import ember.nn as nn
+from ember.driver import Tensor
+from ember.dtype import DType
+from ember.engine import InferenceSession
+from ember.graph import DeviceRef, Graph, TensorType, ops
+
+SESSION = InferenceSession(num_threads=2)
+
+
+def lookup_graph(vocab=10, hidden=4, dtype=DType.float32, shape=("batch", "seq")):
+    emb = nn.EmbeddingV2(vocab, hidden, dtype, name="tokens")
+    with Graph("lookup", input_types=[TensorType(DType.int32, shape)]) as g:
+        g.output(emb(g.inputs[0]))
+    return g
+
+
+def test_weights_are_bound_without_copying(tmp_path):
+    table = np.zeros((10, 4), np.float32)
+    model = SESSION.load(lookup_graph(), {"tokens": table})
+    table[7] = 42.0  # the model reads the caller's array itself
+    assert (model.execute(np.array([[7]], np.int32))[0].to_numpy() == 42.0).all()
+
+    path = tmp_path / "table.bin"
+    mapped = np.memmap(path, np.float32, "w+", shape=(10, 4))
+    model = SESSION.load(lookup_graph(), {"tokens": mapped})
+    bound = model._plan.preset
+    assert any(np.shares_memory(a, mapped) for a in bound.values())
+    mapped[3] = 5.0
+    assert (model.execute(np.array([[3]], np.int32))[0].to_numpy() == 5.0).all()
+
+
+def test_missing_weight_lists_close_names():
+    with pytest.raises(ValueError, match=r"no array for 'tokens' \(close: 'token'\)"):
+        SESSION.load(lookup_graph(), {"token": np.zeros((10, 4), np.float32)})
+
+
+def test_misshapen_and_mistyped_weights():
+    with pytest.raises(ValueError, match=r"expected shape \(10, 4\), got \(4, 10\)"):
+        SESSION.load(lookup_graph(), {"tokens": np.zeros((4, 10), np.float32)})
+    with pytest.raises(TypeError, match="expected dtype float32, got float16"):
+        SESSION.load(lookup_graph(), {"tokens": np.zeros((10, 4), np.float16)})
+    with pytest.raises(TypeError, match="expected a numpy array or a DLPack object"):
+        SESSION.load(lookup_graph(), {"tokens": [[0.0] * 4] * 10})
+
+
+def test_unused_weights_are_reported():
+    with pytest.warns(UserWarning, match=r"\['extra'\] are not used"):
+        SESSION.load(lookup_graph(), {"tokens": np.zeros((10, 4), np.float32), "extra": 1})
+
+
+def test_bad_inputs():
+    model = SESSION.load(lookup_graph(), {"tokens": np.zeros((10, 4), np.float32)})
+    with pytest.raises(TypeError, match="expected dtype int32, got int64"):
+        model.execute(np.zeros((1, 2), np.int64))
+    with pytest.raises(ValueError, match="expected rank 2"):
+        model.execute(np.zeros(3, np.int32))
+    with pytest.raises(TypeError, match="takes 1 inputs, got 2"):
+        model.execute(np.zeros((1, 1), np.int32), np.zeros((1, 1), np.int32))
+    with pytest.raises(TypeError, match="got list"):
+        model.execute([[1, 2]])
+
+
+def test_symbolic_dims_must_agree_across_inputs():
+    with Graph("pair", input_types=[TensorType(DType.int32, ["n", 2])] * 2) as g:
+        g.output(g.inputs[0] + g.inputs[1])
+    model = SESSION.load(g)
+    assert model.execute(np.ones((3, 2), np.int32), np.ones((3, 2), np.int32))[0].shape == (3, 2)
+    with pytest.raises(ValueError, match="'n' = 3 elsewhere, got 4"):
+        model.execute(np.ones((3, 2), np.int32), np.ones((4, 2), np.int32))
+    with pytest.raises(ValueError, match="axis 1 must be 2"):
+        model.execute(np.ones((3, 3), np.int32), np.ones((3, 3), np.int32))
+
+
+def test_results_are_not_reused_while_held():
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    model = SESSION.load(lookup_graph(), {"tokens": table})
+    first = model.execute(np.array([[1]], np.int32))[0]
+    view = first.to_numpy()
+    second = model.execute(np.array([[2]], np.int32))[0]
+    assert not np.shares_memory(view, second.to_numpy())
+    np.testing.assert_array_equal(view, table[[[1]]])
+    address = second.to_numpy().ctypes.data
+    del second
+    third = model.execute(np.array([[3]], np.int32))[0]
+    assert third.to_numpy().ctypes.data == address  # a released buffer comes back
+
+
+def test_execute_writes_into_out():
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    model = SESSION.load(lookup_graph(), {"tokens": table})
+    out = np.empty((1, 2, 4), np.float32)
+    result = model.execute(np.array([[1, 9]], np.int32), out=out)[0]
+    assert np.shares_memory(result.to_numpy(), out)
+    np.testing.assert_array_equal(out, table[[[1, 9]]])
+    with pytest.raises(ValueError, match=r"out= array has shape \(1, 3, 4\)"):
+        model.execute(np.array([[1, 9]], np.int32), out=np.empty((1, 3, 4), np.float32))
+
+
+def test_results_share_memory_with_numpy_and_dlpack():
+    model = SESSION.load(lookup_graph(), {"tokens": np.ones((10, 4), np.float32)})
+    result = model.execute(np.array([[1]], np.int32))[0]
+    assert isinstance(result, Tensor) and result.dtype is DType.float32
+    assert np.shares_memory(np.from_dlpack(result), result.to_numpy())
+
+
+def test_graph_without_outputs_and_gpu_graph_are_rejected():
+    with Graph("open", input_types=[TensorType(DType.int32, [1])]):
+        pass
+    g = Graph("open2")
+    with pytest.raises(ValueError, match="has no outputs"):
+        SESSION.load(g)
+    gpu = nn.EmbeddingV2(10, 4, DType.float32, DeviceRef.GPU(), name="tokens")
+    with Graph("gpu", input_types=[TensorType(DType.int32, [1])]) as g:
+        g.output(gpu(g.inputs[0]))
+    with pytest.raises(ValueError, match=r"places a value on gpu:0.*host CPU only"):
+        SESSION.load(g, {"tokens": np.zeros((10, 4), np.float32)})
+
+
+def test_session_arguments():
+    with pytest.raises(ValueError, match="num_threads must be in"):
+        InferenceSession(num_threads=0)
+    with pytest.raises(TypeError, match=r"ember\.driver devices"):
+        InferenceSession(devices=["cpu"])
+
+
+def test_elementwise_and_shape_ops_execute_like_numpy():
+    x = np.arange(-6, 6, dtype=np.int32).reshape(3, 4)
+    y = np.array([3, -2, 5, 7], np.int32)
+    with Graph(
+        "ops", input_types=[TensorType(DType.int32, ["n", 4]), TensorType(DType.int32, [4])]
+    ) as g:
+        a, b = g.inputs
+        g.output(
+            a + b, a - b, a * b, a / b, a // b, ops.max(a, b), -a, a < b,
+            ops.logical_and(a > 0, b > 0), ops.select(a > b, a, b),
+            a.reshape([-1]), a[:, 1:3], ops.unsqueeze(a, 0), a.cast(DType.float32),
+        )  # fmt: skip
+    results = [t.to_numpy() for t in SESSION.load(g).execute(x, y)]
+    expected = [
+        x + y, x - y, x * y, np.trunc(x / y).astype(np.int32), x // y, np.maximum(x, y), -x,
+        x < y, (x > 0) & (y > 0), np.where(x > y, x, y), x.reshape(-1), x[:, 1:3], x[None],
+        x.astype(np.float32),
+    ]  # fmt: skip
+    for got, want in zip(results, expected, strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)

@@ -1,0 +1,53 @@
+"""Vocabulary-parallel lookups on CPU devices equal the unsharded lookup, on every policy."""
+
+import numpy as np
+import pytest
+
+import ember.nn as nn
+from ember.dtype import DType
+from ember.engine import InferenceSession
+from ember.graph import DeviceRef, Graph, TensorType
+
+SESSION = InferenceSession(num_threads=2)
+
+
+def parallel_model(vocab, hidden, devices, **layer):
+    refs = [DeviceRef.CPU(i) for i in range(devices)]
+    emb = nn.VocabParallelEmbedding(vocab, hidden, DType.float32, devices=refs, name="t", **layer)
+    with Graph("vp", input_types=[TensorType(DType.int64, ["batch", "seq"])]) as g:
+        g.output(*emb(g.inputs[0]))
+    return g
+
+
+@pytest.mark.parametrize(("vocab", "devices"), [(10, 1), (10, 3), (7, 4), (1000, 2), (5, 8)])
+def test_equals_unsharded_lookup(vocab, devices):
+    rng = np.random.default_rng(vocab * devices)
+    table = rng.standard_normal((vocab, 16)).astype(np.float32)
+    ids = rng.integers(0, vocab, (3, 5))
+    outputs = SESSION.load(parallel_model(vocab, 16, devices), {"t": table}).execute(ids)
+    assert len(outputs) == devices
+    for out in outputs:
+        np.testing.assert_array_equal(out.to_numpy(), table[ids])
+    if devices > 1:
+        assert not np.shares_memory(outputs[0].to_numpy(), outputs[1].to_numpy())
+
+
+def test_bad_id_raises_instead_of_vanishing():
+    table = np.ones((10, 4), np.float32)
+    model = SESSION.load(parallel_model(10, 4, 2), {"t": table})
+    with pytest.raises(IndexError, match=r"id 10 at position \(0, 1\).*vocab_size=10"):
+        model.execute(np.array([[1, 10]]))
+
+
+@pytest.mark.parametrize("policy", ["zero", "clamp"])
+def test_policies_match_the_single_device_layer(policy):
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    ids = np.array([[-2, 3, 10, 99]])
+    single = nn.EmbeddingV2(10, 4, DType.float32, name="t", out_of_range=policy)
+    with Graph("one", input_types=[TensorType(DType.int64, ["batch", "seq"])]) as g:
+        g.output(single(g.inputs[0]))
+    want = SESSION.load(g, {"t": table}).execute(ids)[0].to_numpy()
+    for out in SESSION.load(parallel_model(10, 4, 3, out_of_range=policy), {"t": table}).execute(
+        ids
+    ):
+        np.testing.assert_array_equal(out.to_numpy(), want)
