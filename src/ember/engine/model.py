@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ember.driver import Tensor
+from ember.driver import CPU, Tensor
 from ember.graph import AlgebraicDim, StaticDim, SymbolicDim, TensorType
 
 from .buffer_pool import BufferPool
@@ -25,6 +25,7 @@ class Model:
         self._backend = backend
         self._pool = pool
         self._input_dtypes = [t.dtype.to_numpy() for t in plan.input_types]
+        self._output_devices = [CPU(t.device.id) for t in plan.output_types]
 
     @property
     def input_metadata(self) -> list[TensorType]:
@@ -64,7 +65,10 @@ class Model:
             else:
                 for slot, value in zip(step.outputs, result, strict=True):
                     env[slot] = value
-        return [self._result(env[slot], slot, rt) for slot in plan.output_slots]
+        return [
+            self._result(env[slot], slot, rt, device)
+            for slot, device in zip(plan.output_slots, self._output_devices, strict=True)
+        ]
 
     def _check_inputs(self, inputs: Sequence[Any]) -> list[np.ndarray]:
         types = self._plan.input_types
@@ -99,14 +103,14 @@ class Model:
             if o is not None
         }
 
-    def _result(self, value: np.ndarray, slot: int, rt: Runtime) -> Tensor:
+    def _result(self, value: np.ndarray, slot: int, rt: Runtime, device: CPU) -> Tensor:
         if rt.targets is not None and slot in rt.targets and value is not rt.targets[slot]:
             rt.empty(slot, value.shape, value.dtype)  # checks the out= array's shape and dtype
             np.copyto(rt.targets[slot], value)
             value = rt.targets[slot]
         elif slot in self._plan.preset:
             value = value.copy()  # never hand out a weight or constant for the caller to mutate
-        return Tensor(np.asarray(value))
+        return Tensor._of(value, device)
 
 
 def _as_array(position: Any, value: Any) -> np.ndarray:

@@ -24,6 +24,7 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
     mode = MODES[policy]
     if node.attrs["axis"] != 0:
         return _lower_numpy_gather(node.attrs["axis"], policy)
+    _warm_up(node, decode)
     if decode is not None:
         fmt, out_dtype = decode.encoding.name, decode.dtype.to_numpy()
         per_block = decode.encoding.elements_per_block
@@ -54,6 +55,21 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
         return out
 
     return run
+
+
+def _warm_up(node: Node, decode: Decode | None) -> None:
+    """Compile (or load from numba's cache) the kernels this gather will call, at load rather
+    than in the first execute."""
+    ids = np.zeros(1, node.inputs[1].dtype.to_numpy())
+    for parallel in (False, True):
+        if decode is None:
+            table = np.zeros((1, 1), node.inputs[0].dtype.to_numpy())
+            gather_rows(table, ids, 0, MODE_ERROR, np.empty_like(table), parallel)
+        else:
+            params = decode.encoding.block_parameters
+            table = np.zeros((1, params.block_size), np.uint8)
+            out = np.empty((1, params.elements_per_block), decode.dtype.to_numpy())
+            gather_dequantize(decode.encoding.name, table, ids, 0, MODE_ERROR, out, parallel)
 
 
 def _lower_numpy_gather(axis: int, policy: str) -> StepFn:
