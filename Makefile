@@ -2,6 +2,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+# Peers measured side by side (never dependencies): CPU torch from the local wheel, MAX 26.x.
+PEER_PKGS := torch==2.13.0 max==26.7.0
+BENCH_PY = $(if $(wildcard $(PEERS)/bin/python),$(PEERS)/bin/python,$(BIN)/python)
+BENCH_ARGS ?=
 
 .PHONY: demo test lint format bench bench-peers clean
 
@@ -27,3 +33,15 @@ test: lint
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
+
+$(PEERS_STAMP): pyproject.toml
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q --upgrade pip
+	$(PEERS)/bin/python -m pip install -q -e '.[test,bench]' $(PEER_PKGS)
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)
+	$(PEERS)/bin/python -c "import max.engine, torch; print('torch', torch.__version__)"
+
+bench: $(if $(wildcard $(PEERS)/bin/python),,$(STAMP))
+	$(BENCH_PY) benchmarks/bench_embedding.py $(BENCH_ARGS)
