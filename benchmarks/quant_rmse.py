@@ -1,0 +1,42 @@
+"""Round-trip error of every ember.quant format on standard-normal data, as a markdown table.
+
+    .venv/bin/python benchmarks/quant_rmse.py [--rows 256] [--hidden 4096] [--seed 0]
+
+Q4_0..Q8_0 quantize exactly as ggml's reference does; the K-quant quantizers are ember's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from ember.quant import FORMATS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=256)
+    parser.add_argument("--hidden", type=int, default=4096)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    x = np.random.default_rng(args.seed).standard_normal((args.rows, args.hidden))
+    x = x.astype(np.float32)
+    print(f"standard normal, {args.rows} x {args.hidden} values\n")
+    print("| format | bits/value | RMSE | max abs error | quantize (s) |")
+    print("|---|---:|---:|---:|---:|")
+    order = sorted(FORMATS.values(), key=lambda f: f.block_bytes / f.block_elements)
+    for fmt in order:
+        start = time.perf_counter()
+        blocks = fmt.quantize(x)
+        seconds = time.perf_counter() - start
+        err = fmt.dequantize(blocks) - x
+        bits = 8 * fmt.block_bytes / fmt.block_elements
+        rmse = np.sqrt(np.mean(np.square(err, dtype=np.float64)))
+        print(f"| {fmt.name} | {bits:.4g} | {rmse:.5f} | {np.abs(err).max():.4f} | {seconds:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Backends: each lowers graph ops to kernels on its devices."""

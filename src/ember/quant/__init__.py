@@ -1,0 +1,36 @@
+"""GGUF block quantization formats: byte layouts, reference dequantize and quantize (numpy).
+
+These are the readable references; fast kernels live in the backends and are tested against
+them, and these are tested bit for bit against ``gguf.quants.dequantize``.
+
+>>> import numpy as np
+>>> fmt = get_format("Q4_K")
+>>> fmt.block_elements, fmt.block_bytes, row_bytes(fmt, 4096)
+(256, 144, 2304)
+>>> fmt.dequantize(np.zeros((3, 2304), np.uint8)).shape
+(3, 4096)
+"""
+
+from __future__ import annotations
+
+from .format import QuantFormat, row_bytes
+from .kquants import Q2_K, Q3_K, Q4_K, Q5_K, Q6_K
+from .legacy import Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
+
+__all__ = ["FORMATS", "QuantFormat", "get_format", "row_bytes"]
+
+FORMATS: dict[str, QuantFormat] = {
+    fmt.name: fmt for fmt in (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)
+}
+
+
+def get_format(name: str) -> QuantFormat:
+    """The format called ``name`` (any case: "q4_k", "Q4_K").
+
+    Raises:
+        ValueError: no such format; the message lists the known ones.
+    """
+    fmt = FORMATS.get(str(name).lower())
+    if fmt is None:
+        raise ValueError(f"unknown quantization format {name!r}; known: {', '.join(FORMATS)}")
+    return fmt

@@ -1,0 +1,137 @@
+"""What every block format shares: its size, its two conversions and the checks around them.
+
+A format only writes two functions over 2-D arrays of whole blocks, ``decode(blocks)`` with
+``blocks`` uint8 ``(n, block_bytes)`` giving float32 ``(n, block_elements)``, and ``encode`` the
+other way; :func:`block_format` wraps them with the shape and dtype checks once, for all formats.
+
+>>> fmt = block_format("toy", 2, 1, lambda b: np.repeat(b, 2, 1).astype(np.float32),
+...                    lambda x: x[:, :1].astype(np.uint8))
+>>> fmt.dequantize(np.array([[3, 4]], np.uint8))
+array([[3., 3., 4., 4.]], dtype=float32)
+>>> row_bytes(fmt, 6)
+3
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ml_dtypes
+import numpy as np
+
+__all__ = ["QuantFormat", "block_format", "read_f16", "row_bytes", "write_f16"]
+
+# Blocks converted per step: bounds the temporaries (a few times 4 MiB) on huge tables.
+_CHUNK_ELEMENTS = 1 << 20
+
+_FLOAT_INPUTS = (
+    np.dtype(np.float16),
+    np.dtype(np.float32),
+    np.dtype(np.float64),
+    np.dtype(ml_dtypes.bfloat16),
+)
+
+
+@dataclass(frozen=True)
+class QuantFormat:
+    """One GGUF block format: ``block_elements`` values stored in ``block_bytes`` bytes.
+
+    ``dequantize(uint8 (..., k * block_bytes)) -> float32 (..., k * block_elements)`` and
+    ``quantize`` the reverse; both raise ``TypeError`` on a wrong dtype and ``ValueError`` when
+    the last axis is not a whole number of blocks.
+    """
+
+    name: str
+    block_elements: int
+    block_bytes: int
+    dequantize: Callable[[np.ndarray], np.ndarray]
+    quantize: Callable[[np.ndarray], np.ndarray]
+
+    def __repr__(self) -> str:
+        return f"QuantFormat({self.name}: {self.block_elements} values in {self.block_bytes} B)"
+
+
+def row_bytes(fmt: QuantFormat, hidden: int) -> int:
+    """Bytes one row of ``hidden`` values takes in ``fmt``.
+
+    Raises:
+        ValueError: ``hidden`` is not a multiple of the format's block size.
+    """
+    if hidden < 0 or hidden % fmt.block_elements:
+        raise ValueError(
+            f"{fmt.name} stores blocks of {fmt.block_elements} values: a row of {hidden} "
+            f"values is not a multiple of {fmt.block_elements}"
+        )
+    return hidden // fmt.block_elements * fmt.block_bytes
+
+
+def read_f16(blocks: np.ndarray, at: int) -> np.ndarray:
+    """The little-endian fp16 at byte ``at`` of each block, as float32 of shape ``(n, 1)``."""
+    raw = np.ascontiguousarray(blocks[:, at : at + 2])
+    return raw.view("<f2").astype(np.float32)
+
+
+def write_f16(values: np.ndarray) -> np.ndarray:
+    """float32 ``(n, 1)`` rounded to fp16, as its two little-endian bytes ``(n, 2)``."""
+    return np.ascontiguousarray(values, dtype="<f2").view(np.uint8).reshape(-1, 2)
+
+
+def block_format(
+    name: str,
+    block_elements: int,
+    block_bytes: int,
+    decode: Callable[[np.ndarray], np.ndarray],
+    encode: Callable[[np.ndarray], np.ndarray],
+) -> QuantFormat:
+    """A :class:`QuantFormat` whose conversions check, reshape and chunk, then call
+    ``decode``/``encode`` on 2-D arrays of whole blocks."""
+
+    def dequantize(blocks: np.ndarray) -> np.ndarray:
+        blocks = np.asarray(blocks)
+        if blocks.dtype != np.uint8:
+            raise TypeError(f"{name} dequantize takes uint8 blocks, got {blocks.dtype}")
+        width = _last_axis(blocks, name, block_bytes, "bytes")
+        n_blocks = blocks.size // block_bytes
+        flat = blocks.reshape(n_blocks, block_bytes)
+        out = np.empty((n_blocks, block_elements), np.float32)
+        step = max(1, _CHUNK_ELEMENTS // block_elements)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf/NaN scales decode to inf/NaN
+            for start in range(0, n_blocks, step):
+                out[start : start + step] = decode(flat[start : start + step])
+        return out.reshape(*blocks.shape[:-1], width // block_bytes * block_elements)
+
+    def quantize(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values)
+        if values.dtype not in _FLOAT_INPUTS:
+            raise TypeError(f"{name} quantize takes float values, got {values.dtype}")
+        width = _last_axis(values, name, block_elements, "values")
+        n_blocks = values.size // block_elements
+        flat = values.reshape(n_blocks, block_elements)
+        out = np.empty((n_blocks, block_bytes), np.uint8)
+        step = max(1, _CHUNK_ELEMENTS // block_elements)
+        for start in range(0, n_blocks, step):
+            out[start : start + step] = encode(flat[start : start + step].astype(np.float32))
+        return out.reshape(*values.shape[:-1], width // block_elements * block_bytes)
+
+    dequantize.__doc__ = (
+        f"uint8 {name} blocks (..., k*{block_bytes}) -> float32 (..., k*{block_elements})."
+    )
+    quantize.__doc__ = (
+        f"float (..., k*{block_elements}) -> uint8 {name} blocks (..., k*{block_bytes})."
+    )
+    dequantize.__name__ = f"dequantize_{name}"
+    quantize.__name__ = f"quantize_{name}"
+    return QuantFormat(name, block_elements, block_bytes, dequantize, quantize)
+
+
+def _last_axis(array: np.ndarray, name: str, multiple: int, unit: str) -> int:
+    if array.ndim == 0:
+        raise ValueError(f"{name} needs at least one axis of {unit}, got a scalar")
+    width = array.shape[-1]
+    if width % multiple:
+        raise ValueError(
+            f"{name}: the last axis holds {width} {unit}, not a multiple of {multiple} "
+            f"(one {name} block)"
+        )
+    return width
