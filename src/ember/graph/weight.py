@@ -77,15 +77,27 @@ class Weight:
             dtype = DType.from_numpy(array.dtype)
         except TypeError:
             dtype = None
+        encoding = self.quantization_encoding
+        if encoding is not None and (dtype is not self.dtype or array.shape != self._shape()):
+            rows, width = self._shape()
+            raise (TypeError if dtype is not self.dtype else ValueError)(
+                f"weight {self.name!r} holds {encoding.value} blocks: expected "
+                f"{self.dtype!r} of shape ({rows}, {width}), {width} bytes a row "
+                f"({width // encoding.block_size} blocks of {encoding.block_size} bytes, "
+                f"{encoding.hidden_size(width)} values), got {array.dtype} of shape {array.shape}"
+            )
         if dtype is not self.dtype:
             raise TypeError(
                 f"weight {self.name!r}: expected dtype {self.dtype!r}, got {array.dtype}; "
                 "its bytes would be misread, so convert it first"
             )
-        expected = tuple(int(d) for d in self.shape)
+        expected = self._shape()
         if array.shape != expected:
             raise ValueError(f"weight {self.name!r}: expected shape {expected}, got {array.shape}")
         return array
+
+    def _shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.shape)
 
     def __repr__(self) -> str:
         return f"Weight({self.name!r}, {self.dtype!r}, {self.shape}, {self.device})"
