@@ -17,10 +17,9 @@ import numpy as np
 from ember.dtype import DType
 
 from .device import CPU, Device
+from .dlpack import DLPACK_CPU, NARROW_FLOAT_CODES, to_dlpack_capsule
 
 __all__ = ["Buffer", "Tensor"]
-
-_DLPACK_CPU = 1
 
 
 class Tensor:
@@ -78,19 +77,16 @@ class Tensor:
             return np.array(self._array, dtype=dtype)
         return self._array if dtype is None else self._array.astype(dtype, copy=False)
 
-    def __dlpack__(self, **kwargs: Any) -> Any:
-        """Exports the memory (numpy's exporter: standard dtypes; bfloat16 and float8 travel
-        through `to_numpy()` and a view instead)."""
-        try:
-            return self._array.__dlpack__(**kwargs)
-        except (BufferError, TypeError) as exc:
-            raise BufferError(
-                f"DLPack cannot carry {self.dtype!r} from numpy; use "
-                f"to_numpy().view(np.uint{8 * self.dtype.size_in_bytes}) and reinterpret: {exc}"
-            ) from exc
+    def __dlpack__(self, *, stream: Any = None, **kwargs: Any) -> Any:
+        """Exports the memory without a copy; bfloat16 and float8 travel with their own DLPack
+        type codes, which numpy's exporter lacks."""
+        dtype = self.dtype
+        if dtype in NARROW_FLOAT_CODES:
+            return to_dlpack_capsule(self._array, dtype)
+        return self._array.__dlpack__(stream=stream, **kwargs)
 
     def __dlpack_device__(self) -> tuple[int, int]:
-        return (_DLPACK_CPU, 0)
+        return (DLPACK_CPU, 0)
 
     def __repr__(self) -> str:
         return f"Tensor(shape={self.shape}, dtype={self.dtype!r}, device={self.device})"
