@@ -9,11 +9,10 @@ becomes a table row instead of ending the run.
 
     python benchmarks/bench_embedding.py --tokens 1 64 8192 --dtypes float32 --quant q4_k q4_0
 
-Quantized tables: formats that ``gguf.quants.quantize`` supports (q4_0, q8_0) are quantized
-from 2048 random normal rows tiled over the vocabulary; the K formats (q4_k, q5_k, q6_k) are
-random bytes whose fp16 scales (d, dmin) are overwritten with values in [1e-3, 1e-2], so every
-decoded value is finite. Results are checked bit-exact against ``gguf.quants.dequantize`` on
-up to 256 sampled rows.
+Quantized tables: 2048 random normal rows, quantized by ``gguf.quants.quantize`` where it can
+(the legacy formats) and by ``ember.quant`` otherwise (the K formats, which gguf cannot
+quantize), tiled over the vocabulary. Results are checked bit-exact against
+``gguf.quants.dequantize`` on up to 256 sampled rows.
 """
 
 from __future__ import annotations
@@ -40,9 +39,7 @@ import numpy as np
 
 VOCAB, HIDDEN = 128256, 4096
 THREADS = 2
-QUANT_FORMATS = ("q4_0", "q8_0", "q4_k", "q5_k", "q6_k")
-# Byte offsets of the fp16 scale fields inside one block of each format (ggml's block structs).
-HALF_OFFSETS = {"q4_0": (0,), "q8_0": (0,), "q4_k": (0, 2), "q5_k": (0, 2), "q6_k": (208,)}
+QUANT_FORMATS = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k")
 EMBER_MISSING = "ember engine not available"
 
 
@@ -123,23 +120,17 @@ def row_bytes(fmt: str) -> int:
 
 
 def quant_table(fmt: str, seed: int = 0) -> np.ndarray:
-    """A (VOCAB, row_bytes) uint8 table in ``fmt``: gguf-quantized where gguf can, else random."""
+    """A (VOCAB, row_bytes) uint8 table in ``fmt``: gguf quantizes where it can, else ember."""
     import gguf
 
-    rng = np.random.default_rng(seed)
-    qtype = ggml_type(fmt)
+    sample = np.random.default_rng(seed).standard_normal((2048, HIDDEN), dtype=np.float32)
     try:
-        sample = rng.standard_normal((2048, HIDDEN), dtype=np.float32)
-        return np.resize(gguf.quants.quantize(sample, qtype), (VOCAB, row_bytes(fmt)))
+        blocks = gguf.quants.quantize(sample, ggml_type(fmt))
     except NotImplementedError:
-        pass
-    elements, block = gguf.GGML_QUANT_SIZES[qtype]
-    table = rng.integers(0, 256, (VOCAB, row_bytes(fmt)), dtype=np.uint8)
-    blocks = table.reshape(VOCAB, HIDDEN // elements, block)
-    for offset in HALF_OFFSETS[fmt]:
-        scales = rng.uniform(1e-3, 1e-2, blocks.shape[:2]).astype(np.float16)
-        blocks[:, :, offset : offset + 2] = scales.view(np.uint8).reshape(*blocks.shape[:2], 2)
-    return table
+        from ember.quant import FORMATS
+
+        blocks = FORMATS[fmt].quantize(sample)
+    return np.resize(blocks, (VOCAB, row_bytes(fmt)))
 
 
 def check_quant(out: np.ndarray, table: np.ndarray, ids: np.ndarray, fmt: str) -> str:

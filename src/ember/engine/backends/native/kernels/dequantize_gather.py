@@ -39,6 +39,7 @@ from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .inputs import as_kernel_input
 from .modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
 
 __all__ = ["MODE_CLAMP", "MODE_ERROR", "MODE_WRAP", "MODE_ZERO", "gather_dequantize"]
@@ -756,7 +757,7 @@ def _as_table(table: np.ndarray, fmt_name: str, block_bytes: int) -> np.ndarray:
         )
     if not table.flags.c_contiguous:
         raise ValueError("the table must be C-contiguous (copying it would defeat the gather)")
-    return table if type(table) is np.ndarray else table.view(np.ndarray)
+    return as_kernel_input(table if type(table) is np.ndarray else table.view(np.ndarray))
 
 
 def _as_ids(ids: np.ndarray) -> np.ndarray:
@@ -769,4 +770,4 @@ def _as_ids(ids: np.ndarray) -> np.ndarray:
         raise ValueError(f"ids must be 1-D, got shape {ids.shape}")
     if ids.dtype == np.uint64:
         ids = np.minimum(ids, np.uint64(_I64_MAX))
-    return np.ascontiguousarray(ids, dtype=np.int64)
+    return as_kernel_input(np.ascontiguousarray(ids, dtype=np.int64))

@@ -31,6 +31,7 @@ from numba import config, get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .inputs import as_kernel_input
 from .modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
 
 __all__ = ["PARALLEL_MIN_BYTES", "STREAM_MIN_BYTES", "gather_rows"]
@@ -370,8 +371,9 @@ def gather_rows(
         return -1
     if not (ids.flags.c_contiguous and ids.dtype.isnative):
         ids = np.ascontiguousarray(ids, ids.dtype.newbyteorder("="))
+    ids = as_kernel_input(ids)
     # Raw bytes: one compiled kernel per id dtype serves every element type.
-    table = table.view(np.uint8)
+    table = as_kernel_input(table.view(np.uint8))
     stream = (
         _HAVE_STREAM and out.nbytes >= STREAM_MIN_BYTES and table.shape[1] >= _STREAM_MIN_ROW_BYTES
     )
