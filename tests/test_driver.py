@@ -1,20 +1,13 @@
 """Devices and Tensors: numpy and DLPack share memory, for every dtype."""
 
-import ctypes
-import gc
+import sys
 
 import ml_dtypes
 import numpy as np
 import pytest
 
-from ember.driver import CPU, Accelerator, Tensor, accelerator_count, dlpack
-
-
-def read_capsule(capsule):
-    get = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
-        ("PyCapsule_GetPointer", ctypes.pythonapi)
-    )
-    return dlpack._ManagedTensor.from_address(get(capsule, b"dltensor"))
+from ember import dlpack
+from ember.driver import CPU, Accelerator, Tensor, accelerator_count
 
 
 def test_accelerator_is_a_clear_error_on_a_cpu_build():
@@ -38,16 +31,24 @@ def test_tensor_shares_memory_with_numpy():
 )
 def test_narrow_floats_export_their_dlpack_type(dtype, code):
     array = np.arange(12, dtype=np.float32).astype(dtype).reshape(3, 4)[:, ::2]
+    owner = array.base  # views share their owner, which is what the capsule must keep alive
+    baseline = sys.getrefcount(owner)
     capsule = Tensor.from_numpy(array).__dlpack__()
-    managed = read_capsule(capsule)
-    t = managed.dl_tensor
+    t = dlpack.managed_tensor(capsule)
     assert (t.dtype.code, t.dtype.bits, t.dtype.lanes) == (code, 8 * array.itemsize, 1)
     assert t.data == array.ctypes.data and t.ndim == 2
     assert [t.shape[i] for i in range(2)] == [3, 2] and [t.strides[i] for i in range(2)] == [4, 2]
-    assert len(dlpack._live) == 1
-    del capsule, managed, t
-    gc.collect()
-    assert not dlpack._live  # an unconsumed capsule releases the array
+    assert sys.getrefcount(owner) > baseline  # the capsule keeps the memory alive
+    del capsule, t
+    assert sys.getrefcount(owner) == baseline  # and an unconsumed one lets it go
+
+
+def test_a_consumer_that_rejects_the_type_fails_cleanly():
+    array = np.zeros((2, 3), ml_dtypes.bfloat16)
+    baseline = sys.getrefcount(array)
+    with pytest.raises(RuntimeError, match="Unsupported dtype"):
+        np.from_dlpack(Tensor.from_numpy(array))
+    assert sys.getrefcount(array) == baseline
 
 
 def test_torch_reads_bfloat16_without_a_copy():
@@ -56,3 +57,27 @@ def test_torch_reads_bfloat16_without_a_copy():
     shared = torch.from_dlpack(Tensor.from_numpy(array))
     assert shared.dtype == torch.bfloat16 and shared.data_ptr() == array.ctypes.data
     assert torch.equal(shared.float(), torch.from_numpy(array.astype(np.float32)))
+
+
+def test_narrow_floats_import_through_dlpack():
+    array = np.arange(6, dtype=np.float32).astype(ml_dtypes.bfloat16)
+
+    class Producer:  # exports bfloat16 as torch does
+        def __dlpack__(self, **kwargs):
+            return Tensor.from_numpy(array).__dlpack__()
+
+        def __dlpack_device__(self):
+            return (1, 0)
+
+    imported = Tensor.from_dlpack(Producer()).to_numpy()
+    assert imported.dtype == ml_dtypes.bfloat16 and np.shares_memory(imported, array)
+    with pytest.raises(TypeError, match="not a DLPack producer"):
+        Tensor.from_dlpack([1, 2])
+
+
+def test_torch_bfloat16_weights_and_ids():
+    torch = pytest.importorskip("torch")
+    weights = torch.arange(12, dtype=torch.float32).reshape(4, 3).to(torch.bfloat16)
+    imported = Tensor.from_dlpack(weights).to_numpy()
+    assert imported.ctypes.data == weights.data_ptr()
+    np.testing.assert_array_equal(imported.astype(np.float32), weights.float().numpy())

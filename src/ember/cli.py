@@ -62,12 +62,30 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _threads(text: str) -> int:
+    import numba
+
+    value = _positive(text)
+    if value > numba.config.NUMBA_NUM_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"this machine runs at most {numba.config.NUMBA_NUM_THREADS} threads, got {value}"
+        )
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ember", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run_demo = commands.add_parser("demo", help="build, execute and time the seed example")
-    run_demo.add_argument("--threads", type=int, default=None, help="kernel threads")
-    run_demo.add_argument("--repeats", type=int, default=200, help="timed executions")
+    run_demo.add_argument("--threads", type=_threads, default=None, help="kernel threads")
+    run_demo.add_argument("--repeats", type=_positive, default=200, help="timed executions")
     run_demo.set_defaults(handler=demo)
     args = parser.parse_args(argv)
     return args.handler(args)

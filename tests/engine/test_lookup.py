@@ -136,3 +136,12 @@ def test_gather_on_other_axes():
     by_last, by_middle = (t.to_numpy() for t in model.execute(ids))
     np.testing.assert_array_equal(by_last, np.take(table, ids, axis=2))
     np.testing.assert_array_equal(by_middle, np.take(table, ids, axis=1))
+
+
+def test_gather_on_other_axes_rejects_huge_unsigned_ids():
+    table = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    with Graph("g", input_types=[TensorType(DType.uint64, ["k"])]) as g:
+        g.output(ops.gather(Weight("t", DType.float32, [2, 3, 4]), g.inputs[0], axis=1))
+    model = SESSION.load(g, {"t": table})
+    with pytest.raises(IndexError, match=f"id {2**64 - 1} at position"):
+        model.execute(np.array([2**64 - 1], np.uint64))

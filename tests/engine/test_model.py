@@ -149,3 +149,43 @@ def test_elementwise_and_shape_ops_execute_like_numpy():
     for got, want in zip(results, expected, strict=True):
         assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
+
+
+def test_inputs_the_outputs_ignore_are_still_checked():
+    with Graph("unused", input_types=[TensorType(DType.int32, ["n"])] * 2) as g:
+        g.output(g.inputs[0] + 1)
+    model = SESSION.load(g)
+    ids = np.array([1, 2], np.int32)
+    np.testing.assert_array_equal(model.execute(ids, ids)[0].to_numpy(), ids + 1)
+    with pytest.raises(TypeError, match="input 1: expected dtype int32"):
+        model.execute(ids, ids.astype(np.int64))
+
+
+def test_out_for_an_output_listed_twice():
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    emb = nn.EmbeddingV2(10, 4, DType.float32, name="tokens")
+    with Graph("twice", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        rows = emb(g.inputs[0])
+        g.output(rows, rows)
+    model = SESSION.load(g, {"tokens": table})
+    first, second = np.zeros((2, 4), np.float32), np.zeros((2, 4), np.float32)
+    model.execute(np.array([1, 9], np.int32), out=[first, second])
+    np.testing.assert_array_equal(first, table[[1, 9]])
+    np.testing.assert_array_equal(second, table[[1, 9]])
+    with pytest.raises(ValueError, match=r"out\[0\] and out\[1\] overlap"):
+        model.execute(np.array([1, 9], np.int32), out=[first, first])
+
+
+def test_table_given_as_a_strided_input():
+    with Graph(
+        "g", input_types=[TensorType(DType.float32, ["v"]), TensorType(DType.int32, ["k"])]
+    ) as g:
+        g.output(ops.gather(g.inputs[0], g.inputs[1], axis=0))
+    values = np.arange(10, dtype=np.float32)[::2]
+    result = SESSION.load(g).execute(values, np.array([3, 0], np.int32))[0].to_numpy()
+    np.testing.assert_array_equal(result, values[[3, 0]])
+
+
+def test_registry_must_be_a_mapping():
+    with pytest.raises(TypeError, match="weights_registry maps weight names to arrays; got a list"):
+        SESSION.load(lookup_graph(), [np.zeros((10, 4), np.float32)])

@@ -26,6 +26,8 @@ def test_constant_defaults_to_cpu_and_takes_the_dtype():
             ops.constant(3)
         with pytest.raises(TypeError, match="do not fit int32 exactly"):
             ops.constant(np.array([1.5]), DType.int32)
+        with pytest.raises(TypeError, match=f"{2**70} does not fit int64"):
+            ops.constant(2**70, DType.int64)
 
 
 def test_elementwise_broadcasts_static_and_symbolic_dims():
@@ -163,10 +165,13 @@ def test_transfer_and_collectives():
 
 
 def test_values_cannot_cross_graphs_or_live_without_one():
-    with graph(f32(4)) as first:
+    with Graph("first", [f32(4)]) as first:
         x = first.inputs[0]
-    with graph(f32(4)) as second, pytest.raises(ValueError, match="values cannot cross graphs"):
+    message = "a value of graph 'first' was used in graph 'second'; values cannot cross graphs"
+    with Graph("second", [f32(4)]) as second, pytest.raises(ValueError, match=message):
         second.inputs[0] + x
+    with Graph("second", [f32(4)]), pytest.raises(ValueError, match=message):
+        x * 2
     with pytest.raises(ValueError, match="no Graph is open"):
         ops.constant(np.zeros(3, np.float32))
 

@@ -100,3 +100,8 @@ def test_module_state_dict_checks():
         emb.load_state_dict({})
     with pytest.raises(KeyError, match="match no weight"):
         emb.load_state_dict({"e": np.zeros((10, 4), np.float32), "x": np.zeros(1)})
+
+
+def test_parallel_devices_must_be_a_list():
+    with pytest.raises(TypeError, match="devices must be a list of DeviceRefs, got 2"):
+        nn.VocabParallelEmbedding(10, 4, DType.float32, 2)

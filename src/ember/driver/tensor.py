@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ember.dlpack import DLPACK_CPU, NARROW_FLOAT_CODES, from_dlpack, to_dlpack_capsule
 from ember.dtype import DType
 
 from .device import CPU, Device
-from .dlpack import DLPACK_CPU, NARROW_FLOAT_CODES, to_dlpack_capsule
 
 __all__ = ["Buffer", "Tensor"]
 
@@ -51,10 +51,7 @@ class Tensor:
         """Wraps any host-memory DLPack producer (torch, jax, cupy on host) without copying."""
         if isinstance(obj, Tensor):
             return obj
-        try:
-            return cls(np.from_dlpack(obj))
-        except (TypeError, BufferError, RuntimeError) as exc:
-            raise TypeError(f"cannot read {type(obj).__name__} through DLPack: {exc}") from exc
+        return cls(from_dlpack(obj))
 
     @property
     def shape(self) -> tuple[int, ...]:

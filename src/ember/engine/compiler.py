@@ -52,6 +52,8 @@ def compile_graph(graph: Graph, weights: Mapping[str, np.ndarray], backend: Any)
     def slot_of(value: TensorValue) -> int:
         return slots.setdefault(id(value), len(slots))
 
+    for value in graph.inputs:  # inputs the outputs ignore are still passed and checked
+        slot_of(value)
     preset: dict[int, np.ndarray] = {}
     steps: list[Step] = []
     fused_away: set[int] = set()

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ember.dlpack import from_dlpack
 from ember.driver import CPU, Tensor
 from ember.graph import AlgebraicDim, StaticDim, SymbolicDim, TensorType
 
@@ -42,7 +43,7 @@ class Model:
         """Run the graph on `inputs` (numpy arrays, DLPack objects or Tensors).
 
         `out` (an array, or a list with an array or None per output) receives the results in
-        place of pooled buffers.
+        place of pooled buffers. If execution raises, an `out` array may be partly written.
 
         Raises:
             TypeError: wrong number of inputs, an input not array-like or of the wrong dtype.
@@ -56,7 +57,14 @@ class Model:
             env[slot] = value
         for slot, array in zip(plan.input_slots, arrays, strict=True):
             env[slot] = array
-        rt = Runtime(self._pool, _bind_dims(plan.input_types, arrays), self._targets(out))
+        outs = self._out_arrays(out)
+        targets = None
+        if outs is not None:  # where an output's producer may write directly
+            targets = {}
+            for slot, target in zip(plan.output_slots, outs, strict=True):
+                if target is not None:
+                    targets.setdefault(slot, target)
+        rt = Runtime(self._pool, _bind_dims(plan.input_types, arrays), targets)
         self._backend.enter()
         for step in plan.steps:
             result = step.run(rt, step.outputs[0], *[env[s] for s in step.inputs])
@@ -65,9 +73,12 @@ class Model:
             else:
                 for slot, value in zip(step.outputs, result, strict=True):
                     env[slot] = value
+        targets_by_output = outs or [None] * len(plan.output_slots)
         return [
-            self._result(env[slot], slot, rt, device)
-            for slot, device in zip(plan.output_slots, self._output_devices, strict=True)
+            Tensor._of(self._result(env[slot], slot, target), device)
+            for slot, target, device in zip(
+                plan.output_slots, targets_by_output, self._output_devices, strict=True
+            )
         ]
 
     def _check_inputs(self, inputs: Sequence[Any]) -> list[np.ndarray]:
@@ -76,7 +87,7 @@ class Model:
             raise TypeError(f"the model takes {len(types)} inputs, got {len(inputs)}")
         arrays = []
         for i, (value, expected) in enumerate(zip(inputs, self._input_dtypes, strict=True)):
-            array = _as_array(i, value)
+            array = _as_array(f"input {i}", value)
             if array.dtype != expected:
                 raise TypeError(
                     f"input {i}: expected dtype {types[i].dtype!r}, got {array.dtype}; "
@@ -90,27 +101,34 @@ class Model:
             arrays.append(array)
         return arrays
 
-    def _targets(self, out: Any) -> dict[int, np.ndarray] | None:
+    def _out_arrays(self, out: Any) -> list[np.ndarray | None] | None:
+        """The caller's `out=` arrays, one (or None) per output, none overlapping another."""
         if out is None:
             return None
-        outs = out if isinstance(out, list | tuple) else [out]
+        outs = list(out) if isinstance(out, list | tuple) else [out]
         slots = self._plan.output_slots
         if len(outs) != len(slots):
             raise ValueError(f"out= has {len(outs)} arrays; the model has {len(slots)} outputs")
-        return {
-            slot: _as_array(f"out[{i}]", o)
-            for i, (slot, o) in enumerate(zip(slots, outs, strict=True))
-            if o is not None
-        }
+        arrays = [None if o is None else _as_array(f"out[{i}]", o) for i, o in enumerate(outs)]
+        given = [(i, a) for i, a in enumerate(arrays) if a is not None]
+        for n, (i, a) in enumerate(given):
+            for j, b in given[n + 1 :]:
+                if np.shares_memory(a, b):
+                    raise ValueError(f"out[{i}] and out[{j}] overlap; give each output its own")
+        return arrays
 
-    def _result(self, value: np.ndarray, slot: int, rt: Runtime, device: CPU) -> Tensor:
-        if rt.targets is not None and slot in rt.targets and value is not rt.targets[slot]:
-            rt.empty(slot, value.shape, value.dtype)  # checks the out= array's shape and dtype
-            np.copyto(rt.targets[slot], value)
-            value = rt.targets[slot]
-        elif slot in self._plan.preset:
-            value = value.copy()  # never hand out a weight or constant for the caller to mutate
-        return Tensor._of(value, device)
+    def _result(self, value: np.ndarray, slot: int, target: np.ndarray | None) -> np.ndarray:
+        if target is not None and value is not target:
+            if target.shape != value.shape or target.dtype != value.dtype:
+                raise ValueError(
+                    f"out= array has shape {target.shape} and dtype {target.dtype}; "
+                    f"the result has shape {value.shape} and dtype {value.dtype}"
+                )
+            np.copyto(target, value)
+            return target
+        if slot in self._plan.preset:
+            return value.copy()  # never hand out a weight or constant for the caller to mutate
+        return value
 
 
 def _as_array(position: Any, value: Any) -> np.ndarray:
@@ -119,9 +137,9 @@ def _as_array(position: Any, value: Any) -> np.ndarray:
     if isinstance(value, Tensor):
         return value.to_numpy()
     if hasattr(value, "__dlpack__"):
-        return np.from_dlpack(value)
+        return from_dlpack(value)
     raise TypeError(
-        f"input {position}: expected a numpy array, a Tensor or a DLPack object, "
+        f"{position}: expected a numpy array, a Tensor or a DLPack object, "
         f"got {type(value).__name__}"
     )
 

@@ -20,10 +20,15 @@ def bind_weights(graph: Graph, registry: Mapping[str, Any] | None) -> dict[str, 
 
     Raises:
         ValueError: a weight has no array (the message lists close names), or a shape differs.
-        TypeError: an array's dtype differs from its weight's (its bytes would be misread).
+        TypeError: the registry is not a mapping, or an array's dtype differs from its
+            weight's (its bytes would be misread).
     Warns:
         UserWarning: names in the registry that the graph does not use.
     """
+    if registry is not None and not isinstance(registry, Mapping):
+        raise TypeError(
+            f"weights_registry maps weight names to arrays; got a {type(registry).__name__}"
+        )
     registry = dict(registry or {})
     missing = [name for name in graph.weights if name not in registry]
     if missing:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ember.dlpack import from_dlpack
 from ember.dtype import DType
 
 from .device import DeviceRef
@@ -72,7 +73,7 @@ class Weight:
                     f"weight {self.name!r}: expected a numpy array or a DLPack object, "
                     f"got {type(array).__name__}"
                 )
-            array = np.from_dlpack(array)
+            array = from_dlpack(array)
         try:
             dtype = DType.from_numpy(array.dtype)
         except TypeError:

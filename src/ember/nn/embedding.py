@@ -236,6 +236,8 @@ def _device(device: Any) -> DeviceRef:
 def _device_list(devices: Any) -> list[DeviceRef]:
     if isinstance(devices, DeviceRef):
         devices = [devices]
+    if not isinstance(devices, list | tuple):
+        raise TypeError(f"devices must be a list of DeviceRefs, got {devices!r}")
     if not devices:
         raise ValueError("VocabParallelEmbedding needs a non-empty list of devices")
     devices = [_device(d) for d in devices]

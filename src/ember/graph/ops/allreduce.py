@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..graph import current_graph
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
@@ -33,4 +34,4 @@ def sum(inputs: Iterable[Any]) -> list[TensorValue]:
         if list(v.shape) != list(first.shape):
             raise ValueError(f"allreduce.sum: shapes differ: {first.shape} and {v.shape}")
     results = [TensorType(first.dtype, first.shape, d) for d in devices]
-    return list(first.graph.add_node("allreduce_sum", values, {}, results))
+    return list(current_graph().add_node("allreduce_sum", values, {}, results))

@@ -80,7 +80,7 @@ def elementwise_node(op: str, inputs: list[TensorValue], dtype: DType) -> Tensor
     for other in inputs[1:]:
         shape = broadcast_shapes(shape, other.shape)
     result = TensorType(dtype, shape, inputs[0].device)
-    return inputs[0].graph.add_node(op, inputs, {}, [result])[0]
+    return current_graph().add_node(op, inputs, {}, [result])[0]
 
 
 def _is_scalar(x: Any) -> bool:

@@ -6,6 +6,7 @@ from typing import Any
 
 from ember.dtype import DType
 
+from ..graph import current_graph
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
@@ -21,4 +22,4 @@ def cast(x: Any, dtype: DType) -> TensorValue:
     if dtype is value.dtype:
         return value
     result = TensorType(dtype, value.shape, value.device)
-    return value.graph.add_node("cast", [value], {"dtype": dtype}, [result])[0]
+    return current_graph().add_node("cast", [value], {"dtype": dtype}, [result])[0]

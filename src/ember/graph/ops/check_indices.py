@@ -8,6 +8,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+from ..graph import current_graph
 from ..value import TensorValue
 from .gather import index_value
 
@@ -25,4 +26,4 @@ def check_indices(indices: Any, size: int) -> TensorValue:
     if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
         raise ValueError(f"check_indices: size must be a positive int, got {size!r}")
     attrs = {"size": int(size)}
-    return value.graph.add_node("check_indices", [value], attrs, [value.type])[0]
+    return current_graph().add_node("check_indices", [value], attrs, [value.type])[0]

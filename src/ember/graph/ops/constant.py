@@ -68,8 +68,11 @@ def _constant_node(graph: Graph, array: np.ndarray, device: DeviceRef) -> Tensor
 def _to_array(value: Any, dtype: DType | None) -> np.ndarray:
     try:
         array = np.asarray(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise TypeError(f"constant: {value!r} is not a rectangular numeric array") from exc
+    if array.dtype == object and dtype is not None and dtype.is_integral():
+        info = np.iinfo(dtype.to_numpy())
+        raise TypeError(f"constant: {value!r} does not fit {dtype!r} ([{info.min}, {info.max}])")
     if array.dtype.kind not in "biuf" and not _is_narrow_float(array.dtype):
         raise TypeError(f"constant: expected numbers, got an array of {array.dtype}")
     if dtype is None:

@@ -14,6 +14,7 @@ from typing import Any
 from ember.dtype import DType
 
 from ..dim import StaticDim
+from ..graph import current_graph
 from ..quantization import QuantizationEncoding
 from ..type import TensorType
 from ..value import TensorValue
@@ -49,4 +50,4 @@ def dequantize(
     hidden = encoding.hidden_size(int(value.shape[-1]))
     result = TensorType(out_dtype, [*value.shape[:-1], hidden], value.device)
     attrs = {"encoding": encoding}
-    return value.graph.add_node("dequantize", [value], attrs, [result])[0]
+    return current_graph().add_node("dequantize", [value], attrs, [result])[0]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..device import DeviceRef
+from ..graph import current_graph
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
@@ -25,4 +26,4 @@ def distributed_broadcast(x: Any, devices: Sequence[DeviceRef]) -> list[TensorVa
     if len(set(devices)) != len(devices):
         raise ValueError(f"distributed_broadcast: devices repeat: {devices}")
     results = [TensorType(value.dtype, value.shape, d) for d in devices]
-    return list(value.graph.add_node("broadcast", [value], {}, results))
+    return list(current_graph().add_node("broadcast", [value], {}, results))

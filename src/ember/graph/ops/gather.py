@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ember.dtype import DType
 
+from ..graph import current_graph
 from ..type import TensorType
 from ..value import TensorValue
 from .axis import normalize_axis
@@ -55,7 +56,7 @@ def gather(
     shape = [*source.shape[:axis], *index.shape, *source.shape[axis + 1 :]]
     result = TensorType(source.dtype, shape, source.device)
     attrs = {"axis": axis, "out_of_range": out_of_range}
-    return source.graph.add_node("gather", [source, index], attrs, [result])[0]
+    return current_graph().add_node("gather", [source, index], attrs, [result])[0]
 
 
 def index_value(op: str, indices: Any) -> TensorValue:

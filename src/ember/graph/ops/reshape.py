@@ -15,6 +15,7 @@ from typing import Any
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
 from ..dim import Dim, StaticDim, SymbolicDim
+from ..graph import current_graph
 from ..shape import Shape
 from ..type import TensorType
 from ..value import TensorValue
@@ -52,7 +53,7 @@ def reshape(x: Any, shape: Any) -> TensorValue:
                 f"reshape: {value.shape} and {new_shape} hold different numbers of elements"
             )
     result = TensorType(value.dtype, new_shape, value.device)
-    return value.graph.add_node("reshape", [value], {"shape": new_shape}, [result])[0]
+    return current_graph().add_node("reshape", [value], {"shape": new_shape}, [result])[0]
 
 
 def _factor(shape: Shape) -> tuple[int, Counter] | None:

@@ -15,6 +15,7 @@ from typing import Any
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
 from ..dim import StaticDim
+from ..graph import current_graph
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
@@ -55,7 +56,7 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
             )
         normalized.append(item)
     result = TensorType(value.dtype, dims, value.device)
-    return value.graph.add_node("slice", [value], {"index": tuple(normalized)}, [result])[0]
+    return current_graph().add_node("slice", [value], {"index": tuple(normalized)}, [result])[0]
 
 
 def _expand(rank: int, items: tuple) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..dim import StaticDim
+from ..graph import current_graph
 from ..type import TensorType
 from ..value import TensorValue
 from .axis import normalize_axis
@@ -30,4 +31,4 @@ def unsqueeze(x: Any, axis: int) -> TensorValue:
     shape = list(value.shape)
     shape.insert(axis, StaticDim(1))
     result = TensorType(value.dtype, shape, value.device)
-    return value.graph.add_node("reshape", [value], {"shape": result.shape}, [result])[0]
+    return current_graph().add_node("reshape", [value], {"shape": result.shape}, [result])[0]

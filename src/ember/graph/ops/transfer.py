@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..device import DeviceRef
+from ..graph import current_graph
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
@@ -20,4 +21,4 @@ def transfer_to(x: Any, device: DeviceRef) -> TensorValue:
     if value.device == device:
         return value
     result = TensorType(value.dtype, value.shape, device)
-    return value.graph.add_node("transfer_to", [value], {"device": device}, [result])[0]
+    return current_graph().add_node("transfer_to", [value], {"device": device}, [result])[0]

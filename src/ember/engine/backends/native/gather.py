@@ -31,6 +31,7 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
         block_bytes = decode.encoding.block_size
 
         def run_decoded(rt, slot, table, ids):
+            table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
             hidden = table.shape[1] // block_bytes * per_block
             flat = ids.reshape(-1)
             out = rt.empty(slot, (*ids.shape, hidden), out_dtype)
@@ -46,6 +47,7 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
 
     def run(rt, slot, table, ids):
         flat = ids.reshape(-1)
+        table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
         rows = table.reshape(table.shape[0], math.prod(table.shape[1:]))
         out = rt.empty(slot, (*ids.shape, *table.shape[1:]), table.dtype)
         parallel = out.nbytes >= PARALLEL_MIN_BYTES
@@ -75,14 +77,15 @@ def _warm_up(node: Node, decode: Decode | None) -> None:
 def _lower_numpy_gather(axis: int, policy: str) -> StepFn:
     def run(rt, slot, table, ids):
         size = table.shape[axis]
-        index = ids.astype(np.int64)
         low = -size if policy == "wrap" else 0
-        bad = (index < low) | (index >= size)
+        # compared in the ids' own type: a cast to int64 would wrap huge uint64 ids into range
+        bad = ids >= size if ids.dtype.kind == "u" else (ids < low) | (ids >= size)
         if policy in ("error", "wrap") and bad.any():
             raise out_of_range_error(ids, int(np.flatnonzero(bad)[0]), size, policy, axis)
+        index = np.where(bad, 0, ids).astype(np.int64)
         if policy == "clamp":
-            index = np.clip(index, 0, size - 1)
-        result = np.take(table, np.where(bad, 0, index), axis=axis)
+            index = np.where(bad, np.where(ids < 0, 0, size - 1), index) if size else index
+        result = np.take(table, index, axis=axis)
         if policy == "zero":
             mask = bad.reshape((1,) * axis + ids.shape + (1,) * (table.ndim - axis - 1))
             result = np.where(mask, np.zeros((), result.dtype), result)
@@ -97,9 +100,13 @@ def out_of_range_error(
     """An IndexError naming the id, where it sits in `ids`, and the size it must fit."""
     position = tuple(int(i) for i in np.unravel_index(flat_position, ids.shape))
     bad_id = ids.reshape(-1)[flat_position]
+    if size == 0:
+        where = "the table is empty" if axis == 0 else f"axis {axis} is empty"
+        return IndexError(f"id {bad_id} at position {position} is out of range: {where}")
     valid = f"[-{size}, {size})" if policy == "wrap" else f"[0, {size})"
+    rows = "row" if size == 1 else "rows"
     extent = (
-        f"the table has {size} rows (vocab_size={size})"
+        f"the table has {size} {rows} (vocab_size={size})"
         if axis == 0
         else (f"axis {axis} has size {size}")
     )

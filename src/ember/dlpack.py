@@ -1,0 +1,109 @@
+"""DLPack exchange for every DType, the narrow floats (bfloat16, float8...) included, which
+numpy's own exporter and importer lack.
+
+Both ways go through numpy with the same bytes typed as unsigned integers, and the capsule's
+type code rewritten: numpy's capsules keep the memory alive and free it whether the consumer
+takes the capsule, drops it, or fails on it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from ember.dtype import DType
+
+__all__ = ["DLPACK_CPU", "NARROW_FLOAT_CODES", "from_dlpack", "to_dlpack_capsule"]
+
+DLPACK_CPU = 1
+
+# DLDataTypeCode values from dlpack.h (v1.1), for the types numpy's exporter cannot name
+NARROW_FLOAT_CODES = {
+    DType.bfloat16: 4,
+    DType.float8_e4m3fn: 10,
+    DType.float8_e4m3fnuz: 11,
+    DType.float8_e5m2: 12,
+    DType.float8_e5m2fnuz: 13,
+    DType.float8_e8m0fnu: 14,
+    DType.float6_e2m3fn: 15,
+    DType.float6_e3m2fn: 16,
+    DType.float4_e2m1fn: 17,
+}
+
+
+class DataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class ManagedTensor(ctypes.Structure):
+    """The head of dlpack.h's `DLManagedTensor`, up to the fields read or written here."""
+
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("device_type", ctypes.c_int32),
+        ("device_id", ctypes.c_int32),
+        ("ndim", ctypes.c_int32),
+        ("dtype", DataType),
+        ("shape", ctypes.POINTER(ctypes.c_int64)),
+        ("strides", ctypes.POINTER(ctypes.c_int64)),
+    ]
+
+
+# A private prototype: `ctypes.pythonapi.X` is one shared object whose argtypes others may set.
+_capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_GetPointer", ctypes.pythonapi)
+)
+
+
+def managed_tensor(capsule: object) -> ManagedTensor:
+    """The tensor description inside an unconsumed 'dltensor' capsule."""
+    return ManagedTensor.from_address(_capsule_pointer(capsule, b"dltensor"))
+
+
+def to_dlpack_capsule(array: np.ndarray, dtype: DType) -> object:
+    """A 'dltensor' capsule viewing `array` (host memory, a narrow float type) without a copy."""
+    capsule = array.view(f"u{array.itemsize}").__dlpack__()
+    managed_tensor(capsule).dtype.code = NARROW_FLOAT_CODES[dtype]
+    return capsule
+
+
+_UINT = 1
+_FROM_CODE = {code: dtype for dtype, code in NARROW_FLOAT_CODES.items()}
+
+
+def from_dlpack(producer: object) -> np.ndarray:
+    """A numpy view of any host-memory DLPack producer (torch, jax...), narrow floats included.
+
+    Raises:
+        TypeError: `producer` speaks no DLPack, or holds a type numpy cannot view.
+    """
+    if not hasattr(producer, "__dlpack__"):
+        raise TypeError(f"{type(producer).__name__} is not a DLPack producer")
+    try:
+        return np.from_dlpack(producer)
+    except (BufferError, RuntimeError, TypeError, ValueError) as exc:
+        first_error = exc
+    try:
+        capsule = producer.__dlpack__()
+        managed = managed_tensor(capsule)
+    except (BufferError, RuntimeError, TypeError, ValueError):
+        raise TypeError(f"cannot read {type(producer).__name__}: {first_error}") from first_error
+    dtype = _FROM_CODE.get(managed.dtype.code)
+    if dtype is None or managed.dtype.lanes != 1:
+        raise TypeError(f"cannot read {type(producer).__name__}: {first_error}") from first_error
+    managed.dtype.code = _UINT
+    return np.from_dlpack(_Capsule(capsule)).view(dtype.to_numpy())
+
+
+class _Capsule:
+    """Hands numpy a capsule already taken from its producer."""
+
+    def __init__(self, capsule: object) -> None:
+        self.capsule = capsule
+
+    def __dlpack__(self, **kwargs: object) -> object:
+        return self.capsule
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return (DLPACK_CPU, 0)
