@@ -457,10 +457,18 @@ def _stream_line(typingctx, dst, src):
 
 @intrinsic
 def _fence(typingctx):
-    """Orders the weakly ordered non-temporal stores before anything that follows."""
+    """``sfence``: orders the weakly ordered non-temporal stores before anything that follows
+    (LLVM's own ``fence`` becomes ``lock or`` on x86-64, which the ISA does not document as
+    ordering them; off x86-64 streaming is disabled and a plain fence stands in)."""
 
     def codegen(context, builder, sig, args):
-        builder.fence("seq_cst")
+        if _HAVE_STREAM:
+            sfence = ir.FunctionType(ir.VoidType(), [])
+            builder.call(
+                cgutils.get_or_insert_function(builder.module, sfence, "llvm.x86.sse.sfence"), []
+            )
+        else:
+            builder.fence("seq_cst")
         return context.get_dummy_value()
 
     return types.void(), codegen
