@@ -40,6 +40,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .inputs import as_kernel_input
+from .launch import PARALLEL_LAUNCH
 from .modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
 
 __all__ = ["MODE_CLAMP", "MODE_ERROR", "MODE_WRAP", "MODE_ZERO", "gather_dequantize"]
@@ -739,7 +740,11 @@ def gather_dequantize(
     chunks = min(ids.size, 4 * get_num_threads()) if parallel else 1
     run = _KERNELS[kind == _F32, bool(parallel)]
     bounds = _bounds(int(offset), table.shape[0])
-    return int(run(code, table, ids, bounds, int(mode), out, _F16_TO_F32, kind, stream, chunks))
+    args = (code, table, ids, bounds, int(mode), out, _F16_TO_F32, kind, stream, chunks)
+    if not parallel:
+        return int(run(*args))
+    with PARALLEL_LAUNCH:
+        return int(run(*args))
 
 
 _I64_MIN, _I64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)

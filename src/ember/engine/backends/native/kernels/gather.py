@@ -32,6 +32,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .inputs import as_kernel_input
+from .launch import PARALLEL_LAUNCH
 from .modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
 
 __all__ = ["PARALLEL_MIN_BYTES", "STREAM_MIN_BYTES", "gather_rows"]
@@ -380,5 +381,6 @@ def gather_rows(
     args = (table, ids, out.view(np.uint8), _bounds(ids.dtype, int(offset), rows), mode, stream)
     if parallel:
         # get_num_threads() inside the kernel would keep numba from caching it.
-        return int(_gather_parallel(*args, min(ids.size, get_num_threads())))
+        with PARALLEL_LAUNCH:
+            return int(_gather_parallel(*args, min(ids.size, get_num_threads())))
     return int(_gather_serial(*args))
