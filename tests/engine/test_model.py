@@ -189,3 +189,14 @@ def test_table_given_as_a_strided_input():
 def test_registry_must_be_a_mapping():
     with pytest.raises(TypeError, match="weights_registry maps weight names to arrays; got a list"):
         SESSION.load(lookup_graph(), [np.zeros((10, 4), np.float32)])
+
+
+def test_only_weights_the_outputs_read_are_required():
+    used = nn.EmbeddingV2(10, 4, DType.float32, name="used")
+    dead = nn.EmbeddingV2(10, 4, DType.float32, name="dead")
+    with Graph("branches", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        dead(g.inputs[0])  # built, but no output depends on it
+        g.output(used(g.inputs[0]))
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    model = SESSION.load(g, {"used": table})
+    np.testing.assert_array_equal(model.execute(np.array([2], np.int32))[0].to_numpy(), table[[2]])

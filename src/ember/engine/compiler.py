@@ -15,6 +15,7 @@ from ember.graph import Graph, Node, TensorType, TensorValue
 from .backends.native.lowering import Decode, StepFn
 from .buffer_pool import BufferPool
 from .runtime import Runtime
+from .weights import bind_weights
 
 __all__ = ["Plan", "Step", "compile_graph"]
 
@@ -40,12 +41,14 @@ class Plan:
     preset: dict[int, np.ndarray] = field(default_factory=dict)
 
 
-def compile_graph(graph: Graph, weights: Mapping[str, np.ndarray], backend: Any) -> Plan:
-    """Raises ValueError when the graph has no outputs or uses a device the backend lacks."""
+def compile_graph(graph: Graph, registry: Mapping[str, Any] | None, backend: Any) -> Plan:
+    """Raises ValueError when the graph has no outputs or uses a device the backend lacks, and
+    what `bind_weights` raises for the weights its outputs read."""
     if graph.outputs is None:
         raise ValueError(f"graph {graph.name!r} has no outputs; call graph.output(...) first")
     live = _live_nodes(graph)
     _check_devices(live, backend)
+    weights = bind_weights(graph, registry, [n.attrs["name"] for n in live if n.op == "weight"])
     consumers = _consumers(live, graph.outputs)
     slots: dict[int, int] = {}
 

@@ -12,7 +12,6 @@ from .backends.native import NativeBackend
 from .buffer_pool import BufferPool
 from .compiler import compile_graph
 from .model import Model
-from .weights import bind_weights
 
 __all__ = ["InferenceSession"]
 
@@ -54,10 +53,9 @@ class InferenceSession:
         """Compile `graph` and bind its weights (arrays that already fit are not copied).
 
         Raises:
-            ValueError / TypeError: see `compile_graph` and `bind_weights`.
+            ValueError / TypeError: see `compile_graph`.
         """
         if not isinstance(graph, Graph):
             raise TypeError(f"load takes a Graph, got {type(graph).__name__}")
-        weights = bind_weights(graph, weights_registry)
-        plan = compile_graph(graph, weights, self._backend)
+        plan = compile_graph(graph, weights_registry, self._backend)
         return Model(plan, self._backend, self._pool)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,8 +15,10 @@ from ember.graph import Graph
 __all__ = ["bind_weights"]
 
 
-def bind_weights(graph: Graph, registry: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
-    """Arrays for the graph's weights, by name.
+def bind_weights(
+    graph: Graph, registry: Mapping[str, Any] | None, used: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Arrays for the weights named in `used` (those the graph's outputs read), by name.
 
     Raises:
         ValueError: a weight has no array (the message lists close names), or a shape differs.
@@ -30,7 +32,7 @@ def bind_weights(graph: Graph, registry: Mapping[str, Any] | None) -> dict[str, 
             f"weights_registry maps weight names to arrays; got a {type(registry).__name__}"
         )
     registry = dict(registry or {})
-    missing = [name for name in graph.weights if name not in registry]
+    missing = [name for name in used if name not in registry]
     if missing:
         hints = []
         for name in missing:
@@ -40,7 +42,7 @@ def bind_weights(graph: Graph, registry: Mapping[str, Any] | None) -> dict[str, 
             )
         raise ValueError(
             f"weights_registry has no array for {', '.join(hints)}; "
-            f"graph {graph.name!r} needs {sorted(graph.weights)}"
+            f"graph {graph.name!r} reads {sorted(used)}"
         )
     unused = sorted(set(registry) - set(graph.weights))
     if unused:
@@ -50,7 +52,8 @@ def bind_weights(graph: Graph, registry: Mapping[str, Any] | None) -> dict[str, 
             stacklevel=3,
         )
     bound = {}
-    for name, (weight, _) in graph.weights.items():
+    for name in used:
+        weight, _ = graph.weights[name]
         array = weight.check_array(registry[name])
         bound[name] = array if array.flags.c_contiguous else np.ascontiguousarray(array)
     return bound
