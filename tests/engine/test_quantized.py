@@ -135,3 +135,31 @@ def test_unfused_dequantize_of_an_input():
         g.output(ops.dequantize(encoding, g.inputs[0], out_dtype=DType.bfloat16))
     result = SESSION.load(g).execute(blocks)[0].to_numpy()
     assert_same_bits(result, reference(encoding, blocks).astype(ml_dtypes.bfloat16))
+
+
+def test_cast_after_a_narrow_dequantize_keeps_its_rounding():
+    from ember.graph import ops
+
+    encoding = QuantizationEncoding.Q8_0
+    table = quantized_table(encoding, vocab=8, hidden=64)
+    weight = Weight("q", DType.uint8, table.shape, quantization_encoding=encoding)
+    with Graph("g", input_types=[IDS]) as g:
+        rows = ops.gather(weight, g.inputs[0], axis=0)
+        g.output(ops.dequantize(encoding, rows, out_dtype=DType.bfloat16).cast(DType.float32))
+    ids = np.array([[0, 7, 3]], np.int32)
+    result = SESSION.load(g, {"q": table}).execute(ids)[0].to_numpy()
+    want = reference(encoding, table[ids]).astype(ml_dtypes.bfloat16).astype(np.float32)
+    assert_same_bits(result, want)
+
+
+def test_gather_of_a_higher_rank_quantized_table():
+    from ember.graph import ops
+
+    encoding = QuantizationEncoding.Q8_0
+    table = quantized_table(encoding, vocab=6, hidden=64).reshape(3, 2, 68)
+    weight = Weight("q", DType.uint8, table.shape, quantization_encoding=encoding)
+    with Graph("g", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        g.output(ops.dequantize(encoding, ops.gather(weight, g.inputs[0], axis=0)))
+    ids = np.array([2, 0], np.int32)
+    result = SESSION.load(g, {"q": table}).execute(ids)[0].to_numpy()
+    assert_same_bits(result, reference(encoding, table[ids]))

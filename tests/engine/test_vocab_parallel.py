@@ -52,3 +52,16 @@ def test_policies_match_the_single_device_layer(policy):
         ids
     ):
         np.testing.assert_array_equal(out.to_numpy(), want)
+
+
+def test_clamp_of_huge_unsigned_ids_matches_the_single_device_layer():
+    table = np.arange(20, dtype=np.float32).reshape(5, 4)
+    emb = nn.VocabParallelEmbedding(
+        5, 4, DType.float32, devices=[DeviceRef.CPU(0), DeviceRef.CPU(1)], name="t",
+        out_of_range="clamp",
+    )  # fmt: skip
+    with Graph("vp", input_types=[TensorType(DType.uint64, ["n"])]) as g:
+        g.output(*emb(g.inputs[0]))
+    ids = np.array([2**64 - 1, 2**63, 3], np.uint64)
+    for out in SESSION.load(g, {"t": table}).execute(ids):
+        np.testing.assert_array_equal(out.to_numpy(), table[[4, 4, 3]])

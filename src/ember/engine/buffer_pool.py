@@ -29,6 +29,14 @@ _POOL_ONLY = 3
 """`sys.getrefcount` of a buffer only the pool holds, seen from a loop over the pool's list:
 the list, the loop variable and the call's own argument."""
 
+_TRACKED = 32
+"""Buffers the pool follows at most; results kept beyond that get plain arrays, so each
+request scans a short list however many results the caller holds."""
+
+_REFCOUNTS_EXACT = sys.version_info < (3, 14) and getattr(sys, "_is_gil_enabled", lambda: True)()
+"""From 3.14 (and without the GIL) the interpreter may hold borrowed references that
+`sys.getrefcount` does not count; there a buffer is never lent twice."""
+
 _SMALL = 64 * 1024
 """A buffer up to twice the request plus this is lent out; a larger one waits for a larger
 request, so one-token lookups do not pin the buffers of big batches."""
@@ -40,14 +48,12 @@ class BufferPool:
     def __init__(self, max_idle_bytes: int = 4 << 30) -> None:
         self.max_idle_bytes = max_idle_bytes
         self._buffers: list[np.ndarray] = []
-        self._starts: dict[int, int] = {}
-        """Offset of each buffer's first aligned byte, by `id` of the buffer."""
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialized C-contiguous array, from an idle buffer when one is big enough."""
         nbytes = math.prod(shape) * dtype.itemsize
         buffer = self._take(nbytes)
-        start = self._starts[id(buffer)]
+        start = -buffer.ctypes.data % ALIGNMENT
         return buffer[start : start + nbytes].view(dtype).reshape(shape)
 
     def _take(self, nbytes: int) -> np.ndarray:
@@ -61,16 +67,15 @@ class BufferPool:
                 best = buffer
         if best is not None:
             return best
-        if idle_bytes + nbytes > self.max_idle_bytes:
+        if idle_bytes + nbytes > self.max_idle_bytes or len(self._buffers) >= _TRACKED:
             self._drop_idle()
         buffer = np.empty(nbytes + ALIGNMENT, np.uint8)
-        self._buffers.append(buffer)
-        self._starts[id(buffer)] = -buffer.ctypes.data % ALIGNMENT
+        if _REFCOUNTS_EXACT and len(self._buffers) < _TRACKED:
+            self._buffers.append(buffer)
         return buffer
 
     def _drop_idle(self) -> None:
         self._buffers = [b for b in self._buffers if sys.getrefcount(b) > _POOL_ONLY]
-        self._starts = {id(b): self._starts[id(b)] for b in self._buffers}
 
     @property
     def held_bytes(self) -> int:

@@ -134,14 +134,20 @@ def _sole_consumer(value: TensorValue, consumers: dict, outputs: list) -> Node |
 def _fusable_decode(node: Node, consumers: dict, outputs: list) -> tuple[Decode | None, Node]:
     """For a row gather read only by a dequantize (and maybe a float cast after it): the decode
     to fuse and the last node of the chain. Otherwise (None, node)."""
-    if node.op != "gather" or node.attrs["axis"] != 0:
+    if node.op != "gather" or node.attrs["axis"] != 0 or node.inputs[0].rank != 2:
         return None, node
     dequantize = _sole_consumer(node.results[0], consumers, outputs)
     if dequantize is None or dequantize.op != "dequantize":
         return None, node
     last = dequantize
     cast = _sole_consumer(dequantize.results[0], consumers, outputs)
-    if cast is not None and cast.op == "cast" and cast.attrs["dtype"].value in _DECODED:
+    decoded_f32 = dequantize.result_types[0].dtype.value == "float32"  # else it rounds first
+    if (
+        decoded_f32
+        and cast is not None
+        and cast.op == "cast"
+        and cast.attrs["dtype"].value in _DECODED
+    ):
         last = cast
     return Decode(dequantize.attrs["encoding"], last.result_types[0].dtype), last
 

@@ -159,11 +159,9 @@ class VocabParallelEmbedding(Module):
 
     def __call__(self, indices: Any) -> list[TensorValue]:
         ids = index_value("embedding", indices)
-        if self.out_of_range == "error":
-            ids = ops.check_indices(ids, self.vocab_size)
+        if self.out_of_range != "zero":  # "zero" is what each shard's gather does anyway
+            ids = ops.check_indices(ids, self.vocab_size, out_of_range=self.out_of_range)
         ids = ids.cast(DType.int64)
-        if self.out_of_range == "clamp":
-            ids = ops.max(ops.min(ids, self.vocab_size - 1), 0)
         table = ops.as_value(self.weight)
         partials = []
         for i, device_ids in enumerate(ops.distributed_broadcast(ids, self.devices)):

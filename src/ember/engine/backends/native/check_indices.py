@@ -1,6 +1,8 @@
-"""Native lowering of `check_indices`: one vectorized pass, then the ids themselves."""
+"""Native lowering of `check_indices`: one vectorized pass over the ids."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from ember.graph import Node
 
@@ -12,8 +14,12 @@ __all__ = ["lower_check_indices"]
 
 def lower_check_indices(node: Node, decode: Decode | None) -> StepFn:
     size = node.attrs["size"]
+    clamp = node.attrs["out_of_range"] == "clamp"
 
     def run(rt, slot, ids):
+        if clamp:
+            top = min(size - 1, int(np.iinfo(ids.dtype).max))
+            return np.clip(ids, 0, top).astype(ids.dtype, copy=False)
         flat = ids.reshape(-1)
         bad = (flat < 0) | (flat >= size)
         if bad.any():
