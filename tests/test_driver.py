@@ -81,3 +81,11 @@ def test_torch_bfloat16_weights_and_ids():
     imported = Tensor.from_dlpack(weights).to_numpy()
     assert imported.ctypes.data == weights.data_ptr()
     np.testing.assert_array_equal(imported.astype(np.float32), weights.float().numpy())
+
+
+def test_array_protocol_copies_only_when_allowed():
+    tensor = Tensor.from_numpy(np.arange(3, dtype=np.int32))
+    assert np.asarray(tensor) is tensor.to_numpy()
+    assert np.asarray(tensor, dtype=np.int64).dtype == np.int64
+    with pytest.raises(ValueError, match="without a copy"):
+        tensor.__array__(np.int64, copy=False)

@@ -7,7 +7,7 @@ import ember.nn as nn
 from ember.driver import Tensor
 from ember.dtype import DType
 from ember.engine import InferenceSession
-from ember.graph import DeviceRef, Graph, TensorType, ops
+from ember.graph import DeviceRef, Graph, TensorType, Weight, ops
 
 SESSION = InferenceSession(num_threads=2)
 
@@ -200,3 +200,79 @@ def test_only_weights_the_outputs_read_are_required():
     table = np.arange(40, dtype=np.float32).reshape(10, 4)
     model = SESSION.load(g, {"used": table})
     np.testing.assert_array_equal(model.execute(np.array([2], np.int32))[0].to_numpy(), table[[2]])
+
+
+def test_out_may_not_overlap_inputs_or_weights():
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    model = SESSION.load(lookup_graph(shape=("n",)), {"tokens": table})
+    with pytest.raises(ValueError, match=r"out\[0\] overlaps a weight or constant"):
+        model.execute(np.array([1, 2, 3], np.int32), out=table[1:4])
+    with Graph("echo", input_types=[TensorType(DType.float32, ["n"])]) as g:
+        g.output(g.inputs[0] * 2)
+    x = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match=r"out\[0\] overlaps input 0"):
+        SESSION.load(g).execute(x, out=x)
+
+
+def test_strided_out_is_filled():
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    model = SESSION.load(lookup_graph(shape=("n",)), {"tokens": table})
+    target = np.zeros((3, 8), np.float32)[:, ::2]
+    model.execute(np.array([1, 2, 3], np.int32), out=target)
+    np.testing.assert_array_equal(target, table[[1, 2, 3]])
+
+
+def test_outputs_never_share_memory_with_inputs_weights_or_constants():
+    ids = np.array([1, 2], np.int32)
+    with Graph("views", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        checked = ops.check_indices(ops.constant(ids), 5)
+        g.output(g.inputs[0].reshape([-1]), checked, ops.constant(ids))
+    model = SESSION.load(g)
+    for result in model.execute(ids):
+        result.to_numpy()[0] = 4
+    assert ids[0] == 1
+    assert [r.to_numpy()[0] for r in model.execute(ids)] == [1, 1, 1]
+
+
+def test_constants_keep_their_value_after_the_caller_changes_the_array():
+    values = np.array([1.0, 2.0], np.float32)
+    with Graph("c", input_types=[TensorType(DType.float32, [2])]) as g:
+        g.output(g.inputs[0] + ops.constant(values))
+    values[:] = 100
+    model = SESSION.load(g)
+    np.testing.assert_array_equal(model.execute(np.zeros(2, np.float32))[0].to_numpy(), [1, 2])
+
+
+def test_work_on_weights_alone_is_done_at_load():
+    table = np.arange(80, dtype=np.float32).reshape(10, 8)
+    with Graph("cols", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        columns = ops.as_value(Weight("t", DType.float32, [10, 8]))[:, 2:5] * 2
+        g.output(ops.gather(columns, g.inputs[0], axis=0))
+    model = SESSION.load(g, {"t": table})
+    assert [step.op for step in model._plan.steps] == ["gather"]
+    ids = np.array([9, 0], np.int32)
+    np.testing.assert_array_equal(model.execute(ids)[0].to_numpy(), table[ids, 2:5] * 2)
+
+
+def test_an_output_listed_twice_gets_two_arrays():
+    with Graph("twice", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        rows = nn.EmbeddingV2(10, 4, DType.float32, name="tokens")(g.inputs[0])
+        g.output(rows, rows)
+    first, second = SESSION.load(g, {"tokens": np.ones((10, 4), np.float32)}).execute(
+        np.array([1], np.int32)
+    )
+    assert not np.shares_memory(first.to_numpy(), second.to_numpy())
+
+
+def test_dims_that_no_input_binds():
+    from ember.graph import Dim
+
+    with Graph("alg", input_types=[TensorType(DType.float32, [Dim("n") * 2])]) as g:
+        g.output(g.inputs[0] + 1)
+    with pytest.raises(ValueError, match="no input axis is plainly n"):
+        SESSION.load(g).execute(np.zeros(4, np.float32))
+    with (
+        Graph("new", input_types=[TensorType(DType.float32, ["n", 2])]) as g,
+        pytest.raises(ValueError, match="names m, which no dim"),
+    ):
+        g.inputs[0].reshape([-1]).reshape(["m"])

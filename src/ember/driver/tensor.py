@@ -72,7 +72,13 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         if copy:
             return np.array(self._array, dtype=dtype)
-        return self._array if dtype is None else self._array.astype(dtype, copy=False)
+        if dtype is None or np.dtype(dtype) == self._array.dtype:
+            return self._array
+        if copy is False:
+            raise ValueError(
+                f"a {self.dtype!r} Tensor cannot become {np.dtype(dtype)} without a copy"
+            )
+        return self._array.astype(dtype)
 
     def __dlpack__(self, *, stream: Any = None, **kwargs: Any) -> Any:
         """Exports the memory without a copy; bfloat16 and float8 travel with their own DLPack

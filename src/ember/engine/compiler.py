@@ -1,6 +1,7 @@
-"""Graph → plan, once per `load`: live nodes in order, views of weights and constants taken at
-load, gather → dequantize → cast chains fused into one kernel call, and every remaining node
-lowered to a step. `execute` then only checks inputs and runs the steps."""
+"""Graph → plan, once per `load`: live nodes in order, everything computed from weights and
+constants alone evaluated at load (views stay views; lookups still run per execute), gather →
+dequantize → cast chains fused into one kernel call, and every remaining node lowered to a
+step. `execute` then only checks inputs and runs the steps."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ class Plan:
     output_types: tuple[TensorType, ...]
     steps: list[Step]
     preset: dict[int, np.ndarray] = field(default_factory=dict)
+    borrowed: frozenset[int] = frozenset()
+    """Slots whose value may be an input's, a weight's or a constant's memory (or a view of it):
+    an output from one of them is copied before the caller gets it."""
 
 
 def compile_graph(graph: Graph, registry: Mapping[str, Any] | None, backend: Any) -> Plan:
@@ -60,6 +64,7 @@ def compile_graph(graph: Graph, registry: Mapping[str, Any] | None, backend: Any
     preset: dict[int, np.ndarray] = {}
     steps: list[Step] = []
     fused_away: set[int] = set()
+    borrowed: set[int] = set()  # slots that may share memory with inputs, weights or constants
     for node in live:
         if id(node) in fused_away:
             continue
@@ -79,18 +84,23 @@ def compile_graph(graph: Graph, registry: Mapping[str, Any] | None, backend: Any
                 outputs=tuple(slot_of(v) for v in last.results),
                 op=node.op if last is node else f"{node.op}+{last.op}",
             )
-            if node.op in backend.view_ops and all(s in preset for s in step.inputs):
+            if node.op != "gather" and all(s in preset for s in step.inputs):
                 _run_at_load(step, preset)
             else:
                 steps.append(step)
+                if node.op in backend.view_ops:
+                    borrowed.update(step.outputs)
+    input_slots = tuple(slot_of(v) for v in graph.inputs)
+    borrowed.update(input_slots, preset)
     return Plan(
         slot_count=len(slots),
-        input_slots=tuple(slot_of(v) for v in graph.inputs),
+        input_slots=input_slots,
         input_types=tuple(v.type for v in graph.inputs),
         output_slots=tuple(slot_of(v) for v in graph.outputs),
         output_types=tuple(v.type for v in graph.outputs),
         steps=steps,
         preset=preset,
+        borrowed=frozenset(borrowed),
     )
 
 
@@ -164,7 +174,8 @@ def _chain(first: Node, last: Node) -> list[Node]:
 
 
 def _run_at_load(step: Step, preset: dict[int, np.ndarray]) -> None:
+    """A strided result is made contiguous once here, rather than by a kernel every execute."""
     values = step.run(Runtime(BufferPool()), step.outputs[0], *(preset[s] for s in step.inputs))
     values = values if isinstance(values, tuple) else (values,)
     for slot, value in zip(step.outputs, values, strict=True):
-        preset[slot] = value
+        preset[slot] = value if value.flags.c_contiguous else np.ascontiguousarray(value)

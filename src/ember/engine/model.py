@@ -57,7 +57,7 @@ class Model:
             env[slot] = value
         for slot, array in zip(plan.input_slots, arrays, strict=True):
             env[slot] = array
-        outs = self._out_arrays(out)
+        outs = self._out_arrays(out, arrays)
         targets = None
         if outs is not None:  # where an output's producer may write directly
             targets = {}
@@ -74,12 +74,16 @@ class Model:
                 for slot, value in zip(step.outputs, result, strict=True):
                     env[slot] = value
         targets_by_output = outs or [None] * len(plan.output_slots)
-        return [
-            Tensor._of(self._result(env[slot], slot, target), device)
-            for slot, target, device in zip(
-                plan.output_slots, targets_by_output, self._output_devices, strict=True
-            )
-        ]
+        results, returned = [], set()
+        for slot, target, device in zip(
+            plan.output_slots, targets_by_output, self._output_devices, strict=True
+        ):
+            value = self._result(env[slot], slot, target)
+            if target is None and slot in returned:
+                value = value.copy()  # an output listed twice still gets two arrays
+            returned.add(slot)
+            results.append(Tensor._of(value, device))
+        return results
 
     def _check_inputs(self, inputs: Sequence[Any]) -> list[np.ndarray]:
         types = self._plan.input_types
@@ -101,8 +105,9 @@ class Model:
             arrays.append(array)
         return arrays
 
-    def _out_arrays(self, out: Any) -> list[np.ndarray | None] | None:
-        """The caller's `out=` arrays, one (or None) per output, none overlapping another."""
+    def _out_arrays(self, out: Any, inputs: list[np.ndarray]) -> list[np.ndarray | None] | None:
+        """The caller's `out=` arrays, one (or None) per output: writeable, and overlapping no
+        other `out=` array, input, weight or constant."""
         if out is None:
             return None
         outs = list(out) if isinstance(out, list | tuple) else [out]
@@ -112,9 +117,17 @@ class Model:
         arrays = [None if o is None else _as_array(f"out[{i}]", o) for i, o in enumerate(outs)]
         given = [(i, a) for i, a in enumerate(arrays) if a is not None]
         for n, (i, a) in enumerate(given):
+            if not a.flags.writeable:
+                raise ValueError(f"out[{i}] is read-only")
             for j, b in given[n + 1 :]:
-                if np.shares_memory(a, b):
+                if np.may_share_memory(a, b):
                     raise ValueError(f"out[{i}] and out[{j}] overlap; give each output its own")
+            for k, x in enumerate(inputs):
+                if np.may_share_memory(a, x):
+                    raise ValueError(f"out[{i}] overlaps input {k}; the result would corrupt it")
+            for x in self._plan.preset.values():
+                if np.may_share_memory(a, x):
+                    raise ValueError(f"out[{i}] overlaps a weight or constant of the model")
         return arrays
 
     def _result(self, value: np.ndarray, slot: int, target: np.ndarray | None) -> np.ndarray:
@@ -126,8 +139,8 @@ class Model:
                 )
             np.copyto(target, value)
             return target
-        if slot in self._plan.preset:
-            return value.copy()  # never hand out a weight or constant for the caller to mutate
+        if slot in self._plan.borrowed:
+            return value.copy()  # never hand out an input's, a weight's or a constant's memory
         return value
 
 
@@ -164,6 +177,12 @@ def _bind_dims(types: Sequence[TensorType], arrays: Sequence[np.ndarray]) -> dic
             elif isinstance(dim, AlgebraicDim):
                 deferred.append((i, axis, dim, size))
     for i, axis, dim, size in deferred:
+        unbound = dim.symbols() - bindings.keys()
+        if unbound:
+            raise ValueError(
+                f"input {i}: axis {axis} is {dim}, but no input axis is plainly "
+                f"{', '.join(sorted(unbound))} to bind it"
+            )
         if dim.evaluate(bindings) != size:
             raise ValueError(f"input {i}: axis {axis} must be {dim} = {dim.evaluate(bindings)}")
     return bindings

@@ -31,7 +31,6 @@ class Runtime:
                     f"out= array has shape {target.shape} and dtype {target.dtype}; "
                     f"the result has shape {tuple(shape)} and dtype {dtype}"
                 )
-            if not target.flags.c_contiguous or not target.flags.writeable:
-                raise ValueError("out= array must be writeable and C-contiguous")
-            return target
+            if target.flags.c_contiguous:
+                return target  # a strided one gets a pooled buffer, copied into it at the end
         return self.pool.empty(tuple(shape), dtype)

@@ -78,7 +78,7 @@ def _to_array(value: Any, dtype: DType | None) -> np.ndarray:
     if dtype is None:
         if not isinstance(value, np.ndarray | np.generic):
             raise TypeError(f"constant: give a dtype for the Python value {value!r}")
-        return array
+        return array.copy()  # the graph keeps its value, whatever the caller later does
     if not isinstance(dtype, DType):
         raise TypeError(f"constant: dtype must be a DType, got {dtype!r}")
     target = dtype.to_numpy()

@@ -52,6 +52,12 @@ def reshape(x: Any, shape: Any) -> TensorValue:
             raise ValueError(
                 f"reshape: {value.shape} and {new_shape} hold different numbers of elements"
             )
+    unknown = new_shape.symbols() - value.shape.symbols()
+    if unknown:
+        raise ValueError(
+            f"reshape: {new_shape} names {', '.join(sorted(unknown))}, which no dim of "
+            f"{value.shape} has; a new symbolic dim could never be bound"
+        )
     result = TensorType(value.dtype, new_shape, value.device)
     return current_graph().add_node("reshape", [value], {"shape": new_shape}, [result])[0]
 

@@ -32,8 +32,9 @@ LOWERINGS: dict[str, Lowering] = {
     **dict.fromkeys(ELEMENTWISE_OPS, lower_elementwise),
 }
 
-VIEW_OPS = frozenset({"reshape", "slice", "transfer_to", "broadcast"})
-"""Ops whose result is a view of their input: on load-time inputs they run once, at load."""
+VIEW_OPS = frozenset({"reshape", "slice", "transfer_to", "broadcast", "check_indices"})
+"""Ops whose result may be their input's memory (or, for a broadcast, one array on several
+devices): an output from one is copied before the caller gets it."""
 
 _threads_set: dict[int, int] = {}
 """The numba thread count ember last set, per calling thread (setting it costs microseconds)."""
