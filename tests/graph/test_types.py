@@ -88,3 +88,25 @@ def test_weight_and_graph_repr():
     assert "gather(%1, %0, axis=0" in text and "weight(name='emb'" in text
     assert text.splitlines()[-1] == "  output %2"
     assert g.output_types == [TensorType(DType.float32, ["n", 4])]
+
+
+def test_weights_slice_and_move_like_values():
+    from ember.graph import ops
+
+    w = Weight("w", DType.float32, [10, 4])
+    with Graph("g", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        shard = w[2:6]
+        assert shard.shape == [4, 4] and shard.node.op == "slice"
+        assert w.to(DeviceRef.CPU(1)).device == DeviceRef.CPU(1)
+        assert w.cast(DType.bfloat16).dtype == DType.bfloat16
+        assert w.reshape([40]).shape == [40]
+        assert ops.gather(shard, g.inputs[0], axis=0).shape == ["n", 4]
+        assert len(g.weights) == 1  # one node, however often the weight is used
+
+
+def test_device_ref_from_a_driver_device():
+    from ember.driver import CPU
+
+    assert DeviceRef.from_device(CPU(2)) == DeviceRef.CPU(2)
+    with pytest.raises(TypeError, match=r"ember\.driver device"):
+        DeviceRef.from_device("cpu")

@@ -42,6 +42,14 @@ class DeviceRef:
     def GPU(cls, id: int = 0) -> DeviceRef:
         return cls(DeviceKind.GPU, id)
 
+    @classmethod
+    def from_device(cls, device: object) -> DeviceRef:
+        """The reference to a driver device (`ember.driver.CPU()`, `Accelerator(i)`)."""
+        label, index = getattr(device, "label", None), getattr(device, "id", None)
+        if label not in ("cpu", "gpu") or not isinstance(index, int):
+            raise TypeError(f"expected an ember.driver device, got {device!r}")
+        return cls(label, index)
+
     def is_cpu(self) -> bool:
         return self.device_type is DeviceKind.CPU
 

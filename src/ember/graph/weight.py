@@ -18,6 +18,7 @@ from .dim import StaticDim
 from .quantization import QuantizationEncoding
 from .shape import Shape, ShapeLike
 from .type import TensorType
+from .value import TensorValue
 
 __all__ = ["Weight"]
 
@@ -96,6 +97,25 @@ class Weight:
         if array.shape != expected:
             raise ValueError(f"weight {self.name!r}: expected shape {expected}, got {array.shape}")
         return array
+
+    def value(self) -> TensorValue:
+        """This weight's node in the open graph (added on first use)."""
+        from .ops.constant import as_value
+
+        return as_value(self)
+
+    def __getitem__(self, index: Any) -> TensorValue:
+        """`weight[start:end]`, as MAX's layers slice a weight into shards."""
+        return self.value()[index]
+
+    def to(self, device: DeviceRef) -> TensorValue:
+        return self.value().to(device)
+
+    def cast(self, dtype: DType) -> TensorValue:
+        return self.value().cast(dtype)
+
+    def reshape(self, shape: ShapeLike) -> TensorValue:
+        return self.value().reshape(shape)
 
     def _shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.shape)
