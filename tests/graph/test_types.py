@@ -110,3 +110,18 @@ def test_device_ref_from_a_driver_device():
     assert DeviceRef.from_device(CPU(2)) == DeviceRef.CPU(2)
     with pytest.raises(TypeError, match=r"ember\.driver device"):
         DeviceRef.from_device("cpu")
+
+
+def test_tensor_value_converts_like_max():
+    import numpy as np
+
+    from ember.graph import TensorValue
+
+    w = Weight("w", DType.float32, [10, 4])
+    with Graph("g"):
+        value = TensorValue(w)
+        assert isinstance(value, TensorValue) and value.shape == [10, 4]
+        assert TensorValue(value) is value
+        assert TensorValue(np.zeros(3, np.int8)).dtype == DType.int8
+        with pytest.raises(TypeError, match="wrap Python scalars"):
+            TensorValue(3)

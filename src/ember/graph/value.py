@@ -24,7 +24,18 @@ if TYPE_CHECKING:
 __all__ = ["TensorValue"]
 
 
-class TensorValue:
+class _ValueOf(type):
+    """`TensorValue(x)` with one argument converts `x` (a weight, an array), as in MAX."""
+
+    def __call__(cls, *args: Any) -> TensorValue:
+        if len(args) == 1:
+            from .ops.constant import as_value
+
+            return as_value(args[0])
+        return super().__call__(*args)
+
+
+class TensorValue(metaclass=_ValueOf):
     """The i-th result of a node; build new values with `ember.graph.ops` or operators."""
 
     __slots__ = ("graph", "index", "node", "type")
