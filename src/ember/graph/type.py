@@ -13,7 +13,7 @@ from ember.dtype import DType
 from .device import DeviceRef
 from .shape import Shape, ShapeLike
 
-__all__ = ["TensorType"]
+__all__ = ["TensorType", "Typed"]
 
 
 @dataclass(frozen=True, init=False)
@@ -42,3 +42,26 @@ class TensorType:
 
     def __repr__(self) -> str:
         return f"TensorType({self.dtype!r}, {self.shape}, {self.device})"
+
+
+class Typed:
+    """What a graph value and a weight both read off their `type`."""
+
+    __slots__ = ()
+    type: TensorType
+
+    @property
+    def dtype(self) -> DType:
+        return self.type.dtype
+
+    @property
+    def shape(self) -> Shape:
+        return self.type.shape
+
+    @property
+    def device(self) -> DeviceRef:
+        return self.type.device
+
+    @property
+    def rank(self) -> int:
+        return self.type.rank

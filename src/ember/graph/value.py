@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from ember.dtype import DType
 
 from .device import DeviceRef
-from .shape import Shape, ShapeLike
-from .type import TensorType
+from .shape import ShapeLike
+from .type import TensorType, Typed
 
 if TYPE_CHECKING:
     from .graph import Graph, Node
@@ -35,7 +35,7 @@ class _ValueOf(type):
         return super().__call__(*args)
 
 
-class TensorValue(metaclass=_ValueOf):
+class TensorValue(Typed, metaclass=_ValueOf):
     """The i-th result of a node; build new values with `ember.graph.ops` or operators."""
 
     __slots__ = ("graph", "index", "node", "type")
@@ -43,22 +43,6 @@ class TensorValue(metaclass=_ValueOf):
 
     def __init__(self, graph: Graph, node: Node, index: int, type: TensorType) -> None:
         self.graph, self.node, self.index, self.type = graph, node, index, type
-
-    @property
-    def dtype(self) -> DType:
-        return self.type.dtype
-
-    @property
-    def shape(self) -> Shape:
-        return self.type.shape
-
-    @property
-    def device(self) -> DeviceRef:
-        return self.type.device
-
-    @property
-    def rank(self) -> int:
-        return self.type.rank
 
     def __repr__(self) -> str:
         return f"TensorValue({self.dtype!r}, {self.shape}, {self.device}, op={self.node.op})"

@@ -16,14 +16,14 @@ from ember.dtype import DType
 from .device import DeviceRef
 from .dim import StaticDim
 from .quantization import QuantizationEncoding
-from .shape import Shape, ShapeLike
-from .type import TensorType
+from .shape import ShapeLike
+from .type import TensorType, Typed
 from .value import TensorValue
 
 __all__ = ["Weight"]
 
 
-class Weight:
+class Weight(Typed):
     """A declaration: the graph gets one `weight` node per name the first time it is used."""
 
     def __init__(
@@ -48,18 +48,6 @@ class Weight:
                 f"got {quantization_encoding!r}"
             )
         self.quantization_encoding = quantization_encoding
-
-    @property
-    def dtype(self) -> DType:
-        return self.type.dtype
-
-    @property
-    def shape(self) -> Shape:
-        return self.type.shape
-
-    @property
-    def device(self) -> DeviceRef:
-        return self.type.device
 
     def check_array(self, array: Any) -> np.ndarray:
         """`array` (numpy, memmap or any DLPack object) as a numpy view, if it fits this weight.
