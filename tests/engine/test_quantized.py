@@ -51,7 +51,7 @@ def test_lookup_is_bit_exact(encoding):
     ids = np.random.default_rng(1).integers(0, 50, (3, 7)).astype(np.int32)
     result = model.execute(ids)[0].to_numpy()
     assert_same_bits(result, reference(encoding, table[ids]))
-    assert any(np.shares_memory(a, table) for a in model._plan.preset.values())
+    assert any(np.shares_memory(a, table) for a in model._executable._plan.preset.values())
 
 
 @pytest.mark.parametrize("out_dtype", [DType.bfloat16, DType.float16])

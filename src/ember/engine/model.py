@@ -2,39 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ember.dlpack import from_dlpack
-from ember.driver import CPU, Tensor
-from ember.graph import AlgebraicDim, StaticDim, SymbolicDim, TensorType
+from ember.driver import CPU, Accelerator, Device, Tensor
+from ember.graph import AlgebraicDim, DeviceRef, Graph, StaticDim, SymbolicDim, TensorType
+from ember.graph.ops.constant import CONSTANT
 
-from .buffer_pool import BufferPool
-from .compiler import Plan
-from .runtime import Runtime
+from .backends import Backend, Executable
 
 __all__ = ["Model"]
 
 
 class Model:
-    """Made by `InferenceSession.load`; `execute` binds symbolic dims, checks inputs, runs."""
+    """Made by `InferenceSession.load`: checks inputs, runs the backend's executable and hands
+    out results as `Tensor`s, never aliasing an input, a weight or a constant."""
 
-    def __init__(self, plan: Plan, backend: Any, pool: BufferPool) -> None:
-        self._plan = plan
+    def __init__(
+        self,
+        graph: Graph,
+        executable: Executable,
+        backend: Backend,
+        weights: Mapping[str, np.ndarray],
+    ) -> None:
+        self._executable = executable
         self._backend = backend
-        self._pool = pool
-        self._input_dtypes = [t.dtype.to_numpy() for t in plan.input_types]
-        self._output_devices = [CPU(t.device.id) for t in plan.output_types]
+        self._input_types = tuple(v.type for v in graph.inputs)
+        self._output_types = tuple(v.type for v in graph.outputs)
+        self._input_dtypes = [t.dtype.to_numpy() for t in self._input_types]
+        self._output_devices = [_device(t.device) for t in self._output_types]
+        self._held = [*weights.values()] + [
+            n.attrs["value"] for n in graph.live_nodes() if n.op is CONSTANT
+        ]
+        """Arrays the model reads at every execute: an `out=` array must not overlap them."""
 
     @property
     def input_metadata(self) -> list[TensorType]:
-        return list(self._plan.input_types)
+        return list(self._input_types)
 
     @property
     def output_metadata(self) -> list[TensorType]:
-        return list(self._plan.output_types)
+        return list(self._output_types)
 
     def __call__(self, *inputs: Any, out: Any = None) -> list[Tensor]:
         return self.execute(*inputs, out=out)
@@ -43,55 +54,41 @@ class Model:
         """Run the graph on `inputs` (numpy arrays, DLPack objects or Tensors).
 
         `out` (an array, or a list with an array or None per output) receives the results in
-        place of pooled buffers. If execution raises, an `out` array may be partly written.
+        place of fresh buffers. If execution raises, an `out` array may be partly written.
 
         Raises:
             TypeError: wrong number of inputs, an input not array-like or of the wrong dtype.
             ValueError: an input's rank or dims disagree with the graph's input types.
-            IndexError: an id is out of range (per the lookup's out-of-range policy).
+            OutOfRangeError: an id is out of range (per the lookup's out-of-range policy); it
+                is both an IndexError and a ValueError.
         """
-        plan = self._plan
         arrays = self._check_inputs(inputs)
-        env: list[Any] = [None] * plan.slot_count
-        for slot, value in plan.preset.items():
-            env[slot] = value
-        for slot, array in zip(plan.input_slots, arrays, strict=True):
-            env[slot] = array
+        bindings = _bind_dims(self._input_types, arrays)
         outs = self._out_arrays(out, arrays)
-        targets = None
-        if outs is not None:  # where an output's producer may write directly
-            targets = {}
-            for slot, target in zip(plan.output_slots, outs, strict=True):
-                if target is not None:
-                    targets.setdefault(slot, target)
-        rt = Runtime(self._pool, _bind_dims(plan.input_types, arrays), targets)
-        self._backend.enter()
-        for step in plan.steps:
-            result = step.run(rt, step.outputs[0], *[env[s] for s in step.inputs])
-            if len(step.outputs) == 1:
-                env[step.outputs[0]] = result
-            else:
-                for slot, value in zip(step.outputs, result, strict=True):
-                    env[slot] = value
-        targets_by_output = outs or [None] * len(plan.output_slots)
-        results, returned = [], set()
-        for slot, target, device in zip(
-            plan.output_slots, targets_by_output, self._output_devices, strict=True
+        values = self._executable.run(arrays, bindings, outs)
+        targets = outs or [None] * len(values)
+        borrowed = self._executable.borrowed_outputs
+        results: list[Tensor] = []
+        returned: set[int] = set()
+        for i, (value, target, device) in enumerate(
+            zip(values, targets, self._output_devices, strict=True)
         ):
-            value = self._result(env[slot], slot, target)
-            if target is None and slot in returned:
-                value = value.copy()  # an output listed twice still gets two arrays
-            returned.add(slot)
+            if target is not None:
+                value = _into(target, value)
+            elif i in borrowed or id(value) in returned:
+                value = value.copy()  # never an input's, weight's or constant's memory, and an
+                # output listed twice still gets two arrays
+            returned.add(id(value))
             results.append(Tensor._of(value, device))
         return results
 
-    def _check_inputs(self, inputs: Sequence[Any]) -> list[np.ndarray]:
-        types = self._plan.input_types
+    def _check_inputs(self, inputs: Sequence[Any]) -> list[Any]:
+        types = self._input_types
         if len(inputs) != len(types):
             raise TypeError(f"the model takes {len(types)} inputs, got {len(inputs)}")
         arrays = []
         for i, (value, expected) in enumerate(zip(inputs, self._input_dtypes, strict=True)):
-            array = _as_array(f"input {i}", value)
+            array = self._as_input(i, value)
             if array.dtype != expected:
                 raise TypeError(
                     f"input {i}: expected dtype {types[i].dtype!r}, got {array.dtype}; "
@@ -105,15 +102,27 @@ class Model:
             arrays.append(array)
         return arrays
 
-    def _out_arrays(self, out: Any, inputs: list[np.ndarray]) -> list[np.ndarray | None] | None:
+    def _as_input(self, i: int, value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return value
+        if isinstance(value, Tensor):
+            value = value._array
+            if isinstance(value, np.ndarray) or self._backend.accepts(value):
+                return value
+        elif self._backend.accepts(value):
+            return value
+        return _as_array(f"input {i}", value)
+
+    def _out_arrays(self, out: Any, inputs: list[Any]) -> list[np.ndarray | None] | None:
         """The caller's `out=` arrays, one (or None) per output: writeable, and overlapping no
         other `out=` array, input, weight or constant."""
         if out is None:
             return None
         outs = list(out) if isinstance(out, list | tuple) else [out]
-        slots = self._plan.output_slots
-        if len(outs) != len(slots):
-            raise ValueError(f"out= has {len(outs)} arrays; the model has {len(slots)} outputs")
+        if len(outs) != len(self._output_types):
+            raise ValueError(
+                f"out= has {len(outs)} arrays; the model has {len(self._output_types)} outputs"
+            )
         arrays = [None if o is None else _as_array(f"out[{i}]", o) for i, o in enumerate(outs)]
         given = [(i, a) for i, a in enumerate(arrays) if a is not None]
         for n, (i, a) in enumerate(given):
@@ -123,25 +132,29 @@ class Model:
                 if np.may_share_memory(a, b):
                     raise ValueError(f"out[{i}] and out[{j}] overlap; give each output its own")
             for k, x in enumerate(inputs):
-                if np.may_share_memory(a, x):
+                if isinstance(x, np.ndarray) and np.may_share_memory(a, x):
                     raise ValueError(f"out[{i}] overlaps input {k}; the result would corrupt it")
-            for x in self._plan.preset.values():
+            for x in self._held:
                 if np.may_share_memory(a, x):
                     raise ValueError(f"out[{i}] overlaps a weight or constant of the model")
         return arrays
 
-    def _result(self, value: np.ndarray, slot: int, target: np.ndarray | None) -> np.ndarray:
-        if target is not None and value is not target:
-            if target.shape != value.shape or target.dtype != value.dtype:
-                raise ValueError(
-                    f"out= array has shape {target.shape} and dtype {target.dtype}; "
-                    f"the result has shape {value.shape} and dtype {value.dtype}"
-                )
-            np.copyto(target, value)
-            return target
-        if slot in self._plan.borrowed:
-            return value.copy()  # never hand out an input's, a weight's or a constant's memory
-        return value
+
+def _into(target: np.ndarray, value: Any) -> np.ndarray:
+    """`value` written into the caller's `out=` array (unless it was computed there)."""
+    if value is target:
+        return target
+    if tuple(target.shape) != tuple(value.shape) or target.dtype != value.dtype:
+        raise ValueError(
+            f"out= array has shape {target.shape} and dtype {target.dtype}; "
+            f"the result has shape {tuple(value.shape)} and dtype {value.dtype}"
+        )
+    np.copyto(target, np.asarray(value))
+    return target
+
+
+def _device(ref: DeviceRef) -> Device:
+    return CPU(ref.id) if ref.is_cpu() else Accelerator(ref.id)
 
 
 def _as_array(position: Any, value: Any) -> np.ndarray:

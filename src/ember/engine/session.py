@@ -1,23 +1,25 @@
-"""`InferenceSession`: compiles graphs into models for a set of devices."""
+"""`InferenceSession`: compiles graphs into models on one backend, for a set of devices."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ember.driver import CPU, Device
-from ember.graph import Graph
+from ember.driver import CPU, Device, accelerator_count
+from ember.graph import DeviceRef, Graph, Node
+from ember.graph.ops.constant import WEIGHT
 
-from .backends.native import NativeBackend
-from .buffer_pool import BufferPool
-from .compiler import compile_graph
+from .backends import Backend, make_backend
 from .model import Model
+from .weights import bind_weights
 
 __all__ = ["InferenceSession"]
 
 
 class InferenceSession:
-    """Holds the backend, its threads and the result-buffer pool its models share.
+    """Holds the backend (`"auto"`, `"native"` or `"xla"`) its models run on.
+
+    Auto picks the native backend when every device is the host CPU, and XLA otherwise.
 
     >>> import numpy as np
     >>> from ember.dtype import DType
@@ -26,36 +28,75 @@ class InferenceSession:
     >>> with Graph("lookup", input_types=[TensorType(DType.int32, ["n"])]) as g:
     ...     g.output(ops.gather(table, g.inputs[0], axis=0))
     >>> weights = {"t": np.arange(6, dtype=np.float32).reshape(3, 2)}
-    >>> model = InferenceSession().load(g, weights_registry=weights)
-    >>> model.execute(np.array([2, 0], np.int32))[0].to_numpy()
+    >>> session = InferenceSession()
+    >>> session.backend
+    'native'
+    >>> session.load(g, weights_registry=weights).execute(np.array([2, 0], np.int32))[0].to_numpy()
     array([[4., 5.],
            [0., 1.]], dtype=float32)
     """
 
     def __init__(
-        self, devices: Sequence[Device] | None = None, num_threads: int | None = None
+        self,
+        devices: Sequence[Device] | None = None,
+        num_threads: int | None = None,
+        backend: str = "auto",
     ) -> None:
         devices = list(devices) if devices is not None else [CPU()]
         for device in devices:
             if not isinstance(device, Device):
                 raise TypeError(f"devices must be ember.driver devices, got {device!r}")
-            if not device.is_host:
-                raise ValueError(f"{device} is not supported: this build runs on the host CPU")
         self.devices = devices
-        self._backend = NativeBackend(num_threads)
-        self._pool = BufferPool()
+        self._backend: Backend = make_backend(backend, devices, num_threads)
+        for device in devices:
+            if not self._backend.supports(DeviceRef.from_device(device)):
+                raise ValueError(
+                    f"{device} is not a device of the {self.backend} backend; "
+                    f"{_available(self._backend)}"
+                )
 
     @property
-    def num_threads(self) -> int:
-        return self._backend.num_threads
+    def backend(self) -> str:
+        """The name of the backend this session's models run on."""
+        return self._backend.name
+
+    @property
+    def num_threads(self) -> int | None:
+        """The native backend's CPU threads (None on XLA, which sets its own)."""
+        return getattr(self._backend, "num_threads", None)
 
     def load(self, graph: Graph, weights_registry: Mapping[str, Any] | None = None) -> Model:
         """Compile `graph` and bind its weights (arrays that already fit are not copied).
 
         Raises:
-            ValueError / TypeError: see `compile_graph`.
+            ValueError: the graph has no outputs, uses a device this session's backend lacks,
+                or a weight is missing or of the wrong shape.
+            TypeError: a weight's dtype differs, or the registry is not a mapping.
         """
         if not isinstance(graph, Graph):
             raise TypeError(f"load takes a Graph, got {type(graph).__name__}")
-        plan = compile_graph(graph, weights_registry, self._backend)
-        return Model(plan, self._backend, self._pool)
+        live = graph.live_nodes()
+        self._check_devices(live)
+        used = [n.attrs["name"] for n in live if n.op is WEIGHT]
+        weights = bind_weights(graph, weights_registry, used)
+        executable = self._backend.compile(graph, weights)
+        return Model(graph, executable, self._backend, weights)
+
+    def _check_devices(self, live: list[Node]) -> None:
+        for node in live:
+            for t in node.result_types:
+                if not self._backend.supports(t.device):
+                    raise ValueError(
+                        f"{node.op} places a value on {t.device}, which the {self.backend} "
+                        f"backend of this session cannot run on; {_available(self._backend)}"
+                    )
+
+
+def _available(backend: Backend) -> str:
+    devices = ", ".join(str(d) for d in backend.devices)
+    count = accelerator_count()
+    if count == 0:
+        where = "no accelerator is visible (ember sees GPUs through jax[cuda])"
+    else:
+        where = f"{count} accelerator(s) visible: pass devices=[Accelerator(i)] to the session"
+    return f"it has {devices}; {where}"

@@ -4,6 +4,7 @@ from . import ops
 from .device import DeviceKind, DeviceRef
 from .dim import AlgebraicDim, Dim, DimLike, StaticDim, SymbolicDim
 from .graph import Graph, Node, current_graph
+from .op import Op, all_ops
 from .quantization import BlockParameters, QuantizationEncoding
 from .shape import Shape, ShapeLike
 from .type import TensorType
@@ -19,6 +20,7 @@ __all__ = [
     "DimLike",
     "Graph",
     "Node",
+    "Op",
     "QuantizationEncoding",
     "Shape",
     "ShapeLike",
@@ -27,6 +29,7 @@ __all__ = [
     "TensorType",
     "TensorValue",
     "Weight",
+    "all_ops",
     "current_graph",
     "ops",
 ]

@@ -14,10 +14,13 @@ from typing import Any
 
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
+from .op import Op
 from .type import TensorType
 from .value import TensorValue
 
-__all__ = ["Graph", "Node", "current_graph"]
+__all__ = ["INPUT", "Graph", "Node", "current_graph"]
+
+INPUT = Op("input", source=True)
 
 _open_graphs: list[Graph] = []
 
@@ -26,7 +29,7 @@ _open_graphs: list[Graph] = []
 class Node:
     """One operation: its name, input values, attributes and result types."""
 
-    op: str
+    op: Op
     inputs: tuple[TensorValue, ...]
     attrs: dict[str, Any]
     result_types: tuple[TensorType, ...]
@@ -54,7 +57,7 @@ class Graph:
         for index, input_type in enumerate(input_types):
             if not isinstance(input_type, TensorType):
                 raise TypeError(f"input {index} must be a TensorType, got {input_type!r}")
-            inputs.append(self.add_node("input", (), {"index": index}, [input_type])[0])
+            inputs.append(self.add_node(INPUT, (), {"index": index}, [input_type])[0])
         self.inputs = tuple(inputs)
 
     def __enter__(self) -> Graph:
@@ -66,7 +69,7 @@ class Graph:
 
     def add_node(
         self,
-        op: str,
+        op: Op,
         inputs: Sequence[TensorValue],
         attrs: dict[str, Any],
         result_types: Sequence[TensorType],
@@ -96,6 +99,23 @@ class Graph:
             if out.graph is not self:
                 raise ValueError(f"an output of graph {self.name!r} comes from another graph")
         self.outputs = outs
+
+    def live_nodes(self) -> list[Node]:
+        """The nodes the outputs depend on, in the order they were added (a topological order).
+
+        Raises:
+            ValueError: the graph has no outputs yet.
+        """
+        if self.outputs is None:
+            raise ValueError(f"graph {self.name!r} has no outputs; call graph.output(...) first")
+        seen: set[int] = set()
+        stack = [v.node for v in self.outputs]
+        while stack:
+            node = stack.pop()
+            if id(node) not in seen:
+                seen.add(id(node))
+                stack.extend(v.node for v in node.inputs)
+        return [n for n in self.nodes if id(n) in seen]
 
     @property
     def output_types(self) -> list[TensorType]:

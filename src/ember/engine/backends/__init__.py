@@ -1,1 +1,42 @@
-"""Backends: each lowers graph ops to kernels on its devices."""
+"""Backends behind one interface (`base.Backend`): `native` runs numba kernels on the host CPU;
+`xla` runs JAX on CPU, GPU and TPU devices. `auto` takes native when every device of the
+session is the host CPU, and XLA otherwise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ember.driver import Device
+
+from .base import Backend, Executable
+
+__all__ = ["BACKEND_NAMES", "Backend", "Executable", "make_backend"]
+
+BACKEND_NAMES = ("auto", "native", "xla")
+
+
+def make_backend(name: str, devices: Sequence[Device], num_threads: int | None) -> Backend:
+    """The backend called `name` (or chosen for `devices` when "auto").
+
+    Raises:
+        ValueError: an unknown name, or `num_threads` for a backend that has no threads to set.
+        ImportError: XLA was asked for, and jax is not installed.
+    """
+    if name not in BACKEND_NAMES:
+        raise ValueError(f"backend must be one of {BACKEND_NAMES}, got {name!r}")
+    if name == "auto":
+        name = "native" if all(d.is_host for d in devices) else "xla"
+    if name == "native":
+        from .native import NativeBackend
+
+        return NativeBackend(num_threads)
+    if num_threads is not None:
+        raise ValueError("num_threads sets the native backend's CPU threads; XLA sets its own")
+    try:
+        from .xla import XlaBackend
+    except ImportError as exc:
+        raise ImportError(
+            f"the xla backend needs jax ({exc}); install it with: pip install 'ember[xla]' "
+            "(or jax[cuda12] for NVIDIA GPUs)"
+        ) from exc
+    return XlaBackend()

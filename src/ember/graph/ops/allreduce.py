@@ -7,11 +7,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..graph import current_graph
+from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
 
-__all__ = ["sum"]
+__all__ = ["ALLREDUCE_SUM", "sum"]
+
+ALLREDUCE_SUM = Op("allreduce_sum")
 
 
 def sum(inputs: Iterable[Any]) -> list[TensorValue]:
@@ -34,4 +37,4 @@ def sum(inputs: Iterable[Any]) -> list[TensorValue]:
         if list(v.shape) != list(first.shape):
             raise ValueError(f"allreduce.sum: shapes differ: {first.shape} and {v.shape}")
     results = [TensorType(first.dtype, first.shape, d) for d in devices]
-    return list(current_graph().add_node("allreduce_sum", values, {}, results))
+    return list(current_graph().add_node(ALLREDUCE_SUM, values, {}, results))

@@ -15,6 +15,7 @@ from ember.dtype import DType
 
 from ..dim import StaticDim
 from ..graph import current_graph
+from ..op import Op
 from ..shape import Shape
 from ..type import TensorType
 from ..value import TensorValue
@@ -74,7 +75,7 @@ def operands(op: str, a: Any, b: Any) -> tuple[TensorValue, TensorValue]:
     return a, b
 
 
-def elementwise_node(op: str, inputs: list[TensorValue], dtype: DType) -> TensorValue:
+def elementwise_node(op: Op, inputs: list[TensorValue], dtype: DType) -> TensorValue:
     """Add an elementwise node whose result shape is the broadcast of its inputs' shapes."""
     shape = inputs[0].shape
     for other in inputs[1:]:

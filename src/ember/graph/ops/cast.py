@@ -7,11 +7,14 @@ from typing import Any
 from ember.dtype import DType
 
 from ..graph import current_graph
+from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
 
-__all__ = ["cast"]
+__all__ = ["CAST", "cast"]
+
+CAST = Op("cast")
 
 
 def cast(x: Any, dtype: DType) -> TensorValue:
@@ -22,4 +25,4 @@ def cast(x: Any, dtype: DType) -> TensorValue:
     if dtype is value.dtype:
         return value
     result = TensorType(dtype, value.shape, value.device)
-    return current_graph().add_node("cast", [value], {"dtype": dtype}, [result])[0]
+    return current_graph().add_node(CAST, [value], {"dtype": dtype}, [result])[0]

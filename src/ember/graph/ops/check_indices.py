@@ -10,10 +10,13 @@ import numbers
 from typing import Any, Literal
 
 from ..graph import current_graph
+from ..op import Op
 from ..value import TensorValue
 from .gather import index_value
 
-__all__ = ["check_indices"]
+__all__ = ["CHECK_INDICES", "check_indices"]
+
+CHECK_INDICES = Op("check_indices")
 
 
 def check_indices(
@@ -35,4 +38,4 @@ def check_indices(
             f"check_indices: out_of_range must be 'error' or 'clamp', got {out_of_range!r}"
         )
     attrs = {"size": int(size), "out_of_range": out_of_range}
-    return current_graph().add_node("check_indices", [value], attrs, [value.type])[0]
+    return current_graph().add_node(CHECK_INDICES, [value], attrs, [value.type])[0]

@@ -18,11 +18,15 @@ from ember.dtype import DType
 
 from ..device import DeviceRef
 from ..graph import Graph, current_graph
+from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from ..weight import Weight
 
-__all__ = ["TensorValueLike", "as_value", "constant"]
+__all__ = ["CONSTANT", "WEIGHT", "TensorValueLike", "as_value", "constant"]
+
+CONSTANT = Op("constant", source=True)
+WEIGHT = Op("weight", source=True)
 
 TensorValueLike = TensorValue | Weight | np.ndarray | numbers.Number
 
@@ -62,7 +66,7 @@ def as_value(value: Any, graph: Graph | None = None) -> TensorValue:
 
 def _constant_node(graph: Graph, array: np.ndarray, device: DeviceRef) -> TensorValue:
     type_ = TensorType(DType.from_numpy(array.dtype), array.shape, device)
-    return graph.add_node("constant", (), {"value": array}, [type_])[0]
+    return graph.add_node(CONSTANT, (), {"value": array}, [type_])[0]
 
 
 def _to_array(value: Any, dtype: DType | None) -> np.ndarray:
@@ -106,6 +110,6 @@ def _weight_value(graph: Graph, weight: Weight) -> TensorValue:
             f"({declared.dtype!r}{declared.shape}); two weights cannot share a name"
         )
     attrs = {"name": weight.name, "encoding": weight.quantization_encoding}
-    value = graph.add_node("weight", (), attrs, [weight.type])[0]
+    value = graph.add_node(WEIGHT, (), attrs, [weight.type])[0]
     graph.weights[weight.name] = (weight, value)
     return value

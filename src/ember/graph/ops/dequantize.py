@@ -15,12 +15,15 @@ from ember.dtype import DType
 
 from ..dim import StaticDim
 from ..graph import current_graph
+from ..op import Op
 from ..quantization import QuantizationEncoding
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
 
-__all__ = ["DEQUANTIZED_DTYPES", "dequantize"]
+__all__ = ["DEQUANTIZE", "DEQUANTIZED_DTYPES", "dequantize"]
+
+DEQUANTIZE = Op("dequantize")
 
 DEQUANTIZED_DTYPES = (DType.float32, DType.bfloat16, DType.float16)
 
@@ -50,4 +53,4 @@ def dequantize(
     hidden = encoding.hidden_size(int(value.shape[-1]))
     result = TensorType(out_dtype, [*value.shape[:-1], hidden], value.device)
     attrs = {"encoding": encoding}
-    return current_graph().add_node("dequantize", [value], attrs, [result])[0]
+    return current_graph().add_node(DEQUANTIZE, [value], attrs, [result])[0]

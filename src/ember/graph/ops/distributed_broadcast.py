@@ -7,11 +7,14 @@ from typing import Any
 
 from ..device import DeviceRef
 from ..graph import current_graph
+from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
 
-__all__ = ["distributed_broadcast"]
+__all__ = ["BROADCAST", "distributed_broadcast"]
+
+BROADCAST = Op("broadcast")
 
 
 def distributed_broadcast(x: Any, devices: Sequence[DeviceRef]) -> list[TensorValue]:
@@ -26,4 +29,4 @@ def distributed_broadcast(x: Any, devices: Sequence[DeviceRef]) -> list[TensorVa
     if len(set(devices)) != len(devices):
         raise ValueError(f"distributed_broadcast: devices repeat: {devices}")
     results = [TensorType(value.dtype, value.shape, d) for d in devices]
-    return list(current_graph().add_node("broadcast", [value], {}, results))
+    return list(current_graph().add_node(BROADCAST, [value], {}, results))

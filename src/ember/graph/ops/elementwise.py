@@ -15,11 +15,23 @@ import numpy as np  # noqa: F401 - used by the doctest
 
 from ember.dtype import DType
 
+from ..op import Op
 from ..value import TensorValue
 from .broadcasting import elementwise_node, operands
 from .constant import as_value, constant  # noqa: F401 - constant is used by the doctest
 
 __all__ = [
+    "ABS",
+    "ADD",
+    "DIV",
+    "FLOOR_DIV",
+    "MAX",
+    "MIN",
+    "MOD",
+    "MUL",
+    "NEGATE",
+    "POW",
+    "SUB",
     "abs",
     "add",
     "div",
@@ -33,8 +45,20 @@ __all__ = [
     "sub",
 ]
 
+ADD = Op("add")
+SUB = Op("sub")
+MUL = Op("mul")
+DIV = Op("div")
+FLOOR_DIV = Op("floor_div")
+MOD = Op("mod")
+POW = Op("pow")
+MAX = Op("max")
+MIN = Op("min")
+NEGATE = Op("negate")
+ABS = Op("abs")
 
-def _numeric(op: str, a: Any, b: Any) -> TensorValue:
+
+def _numeric(op: Op, a: Any, b: Any) -> TensorValue:
     x, y = operands(op, a, b)
     if x.dtype is DType.bool:
         raise TypeError(f"{op}: arithmetic needs numbers, got bool values; cast them first")
@@ -42,43 +66,43 @@ def _numeric(op: str, a: Any, b: Any) -> TensorValue:
 
 
 def add(lhs: Any, rhs: Any) -> TensorValue:
-    return _numeric("add", lhs, rhs)
+    return _numeric(ADD, lhs, rhs)
 
 
 def sub(lhs: Any, rhs: Any) -> TensorValue:
-    return _numeric("sub", lhs, rhs)
+    return _numeric(SUB, lhs, rhs)
 
 
 def mul(lhs: Any, rhs: Any) -> TensorValue:
-    return _numeric("mul", lhs, rhs)
+    return _numeric(MUL, lhs, rhs)
 
 
 def div(lhs: Any, rhs: Any) -> TensorValue:
     """True division; integers divide with truncation toward zero, as MAX does."""
-    return _numeric("div", lhs, rhs)
+    return _numeric(DIV, lhs, rhs)
 
 
 def floor_div(lhs: Any, rhs: Any) -> TensorValue:
-    return _numeric("floor_div", lhs, rhs)
+    return _numeric(FLOOR_DIV, lhs, rhs)
 
 
 def mod(lhs: Any, rhs: Any) -> TensorValue:
-    return _numeric("mod", lhs, rhs)
+    return _numeric(MOD, lhs, rhs)
 
 
 def pow(lhs: Any, rhs: Any) -> TensorValue:
-    return _numeric("pow", lhs, rhs)
+    return _numeric(POW, lhs, rhs)
 
 
 def max(lhs: Any, rhs: Any) -> TensorValue:
-    return _numeric("max", lhs, rhs)
+    return _numeric(MAX, lhs, rhs)
 
 
 def min(lhs: Any, rhs: Any) -> TensorValue:
-    return _numeric("min", lhs, rhs)
+    return _numeric(MIN, lhs, rhs)
 
 
-def _unary(op: str, x: Any) -> TensorValue:
+def _unary(op: Op, x: Any) -> TensorValue:
     value = as_value(x)
     if value.dtype is DType.bool:
         raise TypeError(f"{op}: arithmetic needs numbers, got bool values")
@@ -86,8 +110,8 @@ def _unary(op: str, x: Any) -> TensorValue:
 
 
 def negate(x: Any) -> TensorValue:
-    return _unary("negate", x)
+    return _unary(NEGATE, x)
 
 
 def abs(x: Any) -> TensorValue:
-    return _unary("abs", x)
+    return _unary(ABS, x)

@@ -15,12 +15,15 @@ from typing import Any, Literal
 from ember.dtype import DType
 
 from ..graph import current_graph
+from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .axis import normalize_axis
 from .constant import as_value
 
-__all__ = ["OUT_OF_RANGE_POLICIES", "OutOfRange", "gather", "index_value"]
+__all__ = ["GATHER", "OUT_OF_RANGE_POLICIES", "OutOfRange", "gather", "index_value"]
+
+GATHER = Op("gather")
 
 OutOfRange = Literal["wrap", "error", "zero", "clamp"]
 OUT_OF_RANGE_POLICIES: tuple[str, ...] = ("wrap", "error", "zero", "clamp")
@@ -56,7 +59,7 @@ def gather(
     shape = [*source.shape[:axis], *index.shape, *source.shape[axis + 1 :]]
     result = TensorType(source.dtype, shape, source.device)
     attrs = {"axis": axis, "out_of_range": out_of_range}
-    return current_graph().add_node("gather", [source, index], attrs, [result])[0]
+    return current_graph().add_node(GATHER, [source, index], attrs, [result])[0]
 
 
 def index_value(op: str, indices: Any) -> TensorValue:

@@ -16,12 +16,15 @@ from ember.dtype import DType  # noqa: F401 - used by the doctest
 
 from ..dim import Dim, StaticDim, SymbolicDim
 from ..graph import current_graph
+from ..op import Op
 from ..shape import Shape
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
 
-__all__ = ["reshape"]
+__all__ = ["RESHAPE", "reshape"]
+
+RESHAPE = Op("reshape")
 
 
 def reshape(x: Any, shape: Any) -> TensorValue:
@@ -59,7 +62,7 @@ def reshape(x: Any, shape: Any) -> TensorValue:
             f"{value.shape} has; a new symbolic dim could never be bound"
         )
     result = TensorType(value.dtype, new_shape, value.device)
-    return current_graph().add_node("reshape", [value], {"shape": new_shape}, [result])[0]
+    return current_graph().add_node(RESHAPE, [value], {"shape": new_shape}, [result])[0]
 
 
 def _factor(shape: Shape) -> tuple[int, Counter] | None:

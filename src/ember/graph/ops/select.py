@@ -6,11 +6,14 @@ from typing import Any
 
 from ember.dtype import DType
 
+from ..op import Op
 from ..value import TensorValue
 from .broadcasting import elementwise_node, operands
 from .constant import as_value
 
-__all__ = ["select"]
+__all__ = ["SELECT", "select"]
+
+SELECT = Op("select")
 
 
 def select(condition: Any, x: Any, y: Any) -> TensorValue:
@@ -26,4 +29,4 @@ def select(condition: Any, x: Any, y: Any) -> TensorValue:
     a, b = operands("select", x, y)
     if cond.device != a.device:
         raise ValueError(f"select: condition on {cond.device}, values on {a.device}; use .to()")
-    return elementwise_node("select", [cond, a, b], a.dtype)
+    return elementwise_node(SELECT, [cond, a, b], a.dtype)

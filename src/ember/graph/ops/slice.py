@@ -16,11 +16,14 @@ from ember.dtype import DType  # noqa: F401 - used by the doctest
 
 from ..dim import StaticDim
 from ..graph import current_graph
+from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
 
-__all__ = ["slice_tensor"]
+__all__ = ["SLICE", "slice_tensor"]
+
+SLICE = Op("slice")
 
 
 def slice_tensor(x: Any, index: Any) -> TensorValue:
@@ -56,7 +59,7 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
             )
         normalized.append(item)
     result = TensorType(value.dtype, dims, value.device)
-    return current_graph().add_node("slice", [value], {"index": tuple(normalized)}, [result])[0]
+    return current_graph().add_node(SLICE, [value], {"index": tuple(normalized)}, [result])[0]
 
 
 def _expand(rank: int, items: tuple) -> list:

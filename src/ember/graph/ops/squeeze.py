@@ -10,7 +10,7 @@ from ..type import TensorType
 from ..value import TensorValue
 from .axis import normalize_axis
 from .constant import as_value
-from .reshape import reshape
+from .reshape import RESHAPE, reshape
 
 __all__ = ["squeeze", "unsqueeze"]
 
@@ -31,4 +31,4 @@ def unsqueeze(x: Any, axis: int) -> TensorValue:
     shape = list(value.shape)
     shape.insert(axis, StaticDim(1))
     result = TensorType(value.dtype, shape, value.device)
-    return current_graph().add_node("reshape", [value], {"shape": result.shape}, [result])[0]
+    return current_graph().add_node(RESHAPE, [value], {"shape": result.shape}, [result])[0]

@@ -6,11 +6,14 @@ from typing import Any
 
 from ..device import DeviceRef
 from ..graph import current_graph
+from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
 
-__all__ = ["transfer_to"]
+__all__ = ["TRANSFER_TO", "transfer_to"]
+
+TRANSFER_TO = Op("transfer_to")
 
 
 def transfer_to(x: Any, device: DeviceRef) -> TensorValue:
@@ -21,4 +24,4 @@ def transfer_to(x: Any, device: DeviceRef) -> TensorValue:
     if value.device == device:
         return value
     result = TensorType(value.dtype, value.shape, device)
-    return current_graph().add_node("transfer_to", [value], {"device": device}, [result])[0]
+    return current_graph().add_node(TRANSFER_TO, [value], {"device": device}, [result])[0]

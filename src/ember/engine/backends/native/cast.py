@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from ember.graph import Node
+from ember.graph.ops.cast import CAST
 
-from .lowering import Decode, StepFn
+from .lowering import Decode, StepFn, lowers
 
 __all__ = ["lower_cast"]
 
 
+@lowers(CAST)
 def lower_cast(node: Node, decode: Decode | None) -> StepFn:
     dtype = node.attrs["dtype"].to_numpy()
 

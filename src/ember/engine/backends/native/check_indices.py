@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ember.errors import out_of_range_error
 from ember.graph import Node
+from ember.graph.ops.check_indices import CHECK_INDICES
 
-from .gather import out_of_range_error
-from .lowering import Decode, StepFn
+from .lowering import Decode, StepFn, lowers
 
 __all__ = ["lower_check_indices"]
 
 
+@lowers(CHECK_INDICES)
 def lower_check_indices(node: Node, decode: Decode | None) -> StepFn:
     size = node.attrs["size"]
     clamp = node.attrs["out_of_range"] == "clamp"
@@ -23,7 +25,8 @@ def lower_check_indices(node: Node, decode: Decode | None) -> StepFn:
         flat = ids.reshape(-1)
         bad = (flat < 0) | (flat >= size)
         if bad.any():
-            raise out_of_range_error(ids, int(bad.argmax()), size, "error")
+            at = int(bad.argmax())
+            raise out_of_range_error(ids.shape, at, flat[at], size, "error")
         return ids
 
     return run

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from ember.graph import Node
+from ember.graph.ops.allreduce import ALLREDUCE_SUM
 
-from .lowering import Decode, StepFn
+from .lowering import Decode, StepFn, lowers
 
 __all__ = ["lower_allreduce_sum"]
 
 
+@lowers(ALLREDUCE_SUM)
 def lower_allreduce_sum(node: Node, decode: Decode | None) -> StepFn:
     copies = len(node.result_types)
 

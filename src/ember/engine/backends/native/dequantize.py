@@ -6,15 +6,17 @@ from __future__ import annotations
 import numpy as np
 
 from ember.graph import Node
+from ember.graph.ops.dequantize import DEQUANTIZE
 
 from .kernels.dequantize_gather import gather_dequantize
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.modes import MODE_ERROR
-from .lowering import Decode, StepFn
+from .lowering import Decode, StepFn, lowers
 
 __all__ = ["lower_dequantize"]
 
 
+@lowers(DEQUANTIZE)
 def lower_dequantize(node: Node, decode: Decode | None) -> StepFn:
     encoding = node.attrs["encoding"]
     dtype = node.result_types[0].dtype.to_numpy()

@@ -5,8 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 from ember.graph import Node
+from ember.graph.ops.comparison import EQUAL, GREATER, GREATER_EQUAL, LESS, LESS_EQUAL, NOT_EQUAL
+from ember.graph.ops.elementwise import (
+    ABS,
+    ADD,
+    DIV,
+    FLOOR_DIV,
+    MAX,
+    MIN,
+    MOD,
+    MUL,
+    NEGATE,
+    POW,
+    SUB,
+)
+from ember.graph.ops.logical import LOGICAL_AND, LOGICAL_NOT, LOGICAL_OR, LOGICAL_XOR
+from ember.graph.ops.select import SELECT
 
-from .lowering import Decode, StepFn
+from .lowering import Decode, StepFn, lowers
 
 __all__ = ["ELEMENTWISE_OPS", "lower_elementwise"]
 
@@ -22,31 +38,32 @@ def _truncating_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 ELEMENTWISE_OPS = {
-    "add": np.add,
-    "sub": np.subtract,
-    "mul": np.multiply,
-    "div": _truncating_divide,
-    "floor_div": np.floor_divide,
-    "mod": np.mod,
-    "pow": np.power,
-    "max": np.maximum,
-    "min": np.minimum,
-    "negate": np.negative,
-    "abs": np.abs,
-    "equal": np.equal,
-    "not_equal": np.not_equal,
-    "greater": np.greater,
-    "greater_equal": np.greater_equal,
-    "less": np.less,
-    "less_equal": np.less_equal,
-    "logical_and": np.logical_and,
-    "logical_or": np.logical_or,
-    "logical_xor": np.logical_xor,
-    "logical_not": np.logical_not,
-    "select": np.where,
+    ADD: np.add,
+    SUB: np.subtract,
+    MUL: np.multiply,
+    DIV: _truncating_divide,
+    FLOOR_DIV: np.floor_divide,
+    MOD: np.mod,
+    POW: np.power,
+    MAX: np.maximum,
+    MIN: np.minimum,
+    NEGATE: np.negative,
+    ABS: np.abs,
+    EQUAL: np.equal,
+    NOT_EQUAL: np.not_equal,
+    GREATER: np.greater,
+    GREATER_EQUAL: np.greater_equal,
+    LESS: np.less,
+    LESS_EQUAL: np.less_equal,
+    LOGICAL_AND: np.logical_and,
+    LOGICAL_OR: np.logical_or,
+    LOGICAL_XOR: np.logical_xor,
+    LOGICAL_NOT: np.logical_not,
+    SELECT: np.where,
 }
 
 
+@lowers(*ELEMENTWISE_OPS)
 def lower_elementwise(node: Node, decode: Decode | None) -> StepFn:
     fn = ELEMENTWISE_OPS[node.op]
     dtype = node.result_types[0].dtype.to_numpy()

@@ -7,18 +7,21 @@ import math
 
 import numpy as np
 
+from ember.errors import out_of_range_error
 from ember.graph import Node
+from ember.graph.ops.gather import GATHER
 
 from .kernels.dequantize_gather import gather_dequantize
 from .kernels.gather import PARALLEL_MIN_BYTES, gather_rows
 from .kernels.modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
-from .lowering import Decode, StepFn
+from .lowering import Decode, StepFn, lowers
 
-__all__ = ["MODES", "lower_gather", "out_of_range_error"]
+__all__ = ["MODES", "lower_gather"]
 
 MODES = {"error": MODE_ERROR, "zero": MODE_ZERO, "clamp": MODE_CLAMP, "wrap": MODE_WRAP}
 
 
+@lowers(GATHER)
 def lower_gather(node: Node, decode: Decode | None) -> StepFn:
     policy = node.attrs["out_of_range"]
     mode = MODES[policy]
@@ -40,7 +43,7 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
                 fmt, table, flat, 0, mode, out.reshape(flat.size, hidden), parallel
             )
             if bad >= 0:
-                raise out_of_range_error(ids, bad, table.shape[0], policy)
+                raise out_of_range_error(ids.shape, bad, flat[bad], table.shape[0], policy)
             return out
 
         return run_decoded
@@ -53,7 +56,7 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
         parallel = out.nbytes >= PARALLEL_MIN_BYTES
         bad = gather_rows(rows, flat, 0, mode, out.reshape(flat.size, rows.shape[1]), parallel)
         if bad >= 0:
-            raise out_of_range_error(ids, bad, table.shape[0], policy)
+            raise out_of_range_error(ids.shape, bad, flat[bad], table.shape[0], policy)
         return out
 
     return run
@@ -81,7 +84,8 @@ def _lower_numpy_gather(axis: int, policy: str) -> StepFn:
         # compared in the ids' own type: a cast to int64 would wrap huge uint64 ids into range
         bad = ids >= size if ids.dtype.kind == "u" else (ids < low) | (ids >= size)
         if policy in ("error", "wrap") and bad.any():
-            raise out_of_range_error(ids, int(np.flatnonzero(bad)[0]), size, policy, axis)
+            at = int(np.flatnonzero(bad)[0])
+            raise out_of_range_error(ids.shape, at, ids.reshape(-1)[at], size, policy, axis)
         index = np.where(bad, 0, ids).astype(np.int64)
         if policy == "clamp":
             index = np.where(bad, np.where(ids < 0, 0, size - 1), index) if size else index
@@ -92,24 +96,3 @@ def _lower_numpy_gather(axis: int, policy: str) -> StepFn:
         return result
 
     return run
-
-
-def out_of_range_error(
-    ids: np.ndarray, flat_position: int, size: int, policy: str, axis: int = 0
-) -> IndexError:
-    """An IndexError naming the id, where it sits in `ids`, and the size it must fit."""
-    position = tuple(int(i) for i in np.unravel_index(flat_position, ids.shape))
-    bad_id = ids.reshape(-1)[flat_position]
-    if size == 0:
-        where = "the table is empty" if axis == 0 else f"axis {axis} is empty"
-        return IndexError(f"id {bad_id} at position {position} is out of range: {where}")
-    valid = f"[-{size}, {size})" if policy == "wrap" else f"[0, {size})"
-    rows = "row" if size == 1 else "rows"
-    extent = (
-        f"the table has {size} {rows} (vocab_size={size})"
-        if axis == 0
-        else (f"axis {axis} has size {size}")
-    )
-    return IndexError(
-        f"id {bad_id} at position {position} is out of range: {extent}, so ids must be in {valid}"
-    )

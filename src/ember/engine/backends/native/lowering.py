@@ -1,4 +1,5 @@
-"""The interface between the compiler and the native backend's lowerings."""
+"""How the native backend lowers ops: each op file registers one lowering against the op's
+symbol with `@lowers(SYMBOL)`; a lowering turns a node into a step function over arrays."""
 
 from __future__ import annotations
 
@@ -7,19 +8,34 @@ from dataclasses import dataclass
 from typing import Any
 
 from ember.dtype import DType
-from ember.graph import Node, QuantizationEncoding
+from ember.graph import Node, Op, QuantizationEncoding
 
-__all__ = ["Decode", "Lowering", "StepFn"]
+__all__ = ["LOWERINGS", "Decode", "Lowering", "StepFn", "lowers"]
 
 StepFn = Callable[..., Any]
 """`fn(runtime, slot, *input_arrays)`: one array for a node of one result, else a tuple."""
 
 Lowering = Callable[[Node, "Decode | None"], StepFn]
 
+LOWERINGS: dict[Op, Lowering] = {}
+
+
+def lowers(*ops: Op) -> Callable[[Lowering], Lowering]:
+    """Register the decorated function as the native lowering of `ops`."""
+
+    def register(lowering: Lowering) -> Lowering:
+        for op in ops:
+            if op in LOWERINGS:
+                raise ValueError(f"the native backend already lowers {op}")
+            LOWERINGS[op] = lowering
+        return lowering
+
+    return register
+
 
 @dataclass(frozen=True)
 class Decode:
-    """A dequantize (and cast) the compiler fused into the gather before it."""
+    """A dequantize (and cast) the plan fused into the gather before it."""
 
     encoding: QuantizationEncoding
     dtype: DType

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from ember.graph import Node
+from ember.graph.ops.check_indices import CHECK_INDICES
+from ember.graph.ops.distributed_broadcast import BROADCAST
+from ember.graph.ops.reshape import RESHAPE
+from ember.graph.ops.slice import SLICE
+from ember.graph.ops.transfer import TRANSFER_TO
 
-from .lowering import Decode, StepFn
+from .lowering import Decode, StepFn, lowers
 
-__all__ = ["lower_broadcast", "lower_reshape", "lower_slice", "lower_transfer"]
+__all__ = ["VIEW_OPS", "lower_broadcast", "lower_reshape", "lower_slice", "lower_transfer"]
+
+VIEW_OPS = frozenset({RESHAPE, SLICE, TRANSFER_TO, BROADCAST, CHECK_INDICES})
+"""Ops whose result may be their input's memory (or, for a broadcast, one array on several
+devices): an output from one is copied before the caller gets it."""
 
 
+@lowers(RESHAPE)
 def lower_reshape(node: Node, decode: Decode | None) -> StepFn:
     shape = node.attrs["shape"]
 
@@ -18,6 +28,7 @@ def lower_reshape(node: Node, decode: Decode | None) -> StepFn:
     return run
 
 
+@lowers(SLICE)
 def lower_slice(node: Node, decode: Decode | None) -> StepFn:
     index = node.attrs["index"]
 
@@ -27,6 +38,7 @@ def lower_slice(node: Node, decode: Decode | None) -> StepFn:
     return run
 
 
+@lowers(TRANSFER_TO)
 def lower_transfer(node: Node, decode: Decode | None) -> StepFn:
     """Every native device is host memory, so a transfer is the same array."""
 
@@ -36,6 +48,7 @@ def lower_transfer(node: Node, decode: Decode | None) -> StepFn:
     return run
 
 
+@lowers(BROADCAST)
 def lower_broadcast(node: Node, decode: Decode | None) -> StepFn:
     copies = len(node.result_types)
 

@@ -1,0 +1,55 @@
+"""`NativeExecutable`: a plan's steps run in order over host arrays, one Python call each."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..base import Executable
+from .buffer_pool import BufferPool
+from .plan import Plan
+from .runtime import Runtime
+from .threads import use_threads
+
+__all__ = ["NativeExecutable"]
+
+
+class NativeExecutable(Executable):
+    def __init__(self, plan: Plan, pool: BufferPool, num_threads: int) -> None:
+        self._plan = plan
+        self._pool = pool
+        self._num_threads = num_threads
+        self.borrowed_outputs = frozenset(
+            i for i, slot in enumerate(plan.output_slots) if slot in plan.borrowed
+        )
+
+    def run(
+        self,
+        inputs: Sequence[np.ndarray],
+        bindings: Mapping[str, int],
+        targets: Sequence[np.ndarray | None] | None,
+    ) -> list[Any]:
+        plan = self._plan
+        env: list[Any] = [None] * plan.slot_count
+        for slot, value in plan.preset.items():
+            env[slot] = value
+        for slot, array in zip(plan.input_slots, inputs, strict=True):
+            env[slot] = array
+        by_slot = None
+        if targets is not None:  # where an output's producer may write directly
+            by_slot = {}
+            for slot, target in zip(plan.output_slots, targets, strict=True):
+                if target is not None:
+                    by_slot.setdefault(slot, target)
+        rt = Runtime(self._pool, bindings, by_slot)
+        use_threads(self._num_threads)
+        for step in plan.steps:
+            result = step.run(rt, step.outputs[0], *[env[s] for s in step.inputs])
+            if len(step.outputs) == 1:
+                env[step.outputs[0]] = result
+            else:
+                for slot, value in zip(step.outputs, result, strict=True):
+                    env[slot] = value
+        return [env[slot] for slot in plan.output_slots]
