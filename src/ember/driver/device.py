@@ -1,4 +1,4 @@
-"""Real devices a session runs on. The native backend runs on the host CPU only.
+"""Real devices a session runs on: the host CPU, and the accelerators JAX sees.
 
 >>> CPU(), str(CPU(1))
 (CPU(id=0), 'cpu:1')
@@ -7,6 +7,8 @@
 """
 
 from __future__ import annotations
+
+import functools
 
 __all__ = ["CPU", "Accelerator", "Device", "accelerator_count"]
 
@@ -57,11 +59,17 @@ class Accelerator(Device):
         super().__init__(id)
         if id >= accelerator_count():
             raise ValueError(
-                f"no accelerator {id}: found {accelerator_count()} accelerators; this build runs "
-                "on the host CPU only (devices available: CPU())"
+                f"no accelerator {id}: JAX sees {accelerator_count()} accelerators (install "
+                "ember[xla] with jax's CUDA or TPU wheels to use one); devices available: CPU()"
             )
 
 
+@functools.cache
 def accelerator_count() -> int:
-    """Accelerators this build can run on."""
-    return 0
+    """Accelerators (GPUs, TPUs) that JAX sees; 0 without jax or without an accelerator."""
+    try:
+        import jax
+    except ImportError:
+        return 0
+    devices = jax.devices()
+    return 0 if devices[0].platform == "cpu" else len(devices)

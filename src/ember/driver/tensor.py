@@ -23,7 +23,8 @@ __all__ = ["Buffer", "Tensor"]
 
 
 class Tensor:
-    """A result or input of a model; on the CPU it is a numpy array underneath."""
+    """A result or input of a model: a numpy array underneath on the native backend, a JAX
+    array on XLA (`to_numpy()` then copies it to the host, and DLPack hands it on as is)."""
 
     __slots__ = ("_array", "device")
 
@@ -55,40 +56,47 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self._array.shape
+        return tuple(self._array.shape)
 
     @property
     def dtype(self) -> DType:
-        return DType.from_numpy(self._array.dtype)
+        return DType.from_numpy(np.dtype(self._array.dtype))
 
     @property
     def rank(self) -> int:
         return self._array.ndim
 
     def to_numpy(self) -> np.ndarray:
-        """The array itself: no copy, so changes show through both."""
-        return self._array
+        """A host array: the array itself (no copy, changes show through both), or a host
+        copy of a device array."""
+        array = self._array
+        return array if isinstance(array, np.ndarray) else np.asarray(array)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        array = self.to_numpy()
         if copy:
-            return np.array(self._array, dtype=dtype)
-        if dtype is None or np.dtype(dtype) == self._array.dtype:
-            return self._array
+            return np.array(array, dtype=dtype)
+        if dtype is None or np.dtype(dtype) == array.dtype:
+            return array
         if copy is False:
             raise ValueError(
                 f"a {self.dtype!r} Tensor cannot become {np.dtype(dtype)} without a copy"
             )
-        return self._array.astype(dtype)
+        return array.astype(dtype)
 
     def __dlpack__(self, *, stream: Any = None, **kwargs: Any) -> Any:
         """Exports the memory without a copy; bfloat16 and float8 travel with their own DLPack
         type codes, which numpy's exporter lacks."""
+        if not isinstance(self._array, np.ndarray):
+            return self._array.__dlpack__(stream=stream, **kwargs)
         dtype = self.dtype
         if dtype in NARROW_FLOAT_CODES:
             return to_dlpack_capsule(self._array, dtype)
         return self._array.__dlpack__(stream=stream, **kwargs)
 
     def __dlpack_device__(self) -> tuple[int, int]:
+        if not isinstance(self._array, np.ndarray):
+            return self._array.__dlpack_device__()
         return (DLPACK_CPU, 0)
 
     def __repr__(self) -> str:

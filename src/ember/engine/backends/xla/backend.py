@@ -1,0 +1,51 @@
+"""`XlaBackend`: graphs run by JAX/XLA on the devices JAX sees, CPU, GPU or TPU.
+
+`DeviceRef.CPU(i)` is JAX's i-th CPU device and `DeviceRef.GPU(i)` its i-th accelerator. For
+N CPU devices, set `XLA_FLAGS=--xla_force_host_platform_device_count=N` before jax is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import numpy as np
+
+from ember.driver import CPU, Accelerator, Device
+from ember.graph import DeviceRef, Graph
+
+from ..base import Backend
+from . import cast, check_indices, collectives, dequantize, elementwise, gather, shape  # noqa: F401
+from .devices import accelerators, host_devices
+from .executable import XlaExecutable
+from .lowering import LOWERINGS
+
+__all__ = ["XlaBackend"]
+
+
+class XlaBackend(Backend):
+    name = "xla"
+    lowerings = LOWERINGS
+
+    def __init__(self) -> None:
+        self._cpus = host_devices()
+        self._accelerators = accelerators()
+
+    @property
+    def devices(self) -> list[Device]:
+        return [CPU(i) for i in range(len(self._cpus))] + [
+            Accelerator(i) for i in range(len(self._accelerators))
+        ]
+
+    def supports(self, device: DeviceRef) -> bool:
+        return device.id < len(self._cpus if device.is_cpu() else self._accelerators)
+
+    def device_of(self, device: DeviceRef) -> jax.Device:
+        return (self._cpus if device.is_cpu() else self._accelerators)[device.id]
+
+    def compile(self, graph: Graph, weights: Mapping[str, np.ndarray]) -> XlaExecutable:
+        return XlaExecutable(graph, weights, self.device_of)
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, jax.Array)

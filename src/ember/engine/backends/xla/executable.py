@@ -1,0 +1,211 @@
+"""`XlaExecutable`: a graph as jitted segments, one per device and stage, joined by transfers
+and collectives.
+
+At load, work on weights and constants alone is done once (a shard sliced from a table moves
+only its rows to its device), and every value the executions read is placed on its device.
+A graph on one device is one segment: one jitted function, compiled by `jax.jit` once per
+input signature. Each stage runs its segments, then the cross-device ops that follow them;
+out-of-range checks come back from each segment as flags and raise on the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from ember.errors import out_of_range_error
+from ember.graph import DeviceRef, Graph, Node, TensorValue
+from ember.graph.graph import INPUT
+from ember.graph.ops.constant import CONSTANT, WEIGHT
+from ember.graph.ops.gather import GATHER
+
+from ..base import Executable
+from .collectives import CROSS_DEVICE_OPS
+from .lowering import LOWERINGS, Check, LoweringContext
+
+__all__ = ["XlaExecutable"]
+
+DeviceOf = Callable[[DeviceRef], jax.Device]
+
+
+class XlaExecutable(Executable):
+    def __init__(
+        self, graph: Graph, weights: Mapping[str, np.ndarray], device_of: DeviceOf
+    ) -> None:
+        self._device_of = device_of
+        self._inputs = [id(v) for v in graph.inputs]
+        self._outputs = [id(v) for v in graph.outputs]
+        self.borrowed_outputs = frozenset(
+            i for i, v in enumerate(self._outputs) if v in set(self._inputs)
+        )
+        with jax.enable_x64(True):
+            static, dynamic = self._fold(graph.live_nodes(), weights)
+            self._static = self._place(static, dynamic, graph.outputs)
+        self._stages = _stages(dynamic, set(self._outputs), device_of)
+
+    def _fold(
+        self, live: list[Node], weights: Mapping[str, np.ndarray]
+    ) -> tuple[dict[int, tuple[TensorValue, Any]], list[Node]]:
+        """Values known at load (weights, constants and what depends on them alone, lookups
+        aside), and the nodes left to run per execute."""
+        static: dict[int, tuple[TensorValue, Any]] = {}
+        dynamic: list[Node] = []
+        for node in live:
+            if node.op is INPUT:
+                continue
+            value = node.results[0]
+            if node.op is CONSTANT:
+                static[id(value)] = (value, node.attrs["value"])
+            elif node.op is WEIGHT:
+                static[id(value)] = (value, weights[node.attrs["name"]])
+            elif node.op is not GATHER and all(id(v) in static for v in node.inputs):
+                ctx = LoweringContext({}, self._device_of)
+                with jax.default_device(self._device_of(node.result_types[0].device)):
+                    results = _lower(ctx, node, [static[id(v)][1] for v in node.inputs])
+                _raise_first(ctx.checks, [np.asarray(c.position) for c in ctx.checks])
+                for v, result in zip(node.results, results, strict=True):
+                    static[id(v)] = (v, result)
+            else:
+                dynamic.append(node)
+        return static, dynamic
+
+    def _place(
+        self,
+        static: dict[int, tuple[TensorValue, Any]],
+        dynamic: list[Node],
+        outputs: Sequence[TensorValue],
+    ) -> dict[int, jax.Array]:
+        """The known values executions read, each on its device once."""
+        read = {id(v) for node in dynamic for v in node.inputs} | {id(v) for v in outputs}
+        return {
+            key: jax.device_put(array, self._device_of(value.device))
+            for key, (value, array) in static.items()
+            if key in read
+        }
+
+    def run(
+        self,
+        inputs: Sequence[Any],
+        bindings: Mapping[str, int],
+        targets: Sequence[np.ndarray | None] | None,
+    ) -> list[Any]:
+        env: dict[int, Any] = dict(self._static)
+        for key, array in zip(self._inputs, inputs, strict=True):
+            env[key] = array
+        signature = tuple(sorted(bindings.items()))
+        with jax.enable_x64(True):
+            for segments, crossings in self._stages:
+                for segment in segments:
+                    segment.run(env, signature)
+                for node in crossings:
+                    ctx = LoweringContext(bindings, self._device_of)
+                    results = _lower(ctx, node, [env[id(v)] for v in node.inputs])
+                    for v, result in zip(node.results, results, strict=True):
+                        env[id(v)] = result
+        return [env[key] for key in self._outputs]
+
+
+class _Segment:
+    """Nodes on one device in one stage, traced into one jitted function."""
+
+    def __init__(self, nodes: list[Node], device: jax.Device, exports: list[int]) -> None:
+        produced = {id(v) for node in nodes for v in node.results}
+        args: list[int] = []
+        for node in nodes:
+            for v in node.inputs:
+                if id(v) not in produced and id(v) not in args:
+                    args.append(id(v))
+        self.nodes, self.device, self.args, self.exports = nodes, device, args, exports
+        self._policies: list[tuple[str, int]] = []
+        self._jitted = jax.jit(self._trace, static_argnums=0)
+
+    def _trace(self, signature: tuple, *args: jax.Array) -> tuple:
+        ctx = LoweringContext(dict(signature), lambda ref: self.device)
+        env = dict(zip(self.args, args, strict=True))
+        for node in self.nodes:
+            results = _lower(ctx, node, [env[id(v)] for v in node.inputs])
+            for v, result in zip(node.results, results, strict=True):
+                env[id(v)] = result
+        self._policies = [(c.policy, c.axis) for c in ctx.checks]
+        positions = jax.numpy.stack([c.position for c in ctx.checks]) if ctx.checks else None
+        details = [(c.bad_id, c.shape, c.size) for c in ctx.checks]
+        return tuple(env[key] for key in self.exports), positions, details
+
+    def run(self, env: dict[int, Any], signature: tuple) -> None:
+        with jax.default_device(self.device):
+            exports, positions, details = self._jitted(signature, *[env[k] for k in self.args])
+        if positions is not None:
+            found = np.asarray(positions)
+            if (found >= 0).any():
+                checks = [
+                    Check(found[i], *detail, *policy)
+                    for i, (detail, policy) in enumerate(zip(details, self._policies, strict=True))
+                ]
+                _raise_first(checks, list(found))
+        for key, value in zip(self.exports, exports, strict=True):
+            env[key] = value
+
+
+def _lower(ctx: LoweringContext, node: Node, inputs: list[Any]) -> tuple:
+    result = LOWERINGS[node.op](ctx, node, *inputs)
+    return result if isinstance(result, tuple) else (result,)
+
+
+def _raise_first(checks: list[Check], positions: list[Any]) -> None:
+    for check, position in zip(checks, positions, strict=True):
+        if int(position) >= 0:
+            raise out_of_range_error(
+                tuple(int(d) for d in np.asarray(check.shape)),
+                int(position),
+                np.asarray(check.bad_id).item(),
+                int(check.size),
+                check.policy,
+                check.axis,
+            )
+
+
+def _stages(
+    dynamic: list[Node], outputs: set[int], device_of: DeviceOf
+) -> list[tuple[list[_Segment], list[Node]]]:
+    """Stage k holds the on-device nodes that follow k cross-device ops (grouped into one
+    segment per device), then the cross-device ops that read only what came before."""
+    depth: dict[int, int] = {}
+    for node in dynamic:
+        depth[id(node)] = max(
+            (
+                depth[id(v.node)] + (v.node.op in CROSS_DEVICE_OPS)
+                for v in node.inputs
+                if id(v.node) in depth
+            ),
+            default=0,
+        )
+    read_by: dict[int, set[int]] = {}
+    for node in dynamic:
+        for v in node.inputs:
+            read_by.setdefault(id(v), set()).add(id(node))
+    stages = []
+    for k in range(max(depth.values(), default=-1) + 1):
+        local: dict[DeviceRef, list[Node]] = {}
+        crossings = []
+        for node in dynamic:
+            if depth[id(node)] != k:
+                continue
+            if node.op in CROSS_DEVICE_OPS:
+                crossings.append(node)
+            else:
+                local.setdefault(node.result_types[0].device, []).append(node)
+        segments = []
+        for ref, nodes in local.items():
+            inside = {id(n) for n in nodes}
+            exports = [
+                id(v)
+                for n in nodes
+                for v in n.results
+                if id(v) in outputs or read_by.get(id(v), set()) - inside
+            ]
+            segments.append(_Segment(nodes, device_of(ref), exports))
+        stages.append((segments, crossings))
+    return stages

@@ -1,0 +1,23 @@
+"""XLA lowerings of ops that reshape or slice a value on its own device."""
+
+from __future__ import annotations
+
+import jax
+
+from ember.graph import Node
+from ember.graph.ops.reshape import RESHAPE
+from ember.graph.ops.slice import SLICE
+
+from .lowering import LoweringContext, lowers
+
+__all__ = ["lower_reshape", "lower_slice"]
+
+
+@lowers(RESHAPE)
+def lower_reshape(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
+    return x.reshape(node.attrs["shape"].evaluate(ctx.bindings))
+
+
+@lowers(SLICE)
+def lower_slice(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
+    return x[node.attrs["index"]]

@@ -1,0 +1,145 @@
+"""The XLA decoders against ember.quant's numpy references, bit for bit (NaN payloads and signed
+zeros included), under jax.jit, with and without x64."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+jnp = pytest.importorskip("jax.numpy")
+
+from ember.engine.backends.xla.decode import DECODERS, decode  # noqa: E402
+from ember.quant import FORMATS  # noqa: E402
+
+NAMES = list(FORMATS)
+
+# Byte offsets of each block's fp16 fields (scales and minimums).
+F16_FIELDS = {
+    "q4_0": [0],
+    "q4_1": [0, 2],
+    "q5_0": [0],
+    "q5_1": [0, 2],
+    "q8_0": [0],
+    "q2_k": [80, 82],
+    "q3_k": [108],
+    "q4_k": [0, 2],
+    "q5_k": [0, 2],
+    "q6_k": [208],
+}
+
+EDGE_F16 = [
+    0x0000,  # +0
+    0x8000,  # -0
+    0x0001,  # smallest subnormal, 2**-24
+    0x83FF,  # largest subnormal, negative
+    0x3C00,  # 1
+    0x7BFF,  # 65504
+    0xFBFF,  # -65504
+    0x7C00,  # inf
+    0xFC00,  # -inf
+    0x7E00,  # quiet NaN
+    0xFE01,  # negative quiet NaN with a payload
+    0x7C01,  # signalling NaN
+]
+
+jit_decode = jax.jit(decode, static_argnums=0)
+
+
+def assert_same_bits(ours, ref: np.ndarray) -> None:
+    ours = np.asarray(ours)
+    assert ours.dtype == ref.dtype == np.float32
+    assert ours.shape == ref.shape
+    np.testing.assert_array_equal(ours.view(np.uint32), ref.view(np.uint32))
+
+
+def check(name: str, rows: np.ndarray) -> None:
+    assert_same_bits(jit_decode(name, jnp.asarray(rows)), FORMATS[name].dequantize(rows))
+
+
+def set_f16(blocks: np.ndarray, at: int, bits: np.ndarray) -> None:
+    """Write the fp16 bit patterns ``bits`` ``(n,)`` at byte ``at`` of each block."""
+    blocks[:, at : at + 2] = np.ascontiguousarray(bits, "<u2").view(np.uint8).reshape(-1, 2)
+
+
+def sane_blocks(name: str, n_blocks: int, seed: int) -> np.ndarray:
+    """Random bytes with every fp16 field a finite value in [-2, 2]."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, (n_blocks, FORMATS[name].block_bytes), dtype=np.uint8)
+    for at in F16_FIELDS[name]:
+        set_f16(blocks, at, rng.uniform(-2, 2, n_blocks).astype(np.float16).view(np.uint16))
+    return blocks
+
+
+def edge_blocks(name: str, seed: int) -> np.ndarray:
+    """Random bytes with every combination of edge values across the block's fp16 fields."""
+    fields = F16_FIELDS[name]
+    combos = np.array(list(itertools.product(EDGE_F16, repeat=len(fields))), np.uint16)
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, (len(combos), FORMATS[name].block_bytes), dtype=np.uint8)
+    for i, at in enumerate(fields):
+        set_f16(blocks, at, combos[:, i])
+    return blocks
+
+
+def test_registry_covers_every_format():
+    assert list(DECODERS) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sane_scales(name):
+    check(name, sane_blocks(name, 64, seed=1).reshape(8, -1))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_edge_scales(name):
+    check(name, edge_blocks(name, seed=2))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_raw_random_bytes(name):
+    rng = np.random.default_rng(3)
+    check(name, rng.integers(0, 256, (16, 2 * FORMATS[name].block_bytes), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_three_axes(name):
+    rows = sane_blocks(name, 2 * 3 * 2, seed=4).reshape(2, 3, -1)
+    out = jit_decode(name, jnp.asarray(rows))
+    assert out.shape == (2, 3, 2 * FORMATS[name].block_elements)
+    assert_same_bits(out, FORMATS[name].dequantize(rows))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_x64(name):
+    rows = np.concatenate([sane_blocks(name, 8, seed=5), edge_blocks(name, seed=6)])
+    with jax.enable_x64(True):
+        out = jax.jit(decode, static_argnums=0)(name, jnp.asarray(rows))
+        assert out.dtype == jnp.float32
+        assert_same_bits(out, FORMATS[name].dequantize(rows))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fused_with_gather(name):
+    table = np.concatenate([sane_blocks(name, 6, seed=7), edge_blocks(name, seed=8)[:6]])
+    table = table.reshape(6, -1)
+    ids = np.array([[5, 0, 2], [2, 2, 1]], np.int32)
+
+    @jax.jit
+    def lookup(table, ids):
+        return decode(name, jnp.take(table, ids, axis=0))
+
+    assert_same_bits(
+        lookup(jnp.asarray(table), jnp.asarray(ids)), FORMATS[name].dequantize(table[ids])
+    )
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="known"):
+        decode("q9_9", jnp.zeros((1, 18), jnp.uint8))
+    with pytest.raises(TypeError, match="uint8"):
+        decode("q4_0", jnp.zeros((1, 18), jnp.int8))
+    with pytest.raises(ValueError, match="18-byte"):
+        decode("q4_0", jnp.zeros((1, 20), jnp.uint8))
