@@ -1,4 +1,4 @@
-"""Shared test setup: four virtual CPU devices for the XLA backend (the flag must be set before
+"""Shared test setup: eight virtual CPU devices for the XLA backend (the flag must be set before
 jax is first imported), and the backends every lookup test runs on."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 import pytest
 
 os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 
 try:
@@ -19,7 +19,21 @@ except ImportError:  # the native backend alone; CI installs jax with the test e
     BACKENDS = ["native"]
 
 
-@pytest.fixture(params=BACKENDS)
+_SESSIONS: dict[str, object] = {}
+
+
+@pytest.fixture(params=BACKENDS, scope="session")
 def backend(request: pytest.FixtureRequest) -> str:
     """Each backend's name, for `InferenceSession(backend=...)`."""
     return request.param
+
+
+@pytest.fixture(scope="session")
+def session(backend: str):
+    """A session on each backend, shared by the tests (two native threads)."""
+    from ember.engine import InferenceSession
+
+    if backend not in _SESSIONS:
+        threads = 2 if backend == "native" else None
+        _SESSIONS[backend] = InferenceSession(num_threads=threads, backend=backend)
+    return _SESSIONS[backend]

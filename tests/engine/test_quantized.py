@@ -9,12 +9,10 @@ from gguf.quants import dequantize as gguf_dequantize
 
 import ember.nn as nn
 from ember.dtype import DType
-from ember.engine import InferenceSession
 from ember.graph import DeviceRef, Graph, QuantizationEncoding, TensorType, Weight
 from ember.quant import FORMATS
 
 ENCODINGS = [e for e in QuantizationEncoding if e is not QuantizationEncoding.GPTQ]
-SESSION = InferenceSession(num_threads=2)
 IDS = TensorType(DType.int32, ["batch", "seq"])
 
 
@@ -42,21 +40,22 @@ def test_encodings_agree_with_the_reference_formats():
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS, ids=lambda e: e.name)
-def test_lookup_is_bit_exact(encoding):
+def test_lookup_is_bit_exact(session, encoding):
     table = quantized_table(encoding)
     emb = nn.EmbeddingV2(50, table.shape[1], DType.uint8, quantization_encoding=encoding, name="q")
     with Graph("q", input_types=[IDS]) as g:
         g.output(emb(g.inputs[0]))
-    model = SESSION.load(g, {"q": table})
+    model = session.load(g, {"q": table})
     ids = np.random.default_rng(1).integers(0, 50, (3, 7)).astype(np.int32)
     result = model.execute(ids)[0].to_numpy()
     assert_same_bits(result, reference(encoding, table[ids]))
-    assert any(np.shares_memory(a, table) for a in model._executable._plan.preset.values())
+    if session.backend == "native":  # bound in place; XLA copies it to its device once
+        assert any(np.shares_memory(a, table) for a in model._executable._plan.preset.values())
 
 
 @pytest.mark.parametrize("out_dtype", [DType.bfloat16, DType.float16])
 @pytest.mark.parametrize("encoding", [QuantizationEncoding.Q4_K, QuantizationEncoding.Q8_0])
-def test_narrow_outputs(encoding, out_dtype):
+def test_narrow_outputs(session, encoding, out_dtype):
     table = quantized_table(encoding, vocab=20, hidden=256)
     emb = nn.EmbeddingV2(
         20, table.shape[1], DType.uint8, quantization_encoding=encoding, name="q",
@@ -65,28 +64,28 @@ def test_narrow_outputs(encoding, out_dtype):
     with Graph("q", input_types=[IDS]) as g:
         g.output(emb(g.inputs[0]))
     ids = np.array([[0, 19, 5]], np.int32)
-    result = SESSION.load(g, {"q": table}).execute(ids)[0].to_numpy()
+    result = session.load(g, {"q": table}).execute(ids)[0].to_numpy()
     assert_same_bits(result, reference(encoding, table[ids]).astype(out_dtype.to_numpy()))
 
 
-def test_large_lookup_runs_in_parallel_and_matches():
+def test_large_lookup_runs_in_parallel_and_matches(session):
     encoding = QuantizationEncoding.Q6_K
     table = quantized_table(encoding, vocab=300, hidden=1024)
     emb = nn.EmbeddingV2(300, table.shape[1], DType.uint8, quantization_encoding=encoding)
     with Graph("q", input_types=[IDS]) as g:
         g.output(emb(g.inputs[0]))
     ids = np.random.default_rng(2).integers(0, 300, (4, 256)).astype(np.int32)
-    result = SESSION.load(g, {"embeddings": table}).execute(ids)[0].to_numpy()
+    result = session.load(g, {"embeddings": table}).execute(ids)[0].to_numpy()
     assert_same_bits(result, reference(encoding, table[ids]))
 
 
-def test_basic_embedding_over_a_quantized_weight_and_policies():
+def test_basic_embedding_over_a_quantized_weight_and_policies(session):
     encoding = QuantizationEncoding.Q4_0
     table = quantized_table(encoding, vocab=10, hidden=64)
     weight = Weight("w", DType.uint8, table.shape, quantization_encoding=encoding)
     with Graph("q", input_types=[IDS]) as g:
         g.output(nn.Embedding(weight)(g.inputs[0]))
-    model = SESSION.load(g, {"w": table})
+    model = session.load(g, {"w": table})
     ids = np.array([[9, 0]], np.int32)
     assert_same_bits(model.execute(ids)[0].to_numpy(), reference(encoding, table[ids]))
     with pytest.raises(IndexError, match=r"id 10 at position \(0, 1\)"):
@@ -95,13 +94,13 @@ def test_basic_embedding_over_a_quantized_weight_and_policies():
                           name="w", out_of_range="zero")  # fmt: skip
     with Graph("z", input_types=[IDS]) as g:
         g.output(zero(g.inputs[0]))
-    result = SESSION.load(g, {"w": table}).execute(np.array([[3, 12]], np.int32))[0].to_numpy()
+    result = session.load(g, {"w": table}).execute(np.array([[3, 12]], np.int32))[0].to_numpy()
     assert_same_bits(result[0, 0], reference(encoding, table[3]))
     assert not result[0, 1].any()
 
 
 @pytest.mark.parametrize("encoding", [QuantizationEncoding.Q4_K, QuantizationEncoding.Q5_0])
-def test_vocab_parallel_quantized_equals_unsharded(encoding):
+def test_vocab_parallel_quantized_equals_unsharded(session, encoding):
     table = quantized_table(encoding, vocab=23, hidden=256)
     devices = [DeviceRef.CPU(i) for i in range(3)]
     emb = nn.VocabParallelEmbedding(23, table.shape[1], DType.uint8, devices=devices,
@@ -110,34 +109,34 @@ def test_vocab_parallel_quantized_equals_unsharded(encoding):
         g.output(*emb(g.inputs[0]))
     ids = np.arange(23, dtype=np.int32).reshape(1, 23)
     want = reference(encoding, table[ids])
-    for out in SESSION.load(g, {"q": table}).execute(ids):
+    for out in session.load(g, {"q": table}).execute(ids):
         # equal values: the sum over shards turns a -0.0 into 0.0, as any all-reduce does
         np.testing.assert_array_equal(out.to_numpy(), want)
 
 
-def test_bad_quantized_weights_name_the_encoding_and_width():
+def test_bad_quantized_weights_name_the_encoding_and_width(session):
     encoding = QuantizationEncoding.Q4_K
     emb = nn.EmbeddingV2(10, 288, DType.uint8, quantization_encoding=encoding, name="q")
     with Graph("q", input_types=[IDS]) as g:
         g.output(emb(g.inputs[0]))
     with pytest.raises(TypeError, match=r"Q4_K blocks: expected uint8 of shape \(10, 288\)"):
-        SESSION.load(g, {"q": np.zeros((10, 512), np.float32)})
+        session.load(g, {"q": np.zeros((10, 512), np.float32)})
     with pytest.raises(ValueError, match=r"2 blocks of 144 bytes, 512 values\), got uint8"):
-        SESSION.load(g, {"q": np.zeros((10, 280), np.uint8)})
+        session.load(g, {"q": np.zeros((10, 280), np.uint8)})
 
 
-def test_unfused_dequantize_of_an_input():
+def test_unfused_dequantize_of_an_input(session):
     encoding = QuantizationEncoding.Q3_K
     blocks = quantized_table(encoding, vocab=4, hidden=256)
     with Graph("d", input_types=[TensorType(DType.uint8, ["n", blocks.shape[1]])]) as g:
         from ember.graph import ops
 
         g.output(ops.dequantize(encoding, g.inputs[0], out_dtype=DType.bfloat16))
-    result = SESSION.load(g).execute(blocks)[0].to_numpy()
+    result = session.load(g).execute(blocks)[0].to_numpy()
     assert_same_bits(result, reference(encoding, blocks).astype(ml_dtypes.bfloat16))
 
 
-def test_cast_after_a_narrow_dequantize_keeps_its_rounding():
+def test_cast_after_a_narrow_dequantize_keeps_its_rounding(session):
     from ember.graph import ops
 
     encoding = QuantizationEncoding.Q8_0
@@ -147,12 +146,12 @@ def test_cast_after_a_narrow_dequantize_keeps_its_rounding():
         rows = ops.gather(weight, g.inputs[0], axis=0)
         g.output(ops.dequantize(encoding, rows, out_dtype=DType.bfloat16).cast(DType.float32))
     ids = np.array([[0, 7, 3]], np.int32)
-    result = SESSION.load(g, {"q": table}).execute(ids)[0].to_numpy()
+    result = session.load(g, {"q": table}).execute(ids)[0].to_numpy()
     want = reference(encoding, table[ids]).astype(ml_dtypes.bfloat16).astype(np.float32)
     assert_same_bits(result, want)
 
 
-def test_gather_of_a_higher_rank_quantized_table():
+def test_gather_of_a_higher_rank_quantized_table(session):
     from ember.graph import ops
 
     encoding = QuantizationEncoding.Q8_0
@@ -161,5 +160,5 @@ def test_gather_of_a_higher_rank_quantized_table():
     with Graph("g", input_types=[TensorType(DType.int32, ["n"])]) as g:
         g.output(ops.dequantize(encoding, ops.gather(weight, g.inputs[0], axis=0)))
     ids = np.array([2, 0], np.int32)
-    result = SESSION.load(g, {"q": table}).execute(ids)[0].to_numpy()
+    result = session.load(g, {"q": table}).execute(ids)[0].to_numpy()
     assert_same_bits(result, reference(encoding, table[ids]))

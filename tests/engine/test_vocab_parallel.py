@@ -6,10 +6,7 @@ import pytest
 import ember.nn as nn
 from ember.driver import CPU
 from ember.dtype import DType
-from ember.engine import InferenceSession
 from ember.graph import DeviceRef, Graph, TensorType
-
-SESSION = InferenceSession(num_threads=2)
 
 
 def parallel_model(vocab, hidden, devices, **layer):
@@ -21,11 +18,11 @@ def parallel_model(vocab, hidden, devices, **layer):
 
 
 @pytest.mark.parametrize(("vocab", "devices"), [(10, 1), (10, 3), (7, 4), (1000, 2), (5, 8)])
-def test_equals_unsharded_lookup(vocab, devices):
+def test_equals_unsharded_lookup(session, vocab, devices):
     rng = np.random.default_rng(vocab * devices)
     table = rng.standard_normal((vocab, 16)).astype(np.float32)
     ids = rng.integers(0, vocab, (3, 5))
-    outputs = SESSION.load(parallel_model(vocab, 16, devices), {"t": table}).execute(ids)
+    outputs = session.load(parallel_model(vocab, 16, devices), {"t": table}).execute(ids)
     assert [out.device for out in outputs] == [CPU(i) for i in range(devices)]
     for out in outputs:
         np.testing.assert_array_equal(out.to_numpy(), table[ids])
@@ -33,28 +30,28 @@ def test_equals_unsharded_lookup(vocab, devices):
         assert not np.shares_memory(outputs[0].to_numpy(), outputs[1].to_numpy())
 
 
-def test_bad_id_raises_instead_of_vanishing():
+def test_bad_id_raises_instead_of_vanishing(session):
     table = np.ones((10, 4), np.float32)
-    model = SESSION.load(parallel_model(10, 4, 2), {"t": table})
+    model = session.load(parallel_model(10, 4, 2), {"t": table})
     with pytest.raises(IndexError, match=r"id 10 at position \(0, 1\).*vocab_size=10"):
         model.execute(np.array([[1, 10]]))
 
 
 @pytest.mark.parametrize("policy", ["zero", "clamp"])
-def test_policies_match_the_single_device_layer(policy):
+def test_policies_match_the_single_device_layer(session, policy):
     table = np.arange(40, dtype=np.float32).reshape(10, 4)
     ids = np.array([[-2, 3, 10, 99]])
     single = nn.EmbeddingV2(10, 4, DType.float32, name="t", out_of_range=policy)
     with Graph("one", input_types=[TensorType(DType.int64, ["batch", "seq"])]) as g:
         g.output(single(g.inputs[0]))
-    want = SESSION.load(g, {"t": table}).execute(ids)[0].to_numpy()
-    for out in SESSION.load(parallel_model(10, 4, 3, out_of_range=policy), {"t": table}).execute(
+    want = session.load(g, {"t": table}).execute(ids)[0].to_numpy()
+    for out in session.load(parallel_model(10, 4, 3, out_of_range=policy), {"t": table}).execute(
         ids
     ):
         np.testing.assert_array_equal(out.to_numpy(), want)
 
 
-def test_clamp_of_huge_unsigned_ids_matches_the_single_device_layer():
+def test_clamp_of_huge_unsigned_ids_matches_the_single_device_layer(session):
     table = np.arange(20, dtype=np.float32).reshape(5, 4)
     emb = nn.VocabParallelEmbedding(
         5, 4, DType.float32, devices=[DeviceRef.CPU(0), DeviceRef.CPU(1)], name="t",
@@ -63,5 +60,5 @@ def test_clamp_of_huge_unsigned_ids_matches_the_single_device_layer():
     with Graph("vp", input_types=[TensorType(DType.uint64, ["n"])]) as g:
         g.output(*emb(g.inputs[0]))
     ids = np.array([2**64 - 1, 2**63, 3], np.uint64)
-    for out in SESSION.load(g, {"t": table}).execute(ids):
+    for out in session.load(g, {"t": table}).execute(ids):
         np.testing.assert_array_equal(out.to_numpy(), table[[4, 4, 3]])

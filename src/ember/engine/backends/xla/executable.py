@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.sharding import SingleDeviceSharding
 
 from ember.errors import out_of_range_error
 from ember.graph import DeviceRef, Graph, Node, TensorValue
@@ -120,7 +121,10 @@ class _Segment:
                     args.append(id(v))
         self.nodes, self.device, self.args, self.exports = nodes, device, args, exports
         self._policies: list[tuple[str, int]] = []
-        self._jitted = jax.jit(self._trace, static_argnums=0)
+        # results stay on the segment's device even when they read none of its arguments
+        self._jitted = jax.jit(
+            self._trace, static_argnums=0, out_shardings=SingleDeviceSharding(device)
+        )
 
     def _trace(self, signature: tuple, *args: jax.Array) -> tuple:
         ctx = LoweringContext(dict(signature), lambda ref: self.device)

@@ -36,6 +36,11 @@ def clamped(ids: jax.Array, size: int) -> jax.Array:
 def lower_gather(ctx: LoweringContext, node: Node, table: jax.Array, ids: jax.Array) -> jax.Array:
     axis, policy = node.attrs["axis"], node.attrs["out_of_range"]
     size = table.shape[axis]
+    if size == 0:  # an empty shard (fewer rows than devices): every id is outside it
+        if policy in ("error", "wrap"):
+            ctx.check(ids, jnp.ones(ids.shape, bool), size, policy, axis)
+        shape = (*table.shape[:axis], *ids.shape, *table.shape[axis + 1 :])
+        return jnp.zeros(shape, table.dtype)
     if policy == "clamp":
         index = clamped(ids, max(size, 1))
     else:
