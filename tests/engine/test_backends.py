@@ -56,9 +56,10 @@ def test_a_device_no_backend_has_names_the_devices_that_exist():
         InferenceSession(backend="xla").load(g, {"t": np.zeros((10, 4), np.float32)})
 
 
-def _device(index: int) -> DeviceRef:
-    """The seed's GPU(i) where JAX sees that GPU; a CPU device in its place elsewhere."""
-    return DeviceRef.GPU(index) if accelerator_count() > index else DeviceRef.CPU(index)
+def _device(index: int, of: int = 1) -> DeviceRef:
+    """The seed's GPU(i) where JAX sees `of` GPUs; a CPU device in its place elsewhere (one
+    collective never mixes the two)."""
+    return DeviceRef.GPU(index) if accelerator_count() >= of else DeviceRef.CPU(index)
 
 
 def _xla_session() -> InferenceSession:
@@ -93,7 +94,7 @@ def test_seed_vocab_parallel_example_executes_on_xla():
         vocab_size=1000,
         hidden_dim=256,
         dtype=DType.float32,
-        device=[_device(0), _device(1)],
+        device=[_device(0, of=2), _device(1, of=2)],
         name="embeddings",
     )
     with Graph("vp", input_types=[TensorType(DType.int64, ["batch", "n"])]) as g:
@@ -102,7 +103,7 @@ def test_seed_vocab_parallel_example_executes_on_xla():
     ids = np.array([[0, 499, 500, 999], [3, 3, 700, 1]], np.int64)
     outputs = _xla_session().load(g, {"embeddings": table}).execute(ids)
     assert [o.device for o in outputs] == [
-        CPU(d.id) if d.is_cpu() else Accelerator(d.id) for d in (_device(0), _device(1))
+        CPU(d.id) if d.is_cpu() else Accelerator(d.id) for d in (_device(0, of=2), _device(1, of=2))
     ]
     for out in outputs:
         np.testing.assert_array_equal(out.to_numpy(), table[ids])

@@ -47,9 +47,9 @@ def lower_gather(ctx: LoweringContext, node: Node, table: jax.Array, ids: jax.Ar
         valid = valid_ids(ids, size, allow_negative=policy == "wrap")
         if policy in ("error", "wrap"):
             ctx.check(ids, ~valid, size, policy, axis)
-        index = jnp.where(valid, ids, 0)
+        index = ids  # a bad id reads a clipped row that the flag or the mask then discards
         if policy == "wrap" and np.iinfo(ids.dtype).min < 0:
-            index = jnp.where(index < 0, index + size, index)
+            index = jnp.where(ids < 0, ids + size, ids)
     rows = jnp.take(table, index.astype(_index_dtype(size)), axis=axis, mode="clip")
     if policy == "zero":
         mask = valid.reshape((1,) * axis + ids.shape + (1,) * (table.ndim - axis - 1))
