@@ -26,8 +26,24 @@ def test_equals_unsharded_lookup(session, vocab, devices):
     assert [out.device for out in outputs] == [CPU(i) for i in range(devices)]
     for out in outputs:
         np.testing.assert_array_equal(out.to_numpy(), table[ids])
-    if devices > 1:
-        assert not np.shares_memory(outputs[0].to_numpy(), outputs[1].to_numpy())
+    if devices > 1 and session.backend == "native":  # one shared buffer, seen read-only
+        assert np.shares_memory(outputs[0].to_numpy(), outputs[1].to_numpy())
+        assert not any(out.to_numpy().flags.writeable for out in outputs)
+
+
+@pytest.mark.parametrize("devices", [1, 2, 4])
+@pytest.mark.parametrize("ids_dtype", [DType.int32, DType.int64])
+def test_rows_keep_their_exact_bits(session, devices, ids_dtype):
+    table = np.random.default_rng(devices).standard_normal((9, 8)).astype(np.float32)
+    table[2] = -0.0
+    table[7, :4] = np.float32("nan")
+    refs = [DeviceRef.CPU(i) for i in range(devices)]
+    emb = nn.VocabParallelEmbedding(9, 8, DType.float32, devices=refs, name="t")
+    with Graph("vp", input_types=[TensorType(ids_dtype, ["n"])]) as g:
+        g.output(*emb(g.inputs[0]))
+    ids = np.array([2, 7, 0, 8, 2], ids_dtype.to_numpy())
+    for out in session.load(g, {"t": table}).execute(ids):
+        assert out.to_numpy().tobytes() == table[ids].tobytes()
 
 
 def test_bad_id_raises_instead_of_vanishing(session):

@@ -188,3 +188,22 @@ def test_check_indices():
         assert ops.check_indices(g.inputs[0], 10).shape == ["n"]
         with pytest.raises(ValueError, match="positive int"):
             ops.check_indices(g.inputs[0], 0)
+
+
+def test_sharded_gather_type_rule():
+    shards = [Weight(f"s{i}", DType.float32, [3 - i, 4], DeviceRef.CPU(i)) for i in range(3)]
+    with Graph("g", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        outs = ops.sharded_gather(shards, g.inputs[0])
+        assert [o.device for o in outs] == [DeviceRef.CPU(i) for i in range(3)]
+        assert outs[2].shape == ["n", 4] and outs[0].node.attrs["offsets"] == (0, 3, 5)
+        with pytest.raises(ValueError, match="each shard must be on its own device"):
+            ops.sharded_gather([shards[0], shards[0]], g.inputs[0])
+        with pytest.raises(TypeError, match="indices must have an integer dtype"):
+            ops.sharded_gather(shards, ops.constant(np.zeros(2, np.float32)))
+        with pytest.raises(ValueError, match="out_of_range must be one of"):
+            ops.sharded_gather(shards, g.inputs[0], out_of_range="wrap")
+        other = Weight("o", DType.float32, [2, 5], DeviceRef.CPU(5))
+        with pytest.raises(ValueError, match="shard rows differ"):
+            ops.sharded_gather([shards[0], other], g.inputs[0])
+        with pytest.raises(ValueError, match="needs at least one shard"):
+            ops.sharded_gather([], g.inputs[0])

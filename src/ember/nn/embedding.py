@@ -111,11 +111,12 @@ class Embedding(EmbeddingV2):
 
 class VocabParallelEmbedding(Module):
     """The table split by rows over `devices`: `ceil(vocab / n)` rows each (the last may be
-    short). Each device looks up the ids its shard holds (zero elsewhere), the partial results
-    are summed across devices, and every device gets the full result: one value per device.
+    short, or empty when there are more devices than rows). Every device gets the full result,
+    one value per device, from `ops.sharded_gather`: each shard contributes only the rows it
+    owns.
 
-    Ids are checked against the whole vocabulary first, so a bad id raises (or is zeroed or
-    clamped, by `out_of_range`) exactly as in `EmbeddingV2`, rather than silently vanishing.
+    Ids are checked against the whole vocabulary, so a bad id raises (or is zeroed or clamped,
+    by `out_of_range`) exactly as in `EmbeddingV2`, rather than silently vanishing.
     """
 
     def __init__(
@@ -158,18 +159,12 @@ class VocabParallelEmbedding(Module):
         return start, min(start + self.shard_size, self.vocab_size)
 
     def __call__(self, indices: Any) -> list[TensorValue]:
+        """Vectors for `indices`, the full result on each device."""
         ids = index_value("embedding", indices)
-        if self.out_of_range != "zero":  # "zero" is what each shard's gather does anyway
-            ids = ops.check_indices(ids, self.vocab_size, out_of_range=self.out_of_range)
-        ids = ids.cast(DType.int64)
         table = ops.as_value(self.weight)
-        partials = []
-        for i, device_ids in enumerate(ops.distributed_broadcast(ids, self.devices)):
-            start, end = self.shard_bounds(i)
-            shard = table[start:end].to(self.devices[i])
-            rows = ops.gather(shard, device_ids - start, axis=0, out_of_range="zero")
-            partials.append(_decode(rows, self.quantization_encoding, self.output_dtype))
-        return ops.allreduce.sum(partials)
+        shards = [table[slice(*self.shard_bounds(i))].to(d) for i, d in enumerate(self.devices)]
+        rows = ops.sharded_gather(shards, ids, out_of_range=self.out_of_range)
+        return [_decode(r, self.quantization_encoding, self.output_dtype) for r in rows]
 
 
 def _decode(

@@ -13,6 +13,7 @@ from .gather import gather
 from .logical import logical_and, logical_not, logical_or, logical_xor
 from .reshape import reshape
 from .select import select
+from .sharded_gather import sharded_gather
 from .slice import slice_tensor
 from .squeeze import squeeze, unsqueeze
 from .transfer import transfer_to
@@ -50,6 +51,7 @@ __all__ = [
     "pow",
     "reshape",
     "select",
+    "sharded_gather",
     "slice_tensor",
     "squeeze",
     "sub",

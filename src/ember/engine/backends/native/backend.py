@@ -11,7 +11,16 @@ from ember.driver import CPU, Device
 from ember.graph import DeviceRef, Graph
 
 from ..base import Backend
-from . import cast, check_indices, collectives, dequantize, elementwise, gather, shape  # noqa: F401
+from . import (  # noqa: F401 - each registers its lowerings
+    cast,
+    check_indices,
+    collectives,
+    dequantize,
+    elementwise,
+    gather,
+    shape,
+    sharded_gather,
+)
 from .buffer_pool import BufferPool
 from .executable import NativeExecutable
 from .lowering import LOWERINGS

@@ -16,6 +16,7 @@ from ember.graph.ops.cast import CAST
 from ember.graph.ops.constant import CONSTANT, WEIGHT
 from ember.graph.ops.dequantize import DEQUANTIZE
 from ember.graph.ops.gather import GATHER
+from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
 from .buffer_pool import BufferPool
 from .lowering import LOWERINGS, Decode, StepFn
@@ -23,6 +24,9 @@ from .runtime import Runtime
 from .shape import VIEW_OPS
 
 __all__ = ["Plan", "Step", "build_plan"]
+
+LOOKUPS = frozenset({GATHER, SHARDED_GATHER})
+"""Ops that run per execute even on weights and constants alone, and that fuse a dequantize."""
 
 
 @dataclass(frozen=True)
@@ -72,16 +76,18 @@ def build_plan(graph: Graph, weights: Mapping[str, np.ndarray]) -> Plan:
         elif node.op is WEIGHT:
             preset[slot_of(node.results[0])] = weights[node.attrs["name"]]
         else:
-            decode, last = _fusable_decode(node, consumers, graph.outputs)
-            if last is not node:
-                fused_away.update(id(n) for n in _chain(node, last))
+            decode, chains = _fused_decode(node, consumers, graph.outputs)
+            fused_away.update(id(n) for chain in chains for n in chain)
+            results = [chain[-1].results[0] for chain in chains] or node.results
             step = Step(
                 run=_lower(node, decode),
                 inputs=tuple(slot_of(v) for v in node.inputs),
-                outputs=tuple(slot_of(v) for v in last.results),
-                op=node.op.name if last is node else f"{node.op}+{last.op}",
+                outputs=tuple(slot_of(v) for v in results),
+                op="+".join(
+                    [node.op.name, *(n.op.name for n in chains[0])] if chains else [node.op.name]
+                ),
             )
-            if node.op is not GATHER and all(s in preset for s in step.inputs):
+            if node.op not in LOOKUPS and all(s in preset for s in step.inputs):
                 _run_at_load(step, preset)
             else:
                 steps.append(step)
@@ -121,15 +127,26 @@ def _sole_consumer(value: TensorValue, consumers: dict, outputs: list) -> Node |
     return users[0]
 
 
-def _fusable_decode(node: Node, consumers: dict, outputs: list) -> tuple[Decode | None, Node]:
-    """For a row gather read only by a dequantize (and maybe a float cast after it): the decode
-    to fuse and the last node of the chain. Otherwise (None, node)."""
-    if node.op is not GATHER or node.attrs["axis"] != 0 or node.inputs[0].rank != 2:
-        return None, node
-    dequantize = _sole_consumer(node.results[0], consumers, outputs)
+def _fused_decode(node: Node, consumers: dict, outputs: list) -> tuple[Decode | None, list]:
+    """For a row gather (or sharded gather) each of whose results is read only by a dequantize
+    (and maybe a float cast after it), all alike: the decode to fuse, and each result's chain
+    of fused nodes. Otherwise (None, [])."""
+    if node.op not in LOOKUPS or node.inputs[0].rank != 2:
+        return None, []
+    if node.op is GATHER and node.attrs["axis"] != 0:
+        return None, []
+    chains = [_decode_chain(result, consumers, outputs) for result in node.results]
+    if any(chain is None for chain in chains):
+        return None, []
+    decodes = {Decode(c[0].attrs["encoding"], c[-1].result_types[0].dtype) for c in chains}
+    return (decodes.pop(), chains) if len(decodes) == 1 else (None, [])
+
+
+def _decode_chain(value: TensorValue, consumers: dict, outputs: list) -> list[Node] | None:
+    """The dequantize reading `value`, and a float cast after it when it is the only reader."""
+    dequantize = _sole_consumer(value, consumers, outputs)
     if dequantize is None or dequantize.op is not DEQUANTIZE:
-        return None, node
-    last = dequantize
+        return None
     cast = _sole_consumer(dequantize.results[0], consumers, outputs)
     decoded_f32 = dequantize.result_types[0].dtype.value == "float32"  # else it rounds first
     if (
@@ -138,19 +155,11 @@ def _fusable_decode(node: Node, consumers: dict, outputs: list) -> tuple[Decode 
         and cast.op is CAST
         and cast.attrs["dtype"].value in _DECODED
     ):
-        last = cast
-    return Decode(dequantize.attrs["encoding"], last.result_types[0].dtype), last
+        return [dequantize, cast]
+    return [dequantize]
 
 
 _DECODED = ("float32", "bfloat16", "float16")
-
-
-def _chain(first: Node, last: Node) -> list[Node]:
-    chain, node = [], last
-    while node is not first:
-        chain.append(node)
-        node = node.inputs[0].node
-    return chain
 
 
 def _run_at_load(step: Step, preset: dict[int, np.ndarray]) -> None:

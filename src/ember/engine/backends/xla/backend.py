@@ -16,7 +16,16 @@ from ember.driver import CPU, Accelerator, Device
 from ember.graph import DeviceRef, Graph
 
 from ..base import Backend
-from . import cast, check_indices, collectives, dequantize, elementwise, gather, shape  # noqa: F401
+from . import (  # noqa: F401 - each registers its lowerings
+    cast,
+    check_indices,
+    collectives,
+    dequantize,
+    elementwise,
+    gather,
+    shape,
+    sharded_gather,
+)
 from .devices import accelerators, host_devices
 from .executable import XlaExecutable
 from .lowering import LOWERINGS

@@ -22,6 +22,7 @@ from ember.graph import DeviceRef, Graph, Node, TensorValue
 from ember.graph.graph import INPUT
 from ember.graph.ops.constant import CONSTANT, WEIGHT
 from ember.graph.ops.gather import GATHER
+from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
 from ..base import Executable
 from .collectives import CROSS_DEVICE_OPS
@@ -30,6 +31,9 @@ from .lowering import LOWERINGS, Check, LoweringContext
 __all__ = ["XlaExecutable"]
 
 DeviceOf = Callable[[DeviceRef], jax.Device]
+
+LOOKUPS = frozenset({GATHER, SHARDED_GATHER})
+"""Ops that run per execute even on weights and constants alone."""
 
 
 class XlaExecutable(Executable):
@@ -46,6 +50,7 @@ class XlaExecutable(Executable):
             static, dynamic = self._fold(graph.live_nodes(), weights)
             self._static = self._place(static, dynamic, graph.outputs)
         self._stages = _stages(dynamic, set(self._outputs), device_of)
+        self._memo: dict = {}  # what cross-device lowerings keep between executes
 
     def _fold(
         self, live: list[Node], weights: Mapping[str, np.ndarray]
@@ -62,7 +67,7 @@ class XlaExecutable(Executable):
                 static[id(value)] = (value, node.attrs["value"])
             elif node.op is WEIGHT:
                 static[id(value)] = (value, weights[node.attrs["name"]])
-            elif node.op is not GATHER and all(id(v) in static for v in node.inputs):
+            elif node.op not in LOOKUPS and all(id(v) in static for v in node.inputs):
                 ctx = LoweringContext({}, self._device_of)
                 with jax.default_device(self._device_of(node.result_types[0].device)):
                     results = _lower(ctx, node, [static[id(v)][1] for v in node.inputs])
@@ -102,7 +107,7 @@ class XlaExecutable(Executable):
                 for segment in segments:
                     segment.run(env, signature)
                 for node in crossings:
-                    ctx = LoweringContext(bindings, self._device_of)
+                    ctx = LoweringContext(bindings, self._device_of, memo=self._memo)
                     results = _lower(ctx, node, [env[id(v)] for v in node.inputs])
                     for v, result in zip(node.results, results, strict=True):
                         env[id(v)] = result

@@ -51,11 +51,13 @@ class Check:
 @dataclass
 class LoweringContext:
     """What a lowering may ask: the size of each symbolic dim, the JAX device of a graph
-    device, and where to record out-of-range checks."""
+    device, where to record out-of-range checks, and (across devices) its memo."""
 
     bindings: Mapping[str, int]
     device: Callable[[DeviceRef], jax.Device]
     checks: list[Check] = field(default_factory=list)
+    memo: dict[Any, Any] = field(default_factory=dict)
+    """What a lowering of a cross-device op keeps from one execute to the next."""
 
     def check(self, ids: jax.Array, bad: jax.Array, size: int, policy: str, axis: int) -> None:
         """Record that the ids where `bad` holds must raise once the segment has run; every

@@ -41,9 +41,9 @@ from numba.extending import intrinsic
 
 from .inputs import as_kernel_input
 from .launch import PARALLEL_LAUNCH
-from .modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
+from .modes import MODE_CLAMP, MODE_ERROR, MODE_SKIP, MODE_WRAP, MODE_ZERO
 
-__all__ = ["MODE_CLAMP", "MODE_ERROR", "MODE_WRAP", "MODE_ZERO", "gather_dequantize"]
+__all__ = ["MODE_CLAMP", "MODE_ERROR", "MODE_SKIP", "MODE_WRAP", "MODE_ZERO", "gather_dequantize"]
 
 # name -> (code the kernels branch on, values per block, bytes per block)
 _FORMATS = {
@@ -549,7 +549,8 @@ def _to_f16(src, dst):
 
 @njit(cache=True, inline="always")
 def _resolve(x, bounds, rows, mode):
-    """The row for id ``x``: >= 0 to read, -1 for a zero row, -2 for a bad id.
+    """The row for id ``x``: >= 0 to read, -1 for a zero row, -2 for a bad id, -3 to leave
+    the output row untouched.
 
     ``bounds`` are inclusive id intervals, compared in the id's own domain so that no
     subtraction can overflow: ids of the table, ids that wrap, and the rows they start at.
@@ -559,6 +560,8 @@ def _resolve(x, bounds, rows, mode):
         return x - lo + row0
     if mode == MODE_ZERO:
         return -1
+    if mode == MODE_SKIP:
+        return -3
     if mode == MODE_CLAMP and rows > 0:
         return 0 if x < lo else rows - 1
     if mode == MODE_WRAP and x >= wrap_lo and x <= wrap_hi:
@@ -601,6 +604,8 @@ def _span_f32(code, table, ids, bounds, mode, out, f16, stream, start, stop):
         r = _resolve(ids[i], bounds, table.shape[0], mode)
         if i + 1 < stop:
             _prefetch_row(table, _resolve(ids[i + 1], bounds, table.shape[0], mode))
+        if r == -3:
+            continue
         if r < 0:
             out[i, :] = 0
         elif stream:
@@ -625,6 +630,8 @@ def _span_narrow(code, table, ids, bounds, mode, out, f16, kind, stream, start, 
         r = _resolve(ids[i], bounds, table.shape[0], mode)
         if i + 1 < stop:
             _prefetch_row(table, _resolve(ids[i + 1], bounds, table.shape[0], mode))
+        if r == -3:
+            continue
         if r < 0:
             out[i, :] = 0
             continue

@@ -33,7 +33,7 @@ from numba.extending import intrinsic
 
 from .inputs import as_kernel_input
 from .launch import PARALLEL_LAUNCH
-from .modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
+from .modes import MODE_CLAMP, MODE_ERROR, MODE_SKIP, MODE_WRAP, MODE_ZERO
 
 __all__ = ["PARALLEL_MIN_BYTES", "STREAM_MIN_BYTES", "gather_rows"]
 
@@ -227,6 +227,7 @@ def _copy_rows(dsts, srcs, heads, count, nbytes, stream):
 
 _ZERO = -1
 _BAD = -2
+_SKIP = -3
 
 
 @njit(inline="always")
@@ -240,6 +241,8 @@ def _resolve(x, rows, limits, mode):
         return np.int64(x - lo) + row0
     if mode == MODE_ZERO:
         return _ZERO
+    if mode == MODE_SKIP:
+        return _SKIP
     if mode == MODE_CLAMP:
         return rows - 1 if x >= above_lo and x <= above_hi else 0
     if mode == MODE_WRAP and x >= wrap_lo and x <= wrap_hi:
@@ -263,6 +266,8 @@ def _gather_span(table, ids, out, start, stop, bounds, mode, stream):
         row = _resolve(ids[i], rows, limits, mode)
         if row == _BAD:
             return i
+        if row == _SKIP:
+            continue
         dst = out_at + i * row_bytes
         if row == _ZERO:
             _zero(dst, row_bytes)
@@ -344,8 +349,9 @@ def gather_rows(
     An id whose row falls outside ``[0, rows)`` is handled by ``mode``: ``MODE_ERROR`` stops and
     returns its position (``out`` is then partly written), ``MODE_ZERO`` writes a zero row,
     ``MODE_CLAMP`` copies the nearest end row, ``MODE_WRAP`` maps rows in ``[-rows, -1]`` to
-    ``row + rows`` and stops at any other. ``parallel`` splits the ids over numba's threads; it
-    pays for waking them from about ``PARALLEL_MIN_BYTES`` of output.
+    ``row + rows`` and stops at any other, ``MODE_SKIP`` leaves the output row as it was.
+    ``parallel`` splits the ids over numba's threads; it pays for waking them from about
+    ``PARALLEL_MIN_BYTES`` of output.
 
     Raises:
         TypeError: ``ids`` is not integer, or ``out`` has another dtype than ``table``.
@@ -363,7 +369,7 @@ def gather_rows(
         )
     if not out.flags.writeable:
         raise ValueError("out is read-only")
-    if mode not in (MODE_ERROR, MODE_ZERO, MODE_CLAMP, MODE_WRAP):
+    if mode not in (MODE_ERROR, MODE_ZERO, MODE_CLAMP, MODE_WRAP, MODE_SKIP):
         raise ValueError(f"unknown out-of-range mode {mode}")
     rows = table.shape[0]
     if mode == MODE_CLAMP and rows == 0:

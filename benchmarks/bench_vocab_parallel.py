@@ -1,0 +1,72 @@
+"""Vocabulary-parallel lookups against the unsharded lookup of the same ids, in one process.
+
+A 128256 x 1024 float32 table split over 1, 2 and 4 CPU devices (`VocabParallelEmbedding`),
+and an `EmbeddingV2` over the whole table, take turns (round-robin, median seconds per call)
+on the same 8192 random ids. On the native backend the devices share host memory, so each
+shard writes only its own rows into one result and every device reads it.
+
+    python benchmarks/bench_vocab_parallel.py --backend native --devices 1 2 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+sys.path.insert(0, str(Path(__file__).parent))
+
+import numpy as np
+from bench_embedding import cycling, round_robin, timed_slot
+
+import ember.nn as nn
+from ember.dtype import DType
+from ember.engine import InferenceSession
+from ember.graph import DeviceRef, Graph, TensorType
+
+
+def model(session: InferenceSession, table: np.ndarray, devices: int | None):
+    vocab, hidden = table.shape
+    if devices is None:
+        layer = nn.EmbeddingV2(vocab, hidden, DType.float32, name="t")
+    else:
+        refs = [DeviceRef.CPU(i) for i in range(devices)]
+        layer = nn.VocabParallelEmbedding(vocab, hidden, DType.float32, devices=refs, name="t")
+    with Graph("lookup", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        out = layer(g.inputs[0])
+        g.output(*(out if isinstance(out, list) else [out]))
+    return session.load(g, {"t": table})
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backend", default="native", choices=["native", "xla"])
+    p.add_argument("--devices", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--tokens", type=int, default=8192)
+    p.add_argument("--vocab", type=int, default=128256)
+    p.add_argument("--hidden", type=int, default=1024)
+    p.add_argument("--budget", type=float, default=6.0)
+    args = p.parse_args(argv)
+    table = np.random.default_rng(0).standard_normal((args.vocab, args.hidden), np.float32)
+    session = InferenceSession(backend=args.backend)
+    rng = np.random.default_rng(1)
+    pool = [rng.integers(0, args.vocab, args.tokens).astype(np.int32) for _ in range(8)]
+    models = {"unsharded": model(session, table, None)}
+    for n in args.devices:
+        models[f"{n} devices"] = model(session, table, n)
+    for name, m in models.items():
+        for out in m.execute(pool[0]):
+            np.testing.assert_array_equal(out.to_numpy(), table[pool[0]], err_msg=name)
+    calls = {name: cycling(m.execute, pool) for name, m in models.items()}
+    med = round_robin({k: timed_slot(c) for k, c in calls.items()}, args.budget, min_rounds=15)
+    print(f"{args.backend}: {args.vocab} x {args.hidden} float32, {args.tokens} ids")
+    print("| lookup | median per call | x unsharded |")
+    print("|---|---:|---:|")
+    for name, seconds in med.items():
+        print(f"| {name} | {seconds * 1e3:.2f} ms | {seconds / med['unsharded']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

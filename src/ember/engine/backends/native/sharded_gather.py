@@ -1,0 +1,69 @@
+"""Native lowering of `sharded_gather`: CPU devices share host memory, so every shard writes
+the rows it owns straight into one result (no zero-filled partials, no sum), and each device
+gets a read-only view of it. Ids are checked (or clamped) once against the whole table."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ember.errors import out_of_range_error
+from ember.graph import Node
+from ember.graph.ops.sharded_gather import SHARDED_GATHER
+
+from .kernels.dequantize_gather import gather_dequantize
+from .kernels.gather import PARALLEL_MIN_BYTES, gather_rows
+from .kernels.modes import MODE_SKIP
+from .lowering import Decode, StepFn, lowers
+
+__all__ = ["lower_sharded_gather"]
+
+
+@lowers(SHARDED_GATHER)
+def lower_sharded_gather(node: Node, decode: Decode | None) -> StepFn:
+    offsets, size = node.attrs["offsets"], node.attrs["size"]
+    policy = node.attrs["out_of_range"]
+    copies = len(node.result_types)
+    row_shape = tuple(int(d) for d in node.result_types[0].shape[len(node.inputs[-1].shape) :])
+    if decode is not None:
+        hidden = decode.encoding.hidden_size(row_shape[-1])
+        row_shape, dtype = (*row_shape[:-1], hidden), decode.dtype.to_numpy()
+    else:
+        dtype = node.result_types[0].dtype.to_numpy()
+
+    def run(rt, slot, *inputs):
+        *shards, ids = inputs
+        flat = ids.reshape(-1)
+        if policy == "clamp":
+            flat = np.clip(flat, 0, min(size - 1, int(np.iinfo(flat.dtype).max)))
+            flat = flat.astype(ids.dtype, copy=False)
+            bad = None
+        else:
+            bad = (flat >= size) if flat.dtype.kind == "u" else (flat < 0) | (flat >= size)
+            if policy == "error" and bad.any():
+                at = int(bad.argmax())
+                raise out_of_range_error(ids.shape, at, flat[at], size, "error")
+        out = rt.empty(slot, (*ids.shape, *row_shape), dtype)
+        rows = out.reshape(flat.size, math.prod(row_shape))
+        parallel = out.nbytes >= PARALLEL_MIN_BYTES
+        for shard, offset in zip(shards, offsets, strict=True):
+            if shard.shape[0] == 0:
+                continue
+            shard = np.ascontiguousarray(shard).reshape(shard.shape[0], -1)
+            if decode is None:
+                gather_rows(shard, flat, offset, MODE_SKIP, rows.view(shard.dtype), parallel)
+            else:
+                gather_dequantize(
+                    decode.encoding.name, shard, flat, offset, MODE_SKIP, rows, parallel
+                )
+        if bad is not None and policy == "zero" and bad.any():
+            rows[bad] = 0
+        if copies == 1:
+            return out
+        views = tuple(out.view() for _ in range(copies))
+        for view in views:  # one buffer: no device's result may change another's
+            view.flags.writeable = False
+        return views
+
+    return run
