@@ -59,13 +59,37 @@ def main(argv: list[str] | None = None) -> None:
     for name, m in models.items():
         for out in m.execute(pool[0]):
             np.testing.assert_array_equal(out.to_numpy(), table[pool[0]], err_msg=name)
-    calls = {name: cycling(m.execute, pool) for name, m in models.items()}
+    calls = {
+        name: cycling(lambda ids, m=m: ready(m.execute(ids)), pool) for name, m in models.items()
+    }
     med = round_robin({k: timed_slot(c) for k, c in calls.items()}, args.budget, min_rounds=15)
     print(f"{args.backend}: {args.vocab} x {args.hidden} float32, {args.tokens} ids")
-    print("| lookup | median per call | x unsharded |")
-    print("|---|---:|---:|")
+    print("| lookup | median per call | x unsharded | bytes exchanged / masked all-reduce |")
+    print("|---|---:|---:|---:|")
     for name, seconds in med.items():
-        print(f"| {name} | {seconds * 1e3:.2f} ms | {seconds / med['unsharded']:.2f} |")
+        ratio = exchange_ratio(models[name], pool[0]) if name != "unsharded" else None
+        shown = "" if ratio is None else f"{ratio:.3f}"
+        print(f"| {name} | {seconds * 1e3:.2f} ms | {seconds / med['unsharded']:.2f} | {shown} |")
+
+
+def ready(results: list) -> list:
+    """The results once computed: XLA returns before its device work ends."""
+    for result in results:
+        getattr(result._array, "block_until_ready", lambda: None)()
+    return results
+
+
+def exchange_ratio(m, ids: np.ndarray) -> float | None:
+    """Bytes the devices received in one XLA exchange, over what a ring all-reduce of masked
+    full-size partials moves for the same output (2 (n - 1) times the output); None where
+    nothing crosses devices (native: shared memory)."""
+    [table] = getattr(m._executable, "_memo", {}).values() or [None]
+    if table is None or len(table.devices) == 1:
+        return None
+    before = table.exchanged_bytes
+    m.execute(ids)
+    n, out_bytes = len(table.devices), ids.size * table.row_bytes
+    return (table.exchanged_bytes - before) / (2 * (n - 1) * out_bytes)
 
 
 if __name__ == "__main__":

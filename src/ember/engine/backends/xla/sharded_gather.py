@@ -1,13 +1,20 @@
-"""XLA lowering of `sharded_gather`: one jitted `shard_map` over the shards' devices. Each
-device looks up the ids its shard owns (zero rows elsewhere) and `lax.psum` gives every device
-the whole result; ids outside the table are flagged inside the same function and raised on the
-host. The shards are stacked into one array sharded over the devices at the first execute.
+"""XLA lowering of `sharded_gather`: devices exchange the rows they own, not masked partials.
 
-The partials are summed as unsigned integers of their width, zero where a device owns no row,
-so every row keeps its exact bits. Each device still sends a full-size partial: a masked
-all-reduce."""
+Every caller holds the same ids, so the host works out per execute which positions each shard
+owns. Then one jitted `shard_map` over the shards' devices runs: each device gathers its owned
+rows (padded to a common count), `lax.all_gather` hands every device all of them, and each
+device picks them into the ids' order (a second gather: XLA's scatter is far slower). A device
+receives about the output once ((n - 1) / n of it), where an all-reduce of masked partials
+moves 2 (n - 1) / n; rows are copied, never summed, so their bits are exact. Ids outside the table raise on the host before anything runs ("error"),
+become zero rows ("zero") or the nearest row ("clamp").
+
+The shards are stacked at the first execute into one array sharded over the devices, each
+padded to the longest shard.
+"""
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -19,12 +26,15 @@ from ember.errors import out_of_range_error
 from ember.graph import Node
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
-from .gather import clamped, valid_ids
 from .lowering import LoweringContext, lowers
 
-__all__ = ["lower_sharded_gather"]
+__all__ = ["ShardedTable", "lower_sharded_gather"]
 
 _AXIS = "shards"
+
+_BUCKETS = 32
+"""Owned-row counts are padded up to a multiple of ids / (devices * this): at most ~3 % more
+rows exchanged, and a bounded number of compiled shapes per id count."""
 
 
 @lowers(SHARDED_GATHER)
@@ -34,84 +44,91 @@ def lower_sharded_gather(
     *shards, ids = inputs
     table = ctx.memo.get(id(node))
     if table is None:
-        table = ctx.memo[id(node)] = _ShardedTable(ctx, node, shards)
-    return table.lookup(ids)
+        table = ctx.memo[id(node)] = ShardedTable(ctx, node, shards)
+    return table.lookup(np.asarray(ids))
 
 
-class _ShardedTable:
-    """The shards as one array over a mesh of their devices, and the jitted lookup over it."""
+class ShardedTable:
+    """The shards as one array over a mesh of their devices, and the jitted exchange."""
 
     def __init__(self, ctx: LoweringContext, node: Node, shards: list[jax.Array]) -> None:
         self.devices = [ctx.device(t.device) for t in node.result_types]
         self.mesh = Mesh(np.array(self.devices), (_AXIS,))
         self.size, self.policy = node.attrs["size"], node.attrs["out_of_range"]
-        rows = node.attrs["rows"]
-        depth = max(rows)
+        self.ends = np.cumsum(node.attrs["rows"])
+        self.offsets = np.asarray(node.attrs["offsets"], np.int64)
+        self.row_shape = tuple(shards[0].shape[1:])
+        self.row_bytes = math.prod(self.row_shape) * np.dtype(shards[0].dtype).itemsize
+        self.exchanged_bytes = 0
+        """Bytes all devices together received in the exchanges so far."""
+        depth = max(max(node.attrs["rows"]), 1)
         blocks = []
         for shard, device in zip(shards, self.devices, strict=True):
             with jax.default_device(device):
-                pad = jnp.zeros((depth - shard.shape[0], *shard.shape[1:]), shard.dtype)
+                pad = jnp.zeros((depth - shard.shape[0], *self.row_shape), shard.dtype)
                 blocks.append(jnp.concatenate([jnp.asarray(shard), pad])[None])
         self.table = jax.make_array_from_single_device_arrays(
-            (len(blocks), *blocks[0].shape[1:]),
-            NamedSharding(self.mesh, PartitionSpec(_AXIS)),
-            blocks,
+            (len(blocks), depth, *self.row_shape), self._sharded, blocks
         )
-        self.replicated = NamedSharding(self.mesh, PartitionSpec())
-        offsets = np.asarray(node.attrs["offsets"], np.int64)
-        counts = np.asarray(rows, np.int64)
+        self._exchange = jax.jit(self._exchange_fn)
 
-        def local(ids: jax.Array, block: jax.Array) -> jax.Array:
-            k = lax.axis_index(_AXIS)
-            index = ids.astype(jnp.int64) - jnp.asarray(offsets)[k]
-            owned = (index >= 0) & (index < jnp.asarray(counts)[k])
-            picked = jnp.take(block[0], jnp.where(owned, index, 0), axis=0, mode="clip")
-            mask = owned.reshape(owned.shape + (1,) * (picked.ndim - owned.ndim))
-            bits = _as_bits(picked)
-            total = lax.psum(jnp.where(mask, bits, jnp.zeros((), bits.dtype)), _AXIS)
-            return _from_bits(total, picked.dtype)
+    @property
+    def _sharded(self) -> NamedSharding:
+        return NamedSharding(self.mesh, PartitionSpec(_AXIS))
 
-        spread = jax.shard_map(
+    def lookup(self, ids: np.ndarray) -> tuple[jax.Array, ...]:
+        flat = self._checked(ids)
+        n = len(self.devices)
+        owner = np.where(flat >= 0, np.searchsorted(self.ends, flat, side="right"), n)
+        owned = [np.flatnonzero(owner == k) for k in range(n)]
+        quantum = max(1, -(-flat.size // (n * _BUCKETS)))
+        count = max(1, -(-max(len(p) for p in owned) // quantum) * quantum)
+        rows = np.zeros((n, count), np.int32)
+        source = np.full(flat.size, n * count, np.int32)  # past the rows: a zero row
+        for k, where in enumerate(owned):
+            rows[k, : len(where)] = flat[where] - self.offsets[k]
+            source[where] = k * count + np.arange(len(where), dtype=np.int32)
+        self.exchanged_bytes += n * (n - 1) * count * self.row_bytes
+        total = self._exchange(
+            _global(rows, self._sharded),
+            _global(source, NamedSharding(self.mesh, PartitionSpec())),
+            self.table,
+        )
+        by_device = {
+            s.device: s.data.reshape(*ids.shape, *self.row_shape) for s in total.addressable_shards
+        }
+        return tuple(by_device[d] for d in self.devices if d in by_device)
+
+    def _checked(self, ids: np.ndarray) -> np.ndarray:
+        """The ids as int64, each in the table (clamped), or -1 where none owns it."""
+        flat = ids.reshape(-1)
+        top = min(self.size - 1, int(np.iinfo(flat.dtype).max))
+        if self.policy == "clamp":
+            return np.clip(flat, 0, top).astype(np.int64)
+        inside = flat <= top if flat.dtype.kind == "u" else (flat >= 0) & (flat <= top)
+        if inside.all():
+            return flat.astype(np.int64)
+        at = int(np.argmin(inside))
+        if self.policy == "error":
+            raise out_of_range_error(ids.shape, at, flat[at].item(), self.size, "error")
+        return np.where(inside, flat, -1).astype(np.int64)  # "zero": nobody owns -1
+
+    def _exchange_fn(self, rows, source, table):
+        def local(rows, source, block):
+            mine = jnp.take(block[0], rows[0], axis=0)
+            everyone = lax.all_gather(mine, _AXIS).reshape(-1, *self.row_shape)
+            return jnp.take(everyone, source, axis=0, mode="fill", fill_value=0)
+
+        spec = PartitionSpec(_AXIS)
+        return jax.shard_map(  # every device ends with the same rows: replicated, unchecked
             local,
             mesh=self.mesh,
-            in_specs=(PartitionSpec(), PartitionSpec(_AXIS)),
+            in_specs=(spec, PartitionSpec(), spec),
             out_specs=PartitionSpec(),
-        )
-
-        def lookup(ids: jax.Array, table: jax.Array) -> tuple:
-            if self.policy == "clamp":
-                return spread(clamped(ids, self.size), table), None, None
-            valid = valid_ids(ids, self.size, allow_negative=False)
-            total = spread(ids, table)
-            bad = ~valid.reshape(-1)
-            if bad.size == 0:
-                return total, None, None
-            at = jnp.argmax(bad)
-            return total, jnp.where(bad[at], at, -1), ids.reshape(-1)[at]
-
-        self._lookup = jax.jit(lookup)
-
-    def lookup(self, ids: jax.Array) -> tuple[jax.Array, ...]:
-        ids = jax.device_put(ids, self.replicated)
-        total, position, bad_id = self._lookup(ids, self.table)
-        if position is not None and self.policy == "error" and int(position) >= 0:
-            raise out_of_range_error(
-                tuple(ids.shape), int(position), np.asarray(bad_id).item(), self.size, "error"
-            )
-        by_device = {shard.device: shard.data for shard in total.addressable_shards}
-        return tuple(by_device[d] for d in self.devices)
+            check_vma=False,
+        )(rows, source, table)
 
 
-def _as_bits(values: jax.Array) -> jax.Array:
-    """Values as unsigned integers of their width: summed with zeros, the bits of the one
-    owned row come through exactly (a -0.0 stays -0.0, a NaN keeps its payload)."""
-    if values.dtype == jnp.bool_:
-        return values.astype(jnp.uint8)
-    bits = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}[values.dtype.itemsize]
-    return lax.bitcast_convert_type(values, bits)
-
-
-def _from_bits(bits: jax.Array, dtype: np.dtype) -> jax.Array:
-    if dtype == jnp.bool_:
-        return bits.astype(jnp.bool_)
-    return bits if bits.dtype == dtype else lax.bitcast_convert_type(bits, dtype)
+def _global(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A host array (the same in every process) as a global array laid out by `sharding`."""
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
