@@ -5,8 +5,9 @@ owns. Then one jitted `shard_map` over the shards' devices runs: each device gat
 rows (padded to a common count), `lax.all_gather` hands every device all of them, and each
 device picks them into the ids' order (a second gather: XLA's scatter is far slower). A device
 receives about the output once ((n - 1) / n of it), where an all-reduce of masked partials
-moves 2 (n - 1) / n; rows are copied, never summed, so their bits are exact. Ids outside the table raise on the host before anything runs ("error"),
-become zero rows ("zero") or the nearest row ("clamp").
+moves 2 (n - 1) / n; rows are copied, never summed, so their bits are exact. Ids outside the
+table raise on the host before anything runs ("error"), become zero rows ("zero") or the
+nearest row ("clamp").
 
 The shards are stacked at the first execute into one array sharded over the devices, each
 padded to the longest shard.
