@@ -40,6 +40,15 @@ class Model:
         """Arrays the model reads at every execute: an `out=` array must not overlap them."""
 
     @property
+    def input_devices(self) -> list[Device]:
+        """The device each input is used on, as MAX's `Model.input_devices` gives them."""
+        return [_device(t.device) for t in self._input_types]
+
+    @property
+    def output_devices(self) -> list[Device]:
+        return list(self._output_devices)
+
+    @property
     def input_metadata(self) -> list[TensorType]:
         return list(self._input_types)
 
@@ -57,7 +66,9 @@ class Model:
         place of fresh buffers. If execution raises, an `out` array may be partly written.
 
         Raises:
-            TypeError: wrong number of inputs, an input not array-like or of the wrong dtype.
+            TypeError: wrong number of inputs, an input not array-like, of another kind of
+                dtype, or holding an id the input's integer type cannot hold (ids of another
+                integer type, and lists or tuples, are converted when every value fits).
             ValueError: an input's rank or dims disagree with the graph's input types.
             OutOfRangeError: an id is out of range (per the lookup's out-of-range policy); it
                 is both an IndexError and a ValueError.
@@ -88,12 +99,9 @@ class Model:
             raise TypeError(f"the model takes {len(types)} inputs, got {len(inputs)}")
         arrays = []
         for i, (value, expected) in enumerate(zip(inputs, self._input_dtypes, strict=True)):
-            array = self._as_input(i, value)
+            array = self._as_input(i, value, expected)
             if array.dtype != expected:
-                raise TypeError(
-                    f"input {i}: expected dtype {types[i].dtype!r}, got {array.dtype}; "
-                    "convert it first (e.g. array.astype(...))"
-                )
+                array = _converted(i, array, expected, types[i])
             if array.ndim != types[i].rank:
                 raise ValueError(
                     f"input {i}: expected rank {types[i].rank} {types[i].shape}, "
@@ -102,7 +110,7 @@ class Model:
             arrays.append(array)
         return arrays
 
-    def _as_input(self, i: int, value: Any) -> Any:
+    def _as_input(self, i: int, value: Any, expected: np.dtype) -> Any:
         if isinstance(value, np.ndarray):
             return value
         if isinstance(value, Tensor):
@@ -111,6 +119,8 @@ class Model:
                 return value
         elif self._backend.accepts(value):
             return value
+        elif isinstance(value, list | tuple):  # e.g. a tokenizer's ids
+            return _from_sequence(i, value, expected)
         return _as_array(f"input {i}", value)
 
     def _out_arrays(self, out: Any, inputs: list[Any]) -> list[np.ndarray | None] | None:
@@ -138,6 +148,42 @@ class Model:
                 if np.may_share_memory(a, x):
                     raise ValueError(f"out[{i}] overlaps a weight or constant of the model")
         return arrays
+
+
+def _from_sequence(i: int, values: list | tuple, expected: np.dtype) -> np.ndarray:
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise TypeError(f"input {i}: {type(values).__name__} is not a rectangular array") from exc
+    if array.size == 0 or (array.dtype.kind == "f" and expected.kind == "f"):
+        return array.astype(expected)  # Python floats are float64; empty lists have no type
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"input {i}: expected numbers, got {array.dtype} values")
+    return array
+
+
+def _converted(i: int, array: Any, expected: np.dtype, t: TensorType) -> np.ndarray:
+    """Integer ids of another integer type, in the graph's, when every one fits.
+
+    Raises:
+        TypeError: another kind of dtype, or an id the graph's type cannot hold.
+    """
+    array = np.asarray(array)
+    if array.dtype.kind not in "iu" or expected.kind not in "iu":
+        raise TypeError(
+            f"input {i}: expected dtype {t.dtype!r}, got {array.dtype}; "
+            "convert it first (e.g. array.astype(...))"
+        )
+    if array.size:
+        info = np.iinfo(expected)
+        low, high = array.min(), array.max()
+        if low < info.min or high > info.max:
+            bad = low if low < info.min else high
+            raise TypeError(
+                f"input {i}: {array.dtype} id {bad} does not fit the graph's {t.dtype!r} "
+                f"([{info.min}, {info.max}]); declare the input with a wider type"
+            )
+    return array.astype(expected)
 
 
 def _into(target: np.ndarray, value: Any) -> np.ndarray:
