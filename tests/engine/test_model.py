@@ -55,14 +55,14 @@ def test_unused_weights_are_reported(session):
 
 def test_bad_inputs(session):
     model = session.load(lookup_graph(), {"tokens": np.zeros((10, 4), np.float32)})
-    with pytest.raises(TypeError, match="expected dtype int32, got int64"):
-        model.execute(np.zeros((1, 2), np.int64))
+    with pytest.raises(TypeError, match="expected dtype int32, got float32"):
+        model.execute(np.zeros((1, 2), np.float32))
     with pytest.raises(ValueError, match="expected rank 2"):
         model.execute(np.zeros(3, np.int32))
     with pytest.raises(TypeError, match="takes 1 inputs, got 2"):
         model.execute(np.zeros((1, 1), np.int32), np.zeros((1, 1), np.int32))
-    with pytest.raises(TypeError, match="got list"):
-        model.execute([[1, 2]])
+    with pytest.raises(TypeError, match="got set"):
+        model.execute({1, 2})
 
 
 def test_symbolic_dims_must_agree_across_inputs(session):
@@ -160,7 +160,7 @@ def test_inputs_the_outputs_ignore_are_still_checked(session):
     ids = np.array([1, 2], np.int32)
     np.testing.assert_array_equal(model.execute(ids, ids)[0].to_numpy(), ids + 1)
     with pytest.raises(TypeError, match="input 1: expected dtype int32"):
-        model.execute(ids, ids.astype(np.int64))
+        model.execute(ids, ids.astype(np.float64))
 
 
 def test_out_for_an_output_listed_twice(session):
