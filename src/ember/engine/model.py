@@ -84,6 +84,8 @@ class Model:
         for i, (value, target, device) in enumerate(
             zip(values, targets, self._output_devices, strict=True)
         ):
+            if value is None:  # on another process's device, in a job of several
+                continue
             if target is not None:
                 value = _into(target, value)
             elif i in borrowed or id(value) in returned:

@@ -23,6 +23,7 @@ from ember.graph.graph import INPUT
 from ember.graph.ops.constant import CONSTANT, WEIGHT
 from ember.graph.ops.gather import GATHER
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
+from ember.graph.ops.transfer import TRANSFER_TO
 
 from ..base import Executable
 from .collectives import CROSS_DEVICE_OPS
@@ -37,6 +38,10 @@ LOOKUPS = frozenset({GATHER, SHARDED_GATHER})
 
 
 class XlaExecutable(Executable):
+    """In a job of several processes each runs the same graph: values on another process's
+    devices are not computed here (that process computes them), and outputs on them come back
+    as None."""
+
     def __init__(
         self, graph: Graph, weights: Mapping[str, np.ndarray], device_of: DeviceOf
     ) -> None:
@@ -49,16 +54,29 @@ class XlaExecutable(Executable):
         with jax.enable_x64(True):
             static, dynamic = self._fold(graph.live_nodes(), weights)
             self._static = self._place(static, dynamic, graph.outputs)
-        self._stages = _stages(dynamic, set(self._outputs), device_of)
+        _check_crossings(dynamic, self._is_local)
+        local = [n for n in dynamic if n.op in CROSS_DEVICE_OPS or self._is_local(n)]
+        self._stages = _stages(local, set(self._outputs), device_of)
         self._memo: dict = {}  # what cross-device lowerings keep between executes
+
+    def _is_local(self, node_or_ref: Node | DeviceRef) -> bool:
+        """Whether this process owns the device (a node's: its first result's)."""
+        ref = (
+            node_or_ref
+            if isinstance(node_or_ref, DeviceRef)
+            else node_or_ref.result_types[0].device
+        )
+        return self._device_of(ref).process_index == jax.process_index()
 
     def _fold(
         self, live: list[Node], weights: Mapping[str, np.ndarray]
     ) -> tuple[dict[int, tuple[TensorValue, Any]], list[Node]]:
         """Values known at load (weights, constants and what depends on them alone, lookups
-        aside), and the nodes left to run per execute."""
+        aside), and the nodes left to run per execute. A value bound for another process's
+        device is None: only the rows of this process's shards are ever read."""
         static: dict[int, tuple[TensorValue, Any]] = {}
         dynamic: list[Node] = []
+        here = jax.local_devices()[0]
         for node in live:
             if node.op is INPUT:
                 continue
@@ -68,10 +86,17 @@ class XlaExecutable(Executable):
             elif node.op is WEIGHT:
                 static[id(value)] = (value, weights[node.attrs["name"]])
             elif node.op not in LOOKUPS and all(id(v) in static for v in node.inputs):
-                ctx = LoweringContext({}, self._device_of)
-                with jax.default_device(self._device_of(node.result_types[0].device)):
-                    results = _lower(ctx, node, [static[id(v)][1] for v in node.inputs])
-                _raise_first(ctx.checks, [np.asarray(c.position) for c in ctx.checks])
+                inputs = [static[id(v)][1] for v in node.inputs]
+                if any(x is None for x in inputs) or (
+                    node.op is TRANSFER_TO and not self._is_local(node)
+                ):
+                    results: tuple = (None,) * len(node.results)
+                else:
+                    ctx = LoweringContext({}, self._device_of)
+                    device = self._device_of(node.result_types[0].device)
+                    with jax.default_device(device if self._is_local(node) else here):
+                        results = _lower(ctx, node, inputs)
+                    _raise_first(ctx.checks, [np.asarray(c.position) for c in ctx.checks])
                 for v, result in zip(node.results, results, strict=True):
                     static[id(v)] = (v, result)
             else:
@@ -83,14 +108,18 @@ class XlaExecutable(Executable):
         static: dict[int, tuple[TensorValue, Any]],
         dynamic: list[Node],
         outputs: Sequence[TensorValue],
-    ) -> dict[int, jax.Array]:
-        """The known values executions read, each on its device once."""
+    ) -> dict[int, jax.Array | None]:
+        """The known values executions read, each on its device once (None on another
+        process's devices)."""
         read = {id(v) for node in dynamic for v in node.inputs} | {id(v) for v in outputs}
-        return {
-            key: jax.device_put(array, self._device_of(value.device))
-            for key, (value, array) in static.items()
-            if key in read
-        }
+        placed: dict[int, jax.Array | None] = {}
+        for key, (value, array) in static.items():
+            if key in read:
+                local = array is not None and self._is_local(value.device)
+                placed[key] = (
+                    jax.device_put(array, self._device_of(value.device)) if local else None
+                )
+        return placed
 
     def run(
         self,
@@ -111,7 +140,7 @@ class XlaExecutable(Executable):
                     results = _lower(ctx, node, [env[id(v)] for v in node.inputs])
                     for v, result in zip(node.results, results, strict=True):
                         env[id(v)] = result
-        return [env[key] for key in self._outputs]
+        return [env.get(key) for key in self._outputs]
 
 
 class _Segment:
@@ -156,6 +185,22 @@ class _Segment:
                 _raise_first(checks, list(found))
         for key, value in zip(self.exports, exports, strict=True):
             env[key] = value
+
+
+def _check_crossings(dynamic: list[Node], is_local: Callable[[DeviceRef], bool]) -> None:
+    """Across processes, rows move only through `sharded_gather`.
+
+    Raises:
+        NotImplementedError: a transfer, broadcast or all-reduce reaches another process.
+    """
+    for node in dynamic:
+        if node.op in CROSS_DEVICE_OPS and node.op is not SHARDED_GATHER:
+            refs = [v.device for v in node.inputs] + [t.device for t in node.result_types]
+            if not all(is_local(ref) for ref in refs):
+                raise NotImplementedError(
+                    f"{node.op} between processes: across processes this build moves rows "
+                    "with ops.sharded_gather (VocabParallelEmbedding) only"
+                )
 
 
 def _lower(ctx: LoweringContext, node: Node, inputs: list[Any]) -> tuple:

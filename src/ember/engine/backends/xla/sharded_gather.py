@@ -58,18 +58,21 @@ class ShardedTable:
         self.size, self.policy = node.attrs["size"], node.attrs["out_of_range"]
         self.ends = np.cumsum(node.attrs["rows"])
         self.offsets = np.asarray(node.attrs["offsets"], np.int64)
-        self.row_shape = tuple(shards[0].shape[1:])
-        self.row_bytes = math.prod(self.row_shape) * np.dtype(shards[0].dtype).itemsize
+        self.row_shape = tuple(int(d) for d in node.inputs[0].shape[1:])
+        self.dtype = node.result_types[0].dtype.to_numpy()
+        self.row_bytes = math.prod(self.row_shape) * self.dtype.itemsize
         self.exchanged_bytes = 0
         """Bytes all devices together received in the exchanges so far."""
         depth = max(max(node.attrs["rows"]), 1)
         blocks = []
         for shard, device in zip(shards, self.devices, strict=True):
+            if shard is None:  # another process's device: that process provides its block
+                continue
             with jax.default_device(device):
-                pad = jnp.zeros((depth - shard.shape[0], *self.row_shape), shard.dtype)
+                pad = jnp.zeros((depth - shard.shape[0], *self.row_shape), self.dtype)
                 blocks.append(jnp.concatenate([jnp.asarray(shard), pad])[None])
         self.table = jax.make_array_from_single_device_arrays(
-            (len(blocks), depth, *self.row_shape), self._sharded, blocks
+            (len(self.devices), depth, *self.row_shape), self._sharded, blocks
         )
         self._exchange = jax.jit(self._exchange_fn)
 
@@ -98,7 +101,7 @@ class ShardedTable:
         by_device = {
             s.device: s.data.reshape(*ids.shape, *self.row_shape) for s in total.addressable_shards
         }
-        return tuple(by_device[d] for d in self.devices if d in by_device)
+        return tuple(by_device.get(d) for d in self.devices)  # None: another process's
 
     def _checked(self, ids: np.ndarray) -> np.ndarray:
         """The ids as int64, each in the table (clamped), or -1 where none owns it."""
