@@ -19,6 +19,8 @@ except ImportError:  # the native backend alone; CI installs jax with the test e
     BACKENDS = ["native"]
 
 
+collect_ignore = ["distributed/worker.py"]  # a process of a job, started by its tests
+
 _SESSIONS: dict[str, object] = {}
 
 

@@ -80,6 +80,25 @@ def _threads(text: str) -> int:
     return value
 
 
+def launch(args: argparse.Namespace) -> int:
+    """Start the local processes of a job of several (see `ember.distributed`)."""
+    from ember.distributed import launch as start
+
+    if not args.command:
+        print(
+            "ember launch: give a script to run, e.g. ember launch -n 2 serve.py", file=sys.stderr
+        )
+        return 2
+    return start(
+        args.command,
+        args.n,
+        coordinator=args.coordinator,
+        num_processes=args.num_processes,
+        first_id=args.first_id,
+        local_cpu_devices=args.cpu_devices,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ember", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     run_demo.add_argument("--threads", type=_threads, default=None, help="kernel threads")
     run_demo.add_argument("--repeats", type=_positive, default=200, help="timed executions")
     run_demo.set_defaults(handler=demo)
+    run_launch = commands.add_parser(
+        "launch", help="run a script as the processes of one job (ember.distributed)"
+    )
+    run_launch.add_argument("-n", type=_positive, required=True, help="processes on this host")
+    run_launch.add_argument("--coordinator", help="host:port of process 0 (default: local)")
+    run_launch.add_argument("--num-processes", type=_positive, help="processes in the job")
+    run_launch.add_argument("--first-id", type=int, default=0, help="id of this host's first")
+    run_launch.add_argument("--cpu-devices", type=_positive, help="CPU devices per process")
+    run_launch.add_argument("command", nargs=argparse.REMAINDER, help="script and its arguments")
+    run_launch.set_defaults(handler=launch)
     args = parser.parse_args(argv)
     return args.handler(args)
 

@@ -10,12 +10,17 @@ the table has 32000 rows (vocab_size=32000), so ids must be in [0, 32000)
 
 from __future__ import annotations
 
-__all__ = ["OutOfRangeError", "out_of_range_error"]
+__all__ = ["OutOfRangeError", "PeerLostError", "out_of_range_error"]
 
 
 class OutOfRangeError(IndexError, ValueError):
     """An id outside its table: an `IndexError`, and a `ValueError` as MAX raises, so either
     `except` catches it (numpy's `AxisError` is both in the same way)."""
+
+
+class PeerLostError(RuntimeError):
+    """A process of a job of several stopped answering during an exchange (it died, or never
+    reached it within the job's timeout)."""
 
 
 def out_of_range_error(

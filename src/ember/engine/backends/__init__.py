@@ -1,9 +1,10 @@
 """Backends behind one interface (`base.Backend`): `native` runs numba kernels on the host CPU;
 `xla` runs JAX on CPU, GPU and TPU devices. `auto` takes native when every device of the
-session is the host CPU, and XLA otherwise."""
+session is the host CPU (and the process is not one of a job of several), and XLA otherwise."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from ember.driver import Device
@@ -25,7 +26,7 @@ def make_backend(name: str, devices: Sequence[Device], num_threads: int | None) 
     if name not in BACKEND_NAMES:
         raise ValueError(f"backend must be one of {BACKEND_NAMES}, got {name!r}")
     if name == "auto":
-        name = "native" if all(d.is_host for d in devices) else "xla"
+        name = "native" if all(d.is_host for d in devices) and not _in_job() else "xla"
     if name == "native":
         from .native import NativeBackend
 
@@ -40,3 +41,9 @@ def make_backend(name: str, devices: Sequence[Device], num_threads: int | None) 
             "(or jax[cuda12] for NVIDIA GPUs)"
         ) from exc
     return XlaBackend()
+
+
+def _in_job() -> bool:
+    """Whether this process joined a job of several (`ember.distributed.initialize`)."""
+    runtime = sys.modules.get("ember.distributed.runtime")
+    return runtime is not None and runtime.is_initialized()

@@ -9,8 +9,8 @@ moves 2 (n - 1) / n; rows are copied, never summed, so their bits are exact. Ids
 table raise on the host before anything runs ("error"), become zero rows ("zero") or the
 nearest row ("clamp").
 
-The shards are stacked at the first execute into one array sharded over the devices, each
-padded to the longest shard.
+At the first execute the shards become one array sharded over the devices, without a copy
+(JAX aliases a placed shard of a memory-mapped table); only a short last shard is padded.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ember.errors import out_of_range_error
+from ember.errors import PeerLostError, out_of_range_error
 from ember.graph import Node
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
@@ -68,11 +68,13 @@ class ShardedTable:
         for shard, device in zip(shards, self.devices, strict=True):
             if shard is None:  # another process's device: that process provides its block
                 continue
-            with jax.default_device(device):
-                pad = jnp.zeros((depth - shard.shape[0], *self.row_shape), self.dtype)
-                blocks.append(jnp.concatenate([jnp.asarray(shard), pad])[None])
+            if shard.shape[0] < depth:  # a short last shard: padded, a copy of its rows
+                with jax.default_device(device):
+                    pad = jnp.zeros((depth - shard.shape[0], *self.row_shape), self.dtype)
+                    shard = jnp.concatenate([jnp.asarray(shard), pad])
+            blocks.append(shard)  # a full shard as placed: a memory-mapped one is not copied
         self.table = jax.make_array_from_single_device_arrays(
-            (len(self.devices), depth, *self.row_shape), self._sharded, blocks
+            (len(self.devices) * depth, *self.row_shape), self._sharded, blocks
         )
         self._exchange = jax.jit(self._exchange_fn)
 
@@ -93,11 +95,18 @@ class ShardedTable:
             rows[k, : len(where)] = flat[where] - self.offsets[k]
             source[where] = k * count + np.arange(len(where), dtype=np.int32)
         self.exchanged_bytes += n * (n - 1) * count * self.row_bytes
-        total = self._exchange(
-            _global(rows, self._sharded),
-            _global(source, NamedSharding(self.mesh, PartitionSpec())),
-            self.table,
-        )
+        try:
+            total = self._exchange(
+                _global(rows, self._sharded),
+                _global(source, NamedSharding(self.mesh, PartitionSpec())),
+                self.table,
+            ).block_until_ready()
+        except jax.errors.JaxRuntimeError as error:
+            if "gloo" not in str(error).lower():
+                raise
+            raise PeerLostError(
+                f"a process of this job stopped answering during the row exchange: {error}"
+            ) from None
         by_device = {
             s.device: s.data.reshape(*ids.shape, *self.row_shape) for s in total.addressable_shards
         }
@@ -119,7 +128,7 @@ class ShardedTable:
 
     def _exchange_fn(self, rows, source, table):
         def local(rows, source, block):
-            mine = jnp.take(block[0], rows[0], axis=0)
+            mine = jnp.take(block, rows[0], axis=0)
             everyone = lax.all_gather(mine, _AXIS).reshape(-1, *self.row_shape)
             return jnp.take(everyone, source, axis=0, mode="fill", fill_value=0)
 
