@@ -10,7 +10,7 @@ the table has 32000 rows (vocab_size=32000), so ids must be in [0, 32000)
 
 from __future__ import annotations
 
-__all__ = ["OutOfRangeError", "PeerLostError", "out_of_range_error"]
+__all__ = ["OutOfRangeError", "PeerLostError", "out_of_range_error", "scatter_error"]
 
 
 class OutOfRangeError(IndexError, ValueError):
@@ -49,3 +49,12 @@ def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
         flat, index = divmod(flat, extent) if extent else (flat, 0)
         position.append(index)
     return tuple(reversed(position))
+
+
+def scatter_error(shape: tuple[int, ...], devices: int) -> str:
+    """Why ids of `shape` cannot be scattered over `devices`."""
+    first = shape[0] if shape else "no axis"
+    return (
+        f"reduce='scatter' splits the ids' first axis over {devices} devices, but ids of "
+        f"shape {tuple(shape)} have {first} there; pass a multiple of {devices}"
+    )

@@ -62,7 +62,8 @@ def tables(tmp_path_factory) -> pathlib.Path:
 def test_two_processes_give_the_unsharded_lookup(tables):
     code, output = launch("lookups", tables)
     assert code == 0 and "FAIL" not in output, output
-    for check in ("float32 int32: equal numpy", "float32 int64: equal numpy", "q4_k: equal"):
+    checks = ("float32 int32: equal numpy", "float32 int64: equal numpy", "q4_k: equal", "scatter")
+    for check in checks:
         assert output.count(f"ok {check}") == 2, output
     assert output.count("ok bad id raises") == 2, output
 

@@ -36,11 +36,13 @@ def rss_mb():
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def model(table, ids_dtype, encoding=None):
+def model(table, ids_dtype, encoding=None, reduce="all"):
     devices = [DeviceRef.CPU(i) for i in range(len(dist.devices()))]
     vocab, width = table.shape
     dtype = DType.uint8 if encoding else DType.float32
-    layer = nn.VocabParallelEmbedding(vocab, width, dtype, devices, encoding, name="tbl")
+    layer = nn.VocabParallelEmbedding(
+        vocab, width, dtype, devices, encoding, name="tbl", reduce=reduce
+    )
     with Graph("vp", input_types=[TensorType(ids_dtype, ["n"], DeviceRef.CPU(0))]) as g:
         g.output(*layer(g.inputs[0]))
     return InferenceSession(devices=dist.devices()).load(g, weights_registry={"tbl": table})
@@ -71,6 +73,13 @@ if SCENARIO == "lookups":
     check(
         "q4_k: equal gguf-exact reference",
         all(o.to_numpy().tobytes() == want.tobytes() for o in outs),
+    )
+    part = 64  # 256 ids over four devices
+    outs = model(dense, DType.int32, reduce="scatter").execute(ids[:256].astype(np.int32))
+    mine = [dense[ids[k * part : (k + 1) * part]] for k in (2 * rank, 2 * rank + 1)]
+    check(
+        "scatter: each device its slice",
+        all((o.to_numpy() == m).all() for o, m in zip(outs, mine, strict=True)),
     )
     bad = model(dense, DType.int32)
     try:

@@ -78,3 +78,45 @@ def test_clamp_of_huge_unsigned_ids_matches_the_single_device_layer(session):
     ids = np.array([2**64 - 1, 2**63, 3], np.uint64)
     for out in session.load(g, {"t": table}).execute(ids):
         np.testing.assert_array_equal(out.to_numpy(), table[[4, 4, 3]])
+
+
+@pytest.mark.parametrize("devices", [1, 2, 4])
+@pytest.mark.parametrize("policy", ["error", "zero", "clamp"])
+def test_scatter_gives_each_device_its_slice_of_the_tokens(session, devices, policy):
+    table = np.random.default_rng(devices).standard_normal((11, 8)).astype(np.float32)
+    table[3] = -0.0
+    refs = [DeviceRef.CPU(i) for i in range(devices)]
+    emb = nn.VocabParallelEmbedding(
+        11, 8, DType.float32, refs, name="t", out_of_range=policy, reduce="scatter"
+    )
+    with Graph("vp", input_types=[TensorType(DType.int64, ["batch", "seq"])]) as g:
+        outs = emb(g.inputs[0])
+        assert str(outs[0].shape[0]) == f"batch // {devices}" or devices == 1
+        g.output(*outs)
+    ids = np.random.default_rng(0).integers(0, 11, (4 * devices, 3))
+    ids[0, 0] = 3
+    if policy != "error":
+        ids[-1, -1] = 99
+    single = nn.EmbeddingV2(11, 8, DType.float32, name="t", out_of_range=policy)
+    with Graph("one", input_types=[TensorType(DType.int64, ["batch", "seq"])]) as one:
+        one.output(single(one.inputs[0]))
+    want = session.load(one, {"t": table}).execute(ids)[0].to_numpy()
+    outs = session.load(g, {"t": table}).execute(ids)
+    part = len(ids) // devices
+    for k, out in enumerate(outs):
+        assert out.to_numpy().tobytes() == want[k * part : (k + 1) * part].tobytes()
+
+
+def test_scatter_needs_ids_the_devices_divide(session):
+    refs = [DeviceRef.CPU(i) for i in range(3)]
+    emb = nn.VocabParallelEmbedding(10, 4, DType.float32, refs, name="t", reduce="scatter")
+    with Graph("vp", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        g.output(*emb(g.inputs[0]))
+    model = session.load(g, {"t": np.zeros((10, 4), np.float32)})
+    with pytest.raises(ValueError, match=r"splits the ids' first axis over 3 devices.*\(4,\)"):
+        model.execute(np.arange(4, dtype=np.int32))
+    with (
+        Graph("static", input_types=[TensorType(DType.int32, [4])]) as g2,
+        pytest.raises(ValueError, match=r"\(4\) over 3 devices; it must divide evenly"),
+    ):
+        emb(g2.inputs[0])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, Literal
 
 from ember.dtype import DType
 from ember.graph import DeviceRef, QuantizationEncoding, TensorValue, Weight, ops
@@ -131,8 +131,12 @@ class VocabParallelEmbedding(Module):
         device: list[DeviceRef] | None = None,
         out_of_range: OutOfRange = "error",
         output_dtype: DType | None = None,
+        reduce: Literal["all", "scatter"] = "all",
     ) -> None:
         super().__init__()
+        if reduce not in ("all", "scatter"):
+            raise ValueError(f"reduce must be 'all' or 'scatter', got {reduce!r}")
+        self.reduce = reduce
         if devices is not None and device is not None:
             raise TypeError("VocabParallelEmbedding: give devices= or device=, not both")
         self.devices = _device_list(devices if devices is not None else device)
@@ -159,11 +163,12 @@ class VocabParallelEmbedding(Module):
         return start, min(start + self.shard_size, self.vocab_size)
 
     def __call__(self, indices: Any) -> list[TensorValue]:
-        """Vectors for `indices`, the full result on each device."""
+        """Vectors for `indices`: the full result on each device, or with `reduce="scatter"`
+        device `k`'s `k`-th slice of the ids' first axis (which the devices must divide)."""
         ids = index_value("embedding", indices)
         table = ops.as_value(self.weight)
         shards = [table[slice(*self.shard_bounds(i))].to(d) for i, d in enumerate(self.devices)]
-        rows = ops.sharded_gather(shards, ids, out_of_range=self.out_of_range)
+        rows = ops.sharded_gather(shards, ids, out_of_range=self.out_of_range, reduce=self.reduce)
         return [_decode(r, self.quantization_encoding, self.output_dtype) for r in rows]
 
 

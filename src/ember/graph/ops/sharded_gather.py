@@ -42,15 +42,21 @@ def sharded_gather(
     indices: Any,
     *,
     out_of_range: Literal["error", "zero", "clamp"] = "error",
+    reduce: Literal["all", "scatter"] = "all",
 ) -> list[TensorValue]:
-    """The rows at `indices` (ids of the whole table), one full result per shard's device.
+    """The rows at `indices` (ids of the whole table), one result per shard's device.
+
+    `reduce="all"` gives every device the whole result; `"scatter"` gives device `k` the rows
+    of the `k`-th of `n` equal slices of the indices' first axis (for sequence-parallel
+    models), which must then divide by the number of devices.
 
     `out_of_range`: "error" raises an IndexError naming the first id outside the table and its
     position, "zero" gives such ids zero rows, "clamp" the nearest end row.
 
     Raises:
         ValueError: no shards, two on one device, a shard's row count not static, row shapes
-            that differ, or an unknown `out_of_range`.
+            that differ, an unknown `out_of_range` or `reduce`, or (scattering) indices of
+            rank 0 or a static first axis that the devices do not divide.
         TypeError: shards of different dtypes, or indices that are not integers.
     """
     values = [as_value(s) for s in shards]
@@ -72,9 +78,22 @@ def sharded_gather(
             raise TypeError(f"sharded_gather: shard dtypes differ: {first.dtype!r}, {v.dtype!r}")
         if list(v.shape[1:]) != list(first.shape[1:]):
             raise ValueError(f"sharded_gather: shard rows differ: {first.shape} and {v.shape}")
+    if reduce not in ("all", "scatter"):
+        raise ValueError(f"sharded_gather: reduce must be 'all' or 'scatter', got {reduce!r}")
+    shape = [*ids.shape, *first.shape[1:]]
+    if reduce == "scatter":
+        n = len(values)
+        if ids.rank == 0:
+            raise ValueError("sharded_gather: reduce='scatter' splits the ids' first axis")
+        if isinstance(ids.shape[0], StaticDim) and int(ids.shape[0]) % n:
+            raise ValueError(
+                f"sharded_gather: reduce='scatter' splits the ids' first axis "
+                f"({ids.shape[0]}) over {n} devices; it must divide evenly"
+            )
+        shape[0] = ids.shape[0] // n
     rows = tuple(int(v.shape[0]) for v in values)
     offsets = tuple(itertools.accumulate(rows, initial=0))[:-1]
-    shape = [*ids.shape, *first.shape[1:]]
     results = [TensorType(first.dtype, shape, d) for d in devices]
     attrs = {"offsets": offsets, "rows": rows, "size": sum(rows), "out_of_range": out_of_range}
+    attrs["reduce"] = reduce
     return list(current_graph().add_node(SHARDED_GATHER, [*values, ids], attrs, results))

@@ -1,6 +1,7 @@
 """Native lowering of `sharded_gather`: CPU devices share host memory, so every shard writes
 the rows it owns straight into one result (no zero-filled partials, no sum), and each device
-gets a read-only view of it. Ids are checked (or clamped) once against the whole table."""
+gets a read-only view of it (or, scattering, its own slice). Ids are checked (or clamped) once
+against the whole table."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 
 import numpy as np
 
-from ember.errors import out_of_range_error
+from ember.errors import out_of_range_error, scatter_error
 from ember.graph import Node
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
@@ -23,7 +24,7 @@ __all__ = ["lower_sharded_gather"]
 @lowers(SHARDED_GATHER)
 def lower_sharded_gather(node: Node, decode: Decode | None) -> StepFn:
     offsets, size = node.attrs["offsets"], node.attrs["size"]
-    policy = node.attrs["out_of_range"]
+    policy, scatter = node.attrs["out_of_range"], node.attrs["reduce"] == "scatter"
     copies = len(node.result_types)
     row_shape = tuple(int(d) for d in node.result_types[0].shape[len(node.inputs[-1].shape) :])
     if decode is not None:
@@ -44,7 +45,10 @@ def lower_sharded_gather(node: Node, decode: Decode | None) -> StepFn:
             if policy == "error" and bad.any():
                 at = int(bad.argmax())
                 raise out_of_range_error(ids.shape, at, flat[at], size, "error")
-        out = rt.empty(slot, (*ids.shape, *row_shape), dtype)
+        if scatter and (ids.ndim == 0 or ids.shape[0] % copies):
+            raise ValueError(scatter_error(ids.shape, copies))
+        shape = (*ids.shape, *row_shape)
+        out = rt.pool.empty(shape, dtype) if scatter else rt.empty(slot, shape, dtype)
         rows = out.reshape(flat.size, math.prod(row_shape))
         parallel = out.nbytes >= PARALLEL_MIN_BYTES
         for shard, offset in zip(shards, offsets, strict=True):
@@ -61,6 +65,9 @@ def lower_sharded_gather(node: Node, decode: Decode | None) -> StepFn:
             rows[bad] = 0
         if copies == 1:
             return out
+        if scatter:  # disjoint slices of one buffer: each device's own
+            part = ids.shape[0] // copies
+            return tuple(out[k * part : (k + 1) * part] for k in range(copies))
         views = tuple(out.view() for _ in range(copies))
         for view in views:  # one buffer: no device's result may change another's
             view.flags.writeable = False

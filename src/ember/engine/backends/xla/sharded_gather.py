@@ -9,6 +9,10 @@ moves 2 (n - 1) / n; rows are copied, never summed, so their bits are exact. Ids
 table raise on the host before anything runs ("error"), become zero rows ("zero") or the
 nearest row ("clamp").
 
+With `reduce="scatter"` each device needs only its slice of the ids, so `lax.all_to_all` sends
+each device just the rows of its slice (about 1 / n of the output, against (n - 1) / n for a
+masked reduce-scatter).
+
 At the first execute the shards become one array sharded over the devices, without a copy
 (JAX aliases a placed shard of a memory-mapped table); only a short last shard is padded.
 """
@@ -23,7 +27,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ember.errors import PeerLostError, out_of_range_error
+from ember.errors import PeerLostError, out_of_range_error, scatter_error
 from ember.graph import Node
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
@@ -34,8 +38,8 @@ __all__ = ["ShardedTable", "lower_sharded_gather"]
 _AXIS = "shards"
 
 _BUCKETS = 32
-"""Owned-row counts are padded up to a multiple of ids / (devices * this): at most ~3 % more
-rows exchanged, and a bounded number of compiled shapes per id count."""
+"""Row counts sent are padded up to a multiple of 1/this of their typical value: at most ~3 %
+more rows exchanged, and a bounded number of compiled shapes per id count."""
 
 
 @lowers(SHARDED_GATHER)
@@ -76,7 +80,9 @@ class ShardedTable:
         self.table = jax.make_array_from_single_device_arrays(
             (len(self.devices) * depth, *self.row_shape), self._sharded, blocks
         )
-        self._exchange = jax.jit(self._exchange_fn)
+        self.scatter = node.attrs["reduce"] == "scatter"
+        self._gather = jax.jit(self._gather_fn)
+        self._scatter = jax.jit(self._scatter_fn)
 
     @property
     def _sharded(self) -> NamedSharding:
@@ -86,31 +92,60 @@ class ShardedTable:
         flat = self._checked(ids)
         n = len(self.devices)
         owner = np.where(flat >= 0, np.searchsorted(self.ends, flat, side="right"), n)
-        owned = [np.flatnonzero(owner == k) for k in range(n)]
-        quantum = max(1, -(-flat.size // (n * _BUCKETS)))
-        count = max(1, -(-max(len(p) for p in owned) // quantum) * quantum)
-        rows = np.zeros((n, count), np.int32)
-        source = np.full(flat.size, n * count, np.int32)  # past the rows: a zero row
-        for k, where in enumerate(owned):
-            rows[k, : len(where)] = flat[where] - self.offsets[k]
-            source[where] = k * count + np.arange(len(where), dtype=np.int32)
-        self.exchanged_bytes += n * (n - 1) * count * self.row_bytes
+        replicated = NamedSharding(self.mesh, PartitionSpec())
+        if self.scatter:
+            if ids.ndim == 0 or ids.shape[0] % n:
+                raise ValueError(scatter_error(ids.shape, n))
+            rows, source = self._scatter_plan(flat, owner)
+            exchange, inputs = self._scatter, (rows, source)
+            shape = (ids.shape[0] // n, *ids.shape[1:], *self.row_shape)
+        else:
+            rows, source = self._gather_plan(flat, owner)
+            exchange, inputs = self._gather, (rows, _global(source, replicated))
+            shape = (*ids.shape, *self.row_shape)
         try:
-            total = self._exchange(
-                _global(rows, self._sharded),
-                _global(source, NamedSharding(self.mesh, PartitionSpec())),
-                self.table,
-            ).block_until_ready()
+            total = exchange(_global(inputs[0], self._sharded), *inputs[1:], self.table)
+            total = total.block_until_ready()
         except jax.errors.JaxRuntimeError as error:
             if "gloo" not in str(error).lower():
                 raise
             raise PeerLostError(
                 f"a process of this job stopped answering during the row exchange: {error}"
             ) from None
-        by_device = {
-            s.device: s.data.reshape(*ids.shape, *self.row_shape) for s in total.addressable_shards
-        }
+        by_device = {s.device: s.data.reshape(shape) for s in total.addressable_shards}
         return tuple(by_device.get(d) for d in self.devices)  # None: another process's
+
+    def _gather_plan(self, flat: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every device's owned rows (padded to one count), and where each id's row sits in
+        what the all-gather brings together (past the end: a zero row)."""
+        n = len(self.devices)
+        owned = [np.flatnonzero(owner == k) for k in range(n)]
+        count = _padded(max(len(p) for p in owned), flat.size // n)
+        rows = np.zeros((n, count), np.int32)
+        source = np.full(flat.size, n * count, np.int32)
+        for k, where in enumerate(owned):
+            rows[k, : len(where)] = flat[where] - self.offsets[k]
+            source[where] = k * count + np.arange(len(where), dtype=np.int32)
+        self.exchanged_bytes += n * (n - 1) * count * self.row_bytes
+        return rows, source
+
+    def _scatter_plan(self, flat: np.ndarray, owner: np.ndarray) -> tuple:
+        """For each device j, the rows it owns of each device k's slice of the ids (a chunk
+        per k, padded to one count), and for each device k where each of its ids' rows sits
+        in what the all-to-all brings it."""
+        n = len(self.devices)
+        part = flat.size // n
+        dest = np.arange(flat.size) // part
+        pairs = [[np.flatnonzero((owner == j) & (dest == k)) for k in range(n)] for j in range(n)]
+        count = _padded(max(len(w) for row in pairs for w in row), part // n)
+        rows = np.zeros((n, n * count), np.int32)
+        source = np.full((n, part), n * count, np.int32)
+        for j in range(n):
+            for k, where in enumerate(pairs[j]):
+                rows[j, k * count : k * count + len(where)] = flat[where] - self.offsets[j]
+                source[k, where - k * part] = j * count + np.arange(len(where), dtype=np.int32)
+        self.exchanged_bytes += n * (n - 1) * count * self.row_bytes
+        return rows, _global(source, self._sharded)
 
     def _checked(self, ids: np.ndarray) -> np.ndarray:
         """The ids as int64, each in the table (clamped), or -1 where none owns it."""
@@ -126,7 +161,7 @@ class ShardedTable:
             raise out_of_range_error(ids.shape, at, flat[at].item(), self.size, "error")
         return np.where(inside, flat, -1).astype(np.int64)  # "zero": nobody owns -1
 
-    def _exchange_fn(self, rows, source, table):
+    def _gather_fn(self, rows, source, table):
         def local(rows, source, block):
             mine = jnp.take(block, rows[0], axis=0)
             everyone = lax.all_gather(mine, _AXIS).reshape(-1, *self.row_shape)
@@ -140,6 +175,23 @@ class ShardedTable:
             out_specs=PartitionSpec(),
             check_vma=False,
         )(rows, source, table)
+
+    def _scatter_fn(self, rows, source, table):
+        def local(rows, source, block):
+            chunks = jnp.take(block, rows[0], axis=0)  # chunk k: the rows device k needs
+            received = lax.all_to_all(chunks, _AXIS, 0, 0, tiled=True)  # chunk j: from j
+            return jnp.take(received, source[0], axis=0, mode="fill", fill_value=0)
+
+        spec = PartitionSpec(_AXIS)
+        return jax.shard_map(local, mesh=self.mesh, in_specs=(spec, spec, spec), out_specs=spec)(
+            rows, source, table
+        )
+
+
+def _padded(count: int, typical: int) -> int:
+    """`count` rounded up to a multiple of 1/_BUCKETS of `typical`, and at least 1."""
+    quantum = max(1, -(-typical // _BUCKETS))
+    return max(1, -(-count // quantum) * quantum)
 
 
 def _global(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
