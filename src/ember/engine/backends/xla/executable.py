@@ -17,7 +17,6 @@ import jax
 import numpy as np
 from jax.sharding import SingleDeviceSharding
 
-from ember.errors import out_of_range_error
 from ember.graph import DeviceRef, Graph, Node, TensorValue
 from ember.graph.graph import INPUT
 from ember.graph.ops.constant import CONSTANT, WEIGHT
@@ -96,7 +95,7 @@ class XlaExecutable(Executable):
                     device = self._device_of(node.result_types[0].device)
                     with jax.default_device(device if self._is_local(node) else here):
                         results = _lower(ctx, node, inputs)
-                    _raise_first(ctx.checks, [np.asarray(c.position) for c in ctx.checks])
+                    _raise_first(ctx.checks, [np.asarray(c.row) for c in ctx.checks])
                 for v, result in zip(node.results, results, strict=True):
                     static[id(v)] = (v, result)
             else:
@@ -154,7 +153,7 @@ class _Segment:
                 if id(v) not in produced and id(v) not in args:
                     args.append(id(v))
         self.nodes, self.device, self.args, self.exports = nodes, device, args, exports
-        self._policies: list[tuple[str, int]] = []
+        self._checks: list[Check] = []
         # results stay on the segment's device even when they read none of its arguments
         self._jitted = jax.jit(
             self._trace, static_argnums=0, out_shardings=SingleDeviceSharding(device)
@@ -167,22 +166,15 @@ class _Segment:
             results = _lower(ctx, node, [env[id(v)] for v in node.inputs])
             for v, result in zip(node.results, results, strict=True):
                 env[id(v)] = result
-        self._policies = [(c.policy, c.axis) for c in ctx.checks]
-        positions = jax.numpy.stack([c.position for c in ctx.checks]) if ctx.checks else None
-        details = [(c.bad_id, c.shape, c.size) for c in ctx.checks]
-        return tuple(env[key] for key in self.exports), positions, details
+        self._checks = ctx.checks  # the same checks, in the same order, for every signature
+        rows = jax.numpy.stack([c.row for c in ctx.checks]) if ctx.checks else None
+        return tuple(env[key] for key in self.exports), rows
 
     def run(self, env: dict[int, Any], signature: tuple) -> None:
         with jax.default_device(self.device):
-            exports, positions, details = self._jitted(signature, *[env[k] for k in self.args])
-        if positions is not None:
-            found = np.asarray(positions)
-            if (found >= 0).any():
-                checks = [
-                    Check(found[i], *detail, *policy)
-                    for i, (detail, policy) in enumerate(zip(details, self._policies, strict=True))
-                ]
-                _raise_first(checks, list(found))
+            exports, rows = self._jitted(signature, *[env[k] for k in self.args])
+        if rows is not None:
+            _raise_first(self._checks, np.asarray(rows))
         for key, value in zip(self.exports, exports, strict=True):
             env[key] = value
 
@@ -208,17 +200,10 @@ def _lower(ctx: LoweringContext, node: Node, inputs: list[Any]) -> tuple:
     return result if isinstance(result, tuple) else (result,)
 
 
-def _raise_first(checks: list[Check], positions: list[Any]) -> None:
-    for check, position in zip(checks, positions, strict=True):
-        if int(position) >= 0:
-            raise out_of_range_error(
-                tuple(int(d) for d in np.asarray(check.shape)),
-                int(position),
-                np.asarray(check.bad_id).item(),
-                int(check.size),
-                check.policy,
-                check.axis,
-            )
+def _raise_first(checks: list[Check], rows: np.ndarray) -> None:
+    for check, row in zip(checks, rows, strict=True):
+        if row[0] >= 0:
+            raise check.error(row)
 
 
 def _stages(

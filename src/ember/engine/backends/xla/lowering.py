@@ -10,7 +10,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
+from ember.errors import OutOfRangeError, out_of_range_error
 from ember.graph import DeviceRef, Op
 
 __all__ = ["LOWERINGS", "Check", "Lowering", "LoweringContext", "lowers"]
@@ -34,18 +37,30 @@ def lowers(*ops: Op) -> Callable[[Lowering], Lowering]:
     return register
 
 
+_MAX_RANK = 8
+"""Ids of up to this rank have their shape packed into a check's row."""
+
+
 @dataclass(frozen=True)
 class Check:
-    """An out-of-range test computed inside the jitted function and raised on the host: the
-    flat position of the first bad id (-1 when there is none), that id, the ids' shape and the
-    size they index, as arrays; the policy and axis the message names, as constants."""
+    """An out-of-range test computed inside the jitted function and raised on the host.
 
-    position: jax.Array
-    bad_id: jax.Array
-    shape: jax.Array
-    size: jax.Array
+    `row` packs into one int64 vector what the error needs: the flat position of the first bad
+    id (-1 when there is none), that id's bits, the size the ids index, their rank and shape;
+    `policy`, `axis` and the ids' `dtype` are constants of the node.
+    """
+
+    row: jax.Array
     policy: str
     axis: int
+    dtype: np.dtype
+
+    def error(self, row: np.ndarray) -> OutOfRangeError:
+        position, bits, size, rank = (int(v) for v in row[:4])
+        bits = np.array(bits, np.int64)
+        bad_id = bits.view(np.uint64) if self.dtype == np.uint64 else bits.astype(self.dtype)
+        shape = tuple(int(d) for d in row[4 : 4 + rank])
+        return out_of_range_error(shape, position, bad_id.item(), size, self.policy, self.axis)
 
 
 @dataclass
@@ -61,13 +76,24 @@ class LoweringContext:
 
     def check(self, ids: jax.Array, bad: jax.Array, size: int, policy: str, axis: int) -> None:
         """Record that the ids where `bad` holds must raise once the segment has run; every
-        checking node records exactly one check, whatever the shapes."""
-        flat = bad.reshape(-1)
-        ids_flat = ids.reshape(-1)
+        checking node records exactly one check, whatever the shapes.
+
+        Raises:
+            ValueError: ids of a rank above `_MAX_RANK`.
+        """
+        if ids.ndim > _MAX_RANK:
+            raise ValueError(f"ids of rank {ids.ndim}: the xla backend checks up to {_MAX_RANK}")
+        flat, ids_flat = bad.reshape(-1), ids.reshape(-1)
         if flat.size == 0:
-            position, bad_id = jnp.asarray(-1, jnp.int64), jnp.zeros((), ids.dtype)
+            position, bad_id = jnp.asarray(-1, jnp.int64), jnp.zeros((), jnp.int64)
         else:
             at = jnp.argmax(flat)
-            position, bad_id = jnp.where(flat[at], at, -1).astype(jnp.int64), ids_flat[at]
-        shape = jnp.asarray(ids.shape, jnp.int64)
-        self.checks.append(Check(position, bad_id, shape, jnp.asarray(size), policy, axis))
+            position = jnp.where(flat[at], at, -1).astype(jnp.int64)
+            bad_id = ids_flat[at]
+            if bad_id.dtype == jnp.uint64:
+                bad_id = lax.bitcast_convert_type(bad_id, jnp.int64)
+            bad_id = bad_id.astype(jnp.int64)
+        shape = [*ids.shape] + [0] * (_MAX_RANK - ids.ndim)
+        constants = jnp.asarray([int(size), ids.ndim, *shape], jnp.int64)
+        row = jnp.concatenate([jnp.stack([position, bad_id]), constants])
+        self.checks.append(Check(row, policy, axis, np.dtype(ids.dtype)))
