@@ -4,7 +4,7 @@ For each token count, three contenders take turns on one table (round-robin, med
 per call): ember's `execute` on the xla backend, `jnp.take` inside a function jitted directly
 (the floor: what a JAX user would write), and a device copy of the same bytes (a jitted slice
 of as many contiguous rows: the bandwidth roofline). Ember's call includes its input checks
-and the host-side out-of-range check; the others end with `block_until_ready()`.
+and the out-of-range check; every call ends with `block_until_ready()` on its results.
 
     python benchmarks/bench_xla.py --tokens 1 64 8192 --dtypes float32 bfloat16
     python benchmarks/bench_xla.py --platform gpu   # on a machine where JAX sees a GPU
@@ -50,8 +50,8 @@ def contenders(table: np.ndarray, dtype: DType, tokens: int, platform: str) -> d
     starts = [int(s) for s in rng.integers(0, table.shape[0] - tokens, 8)]
     turn = iter(range(1 << 62))
 
-    def ember_call():
-        return model.execute(pool[next(turn) % 8])
+    def ember_call():  # execute returns once dispatched, like JAX: wait for the values
+        return [r._array.block_until_ready() for r in model.execute(pool[next(turn) % 8])]
 
     def take_call():
         return take(on_device, pool[next(turn) % 8]).block_until_ready()

@@ -145,3 +145,15 @@ def test_gather_on_other_axes_rejects_huge_unsigned_ids(session):
     model = session.load(g, {"t": table})
     with pytest.raises(IndexError, match=f"id {2**64 - 1} at position"):
         model.execute(np.array([2**64 - 1], np.uint64))
+
+
+@pytest.mark.parametrize("policy", ["error", "wrap"])
+def test_bad_ids_computed_inside_the_graph_raise_too(session, policy):
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    with Graph("computed", input_types=[TensorType(DType.int64, ["n"])]) as g:
+        shifted = g.inputs[0] + ops.constant(np.int64(3))
+        g.output(ops.gather(Weight("t", DType.float32, [10, 4]), shifted, 0, out_of_range=policy))
+    model = session.load(g, {"t": table})
+    np.testing.assert_array_equal(model.execute(np.array([0, -3]))[0].to_numpy(), table[[3, 0]])
+    with pytest.raises(IndexError, match=r"id 12 at position \(1,\).*vocab_size=10"):
+        model.execute(np.array([0, 9, 1]))

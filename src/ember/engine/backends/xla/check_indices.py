@@ -18,5 +18,5 @@ def lower_check_indices(ctx: LoweringContext, node: Node, ids: jax.Array) -> jax
     size = node.attrs["size"]
     if node.attrs["out_of_range"] == "clamp":
         return clamped(ids, size)
-    ctx.check(ids, ~valid_ids(ids, size, allow_negative=False), size, "error", 0)
+    ctx.check(node, ids, ~valid_ids(ids, size, allow_negative=False), size, "error", 0)
     return ids

@@ -10,6 +10,7 @@ out-of-range checks come back from each segment as flags and raise on the host.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,8 +18,10 @@ import jax
 import numpy as np
 from jax.sharding import SingleDeviceSharding
 
-from ember.graph import DeviceRef, Graph, Node, TensorValue
+from ember.errors import out_of_range_error
+from ember.graph import DeviceRef, Graph, Node, StaticDim, TensorValue
 from ember.graph.graph import INPUT
+from ember.graph.ops.check_indices import CHECK_INDICES
 from ember.graph.ops.constant import CONSTANT, WEIGHT
 from ember.graph.ops.gather import GATHER
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
@@ -50,13 +53,24 @@ class XlaExecutable(Executable):
         self.borrowed_outputs = frozenset(
             i for i, v in enumerate(self._outputs) if v in set(self._inputs)
         )
-        with jax.enable_x64(True):
-            static, dynamic = self._fold(graph.live_nodes(), weights)
+        live = graph.live_nodes()
+        self._x64 = _needs_x64(live)
+        with self._precision():
+            static, dynamic = self._fold(live, weights)
             self._static = self._place(static, dynamic, graph.outputs)
         _check_crossings(dynamic, self._is_local)
         local = [n for n in dynamic if n.op in CROSS_DEVICE_OPS or self._is_local(n)]
-        self._stages = _stages(local, set(self._outputs), device_of)
+        self._host_checks = _host_checks(local, graph.inputs)
+        checked = frozenset(check[0] for check in self._host_checks)
+        self._stages = _stages(local, set(self._outputs), device_of, checked)
+        for segments, _ in self._stages:
+            for segment in segments:  # a placed argument commits the segment to its device
+                segment.pinned = any(key in self._static for key in segment.args)
         self._memo: dict = {}  # what cross-device lowerings keep between executes
+
+    def _precision(self) -> contextlib.AbstractContextManager:
+        """64-bit types on, where the graph holds any (JAX would narrow them otherwise)."""
+        return jax.enable_x64(True) if self._x64 else contextlib.nullcontext()
 
     def _is_local(self, node_or_ref: Node | DeviceRef) -> bool:
         """Whether this process owns the device (a node's: its first result's)."""
@@ -126,11 +140,13 @@ class XlaExecutable(Executable):
         bindings: Mapping[str, int],
         targets: Sequence[np.ndarray | None] | None,
     ) -> list[Any]:
+        for _, position, size, policy, axis in self._host_checks:
+            _check_on_host(inputs[position], size, policy, axis)
         env: dict[int, Any] = dict(self._static)
         for key, array in zip(self._inputs, inputs, strict=True):
             env[key] = array
         signature = tuple(sorted(bindings.items()))
-        with jax.enable_x64(True):
+        with self._precision():
             for segments, crossings in self._stages:
                 for segment in segments:
                     segment.run(env, signature)
@@ -145,7 +161,9 @@ class XlaExecutable(Executable):
 class _Segment:
     """Nodes on one device in one stage, traced into one jitted function."""
 
-    def __init__(self, nodes: list[Node], device: jax.Device, exports: list[int]) -> None:
+    def __init__(
+        self, nodes: list[Node], device: jax.Device, exports: list[int], checked: frozenset[int]
+    ) -> None:
         produced = {id(v) for node in nodes for v in node.results}
         args: list[int] = []
         for node in nodes:
@@ -153,6 +171,8 @@ class _Segment:
                 if id(v) not in produced and id(v) not in args:
                     args.append(id(v))
         self.nodes, self.device, self.args, self.exports = nodes, device, args, exports
+        self._checked_on_host = checked
+        self.pinned = False
         self._checks: list[Check] = []
         # results stay on the segment's device even when they read none of its arguments
         self._jitted = jax.jit(
@@ -161,6 +181,7 @@ class _Segment:
 
     def _trace(self, signature: tuple, *args: jax.Array) -> tuple:
         ctx = LoweringContext(dict(signature), lambda ref: self.device)
+        ctx.checked_on_host = self._checked_on_host
         env = dict(zip(self.args, args, strict=True))
         for node in self.nodes:
             results = _lower(ctx, node, [env[id(v)] for v in node.inputs])
@@ -171,12 +192,60 @@ class _Segment:
         return tuple(env[key] for key in self.exports), rows
 
     def run(self, env: dict[int, Any], signature: tuple) -> None:
-        with jax.default_device(self.device):
-            exports, rows = self._jitted(signature, *[env[k] for k in self.args])
+        args = [env[k] for k in self.args]
+        if self.pinned:
+            exports, rows = self._jitted(signature, *args)
+        else:  # host arrays alone: they go to this segment's device
+            with jax.default_device(self.device):
+                exports, rows = self._jitted(signature, *args)
         if rows is not None:
             _raise_first(self._checks, np.asarray(rows))
         for key, value in zip(self.exports, exports, strict=True):
             env[key] = value
+
+
+def _needs_x64(nodes: list[Node]) -> bool:
+    for node in nodes:
+        for t in (*(v.type for v in node.inputs), *node.result_types):
+            dtype = t.dtype.to_numpy()
+            if dtype.itemsize == 8 and dtype.kind in "iuf":
+                return True
+    return False
+
+
+def _host_checks(nodes: list[Node], inputs: Sequence[TensorValue]) -> list[tuple]:
+    """(node id, input position, size, policy, axis) for each lookup whose ids are a graph
+    input and whose size is static: a numpy pass on the host checks them before anything is
+    dispatched, cheaper than a flag computed on the device and read back."""
+    position = {id(v): i for i, v in enumerate(inputs)}
+    checks = []
+    for node in nodes:
+        if node.op is GATHER:
+            policy, axis = node.attrs["out_of_range"], node.attrs["axis"]
+            size = node.inputs[0].shape[axis]
+        elif node.op is CHECK_INDICES and node.attrs["out_of_range"] == "error":
+            policy, axis, size = "error", 0, StaticDim(node.attrs["size"])
+        else:
+            continue
+        ids = id(node.inputs[-1])
+        if policy in ("error", "wrap") and ids in position and isinstance(size, StaticDim):
+            checks.append((id(node), position[ids], int(size), policy, axis))
+    return checks
+
+
+def _check_on_host(ids: Any, size: int, policy: str, axis: int) -> None:
+    """Raises OutOfRangeError for the first id outside `[0, size)` (`[-size, size)` to wrap)."""
+    ids = np.asarray(ids)
+    if ids.size == 0:
+        return
+    low = -size if policy == "wrap" else 0
+    if ids.min() >= low and ids.max() < size:  # two reductions: the common case, cheaply
+        return
+    flat = ids.reshape(-1)
+    bad = flat >= size if flat.dtype.kind == "u" else (flat < low) | (flat >= size)
+    if bad.any():
+        at = int(bad.argmax())
+        raise out_of_range_error(ids.shape, at, flat[at].item(), size, policy, axis)
 
 
 def _check_crossings(dynamic: list[Node], is_local: Callable[[DeviceRef], bool]) -> None:
@@ -207,7 +276,7 @@ def _raise_first(checks: list[Check], rows: np.ndarray) -> None:
 
 
 def _stages(
-    dynamic: list[Node], outputs: set[int], device_of: DeviceOf
+    dynamic: list[Node], outputs: set[int], device_of: DeviceOf, checked: frozenset[int]
 ) -> list[tuple[list[_Segment], list[Node]]]:
     """Stage k holds the on-device nodes that follow k cross-device ops (grouped into one
     segment per device), then the cross-device ops that read only what came before."""
@@ -245,6 +314,6 @@ def _stages(
                 for v in n.results
                 if id(v) in outputs or read_by.get(id(v), set()) - inside
             ]
-            segments.append(_Segment(nodes, device_of(ref), exports))
+            segments.append(_Segment(nodes, device_of(ref), exports, checked))
         stages.append((segments, crossings))
     return stages

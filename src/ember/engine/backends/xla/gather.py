@@ -38,7 +38,7 @@ def lower_gather(ctx: LoweringContext, node: Node, table: jax.Array, ids: jax.Ar
     size = table.shape[axis]
     if size == 0:  # an empty shard (fewer rows than devices): every id is outside it
         if policy in ("error", "wrap"):
-            ctx.check(ids, jnp.ones(ids.shape, bool), size, policy, axis)
+            ctx.check(node, ids, jnp.ones(ids.shape, bool), size, policy, axis)
         shape = (*table.shape[:axis], *ids.shape, *table.shape[axis + 1 :])
         return jnp.zeros(shape, table.dtype)
     if policy == "clamp":
@@ -46,7 +46,7 @@ def lower_gather(ctx: LoweringContext, node: Node, table: jax.Array, ids: jax.Ar
     else:
         valid = valid_ids(ids, size, allow_negative=policy == "wrap")
         if policy in ("error", "wrap"):
-            ctx.check(ids, ~valid, size, policy, axis)
+            ctx.check(node, ids, ~valid, size, policy, axis)
         index = ids  # a bad id reads a clipped row that the flag or the mask then discards
         if policy == "wrap" and np.iinfo(ids.dtype).min < 0:
             index = jnp.where(ids < 0, ids + size, ids)
@@ -58,4 +58,5 @@ def lower_gather(ctx: LoweringContext, node: Node, table: jax.Array, ids: jax.Ar
 
 
 def _index_dtype(size: int) -> type:
+    """int32 row indices; int64 (which needs x64) only for tables of 2**31 rows or more."""
     return jnp.int32 if size < 2**31 else jnp.int64

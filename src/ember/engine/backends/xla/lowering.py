@@ -14,7 +14,7 @@ import numpy as np
 from jax import lax
 
 from ember.errors import OutOfRangeError, out_of_range_error
-from ember.graph import DeviceRef, Op
+from ember.graph import DeviceRef, Node, Op
 
 __all__ = ["LOWERINGS", "Check", "Lowering", "LoweringContext", "lowers"]
 
@@ -73,27 +73,35 @@ class LoweringContext:
     checks: list[Check] = field(default_factory=list)
     memo: dict[Any, Any] = field(default_factory=dict)
     """What a lowering of a cross-device op keeps from one execute to the next."""
+    checked_on_host: frozenset[int] = frozenset()
+    """Nodes whose ids the executable checks on the host before the segment runs."""
 
-    def check(self, ids: jax.Array, bad: jax.Array, size: int, policy: str, axis: int) -> None:
+    def check(
+        self, node: Node, ids: jax.Array, bad: jax.Array, size: int, policy: str, axis: int
+    ) -> None:
         """Record that the ids where `bad` holds must raise once the segment has run; every
-        checking node records exactly one check, whatever the shapes.
+        checking node records exactly one check, whatever the shapes, unless its ids are
+        checked on the host.
 
         Raises:
             ValueError: ids of a rank above `_MAX_RANK`.
         """
+        if id(node) in self.checked_on_host:
+            return
         if ids.ndim > _MAX_RANK:
             raise ValueError(f"ids of rank {ids.ndim}: the xla backend checks up to {_MAX_RANK}")
+        wide = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32  # 64-bit ids imply x64
         flat, ids_flat = bad.reshape(-1), ids.reshape(-1)
         if flat.size == 0:
-            position, bad_id = jnp.asarray(-1, jnp.int64), jnp.zeros((), jnp.int64)
+            position, bad_id = jnp.asarray(-1, wide), jnp.zeros((), wide)
         else:
             at = jnp.argmax(flat)
-            position = jnp.where(flat[at], at, -1).astype(jnp.int64)
+            position = jnp.where(flat[at], at, -1).astype(wide)
             bad_id = ids_flat[at]
             if bad_id.dtype == jnp.uint64:
                 bad_id = lax.bitcast_convert_type(bad_id, jnp.int64)
-            bad_id = bad_id.astype(jnp.int64)
+            bad_id = bad_id.astype(wide)
         shape = [*ids.shape] + [0] * (_MAX_RANK - ids.ndim)
-        constants = jnp.asarray([int(size), ids.ndim, *shape], jnp.int64)
+        constants = jnp.asarray([int(size), ids.ndim, *shape], wide)
         row = jnp.concatenate([jnp.stack([position, bad_id]), constants])
         self.checks.append(Check(row, policy, axis, np.dtype(ids.dtype)))
