@@ -93,3 +93,11 @@ def test_a_peer_that_never_joins_is_a_timeout_error():
     code, output, seconds = run([sys.executable, "-c", script])
     assert code == 0 and "timeout: ember.distributed: not all 2 processes joined" in output, output
     assert seconds < 30, output
+
+
+def test_the_example_runs_as_written(tmp_path):
+    example = pathlib.Path(__file__).parents[2] / "examples" / "vocab_parallel.py"
+    command = [sys.executable, "-m", "ember.cli", "launch", "-n", "2", str(example)]
+    code, output, _ = run([*command, "--table", str(tmp_path / "table.npy")])
+    assert code == 0, output
+    assert output.count("equal to the unsharded lookup: True") == 2, output
