@@ -15,7 +15,7 @@ __all__ = ["main"]
 def demo(args: argparse.Namespace) -> int:
     """The seed example, executed: build, load on random weights, check against numpy, time."""
     import ember.nn as nn
-    from ember.driver import accelerator_count
+    from ember.driver import CPU, Accelerator, accelerator_count
     from ember.dtype import DType
     from ember.engine import InferenceSession
     from ember.graph import DeviceRef, Graph, ops
@@ -38,7 +38,10 @@ def demo(args: argparse.Namespace) -> int:
         graph.output(embeddings)
 
     table = rng.standard_normal((vocab_size, hidden_dim), dtype=np.float32)
-    session = InferenceSession(num_threads=args.threads)
+    if device.is_gpu():  # the seed's GPU lookup, on the XLA backend
+        session = InferenceSession(devices=[CPU(), Accelerator()])
+    else:
+        session = InferenceSession(num_threads=args.threads)
     start = time.perf_counter()
     model = session.load(graph, weights_registry={"token_embeddings": table})
     load_ms = (time.perf_counter() - start) * 1e3
@@ -46,7 +49,8 @@ def demo(args: argparse.Namespace) -> int:
     if not np.array_equal(result, table[input_data]):
         print("error: the lookup disagrees with numpy fancy indexing", file=sys.stderr)
         return 1
-    print(f"Executed on {device} ({session.num_threads} threads); matches numpy: True")
+    threads = f"{session.num_threads} threads" if session.num_threads else "XLA"
+    print(f"Executed on {device} ({session.backend} backend, {threads}); matches numpy: True")
     print(f"First vector, first values: {np.array2string(result[0, 0, :4], precision=4)}")
 
     times = []

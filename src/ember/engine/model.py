@@ -34,6 +34,7 @@ class Model:
         self._output_types = tuple(v.type for v in graph.outputs)
         self._input_dtypes = [t.dtype.to_numpy() for t in self._input_types]
         self._output_devices = [_device(t.device) for t in self._output_types]
+        self._one_fresh_output = len(self._output_types) == 1 and not executable.borrowed_outputs
         self._held = [*weights.values()] + [
             n.attrs["value"] for n in graph.live_nodes() if n.op is CONSTANT
         ]
@@ -75,8 +76,11 @@ class Model:
         """
         arrays = self._check_inputs(inputs)
         bindings = _bind_dims(self._input_types, arrays)
-        outs = self._out_arrays(out, arrays)
+        outs = None if out is None else self._out_arrays(out, arrays)
         values = self._executable.run(arrays, bindings, outs)
+        if outs is None and self._one_fresh_output:  # the common case, without the loop
+            value = values[0]
+            return [] if value is None else [Tensor._of(value, self._output_devices[0])]
         targets = outs or [None] * len(values)
         borrowed = self._executable.borrowed_outputs
         results: list[Tensor] = []
