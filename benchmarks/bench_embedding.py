@@ -37,9 +37,11 @@ import ml_dtypes
 import numba
 import numpy as np
 
+from ember.quant import FORMATS
+
 VOCAB, HIDDEN = 128256, 4096
 THREADS = 2
-QUANT_FORMATS = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k")
+QUANT_FORMATS = tuple(FORMATS)
 EMBER_MISSING = "ember engine not available"
 
 
@@ -127,8 +129,6 @@ def quant_table(fmt: str, seed: int = 0) -> np.ndarray:
     try:
         blocks = gguf.quants.quantize(sample, ggml_type(fmt))
     except NotImplementedError:
-        from ember.quant import FORMATS
-
         blocks = FORMATS[fmt].quantize(sample)
     return np.resize(blocks, (VOCAB, row_bytes(fmt)))
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from ember.quant import FORMATS, QuantFormat, get_format, row_bytes
 
 NAMES = list(FORMATS)
-LEGACY = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0"]
-KQUANTS = ["q2_k", "q3_k", "q4_k", "q5_k", "q6_k"]
+LEGACY = [name for name, fmt in FORMATS.items() if fmt.block_elements == 32]
+KQUANTS = [name for name, fmt in FORMATS.items() if fmt.block_elements == 256]
 
 # Byte offsets of each block's fp16 fields (scales and minimums).
 F16_FIELDS = {

@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from ember.quant import FORMATS
+
 __all__ = ["BlockParameters", "QuantizationEncoding"]
 
 
@@ -22,20 +24,8 @@ class BlockParameters:
     block_size: int
 
 
-class QuantizationEncoding(enum.Enum):
-    """MAX's encodings first, then the other GGUF block formats Ember reads."""
-
-    Q4_0 = "Q4_0"
-    Q4_K = "Q4_K"
-    Q5_K = "Q5_K"
-    Q6_K = "Q6_K"
-    GPTQ = "GPTQ"
-    Q4_1 = "Q4_1"
-    Q5_0 = "Q5_0"
-    Q5_1 = "Q5_1"
-    Q8_0 = "Q8_0"
-    Q2_K = "Q2_K"
-    Q3_K = "Q3_K"
+class _Encoding(enum.Enum):
+    """MAX's encodings first, then every other block format of `ember.quant.FORMATS`."""
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -49,7 +39,7 @@ class QuantizationEncoding(enum.Enum):
     @property
     def block_parameters(self) -> BlockParameters:
         """Raises ValueError for GPTQ, whose groups belong to a linear layer, not a table."""
-        params = _BLOCKS.get(self)
+        params = _BLOCKS.get(self)  # type: ignore[call-overload]
         if params is None:
             raise ValueError(
                 f"{self.value} is a linear-layer format (column groups with a separate scale "
@@ -95,15 +85,19 @@ class QuantizationEncoding(enum.Enum):
         return row_bytes // size * self.elements_per_block
 
 
+_MAX_FIRST = ("Q4_0", "Q4_K", "Q5_K", "Q6_K", "GPTQ")
+"""MAX's members, in its order; GPTQ is a linear-layer format with no row blocks."""
+
+QuantizationEncoding = _Encoding(
+    "QuantizationEncoding",
+    [(n, n) for n in _MAX_FIRST]
+    + [(f.name.upper(),) * 2 for f in FORMATS.values() if f.name.upper() not in _MAX_FIRST],
+    module=__name__,
+    qualname="QuantizationEncoding",
+)
+"""A member per block format of the registry (`ember.quant.FORMATS`), and GPTQ."""
+
 _BLOCKS = {
-    QuantizationEncoding.Q4_0: BlockParameters(32, 18),
-    QuantizationEncoding.Q4_1: BlockParameters(32, 20),
-    QuantizationEncoding.Q5_0: BlockParameters(32, 22),
-    QuantizationEncoding.Q5_1: BlockParameters(32, 24),
-    QuantizationEncoding.Q8_0: BlockParameters(32, 34),
-    QuantizationEncoding.Q2_K: BlockParameters(256, 84),
-    QuantizationEncoding.Q3_K: BlockParameters(256, 110),
-    QuantizationEncoding.Q4_K: BlockParameters(256, 144),
-    QuantizationEncoding.Q5_K: BlockParameters(256, 176),
-    QuantizationEncoding.Q6_K: BlockParameters(256, 210),
+    QuantizationEncoding[f.name.upper()]: BlockParameters(f.block_elements, f.block_bytes)
+    for f in FORMATS.values()
 }

@@ -16,12 +16,17 @@ from __future__ import annotations
 from .format import QuantFormat, row_bytes
 from .kquants import Q2_K, Q3_K, Q4_K, Q5_K, Q6_K
 from .legacy import Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
+from .plain import PLAIN_GGML_TYPES
 
-__all__ = ["FORMATS", "QuantFormat", "get_format", "row_bytes"]
+__all__ = ["BY_GGML_TYPE", "FORMATS", "PLAIN_GGML_TYPES", "QuantFormat", "get_format", "row_bytes"]
 
 FORMATS: dict[str, QuantFormat] = {
     fmt.name: fmt for fmt in (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)
 }
+"""The one registry of block formats: everything else (encodings, kernels' dispatch, tests,
+benchmarks, checkpoint readers) derives its list from it."""
+
+BY_GGML_TYPE: dict[int, QuantFormat] = {fmt.ggml_type: fmt for fmt in FORMATS.values()}
 
 
 def get_format(name: str) -> QuantFormat:

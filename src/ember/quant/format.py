@@ -4,7 +4,7 @@ A format only writes two functions over 2-D arrays of whole blocks, ``decode(blo
 ``blocks`` uint8 ``(n, block_bytes)`` giving float32 ``(n, block_elements)``, and ``encode`` the
 other way; :func:`block_format` wraps them with the shape and dtype checks once, for all formats.
 
->>> fmt = block_format("toy", 2, 1, lambda b: np.repeat(b, 2, 1).astype(np.float32),
+>>> fmt = block_format("toy", 99, 2, 1, lambda b: np.repeat(b, 2, 1).astype(np.float32),
 ...                    lambda x: x[:, :1].astype(np.uint8))
 >>> fmt.dequantize(np.array([[3, 4]], np.uint8))
 array([[3., 3., 4., 4.]], dtype=float32)
@@ -43,6 +43,8 @@ class QuantFormat:
     """
 
     name: str
+    ggml_type: int
+    """The type id GGUF files give tensors of this format."""
     block_elements: int
     block_bytes: int
     dequantize: Callable[[np.ndarray], np.ndarray]
@@ -79,6 +81,7 @@ def write_f16(values: np.ndarray) -> np.ndarray:
 
 def block_format(
     name: str,
+    ggml_type: int,
     block_elements: int,
     block_bytes: int,
     decode: Callable[[np.ndarray], np.ndarray],
@@ -122,7 +125,7 @@ def block_format(
     )
     dequantize.__name__ = f"dequantize_{name}"
     quantize.__name__ = f"quantize_{name}"
-    return QuantFormat(name, block_elements, block_bytes, dequantize, quantize)
+    return QuantFormat(name, ggml_type, block_elements, block_bytes, dequantize, quantize)
 
 
 def _last_axis(array: np.ndarray, name: str, multiple: int, unit: str) -> int:

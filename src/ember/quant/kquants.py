@@ -370,8 +370,18 @@ def _encode_q6_k(x: np.ndarray) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-Q2_K = block_format("q2_k", QK_K, 84, _decode_q2_k, _encode_q2_k)
-Q3_K = block_format("q3_k", QK_K, 110, _decode_q3_k, _encode_q3_k)
-Q4_K = block_format("q4_k", QK_K, 144, _decode_q4_k, _encode_q4_k)
-Q5_K = block_format("q5_k", QK_K, 176, _decode_q5_k, _encode_q5_k)
-Q6_K = block_format("q6_k", QK_K, 210, _decode_q6_k, _encode_q6_k)
+_F16 = 2  # bytes of one fp16 super-scale
+_SCALES_12 = 12  # the twelve bytes of packed 6-bit sub-block scales
+
+# Bytes per block as the sum of the struct's fields (see the layout table above).
+Q2_K = block_format("q2_k", 10, QK_K, QK_K // 16 + QK_K // 4 + 2 * _F16, _decode_q2_k, _encode_q2_k)
+Q3_K = block_format(
+    "q3_k", 11, QK_K, QK_K // 8 + QK_K // 4 + _SCALES_12 + _F16, _decode_q3_k, _encode_q3_k
+)
+Q4_K = block_format("q4_k", 12, QK_K, 2 * _F16 + _SCALES_12 + QK_K // 2, _decode_q4_k, _encode_q4_k)
+Q5_K = block_format(
+    "q5_k", 13, QK_K, 2 * _F16 + _SCALES_12 + QK_K // 8 + QK_K // 2, _decode_q5_k, _encode_q5_k
+)
+Q6_K = block_format(
+    "q6_k", 14, QK_K, QK_K // 2 + QK_K // 4 + QK_K // 16 + _F16, _decode_q6_k, _encode_q6_k
+)

@@ -158,8 +158,11 @@ def _encode_q8_0(x: np.ndarray) -> np.ndarray:
     return np.concatenate([write_f16(d), q.view(np.uint8)], axis=1)
 
 
-Q4_0 = block_format("q4_0", _BLOCK, 18, _decode_q4_0, _encode_q4_0)
-Q4_1 = block_format("q4_1", _BLOCK, 20, _decode_q4_1, _encode_q4_1)
-Q5_0 = block_format("q5_0", _BLOCK, 22, _decode_q5_0, _encode_q5_0)
-Q5_1 = block_format("q5_1", _BLOCK, 24, _decode_q5_1, _encode_q5_1)
-Q8_0 = block_format("q8_0", _BLOCK, 34, _decode_q8_0, _encode_q8_0)
+_F16 = 2  # bytes of one fp16 scale or minimum
+
+# Bytes per block as the sum of the struct's fields (see the layout table above).
+Q4_0 = block_format("q4_0", 2, _BLOCK, _F16 + _HALF, _decode_q4_0, _encode_q4_0)
+Q4_1 = block_format("q4_1", 3, _BLOCK, 2 * _F16 + _HALF, _decode_q4_1, _encode_q4_1)
+Q5_0 = block_format("q5_0", 6, _BLOCK, _F16 + 4 + _HALF, _decode_q5_0, _encode_q5_0)
+Q5_1 = block_format("q5_1", 7, _BLOCK, 2 * _F16 + 4 + _HALF, _decode_q5_1, _encode_q5_1)
+Q8_0 = block_format("q8_0", 8, _BLOCK, _F16 + _BLOCK, _decode_q8_0, _encode_q8_0)

@@ -39,6 +39,8 @@ from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ember.quant import FORMATS
+
 from .inputs import as_kernel_input
 from .launch import PARALLEL_LAUNCH
 from .modes import MODE_CLAMP, MODE_ERROR, MODE_SKIP, MODE_WRAP, MODE_ZERO
@@ -46,18 +48,25 @@ from .modes import MODE_CLAMP, MODE_ERROR, MODE_SKIP, MODE_WRAP, MODE_ZERO
 __all__ = ["MODE_CLAMP", "MODE_ERROR", "MODE_SKIP", "MODE_WRAP", "MODE_ZERO", "gather_dequantize"]
 
 # name -> (code the kernels branch on, values per block, bytes per block)
-_FORMATS = {
-    "q4_0": (0, 32, 18),
-    "q4_1": (1, 32, 20),
-    "q5_0": (2, 32, 22),
-    "q5_1": (3, 32, 24),
-    "q8_0": (4, 32, 34),
-    "q2_k": (5, 256, 84),
-    "q3_k": (6, 256, 110),
-    "q4_k": (7, 256, 144),
-    "q5_k": (8, 256, 176),
-    "q6_k": (9, 256, 210),
+_CODES = {
+    "q4_0": 0,
+    "q4_1": 1,
+    "q5_0": 2,
+    "q5_1": 3,
+    "q8_0": 4,
+    "q2_k": 5,
+    "q3_k": 6,
+    "q4_k": 7,
+    "q5_k": 8,
+    "q6_k": 9,
 }
+"""The compiled row decoder of each format (`_decode_row` dispatches on it)."""
+
+_FORMATS = {
+    name: (code, FORMATS[name].block_elements, FORMATS[name].block_bytes)
+    for name, code in _CODES.items()
+}
+"""Format name -> (decoder code, values per block, bytes per block): sizes from the registry."""
 
 _F32, _BF16, _F16 = 0, 1, 2
 _OUT_KINDS = {
