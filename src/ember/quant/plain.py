@@ -1,7 +1,7 @@
 """GGUF's unquantized tensor types: a GGML type id and the element type it stores.
 
->>> PLAIN_GGML_TYPES[30]
-DType.bfloat16
+>>> PLAIN_GGML_TYPES[30] is DType.bfloat16
+True
 """
 
 from __future__ import annotations
