@@ -1,8 +1,14 @@
-"""The `ember` command: the demo executes the seed example; bad arguments are usage errors."""
+"""The `ember` command: the demo executes the seed example; inspect, embed and quantize work on
+real checkpoint files; every error is one line and status 1; bad arguments are usage errors."""
 
+import json
+
+import gguf
+import numpy as np
 import pytest
 
 from ember.cli import main
+from ember.quant import FORMATS
 
 
 def test_demo_executes_the_seed_example(capsys):
@@ -18,3 +24,103 @@ def test_bad_arguments_are_usage_errors(args, capsys):
         main(["demo", *args])
     assert exit_info.value.code == 2
     assert "error: argument" in capsys.readouterr().err
+
+
+# ---- checkpoints: inspect, embed, quantize ----------------------------------------------------
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """A GGUF file with a Q4_K token table, a float32 table and a 1-D norm."""
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal((32, 256)).astype(np.float32)
+    writer = gguf.GGUFWriter(str(tmp_path / "model.gguf"), "test")
+    q4k = gguf.GGMLQuantizationType(FORMATS["q4_k"].ggml_type)
+    writer.add_tensor("token_embd.weight", FORMATS["q4_k"].quantize(values), raw_dtype=q4k)
+    writer.add_tensor("output.weight", values[:, :64].copy())
+    writer.add_tensor("output_norm.weight", values[0].copy())
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return tmp_path / "model.gguf", values
+
+
+def test_inspect_lists_tensors_and_marks_the_embedding(checkpoint, capsys):
+    path, _ = checkpoint
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    for expected in ("token_embd.weight", "q4_k", "32 x 256", "token embedding", "output.weight"):
+        assert expected in out, out
+
+
+def test_embed_prints_json_writes_npy_and_shards(checkpoint, capsys, tmp_path):
+    path, values = checkpoint
+    want = FORMATS["q4_k"].dequantize(FORMATS["q4_k"].quantize(values))[[3, 0, 31]]
+    assert main(["embed", str(path), "--ids", "3,0,31", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["tensor"] == "token_embd.weight" and result["ids"] == [3, 0, 31]
+    np.testing.assert_array_equal(np.asarray(result["vectors"], np.float32), want)
+    out = tmp_path / "v.npy"
+    args = ["embed", str(path), "--ids", "3,0,31", "--devices", "2", "--format", "npy", "-o"]
+    assert main([*args, str(out)]) == 0
+    assert np.load(out).tobytes() == want.tobytes()
+    assert main(["embed", str(path), "--ids", "3", "--tensor", "output.weight"]) == 0
+    assert "output.weight: 1 vectors of 64 values" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_quantize_round_trips_through_gguf_and_ember(checkpoint, tmp_path, capsys):
+    path, values = checkpoint
+    out = tmp_path / "q8.gguf"
+    assert main(["quantize", str(path), "--tensor", "output.weight", "--format", "q8_0",
+                 "-o", str(out)]) == 0  # fmt: skip
+    expected = FORMATS["q8_0"].quantize(values[:, :64])
+    [tensor] = gguf.GGUFReader(str(out)).tensors
+    assert tensor.name == "output.weight" and tensor.tensor_type.name == "Q8_0"
+    assert np.asarray(tensor.data).reshape(-1).tobytes() == expected.tobytes()
+    import ember.weights
+
+    data = ember.weights.load(out)["output.weight"]
+    assert data.shape == (32, 64) and np.asarray(data.array).tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["inspect", "{dir}/absent.gguf"], "no checkpoint at"),
+        (["embed", "{path}", "--ids", "1", "--tensor", "token_embd"], "no tensor 'token_embd'"),
+        (["embed", "{path}", "--ids", "1", "--tensor", "output_norm.weight"], "is not a table"),
+        (["embed", "{path}", "--ids", "1,99"], "id 99 at position (1,) is out of range"),
+        (["embed", "{path}", "--ids", "1,x"], "comma-separated whole numbers"),
+        (["embed", "{path}", "--ids", "1", "--format", "npy"], "give it with -o"),
+        (["quantize", "{path}", "--format", "q9_9", "-o", "{dir}/o.gguf"], "unknown format"),
+        (["quantize", "{path}", "--format", "q8_0", "-o", "{dir}/o.gguf"], "quantize a float"),
+        (["inspect", "{dir}/corrupt.gguf"], "corrupt.gguf"),
+        (["inspect", "{dir}/iq.gguf"], "IQ2_XXS"),
+    ],
+)
+def test_every_error_is_one_line_and_status_1(checkpoint, tmp_path, capsys, args, message):
+    path, _ = checkpoint
+    (tmp_path / "corrupt.gguf").write_bytes(path.read_bytes()[:100])
+    writer = gguf.GGUFWriter(str(tmp_path / "iq.gguf"), "test")
+    iq = gguf.GGMLQuantizationType.IQ2_XXS
+    writer.add_tensor("t", np.zeros((2, 66), np.uint8), raw_dtype=iq)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    filled = [a.format(dir=tmp_path, path=path) for a in args]
+    assert main(filled) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"ember {args[0]}: error:" in err and message in err, err
+
+
+def test_text_needs_a_tokenizer(checkpoint, capsys):
+    path, _ = checkpoint
+    assert main(["embed", str(path), "--text", "hello"]) == 1
+    assert "--text needs --tokenizer" in capsys.readouterr().err
+    try:
+        import tokenizers  # noqa: F401
+    except ImportError:
+        assert main(["embed", str(path), "--text", "hi", "--tokenizer", "t.json"]) == 1
+        assert "pip install tokenizers" in capsys.readouterr().err

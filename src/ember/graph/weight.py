@@ -52,10 +52,29 @@ class Weight(Typed):
     def check_array(self, array: Any) -> np.ndarray:
         """`array` (numpy, memmap or any DLPack object) as a numpy view, if it fits this weight.
 
+        A checkpoint's tensor (`ember.weights.WeightData`) carries its block encoding, which
+        must be this weight's: Q4_0 and Q4_K rows, say, have the same bytes.
+
         Raises:
             TypeError: it is not an array, or its dtype differs from the declared one.
-            ValueError: its shape differs from the declared one.
+            ValueError: its shape differs from the declared one, or a checkpoint tensor's
+                encoding differs from the declared one.
         """
+        if hasattr(array, "quantization_encoding") and isinstance(
+            getattr(array, "array", None), np.ndarray
+        ):
+            carried = array.quantization_encoding
+            if carried != self.quantization_encoding:
+
+                def say(e: Any) -> str:
+                    return "unquantized" if e is None else f"{e.value} blocks"
+
+                raise ValueError(
+                    f"weight {self.name!r} is declared {say(self.quantization_encoding)}, but "
+                    f"checkpoint tensor {getattr(array, 'name', '?')!r} holds "
+                    f"{say(carried)}; its bytes would decode to garbage"
+                )
+            array = array.array
         if not isinstance(array, np.ndarray):
             if not hasattr(array, "__dlpack__"):
                 raise TypeError(

@@ -61,6 +61,19 @@ class EmbeddingV2(Module):
             quantization_encoding=quantization_encoding,
         )
 
+    @classmethod
+    def from_weight(
+        cls, data: Any, device: DeviceRef | None = None, name: str | None = None, **options: Any
+    ) -> EmbeddingV2:
+        """A layer sized and typed by a checkpoint tensor (`ember.weights.load(path)[name]`),
+        quantized or not; bind the same tensor under the layer's weight name at load.
+
+        Raises:
+            ValueError: the tensor is not a 2-D table.
+        """
+        vocab, width, dtype, encoding = _table_of(data)
+        return cls(vocab, width, dtype, device, encoding, name or data.name, **options)
+
     def __call__(self, indices: Any) -> TensorValue:
         """Vectors for `indices` of shape `[...]`, as `[..., hidden]` on this layer's device."""
         ids = index_value("embedding", indices).to(self.device)
@@ -153,6 +166,18 @@ class VocabParallelEmbedding(Module):
             quantization_encoding=quantization_encoding,
         )
 
+    @classmethod
+    def from_weight(
+        cls, data: Any, devices: list[DeviceRef], name: str | None = None, **options: Any
+    ) -> VocabParallelEmbedding:
+        """A layer sized and typed by a checkpoint tensor, split over `devices`.
+
+        Raises:
+            ValueError: the tensor is not a 2-D table.
+        """
+        vocab, width, dtype, encoding = _table_of(data)
+        return cls(vocab, width, dtype, devices, encoding, name or data.name, **options)
+
     @property
     def num_devices(self) -> int:
         return len(self.devices)
@@ -170,6 +195,20 @@ class VocabParallelEmbedding(Module):
         shards = [table[slice(*self.shard_bounds(i))].to(d) for i, d in enumerate(self.devices)]
         rows = ops.sharded_gather(shards, ids, out_of_range=self.out_of_range, reduce=self.reduce)
         return [_decode(r, self.quantization_encoding, self.output_dtype) for r in rows]
+
+
+def _table_of(data: Any) -> tuple[int, int, DType, QuantizationEncoding | None]:
+    """(vocab, width as declared, dtype, encoding) of a checkpoint tensor: a quantized table's
+    declared width is its row's bytes, as GGUF stores it."""
+    array = getattr(data, "array", None)
+    if array is None or not hasattr(data, "quantization_encoding"):
+        raise TypeError(f"from_weight takes a checkpoint tensor (ember.weights), got {data!r}")
+    if array.ndim != 2:
+        raise ValueError(
+            f"{data.name!r} is not a table: shape {tuple(data.shape)}, an embedding needs "
+            "(vocab, hidden)"
+        )
+    return int(array.shape[0]), int(array.shape[1]), data.dtype, data.quantization_encoding
 
 
 def _decode(

@@ -1,4 +1,4 @@
-"""The `ember` command."""
+"""`ember demo`: the seed example, executed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-__all__ = ["main"]
+__all__ = ["demo"]
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -64,65 +64,3 @@ def demo(args: argparse.Namespace) -> int:
         f"{batch_size * seq_length} tokens ({result.nbytes / median / 1e9:.2f} GB/s of output)"
     )
     return 0
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _threads(text: str) -> int:
-    import numba
-
-    value = _positive(text)
-    if value > numba.config.NUMBA_NUM_THREADS:
-        raise argparse.ArgumentTypeError(
-            f"this machine runs at most {numba.config.NUMBA_NUM_THREADS} threads, got {value}"
-        )
-    return value
-
-
-def launch(args: argparse.Namespace) -> int:
-    """Start the local processes of a job of several (see `ember.distributed`)."""
-    from ember.distributed import launch as start
-
-    if not args.command:
-        print(
-            "ember launch: give a script to run, e.g. ember launch -n 2 serve.py", file=sys.stderr
-        )
-        return 2
-    return start(
-        args.command,
-        args.n,
-        coordinator=args.coordinator,
-        num_processes=args.num_processes,
-        first_id=args.first_id,
-        local_cpu_devices=args.cpu_devices,
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ember", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    run_demo = commands.add_parser("demo", help="build, execute and time the seed example")
-    run_demo.add_argument("--threads", type=_threads, default=None, help="kernel threads")
-    run_demo.add_argument("--repeats", type=_positive, default=200, help="timed executions")
-    run_demo.set_defaults(handler=demo)
-    run_launch = commands.add_parser(
-        "launch", help="run a script as the processes of one job (ember.distributed)"
-    )
-    run_launch.add_argument("-n", type=_positive, required=True, help="processes on this host")
-    run_launch.add_argument("--coordinator", help="host:port of process 0 (default: local)")
-    run_launch.add_argument("--num-processes", type=_positive, help="processes in the job")
-    run_launch.add_argument("--first-id", type=int, default=0, help="id of this host's first")
-    run_launch.add_argument("--cpu-devices", type=_positive, help="CPU devices per process")
-    run_launch.add_argument("command", nargs=argparse.REMAINDER, help="script and its arguments")
-    run_launch.set_defaults(handler=launch)
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The `ember` command: `demo`, `inspect`, `embed`, `quantize`, `bench` and `launch`.
+
+Every error a user can cause (a missing file, an unknown tensor, a corrupt checkpoint, a bad
+id) is one line on stderr and exit status 1; bad arguments are usage errors (status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .arguments import positive, threads
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ember", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("demo", help="build, execute and time the seed example")
+    run.add_argument("--threads", type=threads, default=None, help="kernel threads")
+    run.add_argument("--repeats", type=positive, default=200, help="timed executions")
+    run.set_defaults(handler="demo")
+
+    run = commands.add_parser("inspect", help="list a checkpoint's tensors")
+    run.add_argument("path", help="a .gguf or .safetensors file, an index .json or a folder")
+    run.set_defaults(handler="inspect")
+
+    run = commands.add_parser("embed", help="look ids up in a checkpoint's embedding table")
+    run.add_argument("path", help="a .gguf or .safetensors file, an index .json or a folder")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ids", help="comma-separated token ids, e.g. 1,2,3")
+    source.add_argument("--text", help="text to tokenize (with --tokenizer)")
+    run.add_argument("--tokenizer", help="a tokenizer.json (needs the tokenizers package)")
+    run.add_argument("--tensor", help="the table (default: the one embedding table found)")
+    run.add_argument("--devices", type=positive, default=1, help="CPU devices to shard over")
+    run.add_argument("--format", choices=["table", "json", "npy"], default="table")
+    run.add_argument("-o", "--output", help="where --format npy writes")
+    run.set_defaults(handler="embed")
+
+    run = commands.add_parser("quantize", help="write a table as a quantized GGUF file")
+    run.add_argument("path", help="a .gguf or .safetensors file, an index .json or a folder")
+    run.add_argument("--tensor", help="the table (default: the one embedding table found)")
+    run.add_argument("--format", required=True, type=str.lower, help="q4_k, q8_0, ...")
+    run.add_argument("-o", "--output", required=True, help="the .gguf file to write")
+    run.set_defaults(handler="quantize")
+
+    run = commands.add_parser("bench", help="run the lookup benchmarks and print their table")
+    run.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="more benchmark arguments")
+    run.set_defaults(handler="bench")
+
+    run = commands.add_parser("launch", help="run a script as the processes of one job")
+    run.add_argument("-n", type=positive, required=True, help="processes on this host")
+    run.add_argument("--coordinator", help="host:port of process 0 (default: local)")
+    run.add_argument("--num-processes", type=positive, help="processes in the job")
+    run.add_argument("--first-id", type=int, default=0, help="id of this host's first")
+    run.add_argument("--cpu-devices", type=positive, help="CPU devices per process")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="script and its arguments")
+    run.set_defaults(handler="launch")
+
+    args = parser.parse_args(argv)
+    from importlib import import_module
+
+    from ember.errors import OutOfRangeError
+    from ember.weights.errors import CheckpointError
+
+    handler = getattr(import_module(f"ember.cli.{args.handler}"), args.handler)
+    try:
+        return handler(args)
+    except (CheckpointError, OutOfRangeError, FileNotFoundError, UsageError) as error:
+        print(f"ember {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+class UsageError(Exception):
+    """A request the command cannot carry out, explained in one line."""

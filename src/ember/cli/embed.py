@@ -1,0 +1,93 @@
+"""`ember embed`: look ids (or a text's tokens) up in a checkpoint's embedding table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+__all__ = ["embed"]
+
+_SHOWN = 8
+"""Values shown per vector in the table; the rest are summarized by the vector's norm."""
+
+
+def embed(args: argparse.Namespace) -> int:
+    import ember.nn as nn
+    from ember.dtype import DType
+    from ember.engine import InferenceSession
+    from ember.graph import DeviceRef, Graph, TensorType
+    from ember.weights import load
+
+    from . import UsageError
+    from .tables import pick_table
+
+    ids = _ids(args)
+    data = pick_table(load(args.path), args.tensor)
+    if args.devices == 1:
+        layer = nn.EmbeddingV2.from_weight(data, name="table")
+    else:
+        devices = [DeviceRef.CPU(i) for i in range(args.devices)]
+        layer = nn.VocabParallelEmbedding.from_weight(data, devices, name="table")
+    with Graph("embed", input_types=[TensorType(DType.int64, ["n"])]) as graph:
+        out = layer(graph.inputs[0])
+        graph.output(out[0] if isinstance(out, list) else out)
+    model = InferenceSession().load(graph, weights_registry={"table": data})
+    vectors = model.execute(ids)[0].to_numpy()
+    if args.format == "json":
+        json.dump(
+            {"tensor": data.name, "ids": ids.tolist(), "vectors": vectors.tolist()}, sys.stdout
+        )
+        print()
+    elif args.format == "npy":
+        if not args.output:
+            raise UsageError("--format npy writes a file: give it with -o FILE.npy")
+        np.save(args.output, vectors)
+        print(f"wrote {vectors.shape} {vectors.dtype} vectors to {args.output}")
+    else:
+        _print_table(data.name, ids, vectors)
+    return 0
+
+
+def _ids(args: argparse.Namespace) -> np.ndarray:
+    from . import UsageError
+
+    if args.text is not None:
+        if not args.tokenizer:
+            raise UsageError("--text needs --tokenizer tokenizer.json")
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise UsageError(
+                "--text needs the tokenizers package: pip install tokenizers"
+            ) from None
+        try:
+            tokenizer = Tokenizer.from_file(args.tokenizer)
+        except Exception as error:  # tokenizers raises its own Exception types
+            raise UsageError(f"cannot read tokenizer {args.tokenizer!r}: {error}") from None
+        return np.asarray(tokenizer.encode(args.text).ids, np.int64)
+    try:
+        ids = [int(part) for part in args.ids.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--ids takes comma-separated whole numbers, got {args.ids!r}") from None
+    if not ids:
+        raise UsageError("--ids is empty")
+    return np.asarray(ids, np.int64)
+
+
+def _print_table(name: str, ids: np.ndarray, vectors: np.ndarray) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    width = vectors.shape[1]
+    table = Table(title=f"{name}: {len(ids)} vectors of {width} values ({vectors.dtype})")
+    table.add_column("id", justify="right")
+    table.add_column(f"first {min(_SHOWN, width)} values")
+    table.add_column("norm", justify="right")
+    for token, vector in zip(ids, vectors, strict=True):
+        head = " ".join(f"{v: .4f}" for v in vector[:_SHOWN].astype(np.float64))
+        norm = float(np.linalg.norm(vector.astype(np.float64)))
+        table.add_row(str(token), head + (" ..." if width > _SHOWN else ""), f"{norm:.4f}")
+    Console().print(table)

@@ -1,0 +1,27 @@
+"""`ember inspect`: a checkpoint's tensors in a table, embedding tables marked."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["inspect"]
+
+
+def inspect(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ember.weights import load
+
+    from .tables import is_embedding
+
+    weights = load(args.path)
+    table = Table(title=f"{args.path}: {len(weights)} tensors")
+    for column in ("tensor", "type", "shape", "bytes", ""):
+        table.add_column(column, justify="right" if column == "bytes" else "left")
+    for name, data in weights.items():
+        mark = "token embedding" if is_embedding(name) else ""
+        shape = " x ".join(str(d) for d in data.shape)
+        table.add_row(name, data.kind, shape, f"{data.nbytes:,}", mark)
+    Console().print(table)
+    return 0

@@ -1,0 +1,24 @@
+"""`ember launch`: the local processes of a job of several (see `ember.distributed`)."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["launch"]
+
+
+def launch(args: argparse.Namespace) -> int:
+    from ember.distributed import launch as start
+
+    from . import UsageError
+
+    if not args.command:
+        raise UsageError("give a script to run, e.g. ember launch -n 2 serve.py")
+    return start(
+        args.command,
+        args.n,
+        coordinator=args.coordinator,
+        num_processes=args.num_processes,
+        first_id=args.first_id,
+        local_cpu_devices=args.cpu_devices,
+    )

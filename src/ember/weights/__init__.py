@@ -1,0 +1,50 @@
+"""Checkpoints read zero-copy: GGUF files and safetensors files, sharded checkpoints and model
+folders, as `WeightData` a session binds directly.
+
+>>> import ember.weights                                        # doctest: +SKIP
+>>> weights = ember.weights.load("gemma-3-270m-Q4_K_M.gguf")    # doctest: +SKIP
+>>> layer = EmbeddingV2.from_weight(weights["token_embd.weight"])  # doctest: +SKIP
+>>> session.load(graph, weights_registry=weights)               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .data import WeightData
+from .errors import CheckpointError
+
+__all__ = ["CheckpointError", "WeightData", "load"]
+
+
+def load(path: str | os.PathLike) -> dict[str, WeightData]:
+    """Every tensor of the checkpoint at `path`, by name: a `.gguf` file, a `.safetensors`
+    file, a sharded checkpoint's `*.safetensors.index.json`, or a model folder holding them.
+    Nothing is copied: each array maps the file.
+
+    Raises:
+        FileNotFoundError: nothing at `path`.
+        CheckpointError: the file is corrupt, of an unknown kind, or holds a tensor type
+            ember does not read (named).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
+    if path.is_file() and _is_gguf(path):
+        from .gguf_weights import gguf_weights
+
+        return gguf_weights(path)
+    if path.is_dir() or path.suffix in (".safetensors", ".json"):
+        from .safetensors_weights import safetensors_weights
+
+        return safetensors_weights(path)
+    raise CheckpointError(
+        f"{str(path)!r} is neither a GGUF file nor safetensors (a .safetensors file, its "
+        "index .json, or a model folder)"
+    )
+
+
+def _is_gguf(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"GGUF"
