@@ -48,6 +48,7 @@ from math import prod
 import numpy as np
 
 from ember.quant import BY_GGML_TYPE, PLAIN_GGML_TYPES
+from ember.weights.access import advise_random
 from ember.weights.errors import CheckpointError
 
 __all__ = ["GGUFFile", "GGUFTensor", "read_gguf"]
@@ -154,6 +155,7 @@ def read_gguf(path: str | os.PathLike) -> GGUFFile:
     metadata = _read_metadata(cur, n_kv)
     alignment = _alignment(path, metadata)
     infos = _read_tensor_infos(cur, n_tensors)
+    advise_random(data._mmap)  # the header is read; from here on, rows at random
     data_start = -(-cur.pos // alignment) * alignment
     tensors = _place_tensors(path, infos, data_start, alignment, cur.end)
     return GGUFFile(path, data, tensors, metadata, alignment)

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple, NoReturn
 import ml_dtypes
 import numpy as np
 
+from ember.weights.access import advise_random
 from ember.weights.errors import CheckpointError
 
 __all__ = ["read_safetensors"]
@@ -234,6 +235,7 @@ def _read_file(file: Path) -> dict[str, np.ndarray]:
         _fail(file, f"cannot read ({exc.strerror or exc})")
     if len(mapped) < size:
         _fail(file, "file shrank while being read")
+    advise_random(mapped)
     return {
         e.name: np.ndarray(e.shape, dtype=e.dtype, buffer=mapped, offset=start + e.begin)
         for e in entries
