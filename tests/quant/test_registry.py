@@ -38,7 +38,10 @@ def test_encodings_are_the_formats_and_gptq():
         )
 
 
-def test_every_backend_decodes_every_format():
-    assert set(NATIVE_DISPATCH) == set(FORMATS)
+def test_compiled_decoders_are_registry_formats():
+    """Compiled decoders exist for registry formats only; a format without one falls back to
+    its reference decoder on both backends (tested in tests/native and tests/xla), and every
+    lookup test runs every registry format on both."""
+    assert set(NATIVE_DISPATCH) <= set(FORMATS)
     decode = pytest.importorskip("ember.engine.backends.xla.decode")
-    assert set(decode.DECODERS) == set(FORMATS)
+    assert set(decode.DECODERS) <= set(FORMATS)

@@ -30,7 +30,10 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
+
+from ember.quant import FORMATS, QuantFormat
 
 __all__ = ["DECODERS", "decode"]
 
@@ -236,6 +239,19 @@ def decode(name: str, rows: jax.Array) -> jax.Array:
         TypeError: ``rows`` is not uint8.
     """
     decoder = DECODERS.get(name)
-    if decoder is None:
-        raise ValueError(f"no XLA decoder for {name!r}; known: {', '.join(DECODERS)}")
-    return decoder(rows)
+    if decoder is not None:
+        return decoder(rows)
+    fmt = FORMATS.get(name)
+    if fmt is None:
+        raise ValueError(f"unknown quantization format {name!r}; known: {', '.join(FORMATS)}")
+    return host_decode(fmt, rows)
+
+
+def host_decode(fmt: QuantFormat, rows: jax.Array) -> jax.Array:
+    """A format with no `jnp` decoder yet: `ember.quant`'s reference decoder (bit-exact) runs
+    on the host through `jax.pure_callback`, on the rows looked up only; XLA cannot fuse it."""
+    if rows.dtype != jnp.uint8:
+        raise TypeError(f"{fmt.name} rows are uint8 blocks, got {rows.dtype}")
+    width = rows.shape[-1] // fmt.block_bytes * fmt.block_elements
+    result = jax.ShapeDtypeStruct((*rows.shape[:-1], width), jnp.float32)
+    return jax.pure_callback(lambda r: fmt.dequantize(np.asarray(r)), result, rows)

@@ -44,6 +44,7 @@ from ember.quant import FORMATS
 from .inputs import as_kernel_input
 from .launch import PARALLEL_LAUNCH
 from .modes import MODE_CLAMP, MODE_ERROR, MODE_SKIP, MODE_WRAP, MODE_ZERO
+from .reference_gather import reference_gather
 
 __all__ = ["MODE_CLAMP", "MODE_ERROR", "MODE_SKIP", "MODE_WRAP", "MODE_ZERO", "gather_dequantize"]
 
@@ -735,7 +736,11 @@ def gather_dequantize(
     """
     spec = _FORMATS.get(str(fmt_name).lower())
     if spec is None:
-        raise ValueError(f"unknown quantization format {fmt_name!r}; known: {', '.join(_FORMATS)}")
+        fmt = FORMATS.get(str(fmt_name).lower())
+        if fmt is None:
+            known = ", ".join(FORMATS)
+            raise ValueError(f"unknown quantization format {fmt_name!r}; known: {known}")
+        return _reference(fmt, table, ids, offset, mode, out, parallel)
     code, block_elements, block_bytes = spec
     table = _as_table(table, fmt_name, block_bytes)
     hidden = table.shape[1] // block_bytes * block_elements
@@ -764,6 +769,17 @@ def gather_dequantize(
 
 
 _I64_MIN, _I64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+
+
+def _reference(fmt, table, ids, offset, mode, out, parallel) -> int:
+    """A registry format with no compiled decoder: the same checks, then bytes + reference."""
+    table = _as_table(table, fmt.name, fmt.block_bytes)
+    if out.dtype not in _OUT_KINDS:
+        raise TypeError(f"output dtype must be float32, float16 or bfloat16, got {out.dtype}")
+    hidden = table.shape[1] // fmt.block_bytes * fmt.block_elements
+    if out.shape != (np.asarray(ids).size, hidden):
+        raise ValueError(f"output shape {out.shape} != ({np.asarray(ids).size}, {hidden})")
+    return reference_gather(fmt, table, np.asarray(ids), offset, mode, out, parallel)
 
 
 def _bounds(offset: int, rows: int) -> tuple:
