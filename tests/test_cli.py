@@ -96,15 +96,15 @@ def test_quantize_round_trips_through_gguf_and_ember(checkpoint, tmp_path, capsy
         (["quantize", "{path}", "--format", "q9_9", "-o", "{dir}/o.gguf"], "unknown format"),
         (["quantize", "{path}", "--format", "q8_0", "-o", "{dir}/o.gguf"], "quantize a float"),
         (["inspect", "{dir}/corrupt.gguf"], "corrupt.gguf"),
-        (["inspect", "{dir}/iq.gguf"], "IQ2_XXS"),
+        (["inspect", "{dir}/q8k.gguf"], "Q8_K"),
     ],
 )
 def test_every_error_is_one_line_and_status_1(checkpoint, tmp_path, capsys, args, message):
     path, _ = checkpoint
     (tmp_path / "corrupt.gguf").write_bytes(path.read_bytes()[:100])
-    writer = gguf.GGUFWriter(str(tmp_path / "iq.gguf"), "test")
-    iq = gguf.GGMLQuantizationType.IQ2_XXS
-    writer.add_tensor("t", np.zeros((2, 66), np.uint8), raw_dtype=iq)
+    writer = gguf.GGUFWriter(str(tmp_path / "q8k.gguf"), "test")
+    q8k = gguf.GGMLQuantizationType.Q8_K  # a type no GGUF table uses
+    writer.add_tensor("t", np.zeros((2, 292), np.uint8), raw_dtype=q8k)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

@@ -20,10 +20,11 @@ def make_table(name: str, seed: int = 0, rows: int = ROWS) -> np.ndarray:
     """Random bytes (NaN, inf and subnormal scales included) with a few sane rows."""
     fmt = FORMATS[name]
     rng = np.random.default_rng(seed)
-    n_blocks = 2 if fmt.block_elements == 256 else 3
+    n_blocks = 2 if fmt.block_elements >= 64 else 3
     table = rng.integers(0, 256, (rows, n_blocks * fmt.block_bytes), dtype=np.uint8)
-    sane = rng.standard_normal((2, n_blocks * fmt.block_elements)).astype(np.float32)
-    table[:2] = fmt.quantize(sane)
+    if fmt.quantizable:
+        sane = rng.standard_normal((2, n_blocks * fmt.block_elements)).astype(np.float32)
+        table[:2] = fmt.quantize(sane)
     return table
 
 

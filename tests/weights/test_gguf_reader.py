@@ -34,7 +34,11 @@ def _quantized(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> n
     try:
         blocks = gguf.quants.quantize(values, Q(fmt.ggml_type))
     except NotImplementedError:
-        blocks = fmt.quantize(values)
+        if fmt.quantizable:
+            blocks = fmt.quantize(values)
+        else:  # decode-only formats: any bytes are blocks the reader must index alike
+            count = values.size // fmt.block_elements * fmt.block_bytes
+            blocks = rng.integers(0, 256, count, dtype=np.uint8).reshape(*shape[:-1], -1)
     return np.ascontiguousarray(blocks, np.uint8)
 
 
@@ -152,9 +156,7 @@ def test_version_2_reads_the_same(real, tmp_path: Path):
     assert v2.tensors == v3.tensors and v2.metadata == v3.metadata
 
 
-@pytest.mark.parametrize(
-    ("qtype", "label"), [(Q.MXFP4, "MXFP4"), (Q.TQ2_0, "TQ2_0"), (Q.IQ4_XS, "IQ4_XS")]
-)
+@pytest.mark.parametrize(("qtype", "label"), [(Q.Q8_K, "Q8_K")])
 def test_a_type_ember_has_no_format_for_names_tensor_id_and_type(tmp_path: Path, qtype, label):
     block, size = gguf.GGML_QUANT_SIZES[qtype]
     w = gguf.GGUFWriter(tmp_path / "q.gguf", arch="toy")

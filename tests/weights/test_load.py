@@ -22,14 +22,12 @@ IDS = np.array([[0, 39, 7], [7, 12, 1]], np.int64)
 
 
 def write_gguf(path, tensors):
-    """`tensors`: name -> float array (written as is) or (format name, float array)."""
+    """`tensors`: name -> float array (written as is) or (format name, uint8 blocks)."""
     writer = gguf.GGUFWriter(str(path), "test")
     for name, value in tensors.items():
         if isinstance(value, tuple):
-            fmt = FORMATS[value[0]]
-            blocks = fmt.quantize(value[1])
-            kind = gguf.GGMLQuantizationType(fmt.ggml_type)
-            writer.add_tensor(name, blocks, raw_dtype=kind)
+            kind = gguf.GGMLQuantizationType(FORMATS[value[0]].ggml_type)
+            writer.add_tensor(name, value[1], raw_dtype=kind)
         elif value.dtype == ml_dtypes.bfloat16:
             writer.add_tensor(name, value.view(np.uint16), raw_dtype=gguf.GGMLQuantizationType.BF16)
         else:
@@ -53,8 +51,9 @@ def lookup(session, data, ids=IDS):
 
 
 @pytest.mark.parametrize("name", list(FORMATS))
-def test_quantized_gguf_tables_look_up_bit_exact(session, tmp_path, name):
-    path = write_gguf(tmp_path / "q.gguf", {"token_embd.weight": (name, values())})
+def test_quantized_gguf_tables_look_up_bit_exact(session, tmp_path, name, quantized_rows):
+    blocks = quantized_rows(name, ROWS, COLS)
+    path = write_gguf(tmp_path / "q.gguf", {"token_embd.weight": (name, blocks)})
     data = ember.weights.load(path)["token_embd.weight"]
     assert data.quantization_encoding is QuantizationEncoding[name.upper()]
     assert data.shape == (ROWS, COLS) and data.dtype is DType.uint8
@@ -85,7 +84,7 @@ def test_safetensors_tables_look_up_exactly(session, tmp_path, dtype):
 
 
 def test_a_table_bound_under_another_encoding_is_an_error(tmp_path):
-    path = write_gguf(tmp_path / "q.gguf", {"t": ("q4_0", values())})
+    path = write_gguf(tmp_path / "q.gguf", {"t": ("q4_0", FORMATS["q4_0"].quantize(values()))})
     data = ember.weights.load(path)["t"]  # 144 bytes a row of 256: the same as Q4_K
     emb = nn.EmbeddingV2(ROWS, 144, DType.uint8, quantization_encoding=QuantizationEncoding.Q4_K,
                          name="t")  # fmt: skip
@@ -103,7 +102,8 @@ def test_a_table_bound_under_another_encoding_is_an_error(tmp_path):
 
 
 def test_from_weight_splits_a_quantized_table_over_devices(session, tmp_path):
-    path = write_gguf(tmp_path / "q.gguf", {"token_embd.weight": ("q6_k", values(3))})
+    blocks = FORMATS["q6_k"].quantize(values(3))
+    path = write_gguf(tmp_path / "q.gguf", {"token_embd.weight": ("q6_k", blocks)})
     data = ember.weights.load(path)["token_embd.weight"]
     refs = [DeviceRef.CPU(i) for i in range(3)]
     layer = nn.VocabParallelEmbedding.from_weight(data, refs)

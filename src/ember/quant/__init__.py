@@ -14,14 +14,22 @@ them, and these are tested bit for bit against ``gguf.quants.dequantize``.
 from __future__ import annotations
 
 from .format import QuantFormat, row_bytes
+from .fp4 import MXFP4, NVFP4
+from .iquants import IQ1_M, IQ1_S, IQ2_S, IQ2_XS, IQ2_XXS, IQ3_S, IQ3_XXS, IQ4_NL, IQ4_XS
 from .kquants import Q2_K, Q3_K, Q4_K, Q5_K, Q6_K
 from .legacy import Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
 from .plain import PLAIN_GGML_TYPES
+from .ternary import TQ1_0, TQ2_0
 
 __all__ = ["BY_GGML_TYPE", "FORMATS", "PLAIN_GGML_TYPES", "QuantFormat", "get_format", "row_bytes"]
 
 FORMATS: dict[str, QuantFormat] = {
-    fmt.name: fmt for fmt in (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)
+    fmt.name: fmt
+    for fmt in (
+        *(Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K),
+        *(IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M),
+        *(TQ1_0, TQ2_0, MXFP4, NVFP4),
+    )
 }
 """The one registry of block formats: everything else (encodings, kernels' dispatch, tests,
 benchmarks, checkpoint readers) derives its list from it."""

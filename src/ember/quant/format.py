@@ -49,6 +49,9 @@ class QuantFormat:
     block_bytes: int
     dequantize: Callable[[np.ndarray], np.ndarray]
     quantize: Callable[[np.ndarray], np.ndarray]
+    quantizable: bool = True
+    """False where ember only decodes (the grid i-quants, NVFP4): `quantize` then raises
+    NotImplementedError saying what to use instead."""
 
     def __repr__(self) -> str:
         return f"QuantFormat({self.name}: {self.block_elements} values in {self.block_bytes} B)"
@@ -86,6 +89,7 @@ def block_format(
     block_bytes: int,
     decode: Callable[[np.ndarray], np.ndarray],
     encode: Callable[[np.ndarray], np.ndarray],
+    quantizable: bool = True,
 ) -> QuantFormat:
     """A :class:`QuantFormat` whose conversions check, reshape and chunk, then call
     ``decode``/``encode`` on 2-D arrays of whole blocks."""
@@ -125,7 +129,9 @@ def block_format(
     )
     dequantize.__name__ = f"dequantize_{name}"
     quantize.__name__ = f"quantize_{name}"
-    return QuantFormat(name, ggml_type, block_elements, block_bytes, dequantize, quantize)
+    return QuantFormat(
+        name, ggml_type, block_elements, block_bytes, dequantize, quantize, quantizable
+    )
 
 
 def _last_axis(array: np.ndarray, name: str, multiple: int, unit: str) -> int:
