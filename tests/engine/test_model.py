@@ -284,3 +284,14 @@ def test_dims_that_no_input_binds(session):
         pytest.raises(ValueError, match="names m, which no dim"),
     ):
         g.inputs[0].reshape([-1]).reshape(["m"])
+
+
+def test_copying_a_large_strided_weight_is_announced(tmp_path):
+    from ember.engine import InferenceSession
+
+    mapped = np.lib.format.open_memmap(tmp_path / "t.npy", "w+", np.float32, (64, 2 << 18))
+    strided = mapped[:, ::2]  # 64 MB of rows, not contiguous
+    with Graph("g", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        g.output(ops.gather(Weight("t", DType.float32, list(strided.shape)), g.inputs[0], 0))
+    with pytest.warns(UserWarning, match=r"weight 't': its array is strided.*copies all 64 MB"):
+        InferenceSession().load(g, {"t": strided})

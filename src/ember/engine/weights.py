@@ -12,7 +12,11 @@ import numpy as np
 
 from ember.graph import Graph
 
-__all__ = ["bind_weights"]
+__all__ = ["COPY_WARNING_BYTES", "bind_weights"]
+
+COPY_WARNING_BYTES = 32 << 20
+"""A weight copied at load from this size up draws a warning: a memmap bound through a strided
+view would otherwise fill memory without a word."""
 
 
 def bind_weights(
@@ -25,7 +29,8 @@ def bind_weights(
         TypeError: the registry is not a mapping, or an array's dtype differs from its
             weight's (its bytes would be misread).
     Warns:
-        UserWarning: names in the registry that the graph does not use.
+        UserWarning: names in the registry that the graph does not use, and a strided array of
+            COPY_WARNING_BYTES or more, which load must copy.
     """
     if registry is not None and not isinstance(registry, Mapping):
         raise TypeError(
@@ -55,5 +60,15 @@ def bind_weights(
     for name in used:
         weight, _ = graph.weights[name]
         array = weight.check_array(registry[name])
-        bound[name] = array if array.flags.c_contiguous else np.ascontiguousarray(array)
+        if not array.flags.c_contiguous:
+            if array.nbytes >= COPY_WARNING_BYTES:
+                warnings.warn(
+                    f"weight {name!r}: its array is strided (e.g. a column slice of a memmap), "
+                    f"so load copies all {array.nbytes / 2**20:.0f} MB of it into memory; "
+                    "bind a C-contiguous array to keep it mapped",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            array = np.ascontiguousarray(array)
+        bound[name] = array
     return bound
