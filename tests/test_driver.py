@@ -8,6 +8,7 @@ import pytest
 
 from ember import dlpack
 from ember.driver import CPU, Accelerator, Tensor, accelerator_count
+from ember.dtype import DType
 
 
 def test_an_accelerator_jax_does_not_see_is_a_clear_error():
@@ -90,3 +91,18 @@ def test_array_protocol_copies_only_when_allowed():
     assert np.asarray(tensor, dtype=np.int64).dtype == np.int64
     with pytest.raises(ValueError, match="without a copy"):
         tensor.__array__(np.int64, copy=False)
+
+
+def test_buffer_as_max_26_names_it():
+    from ember.driver import Buffer
+
+    array = np.arange(6, dtype=np.float32).reshape(2, 3)
+    buffer = Buffer.from_dlpack(array).to(CPU())
+    assert buffer.to_numpy() is array or np.shares_memory(buffer.to_numpy(), array)
+    assert buffer.shape == (2, 3) and buffer.device == CPU()
+    moved = buffer.to(CPU(1))
+    assert moved.device == CPU(1) and np.shares_memory(moved.to_numpy(), array)
+    zeros = Buffer.zeros((2, 2), DType.bfloat16)
+    assert zeros.dtype is DType.bfloat16 and not zeros.to_numpy().astype(np.float32).any()
+    with pytest.raises(TypeError, match=r"expected an ember\.driver device"):
+        buffer.to("gpu")

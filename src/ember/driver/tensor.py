@@ -54,6 +54,33 @@ class Tensor:
             return obj
         return cls(from_dlpack(obj))
 
+    @classmethod
+    def zeros(cls, shape: Any, dtype: DType, device: Device | None = None) -> Tensor:
+        """A tensor of zeros on `device` (the host CPU by default).
+
+        Raises:
+            TypeError: `dtype` is not a DType.
+        """
+        if not isinstance(dtype, DType):
+            raise TypeError(f"zeros: dtype must be a DType, got {dtype!r}")
+        return cls(np.zeros(shape, dtype.to_numpy())).to(device or CPU())
+
+    def to(self, device: Device) -> Tensor:
+        """This tensor on `device`: the same memory on any CPU device, a copy on an
+        accelerator (through JAX) or back from one.
+
+        Raises:
+            TypeError: `device` is not an ember.driver device.
+        """
+        if not isinstance(device, Device):
+            raise TypeError(f"to: expected an ember.driver device, got {device!r}")
+        if device.is_host:
+            return Tensor._of(self.to_numpy(), device)
+        import jax
+
+        accelerator = [d for d in jax.devices() if d.platform != "cpu"][device.id]
+        return Tensor._of(jax.device_put(self._array, accelerator), device)
+
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self._array.shape)
