@@ -40,6 +40,17 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ember.quant import FORMATS
+from ember.quant.grids import (
+    FP4_E2M1_X2,
+    IQ1S_GRID,
+    IQ2S_GRID,
+    IQ2XS_GRID,
+    IQ2XXS_GRID,
+    IQ3S_GRID,
+    IQ3XXS_GRID,
+    IQ4NL_VALUES,
+    KSIGNS,
+)
 
 from .inputs import as_kernel_input
 from .launch import PARALLEL_LAUNCH
@@ -60,6 +71,19 @@ _CODES = {
     "q4_k": 7,
     "q5_k": 8,
     "q6_k": 9,
+    "iq4_nl": 10,
+    "iq4_xs": 11,
+    "mxfp4": 12,
+    "nvfp4": 13,
+    "tq2_0": 14,
+    "tq1_0": 15,
+    "iq3_s": 16,
+    "iq3_xxs": 17,
+    "iq2_xxs": 18,
+    "iq2_xs": 19,
+    "iq2_s": 20,
+    "iq1_s": 21,
+    "iq1_m": 22,
 }
 """The compiled row decoder of each format (`_decode_row` dispatches on it)."""
 
@@ -380,6 +404,437 @@ def _row_q6_k(src, dst, f16):
                     dst[v_at + 96 + j] = d3 * (_f32(u3) - np.float32(32))
 
 
+# ---- 16-level tables: one byte shuffle per 16 values ------------------------------------------
+# IQ4_NL/IQ4_XS levels and MXFP4/NVFP4's doubled E2M1 codes are 16-entry int8 tables. A scalar
+# lookup per value keeps LLVM from vectorizing (or leaves it gathers, ~2x slower than Q4_0);
+# ``pshufb`` looks up 16 nibbles at once, then the int8 levels widen to float32 and take the
+# scale: ``scale * float(level)``, the reference's one product, so the same float32.
+
+_V8I8 = ir.VectorType(ir.IntType(8), 8)
+_V16I8 = ir.VectorType(ir.IntType(8), 16)
+_V16I32 = ir.VectorType(_I32, 16)
+_V16F32 = ir.VectorType(_F32_IR, 16)
+
+
+def _lookup16(builder, table, index):
+    """``table[index]`` lane by lane for two <16 x i8> vectors (indices 0..15)."""
+    if _HAVE_STREAM:  # x86-64: SSSE3 is part of every x86-64 CPU numba targets here
+        fnty = ir.FunctionType(_V16I8, [_V16I8, _V16I8])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.ssse3.pshuf.b.128")
+        return builder.call(fn, [table, index])
+    out = ir.Constant(_V16I8, None)
+    for k in range(16):
+        lane = builder.extract_element(table, builder.extract_element(index, _c(k)))
+        out = builder.insert_element(out, lane, _c(k))
+    return out
+
+
+def _nibbles_codegen(width):
+    """Code for ``(levels, src, at, dst, to, scale)``, writing ``2 * width`` float32 to
+    ``dst[to:]``: ``scale * levels[n]`` for the low nibbles of ``src[at:at + width]``, then for
+    their high nibbles (``width`` 16, or 8 with both halves in one vector)."""
+
+    def codegen(context, builder, sig, args):
+        levels, src, at, dst, to, scale = args
+
+        def data(i, array):
+            return context.make_array(sig.args[i])(context, builder, array).data
+
+        table = builder.load(builder.bitcast(data(0, levels), _V16I8.as_pointer()), align=1)
+        raw = builder.gep(data(1, src), [at])
+        if width == 16:
+            q = builder.load(builder.bitcast(raw, _V16I8.as_pointer()), align=1)
+            halves = [
+                builder.and_(q, ir.Constant(_V16I8, [15] * 16)),
+                builder.lshr(q, ir.Constant(_V16I8, [4] * 16)),
+            ]
+        else:
+            q8 = builder.load(builder.bitcast(raw, _V8I8.as_pointer()), align=1)
+            q = builder.shuffle_vector(q8, q8, ir.Constant(_V16I32, list(range(16))))
+            nib = builder.lshr(q, ir.Constant(_V16I8, [0] * 8 + [4] * 8))
+            halves = [builder.and_(nib, ir.Constant(_V16I8, [15] * 16))]
+        splat = builder.insert_element(ir.Constant(_V16F32, None), scale, _c(0))
+        splat = builder.shuffle_vector(splat, splat, ir.Constant(_V16I32, [0] * 16))
+        out = builder.gep(data(3, dst), [to])
+        for h, index in enumerate(halves):
+            level = builder.sext(_lookup16(builder, table, index), _V16I32)
+            value = builder.fmul(splat, builder.sitofp(level, _V16F32))
+            at_h = builder.gep(out, [ir.Constant(ir.IntType(64), 16 * h)])
+            builder.store(value, builder.bitcast(at_h, _V16F32.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return codegen
+
+
+def _nibbles_signature(levels, src, at, dst, to, scale):
+    arrays = (levels, src, dst)
+    if not all(isinstance(a, types.Array) and a.ndim == 1 for a in arrays):
+        return None
+    if (levels.dtype, src.dtype, dst.dtype) != (types.int8, types.uint8, types.float32):
+        return None
+    return types.void(levels, src, types.int64, dst, types.int64, types.float32)
+
+
+@intrinsic
+def _nibbles16(typingctx, levels, src, at, dst, to, scale):
+    """``dst[to + j] = scale * levels[src[at + j] & 15]`` and ``dst[to + 16 + j] = scale *
+    levels[src[at + j] >> 4]`` for ``j < 16`` (``levels``: 16 int8; no bounds checks)."""
+    return _nibbles_signature(levels, src, at, dst, to, scale), _nibbles_codegen(16)
+
+
+@intrinsic
+def _nibbles8(typingctx, levels, src, at, dst, to, scale):
+    """As `_nibbles16` for 8 bytes: low nibbles to ``dst[to:to + 8]``, high ones to
+    ``dst[to + 8:to + 16]``."""
+    return _nibbles_signature(levels, src, at, dst, to, scale), _nibbles_codegen(8)
+
+
+# ---- IQ4_NL, IQ4_XS: 16 non-uniform levels -----------------------------------------------------
+# A value is ``scale * IQ4NL_VALUES[q]`` (layouts: ember.quant.iquants), 32 at a time.
+
+_NL_I8 = np.array(IQ4NL_VALUES, np.int8)
+
+
+@njit(cache=True)
+def _row_iq4_nl(src, dst, f16):
+    levels = _NL_I8
+    for b in range(dst.size // 32):
+        o = b * 18
+        _nibbles16(levels, src, o + 2, dst, b * 32, _half_at(src, o, f16))
+
+
+@njit(cache=True)
+def _row_iq4_xs(src, dst, f16):
+    levels = _NL_I8
+    for b in range(dst.size // 256):
+        o, e = b * 136, b * 256
+        d = _half_at(src, o, f16)
+        high = np.int64(src[o + 2]) | (np.int64(src[o + 3]) << 8)
+        for i in range(8):
+            low = (np.int64(src[o + 4 + i // 2]) >> (4 * (i & 1))) & 15
+            six = low | (((high >> (2 * i)) & 3) << 4)
+            _nibbles16(levels, src, o + 8 + 16 * i, dst, e + 32 * i, d * np.float32(six - 32))
+
+
+# ---- MXFP4, NVFP4: E2M1 values times a power-of-two or FP8 scale ------------------------------
+# ggml's doubled E2M1 integers times half the block scale (layouts and the special codes:
+# ember.quant.fp4); code 8 is the integer 0, so it decodes to +0 times the scale.
+
+_FP4_I8 = np.array(FP4_E2M1_X2, np.int8)
+_E8M0_HALF = np.ldexp(np.float32(1), np.arange(256) - 128).astype(np.float32)
+"""E8M0 byte -> half its scale, 2**(e - 128) (255 -> 2**127, never NaN)."""
+
+
+def _ue4m3_half() -> np.ndarray:
+    """UE4M3 byte -> half its value as ggml reads it: bit 7 ignored, 0x00 and 0x7F -> 0."""
+    code = np.arange(256)
+    exp, man = (code >> 3) & 15, code & 7
+    value = np.where(exp == 0, np.ldexp(man, -9), np.ldexp(8 + man, exp - 10))
+    return np.where((code == 0) | (code == 0x7F), 0, value / 2).astype(np.float32)
+
+
+_UE4M3_HALF = _ue4m3_half()
+
+
+@njit(cache=True)
+def _row_mxfp4(src, dst, f16):
+    levels, scales = _FP4_I8, _E8M0_HALF
+    for b in range(dst.size // 32):
+        o = b * 17
+        _nibbles16(levels, src, o + 1, dst, b * 32, scales[src[o]])
+
+
+@njit(cache=True)
+def _row_nvfp4(src, dst, f16):
+    levels, scales = _FP4_I8, _UE4M3_HALF
+    for b in range(dst.size // 64):
+        o, e = b * 36, b * 64
+        for s in range(4):
+            _nibbles8(levels, src, o + 4 + 8 * s, dst, e + 16 * s, scales[src[o + s]])
+
+
+# ---- TQ1_0, TQ2_0: ternary super-blocks of 256 values -----------------------------------------
+# Value ``d * (float(t) - 1)`` for trits t in 0..2 (layouts: ember.quant.ternary).
+
+
+@njit(cache=True)
+def _row_tq2_0(src, dst, f16):
+    n32 = _opaque(32)
+    for b in range(dst.size // 256):
+        o, e = b * 66, b * 256
+        d = _half_at(src, o + 64, f16)
+        for h in range(2):
+            q_at = o + 32 * h
+            v_at = e + 128 * h
+            for j in range(n32):
+                byte = src[q_at + j]
+                dst[v_at + j] = d * (_f32(byte & 3) - np.float32(1))
+                dst[v_at + 32 + j] = d * (_f32((byte >> 2) & 3) - np.float32(1))
+                dst[v_at + 64 + j] = d * (_f32((byte >> 4) & 3) - np.float32(1))
+                dst[v_at + 96 + j] = d * (_f32(byte >> 6) - np.float32(1))
+
+
+@njit(cache=True, inline="always")
+def _trit(byte, power):
+    """Trit ``p`` of a TQ1_0 byte, ``power`` being ``3**p``: the product wraps mod 256 (uint8,
+    as in ggml), then ``(x * 3) >> 8`` reads the trit off the fixed-point fraction."""
+    return (np.int32(np.uint8(np.int32(byte) * power)) * 3) >> 8
+
+
+@njit(cache=True, inline="always")
+def _trits_tq1(src, q_at, dst, v_at, d, count, width):
+    """``count`` trits of each of ``width`` bytes: trit ``p`` of byte ``j`` is value
+    ``v_at + p * width + j``."""
+    power = 1
+    for p in range(count):
+        for j in range(width):
+            dst[v_at + p * width + j] = d * (_f32(_trit(src[q_at + j], power)) - np.float32(1))
+        power *= 3
+
+
+@njit(cache=True)
+def _row_tq1_0(src, dst, f16):
+    n32, n16 = _opaque(32), _opaque(16)
+    for b in range(dst.size // 256):
+        o, e = b * 54, b * 256
+        d = _half_at(src, o + 52, f16)
+        _trits_tq1(src, o, dst, e, d, 5, n32)
+        _trits_tq1(src, o + 32, dst, e + 160, d, 5, n16)
+        _trits_tq1(src, o + 48, dst, e + 240, d, 4, 4)
+
+
+# ---- grid i-quants: IQ3_S, IQ3_XXS, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M ----------------------
+# Each group of 8 values (IQ3: two grid points of 4) is a row of a lattice grid, times signs and
+# a sub-block scale (layouts and formulas: ember.quant.iquants). Every factor has a few
+# significant bits and the products are exact, so grouping them differently from the reference
+# gives the same float32: here ``(scale * grid) * sign``, signs as +-1 tables.
+
+_GRID_IQ2XXS = IQ2XXS_GRID.astype(np.float32)
+_GRID_IQ2XS = IQ2XS_GRID.astype(np.float32)
+_GRID_IQ2S = IQ2S_GRID.astype(np.float32)
+_GRID_IQ3XXS = IQ3XXS_GRID.astype(np.float32)
+_GRID_IQ3S = IQ3S_GRID.astype(np.float32)
+_GRID_IQ1S = IQ1S_GRID.astype(np.float32)
+_BYTE_SIGNS = np.where(
+    np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little"),
+    np.float32(-1),
+    np.float32(1),
+)
+"""Byte -> its eight bits as signs (-1 where set), bit 0 first."""
+_KSIGN_SIGNS = _BYTE_SIGNS[KSIGNS]
+"""7-bit sign index -> eight signs."""
+
+
+@njit(cache=True, inline="always")
+def _u16_at(src, at):
+    return np.int64(src[at]) | (np.int64(src[at + 1]) << 8)
+
+
+@njit(cache=True, inline="always")
+def _u32_at(src, at):
+    return _u16_at(src, at) | (_u16_at(src, at + 2) << 16)
+
+
+_V4F32 = ir.VectorType(_F32_IR, 4)
+_V8F32 = ir.VectorType(_F32_IR, 8)
+_I64 = ir.IntType(64)
+
+
+def _splat8(builder, x):
+    v = builder.insert_element(ir.Constant(_V8F32, None), x, _c(0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, 8), [0] * 8))
+
+
+def _load_row(context, builder, aty, array, row, vty):
+    """Row ``row`` of a C-contiguous float32 array with ``vty.count`` columns, as a vector."""
+    data = context.make_array(aty)(context, builder, array).data
+    at = builder.gep(data, [builder.mul(row, ir.Constant(_I64, vty.count))])
+    return builder.load(builder.bitcast(at, vty.as_pointer()), align=4)
+
+
+def _store8(context, builder, aty, array, at, value):
+    data = context.make_array(aty)(context, builder, array).data
+    builder.store(value, builder.bitcast(builder.gep(data, [at]), _V8F32.as_pointer()), align=4)
+
+
+def _f32_arrays(*arrays):
+    return all(isinstance(a, types.Array) and a.dtype == types.float32 for a in arrays)
+
+
+@intrinsic
+def _grid8(typingctx, grid, g, signs, s, dst, at, scale):
+    """``dst[at:at + 8] = scale * grid[g] * signs[s]`` (rows of 8 float32; no bounds checks):
+    one 8-lane vector, where LLVM left the same loop scalar."""
+    if not _f32_arrays(grid, signs, dst):
+        return None
+
+    def codegen(context, builder, sig, args):
+        grid, g, signs, s, dst, at, scale = args
+        row = _load_row(context, builder, sig.args[0], grid, g, _V8F32)
+        sign = _load_row(context, builder, sig.args[2], signs, s, _V8F32)
+        value = builder.fmul(builder.fmul(_splat8(builder, scale), row), sign)
+        _store8(context, builder, sig.args[4], dst, at, value)
+        return context.get_dummy_value()
+
+    i64, f32 = types.int64, types.float32
+    return types.void(grid, i64, signs, i64, dst, i64, f32), codegen
+
+
+@intrinsic
+def _grid4x2(typingctx, grid, g0, g1, signs, s, dst, at, scale):
+    """As `_grid8` with the 8 grid values from two rows of 4 (IQ3): ``grid[g0], grid[g1]``."""
+    if not _f32_arrays(grid, signs, dst):
+        return None
+
+    def codegen(context, builder, sig, args):
+        grid, g0, g1, signs, s, dst, at, scale = args
+        r0 = _load_row(context, builder, sig.args[0], grid, g0, _V4F32)
+        r1 = _load_row(context, builder, sig.args[0], grid, g1, _V4F32)
+        row = builder.shuffle_vector(r0, r1, ir.Constant(ir.VectorType(_I32, 8), list(range(8))))
+        sign = _load_row(context, builder, sig.args[3], signs, s, _V8F32)
+        value = builder.fmul(builder.fmul(_splat8(builder, scale), row), sign)
+        _store8(context, builder, sig.args[5], dst, at, value)
+        return context.get_dummy_value()
+
+    i64, f32 = types.int64, types.float32
+    return types.void(grid, i64, i64, signs, i64, dst, i64, f32), codegen
+
+
+@intrinsic
+def _grid8_delta(typingctx, grid, g, delta, dst, at, scale):
+    """``dst[at:at + 8] = scale * (grid[g] + delta)`` (IQ1), as one vector."""
+    if not _f32_arrays(grid, dst):
+        return None
+
+    def codegen(context, builder, sig, args):
+        grid, g, delta, dst, at, scale = args
+        row = _load_row(context, builder, sig.args[0], grid, g, _V8F32)
+        value = builder.fmul(_splat8(builder, scale), builder.fadd(row, _splat8(builder, delta)))
+        _store8(context, builder, sig.args[3], dst, at, value)
+        return context.get_dummy_value()
+
+    i64, f32 = types.int64, types.float32
+    return types.void(grid, i64, f32, dst, i64, f32), codegen
+
+
+@njit(cache=True)
+def _row_iq2_xxs(src, dst, f16):
+    grid, signs = _GRID_IQ2XXS, _KSIGN_SIGNS
+    for b in range(dst.size // 256):
+        o, e = b * 66, b * 256
+        d = _half_at(src, o, f16)
+        for ib in range(8):
+            at = o + 2 + 8 * ib
+            aux = _u32_at(src, at + 4)
+            scale = d * (np.float32(0.5) + np.float32(aux >> 28)) * np.float32(0.25)
+            for g in range(4):
+                s = (aux >> (7 * g)) & 127
+                _grid8(grid, src[at + g], signs, s, dst, e + 32 * ib + 8 * g, scale)
+
+
+@njit(cache=True)
+def _row_iq2_xs(src, dst, f16):
+    grid, signs = _GRID_IQ2XS, _KSIGN_SIGNS
+    for b in range(dst.size // 256):
+        o, e = b * 74, b * 256
+        d = _half_at(src, o, f16)
+        for ib in range(16):
+            nib = (np.int64(src[o + 66 + ib // 2]) >> (4 * (ib & 1))) & 15
+            scale = d * (np.float32(0.5) + np.float32(nib)) * np.float32(0.25)
+            for g in range(2):
+                w = _u16_at(src, o + 2 + 4 * ib + 2 * g)
+                _grid8(grid, w & 511, signs, w >> 9, dst, e + 16 * ib + 8 * g, scale)
+
+
+@njit(cache=True)
+def _row_iq2_s(src, dst, f16):
+    grid, signs = _GRID_IQ2S, _BYTE_SIGNS
+    for b in range(dst.size // 256):
+        o, e = b * 82, b * 256
+        d = _half_at(src, o, f16)
+        for ib in range(16):
+            nib = (np.int64(src[o + 74 + ib // 2]) >> (4 * (ib & 1))) & 15
+            scale = d * (np.float32(0.5) + np.float32(nib)) * np.float32(0.25)
+            for h in range(2):
+                g = 2 * ib + h
+                high = (np.int64(src[o + 66 + g // 4]) >> (2 * (g & 3))) & 3
+                index = np.int64(src[o + 2 + g]) | (high << 8)
+                _grid8(grid, index, signs, src[o + 34 + g], dst, e + 8 * g, scale)
+
+
+@njit(cache=True)
+def _row_iq3_xxs(src, dst, f16):
+    grid, signs = _GRID_IQ3XXS, _KSIGN_SIGNS
+    for b in range(dst.size // 256):
+        o, e = b * 98, b * 256
+        d = _half_at(src, o, f16)
+        for ib in range(8):
+            aux = _u32_at(src, o + 66 + 4 * ib)
+            scale = d * (np.float32(0.5) + np.float32(aux >> 28)) * np.float32(0.5)
+            for g in range(4):
+                at = o + 2 + 8 * ib + 2 * g
+                s = (aux >> (7 * g)) & 127
+                _grid4x2(grid, src[at], src[at + 1], signs, s, dst, e + 32 * ib + 8 * g, scale)
+
+
+@njit(cache=True)
+def _row_iq3_s(src, dst, f16):
+    grid, signs = _GRID_IQ3S, _BYTE_SIGNS
+    for b in range(dst.size // 256):
+        o, e = b * 110, b * 256
+        d = _half_at(src, o, f16)
+        for ib in range(8):
+            nib = (np.int64(src[o + 106 + ib // 2]) >> (4 * (ib & 1))) & 15
+            scale = d * np.float32(2 * nib + 1)
+            qh = np.int64(src[o + 66 + ib])
+            for g in range(4):
+                p = 8 * ib + 2 * g  # the first of the group's two grid points
+                g0 = np.int64(src[o + 2 + p]) | (((qh >> (2 * g)) & 1) << 8)
+                g1 = np.int64(src[o + 3 + p]) | (((qh >> (2 * g + 1)) & 1) << 8)
+                s = src[o + 74 + 4 * ib + g]
+                _grid4x2(grid, g0, g1, signs, s, dst, e + 32 * ib + 8 * g, scale)
+
+
+@njit(cache=True, inline="always")
+def _delta(bit):
+    return np.float32(-0.125) if bit else np.float32(0.125)
+
+
+@njit(cache=True)
+def _row_iq1_s(src, dst, f16):
+    grid = _GRID_IQ1S
+    for b in range(dst.size // 256):
+        o, e = b * 50, b * 256
+        d = _half_at(src, o, f16)
+        for ib in range(8):
+            qh = _u16_at(src, o + 34 + 2 * ib)
+            scale = d * np.float32(2 * ((qh >> 12) & 7) + 1)
+            delta = _delta(qh & 0x8000)
+            for g in range(4):
+                index = np.int64(src[o + 2 + 4 * ib + g]) | (((qh >> (3 * g)) & 7) << 8)
+                _grid8_delta(grid, index, delta, dst, e + 32 * ib + 8 * g, scale)
+
+
+@njit(cache=True)
+def _row_iq1_m(src, dst, f16):
+    grid = _GRID_IQ1S
+    for b in range(dst.size // 256):
+        o, e = b * 56, b * 256
+        w0, w1 = _u16_at(src, o + 48), _u16_at(src, o + 50)
+        w2, w3 = _u16_at(src, o + 52), _u16_at(src, o + 54)
+        d_bits = (w0 >> 12) | ((w1 >> 12) << 4) | ((w2 >> 12) << 8) | ((w3 >> 12) << 12)
+        d = f16[d_bits]
+        for m in range(16):  # 16 values per 3-bit scale
+            w = _u16_at(src, o + 48 + 2 * (m // 4))
+            scale = d * np.float32(2 * ((w >> (3 * (m & 3))) & 7) + 1)
+            nib = np.int64(src[o + 32 + m])
+            for h in range(2):
+                g = 2 * m + h
+                n = (nib >> (4 * h)) & 15
+                index = np.int64(src[o + g]) | ((n & 7) << 8)
+                _grid8_delta(grid, index, _delta(n & 8), dst, e + 8 * g, scale)
+
+
 # ---- float32 -> bfloat16 / float16 ------------------------------------------------------------
 # Written as LLVM IR on 32-bit lanes: numba widens its integer arithmetic to 64 bits, which
 # halves the vector width.
@@ -541,8 +996,34 @@ def _decode_row(code, src, dst, f16):
         _row_q4_k(src, dst, f16)
     elif code == 8:
         _row_q5_k(src, dst, f16)
-    else:
+    elif code == 9:
         _row_q6_k(src, dst, f16)
+    elif code == 10:
+        _row_iq4_nl(src, dst, f16)
+    elif code == 11:
+        _row_iq4_xs(src, dst, f16)
+    elif code == 12:
+        _row_mxfp4(src, dst, f16)
+    elif code == 13:
+        _row_nvfp4(src, dst, f16)
+    elif code == 14:
+        _row_tq2_0(src, dst, f16)
+    elif code == 15:
+        _row_tq1_0(src, dst, f16)
+    elif code == 16:
+        _row_iq3_s(src, dst, f16)
+    elif code == 17:
+        _row_iq3_xxs(src, dst, f16)
+    elif code == 18:
+        _row_iq2_xxs(src, dst, f16)
+    elif code == 19:
+        _row_iq2_xs(src, dst, f16)
+    elif code == 20:
+        _row_iq2_s(src, dst, f16)
+    elif code == 21:
+        _row_iq1_s(src, dst, f16)
+    else:
+        _row_iq1_m(src, dst, f16)
 
 
 @njit(cache=True)

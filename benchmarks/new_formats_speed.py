@@ -1,0 +1,126 @@
+"""Fused gather + dequantize of the newer GGUF formats against a float32 row gather.
+
+For each format a Llama-3 sized table (128256 x 4096 values) is gathered at 8192 random ids
+into float32 with ``gather_dequantize(..., parallel=True)``, interleaved round-robin with
+``gather_rows`` of a float32 table of the same shape; prints a markdown table of median
+seconds per call, GB/s of output written and the ratio to float32 (1.0 = as fast).
+
+Table contents follow ``tests/conftest.py``'s ``quantized_rows``: standard normal data quantized
+where the format quantizes, else random blocks whose values are all finite. Only ``--unique``
+distinct rows are generated (quantizing or filtering 128256 rows takes minutes); they are
+tiled to the full row count, so the memory the ids reach is that of the full table.
+
+    .venv/bin/python benchmarks/new_formats_speed.py [--rows 128256] [--reps 9] [FORMAT ...]
+"""
+
+import argparse
+import itertools
+import time
+
+import numba
+import numpy as np
+
+from ember.engine.backends.native.kernels import dequantize_gather
+from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
+from ember.engine.backends.native.kernels.gather import gather_rows
+from ember.engine.backends.native.kernels.modes import MODE_ERROR
+from ember.quant import FORMATS
+
+NEW_FORMATS = [
+    "iq4_nl",
+    "iq4_xs",
+    "mxfp4",
+    "tq2_0",
+    "tq1_0",
+    "nvfp4",
+    "iq3_s",
+    "iq3_xxs",
+    "iq2_xxs",
+    "iq2_xs",
+    "iq2_s",
+    "iq1_s",
+    "iq1_m",
+]
+
+
+def quantized_rows(name: str, rows: int, values_per_row: int, seed: int = 0) -> np.ndarray:
+    """uint8 rows of ``name``'s blocks, as ``tests/conftest.py``'s fixture makes them."""
+    fmt = FORMATS[name]
+    rng = np.random.default_rng(seed)
+    if fmt.quantizable:
+        values = rng.standard_normal((rows, values_per_row)).astype(np.float32)
+        return fmt.quantize(values)
+    count = rows * values_per_row // fmt.block_elements
+    blocks = np.zeros((0, fmt.block_bytes), np.uint8)
+    while len(blocks) < count:
+        candidates = rng.integers(0, 256, (2 * count + 16, fmt.block_bytes), dtype=np.uint8)
+        with np.errstate(all="ignore"):
+            finite = np.isfinite(fmt.dequantize(candidates)).all(axis=1)
+        blocks = np.concatenate([blocks, candidates[finite]])
+    return blocks[:count].reshape(rows, -1)
+
+
+def median_seconds(calls, reps, rng):
+    """Median per-call time of each callable, interleaved round-robin (in a random order each
+    round) so drifting load hits all alike; each timed call follows an untimed one of its own,
+    so that it does not pay for the cache state another contender left."""
+    samples = {name: [] for name in calls}
+    for _ in range(reps):
+        for name in rng.permutation(list(calls)):
+            call = calls[name]
+            call()
+            start = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - start)
+    return {name: float(np.median(s)) for name, s in samples.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("formats", nargs="*", default=NEW_FORMATS)
+    parser.add_argument("--rows", type=int, default=128256)
+    parser.add_argument("--width", type=int, default=4096)
+    parser.add_argument("--ids", type=int, default=8192)
+    parser.add_argument("--unique", type=int, default=4096, help="distinct rows generated")
+    parser.add_argument("--reps", type=int, default=9)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    table32 = np.empty((args.rows, args.width), np.float32)
+    table32[:] = rng.standard_normal(args.width).astype(np.float32)
+    out = np.empty((args.ids, args.width), np.float32)
+    out32 = np.empty_like(out)
+    # Fresh ids each call, so that no call finds its rows cached by the one before.
+    pool = itertools.cycle(rng.integers(0, args.rows, (16, args.ids)))
+
+    print(
+        f"{args.rows} x {args.width} table ({args.unique} distinct rows tiled), {args.ids} ids, "
+        f"float32 output, {numba.get_num_threads()} threads, median of {args.reps}"
+    )
+    print("| format | compiled | seconds | GB/s | float32 seconds | float32 GB/s | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.formats:
+        unique = quantized_rows(name, args.unique, args.width)
+        table = np.resize(unique, (args.rows, unique.shape[1]))
+        del unique
+
+        def quant(table=table, name=name):
+            assert gather_dequantize(name, table, next(pool), 0, MODE_ERROR, out, True) == -1
+
+        def float32():
+            assert gather_rows(table32, next(pool), 0, MODE_ERROR, out32, True) == -1
+
+        quant()  # compile outside the timing
+        seconds = median_seconds({"quant": quant, "float32": float32}, args.reps, rng)
+        rate = out.nbytes / seconds["quant"] / 1e9
+        rate32 = out32.nbytes / seconds["float32"] / 1e9
+        compiled = "yes" if name in dequantize_gather._CODES else "no (reference)"
+        print(
+            f"| {name} | {compiled} | {seconds['quant']:.4f} | {rate:.1f} "
+            f"| {seconds['float32']:.4f} | {rate32:.1f} | {rate / rate32:.2f}x |",
+            flush=True,
+        )
+        del table
+
+
+if __name__ == "__main__":
+    main()
