@@ -106,3 +106,41 @@ def test_buffer_as_max_26_names_it():
     assert zeros.dtype is DType.bfloat16 and not zeros.to_numpy().astype(np.float32).any()
     with pytest.raises(TypeError, match=r"expected an ember\.driver device"):
         buffer.to("gpu")
+
+
+class _Producer:
+    """A bare DLPack producer (as torch is) around a numpy array, speaking DLPack 1.x."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __dlpack__(self, **kwargs):
+        return Tensor(self.array).__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return Tensor(self.array).__dlpack_device__()
+
+
+def test_a_writeable_bfloat16_producer_reads_back_writeable():
+    array = np.zeros(4, ml_dtypes.bfloat16)
+    view = dlpack.from_dlpack(_Producer(array))
+    assert view.flags.writeable and np.shares_memory(view, array)
+    frozen = np.zeros(4, ml_dtypes.bfloat16)
+    frozen.flags.writeable = False
+    assert not dlpack.from_dlpack(_Producer(frozen)).flags.writeable
+
+
+def test_out_may_be_a_bfloat16_dlpack_tensor_and_jax_arrays_go_in():
+    jnp = pytest.importorskip("jax.numpy")
+    from ember.engine import InferenceSession
+    from ember.graph import Graph, TensorType, ops
+
+    with Graph(
+        "g", input_types=[TensorType(DType.bfloat16, [5, 3]), TensorType(DType.int32, ["n"])]
+    ) as g:
+        g.output(ops.gather(g.inputs[0], g.inputs[1], 0))
+    model = InferenceSession().load(g)
+    table = jnp.arange(15, dtype=jnp.bfloat16).reshape(5, 3)  # a real framework's bfloat16
+    target = np.zeros((2, 3), ml_dtypes.bfloat16)
+    model.execute(table, np.array([4, 1], np.int32), out=_Producer(target))
+    np.testing.assert_array_equal(target, np.asarray(table)[[4, 1]])

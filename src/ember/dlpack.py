@@ -50,20 +50,42 @@ class ManagedTensor(ctypes.Structure):
     ]
 
 
-# A private prototype: `ctypes.pythonapi.X` is one shared object whose argtypes others may set.
+class VersionedHead(ctypes.Structure):
+    """The head of dlpack.h's `DLManagedTensorVersioned` (DLPack 1.x): its tensor follows the
+    flags, which say whether the memory may be written."""
+
+    _fields_ = [
+        ("major", ctypes.c_uint32),
+        ("minor", ctypes.c_uint32),
+        ("manager_ctx", ctypes.c_void_p),
+        ("deleter", ctypes.c_void_p),
+        ("flags", ctypes.c_uint64),
+        ("tensor", ManagedTensor),
+    ]
+
+
+# Private prototypes: `ctypes.pythonapi.X` is one shared object whose argtypes others may set.
 _capsule_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
     ("PyCapsule_GetPointer", ctypes.pythonapi)
+)
+_capsule_is = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object, ctypes.c_char_p)(
+    ("PyCapsule_IsValid", ctypes.pythonapi)
 )
 
 
 def managed_tensor(capsule: object) -> ManagedTensor:
-    """The tensor description inside an unconsumed 'dltensor' capsule."""
+    """The tensor description inside an unconsumed 'dltensor' or 'dltensor_versioned'
+    capsule."""
+    if _capsule_is(capsule, b"dltensor_versioned"):
+        head = VersionedHead.from_address(_capsule_pointer(capsule, b"dltensor_versioned"))
+        return head.tensor
     return ManagedTensor.from_address(_capsule_pointer(capsule, b"dltensor"))
 
 
-def to_dlpack_capsule(array: np.ndarray, dtype: DType) -> object:
-    """A 'dltensor' capsule viewing `array` (host memory, a narrow float type) without a copy."""
-    capsule = array.view(f"u{array.itemsize}").__dlpack__()
+def to_dlpack_capsule(array: np.ndarray, dtype: DType, **kwargs: object) -> object:
+    """A capsule viewing `array` (host memory, a narrow float type) without a copy; versioned
+    (with its read-only flag) when the consumer asks with `max_version`."""
+    capsule = array.view(f"u{array.itemsize}").__dlpack__(**kwargs)
     managed_tensor(capsule).dtype.code = NARROW_FLOAT_CODES[dtype]
     return capsule
 
@@ -85,7 +107,7 @@ def from_dlpack(producer: object) -> np.ndarray:
     except (BufferError, RuntimeError, TypeError, ValueError) as exc:
         first_error = exc
     try:
-        capsule = producer.__dlpack__()
+        capsule = _capsule_from(producer)
         managed = managed_tensor(capsule)
     except (BufferError, RuntimeError, TypeError, ValueError):
         raise TypeError(f"cannot read {type(producer).__name__}: {first_error}") from first_error
@@ -94,6 +116,15 @@ def from_dlpack(producer: object) -> np.ndarray:
         raise TypeError(f"cannot read {type(producer).__name__}: {first_error}") from first_error
     managed.dtype.code = _UINT
     return np.from_dlpack(_Capsule(capsule)).view(dtype.to_numpy())
+
+
+def _capsule_from(producer: object) -> object:
+    """A versioned capsule where the producer speaks DLPack 1.x (it says whether the memory is
+    writeable: an unversioned one reads back read-only), else an unversioned one."""
+    try:
+        return producer.__dlpack__(max_version=(1, 0))
+    except TypeError:  # a producer of DLPack 0.x takes no max_version
+        return producer.__dlpack__()
 
 
 class _Capsule:

@@ -118,7 +118,7 @@ class Tensor:
             return self._array.__dlpack__(stream=stream, **kwargs)
         dtype = self.dtype
         if dtype in NARROW_FLOAT_CODES:
-            return to_dlpack_capsule(self._array, dtype)
+            return to_dlpack_capsule(self._array, dtype, **kwargs)
         return self._array.__dlpack__(stream=stream, **kwargs)
 
     def __dlpack_device__(self) -> tuple[int, int]:
