@@ -19,7 +19,9 @@ __all__ = ["InferenceSession"]
 class InferenceSession:
     """Holds the backend (`"auto"`, `"native"` or `"xla"`) its models run on.
 
-    Auto picks the native backend when every device is the host CPU, and XLA otherwise.
+    Auto picks the native backend when every device is the host CPU, and XLA otherwise. On the
+    native backend `num_threads` sets the kernels' threads and `max_idle_bytes` caps the idle
+    result buffers kept for reuse (1 GiB by default; a large one is freed after ~1 s idle).
 
     >>> import numpy as np
     >>> from ember.dtype import DType
@@ -41,13 +43,14 @@ class InferenceSession:
         devices: Sequence[Device] | None = None,
         num_threads: int | None = None,
         backend: str = "auto",
+        max_idle_bytes: int | None = None,
     ) -> None:
         devices = list(devices) if devices is not None else [CPU()]
         for device in devices:
             if not isinstance(device, Device):
                 raise TypeError(f"devices must be ember.driver devices, got {device!r}")
         self.devices = devices
-        self._backend: Backend = make_backend(backend, devices, num_threads)
+        self._backend: Backend = make_backend(backend, devices, num_threads, max_idle_bytes)
         for device in devices:
             if not self._backend.supports(DeviceRef.from_device(device)):
                 raise ValueError(

@@ -16,11 +16,17 @@ __all__ = ["BACKEND_NAMES", "Backend", "Executable", "make_backend"]
 BACKEND_NAMES = ("auto", "native", "xla")
 
 
-def make_backend(name: str, devices: Sequence[Device], num_threads: int | None) -> Backend:
+def make_backend(
+    name: str,
+    devices: Sequence[Device],
+    num_threads: int | None,
+    max_idle_bytes: int | None = None,
+) -> Backend:
     """The backend called `name` (or chosen for `devices` when "auto").
 
     Raises:
-        ValueError: an unknown name, or `num_threads` for a backend that has no threads to set.
+        ValueError: an unknown name, or `num_threads` or `max_idle_bytes` for a backend that
+            has no threads or buffer pool to set.
         ImportError: XLA was asked for, and jax is not installed.
     """
     if name not in BACKEND_NAMES:
@@ -30,9 +36,11 @@ def make_backend(name: str, devices: Sequence[Device], num_threads: int | None) 
     if name == "native":
         from .native import NativeBackend
 
-        return NativeBackend(num_threads)
+        return NativeBackend(num_threads, max_idle_bytes)
     if num_threads is not None:
         raise ValueError("num_threads sets the native backend's CPU threads; XLA sets its own")
+    if max_idle_bytes is not None:
+        raise ValueError("max_idle_bytes caps the native backend's buffer pool; XLA has its own")
     try:
         from .xla import XlaBackend
     except ImportError as exc:

@@ -21,7 +21,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     shape,
     sharded_gather,
 )
-from .buffer_pool import BufferPool
+from .buffer_pool import DEFAULT_MAX_IDLE_BYTES, BufferPool
 from .executable import NativeExecutable
 from .lowering import LOWERINGS
 from .plan import build_plan
@@ -36,9 +36,11 @@ class NativeBackend(Backend):
     name = "native"
     lowerings = LOWERINGS
 
-    def __init__(self, num_threads: int | None = None) -> None:
+    def __init__(self, num_threads: int | None = None, max_idle_bytes: int | None = None) -> None:
         self.num_threads = check_num_threads(num_threads)
-        self._pool = BufferPool()
+        self._pool = BufferPool(
+            DEFAULT_MAX_IDLE_BYTES if max_idle_bytes is None else max_idle_bytes
+        )
 
     @property
     def devices(self) -> list[Device]:

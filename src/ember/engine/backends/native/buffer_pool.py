@@ -3,7 +3,9 @@ that fills it, so a session keeps the buffers its results used and hands them ou
 
 A buffer is free once nothing but the pool refers to it: the result `Tensor`, any numpy view
 of it and any DLPack consumer all hold a reference, so a buffer is never reused while the
-user can still see it.
+user can still see it. Idle buffers are held up to a cap (`max_idle_bytes`, 1 GiB unless the
+session says otherwise), and a large one goes back to the system once it has sat idle for
+about a second: one big batch does not pin its memory for the life of the session.
 
 >>> pool = BufferPool(max_idle_bytes=1 << 20)
 >>> a = pool.empty((4, 8), np.dtype(np.float32))
@@ -17,10 +19,20 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
+import weakref
 
 import numpy as np
 
-__all__ = ["ALIGNMENT", "BufferPool"]
+__all__ = ["ALIGNMENT", "DEFAULT_MAX_IDLE_BYTES", "BufferPool"]
+
+DEFAULT_MAX_IDLE_BYTES = 1 << 30
+"""Idle buffers a pool keeps at most, unless the session sets another cap."""
+
+LARGE_BYTES = 64 << 20
+"""Buffers from this size up are returned to the system after IDLE_SECONDS without a user."""
+
+IDLE_SECONDS = 1.0
 
 ALIGNMENT = 64
 """Bytes; a cache line, and what 64-byte streaming stores need."""
@@ -45,16 +57,48 @@ request, so one-token lookups do not pin the buffers of big batches."""
 class BufferPool:
     """Cache-line-aligned host buffers, reused by size once their last user lets go."""
 
-    def __init__(self, max_idle_bytes: int = 4 << 30) -> None:
+    def __init__(self, max_idle_bytes: int = DEFAULT_MAX_IDLE_BYTES) -> None:
+        if isinstance(max_idle_bytes, bool) or not isinstance(max_idle_bytes, int):
+            raise TypeError(f"max_idle_bytes must be an int, got {max_idle_bytes!r}")
+        if max_idle_bytes < 0:
+            raise ValueError(f"max_idle_bytes must be >= 0, got {max_idle_bytes}")
         self.max_idle_bytes = max_idle_bytes
         self._buffers: list[np.ndarray] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialized C-contiguous array, from an idle buffer when one is big enough."""
         nbytes = math.prod(shape) * dtype.itemsize
-        buffer = self._take(nbytes)
+        with self._lock:
+            buffer = self._take(nbytes)
         start = -buffer.ctypes.data % ALIGNMENT
-        return buffer[start : start + nbytes].view(dtype).reshape(shape)
+        array = buffer[start : start + nbytes].view(dtype).reshape(shape)
+        if nbytes >= LARGE_BYTES and _REFCOUNTS_EXACT:
+            weakref.finalize(array, self._released)
+        return array
+
+    def trim(self) -> None:
+        """Return idle large buffers to the system, and idle ones beyond the cap."""
+        with self._lock:
+            self._timer = None
+            kept, idle = [], 0
+            for buffer in self._buffers:
+                if sys.getrefcount(buffer) > _POOL_ONLY:  # a user still holds it
+                    kept.append(buffer)
+                elif buffer.nbytes < LARGE_BYTES and idle + buffer.nbytes <= self.max_idle_bytes:
+                    idle += buffer.nbytes
+                    kept.append(buffer)
+            self._buffers = kept
+
+    def _released(self) -> None:
+        """A large result is gone: trim once it has sat idle a while (a batch of the same size
+        in the meantime takes it again)."""
+        with self._lock:
+            if self._timer is None:
+                self._timer = threading.Timer(IDLE_SECONDS, self.trim)
+                self._timer.daemon = True
+                self._timer.start()
 
     def _take(self, nbytes: int) -> np.ndarray:
         best, idle_bytes = None, 0
