@@ -129,3 +129,30 @@ class Weight(Typed):
 
     def __repr__(self) -> str:
         return f"Weight({self.name!r}, {self.dtype!r}, {self.shape}, {self.device})"
+
+
+def _through_value(name: str):
+    """`Weight.<name>`: the operator of the weight's value in the open graph, as MAX's
+    `Weight` (a `TensorValue`) has it; with no graph open, the ValueError says so."""
+
+    def method(self: Weight, *args: Any) -> TensorValue:
+        return getattr(self.value(), name)(*args)
+
+    method.__name__ = name
+    return method
+
+
+# Arithmetic, logic and ordering, forward and reflected. Not == and !=: a weight stays usable
+# as a dict key and in `in` tests outside any graph.
+for _name in (
+    *(f"__{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow")),
+    *(f"__r{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow")),
+    *(f"__{op}__" for op in ("and", "or", "xor", "rand", "ror", "rxor")),
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__neg__",
+    "__invert__",
+):
+    setattr(Weight, _name, _through_value(_name))

@@ -1,0 +1,479 @@
+"""MAX-style user code, written fresh, runs on ember with only `max` renamed to `ember`.
+
+Each test is what someone porting a MAX 26 program would write: the module-level imports are
+MAX's with `max` replaced by `ember`, the rest is untouched MAX usage. Where MAX raises a
+`TypeError` or a `ValueError`, ember must raise that class or a subclass, so the user's
+`except` clauses keep working. GPUs of the originals are CPU devices here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ember import nn
+from ember.driver import CPU, Buffer, Tensor
+from ember.dtype import DType
+from ember.engine import InferenceSession
+from ember.graph import DeviceRef, Graph, TensorType, TensorValue, Weight, ops
+
+
+@pytest.fixture
+def cpu_session(backend: str) -> InferenceSession:
+    """What a MAX user opens: a session on the host CPU (on each of ember's backends)."""
+    return InferenceSession(devices=[CPU()], backend=backend)
+
+
+@pytest.fixture
+def two_cpu_session(backend: str) -> InferenceSession:
+    return InferenceSession(devices=[CPU(0), CPU(1)], backend=backend)
+
+
+def table(vocab: int, hidden: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((vocab, hidden)).astype(np.float32)
+
+
+def embedding_v2_graph(vocab: int, hidden: int, ids_dtype: DType = DType.int64) -> Graph:
+    embedding = nn.EmbeddingV2(vocab, hidden, DType.float32, DeviceRef.CPU(), name="emb")
+    with Graph("tokens", input_types=[TensorType(ids_dtype, ["batch", "seq"])]) as graph:
+        graph.output(embedding(graph.inputs[0]))
+    return graph
+
+
+# -- out-of-range ids at execute: a ValueError as in MAX, an IndexError too, saying where ---------
+
+
+def assert_names_the_bad_id(error: BaseException, bad_id: int, position: str, vocab: int) -> None:
+    message = str(error)
+    assert str(bad_id) in message
+    assert position in message
+    assert str(vocab) in message
+
+
+@pytest.mark.parametrize("caught", [ValueError, IndexError])
+def test_embedding_v2_out_of_range_id(cpu_session, caught):
+    model = cpu_session.load(embedding_v2_graph(10, 4), weights_registry={"emb": table(10, 4)})
+    ids = np.array([[1, 2, 3], [4, 5, 13]], dtype=np.int64)
+    with pytest.raises(caught) as info:
+        model.execute(ids)
+    assert_names_the_bad_id(info.value, 13, "(1, 2)", 10)
+
+
+@pytest.mark.parametrize("caught", [ValueError, IndexError])
+def test_embedding_of_a_weight_out_of_range_id(cpu_session, caught):
+    weights = Weight("vocab_table", DType.float32, [10, 4], DeviceRef.CPU())
+    embedding = nn.Embedding(weights)
+    with Graph("tokens", input_types=[TensorType(DType.int32, ["seq"])]) as graph:
+        graph.output(embedding(graph.inputs[0]))
+    model = cpu_session.load(graph, weights_registry={"vocab_table": table(10, 4)})
+    np.testing.assert_array_equal(
+        model.execute(np.array([9, 0], np.int32))[0].to_numpy(), table(10, 4)[[9, 0]]
+    )
+    with pytest.raises(caught) as info:
+        model.execute(np.array([0, 1, 2, 10], dtype=np.int32))
+    assert_names_the_bad_id(info.value, 10, "(3,)", 10)
+
+
+@pytest.mark.parametrize("caught", [ValueError, IndexError])
+def test_vocab_parallel_embedding_out_of_range_id(two_cpu_session, caught):
+    devices = [DeviceRef.CPU(0), DeviceRef.CPU(1)]
+    embedding = nn.VocabParallelEmbedding(10, 4, DType.float32, devices, name="emb")
+    with Graph("tokens", input_types=[TensorType(DType.int64, ["batch", "seq"])]) as graph:
+        graph.output(*embedding(graph.inputs[0]))
+    model = two_cpu_session.load(graph, weights_registry={"emb": table(10, 4)})
+    with pytest.raises(caught) as info:
+        model.execute(np.array([[0, 9], [12, 3]], dtype=np.int64))
+    assert_names_the_bad_id(info.value, 12, "(1, 0)", 10)
+
+
+# -- a Weight is a graph value inside a graph ------------------------------------------------
+
+
+W_VALUES = np.arange(12, dtype=np.float32).reshape(4, 3)
+W2_VALUES = np.full((4, 3), 0.5, dtype=np.float32)
+
+
+def run_weight_graph(session, build, weights=None):
+    """Builds `graph.output(build(w, w2))` over two weights, executes it, returns numpy."""
+    w = Weight("w", DType.float32, [4, 3], DeviceRef.CPU())
+    w2 = Weight("w2", DType.float32, [4, 3], DeviceRef.CPU())
+    with Graph("weights") as graph:
+        graph.output(build(w, w2))
+    registry = {"w": W_VALUES, "w2": W2_VALUES}
+    used = {name for name in registry if name in graph.weights}
+    model = session.load(graph, weights_registry={k: registry[k] for k in used})
+    return model.execute()[0].to_numpy()
+
+
+def test_weight_times_scalar(cpu_session):
+    out = run_weight_graph(cpu_session, lambda w, w2: w * 2)
+    np.testing.assert_array_equal(out, W_VALUES * 2)
+
+
+def test_scalar_plus_weight(cpu_session):
+    out = run_weight_graph(cpu_session, lambda w, w2: 3 + w)
+    np.testing.assert_array_equal(out, W_VALUES + 3)
+
+
+def test_weight_plus_weight(cpu_session):
+    out = run_weight_graph(cpu_session, lambda w, w2: w + w2)
+    np.testing.assert_array_equal(out, W_VALUES + W2_VALUES)
+
+
+def test_weight_plus_value_of_a_weight(cpu_session):
+    out = run_weight_graph(cpu_session, lambda w, w2: ops.add(w, w2) - ops.mul(w2, w2))
+    np.testing.assert_array_equal(out, W_VALUES + W2_VALUES - W2_VALUES * W2_VALUES)
+
+
+def test_weight_to_device(cpu_session):
+    out = run_weight_graph(cpu_session, lambda w, w2: w.to(DeviceRef.CPU()))
+    np.testing.assert_array_equal(out, W_VALUES)
+
+
+def test_weight_cast(cpu_session):
+    out = run_weight_graph(cpu_session, lambda w, w2: w.cast(DType.int32))
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, W_VALUES.astype(np.int32))
+
+
+def test_weight_reshape(cpu_session):
+    out = run_weight_graph(cpu_session, lambda w, w2: w.reshape((2, 6)))
+    np.testing.assert_array_equal(out, W_VALUES.reshape(2, 6))
+
+
+def test_weight_slices(cpu_session):
+    out = run_weight_graph(cpu_session, lambda w, w2: w[1:3])
+    np.testing.assert_array_equal(out, W_VALUES[1:3])
+    out = run_weight_graph(cpu_session, lambda w, w2: w[:, 1:])
+    np.testing.assert_array_equal(out, W_VALUES[:, 1:])
+
+
+def test_gather_rows_of_a_weight(cpu_session):
+    w = Weight("w", DType.float32, [4, 3], DeviceRef.CPU())
+    with Graph("rows", input_types=[TensorType(DType.int32, ["n"])]) as graph:
+        graph.output(ops.gather(w, graph.inputs[0], axis=0))
+    model = cpu_session.load(graph, weights_registry={"w": W_VALUES})
+    out = model.execute(np.array([3, 0, 3], np.int32))[0].to_numpy()
+    np.testing.assert_array_equal(out, W_VALUES[[3, 0, 3]])
+
+
+def test_tensor_value_of_a_weight(cpu_session):
+    out = run_weight_graph(cpu_session, lambda w, w2: ops.add(TensorValue(w), TensorValue(w2)))
+    np.testing.assert_array_equal(out, W_VALUES + W2_VALUES)
+
+
+def test_weight_arithmetic_outside_a_graph():
+    w = Weight("w", DType.float32, [4, 3], DeviceRef.CPU())
+    with pytest.raises(ValueError, match=r"[Gg]raph"):
+        w * 2
+
+
+def test_weight_methods_outside_a_graph():
+    w = Weight("w", DType.float32, [4, 3], DeviceRef.CPU())
+    with pytest.raises(ValueError, match=r"[Gg]raph"):
+        w.to(DeviceRef.CPU())
+    with pytest.raises(ValueError, match=r"[Gg]raph"):
+        w.cast(DType.float64)
+
+
+def test_two_weights_with_one_name_in_one_graph():
+    first = Weight("shared_name", DType.float32, [4, 3], DeviceRef.CPU())
+    second = Weight("shared_name", DType.float32, [4, 3], DeviceRef.CPU())
+    with Graph("clash"):
+        first.cast(DType.float64)
+        with pytest.raises(ValueError, match="shared_name"):
+            second.cast(DType.float64)
+
+
+def test_one_weight_used_twice_is_one_weight(cpu_session):
+    w = Weight("w", DType.float32, [4, 3], DeviceRef.CPU())
+    with Graph("twice", input_types=[TensorType(DType.int64, ["n"])]) as graph:
+        ids = graph.inputs[0]
+        graph.output(ops.add(ops.gather(w, ids, axis=0), ops.gather(w, ids, axis=0)))
+    model = cpu_session.load(graph, weights_registry={"w": W_VALUES})
+    out = model.execute(np.array([1, 2], np.int64))[0].to_numpy()
+    np.testing.assert_array_equal(out, 2 * W_VALUES[[1, 2]])
+
+
+# -- the driver: Buffer beside Tensor, and the model's devices -------------------------------
+
+
+def test_buffer_is_the_driver_tensor():
+    assert Buffer is Tensor or issubclass(Buffer, Tensor) or issubclass(Tensor, Buffer)
+
+
+def test_buffer_from_numpy_and_back():
+    array = np.arange(6, dtype=np.int32).reshape(2, 3)
+    buffer = Buffer.from_numpy(array)
+    assert buffer.shape == (2, 3)
+    assert buffer.dtype == DType.int32
+    assert buffer.device == CPU()
+    np.testing.assert_array_equal(buffer.to_numpy(), array)
+
+
+def test_buffer_from_dlpack_of_numpy_and_jax():
+    array = np.linspace(0, 1, 8, dtype=np.float32)
+    np.testing.assert_array_equal(Buffer.from_dlpack(array).to_numpy(), array)
+    jnp = pytest.importorskip("jax.numpy")
+    buffer = Buffer.from_dlpack(jnp.arange(5, dtype=jnp.int32))
+    assert buffer.dtype == DType.int32
+    np.testing.assert_array_equal(buffer.to_numpy(), np.arange(5))
+
+
+def test_buffer_zeros_and_to_device():
+    zeros = Buffer.zeros((3, 2), DType.float32, device=CPU())
+    assert zeros.shape == (3, 2)
+    assert zeros.dtype == DType.float32
+    moved = zeros.to(CPU())
+    assert moved.device == CPU()
+    np.testing.assert_array_equal(moved.to_numpy(), np.zeros((3, 2), np.float32))
+
+
+def test_model_devices_and_integration_test_idiom(cpu_session):
+    vocab, hidden = 16, 8
+    weights = table(vocab, hidden, seed=3)
+    model = cpu_session.load(embedding_v2_graph(vocab, hidden), weights_registry={"emb": weights})
+    assert model.input_devices == [CPU()]
+    assert model.output_devices == [CPU()]
+
+    ids = np.array([[1, 15, 0], [7, 7, 2]], dtype=np.int64)
+    ids_buffer = Buffer.from_dlpack(ids).to(model.input_devices[0])
+    (executed,) = model.execute(ids_buffer)
+    (called,) = model(ids_buffer)
+    for result in (executed, called):
+        assert isinstance(result, Buffer)
+        assert result.shape == (2, 3, hidden)
+        assert result.dtype == DType.float32
+        assert result.device == model.output_devices[0]
+        np.testing.assert_array_equal(result.to_numpy(), weights[ids])
+
+
+def test_jax_ids_through_dlpack(cpu_session):
+    jnp = pytest.importorskip("jax.numpy")
+    weights = table(16, 8, seed=4)
+    graph = embedding_v2_graph(16, 8, DType.int32)
+    model = cpu_session.load(graph, weights_registry={"emb": weights})
+    ids = jnp.array([[3, 4]], dtype=jnp.int32)
+    out = model.execute(Buffer.from_dlpack(ids).to(model.input_devices[0]))[0].to_numpy()
+    np.testing.assert_array_equal(out, weights[np.asarray(ids)])
+
+
+# -- build-time errors of MAX's classes ------------------------------------------------------
+
+
+def test_float_indices_to_gather_are_a_type_error():
+    w = Weight("w", DType.float32, [4, 3], DeviceRef.CPU())
+    with (
+        Graph("float_ids", input_types=[TensorType(DType.float32, ["n"])]) as graph,
+        pytest.raises(TypeError),
+    ):
+        ops.gather(w, graph.inputs[0], axis=0)
+
+
+def test_float_indices_to_an_embedding_are_a_type_error():
+    embedding = nn.EmbeddingV2(10, 4, DType.float32, DeviceRef.CPU(), name="emb")
+    with (
+        Graph("float_ids", input_types=[TensorType(DType.float32, ["n"])]) as graph,
+        pytest.raises(TypeError),
+    ):
+        embedding(graph.inputs[0])
+
+
+def test_gather_across_devices_is_a_value_error():
+    w = Weight("w", DType.float32, [4, 3], DeviceRef.CPU(0))
+    ids_type = TensorType(DType.int64, ["n"], device=DeviceRef.CPU(1))
+    with Graph("two_devices", input_types=[ids_type]) as graph, pytest.raises(ValueError):
+        ops.gather(w, graph.inputs[0], axis=0)
+
+
+def test_elementwise_across_devices_is_a_value_error():
+    a = Weight("a", DType.float32, [3], DeviceRef.CPU(0))
+    b = Weight("b", DType.float32, [3], DeviceRef.CPU(1))
+    with Graph("two_devices"), pytest.raises(ValueError):
+        ops.add(a, b)
+
+
+@pytest.mark.parametrize("caught", [ValueError, IndexError])
+@pytest.mark.parametrize("axis", [2, -3])
+def test_gather_axis_out_of_range(caught, axis):
+    w = Weight("w", DType.float32, [4, 3], DeviceRef.CPU())
+    with (
+        Graph("bad_axis", input_types=[TensorType(DType.int64, ["n"])]) as graph,
+        pytest.raises(caught),
+    ):
+        ops.gather(w, graph.inputs[0], axis=axis)
+
+
+def test_weight_of_the_wrong_dtype_at_load_is_a_type_error(cpu_session):
+    graph = embedding_v2_graph(10, 4)
+    with pytest.raises(TypeError):
+        cpu_session.load(graph, weights_registry={"emb": table(10, 4).astype(np.float64)})
+
+
+def test_weight_of_the_wrong_shape_at_load_is_a_value_error(cpu_session):
+    graph = embedding_v2_graph(10, 4)
+    with pytest.raises(ValueError):
+        cpu_session.load(graph, weights_registry={"emb": table(10, 5)})
+    with pytest.raises(ValueError):
+        cpu_session.load(graph, weights_registry={"emb": table(4, 10)})
+
+
+# -- the seed document's examples, `max` replaced by `ember` ---------------------------------
+
+
+def test_seed_module_example_builds_as_written(capsys):
+    with Graph(name="embedding_example") as graph:
+        batch_size = 4
+        seq_length = 16
+        vocab_size = 10000
+        hidden_dim = 256
+
+        input_data = np.random.randint(0, vocab_size, (batch_size, seq_length), dtype=np.int32)
+        input_indices = ops.constant(input_data, dtype=DType.int32)
+
+        embedding = nn.EmbeddingV2(
+            vocab_size=vocab_size,
+            hidden_dim=hidden_dim,
+            dtype=DType.float32,
+            device=DeviceRef.GPU(),
+            name="token_embeddings",
+        )
+
+        embeddings = embedding(input_indices)
+        print(f"Embedding output shape: {embeddings.shape}")
+    assert capsys.readouterr().out == "Embedding output shape: [Dim(4), Dim(16), Dim(256)]\n"
+    assert graph.name == "embedding_example"
+    assert embeddings.device == DeviceRef.GPU()
+    assert embeddings.dtype == DType.float32
+
+
+def test_seed_module_example_executes_on_cpu(cpu_session):
+    with Graph(name="embedding_example") as graph:
+        batch_size = 4
+        seq_length = 16
+        vocab_size = 10000
+        hidden_dim = 256
+
+        input_data = np.random.randint(0, vocab_size, (batch_size, seq_length), dtype=np.int32)
+        input_indices = ops.constant(input_data, dtype=DType.int32)
+
+        embedding = nn.EmbeddingV2(
+            vocab_size=vocab_size,
+            hidden_dim=hidden_dim,
+            dtype=DType.float32,
+            device=DeviceRef.CPU(),
+            name="token_embeddings",
+        )
+
+        embeddings = embedding(input_indices)
+        graph.output(embeddings)
+    weights = table(vocab_size, hidden_dim, seed=5)
+    model = cpu_session.load(graph, weights_registry={"token_embeddings": weights})
+    (out,) = model.execute()
+    assert out.shape == (4, 16, 256)
+    np.testing.assert_array_equal(out.to_numpy(), weights[input_data])
+
+
+def test_seed_embedding_v2_example(cpu_session):
+    embedding_layer = nn.EmbeddingV2(
+        vocab_size=1000,
+        hidden_dim=256,
+        dtype=DType.float32,
+        device=DeviceRef.CPU(),
+        name="embeddings",
+    )
+    assert embedding_layer.device == DeviceRef.CPU()
+    assert isinstance(embedding_layer.weight, Weight)
+    with Graph("v2", input_types=[TensorType(DType.int64, ["batch", "seq"])]) as graph:
+        token_indices = graph.inputs[0]
+        embeddings = embedding_layer(token_indices)
+        graph.output(embeddings)
+    assert [str(d) for d in embeddings.shape][-1] == "256"
+    weights = table(1000, 256, seed=6)
+    ids = np.array([[999, 0, 512]], dtype=np.int64)
+    out = cpu_session.load(graph, weights_registry={"embeddings": weights}).execute(ids)[0]
+    np.testing.assert_array_equal(out.to_numpy(), weights[ids])
+
+
+def test_seed_vocab_parallel_example(two_cpu_session):
+    embedding_layer = nn.VocabParallelEmbedding(
+        vocab_size=1000,
+        hidden_dim=256,
+        dtype=DType.float32,
+        device=[DeviceRef.CPU(0), DeviceRef.CPU(1)],
+        name="embeddings",
+    )
+    with Graph("vp", input_types=[TensorType(DType.int64, ["batch", "seq"])]) as graph:
+        token_indices = graph.inputs[0]
+        embeddings = embedding_layer(token_indices)
+        graph.output(*embeddings)
+    weights = table(1000, 256, seed=7)
+    ids = np.array([[0, 499, 500, 999]], dtype=np.int64)
+    outputs = two_cpu_session.load(graph, weights_registry={"embeddings": weights}).execute(ids)
+    assert len(outputs) == 2
+    assert [o.device for o in outputs] == [CPU(0), CPU(1)]
+    for out in outputs:
+        np.testing.assert_array_equal(out.to_numpy(), weights[ids])
+
+
+def test_seed_vocab_parallel_example_with_devices_keyword(two_cpu_session):
+    embedding_layer = nn.VocabParallelEmbedding(
+        vocab_size=10,
+        hidden_dim=4,
+        dtype=DType.float32,
+        devices=[DeviceRef.CPU(0), DeviceRef.CPU(1)],
+        name="embeddings",
+    )
+    with Graph("vp", input_types=[TensorType(DType.int64, ["n"])]) as graph:
+        graph.output(*embedding_layer(graph.inputs[0]))
+    weights = table(10, 4, seed=8)
+    outputs = two_cpu_session.load(graph, weights_registry={"embeddings": weights}).execute(
+        np.array([9, 4, 5], np.int64)
+    )
+    for out in outputs:
+        np.testing.assert_array_equal(out.to_numpy(), weights[[9, 4, 5]])
+
+
+def test_seed_embedding_of_an_array(cpu_session):
+    weights = table(6, 3, seed=9)
+    embedding = nn.Embedding(weights)
+    with Graph("embedding_of_array", input_types=[TensorType(DType.int64, ["n"])]) as graph:
+        graph.output(embedding(graph.inputs[0]))
+    out = cpu_session.load(graph).execute(np.array([5, 0, 2], np.int64))[0]
+    np.testing.assert_array_equal(out.to_numpy(), weights[[5, 0, 2]])
+
+
+# -- ids as users hold them ------------------------------------------------------------------
+
+
+def test_python_list_of_ids_as_a_tokenizer_gives_them(cpu_session):
+    weights = table(32, 4, seed=10)
+    embedding = nn.EmbeddingV2(32, 4, DType.float32, DeviceRef.CPU(), name="emb")
+    with Graph("encode", input_types=[TensorType(DType.int64, ["seq"])]) as graph:
+        graph.output(embedding(graph.inputs[0]))
+    model = cpu_session.load(graph, weights_registry={"emb": weights})
+    enc_ids = [2, 31, 0, 17]  # what `tokenizer.encode(text).ids` returns
+    np.testing.assert_array_equal(model.execute(enc_ids)[0].to_numpy(), weights[enc_ids])
+
+
+def test_python_list_of_id_lists_into_an_int32_graph(cpu_session):
+    weights = table(32, 4, seed=11)
+    model = cpu_session.load(embedding_v2_graph(32, 4, DType.int32), {"emb": weights})
+    batch = [[1, 2, 3], [30, 31, 0]]
+    np.testing.assert_array_equal(model.execute(batch)[0].to_numpy(), weights[np.array(batch)])
+
+
+def test_python_list_with_an_out_of_range_id(cpu_session):
+    model = cpu_session.load(embedding_v2_graph(8, 4), {"emb": table(8, 4)})
+    with pytest.raises(ValueError) as info:
+        model.execute([[0, 1, 8]])
+    assert_names_the_bad_id(info.value, 8, "(0, 2)", 8)
+
+
+def test_int64_numpy_ids_into_an_int32_graph(cpu_session):
+    weights = table(20, 4, seed=12)
+    model = cpu_session.load(embedding_v2_graph(20, 4, DType.int32), {"emb": weights})
+    ids = np.array([[19, 0], [5, 6]], dtype=np.int64)  # numpy's default integer type
+    np.testing.assert_array_equal(model.execute(ids)[0].to_numpy(), weights[ids])
+    ids = np.random.randint(0, 20, (3, 5))
+    np.testing.assert_array_equal(model(ids)[0].to_numpy(), weights[ids])
