@@ -28,7 +28,25 @@ F16_FIELDS = {
     "q4_k": [0, 2],
     "q5_k": [0, 2],
     "q6_k": [208],
+    "iq4_nl": [0],
+    "iq4_xs": [0],
+    "tq2_0": [64],
+    "tq1_0": [52],
+    "iq3_s": [0],
+    "iq3_xxs": [0],
+    "iq2_xxs": [0],
+    "iq2_xs": [0],
+    "iq2_s": [0],
+    "iq1_s": [0],
+    "iq1_m": ["iq1_m"],  # d's 16 bits are the top nibbles of the four scale words at 48-55
+    "mxfp4": [],
+    "nvfp4": [],
 }
+
+# Byte offsets of each block's one-byte scales (E8M0 for MXFP4, UE4M3 for NVFP4): sane blocks
+# draw them from SANE_BYTE_SCALES, edge blocks take every one of the 256 values at each.
+BYTE_SCALES = {"mxfp4": [0], "nvfp4": [0, 1, 2, 3]}
+SANE_BYTE_SCALES = {"mxfp4": (107, 148), "nvfp4": (0, 256)}
 
 EDGE_F16 = [
     0x0000,  # +0
@@ -59,8 +77,14 @@ def check(name: str, rows: np.ndarray) -> None:
     assert_same_bits(jit_decode(name, jnp.asarray(rows)), FORMATS[name].dequantize(rows))
 
 
-def set_f16(blocks: np.ndarray, at: int, bits: np.ndarray) -> None:
-    """Write the fp16 bit patterns ``bits`` ``(n,)`` at byte ``at`` of each block."""
+def set_f16(blocks: np.ndarray, at: int | str, bits: np.ndarray) -> None:
+    """Write the fp16 bit patterns ``bits`` ``(n,)`` at byte ``at`` of each block (IQ1_M's
+    ``at="iq1_m"``: into the top nibbles of its four little-endian scale words)."""
+    if at == "iq1_m":
+        for k in range(4):
+            top = ((bits.astype(np.uint16) >> (4 * k)) & 15).astype(np.uint8) << 4
+            blocks[:, 49 + 2 * k] = (blocks[:, 49 + 2 * k] & 0x0F) | top
+        return
     blocks[:, at : at + 2] = np.ascontiguousarray(bits, "<u2").view(np.uint8).reshape(-1, 2)
 
 
@@ -70,6 +94,8 @@ def sane_blocks(name: str, n_blocks: int, seed: int) -> np.ndarray:
     blocks = rng.integers(0, 256, (n_blocks, FORMATS[name].block_bytes), dtype=np.uint8)
     for at in F16_FIELDS[name]:
         set_f16(blocks, at, rng.uniform(-2, 2, n_blocks).astype(np.float16).view(np.uint16))
+    for at in BYTE_SCALES.get(name, []):
+        blocks[:, at] = rng.integers(*SANE_BYTE_SCALES[name], n_blocks)
     return blocks
 
 
@@ -81,11 +107,42 @@ def edge_blocks(name: str, seed: int) -> np.ndarray:
     blocks = rng.integers(0, 256, (len(combos), FORMATS[name].block_bytes), dtype=np.uint8)
     for i, at in enumerate(fields):
         set_f16(blocks, at, combos[:, i])
+    byte_fields = BYTE_SCALES.get(name, [])
+    if byte_fields:  # every byte value at each scale byte (the formats have no fp16 field)
+        blocks = rng.integers(0, 256, (256, FORMATS[name].block_bytes), dtype=np.uint8)
+        for i, at in enumerate(byte_fields):
+            blocks[:, at] = (np.arange(256) + 67 * i) % 256
     return blocks
 
 
 def test_jnp_decoders_are_registry_formats():
     assert set(DECODERS) <= set(FORMATS)
+    assert set(F16_FIELDS) == set(DECODERS)  # every decoder's scale fields are known here
+
+
+def test_iq1_m_scale_writer():
+    blocks = np.zeros((len(EDGE_F16), FORMATS["iq1_m"].block_bytes), np.uint8)
+    set_f16(blocks, "iq1_m", np.array(EDGE_F16, np.uint16))
+    words = blocks[:, 48:56].copy().view("<u2")
+    d_bits = sum((words[:, k] >> 12).astype(np.uint16) << (4 * k) for k in range(4))
+    assert d_bits.tolist() == EDGE_F16
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_many_random_blocks(name):
+    """Fully random bytes, NaN and inf scales included: NaN meets NaN, bit for bit."""
+    rng = np.random.default_rng(9)
+    check(name, rng.integers(0, 256, (512, FORMATS[name].block_bytes), dtype=np.uint8))
+
+
+def test_mxfp4_subnormal_scales():
+    """E8M0 bytes 0 and 1 are float32 subnormals, which XLA:CPU would flush in a product."""
+    blocks = np.zeros((2, FORMATS["mxfp4"].block_bytes), np.uint8)
+    blocks[:, 0] = [0, 1]
+    blocks[:, 1:] = 0x91  # codes 1 (0.5) and 9 (-0.5)
+    out = np.asarray(jit_decode("mxfp4", jnp.asarray(blocks)))
+    assert out[0, 0] == 2.0**-128 and out[1, 16] == -(2.0**-127)
+    check("mxfp4", blocks)
 
 
 @pytest.mark.parametrize("name", NAMES)

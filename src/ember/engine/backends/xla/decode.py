@@ -17,6 +17,14 @@ first or not gives the same sum. (Q6_K's product has up to 25 bits, but no add f
 are not: an FMA gives ``inf * 0 - NaN`` the minimum's NaN where numpy keeps the product's
 default NaN, so :func:`_nan_first` picks the product's NaN explicitly.
 
+Denormals: XLA:CPU flushes float32 subnormals to zero, as inputs and as results of arithmetic.
+No scale or product here is subnormal except MXFP4's (E8M0 bytes 0 and 1 are 2**-128 and
+2**-127), so MXFP4 reads its products' bits from a table instead of multiplying.
+
+Formats with a jnp decoder: the legacy and K-quants, IQ4_NL, IQ4_XS, MXFP4, NVFP4, TQ1_0, TQ2_0
+and the grid i-quants (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S), their tables
+from :mod:`ember.quant.grids`. Any other registry format takes :func:`host_decode`.
+
 >>> import numpy as np
 >>> rows = np.zeros((2, 3, 2 * 18), np.uint8)
 >>> rows[..., 1] = 0x3C  # d = 1.0 in the first block of each row
@@ -34,6 +42,17 @@ import numpy as np
 from jax import lax
 
 from ember.quant import FORMATS, QuantFormat
+from ember.quant.grids import (
+    FP4_E2M1_X2,
+    IQ1S_GRID,
+    IQ2S_GRID,
+    IQ2XS_GRID,
+    IQ2XXS_GRID,
+    IQ3S_GRID,
+    IQ3XXS_GRID,
+    IQ4NL_VALUES,
+    KSIGNS,
+)
 
 __all__ = ["DECODERS", "decode"]
 
@@ -185,6 +204,213 @@ def _q6_k(blocks: jax.Array) -> jax.Array:
     return _scaled(dl, _float(q) - 32)
 
 
+# ---- table formats: i-quants, FP4 and ternary -----------------------------------------------
+#
+# The tables are numpy constants that XLA embeds; indexing one is a gather from a constant. Every
+# product is of an fp16 (or E8M0/FP8) scale and short dyadic numbers, so exact in float32, and no
+# product is followed by an add (sums such as ``grid + delta`` or ``0.5 + s`` come first), so no
+# FMA can change a bit. The evaluation order follows the references' anyway.
+
+_NL = IQ4NL_VALUES.astype(np.float32)
+_FP4 = FP4_E2M1_X2.astype(np.float32)
+_E8M0_HALF = np.ldexp(np.float32(1), np.arange(256) - 128).astype(np.float32)
+"""E8M0 byte -> half its scale, ``2**(e - 128)`` (ggml: 255 is 2**128, not NaN)."""
+
+
+def _ue4m3_half_table() -> np.ndarray:
+    """UE4M3 byte -> half its value as ggml reads it: bit 7 ignored, 0x00 and 0x7F are 0."""
+    code = np.arange(256)
+    exp, man = (code >> 3) & 15, code & 7
+    value = np.where(exp == 0, np.ldexp(man, -9), np.ldexp(8 + man, exp - 10))
+    return np.where((code == 0) | (code == 0x7F), 0, value / 2).astype(np.float32)
+
+
+_UE4M3_HALF = _ue4m3_half_table()
+_BYTE_SIGNS = np.where(
+    np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little"),
+    np.float32(-1),
+    np.float32(1),
+)
+"""Byte -> its eight bits as signs (-1 for a set bit), bit 0 first."""
+_KSIGN_PATTERNS = _BYTE_SIGNS[KSIGNS]
+"""7-bit sign index -> eight signs."""
+_GRIDS = {
+    name: grid.astype(np.float32)
+    for name, grid in [
+        ("iq2_xxs", IQ2XXS_GRID),
+        ("iq2_xs", IQ2XS_GRID),
+        ("iq2_s", IQ2S_GRID),
+        ("iq3_xxs", IQ3XXS_GRID),
+        ("iq3_s", IQ3S_GRID),
+        ("iq1_s", IQ1S_GRID),
+    ]
+}
+
+
+def _lookup(table: np.ndarray, index: jax.Array) -> jax.Array:
+    """``table[index]`` (rows of ``table`` for each index), a gather from a constant."""
+    return jnp.asarray(table)[index.astype(jnp.int32)]
+
+
+def _u16(field: jax.Array) -> jax.Array:
+    """``(n, 2k)`` bytes -> ``(n, k)`` little-endian uint16 words (as uint32)."""
+    raw = field.astype(jnp.uint32).reshape(field.shape[0], -1, 2)
+    return raw[..., 0] | (raw[..., 1] << 8)
+
+
+def _u32(field: jax.Array) -> jax.Array:
+    """``(..., 4k)`` bytes -> ``(..., k)`` little-endian uint32 words."""
+    raw = field.astype(jnp.uint32).reshape(*field.shape[:-1], -1, 4)
+    return raw[..., 0] | (raw[..., 1] << 8) | (raw[..., 2] << 16) | (raw[..., 3] << 24)
+
+
+def _nibble_pairs(field: jax.Array) -> jax.Array:
+    """``(n, k)`` bytes -> ``(n, 2k)`` nibbles, each byte's low nibble first."""
+    return jnp.stack([field & 0x0F, field >> 4], axis=-1).reshape(field.shape[0], -1)
+
+
+def _halves(field: jax.Array) -> jax.Array:
+    """Runs of 16 bytes (the last axis) -> 32 values: low nibbles 0-15, high nibbles 16-31."""
+    return jnp.concatenate([field & 0x0F, field >> 4], axis=-1)
+
+
+def _iq4_nl(blocks: jax.Array) -> jax.Array:
+    return _f16(blocks, 0) * _lookup(_NL, _halves(blocks[:, 2:18]))
+
+
+def _iq4_xs(blocks: jax.Array) -> jax.Array:
+    n = blocks.shape[0]
+    high = (_u16(blocks[:, 2:4]) >> jnp.arange(0, 16, 2, dtype=jnp.uint32)) & 3  # (n, 8)
+    six = _nibble_pairs(blocks[:, 4:8]).astype(jnp.int32) | (high.astype(jnp.int32) << 4)
+    scale = _f16(blocks, 0) * _float(six - 32)
+    values = _lookup(_NL, _halves(blocks[:, 8:136].reshape(n, 8, 16)))  # (n, 8, 32)
+    return (scale[:, :, None] * values).reshape(n, QK_K)
+
+
+with np.errstate(over="ignore"):
+    _MXFP4_BITS = (_E8M0_HALF[:, None] * _FP4[None, :]).view(np.uint32).reshape(-1)
+"""``e * 16 + code`` -> the float32 bits of ``E8M0_HALF[e] * FP4[code]``, 16 KiB.
+
+A table, not a product: XLA:CPU runs with denormals flushed to zero (inputs and results), and
+E8M0 bytes 0 and 1 are float32 subnormals (2**-128, 2**-127) whose products the reference keeps.
+"""
+
+
+def _mxfp4(blocks: jax.Array) -> jax.Array:
+    index = blocks[:, 0:1].astype(jnp.int32) * 16 + _halves(blocks[:, 1:17]).astype(jnp.int32)
+    return lax.bitcast_convert_type(_lookup(_MXFP4_BITS, index), jnp.float32)
+
+
+def _nvfp4(blocks: jax.Array) -> jax.Array:
+    n = blocks.shape[0]
+    values = _lookup(_FP4, _halves(blocks[:, 4:36].reshape(n, 4, 8)))  # (n, 4, 16)
+    return (_lookup(_UE4M3_HALF, blocks[:, 0:4])[:, :, None] * values).reshape(n, 64)
+
+
+def _tq2_0(blocks: jax.Array) -> jax.Array:
+    return _f16(blocks, 64) * (_float(_crumbs(blocks[:, 0:64])) - 1)
+
+
+_POW3 = np.array([1, 3, 9, 27, 81], np.uint8)
+
+
+def _trits(packed: jax.Array, count: int) -> jax.Array:
+    """``(n, k)`` bytes -> ``(n, count * k)`` trits, trit ``p`` of byte ``j`` at ``p * k + j``:
+    ``((byte * 3**p mod 256) * 3) >> 8`` (the uint8 product wraps, as intended)."""
+    shifted = packed[:, None, :] * jnp.asarray(_POW3[:count, None])
+    return ((shifted.astype(jnp.uint32) * 3) >> 8).reshape(packed.shape[0], -1)
+
+
+def _tq1_0(blocks: jax.Array) -> jax.Array:
+    t = jnp.concatenate(
+        [_trits(blocks[:, 0:32], 5), _trits(blocks[:, 32:48], 5), _trits(blocks[:, 48:52], 4)],
+        axis=1,
+    )
+    return _f16(blocks, 52) * (_float(t) - 1)
+
+
+def _aux_words(aux: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """IQ2_XXS/IQ3_XXS aux words ``(n, 8)`` -> (scale nibble as float32 ``(n, 8)``, signs
+    ``(n, 8, 4, 8)``)."""
+    sign_index = (aux[:, :, None] >> jnp.array([0, 7, 14, 21], jnp.uint32)) & 0x7F
+    return _float(aux >> 28), _lookup(_KSIGN_PATTERNS, sign_index)
+
+
+def _iq2_xxs(blocks: jax.Array) -> jax.Array:
+    n = blocks.shape[0]
+    payload = blocks[:, 2:66].reshape(n, 8, 8)
+    s, signs = _aux_words(_u32(payload[:, :, 4:]).reshape(n, 8))
+    grid = _lookup(_GRIDS["iq2_xxs"], payload[:, :, :4])  # (n, 8, 4, 8)
+    scale = _f16(blocks, 0) * (0.5 + s) * 0.25
+    return (scale[:, :, None, None] * grid * signs).reshape(n, QK_K)
+
+
+def _iq2_xs(blocks: jax.Array) -> jax.Array:
+    n = blocks.shape[0]
+    qs = _u16(blocks[:, 2:66])  # (n, 32)
+    grid = _lookup(_GRIDS["iq2_xs"], qs & 0x1FF) * _lookup(_KSIGN_PATTERNS, qs >> 9)
+    scale = _f16(blocks, 0) * (0.5 + _float(_nibble_pairs(blocks[:, 66:74]))) * 0.25
+    return (scale[:, :, None] * grid.reshape(n, 16, 16)).reshape(n, QK_K)
+
+
+def _iq2_s(blocks: jax.Array) -> jax.Array:
+    n = blocks.shape[0]
+    index = blocks[:, 2:34].astype(jnp.int32) | (
+        _fields(blocks[:, 66:74], 2, 1).astype(jnp.int32) << 8
+    )
+    grid = _lookup(_GRIDS["iq2_s"], index) * _lookup(_BYTE_SIGNS, blocks[:, 34:66])  # (n, 32, 8)
+    scale = _f16(blocks, 0) * (0.5 + _float(_nibble_pairs(blocks[:, 74:82]))) * 0.25
+    return (scale[:, :, None] * grid.reshape(n, 16, 16)).reshape(n, QK_K)
+
+
+def _iq3_xxs(blocks: jax.Array) -> jax.Array:
+    n = blocks.shape[0]
+    s, signs = _aux_words(_u32(blocks[:, 66:98]))
+    grid = _lookup(_GRIDS["iq3_xxs"], blocks[:, 2:66]).reshape(n, 8, 4, 8)
+    scale = _f16(blocks, 0) * (0.5 + s) * 0.5
+    return (scale[:, :, None, None] * grid * signs).reshape(n, QK_K)
+
+
+def _iq3_s(blocks: jax.Array) -> jax.Array:
+    n = blocks.shape[0]
+    index = blocks[:, 2:66].astype(jnp.int32) | (
+        _fields(blocks[:, 66:74], 1, 1).astype(jnp.int32) << 8
+    )
+    values = _lookup(_GRIDS["iq3_s"], index).reshape(n, 32, 8) * _lookup(
+        _BYTE_SIGNS, blocks[:, 74:106]
+    )
+    scale = _f16(blocks, 0) * _float(2 * _nibble_pairs(blocks[:, 106:110]).astype(jnp.int32) + 1)
+    return (scale[:, :, None] * values.reshape(n, 8, 32)).reshape(n, QK_K)
+
+
+def _deltas(bit: jax.Array) -> jax.Array:
+    return jnp.where(bit != 0, jnp.float32(-0.125), jnp.float32(0.125))
+
+
+def _iq1_s(blocks: jax.Array) -> jax.Array:
+    n = blocks.shape[0]
+    qh = _u16(blocks[:, 34:50])  # (n, 8), one per sub-block
+    high = (qh[:, :, None] >> jnp.array([0, 3, 6, 9], jnp.uint32)) & 7
+    index = blocks[:, 2:34].reshape(n, 8, 4).astype(jnp.uint32) | (high << 8)
+    values = _lookup(_GRIDS["iq1_s"], index) + _deltas(qh & 0x8000)[:, :, None, None]
+    scale = _f16(blocks, 0) * _float(2 * ((qh >> 12) & 7) + 1)
+    return (scale[:, :, None, None] * values).reshape(n, QK_K)
+
+
+def _iq1_m(blocks: jax.Array) -> jax.Array:
+    n = blocks.shape[0]
+    words = _u16(blocks[:, 48:56])  # (n, 4)
+    top = (words >> 12) << jnp.array([0, 4, 8, 12], jnp.uint32)
+    d_bits = (top[:, 0:1] | top[:, 1:2] | top[:, 2:3] | top[:, 3:4]).astype(jnp.uint16)
+    d = lax.bitcast_convert_type(d_bits, jnp.float16).astype(jnp.float32)  # (n, 1)
+    s = ((words[:, :, None] >> jnp.array([0, 3, 6, 9], jnp.uint32)) & 7).reshape(n, 16)
+    nib = _nibble_pairs(blocks[:, 32:48]).astype(jnp.uint32)  # (n, 32), one per group of 8
+    index = blocks[:, 0:32].astype(jnp.uint32) | ((nib & 7) << 8)
+    values = _lookup(_GRIDS["iq1_s"], index) + _deltas(nib & 8)[:, :, None]  # (n, 32, 8)
+    scale = d * _float(2 * s + 1)  # (n, 16), one per 16 values
+    return (scale[:, :, None] * values.reshape(n, 16, 16)).reshape(n, QK_K)
+
+
 # ---- registry -------------------------------------------------------------------------------
 
 
@@ -225,6 +451,19 @@ DECODERS: dict[str, Callable[[jax.Array], jax.Array]] = {
         ("q4_k", 144, QK_K, _q4_k),
         ("q5_k", 176, QK_K, _q5_k),
         ("q6_k", 210, QK_K, _q6_k),
+        ("iq4_nl", 18, 32, _iq4_nl),
+        ("iq4_xs", 136, QK_K, _iq4_xs),
+        ("mxfp4", 17, 32, _mxfp4),
+        ("nvfp4", 36, 64, _nvfp4),
+        ("tq2_0", 66, QK_K, _tq2_0),
+        ("tq1_0", 54, QK_K, _tq1_0),
+        ("iq3_s", 110, QK_K, _iq3_s),
+        ("iq3_xxs", 98, QK_K, _iq3_xxs),
+        ("iq2_xxs", 66, QK_K, _iq2_xxs),
+        ("iq2_xs", 74, QK_K, _iq2_xs),
+        ("iq2_s", 82, QK_K, _iq2_s),
+        ("iq1_s", 50, QK_K, _iq1_s),
+        ("iq1_m", 56, QK_K, _iq1_m),
     ]
 }
 """Format name (lowercase, as ember.quant.FORMATS keys it) -> decoder."""
