@@ -295,3 +295,17 @@ def test_copying_a_large_strided_weight_is_announced(tmp_path):
         g.output(ops.gather(Weight("t", DType.float32, list(strided.shape)), g.inputs[0], 0))
     with pytest.warns(UserWarning, match=r"weight 't': its array is strided.*copies all 64 MB"):
         InferenceSession().load(g, {"t": strided})
+
+
+def test_a_table_its_framework_will_not_export_names_the_weight():
+    from ember.engine import InferenceSession
+
+    class RequiresGrad:  # as torch answers for a tensor with requires_grad=True
+        def __dlpack__(self, **kwargs):
+            raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
+
+        def __dlpack_device__(self):
+            return (1, 0)
+
+    with pytest.raises(TypeError, match=r"weight 'tokens': cannot read .*tensor\.detach\(\)"):
+        InferenceSession().load(lookup_graph(), {"tokens": RequiresGrad()})

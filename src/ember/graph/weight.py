@@ -81,7 +81,10 @@ class Weight(Typed):
                     f"weight {self.name!r}: expected a numpy array or a DLPack object, "
                     f"got {type(array).__name__}"
                 )
-            array = from_dlpack(array)
+            try:
+                array = from_dlpack(array)
+            except TypeError as error:  # e.g. torch refuses a tensor that requires grad
+                raise TypeError(f"weight {self.name!r}: {error}") from error
         try:
             dtype = DType.from_numpy(array.dtype)
         except TypeError:
