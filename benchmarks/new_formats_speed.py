@@ -24,7 +24,7 @@ from ember.engine.backends.native.kernels import dequantize_gather
 from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
 from ember.engine.backends.native.kernels.gather import gather_rows
 from ember.engine.backends.native.kernels.modes import MODE_ERROR
-from ember.quant import FORMATS
+from ember.quant.samples import sample_table
 
 NEW_FORMATS = [
     "iq4_nl",
@@ -41,23 +41,6 @@ NEW_FORMATS = [
     "iq1_s",
     "iq1_m",
 ]
-
-
-def quantized_rows(name: str, rows: int, values_per_row: int, seed: int = 0) -> np.ndarray:
-    """uint8 rows of ``name``'s blocks, as ``tests/conftest.py``'s fixture makes them."""
-    fmt = FORMATS[name]
-    rng = np.random.default_rng(seed)
-    if fmt.quantizable:
-        values = rng.standard_normal((rows, values_per_row)).astype(np.float32)
-        return fmt.quantize(values)
-    count = rows * values_per_row // fmt.block_elements
-    blocks = np.zeros((0, fmt.block_bytes), np.uint8)
-    while len(blocks) < count:
-        candidates = rng.integers(0, 256, (2 * count + 16, fmt.block_bytes), dtype=np.uint8)
-        with np.errstate(all="ignore"):
-            finite = np.isfinite(fmt.dequantize(candidates)).all(axis=1)
-        blocks = np.concatenate([blocks, candidates[finite]])
-    return blocks[:count].reshape(rows, -1)
 
 
 def median_seconds(calls, reps, rng):
@@ -99,7 +82,7 @@ def main():
     print("| format | compiled | seconds | GB/s | float32 seconds | float32 GB/s | ratio |")
     print("|---|---|---|---|---|---|---|")
     for name in args.formats:
-        unique = quantized_rows(name, args.unique, args.width)
+        unique = sample_table(name, args.unique, args.width)
         table = np.resize(unique, (args.rows, unique.shape[1]))
         del unique
 

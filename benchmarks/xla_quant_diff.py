@@ -21,6 +21,7 @@ from ember.dtype import DType
 from ember.engine import InferenceSession
 from ember.graph import DeviceRef, Graph, QuantizationEncoding, TensorType
 from ember.quant import FORMATS
+from ember.quant.samples import sample_table
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,13 +34,12 @@ def main(argv: list[str] | None = None) -> None:
     devices = [CPU(), Accelerator()] if args.platform == "gpu" else [CPU()]
     session = InferenceSession(devices=devices, backend="xla")
     rng = np.random.default_rng(0)
-    values = rng.standard_normal((args.rows, args.hidden)).astype(np.float32)
     ids = rng.integers(0, args.rows, 8192).astype(np.int32)
     print(f"jax {jax.__version__} on {jax.devices(args.platform)[0].device_kind}")
     print("| format | values differing | max abs diff | max ulps |")
     print("|---|---:|---:|---:|")
     for name, fmt in FORMATS.items():
-        table = fmt.quantize(values)
+        table = sample_table(fmt, args.rows, args.hidden)
         encoding = QuantizationEncoding[name.upper()]
         emb = nn.EmbeddingV2(args.rows, table.shape[1], DType.uint8, ref, encoding, name="q")
         with Graph("q", input_types=[TensorType(DType.int32, ["n"], ref)]) as g:

@@ -43,26 +43,8 @@ def session(backend: str):
 
 @pytest.fixture(scope="session")
 def quantized_rows():
-    """`make(name, rows, values_per_row, seed)`: uint8 rows of `name`'s blocks. Formats ember
-    quantizes get standard normal data quantized; decode-only ones (the grid i-quants, NVFP4)
-    get random blocks, keeping those whose values are all finite."""
-    import numpy as np
+    """`make(name, rows, values_per_row, seed)`: sample rows of a format's blocks
+    (`ember.quant.samples.sample_table`)."""
+    from ember.quant.samples import sample_table
 
-    from ember.quant import FORMATS
-
-    def make(name: str, rows: int, values_per_row: int, seed: int = 0) -> np.ndarray:
-        fmt = FORMATS[name]
-        rng = np.random.default_rng(seed)
-        if fmt.quantizable:
-            values = rng.standard_normal((rows, values_per_row)).astype(np.float32)
-            return fmt.quantize(values)
-        count = rows * values_per_row // fmt.block_elements
-        blocks = np.zeros((0, fmt.block_bytes), np.uint8)
-        while len(blocks) < count:
-            candidates = rng.integers(0, 256, (2 * count + 16, fmt.block_bytes), dtype=np.uint8)
-            with np.errstate(all="ignore"):
-                finite = np.isfinite(fmt.dequantize(candidates)).all(axis=1)
-            blocks = np.concatenate([blocks, candidates[finite]])
-        return blocks[:count].reshape(rows, -1)
-
-    return make
+    return sample_table
