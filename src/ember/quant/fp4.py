@@ -36,36 +36,23 @@ from __future__ import annotations
 import numpy as np
 
 from .format import block_format
-from .grids import FP4_E2M1_X2
+from .grids import E8M0_HALF, FP4_E2M1_X2, UE4M3_HALF
 
 __all__ = ["MXFP4", "NVFP4"]
 
 _FP4 = FP4_E2M1_X2.astype(np.float32)
-_E8M0_HALF = np.ldexp(np.float32(1), np.arange(256) - 128).astype(np.float32)
-"""E8M0 byte -> half its scale, 2**(e - 128)."""
-
-
-def _ue4m3_half() -> np.ndarray:
-    """UE4M3 byte -> half its value, as ggml reads it (see the module docstring)."""
-    code = np.arange(256)
-    exp, man = (code >> 3) & 15, code & 7
-    value = np.where(exp == 0, np.ldexp(man, -9), np.ldexp(8 + man, exp - 10))
-    return np.where((code == 0) | (code == 0x7F), 0, value / 2).astype(np.float32)
-
-
-_UE4M3_HALF = _ue4m3_half()
 
 
 def _decode_mxfp4(blocks: np.ndarray) -> np.ndarray:
     q = blocks[:, 1:17]
-    return _E8M0_HALF[blocks[:, :1]] * _FP4[np.concatenate([q & 0x0F, q >> 4], axis=1)]
+    return E8M0_HALF[blocks[:, :1]] * _FP4[np.concatenate([q & 0x0F, q >> 4], axis=1)]
 
 
 def _decode_nvfp4(blocks: np.ndarray) -> np.ndarray:
     n = blocks.shape[0]
     q = blocks[:, 4:36].reshape(n, 4, 8)
     values = _FP4[np.concatenate([q & 0x0F, q >> 4], axis=2)]  # (n, 4, 16)
-    return (_UE4M3_HALF[blocks[:, 0:4]][:, :, None] * values).reshape(n, 64)
+    return (UE4M3_HALF[blocks[:, 0:4]][:, :, None] * values).reshape(n, 64)
 
 
 _MAGNITUDE_MIDPOINTS = (_FP4[1:8] + _FP4[:7]) / np.float32(2)  # between 0, 1, 2, 3, 4, 6, 8, 12
@@ -77,7 +64,7 @@ def _encode_mxfp4(x: np.ndarray) -> np.ndarray:
         e = np.where(amax > 0, np.floor(np.log2(amax)) - 2 + 127, 0)
     e = np.nan_to_num(np.clip(e, 0, 254)).astype(np.uint8)  # clipped: beyond float32's range
     with np.errstate(invalid="ignore"):
-        magnitude = np.searchsorted(_MAGNITUDE_MIDPOINTS, np.abs(x) / _E8M0_HALF[e])
+        magnitude = np.searchsorted(_MAGNITUDE_MIDPOINTS, np.abs(x) / E8M0_HALF[e])
     code = (magnitude | np.where((x < 0) & (magnitude > 0), 8, 0)).astype(np.uint8)
     return np.concatenate([e, code[:, :16] | (code[:, 16:] << 4)], axis=1)
 

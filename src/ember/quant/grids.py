@@ -35,6 +35,7 @@ import base64
 import numpy as np
 
 __all__ = [
+    "E8M0_HALF",
     "FP4_E2M1_X2",
     "IQ1S_GRID",
     "IQ2S_GRID",
@@ -44,6 +45,7 @@ __all__ = [
     "IQ3XXS_GRID",
     "IQ4NL_VALUES",
     "KSIGNS",
+    "UE4M3_HALF",
 ]
 
 
@@ -171,3 +173,20 @@ FP4_E2M1_X2 = _e2m1_doubled()
 for _table in (IQ2XXS_GRID, IQ2XS_GRID, IQ2S_GRID, IQ3XXS_GRID, IQ3S_GRID, IQ1S_GRID, KSIGNS):
     _table.flags.writeable = False  # shared constants
 IQ4NL_VALUES.flags.writeable = FP4_E2M1_X2.flags.writeable = False
+
+
+E8M0_HALF = np.ldexp(np.float32(1), np.arange(256) - 128).astype(np.float32)
+"""MXFP4's E8M0 scale byte -> half its scale, 2**(e - 128) (as ggml: 255 is 2**127, never NaN);
+half, because the E2M1 table holds doubled values."""
+
+
+def _ue4m3_half() -> np.ndarray:
+    code = np.arange(256)
+    exp, man = (code >> 3) & 15, code & 7
+    value = np.where(exp == 0, np.ldexp(man, -9), np.ldexp(8 + man, exp - 10))
+    return np.where((code == 0) | (code == 0x7F), 0, value / 2).astype(np.float32)
+
+
+UE4M3_HALF = _ue4m3_half()
+"""NVFP4's FP8 (UE4M3) scale byte -> half its value as ggml reads it: bit 7 ignored, 0x00 and
+0x7F are 0."""

@@ -43,6 +43,7 @@ from jax import lax
 
 from ember.quant import FORMATS, QuantFormat
 from ember.quant.grids import (
+    E8M0_HALF,
     FP4_E2M1_X2,
     IQ1S_GRID,
     IQ2S_GRID,
@@ -52,6 +53,7 @@ from ember.quant.grids import (
     IQ3XXS_GRID,
     IQ4NL_VALUES,
     KSIGNS,
+    UE4M3_HALF,
 )
 
 __all__ = ["DECODERS", "decode"]
@@ -213,19 +215,6 @@ def _q6_k(blocks: jax.Array) -> jax.Array:
 
 _NL = IQ4NL_VALUES.astype(np.float32)
 _FP4 = FP4_E2M1_X2.astype(np.float32)
-_E8M0_HALF = np.ldexp(np.float32(1), np.arange(256) - 128).astype(np.float32)
-"""E8M0 byte -> half its scale, ``2**(e - 128)`` (ggml: 255 is 2**128, not NaN)."""
-
-
-def _ue4m3_half_table() -> np.ndarray:
-    """UE4M3 byte -> half its value as ggml reads it: bit 7 ignored, 0x00 and 0x7F are 0."""
-    code = np.arange(256)
-    exp, man = (code >> 3) & 15, code & 7
-    value = np.where(exp == 0, np.ldexp(man, -9), np.ldexp(8 + man, exp - 10))
-    return np.where((code == 0) | (code == 0x7F), 0, value / 2).astype(np.float32)
-
-
-_UE4M3_HALF = _ue4m3_half_table()
 _BYTE_SIGNS = np.where(
     np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little"),
     np.float32(-1),
@@ -288,7 +277,7 @@ def _iq4_xs(blocks: jax.Array) -> jax.Array:
 
 
 with np.errstate(over="ignore"):
-    _MXFP4_BITS = (_E8M0_HALF[:, None] * _FP4[None, :]).view(np.uint32).reshape(-1)
+    _MXFP4_BITS = (E8M0_HALF[:, None] * _FP4[None, :]).view(np.uint32).reshape(-1)
 """``e * 16 + code`` -> the float32 bits of ``E8M0_HALF[e] * FP4[code]``, 16 KiB.
 
 A table, not a product: XLA:CPU runs with denormals flushed to zero (inputs and results), and
@@ -304,7 +293,7 @@ def _mxfp4(blocks: jax.Array) -> jax.Array:
 def _nvfp4(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     values = _lookup(_FP4, _halves(blocks[:, 4:36].reshape(n, 4, 8)))  # (n, 4, 16)
-    return (_lookup(_UE4M3_HALF, blocks[:, 0:4])[:, :, None] * values).reshape(n, 64)
+    return (_lookup(UE4M3_HALF, blocks[:, 0:4])[:, :, None] * values).reshape(n, 64)
 
 
 def _tq2_0(blocks: jax.Array) -> jax.Array:

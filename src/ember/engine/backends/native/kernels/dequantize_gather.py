@@ -41,6 +41,7 @@ from numba.extending import intrinsic
 
 from ember.quant import FORMATS
 from ember.quant.grids import (
+    E8M0_HALF,
     FP4_E2M1_X2,
     IQ1S_GRID,
     IQ2S_GRID,
@@ -50,6 +51,7 @@ from ember.quant.grids import (
     IQ3XXS_GRID,
     IQ4NL_VALUES,
     KSIGNS,
+    UE4M3_HALF,
 )
 
 from .inputs import as_kernel_input
@@ -521,24 +523,11 @@ def _row_iq4_xs(src, dst, f16):
 # ember.quant.fp4); code 8 is the integer 0, so it decodes to +0 times the scale.
 
 _FP4_I8 = np.array(FP4_E2M1_X2, np.int8)
-_E8M0_HALF = np.ldexp(np.float32(1), np.arange(256) - 128).astype(np.float32)
-"""E8M0 byte -> half its scale, 2**(e - 128) (255 -> 2**127, never NaN)."""
-
-
-def _ue4m3_half() -> np.ndarray:
-    """UE4M3 byte -> half its value as ggml reads it: bit 7 ignored, 0x00 and 0x7F -> 0."""
-    code = np.arange(256)
-    exp, man = (code >> 3) & 15, code & 7
-    value = np.where(exp == 0, np.ldexp(man, -9), np.ldexp(8 + man, exp - 10))
-    return np.where((code == 0) | (code == 0x7F), 0, value / 2).astype(np.float32)
-
-
-_UE4M3_HALF = _ue4m3_half()
 
 
 @njit(cache=True)
 def _row_mxfp4(src, dst, f16):
-    levels, scales = _FP4_I8, _E8M0_HALF
+    levels, scales = _FP4_I8, E8M0_HALF
     for b in range(dst.size // 32):
         o = b * 17
         _nibbles16(levels, src, o + 1, dst, b * 32, scales[src[o]])
@@ -546,7 +535,7 @@ def _row_mxfp4(src, dst, f16):
 
 @njit(cache=True)
 def _row_nvfp4(src, dst, f16):
-    levels, scales = _FP4_I8, _UE4M3_HALF
+    levels, scales = _FP4_I8, UE4M3_HALF
     for b in range(dst.size // 64):
         o, e = b * 36, b * 64
         for s in range(4):
