@@ -25,6 +25,11 @@ parser.add_argument("--num-processes", type=int)
 parser.add_argument("--rank", type=int)
 parser.add_argument("--table", default=os.path.join(tempfile.gettempdir(), "ember_table.npy"))
 args = parser.parse_args()
+if args.num_processes is None and "EMBER_NUM_PROCESSES" not in os.environ:
+    parser.error(
+        "run it with `ember launch -n 2 examples/vocab_parallel.py`, or give "
+        "--coordinator, --num-processes and --rank"
+    )
 
 dist.initialize(args.coordinator, args.num_processes, args.rank, local_cpu_devices=2)
 devices = dist.devices()  # all processes' devices, global ids: CPU(0)..CPU(3)

@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("quantize", help="write a table as a quantized GGUF file")
     run.add_argument("path", help="a .gguf or .safetensors file, an index .json or a folder")
     run.add_argument("--tensor", help="the table (default: the one embedding table found)")
-    run.add_argument("--format", required=True, type=str.lower, help="q4_k, q8_0, ...")
+    run.add_argument(
+        "--format", required=True, type=str.lower, help="q4_k, q8_0, iq4_nl, mxfp4, ..."
+    )
     run.add_argument("-o", "--output", required=True, help="the .gguf file to write")
     run.set_defaults(handler="quantize")
 
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-n", type=positive, required=True, help="processes on this host")
     run.add_argument("--coordinator", help="host:port of process 0 (default: local)")
     run.add_argument("--num-processes", type=positive, help="processes in the job")
-    run.add_argument("--first-id", type=int, default=0, help="id of this host's first")
+    run.add_argument("--first-id", type=int, default=0, help="id of the first process on this host")
     run.add_argument("--cpu-devices", type=positive, help="CPU devices per process")
     run.add_argument("command", nargs=argparse.REMAINDER, help="script and its arguments")
     run.set_defaults(handler="launch")

@@ -68,12 +68,17 @@ def _ids(args: argparse.Namespace) -> np.ndarray:
         except Exception as error:  # tokenizers raises its own Exception types
             raise UsageError(f"cannot read tokenizer {args.tokenizer!r}: {error}") from None
         return np.asarray(tokenizer.encode(args.text).ids, np.int64)
+    parts = [part.strip() for part in args.ids.split(",")]
+    if not any(parts):
+        raise UsageError("--ids is empty")
     try:
-        ids = [int(part) for part in args.ids.split(",") if part.strip()]
+        ids = [int(part) for part in parts]
     except ValueError:
         raise UsageError(f"--ids takes comma-separated whole numbers, got {args.ids!r}") from None
-    if not ids:
-        raise UsageError("--ids is empty")
+    limit = np.iinfo(np.int64)
+    for i, value in enumerate(ids):
+        if not limit.min <= value <= limit.max:
+            raise UsageError(f"id {value} at position ({i},) is out of range of any vocabulary")
     return np.asarray(ids, np.int64)
 
 
@@ -90,4 +95,4 @@ def _print_table(name: str, ids: np.ndarray, vectors: np.ndarray) -> None:
         head = " ".join(f"{v: .4f}" for v in vector[:_SHOWN].astype(np.float64))
         norm = float(np.linalg.norm(vector.astype(np.float64)))
         table.add_row(str(token), head + (" ..." if width > _SHOWN else ""), f"{norm:.4f}")
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 __all__ = ["inspect"]
 
@@ -16,12 +17,13 @@ def inspect(args: argparse.Namespace) -> int:
     from .tables import is_embedding
 
     weights = load(args.path)
-    table = Table(title=f"{args.path}: {len(weights)} tensors")
+    count = f"{len(weights)} tensor" + ("" if len(weights) == 1 else "s")
+    table = Table(title=f"{args.path}: {count}")
     for column in ("tensor", "type", "shape", "bytes", ""):
         table.add_column(column, justify="right" if column == "bytes" else "left")
     for name, data in weights.items():
         mark = "token embedding" if is_embedding(name) else ""
         shape = " x ".join(str(d) for d in data.shape)
         table.add_row(name, data.kind, shape, f"{data.nbytes:,}", mark)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)  # piped: names unclipped
     return 0

@@ -20,9 +20,15 @@ def quantize(args: argparse.Namespace) -> int:
     from . import UsageError
     from .tables import pick_table
 
+    writable = [name for name, f in FORMATS.items() if f.quantizable]
     fmt = FORMATS.get(args.format)
     if fmt is None:
-        raise UsageError(f"unknown format {args.format!r}; known: {', '.join(FORMATS)}")
+        raise UsageError(f"unknown format {args.format!r}; ember writes: {', '.join(writable)}")
+    if not fmt.quantizable:
+        raise UsageError(
+            f"ember reads {fmt.name} but does not write it (it needs llama.cpp's importance-matrix "
+            f"search: use llama-quantize); ember writes: {', '.join(writable)}"
+        )
     try:
         import gguf
     except ImportError:

@@ -35,7 +35,7 @@ def launch(
     num_processes: int | None = None,
     first_id: int = 0,
     local_cpu_devices: int | None = None,
-    grace: float = 30.0,
+    grace: float = 5.0,
 ) -> int:
     """Run `command` (a Python script and its arguments) as `local_processes` processes and
     return the first failing exit code, or 0. When one process fails, the others get `grace`
