@@ -114,6 +114,14 @@ def test_from_weight_splits_a_quantized_table_over_devices(session, tmp_path):
         assert out.to_numpy().tobytes() == want.tobytes()
 
 
+def test_a_missing_tensor_name_lists_close_ones(tmp_path):
+    path = write_gguf(tmp_path / "d.gguf", {"token_embd.weight": values()})
+    with pytest.raises(
+        KeyError, match=r"no tensor 'token_embd\.weigth'.*close: token_embd\.weight"
+    ):
+        ember.weights.load(path)["token_embd.weigth"]
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         ember.weights.load(tmp_path / "absent.gguf")

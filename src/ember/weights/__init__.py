@@ -9,16 +9,26 @@ folders, as `WeightData` a session binds directly.
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
 from .data import WeightData
 from .errors import CheckpointError
 
-__all__ = ["CheckpointError", "WeightData", "load"]
+__all__ = ["Checkpoint", "CheckpointError", "WeightData", "load"]
 
 
-def load(path: str | os.PathLike) -> dict[str, WeightData]:
+class Checkpoint(dict):
+    """A checkpoint's tensors by name; a missing name is a KeyError listing close ones."""
+
+    def __missing__(self, name: str) -> WeightData:
+        close = difflib.get_close_matches(str(name), list(self), n=3)
+        hint = f"; close: {', '.join(close)}" if close else ""
+        raise KeyError(f"no tensor {name!r} in the checkpoint ({len(self)} tensors){hint}")
+
+
+def load(path: str | os.PathLike) -> Checkpoint:
     """Every tensor of the checkpoint at `path`, by name: a `.gguf` file, a `.safetensors`
     file, a sharded checkpoint's `*.safetensors.index.json`, or a model folder holding them.
     Nothing is copied: each array maps the file.
@@ -34,11 +44,11 @@ def load(path: str | os.PathLike) -> dict[str, WeightData]:
     if path.is_file() and _is_gguf(path):
         from .gguf_weights import gguf_weights
 
-        return gguf_weights(path)
+        return Checkpoint(gguf_weights(path))
     if path.is_dir() or path.suffix in (".safetensors", ".json"):
         from .safetensors_weights import safetensors_weights
 
-        return safetensors_weights(path)
+        return Checkpoint(safetensors_weights(path))
     raise CheckpointError(
         f"{str(path)!r} is neither a GGUF file nor safetensors (a .safetensors file, its "
         "index .json, or a model folder)"
