@@ -35,8 +35,10 @@ import base64
 import numpy as np
 
 __all__ = [
+    "BYTE_SIGNS",
     "E8M0_HALF",
     "FP4_E2M1_X2",
+    "GRIDS_F32",
     "IQ1S_GRID",
     "IQ2S_GRID",
     "IQ2XS_GRID",
@@ -45,6 +47,7 @@ __all__ = [
     "IQ3XXS_GRID",
     "IQ4NL_VALUES",
     "KSIGNS",
+    "KSIGN_PATTERNS",
     "UE4M3_HALF",
 ]
 
@@ -190,3 +193,27 @@ def _ue4m3_half() -> np.ndarray:
 UE4M3_HALF = _ue4m3_half()
 """NVFP4's FP8 (UE4M3) scale byte -> half its value as ggml reads it: bit 7 ignored, 0x00 and
 0x7F are 0."""
+
+
+GRIDS_F32 = {
+    name: grid.astype(np.float32)
+    for name, grid in [
+        ("iq2_xxs", IQ2XXS_GRID),
+        ("iq2_xs", IQ2XS_GRID),
+        ("iq2_s", IQ2S_GRID),
+        ("iq3_xxs", IQ3XXS_GRID),
+        ("iq3_s", IQ3S_GRID),
+        ("iq1_s", IQ1S_GRID),
+    ]
+}
+"""Each grid i-quant's lattice points as float32 rows (IQ1_M shares IQ1_S's)."""
+
+BYTE_SIGNS = np.where(
+    np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little"),
+    np.float32(-1),
+    np.float32(1),
+)
+"""Byte -> its eight bits as signs (+1 for a clear bit, -1 for a set one), bit 0 first."""
+
+KSIGN_PATTERNS = BYTE_SIGNS[KSIGNS]
+"""7-bit sign index -> eight signs."""

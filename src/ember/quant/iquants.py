@@ -54,14 +54,10 @@ import numpy as np
 
 from .format import QuantFormat, block_format, read_f16, write_f16
 from .grids import (
-    IQ1S_GRID,
-    IQ2S_GRID,
-    IQ2XS_GRID,
-    IQ2XXS_GRID,
-    IQ3S_GRID,
-    IQ3XXS_GRID,
+    BYTE_SIGNS,
+    GRIDS_F32,
     IQ4NL_VALUES,
-    KSIGNS,
+    KSIGN_PATTERNS,
 )
 
 __all__ = ["IQ1_M", "IQ1_S", "IQ2_S", "IQ2_XS", "IQ2_XXS", "IQ3_S", "IQ3_XXS", "IQ4_NL", "IQ4_XS"]
@@ -70,26 +66,7 @@ QK_K = 256
 _F16_MAX = np.float32(65504)
 _F16_TINY = np.float32(2.0**-24)  # the smallest fp16 subnormal
 
-_F32 = {
-    name: grid.astype(np.float32)
-    for name, grid in [
-        ("iq2_xxs", IQ2XXS_GRID),
-        ("iq2_xs", IQ2XS_GRID),
-        ("iq2_s", IQ2S_GRID),
-        ("iq3_xxs", IQ3XXS_GRID),
-        ("iq3_s", IQ3S_GRID),
-        ("iq1_s", IQ1S_GRID),
-    ]
-}
 _NL = IQ4NL_VALUES.astype(np.float32)
-_BYTE_SIGNS = np.where(
-    np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little"),
-    np.float32(-1),
-    np.float32(1),
-)
-"""Byte -> its eight bits as signs (+1 for a clear bit, -1 for a set one), bit 0 first."""
-_KSIGN_PATTERNS = _BYTE_SIGNS[KSIGNS]
-"""7-bit sign index -> eight signs."""
 
 
 # ---- unpacking ------------------------------------------------------------------------------
@@ -120,7 +97,7 @@ def _aux_words(aux: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """IQ2_XXS/IQ3_XXS aux words ``(n, 8)`` -> (scale nibble as float32 ``(n, 8)``, signs
     ``(n, 8, 4, 8)``: four groups of eight)."""
     sign_index = (aux[:, :, None] >> np.array([0, 7, 14, 21], np.uint32)) & 0x7F
-    return (aux >> 28).astype(np.float32), _KSIGN_PATTERNS[sign_index]
+    return (aux >> 28).astype(np.float32), KSIGN_PATTERNS[sign_index]
 
 
 def _decode_iq2_xxs(blocks: np.ndarray) -> np.ndarray:
@@ -128,7 +105,7 @@ def _decode_iq2_xxs(blocks: np.ndarray) -> np.ndarray:
     d = read_f16(blocks, 0)
     payload = blocks[:, 2:66].reshape(n, 8, 8)
     s, signs = _aux_words(_words(payload[:, :, 4:], "<u4").reshape(n, 8))
-    grid = _F32["iq2_xxs"][payload[:, :, :4]]  # (n, 8, 4, 8)
+    grid = GRIDS_F32["iq2_xxs"][payload[:, :, :4]]  # (n, 8, 4, 8)
     scale = d * (np.float32(0.5) + s) * np.float32(0.25)
     return (scale[:, :, None, None] * grid * signs).reshape(n, QK_K)
 
@@ -137,7 +114,7 @@ def _decode_iq2_xs(blocks: np.ndarray) -> np.ndarray:
     n = blocks.shape[0]
     d = read_f16(blocks, 0)
     qs = _words(blocks[:, 2:66], "<u2")  # (n, 32)
-    grid = _F32["iq2_xs"][qs & 0x1FF] * _KSIGN_PATTERNS[qs >> 9]
+    grid = GRIDS_F32["iq2_xs"][qs & 0x1FF] * KSIGN_PATTERNS[qs >> 9]
     scale = d * (np.float32(0.5) + _nibble_pairs(blocks[:, 66:74])) * np.float32(0.25)
     return (scale[:, :, None] * grid.reshape(n, 16, 16)).reshape(n, QK_K)
 
@@ -146,7 +123,7 @@ def _decode_iq2_s(blocks: np.ndarray) -> np.ndarray:
     n = blocks.shape[0]
     d = read_f16(blocks, 0)
     index = blocks[:, 2:34] | (_per_bits(blocks[:, 66:74], 2).astype(np.uint16) << 8)
-    grid = _F32["iq2_s"][index] * _BYTE_SIGNS[blocks[:, 34:66]]  # (n, 32, 8)
+    grid = GRIDS_F32["iq2_s"][index] * BYTE_SIGNS[blocks[:, 34:66]]  # (n, 32, 8)
     scale = d * (np.float32(0.5) + _nibble_pairs(blocks[:, 74:82])) * np.float32(0.25)
     return (scale[:, :, None] * grid.reshape(n, 16, 16)).reshape(n, QK_K)
 
@@ -155,7 +132,7 @@ def _decode_iq3_xxs(blocks: np.ndarray) -> np.ndarray:
     n = blocks.shape[0]
     d = read_f16(blocks, 0)
     s, signs = _aux_words(_words(blocks[:, 66:98], "<u4"))
-    grid = _F32["iq3_xxs"][blocks[:, 2:66]].reshape(n, 8, 4, 8)
+    grid = GRIDS_F32["iq3_xxs"][blocks[:, 2:66]].reshape(n, 8, 4, 8)
     scale = d * (np.float32(0.5) + s) * np.float32(0.5)
     return (scale[:, :, None, None] * grid * signs).reshape(n, QK_K)
 
@@ -164,7 +141,7 @@ def _decode_iq3_s(blocks: np.ndarray) -> np.ndarray:
     n = blocks.shape[0]
     d = read_f16(blocks, 0)
     index = blocks[:, 2:66] | (_per_bits(blocks[:, 66:74], 1).astype(np.uint16) << 8)
-    values = _F32["iq3_s"][index].reshape(n, 32, 8) * _BYTE_SIGNS[blocks[:, 74:106]]
+    values = GRIDS_F32["iq3_s"][index].reshape(n, 32, 8) * BYTE_SIGNS[blocks[:, 74:106]]
     scale = d * (2 * _nibble_pairs(blocks[:, 106:110]) + 1).astype(np.float32)
     return (scale[:, :, None] * values.reshape(n, 8, 32)).reshape(n, QK_K)
 
@@ -179,7 +156,7 @@ def _decode_iq1_s(blocks: np.ndarray) -> np.ndarray:
     qh = _words(blocks[:, 34:50], "<u2")  # (n, 8), one per sub-block
     high = (qh[:, :, None] >> np.array([0, 3, 6, 9], np.uint16)) & 7
     index = blocks[:, 2:34].reshape(n, 8, 4) | (high << 8)
-    values = _F32["iq1_s"][index] + _deltas(qh & 0x8000)[:, :, None, None]  # (n, 8, 4, 8)
+    values = GRIDS_F32["iq1_s"][index] + _deltas(qh & 0x8000)[:, :, None, None]  # (n, 8, 4, 8)
     scale = d * (2 * ((qh >> 12) & 7) + 1).astype(np.float32)
     return (scale[:, :, None, None] * values).reshape(n, QK_K)
 
@@ -192,7 +169,7 @@ def _decode_iq1_m(blocks: np.ndarray) -> np.ndarray:
     s = ((words[:, :, None] >> np.array([0, 3, 6, 9], np.uint16)) & 7).reshape(n, 16)
     nib = _nibble_pairs(blocks[:, 32:48])  # (n, 32), one per group of 8
     index = blocks[:, 0:32] | ((nib & 7).astype(np.uint16) << 8)
-    values = _F32["iq1_s"][index] + _deltas(nib & 8)[:, :, None]  # (n, 32, 8)
+    values = GRIDS_F32["iq1_s"][index] + _deltas(nib & 8)[:, :, None]  # (n, 32, 8)
     scale = d * (2 * s + 1).astype(np.float32)  # (n, 16), one per 16 values
     return (scale[:, :, None] * values.reshape(n, 16, 16)).reshape(n, QK_K)
 

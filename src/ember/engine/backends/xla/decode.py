@@ -43,16 +43,12 @@ from jax import lax
 
 from ember.quant import FORMATS, QuantFormat
 from ember.quant.grids import (
+    BYTE_SIGNS,
     E8M0_HALF,
     FP4_E2M1_X2,
-    IQ1S_GRID,
-    IQ2S_GRID,
-    IQ2XS_GRID,
-    IQ2XXS_GRID,
-    IQ3S_GRID,
-    IQ3XXS_GRID,
+    GRIDS_F32,
     IQ4NL_VALUES,
-    KSIGNS,
+    KSIGN_PATTERNS,
     UE4M3_HALF,
 )
 
@@ -215,25 +211,6 @@ def _q6_k(blocks: jax.Array) -> jax.Array:
 
 _NL = IQ4NL_VALUES.astype(np.float32)
 _FP4 = FP4_E2M1_X2.astype(np.float32)
-_BYTE_SIGNS = np.where(
-    np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little"),
-    np.float32(-1),
-    np.float32(1),
-)
-"""Byte -> its eight bits as signs (-1 for a set bit), bit 0 first."""
-_KSIGN_PATTERNS = _BYTE_SIGNS[KSIGNS]
-"""7-bit sign index -> eight signs."""
-_GRIDS = {
-    name: grid.astype(np.float32)
-    for name, grid in [
-        ("iq2_xxs", IQ2XXS_GRID),
-        ("iq2_xs", IQ2XS_GRID),
-        ("iq2_s", IQ2S_GRID),
-        ("iq3_xxs", IQ3XXS_GRID),
-        ("iq3_s", IQ3S_GRID),
-        ("iq1_s", IQ1S_GRID),
-    ]
-}
 
 
 def _lookup(table: np.ndarray, index: jax.Array) -> jax.Array:
@@ -322,14 +299,14 @@ def _aux_words(aux: jax.Array) -> tuple[jax.Array, jax.Array]:
     """IQ2_XXS/IQ3_XXS aux words ``(n, 8)`` -> (scale nibble as float32 ``(n, 8)``, signs
     ``(n, 8, 4, 8)``)."""
     sign_index = (aux[:, :, None] >> jnp.array([0, 7, 14, 21], jnp.uint32)) & 0x7F
-    return _float(aux >> 28), _lookup(_KSIGN_PATTERNS, sign_index)
+    return _float(aux >> 28), _lookup(KSIGN_PATTERNS, sign_index)
 
 
 def _iq2_xxs(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     payload = blocks[:, 2:66].reshape(n, 8, 8)
     s, signs = _aux_words(_u32(payload[:, :, 4:]).reshape(n, 8))
-    grid = _lookup(_GRIDS["iq2_xxs"], payload[:, :, :4])  # (n, 8, 4, 8)
+    grid = _lookup(GRIDS_F32["iq2_xxs"], payload[:, :, :4])  # (n, 8, 4, 8)
     scale = _f16(blocks, 0) * (0.5 + s) * 0.25
     return (scale[:, :, None, None] * grid * signs).reshape(n, QK_K)
 
@@ -337,7 +314,7 @@ def _iq2_xxs(blocks: jax.Array) -> jax.Array:
 def _iq2_xs(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     qs = _u16(blocks[:, 2:66])  # (n, 32)
-    grid = _lookup(_GRIDS["iq2_xs"], qs & 0x1FF) * _lookup(_KSIGN_PATTERNS, qs >> 9)
+    grid = _lookup(GRIDS_F32["iq2_xs"], qs & 0x1FF) * _lookup(KSIGN_PATTERNS, qs >> 9)
     scale = _f16(blocks, 0) * (0.5 + _float(_nibble_pairs(blocks[:, 66:74]))) * 0.25
     return (scale[:, :, None] * grid.reshape(n, 16, 16)).reshape(n, QK_K)
 
@@ -347,7 +324,7 @@ def _iq2_s(blocks: jax.Array) -> jax.Array:
     index = blocks[:, 2:34].astype(jnp.int32) | (
         _fields(blocks[:, 66:74], 2, 1).astype(jnp.int32) << 8
     )
-    grid = _lookup(_GRIDS["iq2_s"], index) * _lookup(_BYTE_SIGNS, blocks[:, 34:66])  # (n, 32, 8)
+    grid = _lookup(GRIDS_F32["iq2_s"], index) * _lookup(BYTE_SIGNS, blocks[:, 34:66])  # (n, 32, 8)
     scale = _f16(blocks, 0) * (0.5 + _float(_nibble_pairs(blocks[:, 74:82]))) * 0.25
     return (scale[:, :, None] * grid.reshape(n, 16, 16)).reshape(n, QK_K)
 
@@ -355,7 +332,7 @@ def _iq2_s(blocks: jax.Array) -> jax.Array:
 def _iq3_xxs(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     s, signs = _aux_words(_u32(blocks[:, 66:98]))
-    grid = _lookup(_GRIDS["iq3_xxs"], blocks[:, 2:66]).reshape(n, 8, 4, 8)
+    grid = _lookup(GRIDS_F32["iq3_xxs"], blocks[:, 2:66]).reshape(n, 8, 4, 8)
     scale = _f16(blocks, 0) * (0.5 + s) * 0.5
     return (scale[:, :, None, None] * grid * signs).reshape(n, QK_K)
 
@@ -365,8 +342,8 @@ def _iq3_s(blocks: jax.Array) -> jax.Array:
     index = blocks[:, 2:66].astype(jnp.int32) | (
         _fields(blocks[:, 66:74], 1, 1).astype(jnp.int32) << 8
     )
-    values = _lookup(_GRIDS["iq3_s"], index).reshape(n, 32, 8) * _lookup(
-        _BYTE_SIGNS, blocks[:, 74:106]
+    values = _lookup(GRIDS_F32["iq3_s"], index).reshape(n, 32, 8) * _lookup(
+        BYTE_SIGNS, blocks[:, 74:106]
     )
     scale = _f16(blocks, 0) * _float(2 * _nibble_pairs(blocks[:, 106:110]).astype(jnp.int32) + 1)
     return (scale[:, :, None] * values.reshape(n, 8, 32)).reshape(n, QK_K)
@@ -381,7 +358,7 @@ def _iq1_s(blocks: jax.Array) -> jax.Array:
     qh = _u16(blocks[:, 34:50])  # (n, 8), one per sub-block
     high = (qh[:, :, None] >> jnp.array([0, 3, 6, 9], jnp.uint32)) & 7
     index = blocks[:, 2:34].reshape(n, 8, 4).astype(jnp.uint32) | (high << 8)
-    values = _lookup(_GRIDS["iq1_s"], index) + _deltas(qh & 0x8000)[:, :, None, None]
+    values = _lookup(GRIDS_F32["iq1_s"], index) + _deltas(qh & 0x8000)[:, :, None, None]
     scale = _f16(blocks, 0) * _float(2 * ((qh >> 12) & 7) + 1)
     return (scale[:, :, None, None] * values).reshape(n, QK_K)
 
@@ -395,7 +372,7 @@ def _iq1_m(blocks: jax.Array) -> jax.Array:
     s = ((words[:, :, None] >> jnp.array([0, 3, 6, 9], jnp.uint32)) & 7).reshape(n, 16)
     nib = _nibble_pairs(blocks[:, 32:48]).astype(jnp.uint32)  # (n, 32), one per group of 8
     index = blocks[:, 0:32].astype(jnp.uint32) | ((nib & 7) << 8)
-    values = _lookup(_GRIDS["iq1_s"], index) + _deltas(nib & 8)[:, :, None]  # (n, 32, 8)
+    values = _lookup(GRIDS_F32["iq1_s"], index) + _deltas(nib & 8)[:, :, None]  # (n, 32, 8)
     scale = d * _float(2 * s + 1)  # (n, 16), one per 16 values
     return (scale[:, :, None] * values.reshape(n, 16, 16)).reshape(n, QK_K)
 

@@ -41,16 +41,12 @@ from numba.extending import intrinsic
 
 from ember.quant import FORMATS
 from ember.quant.grids import (
+    BYTE_SIGNS,
     E8M0_HALF,
     FP4_E2M1_X2,
-    IQ1S_GRID,
-    IQ2S_GRID,
-    IQ2XS_GRID,
-    IQ2XXS_GRID,
-    IQ3S_GRID,
-    IQ3XXS_GRID,
+    GRIDS_F32,
     IQ4NL_VALUES,
-    KSIGNS,
+    KSIGN_PATTERNS,
     UE4M3_HALF,
 )
 
@@ -598,20 +594,15 @@ def _row_tq1_0(src, dst, f16):
 # significant bits and the products are exact, so grouping them differently from the reference
 # gives the same float32: here ``(scale * grid) * sign``, signs as +-1 tables.
 
-_GRID_IQ2XXS = IQ2XXS_GRID.astype(np.float32)
-_GRID_IQ2XS = IQ2XS_GRID.astype(np.float32)
-_GRID_IQ2S = IQ2S_GRID.astype(np.float32)
-_GRID_IQ3XXS = IQ3XXS_GRID.astype(np.float32)
-_GRID_IQ3S = IQ3S_GRID.astype(np.float32)
-_GRID_IQ1S = IQ1S_GRID.astype(np.float32)
-_BYTE_SIGNS = np.where(
-    np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little"),
-    np.float32(-1),
-    np.float32(1),
-)
-"""Byte -> its eight bits as signs (-1 where set), bit 0 first."""
-_KSIGN_SIGNS = _BYTE_SIGNS[KSIGNS]
-"""7-bit sign index -> eight signs."""
+# numba freezes module-level arrays into the kernels as constants: one name per table.
+_GRID_IQ2XXS = GRIDS_F32["iq2_xxs"]
+_GRID_IQ2XS = GRIDS_F32["iq2_xs"]
+_GRID_IQ2S = GRIDS_F32["iq2_s"]
+_GRID_IQ3XXS = GRIDS_F32["iq3_xxs"]
+_GRID_IQ3S = GRIDS_F32["iq3_s"]
+_GRID_IQ1S = GRIDS_F32["iq1_s"]
+_BYTE_SIGNS = BYTE_SIGNS
+_KSIGN_SIGNS = KSIGN_PATTERNS
 
 
 @njit(cache=True, inline="always")
