@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from block_fields import F16_FIELDS, SPECIAL_F16
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 from gguf import quants as gq
 from hypothesis import HealthCheck, given, settings
@@ -50,24 +51,9 @@ QUANTIZABLE = ["iq4_nl", "iq4_xs", "tq1_0", "tq2_0", "mxfp4"]
 DECODE_ONLY = [name for name in NAMES if name not in QUANTIZABLE]
 
 # Byte offset of each block's fp16 scale (IQ1_M spreads its fp16 over four nibbles: see put_d).
-F16_AT = {"tq1_0": 52, "tq2_0": 64} | {
-    name: 0 for name in NAMES if name.startswith("iq") and name != "iq1_m"
+F16_AT = {
+    name: F16_FIELDS[name][0] for name in NAMES if F16_FIELDS[name][:1] not in ([], ["iq1_m"])
 }
-
-SPECIAL_F16 = [
-    0x0000,  # +0
-    0x8000,  # -0
-    0x0001,  # smallest subnormal
-    0x83FF,  # largest subnormal, negative
-    0x0400,  # smallest normal
-    0x3C00,  # 1
-    0x7BFF,  # 65504
-    0xFBFF,  # -65504
-    0x7C00,  # inf
-    0xFC00,  # -inf
-    0x7E00,  # quiet NaN
-    0x7C01,  # signalling NaN
-]
 
 
 def gguf_type(name: str) -> GGMLQuantizationType:

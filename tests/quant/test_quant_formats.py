@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from block_fields import F16_FIELDS, SPECIAL_F16
 from gguf import GGMLQuantizationType
 from gguf.quants import dequantize as gguf_dequantize
 from gguf.quants import quantize as gguf_quantize
@@ -17,35 +18,6 @@ from ember.quant import FORMATS, QuantFormat, get_format, row_bytes
 LEGACY = ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0"]
 KQUANTS = ["q2_k", "q3_k", "q4_k", "q5_k", "q6_k"]
 NAMES = LEGACY + KQUANTS
-
-# Byte offsets of each block's fp16 fields (scales and minimums).
-F16_FIELDS = {
-    "q4_0": [0],
-    "q4_1": [0, 2],
-    "q5_0": [0],
-    "q5_1": [0, 2],
-    "q8_0": [0],
-    "q2_k": [80, 82],
-    "q3_k": [108],
-    "q4_k": [0, 2],
-    "q5_k": [0, 2],
-    "q6_k": [208],
-}
-
-SPECIAL_F16 = [
-    0x0000,  # +0
-    0x8000,  # -0
-    0x0001,  # smallest subnormal
-    0x83FF,  # largest subnormal, negative
-    0x0400,  # smallest normal
-    0x3C00,  # 1
-    0x7BFF,  # 65504
-    0xFBFF,  # -65504
-    0x7C00,  # inf
-    0xFC00,  # -inf
-    0x7E00,  # quiet NaN
-    0x7C01,  # signalling NaN
-]
 
 
 def gguf_type(name: str) -> GGMLQuantizationType:

@@ -11,37 +11,13 @@ import pytest
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
 
+from block_fields import F16_FIELDS  # noqa: E402
+
 from ember.engine.backends.xla.decode import DECODERS, decode  # noqa: E402
 from ember.quant import FORMATS  # noqa: E402
 
 NAMES = list(DECODERS)  # the jnp decoders; other formats take the host fallback (tested below)
 
-# Byte offsets of each block's fp16 fields (scales and minimums).
-F16_FIELDS = {
-    "q4_0": [0],
-    "q4_1": [0, 2],
-    "q5_0": [0],
-    "q5_1": [0, 2],
-    "q8_0": [0],
-    "q2_k": [80, 82],
-    "q3_k": [108],
-    "q4_k": [0, 2],
-    "q5_k": [0, 2],
-    "q6_k": [208],
-    "iq4_nl": [0],
-    "iq4_xs": [0],
-    "tq2_0": [64],
-    "tq1_0": [52],
-    "iq3_s": [0],
-    "iq3_xxs": [0],
-    "iq2_xxs": [0],
-    "iq2_xs": [0],
-    "iq2_s": [0],
-    "iq1_s": [0],
-    "iq1_m": ["iq1_m"],  # d's 16 bits are the top nibbles of the four scale words at 48-55
-    "mxfp4": [],
-    "nvfp4": [],
-}
 
 # Byte offsets of each block's one-byte scales (E8M0 for MXFP4, UE4M3 for NVFP4): sane blocks
 # draw them from SANE_BYTE_SCALES, edge blocks take every one of the 256 values at each.
