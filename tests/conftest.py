@@ -1,5 +1,8 @@
 """Shared test setup: eight virtual CPU devices for the XLA backend (the flag must be set before
-jax is first imported), and the backends every lookup test runs on."""
+jax is first imported), native kernels compiled when first needed rather than in the background
+(so that every lookup test runs the compiled kernels; tests/native/test_background_compile.py
+covers the numpy path that serves while they compile), and the backends every lookup test runs
+on."""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ try:
 except ImportError:  # the native backend alone; CI installs jax with the test extra
     BACKENDS = ["native"]
 
+
+os.environ.setdefault("EMBER_COMPILE", "sync")
 
 collect_ignore = ["distributed/worker.py"]  # a process of a job, started by its tests
 

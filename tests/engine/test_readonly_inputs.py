@@ -15,7 +15,8 @@ from ember.quant import FORMATS
 def table_and_ids_types():
     """The compiled types of each kernel's table and ids arguments."""
     positions = {gather._gather_serial: (0, 1), gather._gather_parallel: (0, 1)}
-    positions |= dict.fromkeys(dequantize_gather._KERNELS.values(), (1, 2))
+    q4_k = dequantize_gather._kernels(dequantize_gather._CODES["q4_k"])
+    positions |= dict.fromkeys(q4_k.values(), (0, 1))
     return [sig[i] for kernel, at in positions.items() for sig in kernel.signatures for i in at]
 
 

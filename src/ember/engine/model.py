@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,13 +13,13 @@ from ember.graph import AlgebraicDim, DeviceRef, Graph, StaticDim, SymbolicDim, 
 from ember.graph.ops.constant import CONSTANT
 
 from .backends import Backend, Executable
+from .backends.base import FastPath
 
 __all__ = ["Model"]
 
 
 class Model:
-    """Made by `InferenceSession.load`: checks inputs, runs the backend's executable and hands
-    out results as `Tensor`s, never aliasing an input, a weight or a constant."""
+    """Made by `InferenceSession.load`: a compiled graph, executed many times."""
 
     def __init__(
         self,
@@ -29,16 +29,12 @@ class Model:
         weights: Mapping[str, np.ndarray],
     ) -> None:
         self._executable = executable
-        self._backend = backend
-        self._input_types = tuple(v.type for v in graph.inputs)
-        self._output_types = tuple(v.type for v in graph.outputs)
-        self._input_dtypes = [t.dtype.to_numpy() for t in self._input_types]
-        self._output_devices = [_device(t.device) for t in self._output_types]
-        self._one_fresh_output = len(self._output_types) == 1 and not executable.borrowed_outputs
-        self._held = [*weights.values()] + [
-            n.attrs["value"] for n in graph.live_nodes() if n.op is CONSTANT
-        ]
-        """Arrays the model reads at every execute: an `out=` array must not overlap them."""
+        self._execution = _Execution(graph, executable, backend, weights)
+        self._input_types = self._execution._input_types
+        self._output_types = self._execution._output_types
+        self._output_devices = self._execution._output_devices
+        if executable.fast_path is not None:
+            self.execute = _fast_execute(self._execution, executable.fast_path)
 
     @property
     def input_devices(self) -> list[Device]:
@@ -74,8 +70,39 @@ class Model:
             OutOfRangeError: an id is out of range (per the lookup's out-of-range policy); it
                 is both an IndexError and a ValueError.
         """
+        return self._execution.execute(*inputs, out=out)
+
+
+class _Execution:
+    """What `Model.execute` does in general: checks inputs, runs the backend's executable and
+    hands out results as `Tensor`s, never aliasing an input, a weight or a constant. Apart from
+    `Model`, so that a fast path can hold it without holding the model."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        executable: Executable,
+        backend: Backend,
+        weights: Mapping[str, np.ndarray],
+    ) -> None:
+        self._executable = executable
+        self._backend = backend
+        self._input_types = tuple(v.type for v in graph.inputs)
+        self._output_types = tuple(v.type for v in graph.outputs)
+        self._input_dtypes = [t.dtype.to_numpy() for t in self._input_types]
+        self._output_devices = [_device(t.device) for t in self._output_types]
+        self._one_fresh_output = len(self._output_types) == 1 and not executable.borrowed_outputs
+        self._held = [*weights.values()] + [
+            n.attrs["value"] for n in graph.live_nodes() if n.op is CONSTANT
+        ]
+        """Arrays the model reads at every execute: an `out=` array must not overlap them."""
+
+    def execute(self, *inputs: Any, out: Any = None) -> list[Tensor]:
+        """The general path of `Model.execute`."""
         arrays = self._check_inputs(inputs)
         bindings = _bind_dims(self._input_types, arrays)
+        if self._executable.fast_path is not None:
+            self._executable.fast_path.accept(arrays[0].shape)
         outs = None if out is None else self._out_arrays(out, arrays)
         values = self._executable.run(arrays, bindings, outs)
         if outs is None and self._one_fresh_output:  # the common case, without the loop
@@ -154,6 +181,42 @@ class Model:
                 if np.may_share_memory(a, x):
                     raise ValueError(f"out[{i}] overlaps a weight or constant of the model")
         return arrays
+
+
+def _fast_execute(execution: _Execution, fast: FastPath) -> Callable[..., list[Tensor]]:
+    """`Model.execute` for a model whose executable has a fast path: a call with one ids
+    array of the graph's dtype (writeable, C-contiguous, of a shape the general path has
+    checked) and no `out=`, or a writeable C-contiguous `out=` overlapping neither the ids nor
+    the model's arrays, goes straight to it, everything else to the general path. A closure
+    over its state, as the per-call cost is what it is for (and not over the model, which
+    holds it)."""
+    general = execution.execute
+    dtype, device, held = execution._input_dtypes[0], execution._output_devices[0], execution._held
+    ndarray, overlap, tensor = np.ndarray, np.may_share_memory, Tensor._of
+    checked_out: list[Any] = [None]  # the last out= found to overlap no weight or constant
+
+    def execute(*inputs: Any, out: Any = None) -> list[Tensor]:
+        if len(inputs) == 1:
+            ids = inputs[0]
+            if type(ids) is ndarray and ids.dtype is dtype and ids.flags.carray:
+                value = None
+                if out is None:
+                    value = fast(ids, None)
+                elif (
+                    type(out) is ndarray
+                    and out.flags.carray
+                    # two arrays that each own their memory cannot overlap
+                    and ((out.flags.owndata and ids.flags.owndata) or not overlap(out, ids))
+                    and (out is checked_out[0] or not any(overlap(out, x) for x in held))
+                ):
+                    checked_out[0] = out
+                    value = fast(ids, out)
+                if value is not None:
+                    return [tensor(value, device)]
+        return general(*inputs, out=out)
+
+    execute.__doc__ = Model.execute.__doc__
+    return execute
 
 
 def _from_sequence(i: int, values: list | tuple, expected: np.dtype) -> np.ndarray:

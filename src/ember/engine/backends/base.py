@@ -9,14 +9,25 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ember.driver import Device
 from ember.graph import DeviceRef, Graph, Op
 
-__all__ = ["Backend", "Executable"]
+__all__ = ["Backend", "Executable", "FastPath"]
+
+
+class FastPath(Protocol):
+    """``fast_path(input, out)`` gives the output (``out`` itself when given), or None to
+    decline. The engine has checked the input's dtype and its writeable C-contiguous layout
+    and ``out``'s layout and overlaps; an input shape is only served once ``accept`` has
+    been told the general path checked it."""
+
+    def __call__(self, input: np.ndarray, out: np.ndarray | None) -> Any: ...
+
+    def accept(self, shape: tuple[int, ...]) -> None: ...
 
 
 class Executable(ABC):
@@ -25,6 +36,10 @@ class Executable(ABC):
     borrowed_outputs: frozenset[int] = frozenset()
     """Positions of outputs that may share memory with an input, a weight or a constant: the
     engine copies those before a caller sees them."""
+
+    fast_path: FastPath | None = None
+    """For a graph of one input and one output: a way around the general path's fixed costs
+    for small calls."""
 
     @abstractmethod
     def run(

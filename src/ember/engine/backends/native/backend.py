@@ -23,11 +23,16 @@ from . import (  # noqa: F401 - each registers its lowerings
 )
 from .buffer_pool import DEFAULT_MAX_IDLE_BYTES, BufferPool
 from .executable import NativeExecutable
+from .kernels import background
 from .lowering import LOWERINGS
 from .plan import build_plan
 from .threads import check_num_threads
 
 __all__ = ["NativeBackend"]
+
+LOAD_WAIT_SECONDS = 1.0
+"""How long a `load` waits for the kernels it asked for: long enough to load them from numba's
+disk cache, well short of compiling them (numpy serves lookups until they are ready)."""
 
 
 class NativeBackend(Backend):
@@ -50,4 +55,6 @@ class NativeBackend(Backend):
         return device.is_cpu()
 
     def compile(self, graph: Graph, weights: Mapping[str, np.ndarray]) -> NativeExecutable:
-        return NativeExecutable(build_plan(graph, weights), self._pool, self.num_threads)
+        executable = NativeExecutable(build_plan(graph, weights), self._pool, self.num_threads)
+        background.wait(LOAD_WAIT_SECONDS)  # kernels in numba's disk cache load within it
+        return executable

@@ -8,8 +8,8 @@ import numpy as np
 from ember.graph import Node
 from ember.graph.ops.dequantize import DEQUANTIZE
 
-from .kernels.dequantize_gather import gather_dequantize
 from .kernels.gather import PARALLEL_MIN_BYTES
+from .kernels.lookup import RowLookup
 from .kernels.modes import MODE_ERROR
 from .lowering import Decode, StepFn, lowers
 
@@ -20,6 +20,7 @@ __all__ = ["lower_dequantize"]
 def lower_dequantize(node: Node, decode: Decode | None) -> StepFn:
     encoding = node.attrs["encoding"]
     dtype = node.result_types[0].dtype.to_numpy()
+    lookup = RowLookup(encoding.name, np.dtype(np.int64), dtype)
 
     def run(rt, slot, blocks):
         rows = np.ascontiguousarray(blocks.reshape(-1, blocks.shape[-1]))
@@ -27,9 +28,7 @@ def lower_dequantize(node: Node, decode: Decode | None) -> StepFn:
         out = rt.empty(slot, (*blocks.shape[:-1], hidden), dtype)
         ids = np.arange(rows.shape[0], dtype=np.int64)
         parallel = out.nbytes >= PARALLEL_MIN_BYTES
-        gather_dequantize(
-            encoding.name, rows, ids, 0, MODE_ERROR, out.reshape(-1, hidden), parallel
-        )
+        lookup(rows, ids, 0, MODE_ERROR, out.reshape(-1, hidden), parallel)
         return out
 
     return run

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..base import Executable
 from .buffer_pool import BufferPool
+from .fast_lookup import FastLookup
 from .plan import Plan
 from .runtime import Runtime
 from .threads import use_threads
@@ -24,6 +25,7 @@ class NativeExecutable(Executable):
         self.borrowed_outputs = frozenset(
             i for i, slot in enumerate(plan.output_slots) if slot in plan.borrowed
         )
+        self.fast_path = _fast_path(plan)
 
     def run(
         self,
@@ -53,3 +55,18 @@ class NativeExecutable(Executable):
                 for slot, value in zip(step.outputs, result, strict=True):
                     env[slot] = value
         return [env[slot] for slot in plan.output_slots]
+
+
+def _fast_path(plan: Plan) -> FastLookup | None:
+    """A `FastLookup` when the plan is one lookup of a weight by the graph's one input, its
+    result the graph's one output."""
+    if len(plan.steps) != 1 or len(plan.input_slots) != 1 or len(plan.output_slots) != 1:
+        return None
+    step = plan.steps[0]
+    make = getattr(step.run, "fast_lookup", None)
+    if make is None or step.outputs[0] != plan.output_slots[0] or step.outputs[0] in plan.borrowed:
+        return None
+    table_slot, ids_slot = step.inputs
+    if ids_slot != plan.input_slots[0] or table_slot not in plan.preset:
+        return None
+    return make(plan.preset[table_slot])

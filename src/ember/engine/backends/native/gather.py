@@ -11,8 +11,9 @@ from ember.errors import out_of_range_error
 from ember.graph import Node
 from ember.graph.ops.gather import GATHER
 
-from .kernels.dequantize_gather import gather_dequantize
-from .kernels.gather import PARALLEL_MIN_BYTES, gather_rows
+from .fast_lookup import FastLookup
+from .kernels.gather import PARALLEL_MIN_BYTES
+from .kernels.lookup import RowLookup
 from .kernels.modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
 from .lowering import Decode, StepFn, lowers
 
@@ -27,9 +28,10 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
     mode = MODES[policy]
     if node.attrs["axis"] != 0:
         return _lower_numpy_gather(node.attrs["axis"], policy)
-    _warm_up(node, decode)
+    ids_dtype = node.inputs[1].dtype.to_numpy()
     if decode is not None:
-        fmt, out_dtype = decode.encoding.name, decode.dtype.to_numpy()
+        out_dtype = decode.dtype.to_numpy()
+        lookup = RowLookup(decode.encoding.name, ids_dtype, out_dtype)
         per_block = decode.encoding.elements_per_block
         block_bytes = decode.encoding.block_size
 
@@ -39,14 +41,23 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
             flat = ids.reshape(-1)
             out = rt.empty(slot, (*ids.shape, hidden), out_dtype)
             parallel = out.nbytes >= PARALLEL_MIN_BYTES
-            bad = gather_dequantize(
-                fmt, table, flat, 0, mode, out.reshape(flat.size, hidden), parallel
-            )
+            bad = lookup(table, flat, 0, mode, out.reshape(flat.size, hidden), parallel)
             if bad >= 0:
                 raise out_of_range_error(ids.shape, bad, flat[bad], table.shape[0], policy)
             return out
 
+        run_decoded.fast_lookup = lambda table: FastLookup.create(
+            lookup,
+            table,
+            mode,
+            policy,
+            (table.shape[1] // block_bytes * per_block,),
+            out_dtype,
+            ids_dtype,
+        )
         return run_decoded
+
+    lookup = RowLookup(None, ids_dtype, node.inputs[0].dtype.to_numpy())
 
     def run(rt, slot, table, ids):
         flat = ids.reshape(-1)
@@ -54,27 +65,15 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
         rows = table.reshape(table.shape[0], math.prod(table.shape[1:]))
         out = rt.empty(slot, (*ids.shape, *table.shape[1:]), table.dtype)
         parallel = out.nbytes >= PARALLEL_MIN_BYTES
-        bad = gather_rows(rows, flat, 0, mode, out.reshape(flat.size, rows.shape[1]), parallel)
+        bad = lookup(rows, flat, 0, mode, out.reshape(flat.size, rows.shape[1]), parallel)
         if bad >= 0:
             raise out_of_range_error(ids.shape, bad, flat[bad], table.shape[0], policy)
         return out
 
+    run.fast_lookup = lambda table: FastLookup.create(
+        lookup, table, mode, policy, table.shape[1:], table.dtype, ids_dtype
+    )
     return run
-
-
-def _warm_up(node: Node, decode: Decode | None) -> None:
-    """Compile (or load from numba's cache) the kernels this gather will call, at load rather
-    than in the first execute."""
-    ids = np.zeros(1, node.inputs[1].dtype.to_numpy())
-    for parallel in (False, True):
-        if decode is None:
-            table = np.zeros((1, 1), node.inputs[0].dtype.to_numpy())
-            gather_rows(table, ids, 0, MODE_ERROR, np.empty_like(table), parallel)
-        else:
-            params = decode.encoding.block_parameters
-            table = np.zeros((1, params.block_size), np.uint8)
-            out = np.empty((1, params.elements_per_block), decode.dtype.to_numpy())
-            gather_dequantize(decode.encoding.name, table, ids, 0, MODE_ERROR, out, parallel)
 
 
 def _lower_numpy_gather(axis: int, policy: str) -> StepFn:

@@ -13,8 +13,8 @@ from ember.errors import out_of_range_error, scatter_error
 from ember.graph import Node
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
-from .kernels.dequantize_gather import gather_dequantize
-from .kernels.gather import PARALLEL_MIN_BYTES, gather_rows
+from .kernels.gather import PARALLEL_MIN_BYTES
+from .kernels.lookup import RowLookup
 from .kernels.modes import MODE_SKIP
 from .lowering import Decode, StepFn, lowers
 
@@ -32,6 +32,8 @@ def lower_sharded_gather(node: Node, decode: Decode | None) -> StepFn:
         row_shape, dtype = (*row_shape[:-1], hidden), decode.dtype.to_numpy()
     else:
         dtype = node.result_types[0].dtype.to_numpy()
+    ids_dtype = node.inputs[-1].dtype.to_numpy()
+    lookup = RowLookup(None if decode is None else decode.encoding.name, ids_dtype, dtype)
 
     def run(rt, slot, *inputs):
         *shards, ids = inputs
@@ -55,12 +57,8 @@ def lower_sharded_gather(node: Node, decode: Decode | None) -> StepFn:
             if shard.shape[0] == 0:
                 continue
             shard = np.ascontiguousarray(shard).reshape(shard.shape[0], -1)
-            if decode is None:
-                gather_rows(shard, flat, offset, MODE_SKIP, rows.view(shard.dtype), parallel)
-            else:
-                gather_dequantize(
-                    decode.encoding.name, shard, flat, offset, MODE_SKIP, rows, parallel
-                )
+            target = rows if decode is not None else rows.view(shard.dtype)
+            lookup(shard, flat, offset, MODE_SKIP, target, parallel)
         if bad is not None and policy == "zero" and bad.any():
             rows[bad] = 0
         if copies == 1:

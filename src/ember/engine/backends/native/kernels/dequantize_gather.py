@@ -30,6 +30,7 @@ array([[127.,   5.,  -6.],
 
 from __future__ import annotations
 
+import functools
 import platform
 
 import ml_dtypes
@@ -37,6 +38,7 @@ import numpy as np
 from llvmlite import ir
 from numba import get_num_threads, njit, prange, types
 from numba.core import cgutils
+from numba.core.dispatcher import Dispatcher
 from numba.extending import intrinsic
 
 from ember.quant import FORMATS
@@ -50,12 +52,21 @@ from ember.quant.grids import (
     UE4M3_HALF,
 )
 
+from .entry import compiled_entry
 from .inputs import as_kernel_input
 from .launch import PARALLEL_LAUNCH
 from .modes import MODE_CLAMP, MODE_ERROR, MODE_SKIP, MODE_WRAP, MODE_ZERO
 from .reference_gather import reference_gather
 
-__all__ = ["MODE_CLAMP", "MODE_ERROR", "MODE_SKIP", "MODE_WRAP", "MODE_ZERO", "gather_dequantize"]
+__all__ = [
+    "MODE_CLAMP",
+    "MODE_ERROR",
+    "MODE_SKIP",
+    "MODE_WRAP",
+    "MODE_ZERO",
+    "gather_dequantize",
+    "serial_dequantize_call",
+]
 
 # name -> (code the kernels branch on, values per block, bytes per block)
 _CODES = {
@@ -955,9 +966,10 @@ def _stream_row(dst, src, nbytes):
 # ---- per row --------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _decode_row(code, src, dst, f16):
-    """Dispatch once per row, so the per-format loops stay free of the choice."""
+    """Inlined into each format's own kernels (see `_kernels`), where ``code`` is a constant:
+    numba prunes the other branches, so a kernel compiles only its format's decoder."""
     if code == 0:
         _row_q4_0(src, dst, f16)
     elif code == 1:
@@ -1063,7 +1075,7 @@ def _prefetch_row(table, r):
 # ---- spans of ids -----------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _span_f32(code, table, ids, bounds, mode, out, f16, stream, start, stop):
     """Rows ``start:stop`` into float32 ``out``: decoded in place, or into an L1-resident
     buffer that is then streamed out."""
@@ -1088,7 +1100,7 @@ def _span_f32(code, table, ids, bounds, mode, out, f16, stream, start, stop):
         _fence()
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _span_narrow(code, table, ids, bounds, mode, out, f16, kind, stream, start, stop):
     """Rows ``start:stop`` into bfloat16/float16 ``out`` (seen as uint16), through a float32
     buffer."""
@@ -1118,55 +1130,57 @@ def _span_narrow(code, table, ids, bounds, mode, out, f16, kind, stream, start, 
         _fence()
 
 
-# One entry per output family and threading: each compiles only the span it calls.
+@functools.cache
+def _kernels(code: int) -> dict[tuple[bool, bool], Dispatcher]:
+    """One format's entry kernels, by (float32 output, parallel).
 
+    ``code`` is a constant of these closures, so each compiles one row decoder rather than all
+    of them (seconds less on a cold cache); numba caches a closure per value of ``code``.
+    Each kernel compiles on its first call only.
+    """
 
-@njit(cache=True)
-def _gather_f32(code, table, ids, bounds, mode, out, f16, kind, stream, chunks):
-    bad = _first_bad(ids, bounds, table.shape[0], mode)
-    if bad < 0:
-        _span_f32(code, table, ids, bounds, mode, out, f16, stream, 0, ids.size)
-    return bad
-
-
-@njit(cache=True)
-def _gather_narrow(code, table, ids, bounds, mode, out, f16, kind, stream, chunks):
-    bad = _first_bad(ids, bounds, table.shape[0], mode)
-    if bad < 0:
-        _span_narrow(code, table, ids, bounds, mode, out, f16, kind, stream, 0, ids.size)
-    return bad
-
-
-@njit(cache=True, parallel=True)
-def _gather_f32_parallel(code, table, ids, bounds, mode, out, f16, kind, stream, chunks):
-    bad = _first_bad(ids, bounds, table.shape[0], mode)
-    if bad >= 0:
+    @njit(cache=True, nogil=True)
+    def gather_f32(table, ids, bounds, mode, out, f16, kind, stream, chunks):
+        bad = _first_bad(ids, bounds, table.shape[0], mode)
+        if bad < 0:
+            _span_f32(code, table, ids, bounds, mode, out, f16, stream, 0, ids.size)
         return bad
-    n = ids.size
-    for c in prange(chunks):
-        start, stop = c * n // chunks, (c + 1) * n // chunks
-        _span_f32(code, table, ids, bounds, mode, out, f16, stream, start, stop)
-    return -1
 
-
-@njit(cache=True, parallel=True)
-def _gather_narrow_parallel(code, table, ids, bounds, mode, out, f16, kind, stream, chunks):
-    bad = _first_bad(ids, bounds, table.shape[0], mode)
-    if bad >= 0:
+    @njit(cache=True, nogil=True)
+    def gather_narrow(table, ids, bounds, mode, out, f16, kind, stream, chunks):
+        bad = _first_bad(ids, bounds, table.shape[0], mode)
+        if bad < 0:
+            _span_narrow(code, table, ids, bounds, mode, out, f16, kind, stream, 0, ids.size)
         return bad
-    n = ids.size
-    for c in prange(chunks):
-        start, stop = c * n // chunks, (c + 1) * n // chunks
-        _span_narrow(code, table, ids, bounds, mode, out, f16, kind, stream, start, stop)
-    return -1
 
+    @njit(cache=True, parallel=True, nogil=True)
+    def gather_f32_parallel(table, ids, bounds, mode, out, f16, kind, stream, chunks):
+        bad = _first_bad(ids, bounds, table.shape[0], mode)
+        if bad >= 0:
+            return bad
+        n = ids.size
+        for c in prange(chunks):
+            start, stop = c * n // chunks, (c + 1) * n // chunks
+            _span_f32(code, table, ids, bounds, mode, out, f16, stream, start, stop)
+        return -1
 
-_KERNELS = {
-    (True, False): _gather_f32,
-    (True, True): _gather_f32_parallel,
-    (False, False): _gather_narrow,
-    (False, True): _gather_narrow_parallel,
-}
+    @njit(cache=True, parallel=True, nogil=True)
+    def gather_narrow_parallel(table, ids, bounds, mode, out, f16, kind, stream, chunks):
+        bad = _first_bad(ids, bounds, table.shape[0], mode)
+        if bad >= 0:
+            return bad
+        n = ids.size
+        for c in prange(chunks):
+            start, stop = c * n // chunks, (c + 1) * n // chunks
+            _span_narrow(code, table, ids, bounds, mode, out, f16, kind, stream, start, stop)
+        return -1
+
+    return {
+        (True, False): gather_f32,
+        (True, True): gather_f32_parallel,
+        (False, False): gather_narrow,
+        (False, True): gather_narrow_parallel,
+    }
 
 
 # ---- entry point ------------------------------------------------------------------------------
@@ -1220,13 +1234,41 @@ def gather_dequantize(
     stream = _HAVE_STREAM and out.nbytes >= STREAM_MIN_BYTES and row_nbytes >= _STREAM_MIN_ROW_BYTES
     # get_num_threads() inside the kernel would keep numba from caching it.
     chunks = min(ids.size, 4 * get_num_threads()) if parallel else 1
-    run = _KERNELS[kind == _F32, bool(parallel)]
+    run = _kernels(code)[kind == _F32, bool(parallel)]
     bounds = _bounds(int(offset), table.shape[0])
-    args = (code, table, ids, bounds, int(mode), out, _F16_TO_F32, kind, stream, chunks)
+    args = (table, ids, bounds, int(mode), out, _F16_TO_F32, kind, stream, chunks)
     if not parallel:
         return int(run(*args))
     with PARALLEL_LAUNCH:
         return int(run(*args))
+
+
+def serial_dequantize_call(fmt_name: str, table: np.ndarray, out_dtype: np.dtype, mode: int):
+    """``call(ids, out)``: what `gather_dequantize(fmt_name, table, ids, 0, mode, out, False)`
+    does, without its checks, for callers that have made sure of them: a valid C-contiguous
+    ``table``, writeable C-contiguous 1-D int64 ``ids``, a writeable C-contiguous 2-D ``out``
+    of ``out_dtype`` seen as ``view`` (float32 or uint16), too small to stream.
+
+    Returns:
+        ``(call, view)``, or None for a format without a compiled decoder.
+    """
+    spec = _FORMATS.get(fmt_name)
+    kind = _OUT_KINDS.get(np.dtype(out_dtype))
+    if spec is None or kind is None:
+        return None
+    table = _as_table(table, fmt_name, spec[2])
+    bounds = _bounds(0, table.shape[0])
+    view = np.float32 if kind == _F32 else np.uint16
+    mode = int(mode)
+    sample = (np.zeros(0, np.int64), bounds, mode, np.zeros((0, 1), view))
+    run = compiled_entry(
+        _kernels(spec[0])[kind == _F32, False], (table, *sample, _F16_TO_F32, kind, False, 1)
+    )
+
+    def call(ids: np.ndarray, out: np.ndarray) -> int:
+        return run(table, ids, bounds, mode, out, _F16_TO_F32, kind, False, 1)
+
+    return call, np.dtype(view)
 
 
 _I64_MIN, _I64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)

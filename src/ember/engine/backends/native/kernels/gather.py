@@ -22,6 +22,7 @@ array([[ 9., 10., 11.],
 from __future__ import annotations
 
 import functools
+import math
 import platform
 
 import numpy as np
@@ -31,11 +32,12 @@ from numba import config, get_num_threads, njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .entry import compiled_entry
 from .inputs import as_kernel_input
 from .launch import PARALLEL_LAUNCH
 from .modes import MODE_CLAMP, MODE_ERROR, MODE_SKIP, MODE_WRAP, MODE_ZERO
 
-__all__ = ["PARALLEL_MIN_BYTES", "STREAM_MIN_BYTES", "gather_rows"]
+__all__ = ["PARALLEL_MIN_BYTES", "STREAM_MIN_BYTES", "gather_rows", "serial_gather_call"]
 
 PARALLEL_MIN_BYTES = 1024 * 1024
 """Output size from which ``parallel=True`` is suggested (a caller's choice, not applied here).
@@ -285,7 +287,7 @@ def _gather_span(table, ids, out, start, stop, bounds, mode, stream):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gather_serial(table, ids, out, bounds, mode, stream):
     """One thread: no pool to wake, for lookups too small to repay it."""
     bad = _gather_span(table, ids, out, 0, ids.size, bounds, mode, stream)
@@ -294,7 +296,7 @@ def _gather_serial(table, ids, out, bounds, mode, stream):
     return bad
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def _gather_parallel(table, ids, out, bounds, mode, stream, chunks):
     """``chunks`` contiguous spans of ids, one per thread; the first bad position of any wins."""
     n = ids.size
@@ -334,6 +336,27 @@ def _bounds(dtype: np.dtype, offset: int, rows: int) -> np.ndarray:
     )
     bounds.flags.writeable = False
     return bounds
+
+
+def serial_gather_call(table: np.ndarray, ids_dtype: np.dtype, offset: int, mode: int):
+    """``call(ids, out)``: what `gather_rows(table, ids, offset, mode, out)` does, without its
+    checks, for callers that have made sure of them: a 2-D C-contiguous ``table``, writeable
+    C-contiguous 1-D ``ids`` of ``ids_dtype`` (native byte order), a writeable C-contiguous
+    ``out`` of ``table``'s row bytes viewed as uint8, too small to stream."""
+    rows = table.shape[0]
+    if mode == MODE_CLAMP and rows == 0:
+        mode = MODE_ERROR
+    table = np.ascontiguousarray(table)
+    table = table.reshape(rows, math.prod(table.shape[1:])).view(np.uint8)
+    table = as_kernel_input(table)
+    bounds = _bounds(np.dtype(ids_dtype), int(offset), rows)
+    sample = (np.zeros(0, ids_dtype), np.zeros((0, table.shape[1]), np.uint8))
+    kernel = compiled_entry(_gather_serial, (table, *sample, bounds, mode, False))
+
+    def call(ids: np.ndarray, out: np.ndarray) -> int:
+        return kernel(table, ids, out, bounds, mode, False)
+
+    return call
 
 
 def gather_rows(

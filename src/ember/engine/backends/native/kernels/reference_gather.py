@@ -20,6 +20,7 @@ from ember.quant import QuantFormat
 
 from .gather import gather_rows
 from .modes import MODE_ERROR, MODE_SKIP, MODE_ZERO  # noqa: F401 - MODE_ERROR: the doctest
+from .numpy_gather import numpy_gather_rows
 
 __all__ = ["reference_gather"]
 
@@ -32,10 +33,15 @@ def reference_gather(
     mode: int,
     out: np.ndarray,
     parallel: bool,
+    compiled: bool = True,
 ) -> int:
-    """What `gather_dequantize` does, for `fmt`: -1, or the first bad position."""
+    """What `gather_dequantize` does, for `fmt`: -1, or the first bad position. The rows are
+    gathered by the compiled kernel, or by numpy when ``compiled`` is False."""
     rows = np.zeros((ids.size, table.shape[1]), np.uint8)
-    bad = gather_rows(table, ids, offset, mode, rows, parallel)
+    if compiled:
+        bad = gather_rows(table, ids, offset, mode, rows, parallel)
+    else:
+        bad = numpy_gather_rows(table, ids, offset, mode, rows)
     if bad >= 0:
         return bad
     values = fmt.dequantize(rows)

@@ -1,0 +1,163 @@
+"""`FastLookup`: a model that is one lookup of a weight by its one input, run in about a
+microsecond of Python around the kernel.
+
+A one-token lookup copies a few KiB; the general path (plan steps, a runtime, the buffer pool,
+the kernel's argument checks) costs many times that. Here everything but the kernel call is
+worked out once per ids shape: the output shape, the kernel's view of each output buffer, and a
+few small output buffers that are handed out again once nothing else refers to them.
+
+The caller (`Model.execute`) has checked the ids' dtype, shape and layout, and an ``out=``
+array's layout and overlaps; anything this path does not cover returns None, and the caller
+takes the general path.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+from ember.errors import out_of_range_error
+
+from .buffer_pool import _REFCOUNTS_EXACT, ALIGNMENT
+from .kernels.gather import PARALLEL_MIN_BYTES
+from .kernels.lookup import RowLookup
+
+__all__ = ["FastLookup"]
+
+_MAX_SHAPES = 64
+"""Ids shapes remembered per model; beyond them, the general path serves."""
+
+_FREE_ARRAY = 2
+"""`sys.getrefcount` of a spare result array taken off its list: the local name, and the
+call's own argument. A caller's Tensor or name would add one."""
+
+_FREE_BUFFER = 3
+"""`sys.getrefcount` of the memory under a free spare: its array's and the kernel view's
+bases, and the argument. A caller's view of the result would add one."""
+
+
+class _Shape:
+    """What one ids shape needs: its output shape and spare output buffers."""
+
+    __slots__ = ("out_shape", "rows", "spares")
+
+    def __init__(self, out_shape: tuple[int, ...], rows: int) -> None:
+        self.out_shape = out_shape
+        self.rows = rows
+        self.spares: list[tuple[np.ndarray, np.ndarray]] = []
+
+
+class FastLookup:
+    """``fast(ids, out)`` -> the lookup's result (``out`` itself when given), or None."""
+
+    def __init__(
+        self,
+        lookup: RowLookup,
+        table: np.ndarray,
+        mode: int,
+        policy: str,
+        row_shape: tuple[int, ...],
+        out_dtype: np.dtype,
+        ids_dtype: np.dtype,
+    ) -> None:
+        self._lookup = lookup
+        self._table = table
+        self._mode = mode
+        self._policy = policy
+        self._row_shape = row_shape
+        self._row_size = math.prod(row_shape)
+        self._out_dtype = np.dtype(out_dtype)
+        self._call = None
+        self._view: np.dtype | None = None
+        self._cast_ids = np.dtype(ids_dtype) != lookup.ids_dtype
+        """Ids in the graph's type, the kernel taking int64 (never uint64: see `create`)."""
+        self._shapes: dict[tuple[int, ...], _Shape] = {}
+        self._last_out: tuple = (None, None)
+        """The last caller's ``out=`` array and the kernel's view of it."""
+
+    @classmethod
+    def create(cls, lookup: RowLookup, table: np.ndarray, *args: Any) -> FastLookup | None:
+        """A fast path for the lookup, or None where it has none: uint64 ids that the kernel
+        would need as int64 (the general path saturates them first)."""
+        ids_dtype = np.dtype(args[-1])
+        if ids_dtype == np.uint64 and lookup.ids_dtype != ids_dtype:
+            return None
+        return cls(lookup, np.ascontiguousarray(table), *args)
+
+    def __call__(self, ids: np.ndarray, out: np.ndarray | None) -> np.ndarray | None:
+        call = self._call
+        if call is None and (call := self._prepare()) is None:
+            return None
+        shape = self._shapes.get(ids.shape)
+        if shape is None:
+            return None
+        flat = ids if ids.ndim == 1 else ids.reshape(-1)
+        if self._cast_ids:
+            flat = flat.astype(np.int64)
+        if out is not None:
+            dtype = out.dtype
+            if out.shape != shape.out_shape or (
+                dtype is not self._out_dtype and dtype != self._out_dtype
+            ):
+                return None  # the general path says what is wrong
+            last = self._last_out
+            if last[0] is out:
+                target = last[1]
+            else:
+                target = self._kernel_view(out, shape.rows)
+                self._last_out = (out, target)
+            bad = call(flat, target)
+            if bad >= 0:
+                raise self._error(ids, flat, bad)
+            return out
+        spares = shape.spares
+        try:
+            result, target = spares.pop()
+            if (
+                sys.getrefcount(result) != _FREE_ARRAY
+                or sys.getrefcount(result.base) != _FREE_BUFFER
+            ):
+                result, target = self._new_buffer(shape)  # the caller still holds that one
+        except IndexError:
+            result, target = self._new_buffer(shape)
+        bad = call(flat, target)
+        if _REFCOUNTS_EXACT:
+            spares.append((result, target))
+        if bad >= 0:
+            raise self._error(ids, flat, bad)
+        return result
+
+    def _prepare(self):
+        """The compiled kernel call, once the kernel is ready."""
+        prepared = self._lookup.serial_call(self._table, self._mode)
+        if prepared is None:
+            return None
+        self._view = prepared[1]
+        self._call = prepared[0]
+        return self._call
+
+    def _error(self, ids: np.ndarray, flat: np.ndarray, bad: int) -> Exception:
+        return out_of_range_error(ids.shape, bad, flat[bad], self._table.shape[0], self._policy)
+
+    def accept(self, ids_shape: tuple[int, ...]) -> None:
+        """Serve ids of this shape from now on (the general path has checked it)."""
+        if ids_shape in self._shapes or len(self._shapes) >= _MAX_SHAPES:
+            return
+        rows = math.prod(ids_shape)
+        if rows * self._row_size * self._out_dtype.itemsize >= PARALLEL_MIN_BYTES:
+            return  # large lookups: the kernel's time dwarfs the general path's
+        self._shapes.setdefault(ids_shape, _Shape((*ids_shape, *self._row_shape), rows))
+
+    def _new_buffer(self, shape: _Shape) -> tuple[np.ndarray, np.ndarray]:
+        """A cache-line-aligned result array and the kernel's view of it."""
+        nbytes = shape.rows * self._row_size * self._out_dtype.itemsize
+        buffer = np.empty(nbytes + ALIGNMENT, np.uint8)
+        start = -buffer.ctypes.data % ALIGNMENT
+        result = buffer[start : start + nbytes].view(self._out_dtype).reshape(shape.out_shape)
+        return result, self._kernel_view(result, shape.rows)
+
+    def _kernel_view(self, array: np.ndarray, rows: int) -> np.ndarray:
+        return array.reshape(rows, self._row_size).view(self._view)

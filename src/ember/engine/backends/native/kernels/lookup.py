@@ -1,0 +1,91 @@
+"""`RowLookup`: the row gather of one lookup (dense, or block-quantized and decoded), through
+its compiled kernel once that is ready and through numpy until then (see `background`).
+
+Both paths give the same bits: numpy copies the same rows, and the quantized path decodes them
+with `ember.quant`'s reference decoders, which the compiled ones match bit for bit.
+
+>>> lookup = RowLookup(None, np.dtype(np.int64), np.dtype(np.float32))
+>>> table = np.arange(6, dtype=np.float32).reshape(3, 2)
+>>> out = np.empty((2, 2), np.float32)
+>>> lookup(table, np.array([2, 0]), 0, MODE_ERROR, out, False), out.tolist()
+(-1, [[4.0, 5.0], [0.0, 1.0]])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.quant import FORMATS
+
+from . import background
+from .dequantize_gather import gather_dequantize, serial_dequantize_call
+from .gather import gather_rows, serial_gather_call
+from .modes import MODE_ERROR
+from .numpy_gather import numpy_gather_rows
+from .reference_gather import reference_gather
+
+__all__ = ["RowLookup"]
+
+
+class RowLookup:
+    """Rows of a ``fmt`` table (None: a dense one) for ids of ``ids_dtype``, into
+    ``out_dtype``; creating it asks for its single-threaded kernel."""
+
+    def __init__(self, fmt: str | None, ids_dtype: np.dtype, out_dtype: np.dtype) -> None:
+        self._fmt = fmt
+        self._format = None if fmt is None else FORMATS[fmt]
+        ids_dtype = np.dtype(ids_dtype).newbyteorder("=")
+        self.ids_dtype = ids_dtype if fmt is None else np.dtype(np.int64)
+        """The ids `serial_call`'s function takes."""
+        self._out_dtype = np.dtype(out_dtype)
+        what = "row gather" if fmt is None else f"{fmt} to {out_dtype} lookup"
+        self.serial, self.parallel = (
+            background.kernel(
+                (fmt, ids_dtype, out_dtype, parallel),
+                f"{what} ({ids_dtype} ids{', parallel' if parallel else ''})",
+                self._warm_up(ids_dtype, out_dtype, parallel),
+            )
+            for parallel in (False, True)
+        )
+        self.serial.request()
+
+    def __call__(
+        self,
+        table: np.ndarray,
+        ids: np.ndarray,
+        offset: int,
+        mode: int,
+        out: np.ndarray,
+        parallel: bool,
+    ) -> int:
+        """`gather_rows` / `gather_dequantize`: -1, or the first bad position. ``parallel``
+        is a wish: until the parallel kernel is compiled, one thread serves."""
+        if parallel and not self.parallel.ready:
+            parallel = self.parallel.request()
+        if self.serial.ready:
+            if self._fmt is None:
+                return gather_rows(table, ids, offset, mode, out, parallel)
+            return gather_dequantize(self._fmt, table, ids, offset, mode, out, parallel)
+        if self._format is None:
+            return numpy_gather_rows(table, ids, offset, mode, out)
+        return reference_gather(self._format, table, ids, offset, mode, out, False, False)
+
+    def serial_call(self, table: np.ndarray, mode: int) -> tuple | None:
+        """``(call(ids, out), view)``: the compiled single-thread kernel over ``table``, for
+        callers that check arguments themselves (1-D ids of `ids_dtype`, ``out`` 2-D seen as
+        ``view``, small enough not to stream); None until it is compiled."""
+        if not self.serial.ready:
+            return None
+        if self._fmt is None:
+            return serial_gather_call(table, self.ids_dtype, 0, mode), np.dtype(np.uint8)
+        return serial_dequantize_call(self._fmt, table, self._out_dtype, mode)
+
+    def _warm_up(self, ids_dtype: np.dtype, out_dtype: np.dtype, parallel: bool):
+        """A call of the compiled path on one row: numba compiles (or loads) its kernel."""
+        ids = np.zeros(1, ids_dtype)
+        if self._format is None:
+            table = np.zeros((1, 1), out_dtype)
+            return lambda: gather_rows(table, ids, 0, MODE_ERROR, np.empty_like(table), parallel)
+        table = np.zeros((1, self._format.block_bytes), np.uint8)
+        out = np.empty((1, self._format.block_elements), out_dtype)
+        return lambda: gather_dequantize(self._fmt, table, ids, 0, MODE_ERROR, out, parallel)
