@@ -13,6 +13,9 @@ Quantized tables: 2048 random normal rows, quantized by ``gguf.quants.quantize``
 (the legacy formats) and by ``ember.quant`` otherwise (the K formats, which gguf cannot
 quantize), tiled over the vocabulary. Results are checked bit-exact against
 ``gguf.quants.dequantize`` on up to 256 sampled rows.
+
+Load times: MAX's and ember's float32 (and ember's Q4_K) graph loaded in fresh processes, with
+an empty compile cache and then a warm one (``benchmarks/bench_load.py`` for ember's).
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ import numba
 import numpy as np
 
 from ember.quant import FORMATS
+
+# Timed calls run ember's compiled kernels: where ember compiles in the background, lookups go
+# through numpy until their kernel is ready, which belongs to load time (see bench_load.py).
+os.environ.setdefault("EMBER_COMPILE", "sync")
 
 VOCAB, HIDDEN = 128256, 4096
 THREADS = 2
@@ -134,19 +141,34 @@ def quant_table(fmt: str, seed: int = 0) -> np.ndarray:
 
 
 def check_quant(out: np.ndarray, table: np.ndarray, ids: np.ndarray, fmt: str) -> str:
-    """Compares sampled rows of a quantized lookup with gguf's dequantize; '' when exact."""
+    """Compares sampled rows of a quantized lookup with gguf's dequantize bit for bit (``==``
+    would pass -0.0 for 0.0 and fail a NaN the lookup got right); '' when exact."""
     import gguf
 
     if out.shape != (ids.size, HIDDEN):
         return f"wrong shape {out.shape}"
     picks = np.unique(np.linspace(0, ids.size - 1, min(ids.size, 256)).astype(np.int64))
     ref = gguf.quants.dequantize(table[ids[picks]], ggml_type(fmt))
-    got = np.asarray(out[picks], np.float32)
-    bad = ~np.all(got == ref, axis=1)
+    ref = np.ascontiguousarray(ref, np.float32)
+    got = np.ascontiguousarray(out[picks], np.float32)
+    differ = got.view(np.uint32) != ref.view(np.uint32)
+    bad = differ.any(axis=1)
     if not bad.any():
         return ""
-    err = float(np.nanmax(np.abs(got - ref)))
-    return f"WRONG VALUES: {int(bad.sum())}/{picks.size} sampled rows differ, max |err| {err:.3g}"
+    row = int(np.argmax(bad))
+    col = int(np.argmax(differ[row]))
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(got[differ].astype(np.float64) - ref[differ])
+    finite = err[np.isfinite(err)]
+    worst = f"max |err| {finite.max():.3g}" if finite.size else "no finite |err|"
+    bits = [
+        f"{float(x)!r} ({int(x.view(np.uint32)):#010x})" for x in (got[row, col], ref[row, col])
+    ]
+    return (
+        f"WRONG VALUES: {int(bad.sum())}/{picks.size} sampled rows differ in their bits "
+        f"({int(differ.sum())} values, {worst}); first at id {int(ids[picks[row]])}, "
+        f"column {col}: got {bits[0]}, want {bits[1]}"
+    )
 
 
 def same_bytes(got: np.ndarray, ref: np.ndarray) -> bool:
@@ -480,6 +502,14 @@ def max_load_times() -> list[str]:
     return lines
 
 
+def ember_load_times() -> list[str]:
+    """ember's load of the float32 and Q4_K graphs in fresh processes, empty numba cache then
+    warm, to set beside MAX's (bench_load.py runs the children, and a table over more runs)."""
+    from bench_load import summary_lines  # a sibling script: benchmarks/ is sys.path[0]
+
+    return summary_lines(VOCAB, HIDDEN, runs=1)
+
+
 def measure_group(
     contenders: list[Contender],
     n: int,
@@ -738,6 +768,8 @@ def main(argv: list[str] | None = None) -> None:
     copy_gbps = (1 << 28) / float(np.median(roofline)) / 1e9
     if args.max:
         loads += max_load_times()
+    if importlib.util.find_spec("ember.engine"):
+        loads += ember_load_times()
     print(
         f"\ncopy roofline: {copy_gbps:.2f} GB/s copied (median of {len(roofline)} copies of"
         f" 256 MiB, {THREADS}-thread numba prange)\n"

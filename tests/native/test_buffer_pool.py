@@ -7,13 +7,20 @@ import gc
 import time
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import pytest
 
 import ember.nn as nn
+from ember.driver import CPU
 from ember.dtype import DType
 from ember.engine import InferenceSession
-from ember.engine.backends.native.buffer_pool import IDLE_SECONDS, LARGE_BYTES, BufferPool
+from ember.engine.backends.native.buffer_pool import (
+    ALIGNMENT,
+    IDLE_SECONDS,
+    LARGE_BYTES,
+    BufferPool,
+)
 from ember.graph import Graph, TensorType
 
 
@@ -70,3 +77,34 @@ def test_the_cap_is_a_session_setting():
     model.execute(ids[:10])
     session._backend._pool.trim()
     assert session._backend._pool.held_bytes == 0
+
+
+@pytest.mark.parametrize("dtype", [np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16)])
+def test_reused_buffers_of_odd_row_sizes_stay_aligned_and_exact(dtype):
+    """Rows of 33 values are not a whole number of cache lines, so a result's size is no
+    multiple of 64: every buffer the pool lends, fresh or reused, must still start on a cache
+    line (streaming stores need it) and hold exactly the requested rows."""
+    vocab, hidden = 257, 33
+    bits = np.random.default_rng(7).integers(0, 1 << 16, (vocab, hidden * dtype.itemsize // 2))
+    table = bits.astype(np.uint16).view(dtype)  # every bit pattern: NaNs, -0.0, subnormals
+    emb = nn.EmbeddingV2(vocab, hidden, DType.from_numpy(dtype), name="t")
+    with Graph("odd", input_types=[TensorType(DType.int32, ["n"])]) as g:
+        g.output(emb(g.inputs[0]))
+    session = InferenceSession(devices=[CPU()], backend="native")
+    model = session.load(g, {"t": table})
+    rng = np.random.default_rng(8)
+    kept = []
+    # (rows, keep the result alive after the step): growing, shrinking, reusing dropped ones
+    steps = [(64, True), (65, False), (100, True), (3, False), (64, False), (65, True), (3, True)]
+    steps += [(100, False), (64, True), (1, False), (100, False)]
+    for rows, keep in steps:
+        ids = rng.integers(0, vocab, rows, dtype=np.int32)
+        got = model.execute(ids)[0].to_numpy()
+        assert got.ctypes.data % ALIGNMENT == 0, f"{rows} rows at {got.ctypes.data:#x}"
+        assert got.shape == (rows, hidden) and got.dtype == dtype
+        assert np.array_equal(got.view(np.uint16), table[ids].view(np.uint16)), f"{rows} rows"
+        if keep:
+            kept.append((got, table[ids]))
+        del got
+    for got, want in kept:  # later steps never wrote into a result still held
+        assert np.array_equal(got.view(np.uint16), want.view(np.uint16))
