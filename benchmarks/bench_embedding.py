@@ -345,6 +345,17 @@ def max_contender(table: np.ndarray, loads: list[str]) -> Contender:
 
 
 def ember_contender(table: np.ndarray, name: str, fmt: str | None = None) -> Contender:
+    """ember's ``execute(ids)``, a fresh result per call."""
+    model = ember_model(table, fmt)
+    # Each result is dropped before the next call: ember's results go back to a buffer pool.
+    return Contender(
+        name,
+        lambda pool: cycling(lambda ids: model.execute(ids)[0], pool),
+        lambda out: out.to_numpy(),
+    )
+
+
+def ember_model(table: np.ndarray, fmt: str | None = None):
     """ember through its public API, as DESIGN.md's "What a user does" shows.
 
     A quantized table is declared as MAX declares it: uint8 ``(VOCAB, row_bytes)`` plus a
@@ -366,15 +377,21 @@ def ember_contender(table: np.ndarray, name: str, fmt: str | None = None) -> Con
     )
     with Graph("embed", input_types=[TensorType(DType.int32, ["n"], DeviceRef.CPU())]) as g:
         g.output(emb(g.inputs[0]))
-    model = InferenceSession(num_threads=THREADS).load(
+    return InferenceSession(num_threads=THREADS).load(
         g, weights_registry={"token_embeddings": table}
     )
-    # Each result is dropped before the next call: ember's results go back to a buffer pool.
-    return Contender(
-        name,
-        lambda pool: cycling(lambda ids: model.execute(ids)[0], pool),
-        lambda out: out.to_numpy(),
-    )
+
+
+def ember_out_contender(table: np.ndarray) -> Contender:
+    """ember's ``execute(ids, out=buf)`` into a buffer reused across calls, beside torch's
+    ``index_select(out=)``."""
+    model = ember_model(table)
+
+    def bind(pool):
+        buf = np.empty((pool[0].size, table.shape[1]), table.dtype)
+        return cycling(lambda ids: model.execute(ids, out=buf)[0], pool)
+
+    return Contender("ember execute(out=)", bind, lambda out: out.to_numpy())
 
 
 class MaxWorker:
@@ -576,7 +593,7 @@ def run_dense(args, dtype: str, table: np.ndarray, roofline: list[float], loads:
     makers = {"numpy": lambda: [numpy_contender(table)], "torch": lambda: torch_contenders(table)}
     if args.max:
         makers["MAX"] = lambda: [max_contender(table, loads)]
-    makers["ember"] = lambda: [ember_contender(table, "ember")]
+    makers["ember"] = lambda: [ember_contender(table, "ember"), ember_out_contender(table)]
     contenders, failed = build(makers)
     for c in contenders:
         c.check = exact

@@ -227,10 +227,24 @@ def test_many_threads_at_once_get_their_own_rows():
     assert errors == []
 
 
-def test_large_lookups_take_the_general_path(runs):
-    table = np.zeros((8, 1 << 16), np.float32)  # 256 KiB rows: 4 ids make a 1 MiB result
-    model = model_of(table)
+@pytest.mark.parametrize("policy", ["error", "zero"])
+def test_large_lookups_use_the_pool_and_the_parallel_kernel(runs, policy):
+    table = np.random.default_rng(3).standard_normal((8, 1 << 16)).astype(np.float32)
+    model = model_of(table, policy=policy)  # 256 KiB rows: 4 ids make a 1 MiB result
     ids = np.array([1, 2, 3, 4])
-    model.execute(ids)
-    model.execute(ids)
-    assert runs[0] == 2
+    first = model.execute(ids)[0].to_numpy()
+    kept = [model.execute(np.array([k, 0, 7, k])) for k in range(3)]
+    assert runs[0] == 1
+    np.testing.assert_array_equal(first, table[ids])
+    for k, result in enumerate(kept):
+        np.testing.assert_array_equal(result[0].to_numpy(), table[[k, 0, 7, k]])
+    out = np.empty((4, 1 << 16), np.float32)
+    assert model.execute(ids[::-1].copy(), out=out)[0].to_numpy() is out
+    np.testing.assert_array_equal(out, table[ids[::-1]])
+    bad = np.array([1, 2, 99, 4])
+    if policy == "error":
+        with pytest.raises(OutOfRangeError, match="99"):
+            model.execute(bad)
+    else:
+        result = model.execute(bad)[0].to_numpy()
+        assert not result[2].any() and np.array_equal(result[3], table[4])

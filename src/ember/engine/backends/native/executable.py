@@ -25,7 +25,7 @@ class NativeExecutable(Executable):
         self.borrowed_outputs = frozenset(
             i for i, slot in enumerate(plan.output_slots) if slot in plan.borrowed
         )
-        self.fast_path = _fast_path(plan)
+        self.fast_path = _fast_path(plan, pool, num_threads)
 
     def run(
         self,
@@ -57,7 +57,7 @@ class NativeExecutable(Executable):
         return [env[slot] for slot in plan.output_slots]
 
 
-def _fast_path(plan: Plan) -> FastLookup | None:
+def _fast_path(plan: Plan, pool: BufferPool, num_threads: int) -> FastLookup | None:
     """A `FastLookup` when the plan is one lookup of a weight by the graph's one input, its
     result the graph's one output."""
     if len(plan.steps) != 1 or len(plan.input_slots) != 1 or len(plan.output_slots) != 1:
@@ -69,4 +69,4 @@ def _fast_path(plan: Plan) -> FastLookup | None:
     table_slot, ids_slot = step.inputs
     if ids_slot != plan.input_slots[0] or table_slot not in plan.preset:
         return None
-    return make(plan.preset[table_slot])
+    return make(plan.preset[table_slot], pool, num_threads)

@@ -4,7 +4,9 @@ microsecond of Python around the kernel.
 A one-token lookup copies a few KiB; the general path (plan steps, a runtime, the buffer pool,
 the kernel's argument checks) costs many times that. Here everything but the kernel call is
 worked out once per ids shape: the output shape, the kernel's view of each output buffer, and a
-few small output buffers that are handed out again once nothing else refers to them.
+few small output buffers that are handed out again once nothing else refers to them. Outputs
+of a megabyte or more take the session's buffer pool and the parallel kernel, skipping only
+the plan.
 
 The caller (`Model.execute`) has checked the ids' dtype, shape and layout, and an ``out=``
 array's layout and overlaps; anything this path does not cover returns None, and the caller
@@ -21,9 +23,10 @@ import numpy as np
 
 from ember.errors import out_of_range_error
 
-from .buffer_pool import _REFCOUNTS_EXACT, ALIGNMENT
+from .buffer_pool import _REFCOUNTS_EXACT, ALIGNMENT, BufferPool
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
+from .threads import use_threads
 
 __all__ = ["FastLookup"]
 
@@ -42,11 +45,13 @@ bases, and the argument. A caller's view of the result would add one."""
 class _Shape:
     """What one ids shape needs: its output shape and spare output buffers."""
 
-    __slots__ = ("out_shape", "rows", "spares")
+    __slots__ = ("large", "out_shape", "rows", "spares")
 
-    def __init__(self, out_shape: tuple[int, ...], rows: int) -> None:
+    def __init__(self, out_shape: tuple[int, ...], rows: int, large: bool) -> None:
         self.out_shape = out_shape
         self.rows = rows
+        self.large = large
+        """Outputs from `PARALLEL_MIN_BYTES`: the session's pool and the parallel kernel."""
         self.spares: list[tuple[np.ndarray, np.ndarray]] = []
 
 
@@ -62,15 +67,21 @@ class FastLookup:
         row_shape: tuple[int, ...],
         out_dtype: np.dtype,
         ids_dtype: np.dtype,
+        pool: BufferPool,
+        num_threads: int,
     ) -> None:
         self._lookup = lookup
         self._table = table
+        self._rows = table.reshape(table.shape[0], math.prod(table.shape[1:]))
+        self._pool = pool
+        self._num_threads = num_threads
         self._mode = mode
         self._policy = policy
         self._row_shape = row_shape
         self._row_size = math.prod(row_shape)
         self._out_dtype = np.dtype(out_dtype)
         self._call = None
+        self._parallel = None
         self._view: np.dtype | None = None
         self._cast_ids = np.dtype(ids_dtype) != lookup.ids_dtype
         """Ids in the graph's type, the kernel taking int64 (never uint64: see `create`)."""
@@ -82,7 +93,7 @@ class FastLookup:
     def create(cls, lookup: RowLookup, table: np.ndarray, *args: Any) -> FastLookup | None:
         """A fast path for the lookup, or None where it has none: uint64 ids that the kernel
         would need as int64 (the general path saturates them first)."""
-        ids_dtype = np.dtype(args[-1])
+        ids_dtype = np.dtype(args[-3])
         if ids_dtype == np.uint64 and lookup.ids_dtype != ids_dtype:
             return None
         return cls(lookup, np.ascontiguousarray(table), *args)
@@ -94,6 +105,8 @@ class FastLookup:
         shape = self._shapes.get(ids.shape)
         if shape is None:
             return None
+        if shape.large:
+            return self._large(ids, out, shape)
         flat = ids if ids.ndim == 1 else ids.reshape(-1)
         if self._cast_ids:
             flat = flat.astype(np.int64)
@@ -130,6 +143,26 @@ class FastLookup:
             raise self._error(ids, flat, bad)
         return result
 
+    def _large(self, ids: np.ndarray, out: np.ndarray | None, shape: _Shape) -> np.ndarray | None:
+        if out is not None and (out.shape != shape.out_shape or out.dtype != self._out_dtype):
+            return None
+        call = self._parallel
+        if call is None and (prepared := self._lookup.parallel_call(self._table, self._mode)):
+            call = self._parallel = prepared[0]
+        result = self._pool.empty(shape.out_shape, self._out_dtype) if out is None else out
+        flat = ids if ids.ndim == 1 else ids.reshape(-1)
+        use_threads(self._num_threads)
+        if call is None:  # the parallel kernel is compiling: the lookup serves as it can
+            rows = result.reshape(shape.rows, self._row_size)
+            bad = self._lookup(self._rows, flat, 0, self._mode, rows, True)
+        else:
+            if self._cast_ids:
+                flat = flat.astype(np.int64)
+            bad = call(flat, self._kernel_view(result, shape.rows), self._num_threads)
+        if bad >= 0:
+            raise self._error(ids, flat, bad)
+        return result
+
     def _prepare(self):
         """The compiled kernel call, once the kernel is ready."""
         prepared = self._lookup.serial_call(self._table, self._mode)
@@ -147,9 +180,8 @@ class FastLookup:
         if ids_shape in self._shapes or len(self._shapes) >= _MAX_SHAPES:
             return
         rows = math.prod(ids_shape)
-        if rows * self._row_size * self._out_dtype.itemsize >= PARALLEL_MIN_BYTES:
-            return  # large lookups: the kernel's time dwarfs the general path's
-        self._shapes.setdefault(ids_shape, _Shape((*ids_shape, *self._row_shape), rows))
+        large = rows * self._row_size * self._out_dtype.itemsize >= PARALLEL_MIN_BYTES
+        self._shapes.setdefault(ids_shape, _Shape((*ids_shape, *self._row_shape), rows, large))
 
     def _new_buffer(self, shape: _Shape) -> tuple[np.ndarray, np.ndarray]:
         """A cache-line-aligned result array and the kernel's view of it."""

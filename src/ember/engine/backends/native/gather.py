@@ -46,7 +46,7 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
                 raise out_of_range_error(ids.shape, bad, flat[bad], table.shape[0], policy)
             return out
 
-        run_decoded.fast_lookup = lambda table: FastLookup.create(
+        run_decoded.fast_lookup = lambda table, pool, num_threads: FastLookup.create(
             lookup,
             table,
             mode,
@@ -54,6 +54,8 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
             (table.shape[1] // block_bytes * per_block,),
             out_dtype,
             ids_dtype,
+            pool,
+            num_threads,
         )
         return run_decoded
 
@@ -70,8 +72,8 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
             raise out_of_range_error(ids.shape, bad, flat[bad], table.shape[0], policy)
         return out
 
-    run.fast_lookup = lambda table: FastLookup.create(
-        lookup, table, mode, policy, table.shape[1:], table.dtype, ids_dtype
+    run.fast_lookup = lambda table, pool, num_threads: FastLookup.create(
+        lookup, table, mode, policy, table.shape[1:], table.dtype, ids_dtype, pool, num_threads
     )
     return run
 

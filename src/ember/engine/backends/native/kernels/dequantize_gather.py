@@ -65,6 +65,7 @@ __all__ = [
     "MODE_WRAP",
     "MODE_ZERO",
     "gather_dequantize",
+    "parallel_dequantize_call",
     "serial_dequantize_call",
 ]
 
@@ -1267,6 +1268,35 @@ def serial_dequantize_call(fmt_name: str, table: np.ndarray, out_dtype: np.dtype
 
     def call(ids: np.ndarray, out: np.ndarray) -> int:
         return run(table, ids, bounds, mode, out, _F16_TO_F32, kind, False, 1)
+
+    return call, np.dtype(view)
+
+
+def parallel_dequantize_call(fmt_name: str, table: np.ndarray, out_dtype: np.dtype, mode: int):
+    """``(call(ids, out, threads), view)``: what `gather_dequantize(fmt_name, table, ids, 0,
+    mode, out, True)` does on ``threads`` threads, without its checks (the caller's part as for
+    `serial_dequantize_call`, at any output size); None without a compiled decoder."""
+    spec = _FORMATS.get(fmt_name)
+    kind = _OUT_KINDS.get(np.dtype(out_dtype))
+    if spec is None or kind is None:
+        return None
+    table = _as_table(table, fmt_name, spec[2])
+    bounds = _bounds(0, table.shape[0])
+    view = np.float32 if kind == _F32 else np.uint16
+    mode = int(mode)
+    sample = (np.zeros(0, np.int64), bounds, mode, np.zeros((0, 1), view))
+    with PARALLEL_LAUNCH:
+        run = compiled_entry(
+            _kernels(spec[0])[kind == _F32, True], (table, *sample, _F16_TO_F32, kind, False, 1)
+        )
+
+    def call(ids: np.ndarray, out: np.ndarray, threads: int) -> int:
+        stream = _HAVE_STREAM and out.nbytes >= STREAM_MIN_BYTES
+        stream = stream and out.shape[1] * out.itemsize >= _STREAM_MIN_ROW_BYTES
+        with PARALLEL_LAUNCH:
+            return run(
+                table, ids, bounds, mode, out, _F16_TO_F32, kind, stream, min(ids.size, 4 * threads)
+            )
 
     return call, np.dtype(view)
 

@@ -1,10 +1,11 @@
 """Row gather over dense tables, with the bounds check fused into the copy.
 
 Rows move as raw bytes, so one compiled kernel per id dtype serves every element type (float32,
-bfloat16, float8, bool, ...). Eight rows are copied at once, interleaved, to keep enough memory
-streams in flight. Outputs of ``STREAM_MIN_BYTES`` or more are written with 64-byte non-temporal
-stores: they skip reading each destination line before writing it, a third of the traffic of a
-plain copy, and do not evict the cache for an output that would not fit in it anyway.
+bfloat16, float8, bool, ...), each row by the C library's ``memcpy``. Outputs of
+``STREAM_MIN_BYTES`` or more are written with 64-byte non-temporal stores instead, eight rows at
+once, interleaved, to keep enough memory streams in flight: they skip reading each destination
+line before writing it, a third of the traffic of a plain copy, and do not evict the cache for
+an output that would not fit in it anyway.
 
 >>> import numpy as np
 >>> table = np.arange(12, dtype=np.float32).reshape(4, 3)
@@ -37,14 +38,21 @@ from .inputs import as_kernel_input
 from .launch import PARALLEL_LAUNCH
 from .modes import MODE_CLAMP, MODE_ERROR, MODE_SKIP, MODE_WRAP, MODE_ZERO
 
-__all__ = ["PARALLEL_MIN_BYTES", "STREAM_MIN_BYTES", "gather_rows", "serial_gather_call"]
+__all__ = [
+    "PARALLEL_MIN_BYTES",
+    "STREAM_MIN_BYTES",
+    "gather_rows",
+    "parallel_gather_call",
+    "serial_gather_call",
+]
 
-PARALLEL_MIN_BYTES = 1024 * 1024
+PARALLEL_MIN_BYTES = 512 * 1024
 """Output size from which ``parallel=True`` is suggested (a caller's choice, not applied here).
 
-Measured on two cores with 16 KiB rows: with numba's pool just used, two threads win from about
-128 KiB; when it has idled for a millisecond, waking it costs tens of microseconds and two threads
-win from 0.5-1 MiB. After longer idling the wake-up can cost far more on a loaded machine.
+Measured on two cores with 8-16 KiB rows: with numba's pool just used, two threads win from
+about 128 KiB (64 rows of 8 KiB: 16 us against 24 us on one thread); when it has idled for a
+millisecond, waking it costs tens of microseconds and two threads win from 0.5-1 MiB. After
+longer idling the wake-up can cost far more on a loaded machine.
 """
 
 STREAM_MIN_BYTES = 2 * 1024 * 1024
@@ -128,6 +136,21 @@ def _copy_small(dst, src, nbytes):
 
 
 @intrinsic
+def _memcpy(typingctx, dst, src, nbytes):
+    """``memcpy`` between two addresses: the C library's copy beats eight interleaved rows of
+    plain 64-byte moves by 8-25 % on outputs that stay in the cache (measured, 8-16 KiB rows)."""
+
+    def codegen(context, builder, sig, args):
+        dst, src, nbytes = args
+        cgutils.raw_memcpy(
+            builder, builder.inttoptr(dst, _I8P), builder.inttoptr(src, _I8P), nbytes, 1
+        )
+        return context.get_dummy_value()
+
+    return types.void(types.int64, types.int64, types.int64), codegen
+
+
+@intrinsic
 def _zero(typingctx, dst, nbytes):
     """``memset(dst, 0, nbytes)``."""
 
@@ -139,37 +162,23 @@ def _zero(typingctx, dst, nbytes):
     return types.void(types.int64, types.int64), codegen
 
 
-def _move64(nontemporal: bool):
-    """An intrinsic copying 64 bytes, with plain stores or with non-temporal ones.
+@intrinsic
+def _stream64(typingctx, dst, src):
+    """Copy 64 bytes with non-temporal stores: they bypass the cache and skip reading the
+    destination line first, and need a 64-byte aligned ``dst``. One AVX-512 store, or split."""
 
-    Non-temporal stores bypass the cache and skip reading the destination line first; they need
-    a 64-byte aligned ``dst``. A 64-byte move is one AVX-512 instruction or is split in halves.
-    """
-    lanes = _LANES if nontemporal else 8
+    def codegen(context, builder, sig, args):
+        dst, src = args
+        vec = ir.VectorType(_I64, _LANES).as_pointer()
+        for part in range(8 // _LANES):
+            step = ir.Constant(_I64, part * _LANES * 8)
+            value = builder.load(builder.inttoptr(builder.add(src, step), vec), align=1)
+            target = builder.inttoptr(builder.add(dst, step), vec)
+            store = builder.store(value, target, align=_LANES * 8)
+            store.set_metadata("nontemporal", builder.module.add_metadata([ir.IntType(32)(1)]))
+        return context.get_dummy_value()
 
-    @intrinsic
-    def move(typingctx, dst, src):
-        def codegen(context, builder, sig, args):
-            dst, src = args
-            vec = ir.VectorType(_I64, lanes).as_pointer()
-            for part in range(8 // lanes):
-                step = ir.Constant(_I64, part * lanes * 8)
-                value = builder.load(builder.inttoptr(builder.add(src, step), vec), align=1)
-                target = builder.inttoptr(builder.add(dst, step), vec)
-                store = builder.store(value, target, align=lanes * 8 if nontemporal else 1)
-                if nontemporal:
-                    store.set_metadata(
-                        "nontemporal", builder.module.add_metadata([ir.IntType(32)(1)])
-                    )
-            return context.get_dummy_value()
-
-        return types.void(types.int64, types.int64), codegen
-
-    return move
-
-
-_load_store64 = _move64(nontemporal=False)
-_stream64 = _move64(nontemporal=True)
+    return types.void(types.int64, types.int64), codegen
 
 
 @intrinsic
@@ -194,34 +203,30 @@ def _fence(typingctx):
 
 
 _GROUP = 8
-"""Rows copied together. One 16 KiB row at a time reaches 14-16 GB/s against a 20-21 GB/s copy
-on two cores; eight interleaved rows keep more streams in flight and reach 17-20 GB/s."""
+"""Rows streamed together. One 16 KiB row at a time reaches 14-16 GB/s against a 20-21 GB/s
+copy on two cores; eight interleaved rows keep more streams in flight and reach 17-20 GB/s."""
 
 _BLOCK = 512
 """Bytes of one row copied before moving to the next row of the group."""
 
 
 @njit(inline="always")
-def _copy_rows(dsts, srcs, heads, count, nbytes, stream):
-    """Copy ``count`` rows of ``nbytes`` from ``srcs`` to ``dsts``, interleaved in blocks.
+def _stream_rows(dsts, srcs, heads, count, nbytes):
+    """Stream ``count`` rows of ``nbytes`` from ``srcs`` to ``dsts``, interleaved in blocks.
 
-    Rows move in 64-byte units; a streamed row first copies its head up to a 64-byte aligned
+    Rows move in 64-byte units; each row first copies its head up to a 64-byte aligned
     destination in smaller moves (``heads`` is scratch space for where its units start), and
-    every row copies its last partial unit that way.
+    its last partial unit that way too.
     """
     for r in range(count):
-        heads[r] = min((-dsts[r]) & 63, nbytes) if stream else 0
+        heads[r] = min((-dsts[r]) & 63, nbytes)
         _copy_small(dsts[r], srcs[r], heads[r])
     for block in range(0, nbytes, _BLOCK):
         for r in range(count):
             dst, src = dsts[r] + heads[r], srcs[r] + heads[r]
             stop = min(block + _BLOCK, (nbytes - heads[r]) & -64)
-            if stream:
-                for k in range(block, stop, 64):
-                    _stream64(dst + k, src + k)
-            else:
-                for k in range(block, stop, 64):
-                    _load_store64(dst + k, src + k)
+            for k in range(block, stop, 64):
+                _stream64(dst + k, src + k)
     for r in range(count):
         end = heads[r] + ((nbytes - heads[r]) & -64)
         _copy_small(dsts[r] + end, srcs[r] + end, nbytes - end)
@@ -277,13 +282,16 @@ def _gather_span(table, ids, out, start, stop, bounds, mode, stream):
         if row_bytes < 64:
             _copy_small(dst, table_at + row * row_bytes, row_bytes)
             continue
+        if not stream:
+            _memcpy(dst, table_at + row * row_bytes, row_bytes)
+            continue
         dsts[count] = dst
         srcs[count] = table_at + row * row_bytes
         count += 1
         if count == _GROUP:
-            _copy_rows(dsts, srcs, heads, count, row_bytes, stream)
+            _stream_rows(dsts, srcs, heads, count, row_bytes)
             count = 0
-    _copy_rows(dsts, srcs, heads, count, row_bytes, stream)
+    _stream_rows(dsts, srcs, heads, count, row_bytes)
     return -1
 
 
@@ -355,6 +363,29 @@ def serial_gather_call(table: np.ndarray, ids_dtype: np.dtype, offset: int, mode
 
     def call(ids: np.ndarray, out: np.ndarray) -> int:
         return kernel(table, ids, out, bounds, mode, False)
+
+    return call
+
+
+def parallel_gather_call(table: np.ndarray, ids_dtype: np.dtype, mode: int):
+    """``call(ids, out, threads)``: what `gather_rows(table, ids, 0, mode, out, True)` does
+    on ``threads`` threads, without its checks (the caller's part as for
+    `serial_gather_call`, at any output size)."""
+    rows = table.shape[0]
+    if mode == MODE_CLAMP and rows == 0:
+        mode = MODE_ERROR
+    table = np.ascontiguousarray(table)
+    table = as_kernel_input(table.reshape(rows, math.prod(table.shape[1:])).view(np.uint8))
+    bounds = _bounds(np.dtype(ids_dtype), 0, rows)
+    sample = (np.zeros(0, ids_dtype), np.zeros((0, table.shape[1]), np.uint8))
+    with PARALLEL_LAUNCH:
+        kernel = compiled_entry(_gather_parallel, (table, *sample, bounds, mode, False, 1))
+    wide = _HAVE_STREAM and table.shape[1] >= _STREAM_MIN_ROW_BYTES
+
+    def call(ids: np.ndarray, out: np.ndarray, threads: int) -> int:
+        stream = wide and out.nbytes >= STREAM_MIN_BYTES
+        with PARALLEL_LAUNCH:
+            return kernel(table, ids, out, bounds, mode, stream, min(ids.size, threads))
 
     return call
 

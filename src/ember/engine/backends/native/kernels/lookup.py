@@ -18,8 +18,12 @@ import numpy as np
 from ember.quant import FORMATS
 
 from . import background
-from .dequantize_gather import gather_dequantize, serial_dequantize_call
-from .gather import gather_rows, serial_gather_call
+from .dequantize_gather import (
+    gather_dequantize,
+    parallel_dequantize_call,
+    serial_dequantize_call,
+)
+from .gather import gather_rows, parallel_gather_call, serial_gather_call
 from .modes import MODE_ERROR
 from .numpy_gather import numpy_gather_rows
 from .reference_gather import reference_gather
@@ -79,6 +83,16 @@ class RowLookup:
         if self._fmt is None:
             return serial_gather_call(table, self.ids_dtype, 0, mode), np.dtype(np.uint8)
         return serial_dequantize_call(self._fmt, table, self._out_dtype, mode)
+
+    def parallel_call(self, table: np.ndarray, mode: int) -> tuple | None:
+        """``(call(ids, out, threads), view)``: the compiled parallel kernel, as `serial_call`
+        gives the single-thread one (at any output size); None until it is compiled (and
+        asked for, by this call)."""
+        if not self.parallel.request():
+            return None
+        if self._fmt is None:
+            return parallel_gather_call(table, self.ids_dtype, mode), np.dtype(np.uint8)
+        return parallel_dequantize_call(self._fmt, table, self._out_dtype, mode)
 
     def _warm_up(self, ids_dtype: np.dtype, out_dtype: np.dtype, parallel: bool):
         """A call of the compiled path on one row: numba compiles (or loads) its kernel."""
