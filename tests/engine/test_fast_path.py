@@ -248,3 +248,16 @@ def test_large_lookups_use_the_pool_and_the_parallel_kernel(runs, policy):
     else:
         result = model.execute(bad)[0].to_numpy()
         assert not result[2].any() and np.array_equal(result[3], table[4])
+
+
+def test_ids_viewing_the_out_array_are_refused():
+    table = np.arange(VOCAB * HIDDEN, dtype=np.int32).reshape(VOCAB, HIDDEN)
+    model = model_of(table, DType.int32)
+    out = np.zeros((2, HIDDEN), np.int32)  # owns its memory; the ids below view it
+    ids = out.reshape(-1)[:2]
+    model.execute(np.array([0, 1], np.int32))
+    model.execute(np.array([0, 1], np.int32), out=np.empty((2, HIDDEN), np.int32))
+    with pytest.raises(ValueError, match="overlaps input"):
+        model.execute(ids, out=out)
+    rows = np.array([[3, 4], [5, 6]], np.int32)  # views of an array that owns its memory
+    np.testing.assert_array_equal(model.execute(rows[1], out=out)[0].to_numpy(), table[[5, 6]])

@@ -205,8 +205,22 @@ def _fast_execute(execution: _Execution, fast: FastPath) -> Callable[..., list[T
                 elif (
                     type(out) is ndarray
                     and out.flags.carray
-                    # two arrays that each own their memory cannot overlap
-                    and ((out.flags.owndata and ids.flags.owndata) or not overlap(out, ids))
+                    # two allocations cannot overlap: out owning its memory, and the ids
+                    # owning theirs or viewing another array that owns its own
+                    and (
+                        (
+                            out.flags.owndata
+                            and (
+                                ids.flags.owndata
+                                or (
+                                    type(base := ids.base) is ndarray
+                                    and base is not out
+                                    and base.flags.owndata
+                                )
+                            )
+                        )
+                        or not overlap(out, ids)
+                    )
                     and (out is checked_out[0] or not any(overlap(out, x) for x in held))
                 ):
                     checked_out[0] = out
