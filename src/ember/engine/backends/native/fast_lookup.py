@@ -4,9 +4,9 @@ microsecond of Python around the kernel.
 A one-token lookup copies a few KiB; the general path (plan steps, a runtime, the buffer pool,
 the kernel's argument checks) costs many times that. Here everything but the kernel call is
 worked out once per ids shape: the output shape, the kernel's view of each output buffer, and a
-few small output buffers that are handed out again once nothing else refers to them. Outputs
-of a megabyte or more take the session's buffer pool and the parallel kernel, skipping only
-the plan.
+few small output buffers that are handed out again once nothing else refers to them (at most
+a few per shape, each under `PARALLEL_MIN_BYTES`). Larger outputs take the session's buffer
+pool and the parallel kernel, skipping only the plan.
 
 The caller (`Model.execute`) has checked the ids' dtype, shape and layout, and an ``out=``
 array's layout and overlaps; anything this path does not cover returns None, and the caller

@@ -54,7 +54,7 @@ from ember.quant.grids import (
 
 from .entry import compiled_entry
 from .inputs import as_kernel_input
-from .launch import PARALLEL_LAUNCH
+from .launch import PARALLEL_LAUNCH, launch
 from .modes import MODE_CLAMP, MODE_ERROR, MODE_SKIP, MODE_WRAP, MODE_ZERO
 from .reference_gather import reference_gather
 
@@ -1240,8 +1240,8 @@ def gather_dequantize(
     args = (table, ids, bounds, int(mode), out, _F16_TO_F32, kind, stream, chunks)
     if not parallel:
         return int(run(*args))
-    with PARALLEL_LAUNCH:
-        return int(run(*args))
+    serial = _kernels(code)[kind == _F32, False]
+    return int(launch(lambda: run(*args), lambda: serial(*args)))
 
 
 def serial_dequantize_call(fmt_name: str, table: np.ndarray, out_dtype: np.dtype, mode: int):
@@ -1285,18 +1285,20 @@ def parallel_dequantize_call(fmt_name: str, table: np.ndarray, out_dtype: np.dty
     view = np.float32 if kind == _F32 else np.uint16
     mode = int(mode)
     sample = (np.zeros(0, np.int64), bounds, mode, np.zeros((0, 1), view))
+    kernels = _kernels(spec[0])
     with PARALLEL_LAUNCH:
         run = compiled_entry(
-            _kernels(spec[0])[kind == _F32, True], (table, *sample, _F16_TO_F32, kind, False, 1)
+            kernels[kind == _F32, True], (table, *sample, _F16_TO_F32, kind, False, 1)
         )
+    serial = compiled_entry(
+        kernels[kind == _F32, False], (table, *sample, _F16_TO_F32, kind, False, 1)
+    )
 
     def call(ids: np.ndarray, out: np.ndarray, threads: int) -> int:
         stream = _HAVE_STREAM and out.nbytes >= STREAM_MIN_BYTES
         stream = stream and out.shape[1] * out.itemsize >= _STREAM_MIN_ROW_BYTES
-        with PARALLEL_LAUNCH:
-            return run(
-                table, ids, bounds, mode, out, _F16_TO_F32, kind, stream, min(ids.size, 4 * threads)
-            )
+        args = (table, ids, bounds, mode, out, _F16_TO_F32, kind, stream)
+        return launch(lambda: run(*args, min(ids.size, 4 * threads)), lambda: serial(*args, 1))
 
     return call, np.dtype(view)
 

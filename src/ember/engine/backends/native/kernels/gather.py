@@ -35,7 +35,7 @@ from numba.extending import intrinsic
 
 from .entry import compiled_entry
 from .inputs import as_kernel_input
-from .launch import PARALLEL_LAUNCH
+from .launch import PARALLEL_LAUNCH, launch
 from .modes import MODE_CLAMP, MODE_ERROR, MODE_SKIP, MODE_WRAP, MODE_ZERO
 
 __all__ = [
@@ -380,12 +380,15 @@ def parallel_gather_call(table: np.ndarray, ids_dtype: np.dtype, mode: int):
     sample = (np.zeros(0, ids_dtype), np.zeros((0, table.shape[1]), np.uint8))
     with PARALLEL_LAUNCH:
         kernel = compiled_entry(_gather_parallel, (table, *sample, bounds, mode, False, 1))
+    serial = compiled_entry(_gather_serial, (table, *sample, bounds, mode, False))
     wide = _HAVE_STREAM and table.shape[1] >= _STREAM_MIN_ROW_BYTES
 
     def call(ids: np.ndarray, out: np.ndarray, threads: int) -> int:
         stream = wide and out.nbytes >= STREAM_MIN_BYTES
-        with PARALLEL_LAUNCH:
-            return kernel(table, ids, out, bounds, mode, stream, min(ids.size, threads))
+        return launch(
+            lambda: kernel(table, ids, out, bounds, mode, stream, min(ids.size, threads)),
+            lambda: serial(table, ids, out, bounds, mode, stream),
+        )
 
     return call
 
@@ -441,6 +444,6 @@ def gather_rows(
     args = (table, ids, out.view(np.uint8), _bounds(ids.dtype, int(offset), rows), mode, stream)
     if parallel:
         # get_num_threads() inside the kernel would keep numba from caching it.
-        with PARALLEL_LAUNCH:
-            return int(_gather_parallel(*args, min(ids.size, get_num_threads())))
+        chunks = min(ids.size, get_num_threads())
+        return int(launch(lambda: _gather_parallel(*args, chunks), lambda: _gather_serial(*args)))
     return int(_gather_serial(*args))

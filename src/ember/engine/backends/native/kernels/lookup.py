@@ -95,11 +95,20 @@ class RowLookup:
         return parallel_dequantize_call(self._fmt, table, self._out_dtype, mode)
 
     def _warm_up(self, ids_dtype: np.dtype, out_dtype: np.dtype, parallel: bool):
-        """A call of the compiled path on one row: numba compiles (or loads) its kernel."""
+        """A call of the compiled path on one row: numba compiles (or loads) its kernel. The
+        parallel kernels are prepared rather than called, as a call may run single-threaded
+        while another thread's parallel kernel runs."""
         ids = np.zeros(1, ids_dtype)
         if self._format is None:
             table = np.zeros((1, 1), out_dtype)
-            return lambda: gather_rows(table, ids, 0, MODE_ERROR, np.empty_like(table), parallel)
+            if parallel:
+                return lambda: parallel_gather_call(table, ids_dtype, MODE_ERROR)
+            return lambda: gather_rows(table, ids, 0, MODE_ERROR, np.empty_like(table), False)
         table = np.zeros((1, self._format.block_bytes), np.uint8)
         out = np.empty((1, self._format.block_elements), out_dtype)
-        return lambda: gather_dequantize(self._fmt, table, ids, 0, MODE_ERROR, out, parallel)
+
+        def warm() -> None:
+            if not parallel or not parallel_dequantize_call(self._fmt, table, out_dtype, 0):
+                gather_dequantize(self._fmt, table, ids, 0, MODE_ERROR, out, parallel)
+
+        return warm
