@@ -9,7 +9,8 @@ their kernel is ready. With the disk cache warm, a kernel is ready in millisecon
 it instead, so that every lookup runs compiled (what the tests and benchmarks use).
 
 At exit, the kernel being compiled is finished (numba writes it to its cache) and the rest of
-the queue is dropped.
+the queue is dropped. A fork waits for the kernel being compiled, so that the child never
+inherits a compiler held by a thread it does not have; the child compiles what it needs itself.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ _lock = threading.Lock()
 _queue: queue.SimpleQueue[Kernel | None] = queue.SimpleQueue()
 _worker: threading.Thread | None = None
 _stopping = False
+_compiling = threading.Lock()
+"""Held by the worker while it compiles, and by a fork in progress."""
 
 
 def synchronous() -> bool:
@@ -122,7 +125,8 @@ def _work() -> None:
         k = _queue.get()
         if k is None or _stopping:
             return
-        k._compile()
+        with _compiling:
+            k._compile()
 
 
 def _stop() -> None:
@@ -132,3 +136,24 @@ def _stop() -> None:
     _queue.put(None)
     if _worker is not None:
         _worker.join()
+
+
+def _forget_in_child() -> None:
+    """After a fork: no worker, and every kernel not yet compiled is asked for again."""
+    global _worker, _queue, _lock, _compiling
+    _worker, _queue, _lock, _compiling = (
+        None,
+        queue.SimpleQueue(),
+        threading.Lock(),
+        threading.Lock(),
+    )
+    for k in _kernels.values():
+        if not k.ready:
+            k._requested, k._done = False, threading.Event()
+
+
+os.register_at_fork(
+    before=lambda: _compiling.acquire(),
+    after_in_parent=lambda: _compiling.release(),
+    after_in_child=_forget_in_child,
+)
