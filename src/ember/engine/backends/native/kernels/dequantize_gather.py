@@ -1253,46 +1253,29 @@ def serial_dequantize_call(fmt_name: str, table: np.ndarray, out_dtype: np.dtype
     Returns:
         ``(call, view)``, or None for a format without a compiled decoder.
     """
-    spec = _FORMATS.get(fmt_name)
-    kind = _OUT_KINDS.get(np.dtype(out_dtype))
-    if spec is None or kind is None:
+    direct = _Direct.of(fmt_name, table, out_dtype, mode)
+    if direct is None:
         return None
-    table = _as_table(table, fmt_name, spec[2])
-    bounds = _bounds(0, table.shape[0])
-    view = np.float32 if kind == _F32 else np.uint16
-    mode = int(mode)
-    sample = (np.zeros(0, np.int64), bounds, mode, np.zeros((0, 1), view))
-    run = compiled_entry(
-        _kernels(spec[0])[kind == _F32, False], (table, *sample, _F16_TO_F32, kind, False, 1)
-    )
+    run = direct.entry(parallel=False)
+    table, bounds, mode, kind = direct.table, direct.bounds, direct.mode, direct.kind
 
     def call(ids: np.ndarray, out: np.ndarray) -> int:
         return run(table, ids, bounds, mode, out, _F16_TO_F32, kind, False, 1)
 
-    return call, np.dtype(view)
+    return call, direct.view
 
 
 def parallel_dequantize_call(fmt_name: str, table: np.ndarray, out_dtype: np.dtype, mode: int):
     """``(call(ids, out, threads), view)``: what `gather_dequantize(fmt_name, table, ids, 0,
     mode, out, True)` does on ``threads`` threads, without its checks (the caller's part as for
     `serial_dequantize_call`, at any output size); None without a compiled decoder."""
-    spec = _FORMATS.get(fmt_name)
-    kind = _OUT_KINDS.get(np.dtype(out_dtype))
-    if spec is None or kind is None:
+    direct = _Direct.of(fmt_name, table, out_dtype, mode)
+    if direct is None:
         return None
-    table = _as_table(table, fmt_name, spec[2])
-    bounds = _bounds(0, table.shape[0])
-    view = np.float32 if kind == _F32 else np.uint16
-    mode = int(mode)
-    sample = (np.zeros(0, np.int64), bounds, mode, np.zeros((0, 1), view))
-    kernels = _kernels(spec[0])
     with PARALLEL_LAUNCH:
-        run = compiled_entry(
-            kernels[kind == _F32, True], (table, *sample, _F16_TO_F32, kind, False, 1)
-        )
-    serial = compiled_entry(
-        kernels[kind == _F32, False], (table, *sample, _F16_TO_F32, kind, False, 1)
-    )
+        run = direct.entry(parallel=True)
+    serial = direct.entry(parallel=False)
+    table, bounds, mode, kind = direct.table, direct.bounds, direct.mode, direct.kind
 
     def call(ids: np.ndarray, out: np.ndarray, threads: int) -> int:
         stream = _HAVE_STREAM and out.nbytes >= STREAM_MIN_BYTES
@@ -1300,7 +1283,31 @@ def parallel_dequantize_call(fmt_name: str, table: np.ndarray, out_dtype: np.dty
         args = (table, ids, bounds, mode, out, _F16_TO_F32, kind, stream)
         return launch(lambda: run(*args, min(ids.size, 4 * threads)), lambda: serial(*args, 1))
 
-    return call, np.dtype(view)
+    return call, direct.view
+
+
+class _Direct:
+    """What the direct calls of one format's kernels pass besides the ids and the output."""
+
+    def __init__(self, code: int, table: np.ndarray, kind: int, mode: int) -> None:
+        self.code, self.table, self.kind, self.mode = code, table, kind, int(mode)
+        self.bounds = _bounds(0, table.shape[0])
+        self.view = np.dtype(np.float32 if kind == _F32 else np.uint16)
+
+    @classmethod
+    def of(cls, fmt_name: str, table: np.ndarray, out_dtype: np.dtype, mode: int):
+        """None for a format without a compiled decoder or an output dtype it does not write."""
+        spec = _FORMATS.get(fmt_name)
+        kind = _OUT_KINDS.get(np.dtype(out_dtype))
+        if spec is None or kind is None:
+            return None
+        return cls(spec[0], _as_table(table, fmt_name, spec[2]), kind, mode)
+
+    def entry(self, parallel: bool):
+        """The compiled kernel's entry point (compiled now if need be)."""
+        sample = (np.zeros(0, np.int64), self.bounds, self.mode, np.zeros((0, 1), self.view))
+        kernel = _kernels(self.code)[self.kind == _F32, parallel]
+        return compiled_entry(kernel, (self.table, *sample, _F16_TO_F32, self.kind, False, 1))
 
 
 _I64_MIN, _I64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
