@@ -261,3 +261,24 @@ def test_ids_viewing_the_out_array_are_refused():
         model.execute(ids, out=out)
     rows = np.array([[3, 4], [5, 6]], np.int32)  # views of an array that owns its memory
     np.testing.assert_array_equal(model.execute(rows[1], out=out)[0].to_numpy(), table[[5, 6]])
+
+
+def test_a_caller_keeping_the_last_result_reuses_the_one_before(monkeypatch):
+    from ember.engine.backends.native.fast_lookup import FastLookup
+
+    made = []
+    original = FastLookup._new_buffer
+    monkeypatch.setattr(
+        FastLookup, "_new_buffer", lambda self, shape: made.append(1) or original(self, shape)
+    )
+    table = table_of(np.float32)
+    model = model_of(table)
+    last = None
+    for k in range(12):
+        ids = np.array([k, k + 1])
+        result = model.execute(ids)[0].to_numpy()
+        np.testing.assert_array_equal(result, table[ids])
+        if last is not None:
+            np.testing.assert_array_equal(last[1], table[last[0]])  # not overwritten
+        last = (ids, result)
+    assert len(made) <= 3

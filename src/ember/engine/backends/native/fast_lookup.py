@@ -33,9 +33,12 @@ __all__ = ["FastLookup"]
 _MAX_SHAPES = 64
 """Ids shapes remembered per model; beyond them, the general path serves."""
 
+_SPARES = 4
+"""Spare output buffers kept per ids shape."""
+
 _FREE_ARRAY = 2
-"""`sys.getrefcount` of a spare result array taken off its list: the local name, and the
-call's own argument. A caller's Tensor or name would add one."""
+"""`sys.getrefcount` of a spare result array taken off its list: its entry, and the call's
+own argument. A caller's Tensor or name would add one."""
 
 _FREE_BUFFER = 3
 """`sys.getrefcount` of the memory under a free spare: its array's and the kernel view's
@@ -127,17 +130,22 @@ class FastLookup:
                 raise self._error(ids, flat, bad)
             return out
         spares = shape.spares
-        try:
-            result, target = spares.pop()
+        entry = None
+        for _ in range(2):  # a caller keeping the last result leaves the one before it free
+            try:
+                entry = spares.pop()
+            except IndexError:
+                break
             if (
-                sys.getrefcount(result) != _FREE_ARRAY
-                or sys.getrefcount(result.base) != _FREE_BUFFER
+                sys.getrefcount(entry[0]) == _FREE_ARRAY
+                and sys.getrefcount(entry[0].base) == _FREE_BUFFER
             ):
-                result, target = self._new_buffer(shape)  # the caller still holds that one
-        except IndexError:
-            result, target = self._new_buffer(shape)
+                break
+            spares.insert(0, entry)  # the caller still holds it: for a later call
+            entry = None
+        result, target = entry or self._new_buffer(shape)
         bad = call(flat, target)
-        if _REFCOUNTS_EXACT:
+        if _REFCOUNTS_EXACT and len(spares) < _SPARES:
             spares.append((result, target))
         if bad >= 0:
             raise self._error(ids, flat, bad)
