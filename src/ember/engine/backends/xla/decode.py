@@ -404,33 +404,36 @@ def _on_rows(
     return decoder
 
 
+_BLOCK_DECODERS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "q4_0": _q4_0,
+    "q4_1": _q4_1,
+    "q5_0": _q5_0,
+    "q5_1": _q5_1,
+    "q8_0": _q8_0,
+    "q2_k": _q2_k,
+    "q3_k": _q3_k,
+    "q4_k": _q4_k,
+    "q5_k": _q5_k,
+    "q6_k": _q6_k,
+    "iq4_nl": _iq4_nl,
+    "iq4_xs": _iq4_xs,
+    "mxfp4": _mxfp4,
+    "nvfp4": _nvfp4,
+    "tq2_0": _tq2_0,
+    "tq1_0": _tq1_0,
+    "iq3_s": _iq3_s,
+    "iq3_xxs": _iq3_xxs,
+    "iq2_xxs": _iq2_xxs,
+    "iq2_xs": _iq2_xs,
+    "iq2_s": _iq2_s,
+    "iq1_s": _iq1_s,
+    "iq1_m": _iq1_m,
+}
+"""Each format's decoder of ``(n, block_bytes)`` blocks."""
+
 DECODERS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    name: _on_rows(name, block_bytes, block_elements, fn)
-    for name, block_bytes, block_elements, fn in [
-        ("q4_0", 18, 32, _q4_0),
-        ("q4_1", 20, 32, _q4_1),
-        ("q5_0", 22, 32, _q5_0),
-        ("q5_1", 24, 32, _q5_1),
-        ("q8_0", 34, 32, _q8_0),
-        ("q2_k", 84, QK_K, _q2_k),
-        ("q3_k", 110, QK_K, _q3_k),
-        ("q4_k", 144, QK_K, _q4_k),
-        ("q5_k", 176, QK_K, _q5_k),
-        ("q6_k", 210, QK_K, _q6_k),
-        ("iq4_nl", 18, 32, _iq4_nl),
-        ("iq4_xs", 136, QK_K, _iq4_xs),
-        ("mxfp4", 17, 32, _mxfp4),
-        ("nvfp4", 36, 64, _nvfp4),
-        ("tq2_0", 66, QK_K, _tq2_0),
-        ("tq1_0", 54, QK_K, _tq1_0),
-        ("iq3_s", 110, QK_K, _iq3_s),
-        ("iq3_xxs", 98, QK_K, _iq3_xxs),
-        ("iq2_xxs", 66, QK_K, _iq2_xxs),
-        ("iq2_xs", 74, QK_K, _iq2_xs),
-        ("iq2_s", 82, QK_K, _iq2_s),
-        ("iq1_s", 50, QK_K, _iq1_s),
-        ("iq1_m", 56, QK_K, _iq1_m),
-    ]
+    name: _on_rows(name, FORMATS[name].block_bytes, FORMATS[name].block_elements, fn)
+    for name, fn in _BLOCK_DECODERS.items()
 }
 """Format name (lowercase, as ember.quant.FORMATS keys it) -> decoder."""
 
