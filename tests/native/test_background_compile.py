@@ -252,3 +252,12 @@ def test_a_forked_child_compiles_what_it_needs():
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_an_unknown_compile_mode_is_an_error(monkeypatch):
+    monkeypatch.setenv("EMBER_COMPILE", "Sync")
+    k = background.Kernel("test", lambda: None)
+    with pytest.raises(ValueError, match="EMBER_COMPILE must be 'sync' or 'background'"):
+        k.request()
+    monkeypatch.setenv("EMBER_COMPILE", "sync")
+    assert k.request()  # still compiles once the setting is right

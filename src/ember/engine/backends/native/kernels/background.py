@@ -35,8 +35,15 @@ _compiling = threading.Lock()
 
 
 def synchronous() -> bool:
-    """Whether kernels compile in the calling thread (``EMBER_COMPILE=sync``)."""
-    return os.environ.get("EMBER_COMPILE", "background") == "sync"
+    """Whether kernels compile in the calling thread (``EMBER_COMPILE=sync``).
+
+    Raises:
+        ValueError: ``EMBER_COMPILE`` is set to something else than "sync" or "background".
+    """
+    mode = os.environ.get("EMBER_COMPILE", "background")
+    if mode not in ("sync", "background"):
+        raise ValueError(f"EMBER_COMPILE must be 'sync' or 'background', got {mode!r}")
+    return mode == "sync"
 
 
 class Kernel:
@@ -58,11 +65,12 @@ class Kernel:
         ready now."""
         if self.ready or self._requested:
             return self.ready
+        in_background = not synchronous()
         with _lock:
             if self._requested:
                 return self.ready
             self._requested = True
-            if not synchronous():
+            if in_background:
                 _start_worker()
                 _queue.put(self)
                 return False
