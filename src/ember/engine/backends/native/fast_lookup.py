@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
 
 import numpy as np
 
@@ -93,13 +92,24 @@ class FastLookup:
         """The last caller's ``out=`` array and the kernel's view of it."""
 
     @classmethod
-    def create(cls, lookup: RowLookup, table: np.ndarray, *args: Any) -> FastLookup | None:
+    def create(
+        cls,
+        lookup: RowLookup,
+        table: np.ndarray,
+        mode: int,
+        policy: str,
+        row_shape: tuple[int, ...],
+        out_dtype: np.dtype,
+        ids_dtype: np.dtype,
+        pool: BufferPool,
+        num_threads: int,
+    ) -> FastLookup | None:
         """A fast path for the lookup, or None where it has none: uint64 ids that the kernel
         would need as int64 (the general path saturates them first)."""
-        ids_dtype = np.dtype(args[-3])
-        if ids_dtype == np.uint64 and lookup.ids_dtype != ids_dtype:
+        if np.dtype(ids_dtype) == np.uint64 and lookup.ids_dtype != ids_dtype:
             return None
-        return cls(lookup, np.ascontiguousarray(table), *args)
+        table = np.ascontiguousarray(table)
+        return cls(lookup, table, mode, policy, row_shape, out_dtype, ids_dtype, pool, num_threads)
 
     def __call__(self, ids: np.ndarray, out: np.ndarray | None) -> np.ndarray | None:
         call = self._call

@@ -346,19 +346,12 @@ def _bounds(dtype: np.dtype, offset: int, rows: int) -> np.ndarray:
     return bounds
 
 
-def serial_gather_call(table: np.ndarray, ids_dtype: np.dtype, offset: int, mode: int):
-    """``call(ids, out)``: what `gather_rows(table, ids, offset, mode, out)` does, without its
-    checks, for callers that have made sure of them: a 2-D C-contiguous ``table``, writeable
+def serial_gather_call(table: np.ndarray, ids_dtype: np.dtype, mode: int):
+    """``call(ids, out)``: what `gather_rows(table, ids, 0, mode, out)` does, without its
+    checks, for callers that have made sure of them: a C-contiguous ``table``, writeable
     C-contiguous 1-D ``ids`` of ``ids_dtype`` (native byte order), a writeable C-contiguous
     ``out`` of ``table``'s row bytes viewed as uint8, too small to stream."""
-    rows = table.shape[0]
-    if mode == MODE_CLAMP and rows == 0:
-        mode = MODE_ERROR
-    table = np.ascontiguousarray(table)
-    table = table.reshape(rows, math.prod(table.shape[1:])).view(np.uint8)
-    table = as_kernel_input(table)
-    bounds = _bounds(np.dtype(ids_dtype), int(offset), rows)
-    sample = (np.zeros(0, ids_dtype), np.zeros((0, table.shape[1]), np.uint8))
+    table, bounds, mode, sample = _direct_args(table, ids_dtype, mode)
     kernel = compiled_entry(_gather_serial, (table, *sample, bounds, mode, False))
 
     def call(ids: np.ndarray, out: np.ndarray) -> int:
@@ -371,13 +364,7 @@ def parallel_gather_call(table: np.ndarray, ids_dtype: np.dtype, mode: int):
     """``call(ids, out, threads)``: what `gather_rows(table, ids, 0, mode, out, True)` does
     on ``threads`` threads, without its checks (the caller's part as for
     `serial_gather_call`, at any output size)."""
-    rows = table.shape[0]
-    if mode == MODE_CLAMP and rows == 0:
-        mode = MODE_ERROR
-    table = np.ascontiguousarray(table)
-    table = as_kernel_input(table.reshape(rows, math.prod(table.shape[1:])).view(np.uint8))
-    bounds = _bounds(np.dtype(ids_dtype), 0, rows)
-    sample = (np.zeros(0, ids_dtype), np.zeros((0, table.shape[1]), np.uint8))
+    table, bounds, mode, sample = _direct_args(table, ids_dtype, mode)
     with PARALLEL_LAUNCH:
         kernel = compiled_entry(_gather_parallel, (table, *sample, bounds, mode, False, 1))
     serial = compiled_entry(_gather_serial, (table, *sample, bounds, mode, False))
@@ -391,6 +378,18 @@ def parallel_gather_call(table: np.ndarray, ids_dtype: np.dtype, mode: int):
         )
 
     return call
+
+
+def _direct_args(table: np.ndarray, ids_dtype: np.dtype, mode: int) -> tuple:
+    """The fixed arguments of a direct kernel call (the table as uint8 rows, its bounds, the
+    mode) and sample ids and output of the types the call will pass."""
+    rows = table.shape[0]
+    if mode == MODE_CLAMP and rows == 0:
+        mode = MODE_ERROR
+    table = np.ascontiguousarray(table)
+    table = as_kernel_input(table.reshape(rows, math.prod(table.shape[1:])).view(np.uint8))
+    sample = (np.zeros(0, ids_dtype), np.zeros((0, table.shape[1]), np.uint8))
+    return table, _bounds(np.dtype(ids_dtype), 0, rows), mode, sample
 
 
 def gather_rows(

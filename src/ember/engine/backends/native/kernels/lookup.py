@@ -81,7 +81,7 @@ class RowLookup:
         if not self.serial.ready:
             return None
         if self._fmt is None:
-            return serial_gather_call(table, self.ids_dtype, 0, mode), np.dtype(np.uint8)
+            return serial_gather_call(table, self.ids_dtype, mode), np.dtype(np.uint8)
         return serial_dequantize_call(self._fmt, table, self._out_dtype, mode)
 
     def parallel_call(self, table: np.ndarray, mode: int) -> tuple | None:
