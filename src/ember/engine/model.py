@@ -30,28 +30,25 @@ class Model:
     ) -> None:
         self._executable = executable
         self._execution = _Execution(graph, executable, backend, weights)
-        self._input_types = self._execution._input_types
-        self._output_types = self._execution._output_types
-        self._output_devices = self._execution._output_devices
         if executable.fast_path is not None:
             self.execute = _fast_execute(self._execution, executable.fast_path)
 
     @property
     def input_devices(self) -> list[Device]:
         """The device each input is used on, as MAX's `Model.input_devices` gives them."""
-        return [_device(t.device) for t in self._input_types]
+        return [_device(t.device) for t in self._execution._input_types]
 
     @property
     def output_devices(self) -> list[Device]:
-        return list(self._output_devices)
+        return list(self._execution._output_devices)
 
     @property
     def input_metadata(self) -> list[TensorType]:
-        return list(self._input_types)
+        return list(self._execution._input_types)
 
     @property
     def output_metadata(self) -> list[TensorType]:
-        return list(self._output_types)
+        return list(self._execution._output_types)
 
     def __call__(self, *inputs: Any, out: Any = None) -> list[Tensor]:
         return self.execute(*inputs, out=out)
