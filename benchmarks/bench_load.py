@@ -41,25 +41,12 @@ def make_table(fmt: str, rows: int, hidden: int) -> np.ndarray:
     return np.zeros((rows, hidden // values * nbytes), np.uint8)
 
 
-def wait_for_kernels() -> None:
-    """Waits until the kernels a load asked for are compiled, where ember compiles them on a
-    background thread (and lookups run through numpy until then); a no-op where `load`
-    compiles them itself."""
-    try:
-        from ember.engine.backends.native.kernels import background
-    except ImportError:
-        return
-    wait = getattr(background, "wait", None)
-    if wait is not None:
-        wait()
-
-
 def child(fmt: str, rows: int, hidden: int) -> None:
     """One fresh-process measurement; prints ``@@ {json}`` with the seconds of each step."""
     start = time.perf_counter()
     import ember.nn as enn
     from ember.dtype import DType
-    from ember.engine import InferenceSession
+    from ember.engine import InferenceSession, wait_for_kernels
     from ember.graph import DeviceRef, Graph, QuantizationEncoding, TensorType
 
     imported = time.perf_counter()

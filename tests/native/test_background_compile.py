@@ -261,3 +261,16 @@ def test_an_unknown_compile_mode_is_an_error(monkeypatch):
         k.request()
     monkeypatch.setenv("EMBER_COMPILE", "sync")
     assert k.request()  # still compiles once the setting is right
+
+
+def test_wait_for_kernels_returns_once_they_are_compiled(monkeypatch):
+    import time
+
+    from ember.engine import wait_for_kernels
+
+    monkeypatch.setenv("EMBER_COMPILE", "background")
+    k = background.Kernel("slow", lambda: time.sleep(0.3))
+    monkeypatch.setitem(background._kernels, "slow kernel to wait for", k)
+    assert k.request() is False
+    assert wait_for_kernels(timeout=60) is True
+    assert k.ready
