@@ -20,6 +20,7 @@ At the first execute the shards become one array sharded over the devices, witho
 from __future__ import annotations
 
 import math
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +42,10 @@ _BUCKETS = 32
 """Row counts sent are padded up to a multiple of 1/this of their typical value: at most ~3 %
 more rows exchanged, and a bounded number of compiled shapes per id count."""
 
+_CREATING = threading.Lock()
+"""Held while a model's first execute builds its table: threads running that execute at once
+share one table (one compiled exchange, one count of bytes)."""
+
 
 @lowers(SHARDED_GATHER)
 def lower_sharded_gather(
@@ -49,7 +54,10 @@ def lower_sharded_gather(
     *shards, ids = inputs
     table = ctx.memo.get(id(node))
     if table is None:
-        table = ctx.memo[id(node)] = ShardedTable(ctx, node, shards)
+        with _CREATING:
+            table = ctx.memo.get(id(node))
+            if table is None:
+                table = ctx.memo[id(node)] = ShardedTable(ctx, node, shards)
     return table.lookup(np.asarray(ids))
 
 
@@ -67,6 +75,7 @@ class ShardedTable:
         self.row_bytes = math.prod(self.row_shape) * self.dtype.itemsize
         self.exchanged_bytes = 0
         """Bytes all devices together received in the exchanges so far."""
+        self._counting = threading.Lock()  # executes on several threads add to it at once
         depth = max(max(node.attrs["rows"]), 1)
         blocks = []
         for shard, device in zip(shards, self.devices, strict=True):
@@ -126,7 +135,7 @@ class ShardedTable:
         for k, where in enumerate(owned):
             rows[k, : len(where)] = flat[where] - self.offsets[k]
             source[where] = k * count + np.arange(len(where), dtype=np.int32)
-        self.exchanged_bytes += n * (n - 1) * count * self.row_bytes
+        self._count(n * (n - 1) * count * self.row_bytes)
         return rows, source
 
     def _scatter_plan(self, flat: np.ndarray, owner: np.ndarray) -> tuple:
@@ -144,8 +153,12 @@ class ShardedTable:
             for k, where in enumerate(pairs[j]):
                 rows[j, k * count : k * count + len(where)] = flat[where] - self.offsets[j]
                 source[k, where - k * part] = j * count + np.arange(len(where), dtype=np.int32)
-        self.exchanged_bytes += n * (n - 1) * count * self.row_bytes
+        self._count(n * (n - 1) * count * self.row_bytes)
         return rows, _global(source, self._sharded)
+
+    def _count(self, received: int) -> None:
+        with self._counting:
+            self.exchanged_bytes += received
 
     def _checked(self, ids: np.ndarray) -> np.ndarray:
         """The ids as int64, each in the table (clamped), or -1 where none owns it."""
