@@ -9,8 +9,10 @@ import numba
 
 __all__ = ["check_num_threads", "use_threads"]
 
-_threads_set: dict[int, int] = {}
-"""The numba thread count ember last set, per calling thread."""
+_threads_set = threading.local()
+"""The numba thread count ember last set in the calling thread (as ``count``). Thread-local
+state dies with its thread: a new thread that is given a finished one's id starts unset,
+as numba's own count for it does."""
 
 
 def check_num_threads(num_threads: int | None) -> int:
@@ -30,7 +32,6 @@ def check_num_threads(num_threads: int | None) -> int:
 
 
 def use_threads(num_threads: int) -> None:
-    thread = threading.get_ident()
-    if _threads_set.get(thread) != num_threads:
+    if getattr(_threads_set, "count", None) != num_threads:
         numba.set_num_threads(num_threads)
-        _threads_set[thread] = num_threads
+        _threads_set.count = num_threads

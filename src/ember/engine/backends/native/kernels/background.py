@@ -111,7 +111,10 @@ def kernel(key: Hashable, name: str, warm: Callable[[], object]) -> Kernel:
 def wait(timeout: float | None = None, kernels: Iterable[Kernel] | None = None) -> bool:
     """Wait, up to ``timeout`` seconds in all, for the requested ``kernels`` (every requested
     one when None); whether all of them are ready."""
-    kernels = [k for k in (_kernels.values() if kernels is None else kernels) if k._requested]
+    if kernels is None:
+        with _lock:  # a load on another thread may be adding to the table
+            kernels = list(_kernels.values())
+    kernels = [k for k in kernels if k._requested]
     deadline = None if timeout is None else time.monotonic() + timeout
     for k in kernels:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
