@@ -13,10 +13,11 @@ jnp = pytest.importorskip("jax.numpy")
 
 from block_fields import F16_FIELDS  # noqa: E402
 
-from ember.engine.backends.xla.decode import DECODERS, decode  # noqa: E402
+from ember.engine.backends.xla import decode as decode_module  # noqa: E402
+from ember.engine.backends.xla.decode import DECODERS, HOST_DECODED, decode  # noqa: E402
 from ember.quant import FORMATS  # noqa: E402
 
-NAMES = list(DECODERS)  # the jnp decoders; other formats take the host fallback (tested below)
+NAMES = [name for name in FORMATS if name in DECODERS]  # the host-decoded ones: tested below
 
 
 # Byte offsets of each block's one-byte scales (E8M0 for MXFP4, UE4M3 for NVFP4): sane blocks
@@ -91,9 +92,15 @@ def edge_blocks(name: str, seed: int) -> np.ndarray:
     return blocks
 
 
-def test_jnp_decoders_are_registry_formats():
-    assert set(DECODERS) <= set(FORMATS)
-    assert set(F16_FIELDS) == set(DECODERS)  # every decoder's scale fields are known here
+def test_every_registry_format_has_a_decoder_or_is_declared_host_decoded():
+    """A format added to the registry needs a jnp decoder here (or a deliberate fallback)."""
+    assert not set(DECODERS) & HOST_DECODED
+    assert set(DECODERS) | HOST_DECODED == set(FORMATS)
+
+
+def test_a_decoder_for_no_registry_format_fails_at_import():
+    with pytest.raises(ValueError, match=r"no registry format 'q9_9'.*known: q4_0"):
+        decode_module._decodes("q9_9")
 
 
 def test_iq1_m_scale_writer():
@@ -178,15 +185,15 @@ def test_bad_inputs():
         decode("q4_0", jnp.zeros((1, 20), jnp.uint8))
 
 
-@pytest.mark.parametrize("name", ["q4_0", "q6_k"])
-def test_host_fallback_equals_the_jnp_decoder(name):
-    """Formats without a jnp decoder run the reference on the host: same bits, under jit."""
-    from ember.engine.backends.xla.decode import host_decode
-    from ember.quant import FORMATS
-
-    rows = FORMATS[name].quantize(np.random.default_rng(0).standard_normal((3, 256), np.float32))
+def test_a_format_without_a_decoder_is_an_error_unless_declared(monkeypatch):
+    """Undeclared: the lookup says what to write. Declared: the reference decoder runs on the
+    host under jit, bit for bit the jnp decoder's."""
+    rows = FORMATS["q6_k"].quantize(np.random.default_rng(0).standard_normal((3, 256)))
     table = jnp.asarray(rows)
-    host = jax.jit(lambda r: host_decode(FORMATS[name], r))(table)
-    np.testing.assert_array_equal(
-        np.asarray(host).view(np.uint32), np.asarray(decode(name, table)).view(np.uint32)
-    )
+    want = np.asarray(decode("q6_k", table))
+    monkeypatch.delitem(DECODERS, "q6_k")
+    with pytest.raises(NotImplementedError, match=r"q6_k has no XLA decoder.*HOST_DECODED"):
+        decode("q6_k", table)
+    monkeypatch.setattr(decode_module, "HOST_DECODED", frozenset({"q6_k"}))
+    host = jax.jit(lambda r: decode("q6_k", r))(table)
+    np.testing.assert_array_equal(np.asarray(host).view(np.uint32), want.view(np.uint32))

@@ -21,9 +21,9 @@ Denormals: XLA:CPU flushes float32 subnormals to zero, as inputs and as results 
 No scale or product here is subnormal except MXFP4's (E8M0 bytes 0 and 1 are 2**-128 and
 2**-127), so MXFP4 reads its products' bits from a table instead of multiplying.
 
-Formats with a jnp decoder: the legacy and K-quants, IQ4_NL, IQ4_XS, MXFP4, NVFP4, TQ1_0, TQ2_0
-and the grid i-quants (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S), their tables
-from :mod:`ember.quant.grids`. Any other registry format takes :func:`host_decode`.
+Each decoder enters :data:`DECODERS` under its registry format's name with ``@_decodes``; the
+table formats read their tables from :mod:`ember.quant.grids`. Every registry format has one
+today; a format meant to decode on the host instead is named in :data:`HOST_DECODED`.
 
 >>> import numpy as np
 >>> rows = np.zeros((2, 3, 2 * 18), np.uint8)
@@ -52,9 +52,60 @@ from ember.quant.grids import (
     UE4M3_HALF,
 )
 
-__all__ = ["DECODERS", "decode"]
+__all__ = ["DECODERS", "HOST_DECODED", "decode", "host_decode"]
+
+BlocksDecoder = Callable[[jax.Array], jax.Array]
+"""uint8 ``(n, block_bytes)`` -> float32 ``(n, block_elements)``."""
 
 QK_K = 256
+
+
+# ---- the table: one decoder per registry format ---------------------------------------------
+
+DECODERS: dict[str, Callable[[jax.Array], jax.Array]] = {}
+"""Registry format name (as ``ember.quant.FORMATS`` keys it) -> its decoder of rows, each
+entered by :func:`_decodes` above the function it lifts."""
+
+HOST_DECODED: frozenset[str] = frozenset()
+"""Registry formats decoded on the host by design (:func:`host_decode`): none today. A format
+in neither this nor :data:`DECODERS` fails its first XLA lookup, and tests/xla/test_decode.py."""
+
+
+def _decodes(name: str) -> Callable[[BlocksDecoder], BlocksDecoder]:
+    """Enter the decorated ``(n, block_bytes)`` blocks decoder as registry format ``name``'s,
+    lifted to rows; an unknown ``name`` fails at import."""
+    fmt = FORMATS.get(name)
+    if fmt is None:
+        raise ValueError(f"no registry format {name!r} to decode; known: {', '.join(FORMATS)}")
+
+    def enter(blocks_fn: BlocksDecoder) -> BlocksDecoder:
+        DECODERS[name] = _on_rows(fmt, blocks_fn)
+        return blocks_fn
+
+    return enter
+
+
+def _on_rows(fmt: QuantFormat, blocks_fn: BlocksDecoder) -> Callable[[jax.Array], jax.Array]:
+    """``blocks_fn`` on ``(n, block_bytes)`` lifted to rows ``(..., k * block_bytes)``."""
+    name, block_bytes, block_elements = fmt.name, fmt.block_bytes, fmt.block_elements
+
+    def decoder(rows: jax.Array) -> jax.Array:
+        rows = jnp.asarray(rows)
+        if rows.dtype != jnp.uint8:
+            raise TypeError(f"{name} decode takes uint8 rows, got {rows.dtype}")
+        if rows.ndim == 0 or rows.shape[-1] % block_bytes:
+            raise ValueError(
+                f"{name}: rows of shape {rows.shape} are not whole {block_bytes}-byte blocks"
+            )
+        width = rows.shape[-1] // block_bytes * block_elements
+        values = blocks_fn(rows.reshape(-1, block_bytes))
+        return values.reshape(*rows.shape[:-1], width)
+
+    decoder.__name__ = decoder.__qualname__ = f"decode_{name}"
+    decoder.__doc__ = (
+        f"uint8 {name} rows (..., k*{block_bytes}) -> float32 (..., k*{block_elements})."
+    )
+    return decoder
 
 
 # ---- unpacking ------------------------------------------------------------------------------
@@ -140,28 +191,33 @@ def _scaled(dl: jax.Array, q: jax.Array, ml: jax.Array | None = None) -> jax.Arr
 # ---- legacy formats: 32 values per block ----------------------------------------------------
 
 
+@_decodes("q4_0")
 def _q4_0(blocks: jax.Array) -> jax.Array:
     q = _float(_nibbles(blocks[:, 2:18], 16)) - 8
     return _f16(blocks, 0) * q
 
 
+@_decodes("q4_1")
 def _q4_1(blocks: jax.Array) -> jax.Array:
     q = _float(_nibbles(blocks[:, 4:20], 16))
     product = _f16(blocks, 0) * q
     return _nan_first(product, product + _f16(blocks, 2))
 
 
+@_decodes("q5_0")
 def _q5_0(blocks: jax.Array) -> jax.Array:
     q = _float(_nibbles(blocks[:, 6:22], 16) | (_fields(blocks[:, 2:6], 1, 1) << 4))
     return _f16(blocks, 0) * (q - 16)
 
 
+@_decodes("q5_1")
 def _q5_1(blocks: jax.Array) -> jax.Array:
     q = _float(_nibbles(blocks[:, 8:24], 16) | (_fields(blocks[:, 4:8], 1, 1) << 4))
     product = _f16(blocks, 0) * q
     return _nan_first(product, product + _f16(blocks, 2))
 
 
+@_decodes("q8_0")
 def _q8_0(blocks: jax.Array) -> jax.Array:
     return _int8(blocks[:, 2:34]) * _f16(blocks, 0)
 
@@ -169,6 +225,7 @@ def _q8_0(blocks: jax.Array) -> jax.Array:
 # ---- K-quants: super-blocks of 256 values ---------------------------------------------------
 
 
+@_decodes("q2_k")
 def _q2_k(blocks: jax.Array) -> jax.Array:
     scales = blocks[:, 0:16]
     dl = _f16(blocks, 80) * _float(scales & 0x0F)
@@ -176,6 +233,7 @@ def _q2_k(blocks: jax.Array) -> jax.Array:
     return _scaled(dl, _float(_crumbs(blocks[:, 16:80])), ml)
 
 
+@_decodes("q3_k")
 def _q3_k(blocks: jax.Array) -> jax.Array:
     dl = _f16(blocks, 108) * _scales_q3k(blocks[:, 96:108])
     low = _crumbs(blocks[:, 32:96]).astype(jnp.int32)
@@ -183,12 +241,14 @@ def _q3_k(blocks: jax.Array) -> jax.Array:
     return _scaled(dl, _float(q))
 
 
+@_decodes("q4_k")
 def _q4_k(blocks: jax.Array) -> jax.Array:
     sc, m = _scales_q4k(blocks[:, 4:16])
     dl, ml = _f16(blocks, 0) * sc, _f16(blocks, 2) * m
     return _scaled(dl, _float(_nibbles(blocks[:, 16:144], 32)), ml)
 
 
+@_decodes("q5_k")
 def _q5_k(blocks: jax.Array) -> jax.Array:
     sc, m = _scales_q4k(blocks[:, 4:16])
     dl, ml = _f16(blocks, 0) * sc, _f16(blocks, 2) * m
@@ -196,6 +256,7 @@ def _q5_k(blocks: jax.Array) -> jax.Array:
     return _scaled(dl, _float(q), ml)
 
 
+@_decodes("q6_k")
 def _q6_k(blocks: jax.Array) -> jax.Array:
     dl = _f16(blocks, 208) * _int8(blocks[:, 192:208])
     q = _nibbles(blocks[:, 0:128], 64) | (_crumbs(blocks[:, 128:192]) << 4)
@@ -240,10 +301,12 @@ def _halves(field: jax.Array) -> jax.Array:
     return jnp.concatenate([field & 0x0F, field >> 4], axis=-1)
 
 
+@_decodes("iq4_nl")
 def _iq4_nl(blocks: jax.Array) -> jax.Array:
     return _f16(blocks, 0) * _lookup(_NL, _halves(blocks[:, 2:18]))
 
 
+@_decodes("iq4_xs")
 def _iq4_xs(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     high = (_u16(blocks[:, 2:4]) >> jnp.arange(0, 16, 2, dtype=jnp.uint32)) & 3  # (n, 8)
@@ -262,17 +325,20 @@ E8M0 bytes 0 and 1 are float32 subnormals (2**-128, 2**-127) whose products the 
 """
 
 
+@_decodes("mxfp4")
 def _mxfp4(blocks: jax.Array) -> jax.Array:
     index = blocks[:, 0:1].astype(jnp.int32) * 16 + _halves(blocks[:, 1:17]).astype(jnp.int32)
     return lax.bitcast_convert_type(_lookup(_MXFP4_BITS, index), jnp.float32)
 
 
+@_decodes("nvfp4")
 def _nvfp4(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     values = _lookup(_FP4, _halves(blocks[:, 4:36].reshape(n, 4, 8)))  # (n, 4, 16)
     return (_lookup(UE4M3_HALF, blocks[:, 0:4])[:, :, None] * values).reshape(n, 64)
 
 
+@_decodes("tq2_0")
 def _tq2_0(blocks: jax.Array) -> jax.Array:
     return _f16(blocks, 64) * (_float(_crumbs(blocks[:, 0:64])) - 1)
 
@@ -287,6 +353,7 @@ def _trits(packed: jax.Array, count: int) -> jax.Array:
     return ((shifted.astype(jnp.uint32) * 3) >> 8).reshape(packed.shape[0], -1)
 
 
+@_decodes("tq1_0")
 def _tq1_0(blocks: jax.Array) -> jax.Array:
     t = jnp.concatenate(
         [_trits(blocks[:, 0:32], 5), _trits(blocks[:, 32:48], 5), _trits(blocks[:, 48:52], 4)],
@@ -302,6 +369,7 @@ def _aux_words(aux: jax.Array) -> tuple[jax.Array, jax.Array]:
     return _float(aux >> 28), _lookup(KSIGN_PATTERNS, sign_index)
 
 
+@_decodes("iq2_xxs")
 def _iq2_xxs(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     payload = blocks[:, 2:66].reshape(n, 8, 8)
@@ -311,6 +379,7 @@ def _iq2_xxs(blocks: jax.Array) -> jax.Array:
     return (scale[:, :, None, None] * grid * signs).reshape(n, QK_K)
 
 
+@_decodes("iq2_xs")
 def _iq2_xs(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     qs = _u16(blocks[:, 2:66])  # (n, 32)
@@ -319,6 +388,7 @@ def _iq2_xs(blocks: jax.Array) -> jax.Array:
     return (scale[:, :, None] * grid.reshape(n, 16, 16)).reshape(n, QK_K)
 
 
+@_decodes("iq2_s")
 def _iq2_s(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     index = blocks[:, 2:34].astype(jnp.int32) | (
@@ -329,6 +399,7 @@ def _iq2_s(blocks: jax.Array) -> jax.Array:
     return (scale[:, :, None] * grid.reshape(n, 16, 16)).reshape(n, QK_K)
 
 
+@_decodes("iq3_xxs")
 def _iq3_xxs(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     s, signs = _aux_words(_u32(blocks[:, 66:98]))
@@ -337,6 +408,7 @@ def _iq3_xxs(blocks: jax.Array) -> jax.Array:
     return (scale[:, :, None, None] * grid * signs).reshape(n, QK_K)
 
 
+@_decodes("iq3_s")
 def _iq3_s(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     index = blocks[:, 2:66].astype(jnp.int32) | (
@@ -353,6 +425,7 @@ def _deltas(bit: jax.Array) -> jax.Array:
     return jnp.where(bit != 0, jnp.float32(-0.125), jnp.float32(0.125))
 
 
+@_decodes("iq1_s")
 def _iq1_s(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     qh = _u16(blocks[:, 34:50])  # (n, 8), one per sub-block
@@ -363,6 +436,7 @@ def _iq1_s(blocks: jax.Array) -> jax.Array:
     return (scale[:, :, None, None] * values).reshape(n, QK_K)
 
 
+@_decodes("iq1_m")
 def _iq1_m(blocks: jax.Array) -> jax.Array:
     n = blocks.shape[0]
     words = _u16(blocks[:, 48:56])  # (n, 4)
@@ -377,65 +451,7 @@ def _iq1_m(blocks: jax.Array) -> jax.Array:
     return (scale[:, :, None] * values.reshape(n, 16, 16)).reshape(n, QK_K)
 
 
-# ---- registry -------------------------------------------------------------------------------
-
-
-def _on_rows(
-    name: str, block_bytes: int, block_elements: int, blocks_fn: Callable[[jax.Array], jax.Array]
-) -> Callable[[jax.Array], jax.Array]:
-    """``blocks_fn`` on ``(n, block_bytes)`` lifted to rows ``(..., k * block_bytes)``."""
-
-    def decoder(rows: jax.Array) -> jax.Array:
-        rows = jnp.asarray(rows)
-        if rows.dtype != jnp.uint8:
-            raise TypeError(f"{name} decode takes uint8 rows, got {rows.dtype}")
-        if rows.ndim == 0 or rows.shape[-1] % block_bytes:
-            raise ValueError(
-                f"{name}: rows of shape {rows.shape} are not whole {block_bytes}-byte blocks"
-            )
-        width = rows.shape[-1] // block_bytes * block_elements
-        values = blocks_fn(rows.reshape(-1, block_bytes))
-        return values.reshape(*rows.shape[:-1], width)
-
-    decoder.__name__ = decoder.__qualname__ = f"decode_{name}"
-    decoder.__doc__ = (
-        f"uint8 {name} rows (..., k*{block_bytes}) -> float32 (..., k*{block_elements})."
-    )
-    return decoder
-
-
-_BLOCK_DECODERS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "q4_0": _q4_0,
-    "q4_1": _q4_1,
-    "q5_0": _q5_0,
-    "q5_1": _q5_1,
-    "q8_0": _q8_0,
-    "q2_k": _q2_k,
-    "q3_k": _q3_k,
-    "q4_k": _q4_k,
-    "q5_k": _q5_k,
-    "q6_k": _q6_k,
-    "iq4_nl": _iq4_nl,
-    "iq4_xs": _iq4_xs,
-    "mxfp4": _mxfp4,
-    "nvfp4": _nvfp4,
-    "tq2_0": _tq2_0,
-    "tq1_0": _tq1_0,
-    "iq3_s": _iq3_s,
-    "iq3_xxs": _iq3_xxs,
-    "iq2_xxs": _iq2_xxs,
-    "iq2_xs": _iq2_xs,
-    "iq2_s": _iq2_s,
-    "iq1_s": _iq1_s,
-    "iq1_m": _iq1_m,
-}
-"""Each format's decoder of ``(n, block_bytes)`` blocks."""
-
-DECODERS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    name: _on_rows(name, FORMATS[name].block_bytes, FORMATS[name].block_elements, fn)
-    for name, fn in _BLOCK_DECODERS.items()
-}
-"""Format name (lowercase, as ember.quant.FORMATS keys it) -> decoder."""
+# ---- lookup ---------------------------------------------------------------------------------
 
 
 def decode(name: str, rows: jax.Array) -> jax.Array:
@@ -445,6 +461,8 @@ def decode(name: str, rows: jax.Array) -> jax.Array:
     Raises:
         ValueError: unknown format, or the last axis is not a whole number of blocks.
         TypeError: ``rows`` is not uint8.
+        NotImplementedError: a registry format with no decoder here, not declared in
+            :data:`HOST_DECODED`.
     """
     decoder = DECODERS.get(name)
     if decoder is not None:
@@ -452,12 +470,17 @@ def decode(name: str, rows: jax.Array) -> jax.Array:
     fmt = FORMATS.get(name)
     if fmt is None:
         raise ValueError(f"unknown quantization format {name!r}; known: {', '.join(FORMATS)}")
+    if name not in HOST_DECODED:
+        raise NotImplementedError(
+            f"{name} has no XLA decoder: write one in {__name__} (@_decodes({name!r})), or "
+            "add it to HOST_DECODED to decode it on the host"
+        )
     return host_decode(fmt, rows)
 
 
 def host_decode(fmt: QuantFormat, rows: jax.Array) -> jax.Array:
-    """A format with no `jnp` decoder yet: `ember.quant`'s reference decoder (bit-exact) runs
-    on the host through `jax.pure_callback`, on the rows looked up only; XLA cannot fuse it."""
+    """``fmt``'s reference decoder (bit-exact) on the host through `jax.pure_callback`, on the
+    rows looked up only; XLA cannot fuse it. For the formats of :data:`HOST_DECODED`."""
     if rows.dtype != jnp.uint8:
         raise TypeError(f"{fmt.name} rows are uint8 blocks, got {rows.dtype}")
     width = rows.shape[-1] // fmt.block_bytes * fmt.block_elements
