@@ -1,7 +1,10 @@
 """The `ember` command: the demo executes the seed example; inspect, embed and quantize work on
-real checkpoint files; every error is one line and status 1; bad arguments are usage errors."""
+real checkpoint files; every error is one line and status 1; bad arguments are usage errors
+(status 2, with the usage text); a closed pipe ends it quietly."""
 
 import json
+import subprocess
+import sys
 
 import gguf
 import numpy as np
@@ -23,7 +26,8 @@ def test_bad_arguments_are_usage_errors(args, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["demo", *args])
     assert exit_info.value.code == 2
-    assert "error: argument" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ember demo") and "error: argument" in err
 
 
 # ---- checkpoints: inspect, embed, quantize ----------------------------------------------------
@@ -118,12 +122,66 @@ def test_every_error_is_one_line_and_status_1(checkpoint, tmp_path, capsys, args
     assert err.count("\n") == 1 and f"ember {args[0]}: error:" in err and message in err, err
 
 
-def test_text_needs_a_tokenizer(checkpoint, capsys):
+def test_text_needs_a_vocabulary(checkpoint, capsys):
     path, _ = checkpoint
     assert main(["embed", str(path), "--text", "hello"]) == 1
-    assert "--text needs --tokenizer" in capsys.readouterr().err
+    assert "carries no vocabulary; pass --tokenizer" in capsys.readouterr().err
     try:
         import tokenizers  # noqa: F401
     except ImportError:
         assert main(["embed", str(path), "--text", "hi", "--tokenizer", "t.json"]) == 1
         assert "pip install tokenizers" in capsys.readouterr().err
+
+
+def test_quantize_checks_its_output_before_reading_the_table(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """A bad output path is an error before the table is read (a large table quantizes for
+    most of a minute), the checkpoint itself is never overwritten, and another existing file
+    only with --force."""
+    path, values = checkpoint
+    import ember.cli.tables
+
+    def never(*args):
+        raise AssertionError("the table was read before the output was checked")
+
+    args = ["quantize", str(path), "--tensor", "output.weight", "--format", "q8_0", "-o"]
+    with monkeypatch.context() as patch:
+        patch.setattr(ember.cli.tables, "pick_table", never)
+        for output, message in [
+            (tmp_path / "missing" / "q.gguf", "no folder"),
+            (tmp_path, "is a folder"),
+            (path, "is the checkpoint being read"),
+            (tmp_path / "." / path.name, "is the checkpoint being read"),
+        ]:
+            for force in ([], ["--force"]):
+                assert main([*args, str(output), *force]) == 1
+                err = capsys.readouterr().err
+                assert err.count("\n") == 1 and message in err, err
+        assert main(["quantize", str(tmp_path), "--tensor", "output.weight", "--format", "q8_0",
+                     "-o", str(path), "--force"]) == 1  # fmt: skip
+        assert "is the checkpoint being read" in capsys.readouterr().err
+        existing = tmp_path / "old.gguf"
+        existing.write_bytes(b"keep me")
+        assert main([*args, str(existing)]) == 1
+        assert "exists; pass --force" in capsys.readouterr().err
+        assert existing.read_bytes() == b"keep me"
+    assert main([*args, str(existing), "--force"]) == 0
+    [tensor] = gguf.GGUFReader(str(existing)).tensors
+    expected = FORMATS["q8_0"].quantize(values[:, :64])
+    assert np.asarray(tensor.data).reshape(-1).tobytes() == expected.tobytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf", "old.gguf"]  # no .part
+
+
+def test_a_closed_pipe_ends_the_command_quietly(checkpoint):
+    """`ember embed ... | head -c 10`: no traceback, the status of a tool SIGPIPE ended."""
+    path, _ = checkpoint
+    command = [sys.executable, "-m", "ember.cli", "embed", str(path), "--format", "json"]
+    process = subprocess.Popen(
+        [*command, "--ids", ",".join(["3"] * 2000)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader is gone before the command writes a byte
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141 and err == "", err

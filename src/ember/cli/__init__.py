@@ -1,17 +1,23 @@
 """The `ember` command: `demo`, `inspect`, `embed`, `quantize`, `bench` and `launch`.
 
 Every error a user can cause (a missing file, an unknown tensor, a corrupt checkpoint, a bad
-id) is one line on stderr and exit status 1; bad arguments are usage errors (status 2).
+id) is one line on stderr and exit status 1; bad arguments are argparse usage errors: the usage
+text and status 2. A reader that closes the pipe ends the command quietly (status 141).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from .arguments import positive, threads
 
 __all__ = ["main"]
+
+_CLOSED_PIPE_STATUS = 128 + signal.SIGPIPE
+"""The status a shell reports for a tool that SIGPIPE ended."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("path", help="a .gguf or .safetensors file, an index .json or a folder")
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--ids", help="comma-separated token ids, e.g. 1,2,3")
-    source.add_argument("--text", help="text to tokenize (with --tokenizer)")
+    source.add_argument("--text", help="text to tokenize (a GGUF file's vocabulary or --tokenizer)")
     run.add_argument("--tokenizer", help="a tokenizer.json (needs the tokenizers package)")
     run.add_argument("--tensor", help="the table (default: the one embedding table found)")
     run.add_argument("--devices", type=positive, default=1, help="CPU devices to shard over")
@@ -46,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         "--format", required=True, type=str.lower, help="q4_k, q8_0, iq4_nl, mxfp4, ..."
     )
     run.add_argument("-o", "--output", required=True, help="the .gguf file to write")
+    run.add_argument("--force", action="store_true", help="overwrite an existing output file")
     run.set_defaults(handler="quantize")
 
     run = commands.add_parser("bench", help="run the lookup benchmarks and print their table")
@@ -70,7 +77,14 @@ def main(argv: list[str] | None = None) -> int:
 
     handler = getattr(import_module(f"ember.cli.{args.handler}"), args.handler)
     try:
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()  # a reader gone shows here, not in the interpreter's last flush
+        return status
+    except BrokenPipeError:
+        # The reader closed the pipe (`ember embed ... | head`): stop quietly, as Unix tools
+        # do, and point stdout at /dev/null so the interpreter's exit flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _CLOSED_PIPE_STATUS
     except (CheckpointError, OutOfRangeError, FileNotFoundError, UsageError) as error:
         print(f"ember {args.command}: error: {error}", file=sys.stderr)
         return 1

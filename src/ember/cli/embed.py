@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -22,10 +23,12 @@ def embed(args: argparse.Namespace) -> int:
     from ember.weights import load
 
     from . import UsageError
+    from .model_path import model_path
     from .tables import pick_table
 
-    ids = _ids(args)
-    data = pick_table(load(args.path), args.tensor)
+    path = model_path(args.path)
+    ids = _ids(args, path)
+    data = pick_table(load(path), args.tensor)
     if args.devices == 1:
         layer = nn.EmbeddingV2.from_weight(data, name="table")
     else:
@@ -51,23 +54,13 @@ def embed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ids(args: argparse.Namespace) -> np.ndarray:
+def _ids(args: argparse.Namespace, path: Path) -> np.ndarray:
     from . import UsageError
 
     if args.text is not None:
-        if not args.tokenizer:
-            raise UsageError("--text needs --tokenizer tokenizer.json")
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise UsageError(
-                "--text needs the tokenizers package: pip install tokenizers"
-            ) from None
-        try:
-            tokenizer = Tokenizer.from_file(args.tokenizer)
-        except Exception as error:  # tokenizers raises its own Exception types
-            raise UsageError(f"cannot read tokenizer {args.tokenizer!r}: {error}") from None
-        return np.asarray(tokenizer.encode(args.text).ids, np.int64)
+        from .text import text_ids
+
+        return text_ids(args.text, path, args.tokenizer)
     parts = [part.strip() for part in args.ids.split(",")]
     if not any(parts):
         raise UsageError("--ids is empty")

@@ -14,9 +14,10 @@ def inspect(args: argparse.Namespace) -> int:
 
     from ember.weights import load
 
+    from .model_path import model_path
     from .tables import is_embedding
 
-    weights = load(args.path)
+    weights = load(model_path(args.path))
     count = f"{len(weights)} tensor" + ("" if len(weights) == 1 else "s")
     table = Table(title=f"{args.path}: {count}")
     for column in ("tensor", "type", "shape", "bytes", ""):

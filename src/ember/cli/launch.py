@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 
 __all__ = ["launch"]
 
@@ -14,6 +15,11 @@ def launch(args: argparse.Namespace) -> int:
 
     if not args.command:
         raise UsageError("give a script to run, e.g. ember launch -n 2 serve.py")
+    if importlib.util.find_spec("jax") is None:  # said once here, not by every process
+        raise UsageError(
+            "a job of several processes runs on jax.distributed, and jax is not installed: "
+            "pip install 'ember[xla]'"
+        )
     return start(
         args.command,
         args.n,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +20,7 @@ def quantize(args: argparse.Namespace) -> int:
     from ember.weights import load
 
     from . import UsageError
+    from .model_path import model_path
     from .tables import pick_table
 
     writable = [name for name, f in FORMATS.items() if f.quantizable]
@@ -30,10 +33,12 @@ def quantize(args: argparse.Namespace) -> int:
             f"search: use llama-quantize); ember writes: {', '.join(writable)}"
         )
     try:
-        import gguf
+        import gguf  # noqa: F401  (checked before the table is read and quantized)
     except ImportError:
         raise UsageError("writing GGUF needs the gguf package: pip install gguf") from None
-    data = pick_table(load(args.path), args.tensor)
+    source = model_path(args.path)
+    output = _checked_output(source, Path(args.output), args.force)
+    data = pick_table(load(source), args.tensor)
     if data.is_quantized or data.array.dtype.kind != "f":
         raise UsageError(f"{data.name!r} holds {data.kind} values; quantize a float table")
     rows, width = data.array.shape
@@ -48,11 +53,61 @@ def quantize(args: argparse.Namespace) -> int:
             stop = min(rows, start + _ROWS_PER_STEP)
             blocks[start:stop] = fmt.quantize(np.asarray(data.array[start:stop], np.float32))
             progress.update(task, completed=stop)
-    writer = gguf.GGUFWriter(args.output, "ember")
-    writer.add_tensor(data.name, blocks, raw_dtype=gguf.GGMLQuantizationType(fmt.ggml_type))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    _write_gguf(output, data.name, blocks, fmt.ggml_type)
     print(f"wrote {data.name} ({rows} x {width}) as {fmt.name} to {args.output}")
     return 0
+
+
+def _checked_output(source: Path, output: Path, force: bool) -> Path:
+    """The output path, checked before any quantizing: never one of the checkpoint's own files,
+    an existing file only with --force, and a folder that exists.
+
+    Raises:
+        UsageError: the output is an input file, exists without --force, is a folder, or its
+            folder is missing or read-only.
+    """
+    from . import UsageError
+
+    if output.is_dir():
+        raise UsageError(f"-o {str(output)!r} is a folder; give the .gguf file to write")
+    if output.exists():
+        if any(output.samefile(f) for f in _checkpoint_files(source)):
+            raise UsageError(
+                f"-o {str(output)!r} is the checkpoint being read; write to another file"
+            )
+        if not force:
+            raise UsageError(f"{str(output)!r} exists; pass --force to overwrite it")
+    folder = output.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {str(output)!r}: no folder {str(folder)!r}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {str(output)!r}: folder {str(folder)!r} is read-only")
+    return output
+
+
+def _checkpoint_files(source: Path) -> list[Path]:
+    """The files `load(source)` maps: the file, or the files of its folder (model folder,
+    sharded index)."""
+    if source.is_dir():
+        return [f for f in source.iterdir() if f.is_file()]
+    if source.suffix == ".json":
+        return [source, *(f for f in source.parent.iterdir() if f.is_file())]
+    return [source] if source.exists() else []
+
+
+def _write_gguf(output: Path, name: str, blocks: np.ndarray, ggml_type: int) -> None:
+    """Write beside `output`, then rename: a failed write leaves any old file whole."""
+    import gguf
+
+    partial = output.parent / f".{output.name}.{os.getpid()}.part"
+    try:
+        writer = gguf.GGUFWriter(partial, "ember")
+        writer.add_tensor(name, blocks, raw_dtype=gguf.GGMLQuantizationType(ggml_type))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.replace(partial, output)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

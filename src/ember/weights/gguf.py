@@ -130,6 +130,28 @@ class GGUFFile:
             shape = (*t.shape[:-1], cols // fmt.block_elements * fmt.block_bytes)
         return np.ndarray(shape, dtype, buffer=self.data, offset=t.offset)
 
+    def metadata_array(self, key: str) -> list[str] | np.ndarray:
+        """The items of the array metadata ``key``, which the index keeps as a marker only:
+        strings as a list of ``str``, numbers as a numpy array (a vocabulary, read on demand).
+
+        Raises:
+            KeyError: no array metadata called ``key``.
+            CheckpointError: an array of arrays (no GGUF vocabulary is one).
+        """
+        marker = self.metadata.get(key)
+        if not (isinstance(marker, tuple) and marker[0] == "array"):
+            raise KeyError(f"{self.path}: no array metadata {key!r}")
+        cur = _Cursor(self.path, memoryview(self.data), len(self.data))
+        _, n_kv = _read_header(cur)
+        for i in range(n_kv):
+            name = cur.string(f"metadata key {i}", _MAX_NAME_BYTES)
+            vtype = cur.u32(f"the value type of {name!r}")
+            if name == key:
+                etype = cur.u32(f"the element type of {key!r}")
+                return _read_items(cur, key, etype, cur.u64(f"the length of {key!r}"))
+            _read_value(cur, name, vtype)
+        raise KeyError(f"{self.path}: no array metadata {key!r}")  # the file changed under us
+
     def __repr__(self) -> str:
         return (
             f"GGUFFile({self.path!r}: {len(self.tensors)} tensors, "
@@ -265,6 +287,18 @@ def _skip_array(cur: _Cursor, key: str, etype: int, count: int, depth: int) -> N
             _skip_array(cur, key, inner_type, inner_count, depth + 1)
     else:
         raise cur.error(f"metadata {key!r} is an array of unknown value type {etype}")
+
+
+def _read_items(cur: _Cursor, key: str, etype: int, count: int) -> list[str] | np.ndarray:
+    if etype in _SCALARS:
+        dtype = np.dtype(_SCALARS[etype].format)
+        start = cur.take(count * dtype.itemsize, f"the {count} items of {key!r}")
+        return np.frombuffer(cur.buf, dtype, count, start).copy()
+    if etype == _STRING:
+        if count * 8 > cur.remaining():
+            raise cur.error(f"metadata {key!r} claims {count} strings, past the end of the file")
+        return [cur.string(f"item {i} of {key!r}") for i in range(count)]
+    raise cur.error(f"metadata {key!r} is an array of type {etype}; ember reads flat arrays")
 
 
 def _skip_strings(cur: _Cursor, key: str, count: int) -> None:
