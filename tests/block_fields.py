@@ -1,5 +1,7 @@
 """Test data about block layouts shared by the format, kernel and XLA tests: where each format
-keeps its fp16 scales, and the fp16 values worth putting there."""
+keeps its fp16 scales, how to write them, and the fp16 values worth putting there."""
+
+import numpy as np
 
 F16_FIELDS = {
     "q4_0": [0],
@@ -28,6 +30,20 @@ F16_FIELDS = {
 }
 """Byte offsets of each block's fp16 fields (scales and minimums); MXFP4 and NVFP4 scale by a
 byte instead."""
+
+
+def set_f16(blocks, at, bits) -> None:
+    """Write the fp16 bit patterns ``bits`` ``(n,)`` into field ``at`` (an `F16_FIELDS` entry) of
+    each block of ``blocks`` ``(n, block_bytes)``; IQ1_M's ``"iq1_m"``: the top nibbles of its
+    four little-endian scale words."""
+    bits = np.asarray(bits, np.uint16)
+    if at == "iq1_m":
+        for k in range(4):
+            top = ((bits >> (4 * k)) & 15).astype(np.uint8) << 4
+            blocks[:, 49 + 2 * k] = (blocks[:, 49 + 2 * k] & 0x0F) | top
+        return
+    blocks[:, at : at + 2] = np.ascontiguousarray(bits, "<u2").view(np.uint8).reshape(-1, 2)
+
 
 SPECIAL_F16 = [
     0x0000,  # +0

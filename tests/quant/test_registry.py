@@ -1,14 +1,19 @@
 """`ember.quant.FORMATS` is the one table of block formats: GGUF's ids and sizes, the graph's
-encodings and both backends' dispatch all agree with it."""
+encodings, both backends' dispatch and the README all agree with it."""
 
 from __future__ import annotations
+
+import pathlib
+import re
 
 import gguf
 import pytest
 
 from ember.engine.backends.native.kernels.dequantize_gather import _FORMATS as NATIVE_DISPATCH
 from ember.graph import QuantizationEncoding
-from ember.quant import BY_GGML_TYPE, FORMATS, PLAIN_GGML_TYPES
+from ember.quant import BY_GGML_TYPE, FORMATS, PLAIN_GGML_TYPES, get_format, row_bytes
+
+README = pathlib.Path(__file__).parents[2] / "README.md"
 
 
 @pytest.mark.parametrize("name", list(FORMATS))
@@ -18,6 +23,19 @@ def test_each_format_matches_gguf(name):
     assert ggml.name.lower() == name
     assert gguf.GGML_QUANT_SIZES[ggml] == (fmt.block_elements, fmt.block_bytes)
     assert BY_GGML_TYPE[fmt.ggml_type] is fmt
+
+
+def test_get_format_any_case_and_unknown():
+    assert get_format("Q4_K") is FORMATS["q4_k"]
+    with pytest.raises(ValueError, match=r"known: q4_0, q4_1.*nvfp4"):
+        get_format("q7_k")
+
+
+def test_row_bytes():
+    assert row_bytes(FORMATS["q4_k"], 4096) == 16 * 144
+    assert row_bytes(FORMATS["q8_0"], 64) == 68
+    with pytest.raises(ValueError, match=r"q4_k.*256"):
+        row_bytes(FORMATS["q4_k"], 4000)
 
 
 def test_plain_types_match_gguf():
@@ -38,10 +56,19 @@ def test_encodings_are_the_formats_and_gptq():
         )
 
 
-def test_compiled_decoders_are_registry_formats():
-    """Compiled decoders exist for registry formats only; a format without one falls back to
-    its reference decoder on both backends (tested in tests/native and tests/xla), and every
-    lookup test runs every registry format on both."""
-    assert set(NATIVE_DISPATCH) <= set(FORMATS)
+def test_every_format_has_compiled_decoders():
+    """Both backends decode every registry format at full speed: natively a format without a
+    compiled decoder would run its reference decoder; on XLA one must be declared host-decoded
+    (tests/xla/test_decode.py). Every lookup test runs every registry format on both."""
+    assert set(NATIVE_DISPATCH) == set(FORMATS)
     decode = pytest.importorskip("ember.engine.backends.xla.decode")
-    assert set(decode.DECODERS) <= set(FORMATS)
+    assert set(decode.DECODERS) | decode.HOST_DECODED == set(FORMATS)
+
+
+def test_readme_names_every_format_and_their_count():
+    text = README.read_text()
+    listed = re.search(r"Every block type the `gguf` package dequantizes:(.*?):", text, re.S)
+    assert listed, "the README's list of block formats moved"
+    assert re.findall(r"\b[A-Z][A-Z0-9_]+\b", listed.group(1)) == [n.upper() for n in FORMATS]
+    counts = re.findall(r"all (\w+)\s+(?:block|quantized) formats", text)
+    assert counts and set(counts) == {str(len(FORMATS))}, counts

@@ -11,7 +11,7 @@ import pytest
 jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
 
-from block_fields import F16_FIELDS  # noqa: E402
+from block_fields import F16_FIELDS, set_f16  # noqa: E402
 
 from ember.engine.backends.xla import decode as decode_module  # noqa: E402
 from ember.engine.backends.xla.decode import DECODERS, HOST_DECODED, decode  # noqa: E402
@@ -52,17 +52,6 @@ def assert_same_bits(ours, ref: np.ndarray) -> None:
 
 def check(name: str, rows: np.ndarray) -> None:
     assert_same_bits(jit_decode(name, jnp.asarray(rows)), FORMATS[name].dequantize(rows))
-
-
-def set_f16(blocks: np.ndarray, at: int | str, bits: np.ndarray) -> None:
-    """Write the fp16 bit patterns ``bits`` ``(n,)`` at byte ``at`` of each block (IQ1_M's
-    ``at="iq1_m"``: into the top nibbles of its four little-endian scale words)."""
-    if at == "iq1_m":
-        for k in range(4):
-            top = ((bits.astype(np.uint16) >> (4 * k)) & 15).astype(np.uint8) << 4
-            blocks[:, 49 + 2 * k] = (blocks[:, 49 + 2 * k] & 0x0F) | top
-        return
-    blocks[:, at : at + 2] = np.ascontiguousarray(bits, "<u2").view(np.uint8).reshape(-1, 2)
 
 
 def sane_blocks(name: str, n_blocks: int, seed: int) -> np.ndarray:

@@ -3,6 +3,21 @@
 These are the readable references; fast kernels live in the backends and are tested against
 them, and these are tested bit for bit against ``gguf.quants.dequantize``.
 
+A new block format needs:
+
+1. its registry entry: a ``block_format(...)`` in its family's module (``legacy``, ``kquants``,
+   ``iquants``, ``ternary``, ``fp4``) and its place in :data:`FORMATS`; the graph's
+   ``QuantizationEncoding``, the checkpoint readers, the CLI and the benchmarks follow;
+2. its reference decoder and quantizer there, numpy (``quantizable=False`` for decode only);
+3. its native row decoder in ``ember.engine.backends.native.kernels``;
+4. its XLA decoder in ``ember.engine.backends.xla.decode``, marked ``@_decodes(name)`` (or its
+   name in that module's ``HOST_DECODED``, to decode on the host);
+5. its entry in ``tests/block_fields.py``'s ``F16_FIELDS`` and, if it quantizes, its error
+   bounds in ``tests/quant/test_quantize.py``'s ``BOUNDS``.
+
+Every test, benchmark and table over formats takes its list from :data:`FORMATS`, so the tests
+fail until each of these is there.
+
 >>> import numpy as np
 >>> fmt = get_format("Q4_K")
 >>> fmt.block_elements, fmt.block_bytes, row_bytes(fmt, 4096)
