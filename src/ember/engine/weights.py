@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ember.graph import Graph
+from ember.weights import Checkpoint
 
 __all__ = ["COPY_WARNING_BYTES", "bind_weights"]
 
@@ -29,13 +30,15 @@ def bind_weights(
         TypeError: the registry is not a mapping, or an array's dtype differs from its
             weight's (its bytes would be misread).
     Warns:
-        UserWarning: names in the registry that the graph does not use, and a strided array of
-            COPY_WARNING_BYTES or more, which load must copy.
+        UserWarning: names in the registry that the graph does not use, in one line (none for
+            a whole `ember.weights.Checkpoint`, whose other tensors other graphs read), and a
+            strided array of COPY_WARNING_BYTES or more, which load must copy.
     """
     if registry is not None and not isinstance(registry, Mapping):
         raise TypeError(
             f"weights_registry maps weight names to arrays; got a {type(registry).__name__}"
         )
+    whole_checkpoint = isinstance(registry, Checkpoint)
     registry = dict(registry or {})
     missing = [name for name in used if name not in registry]
     if missing:
@@ -50,7 +53,7 @@ def bind_weights(
             f"graph {graph.name!r} reads {sorted(used)}"
         )
     unused = sorted(set(registry) - set(graph.weights))
-    if unused:
+    if unused and not whole_checkpoint:  # a checkpoint holds far more than one graph reads
         warnings.warn(
             f"weights_registry entries {unused} are not used by graph {graph.name!r}",
             UserWarning,
