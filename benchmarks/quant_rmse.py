@@ -1,8 +1,10 @@
-"""Round-trip error of every ember.quant format on standard-normal data, as a markdown table.
+"""Round-trip error of every registry format ember quantizes, on standard-normal data, as a
+markdown table (the grid i-quants and NVFP4 decode only).
 
     .venv/bin/python benchmarks/quant_rmse.py [--rows 256] [--hidden 4096] [--seed 0]
 
-Q4_0..Q8_0 quantize exactly as ggml's reference does; the K-quant quantizers are ember's own.
+The legacy formats, TQ1_0, TQ2_0 and MXFP4 quantize byte for byte as ggml's reference does; the
+K-quant and IQ4 quantizers are ember's own.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def main() -> None:
     print(f"standard normal, {args.rows} x {args.hidden} values\n")
     print("| format | bits/value | RMSE | max abs error | quantize (s) |")
     print("|---|---:|---:|---:|---:|")
-    order = sorted(FORMATS.values(), key=lambda f: f.block_bytes / f.block_elements)
+    quantizable = [fmt for fmt in FORMATS.values() if fmt.quantizable]
+    order = sorted(quantizable, key=lambda f: f.block_bytes / f.block_elements)
     for fmt in order:
         start = time.perf_counter()
         blocks = fmt.quantize(x)

@@ -1,16 +1,17 @@
-"""Fused gather + dequantize of the newer GGUF formats against a float32 row gather.
+"""Fused gather + dequantize of each registry block format against a float32 row gather.
 
-For each format a Llama-3 sized table (128256 x 4096 values) is gathered at 8192 random ids
-into float32 with ``gather_dequantize(..., parallel=True)``, interleaved round-robin with
-``gather_rows`` of a float32 table of the same shape; prints a markdown table of median
-seconds per call, GB/s of output written and the ratio to float32 (1.0 = as fast).
+For each format (every one of ``ember.quant.FORMATS`` unless named) a Llama-3 sized table
+(128256 x 4096 values) is gathered at 8192 random ids into float32 with
+``gather_dequantize(..., parallel=True)``, interleaved round-robin with ``gather_rows`` of a
+float32 table of the same shape; prints a markdown table of median seconds per call, GB/s of
+output written and the ratio to float32 (1.0 = as fast).
 
-Table contents follow ``tests/conftest.py``'s ``quantized_rows``: standard normal data quantized
+Table contents follow ``ember.quant.samples.sample_table``: standard normal data quantized
 where the format quantizes, else random blocks whose values are all finite. Only ``--unique``
 distinct rows are generated (quantizing or filtering 128256 rows takes minutes); they are
 tiled to the full row count, so the memory the ids reach is that of the full table.
 
-    .venv/bin/python benchmarks/new_formats_speed.py [--rows 128256] [--reps 9] [FORMAT ...]
+    .venv/bin/python benchmarks/bench_formats.py [--rows 128256] [--reps 9] [FORMAT ...]
 """
 
 import argparse
@@ -20,27 +21,11 @@ import time
 import numba
 import numpy as np
 
-from ember.engine.backends.native.kernels import dequantize_gather
 from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
 from ember.engine.backends.native.kernels.gather import gather_rows
 from ember.engine.backends.native.kernels.modes import MODE_ERROR
+from ember.quant import FORMATS, get_format
 from ember.quant.samples import sample_table
-
-NEW_FORMATS = [
-    "iq4_nl",
-    "iq4_xs",
-    "mxfp4",
-    "tq2_0",
-    "tq1_0",
-    "nvfp4",
-    "iq3_s",
-    "iq3_xxs",
-    "iq2_xxs",
-    "iq2_xs",
-    "iq2_s",
-    "iq1_s",
-    "iq1_m",
-]
 
 
 def median_seconds(calls, reps, rng):
@@ -60,7 +45,9 @@ def median_seconds(calls, reps, rng):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("formats", nargs="*", default=NEW_FORMATS)
+    parser.add_argument(
+        "formats", nargs="*", type=get_format, default=list(FORMATS.values()), metavar="FORMAT"
+    )
     parser.add_argument("--rows", type=int, default=128256)
     parser.add_argument("--width", type=int, default=4096)
     parser.add_argument("--ids", type=int, default=8192)
@@ -79,10 +66,11 @@ def main():
         f"{args.rows} x {args.width} table ({args.unique} distinct rows tiled), {args.ids} ids, "
         f"float32 output, {numba.get_num_threads()} threads, median of {args.reps}"
     )
-    print("| format | compiled | seconds | GB/s | float32 seconds | float32 GB/s | ratio |")
-    print("|---|---|---|---|---|---|---|")
-    for name in args.formats:
-        unique = sample_table(name, args.unique, args.width)
+    print("| format | seconds | GB/s | float32 seconds | float32 GB/s | ratio |")
+    print("|---|---|---|---|---|---|")
+    for fmt in args.formats:
+        name = fmt.name
+        unique = sample_table(fmt, args.unique, args.width)
         table = np.resize(unique, (args.rows, unique.shape[1]))
         del unique
 
@@ -96,9 +84,8 @@ def main():
         seconds = median_seconds({"quant": quant, "float32": float32}, args.reps, rng)
         rate = out.nbytes / seconds["quant"] / 1e9
         rate32 = out32.nbytes / seconds["float32"] / 1e9
-        compiled = "yes" if name in dequantize_gather._CODES else "no (reference)"
         print(
-            f"| {name} | {compiled} | {seconds['quant']:.4f} | {rate:.1f} "
+            f"| {name} | {seconds['quant']:.4f} | {rate:.1f} "
             f"| {seconds['float32']:.4f} | {rate32:.1f} | {rate / rate32:.2f}x |",
             flush=True,
         )
