@@ -23,7 +23,8 @@ from .module import Module
 
 __all__ = ["Embedding", "EmbeddingV2", "VocabParallelEmbedding"]
 
-LAYER_POLICIES = ("error", "zero", "clamp")
+LAYER_OUT_OF_RANGE = ("error", "zero", "clamp")
+"""The `out_of_range` values a layer takes."""
 
 
 class EmbeddingV2(Module):
@@ -52,7 +53,7 @@ class EmbeddingV2(Module):
         self.vocab_size, self.hidden_dim = _table_dims(vocab_size, hidden_dim)
         self.quantization_encoding = quantization_encoding
         self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype, hidden_dim)
-        self.out_of_range = _policy(out_of_range)
+        self.out_of_range = _checked_out_of_range(out_of_range)
         self.weight = Weight(
             name or "embeddings",
             dtype,
@@ -104,7 +105,7 @@ class Embedding(EmbeddingV2):
             )
         Module.__init__(self)
         self.weight = weights
-        self.out_of_range = _policy(kwargs.pop("out_of_range", "error"))
+        self.out_of_range = _checked_out_of_range(kwargs.pop("out_of_range", "error"))
         if kwargs:
             raise TypeError(f"Embedding(weights) takes only out_of_range=, got {sorted(kwargs)}")
         self.quantization_encoding = getattr(weights, "quantization_encoding", None)
@@ -156,7 +157,7 @@ class VocabParallelEmbedding(Module):
         self.vocab_size, self.hidden_dim = _table_dims(vocab_size, hidden_dim)
         self.quantization_encoding = quantization_encoding
         self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype, hidden_dim)
-        self.out_of_range = _policy(out_of_range)
+        self.out_of_range = _checked_out_of_range(out_of_range)
         self.shard_size = math.ceil(self.vocab_size / len(self.devices))
         self.weight = Weight(
             name or "embeddings",
@@ -253,11 +254,11 @@ def _output_dtype(
     return output_dtype
 
 
-def _policy(out_of_range: Any) -> OutOfRange:
-    if out_of_range not in LAYER_POLICIES:
+def _checked_out_of_range(out_of_range: Any) -> OutOfRange:
+    if out_of_range not in LAYER_OUT_OF_RANGE:
         wrap = " ('wrap' is ops.gather's rule, not a layer's)" if out_of_range == "wrap" else ""
         raise ValueError(
-            f"out_of_range must be one of {LAYER_POLICIES}, got {out_of_range!r}{wrap}"
+            f"out_of_range must be one of {LAYER_OUT_OF_RANGE}, got {out_of_range!r}{wrap}"
         )
     return out_of_range
 

@@ -14,7 +14,7 @@ from .constant import as_value
 
 __all__ = ["ALLREDUCE_SUM", "sum"]
 
-ALLREDUCE_SUM = Op("allreduce_sum")
+ALLREDUCE_SUM = Op("allreduce_sum", cross_device=True)
 
 
 def sum(inputs: Iterable[Any]) -> list[TensorValue]:

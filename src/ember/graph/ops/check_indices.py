@@ -16,7 +16,7 @@ from .gather import index_value
 
 __all__ = ["CHECK_INDICES", "check_indices"]
 
-CHECK_INDICES = Op("check_indices")
+CHECK_INDICES = Op("check_indices", may_alias=True)
 
 
 def check_indices(

@@ -14,7 +14,7 @@ from .constant import as_value
 
 __all__ = ["BROADCAST", "distributed_broadcast"]
 
-BROADCAST = Op("broadcast")
+BROADCAST = Op("broadcast", may_alias=True, cross_device=True)
 
 
 def distributed_broadcast(x: Any, devices: Sequence[DeviceRef]) -> list[TensorValue]:

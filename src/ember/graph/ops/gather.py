@@ -23,7 +23,7 @@ from .constant import as_value
 
 __all__ = ["GATHER", "OUT_OF_RANGE_POLICIES", "OutOfRange", "gather", "index_value"]
 
-GATHER = Op("gather")
+GATHER = Op("gather", lookup=True)
 
 OutOfRange = Literal["wrap", "error", "zero", "clamp"]
 OUT_OF_RANGE_POLICIES: tuple[str, ...] = ("wrap", "error", "zero", "clamp")

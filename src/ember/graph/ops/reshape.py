@@ -24,7 +24,7 @@ from .constant import as_value
 
 __all__ = ["RESHAPE", "reshape"]
 
-RESHAPE = Op("reshape")
+RESHAPE = Op("reshape", may_alias=True)
 
 
 def reshape(x: Any, shape: Any) -> TensorValue:

@@ -33,7 +33,7 @@ from .gather import index_value
 
 __all__ = ["SHARDED_GATHER", "SHARDED_POLICIES", "sharded_gather"]
 
-SHARDED_GATHER = Op("sharded_gather")
+SHARDED_GATHER = Op("sharded_gather", lookup=True, cross_device=True)
 SHARDED_POLICIES = ("error", "zero", "clamp")
 
 

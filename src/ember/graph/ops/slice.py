@@ -23,7 +23,7 @@ from .constant import as_value
 
 __all__ = ["SLICE", "slice_tensor"]
 
-SLICE = Op("slice")
+SLICE = Op("slice", may_alias=True)
 
 
 def slice_tensor(x: Any, index: Any) -> TensorValue:

@@ -13,7 +13,7 @@ from .constant import as_value
 
 __all__ = ["TRANSFER_TO", "transfer_to"]
 
-TRANSFER_TO = Op("transfer_to")
+TRANSFER_TO = Op("transfer_to", may_alias=True, cross_device=True)
 
 
 def transfer_to(x: Any, device: DeviceRef) -> TensorValue:

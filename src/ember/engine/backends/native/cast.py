@@ -7,13 +7,13 @@ import numpy as np
 from ember.graph import Node
 from ember.graph.ops.cast import CAST
 
-from .lowering import Decode, StepFn, lowers
+from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_cast"]
 
 
 @lowers(CAST)
-def lower_cast(node: Node, decode: Decode | None) -> StepFn:
+def lower_cast(ctx: LoweringContext, node: Node) -> StepFn:
     dtype = node.attrs["dtype"].to_numpy()
 
     def run(rt, slot, x):

@@ -1,20 +1,20 @@
-"""Native lowering of `check_indices`: one vectorized pass over the ids."""
+"""Native lowering of `check_indices`: vectorized passes over the ids."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ember.errors import out_of_range_error
+from ember.errors import out_of_range_ids
 from ember.graph import Node
 from ember.graph.ops.check_indices import CHECK_INDICES
 
-from .lowering import Decode, StepFn, lowers
+from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_check_indices"]
 
 
 @lowers(CHECK_INDICES)
-def lower_check_indices(node: Node, decode: Decode | None) -> StepFn:
+def lower_check_indices(ctx: LoweringContext, node: Node) -> StepFn:
     size = node.attrs["size"]
     clamp = node.attrs["out_of_range"] == "clamp"
 
@@ -22,11 +22,7 @@ def lower_check_indices(node: Node, decode: Decode | None) -> StepFn:
         if clamp:
             top = min(size - 1, int(np.iinfo(ids.dtype).max))
             return np.clip(ids, 0, top).astype(ids.dtype, copy=False)
-        flat = ids.reshape(-1)
-        bad = (flat < 0) | (flat >= size)
-        if bad.any():
-            at = int(bad.argmax())
-            raise out_of_range_error(ids.shape, at, flat[at], size, "error")
+        out_of_range_ids(ids, size, "error")
         return ids
 
     return run

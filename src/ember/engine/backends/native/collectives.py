@@ -7,13 +7,13 @@ import numpy as np
 from ember.graph import Node
 from ember.graph.ops.allreduce import ALLREDUCE_SUM
 
-from .lowering import Decode, StepFn, lowers
+from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_allreduce_sum"]
 
 
 @lowers(ALLREDUCE_SUM)
-def lower_allreduce_sum(node: Node, decode: Decode | None) -> StepFn:
+def lower_allreduce_sum(ctx: LoweringContext, node: Node) -> StepFn:
     copies = len(node.result_types)
 
     def run(rt, slot, first, *rest):

@@ -11,13 +11,13 @@ from ember.graph.ops.dequantize import DEQUANTIZE
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
 from .kernels.modes import MODE_ERROR
-from .lowering import Decode, StepFn, lowers
+from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_dequantize"]
 
 
 @lowers(DEQUANTIZE)
-def lower_dequantize(node: Node, decode: Decode | None) -> StepFn:
+def lower_dequantize(ctx: LoweringContext, node: Node) -> StepFn:
     encoding = node.attrs["encoding"]
     dtype = node.result_types[0].dtype.to_numpy()
     lookup = RowLookup(encoding.name, np.dtype(np.int64), dtype)

@@ -22,7 +22,7 @@ from ember.graph.ops.elementwise import (
 from ember.graph.ops.logical import LOGICAL_AND, LOGICAL_NOT, LOGICAL_OR, LOGICAL_XOR
 from ember.graph.ops.select import SELECT
 
-from .lowering import Decode, StepFn, lowers
+from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["ELEMENTWISE_OPS", "lower_elementwise"]
 
@@ -64,7 +64,7 @@ ELEMENTWISE_OPS = {
 
 
 @lowers(*ELEMENTWISE_OPS)
-def lower_elementwise(node: Node, decode: Decode | None) -> StepFn:
+def lower_elementwise(ctx: LoweringContext, node: Node) -> StepFn:
     fn = ELEMENTWISE_OPS[node.op]
     dtype = node.result_types[0].dtype.to_numpy()
 

@@ -65,7 +65,7 @@ class FastLookup:
         lookup: RowLookup,
         table: np.ndarray,
         mode: int,
-        policy: str,
+        out_of_range: str,
         row_shape: tuple[int, ...],
         out_dtype: np.dtype,
         ids_dtype: np.dtype,
@@ -78,7 +78,7 @@ class FastLookup:
         self._pool = pool
         self._num_threads = num_threads
         self._mode = mode
-        self._policy = policy
+        self._out_of_range = out_of_range
         self._row_shape = row_shape
         self._row_size = math.prod(row_shape)
         self._out_dtype = np.dtype(out_dtype)
@@ -97,7 +97,7 @@ class FastLookup:
         lookup: RowLookup,
         table: np.ndarray,
         mode: int,
-        policy: str,
+        out_of_range: str,
         row_shape: tuple[int, ...],
         out_dtype: np.dtype,
         ids_dtype: np.dtype,
@@ -109,7 +109,9 @@ class FastLookup:
         if np.dtype(ids_dtype) == np.uint64 and lookup.ids_dtype != ids_dtype:
             return None
         table = np.ascontiguousarray(table)
-        return cls(lookup, table, mode, policy, row_shape, out_dtype, ids_dtype, pool, num_threads)
+        return cls(
+            lookup, table, mode, out_of_range, row_shape, out_dtype, ids_dtype, pool, num_threads
+        )
 
     def __call__(self, ids: np.ndarray, out: np.ndarray | None) -> np.ndarray | None:
         call = self._call
@@ -191,7 +193,8 @@ class FastLookup:
         return self._call
 
     def _error(self, ids: np.ndarray, flat: np.ndarray, bad: int) -> Exception:
-        return out_of_range_error(ids.shape, bad, flat[bad], self._table.shape[0], self._policy)
+        size = self._table.shape[0]
+        return out_of_range_error(ids.shape, bad, flat[bad], size, self._out_of_range)
 
     def accept(self, ids_shape: tuple[int, ...]) -> None:
         """Serve ids of this shape from now on (the general path has checked it)."""

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ember.errors import out_of_range_error
+from ember.errors import out_of_range_error, out_of_range_ids
 from ember.graph import Node
 from ember.graph.ops.gather import GATHER
 
@@ -15,19 +15,20 @@ from .fast_lookup import FastLookup
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
 from .kernels.modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
-from .lowering import Decode, StepFn, lowers
+from .lowering import LoweringContext, StepFn, lowers
 
-__all__ = ["MODES", "lower_gather"]
+__all__ = ["KERNEL_MODES", "lower_gather"]
 
-MODES = {"error": MODE_ERROR, "zero": MODE_ZERO, "clamp": MODE_CLAMP, "wrap": MODE_WRAP}
+KERNEL_MODES = {"error": MODE_ERROR, "zero": MODE_ZERO, "clamp": MODE_CLAMP, "wrap": MODE_WRAP}
+"""Each `out_of_range` as the kernels' mode."""
 
 
 @lowers(GATHER)
-def lower_gather(node: Node, decode: Decode | None) -> StepFn:
-    policy = node.attrs["out_of_range"]
-    mode = MODES[policy]
+def lower_gather(ctx: LoweringContext, node: Node) -> StepFn:
+    out_of_range, decode = node.attrs["out_of_range"], ctx.decode
+    mode = KERNEL_MODES[out_of_range]
     if node.attrs["axis"] != 0:
-        return _lower_numpy_gather(node.attrs["axis"], policy)
+        return _lower_numpy_gather(node.attrs["axis"], out_of_range)
     ids_dtype = node.inputs[1].dtype.to_numpy()
     if decode is not None:
         out_dtype = decode.dtype.to_numpy()
@@ -43,14 +44,14 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
             parallel = out.nbytes >= PARALLEL_MIN_BYTES
             bad = lookup(table, flat, 0, mode, out.reshape(flat.size, hidden), parallel)
             if bad >= 0:
-                raise out_of_range_error(ids.shape, bad, flat[bad], table.shape[0], policy)
+                raise out_of_range_error(ids.shape, bad, flat[bad], table.shape[0], out_of_range)
             return out
 
         run_decoded.fast_lookup = lambda table, pool, num_threads: FastLookup.create(
             lookup,
             table,
             mode,
-            policy,
+            out_of_range,
             (table.shape[1] // block_bytes * per_block,),
             out_dtype,
             ids_dtype,
@@ -69,29 +70,34 @@ def lower_gather(node: Node, decode: Decode | None) -> StepFn:
         parallel = out.nbytes >= PARALLEL_MIN_BYTES
         bad = lookup(rows, flat, 0, mode, out.reshape(flat.size, rows.shape[1]), parallel)
         if bad >= 0:
-            raise out_of_range_error(ids.shape, bad, flat[bad], table.shape[0], policy)
+            raise out_of_range_error(ids.shape, bad, flat[bad], table.shape[0], out_of_range)
         return out
 
     run.fast_lookup = lambda table, pool, num_threads: FastLookup.create(
-        lookup, table, mode, policy, table.shape[1:], table.dtype, ids_dtype, pool, num_threads
+        lookup,
+        table,
+        mode,
+        out_of_range,
+        table.shape[1:],
+        table.dtype,
+        ids_dtype,
+        pool,
+        num_threads,
     )
     return run
 
 
-def _lower_numpy_gather(axis: int, policy: str) -> StepFn:
+def _lower_numpy_gather(axis: int, out_of_range: str) -> StepFn:
     def run(rt, slot, table, ids):
         size = table.shape[axis]
-        low = -size if policy == "wrap" else 0
-        # compared in the ids' own type: a cast to int64 would wrap huge uint64 ids into range
-        bad = ids >= size if ids.dtype.kind == "u" else (ids < low) | (ids >= size)
-        if policy in ("error", "wrap") and bad.any():
-            at = int(np.flatnonzero(bad)[0])
-            raise out_of_range_error(ids.shape, at, ids.reshape(-1)[at], size, policy, axis)
+        bad = out_of_range_ids(ids, size, out_of_range, axis)
+        if bad is None:
+            return np.take(table, ids.astype(np.int64), axis=axis)
         index = np.where(bad, 0, ids).astype(np.int64)
-        if policy == "clamp":
+        if out_of_range == "clamp":
             index = np.where(bad, np.where(ids < 0, 0, size - 1), index) if size else index
         result = np.take(table, index, axis=axis)
-        if policy == "zero":
+        if out_of_range == "zero":
             mask = bad.reshape((1,) * axis + ids.shape + (1,) * (table.ndim - axis - 1))
             result = np.where(mask, np.zeros((), result.dtype), result)
         return result

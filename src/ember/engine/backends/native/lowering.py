@@ -1,5 +1,6 @@
 """How the native backend lowers ops: each op file registers one lowering against the op's
-symbol with `@lowers(SYMBOL)`; a lowering turns a node into a step function over arrays."""
+symbol with `@lowers(SYMBOL)`; a lowering turns a node, in its context, into a step function
+over arrays."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import Any
 from ember.dtype import DType
 from ember.graph import Node, Op, QuantizationEncoding
 
-__all__ = ["LOWERINGS", "Decode", "Lowering", "StepFn", "lowers"]
+__all__ = ["LOWERINGS", "Decode", "Lowering", "LoweringContext", "StepFn", "lowers"]
 
 StepFn = Callable[..., Any]
 """`fn(runtime, slot, *input_arrays)`: one array for a node of one result, else a tuple."""
 
-Lowering = Callable[[Node, "Decode | None"], StepFn]
+Lowering = Callable[["LoweringContext", Node], StepFn]
 
 LOWERINGS: dict[Op, Lowering] = {}
 
@@ -39,3 +40,11 @@ class Decode:
 
     encoding: QuantizationEncoding
     dtype: DType
+
+
+@dataclass(frozen=True)
+class LoweringContext:
+    """What the plan tells a lowering beyond its node: only a lookup reads `decode`."""
+
+    decode: Decode | None = None
+    """The dequantize (and cast) fused into this lookup, or None."""

@@ -16,17 +16,12 @@ from ember.graph.ops.cast import CAST
 from ember.graph.ops.constant import CONSTANT, WEIGHT
 from ember.graph.ops.dequantize import DEQUANTIZE
 from ember.graph.ops.gather import GATHER
-from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
 from .buffer_pool import BufferPool
-from .lowering import LOWERINGS, Decode, StepFn
+from .lowering import LOWERINGS, Decode, LoweringContext, StepFn
 from .runtime import Runtime
-from .shape import VIEW_OPS
 
 __all__ = ["Plan", "Step", "build_plan"]
-
-LOOKUPS = frozenset({GATHER, SHARDED_GATHER})
-"""Ops that run per execute even on weights and constants alone, and that fuse a dequantize."""
 
 
 @dataclass(frozen=True)
@@ -80,18 +75,18 @@ def build_plan(graph: Graph, weights: Mapping[str, np.ndarray]) -> Plan:
             fused_away.update(id(n) for chain in chains for n in chain)
             results = [chain[-1].results[0] for chain in chains] or node.results
             step = Step(
-                run=_lower(node, decode),
+                run=_lower(LoweringContext(decode), node),
                 inputs=tuple(slot_of(v) for v in node.inputs),
                 outputs=tuple(slot_of(v) for v in results),
                 op="+".join(
                     [node.op.name, *(n.op.name for n in chains[0])] if chains else [node.op.name]
                 ),
             )
-            if node.op not in LOOKUPS and all(s in preset for s in step.inputs):
+            if not node.op.lookup and all(s in preset for s in step.inputs):
                 _run_at_load(step, preset)
             else:
                 steps.append(step)
-                if node.op in VIEW_OPS:
+                if node.op.may_alias:
                     borrowed.update(step.outputs)
     input_slots = tuple(slot_of(v) for v in graph.inputs)
     borrowed.update(input_slots, preset)
@@ -105,11 +100,11 @@ def build_plan(graph: Graph, weights: Mapping[str, np.ndarray]) -> Plan:
     )
 
 
-def _lower(node: Node, decode: Decode | None) -> StepFn:
+def _lower(ctx: LoweringContext, node: Node) -> StepFn:
     lowering = LOWERINGS.get(node.op)
     if lowering is None:
         raise NotImplementedError(f"the native backend has no lowering for op {node.op}")
-    return lowering(node, decode)
+    return lowering(ctx, node)
 
 
 def _consumers(live: list[Node]) -> dict[int, list[Node]]:
@@ -131,7 +126,7 @@ def _fused_decode(node: Node, consumers: dict, outputs: list) -> tuple[Decode | 
     """For a row gather (or sharded gather) each of whose results is read only by a dequantize
     (and maybe a float cast after it), all alike: the decode to fuse, and each result's chain
     of fused nodes. Otherwise (None, [])."""
-    if node.op not in LOOKUPS or node.inputs[0].rank != 2:
+    if not node.op.lookup or node.inputs[0].rank != 2:
         return None, []
     if node.op is GATHER and node.attrs["axis"] != 0:
         return None, []

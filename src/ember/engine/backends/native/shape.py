@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from ember.graph import Node
-from ember.graph.ops.check_indices import CHECK_INDICES
 from ember.graph.ops.distributed_broadcast import BROADCAST
 from ember.graph.ops.reshape import RESHAPE
 from ember.graph.ops.slice import SLICE
 from ember.graph.ops.transfer import TRANSFER_TO
 
-from .lowering import Decode, StepFn, lowers
+from .lowering import LoweringContext, StepFn, lowers
 
-__all__ = ["VIEW_OPS", "lower_broadcast", "lower_reshape", "lower_slice", "lower_transfer"]
-
-VIEW_OPS = frozenset({RESHAPE, SLICE, TRANSFER_TO, BROADCAST, CHECK_INDICES})
-"""Ops whose result may be their input's memory (or, for a broadcast, one array on several
-devices): an output from one is copied before the caller gets it."""
+__all__ = ["lower_broadcast", "lower_reshape", "lower_slice", "lower_transfer"]
 
 
 @lowers(RESHAPE)
-def lower_reshape(node: Node, decode: Decode | None) -> StepFn:
+def lower_reshape(ctx: LoweringContext, node: Node) -> StepFn:
     shape = node.attrs["shape"]
 
     def run(rt, slot, x):
@@ -29,7 +24,7 @@ def lower_reshape(node: Node, decode: Decode | None) -> StepFn:
 
 
 @lowers(SLICE)
-def lower_slice(node: Node, decode: Decode | None) -> StepFn:
+def lower_slice(ctx: LoweringContext, node: Node) -> StepFn:
     index = node.attrs["index"]
 
     def run(rt, slot, x):
@@ -39,7 +34,7 @@ def lower_slice(node: Node, decode: Decode | None) -> StepFn:
 
 
 @lowers(TRANSFER_TO)
-def lower_transfer(node: Node, decode: Decode | None) -> StepFn:
+def lower_transfer(ctx: LoweringContext, node: Node) -> StepFn:
     """Every native device is host memory, so a transfer is the same array."""
 
     def run(rt, slot, x):
@@ -49,7 +44,7 @@ def lower_transfer(node: Node, decode: Decode | None) -> StepFn:
 
 
 @lowers(BROADCAST)
-def lower_broadcast(node: Node, decode: Decode | None) -> StepFn:
+def lower_broadcast(ctx: LoweringContext, node: Node) -> StepFn:
     copies = len(node.result_types)
 
     def run(rt, slot, x):

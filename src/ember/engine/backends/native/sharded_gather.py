@@ -9,22 +9,22 @@ import math
 
 import numpy as np
 
-from ember.errors import out_of_range_error, scatter_error
+from ember.errors import out_of_range_ids, scatter_error
 from ember.graph import Node
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
 from .kernels.modes import MODE_SKIP
-from .lowering import Decode, StepFn, lowers
+from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_sharded_gather"]
 
 
 @lowers(SHARDED_GATHER)
-def lower_sharded_gather(node: Node, decode: Decode | None) -> StepFn:
-    offsets, size = node.attrs["offsets"], node.attrs["size"]
-    policy, scatter = node.attrs["out_of_range"], node.attrs["reduce"] == "scatter"
+def lower_sharded_gather(ctx: LoweringContext, node: Node) -> StepFn:
+    offsets, size, decode = node.attrs["offsets"], node.attrs["size"], ctx.decode
+    out_of_range, scatter = node.attrs["out_of_range"], node.attrs["reduce"] == "scatter"
     copies = len(node.result_types)
     row_shape = tuple(int(d) for d in node.result_types[0].shape[len(node.inputs[-1].shape) :])
     if decode is not None:
@@ -38,15 +38,12 @@ def lower_sharded_gather(node: Node, decode: Decode | None) -> StepFn:
     def run(rt, slot, *inputs):
         *shards, ids = inputs
         flat = ids.reshape(-1)
-        if policy == "clamp":
+        if out_of_range == "clamp":
             flat = np.clip(flat, 0, min(size - 1, int(np.iinfo(flat.dtype).max)))
             flat = flat.astype(ids.dtype, copy=False)
             bad = None
         else:
-            bad = (flat >= size) if flat.dtype.kind == "u" else (flat < 0) | (flat >= size)
-            if policy == "error" and bad.any():
-                at = int(bad.argmax())
-                raise out_of_range_error(ids.shape, at, flat[at], size, "error")
+            bad = out_of_range_ids(ids, size, out_of_range)
         if scatter and (ids.ndim == 0 or ids.shape[0] % copies):
             raise ValueError(scatter_error(ids.shape, copies))
         shape = (*ids.shape, *row_shape)
@@ -59,8 +56,8 @@ def lower_sharded_gather(node: Node, decode: Decode | None) -> StepFn:
             shard = np.ascontiguousarray(shard).reshape(shard.shape[0], -1)
             target = rows if decode is not None else rows.view(shard.dtype)
             lookup(shard, flat, offset, MODE_SKIP, target, parallel)
-        if bad is not None and policy == "zero" and bad.any():
-            rows[bad] = 0
+        if bad is not None:  # "zero": the rows of ids no shard owns
+            rows[bad.reshape(-1)] = 0
         if copies == 1:
             return out
         if scatter:  # disjoint slices of one buffer: each device's own

@@ -1,4 +1,4 @@
-"""XLA lowering of `check_indices`: the policy of an unsplit lookup, applied once up front."""
+"""XLA lowering of `check_indices`: an unsplit lookup's `out_of_range`, applied once up front."""
 
 from __future__ import annotations
 

@@ -14,14 +14,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from ember.graph import Node
 from ember.graph.ops.allreduce import ALLREDUCE_SUM
 from ember.graph.ops.distributed_broadcast import BROADCAST
-from ember.graph.ops.sharded_gather import SHARDED_GATHER
 from ember.graph.ops.transfer import TRANSFER_TO
 
 from .lowering import LoweringContext, lowers
 
-__all__ = ["CROSS_DEVICE_OPS", "lower_allreduce_sum", "lower_broadcast", "lower_transfer"]
-
-CROSS_DEVICE_OPS = frozenset({TRANSFER_TO, BROADCAST, ALLREDUCE_SUM, SHARDED_GATHER})
+__all__ = ["lower_allreduce_sum", "lower_broadcast", "lower_transfer"]
 
 _AXIS = "devices"
 

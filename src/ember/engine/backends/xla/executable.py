@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from jax.sharding import SingleDeviceSharding
 
-from ember.errors import out_of_range_error
+from ember.errors import out_of_range_ids
 from ember.graph import DeviceRef, Graph, Node, StaticDim, TensorValue
 from ember.graph.graph import INPUT
 from ember.graph.ops.check_indices import CHECK_INDICES
@@ -28,15 +28,11 @@ from ember.graph.ops.sharded_gather import SHARDED_GATHER
 from ember.graph.ops.transfer import TRANSFER_TO
 
 from ..base import Executable
-from .collectives import CROSS_DEVICE_OPS
 from .lowering import LOWERINGS, Check, LoweringContext
 
 __all__ = ["XlaExecutable"]
 
 DeviceOf = Callable[[DeviceRef], jax.Device]
-
-LOOKUPS = frozenset({GATHER, SHARDED_GATHER})
-"""Ops that run per execute even on weights and constants alone."""
 
 
 class XlaExecutable(Executable):
@@ -59,7 +55,7 @@ class XlaExecutable(Executable):
             static, dynamic = self._fold(live, weights)
             self._static = self._place(static, dynamic, graph.outputs)
         _check_crossings(dynamic, self._is_local)
-        local = [n for n in dynamic if n.op in CROSS_DEVICE_OPS or self._is_local(n)]
+        local = [n for n in dynamic if n.op.cross_device or self._is_local(n)]
         self._host_checks = _host_checks(local, graph.inputs)
         checked = frozenset(check[0] for check in self._host_checks)
         self._stages = _stages(local, set(self._outputs), device_of, checked)
@@ -98,7 +94,7 @@ class XlaExecutable(Executable):
                 static[id(value)] = (value, node.attrs["value"])
             elif node.op is WEIGHT:
                 static[id(value)] = (value, weights[node.attrs["name"]])
-            elif node.op not in LOOKUPS and all(id(v) in static for v in node.inputs):
+            elif not node.op.lookup and all(id(v) in static for v in node.inputs):
                 inputs = [static[id(v)][1] for v in node.inputs]
                 if any(x is None for x in inputs) or (
                     node.op is TRANSFER_TO and not self._is_local(node)
@@ -140,8 +136,8 @@ class XlaExecutable(Executable):
         bindings: Mapping[str, int],
         targets: Sequence[np.ndarray | None] | None,
     ) -> list[Any]:
-        for _, position, size, policy, axis in self._host_checks:
-            _check_on_host(inputs[position], size, policy, axis)
+        for _, position, size, out_of_range, axis in self._host_checks:
+            out_of_range_ids(np.asarray(inputs[position]), size, out_of_range, axis)
         env: dict[int, Any] = dict(self._static)
         for key, array in zip(self._inputs, inputs, strict=True):
             env[key] = array
@@ -214,38 +210,23 @@ def _needs_x64(nodes: list[Node]) -> bool:
 
 
 def _host_checks(nodes: list[Node], inputs: Sequence[TensorValue]) -> list[tuple]:
-    """(node id, input position, size, policy, axis) for each lookup whose ids are a graph
+    """(node id, input position, size, out_of_range, axis) for each lookup whose ids are a graph
     input and whose size is static: a numpy pass on the host checks them before anything is
     dispatched, cheaper than a flag computed on the device and read back."""
     position = {id(v): i for i, v in enumerate(inputs)}
     checks = []
     for node in nodes:
         if node.op is GATHER:
-            policy, axis = node.attrs["out_of_range"], node.attrs["axis"]
+            out_of_range, axis = node.attrs["out_of_range"], node.attrs["axis"]
             size = node.inputs[0].shape[axis]
         elif node.op is CHECK_INDICES and node.attrs["out_of_range"] == "error":
-            policy, axis, size = "error", 0, StaticDim(node.attrs["size"])
+            out_of_range, axis, size = "error", 0, StaticDim(node.attrs["size"])
         else:
             continue
         ids = id(node.inputs[-1])
-        if policy in ("error", "wrap") and ids in position and isinstance(size, StaticDim):
-            checks.append((id(node), position[ids], int(size), policy, axis))
+        if out_of_range in ("error", "wrap") and ids in position and isinstance(size, StaticDim):
+            checks.append((id(node), position[ids], int(size), out_of_range, axis))
     return checks
-
-
-def _check_on_host(ids: Any, size: int, policy: str, axis: int) -> None:
-    """Raises OutOfRangeError for the first id outside `[0, size)` (`[-size, size)` to wrap)."""
-    ids = np.asarray(ids)
-    if ids.size == 0:
-        return
-    low = -size if policy == "wrap" else 0
-    if ids.min() >= low and ids.max() < size:  # two reductions: the common case, cheaply
-        return
-    flat = ids.reshape(-1)
-    bad = flat >= size if flat.dtype.kind == "u" else (flat < low) | (flat >= size)
-    if bad.any():
-        at = int(bad.argmax())
-        raise out_of_range_error(ids.shape, at, flat[at].item(), size, policy, axis)
 
 
 def _check_crossings(dynamic: list[Node], is_local: Callable[[DeviceRef], bool]) -> None:
@@ -255,7 +236,7 @@ def _check_crossings(dynamic: list[Node], is_local: Callable[[DeviceRef], bool])
         NotImplementedError: a transfer, broadcast or all-reduce reaches another process.
     """
     for node in dynamic:
-        if node.op in CROSS_DEVICE_OPS and node.op is not SHARDED_GATHER:
+        if node.op.cross_device and node.op is not SHARDED_GATHER:
             refs = [v.device for v in node.inputs] + [t.device for t in node.result_types]
             if not all(is_local(ref) for ref in refs):
                 raise NotImplementedError(
@@ -284,7 +265,7 @@ def _stages(
     for node in dynamic:
         depth[id(node)] = max(
             (
-                depth[id(v.node)] + (v.node.op in CROSS_DEVICE_OPS)
+                depth[id(v.node)] + int(v.node.op.cross_device)
                 for v in node.inputs
                 if id(v.node) in depth
             ),
@@ -301,7 +282,7 @@ def _stages(
         for node in dynamic:
             if depth[id(node)] != k:
                 continue
-            if node.op in CROSS_DEVICE_OPS:
+            if node.op.cross_device:
                 crossings.append(node)
             else:
                 local.setdefault(node.result_types[0].device, []).append(node)

@@ -1,4 +1,4 @@
-"""XLA lowering of `gather`: `jnp.take` with the ids' out-of-range policy applied in the ids'
+"""XLA lowering of `gather`: `jnp.take` with the ids' `out_of_range` rule applied in the ids'
 own type (huge unsigned ids never wrap into range), and bad ids flagged for the host to raise
 rather than clamped silently."""
 
@@ -34,24 +34,24 @@ def clamped(ids: jax.Array, size: int) -> jax.Array:
 
 @lowers(GATHER)
 def lower_gather(ctx: LoweringContext, node: Node, table: jax.Array, ids: jax.Array) -> jax.Array:
-    axis, policy = node.attrs["axis"], node.attrs["out_of_range"]
+    axis, out_of_range = node.attrs["axis"], node.attrs["out_of_range"]
     size = table.shape[axis]
     if size == 0:  # an empty shard (fewer rows than devices): every id is outside it
-        if policy in ("error", "wrap"):
-            ctx.check(node, ids, jnp.ones(ids.shape, bool), size, policy, axis)
+        if out_of_range in ("error", "wrap"):
+            ctx.check(node, ids, jnp.ones(ids.shape, bool), size, out_of_range, axis)
         shape = (*table.shape[:axis], *ids.shape, *table.shape[axis + 1 :])
         return jnp.zeros(shape, table.dtype)
-    if policy == "clamp":
+    if out_of_range == "clamp":
         index = clamped(ids, max(size, 1))
     else:
-        valid = valid_ids(ids, size, allow_negative=policy == "wrap")
-        if policy in ("error", "wrap"):
-            ctx.check(node, ids, ~valid, size, policy, axis)
+        valid = valid_ids(ids, size, allow_negative=out_of_range == "wrap")
+        if out_of_range in ("error", "wrap"):
+            ctx.check(node, ids, ~valid, size, out_of_range, axis)
         index = ids  # a bad id reads a clipped row that the flag or the mask then discards
-        if policy == "wrap" and np.iinfo(ids.dtype).min < 0:
+        if out_of_range == "wrap" and np.iinfo(ids.dtype).min < 0:
             index = jnp.where(ids < 0, ids + size, ids)
     rows = jnp.take(table, index.astype(_index_dtype(size)), axis=axis, mode="clip")
-    if policy == "zero":
+    if out_of_range == "zero":
         mask = valid.reshape((1,) * axis + ids.shape + (1,) * (table.ndim - axis - 1))
         rows = jnp.where(mask, rows, jnp.zeros((), rows.dtype))
     return rows

@@ -47,11 +47,11 @@ class Check:
 
     `row` packs into one int64 vector what the error needs: the flat position of the first bad
     id (-1 when there is none), that id's bits, the size the ids index, their rank and shape;
-    `policy`, `axis` and the ids' `dtype` are constants of the node.
+    `out_of_range`, `axis` and the ids' `dtype` are constants of the node.
     """
 
     row: jax.Array
-    policy: str
+    out_of_range: str
     axis: int
     dtype: np.dtype
 
@@ -60,7 +60,9 @@ class Check:
         bits = np.array(bits, np.int64)
         bad_id = bits.view(np.uint64) if self.dtype == np.uint64 else bits.astype(self.dtype)
         shape = tuple(int(d) for d in row[4 : 4 + rank])
-        return out_of_range_error(shape, position, bad_id.item(), size, self.policy, self.axis)
+        return out_of_range_error(
+            shape, position, bad_id.item(), size, self.out_of_range, self.axis
+        )
 
 
 @dataclass
@@ -77,7 +79,13 @@ class LoweringContext:
     """Nodes whose ids the executable checks on the host before the segment runs."""
 
     def check(
-        self, node: Node, ids: jax.Array, bad: jax.Array, size: int, policy: str, axis: int
+        self,
+        node: Node,
+        ids: jax.Array,
+        bad: jax.Array,
+        size: int,
+        out_of_range: str,
+        axis: int,
     ) -> None:
         """Record that the ids where `bad` holds must raise once the segment has run; every
         checking node records exactly one check, whatever the shapes, unless its ids are
@@ -104,4 +112,4 @@ class LoweringContext:
         shape = [*ids.shape] + [0] * (_MAX_RANK - ids.ndim)
         constants = jnp.asarray([int(size), ids.ndim, *shape], wide)
         row = jnp.concatenate([jnp.stack([position, bad_id]), constants])
-        self.checks.append(Check(row, policy, axis, np.dtype(ids.dtype)))
+        self.checks.append(Check(row, out_of_range, axis, np.dtype(ids.dtype)))

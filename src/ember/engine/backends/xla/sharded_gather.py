@@ -28,7 +28,7 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ember.errors import PeerLostError, out_of_range_error, scatter_error
+from ember.errors import PeerLostError, out_of_range_ids, scatter_error
 from ember.graph import Node
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
@@ -67,7 +67,7 @@ class ShardedTable:
     def __init__(self, ctx: LoweringContext, node: Node, shards: list[jax.Array]) -> None:
         self.devices = [ctx.device(t.device) for t in node.result_types]
         self.mesh = Mesh(np.array(self.devices), (_AXIS,))
-        self.size, self.policy = node.attrs["size"], node.attrs["out_of_range"]
+        self.size, self.out_of_range = node.attrs["size"], node.attrs["out_of_range"]
         self.ends = np.cumsum(node.attrs["rows"])
         self.offsets = np.asarray(node.attrs["offsets"], np.int64)
         self.row_shape = tuple(int(d) for d in node.inputs[0].shape[1:])
@@ -163,16 +163,13 @@ class ShardedTable:
     def _checked(self, ids: np.ndarray) -> np.ndarray:
         """The ids as int64, each in the table (clamped), or -1 where none owns it."""
         flat = ids.reshape(-1)
-        top = min(self.size - 1, int(np.iinfo(flat.dtype).max))
-        if self.policy == "clamp":
+        if self.out_of_range == "clamp":
+            top = min(self.size - 1, int(np.iinfo(flat.dtype).max))
             return np.clip(flat, 0, top).astype(np.int64)
-        inside = flat <= top if flat.dtype.kind == "u" else (flat >= 0) & (flat <= top)
-        if inside.all():
+        outside = out_of_range_ids(ids, self.size, self.out_of_range)
+        if outside is None:
             return flat.astype(np.int64)
-        at = int(np.argmin(inside))
-        if self.policy == "error":
-            raise out_of_range_error(ids.shape, at, flat[at].item(), self.size, "error")
-        return np.where(inside, flat, -1).astype(np.int64)  # "zero": nobody owns -1
+        return np.where(outside.reshape(-1), -1, flat).astype(np.int64)  # "zero": nobody owns -1
 
     def _gather_fn(self, rows, source, table):
         def local(rows, source, block):

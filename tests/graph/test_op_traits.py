@@ -1,0 +1,52 @@
+"""Op traits are declared once, on each op's symbol: each trait holds for exactly the ops
+whose meaning has it, and every backend reads it from there."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.dtype import DType
+from ember.engine.backends.native.plan import build_plan
+from ember.graph import Graph, Op, TensorType, Weight, all_ops, ops
+from ember.graph.graph import INPUT
+from ember.graph.ops.allreduce import ALLREDUCE_SUM
+from ember.graph.ops.check_indices import CHECK_INDICES
+from ember.graph.ops.constant import CONSTANT, WEIGHT
+from ember.graph.ops.distributed_broadcast import BROADCAST
+from ember.graph.ops.gather import GATHER
+from ember.graph.ops.reshape import RESHAPE
+from ember.graph.ops.sharded_gather import SHARDED_GATHER
+from ember.graph.ops.slice import SLICE
+from ember.graph.ops.transfer import TRANSFER_TO
+
+
+def ops_with(trait: str) -> set[Op]:
+    return {op for op in all_ops() if getattr(op, trait)}
+
+
+def test_source_ops_are_the_inputs_constants_and_weights():
+    assert ops_with("source") == {INPUT, CONSTANT, WEIGHT}
+
+
+def test_lookup_ops_read_rows_by_id():
+    assert ops_with("lookup") == {GATHER, SHARDED_GATHER}
+
+
+def test_may_alias_ops_can_return_their_input_memory():
+    assert ops_with("may_alias") == {RESHAPE, SLICE, TRANSFER_TO, BROADCAST, CHECK_INDICES}
+
+
+def test_cross_device_ops_move_values_between_devices():
+    assert ops_with("cross_device") == {TRANSFER_TO, BROADCAST, ALLREDUCE_SUM, SHARDED_GATHER}
+
+
+def test_the_native_plan_reads_the_traits():
+    """A lookup on known values still runs per execute; a view's result is marked borrowed."""
+    with Graph("traits", input_types=[TensorType(DType.int32, [2, 1])]) as g:
+        table = Weight("t", DType.float32, [4, 3])
+        ids = ops.constant(np.array([1, 2]), DType.int32)
+        g.output(ops.gather(table, ids, axis=0), g.inputs[0].reshape([2]))
+    plan = build_plan(g, {"t": np.zeros((4, 3), np.float32)})
+    assert [step.op for step in plan.steps] == ["gather", "reshape"]
+    assert plan.steps[1].outputs[0] in plan.borrowed
+    assert plan.steps[0].outputs[0] not in plan.borrowed
