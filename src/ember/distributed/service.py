@@ -7,8 +7,12 @@ instead. The service process exits a grace period after its parent closes its st
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
+import threading
+from typing import IO
 
 __all__ = ["start_service"]
 
@@ -27,7 +31,9 @@ service.shutdown()
 
 
 def start_service(port: int, num_processes: int, heartbeat: int, timeout: int) -> subprocess.Popen:
-    """A running service process; close its stdin to stop it.
+    """A running service process; close its stdin to stop it. What it writes after it is
+    ready goes on to this process's stderr: a pipe nobody read would fill, and then block the
+    service and every peer waiting on it.
 
     Raises:
         RuntimeError: the service did not start (the port is taken, say).
@@ -44,11 +50,27 @@ def start_service(port: int, num_processes: int, heartbeat: int, timeout: int) -
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
-    line = process.stdout.readline().strip() if process.stdout else b""
-    if line != b"ready":
+    said = []
+    for line in process.stdout:  # type: ignore[union-attr]
+        if line.strip() == b"ready":
+            break
+        said.append(line)
+    else:
         process.kill()
-        error = process.stderr.read().decode(errors="replace")[-800:] if process.stderr else ""
+        process.wait()
+        error = b"".join(said).decode(errors="replace")[-800:]
         raise RuntimeError(f"the coordination service on port {port} did not start: {error}")
+    threading.Thread(
+        target=_forward, args=(process.stdout,), name="ember-service-output", daemon=True
+    ).start()
     return process
+
+
+def _forward(stream: IO[bytes]) -> None:
+    """Copy the service's output to stderr until it exits (dropping it if stderr is gone)."""
+    with stream:
+        for line in stream:
+            with contextlib.suppress(OSError):
+                os.write(2, line)
