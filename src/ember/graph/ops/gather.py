@@ -21,12 +21,12 @@ from ..value import TensorValue
 from .axis import normalize_axis
 from .constant import as_value
 
-__all__ = ["GATHER", "OUT_OF_RANGE_POLICIES", "OutOfRange", "gather", "index_value"]
+__all__ = ["GATHER", "OUT_OF_RANGE_VALUES", "OutOfRange", "gather", "index_value"]
 
 GATHER = Op("gather", lookup=True)
 
 OutOfRange = Literal["wrap", "error", "zero", "clamp"]
-OUT_OF_RANGE_POLICIES: tuple[str, ...] = ("wrap", "error", "zero", "clamp")
+OUT_OF_RANGE_VALUES: tuple[str, ...] = ("wrap", "error", "zero", "clamp")
 
 
 def gather(
@@ -47,9 +47,9 @@ def gather(
     """
     source, index = as_value(input), index_value("gather", indices)
     axis = normalize_axis("gather", axis, source.rank)
-    if out_of_range not in OUT_OF_RANGE_POLICIES:
+    if out_of_range not in OUT_OF_RANGE_VALUES:
         raise ValueError(
-            f"gather: out_of_range must be one of {OUT_OF_RANGE_POLICIES}, got {out_of_range!r}"
+            f"gather: out_of_range must be one of {OUT_OF_RANGE_VALUES}, got {out_of_range!r}"
         )
     if source.device != index.device:
         raise ValueError(

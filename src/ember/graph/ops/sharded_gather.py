@@ -31,10 +31,10 @@ from ..value import TensorValue
 from .constant import as_value
 from .gather import index_value
 
-__all__ = ["SHARDED_GATHER", "SHARDED_POLICIES", "sharded_gather"]
+__all__ = ["SHARDED_GATHER", "SHARDED_OUT_OF_RANGE", "sharded_gather"]
 
 SHARDED_GATHER = Op("sharded_gather", lookup=True, cross_device=True)
-SHARDED_POLICIES = ("error", "zero", "clamp")
+SHARDED_OUT_OF_RANGE = ("error", "zero", "clamp")
 
 
 def sharded_gather(
@@ -63,9 +63,10 @@ def sharded_gather(
     ids = index_value("sharded_gather", indices)
     if not values:
         raise ValueError("sharded_gather: needs at least one shard")
-    if out_of_range not in SHARDED_POLICIES:
+    if out_of_range not in SHARDED_OUT_OF_RANGE:
         raise ValueError(
-            f"sharded_gather: out_of_range must be one of {SHARDED_POLICIES}, got {out_of_range!r}"
+            f"sharded_gather: out_of_range must be one of {SHARDED_OUT_OF_RANGE}, "
+            f"got {out_of_range!r}"
         )
     first = values[0]
     devices = [v.device for v in values]
