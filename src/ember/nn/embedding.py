@@ -203,7 +203,12 @@ def _table_of(data: Any) -> tuple[int, int, DType, QuantizationEncoding | None]:
     declared width is its row's bytes, as GGUF stores it."""
     array = getattr(data, "array", None)
     if array is None or not hasattr(data, "quantization_encoding"):
-        raise TypeError(f"from_weight takes a checkpoint tensor (ember.weights), got {data!r}")
+        shape, dtype = getattr(data, "shape", None), getattr(data, "dtype", None)
+        what = type(data).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
+        what += f", {dtype}" if dtype is not None else ""
+        raise TypeError(
+            f"from_weight takes a checkpoint tensor (ember.weights.WeightData), got a {what}"
+        )
     if array.ndim != 2:
         raise ValueError(
             f"{data.name!r} is not a table: shape {tuple(data.shape)}, an embedding needs "
