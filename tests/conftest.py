@@ -29,6 +29,15 @@ collect_ignore = ["distributed/worker.py"]  # a process of a job, started by its
 _SESSIONS: dict[str, object] = {}
 
 
+@pytest.fixture(autouse=True, scope="session")
+def parallel_kernels_on_a_busy_machine():
+    """Parallel kernels asked for run in parallel however busy the machine is, so that the
+    tests cover them (ember's launch would give a busy machine the single-thread ones)."""
+    from ember.engine.backends.native.kernels import launch
+
+    launch.GATE = launch.LoadGate(1 << 16, runnable=lambda: None)
+
+
 @pytest.fixture(params=BACKENDS, scope="session")
 def backend(request: pytest.FixtureRequest) -> str:
     """Each backend's name, for `InferenceSession(backend=...)`."""

@@ -1,0 +1,86 @@
+"""Parallel kernels give way to single-thread ones while other tasks take the cores, judged from
+an injected count of ready tasks and an injected clock (no timing)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from ember.engine.backends.native.kernels import launch as launch_module
+from ember.engine.backends.native.kernels.gather import gather_rows
+from ember.engine.backends.native.kernels.launch import LoadGate, launch, runnable_tasks
+from ember.engine.backends.native.kernels.modes import MODE_ERROR
+
+
+class Machine:
+    """What the gate reads: ready tasks (the caller included) and the time."""
+
+    def __init__(self, runnable: int | None) -> None:
+        self.runnable, self.now, self.reads = runnable, 0.0, 0
+
+    def count(self) -> int | None:
+        self.reads += 1
+        return self.runnable
+
+    def gate(self, cores: int) -> LoadGate:
+        return LoadGate(cores, self.count, lambda: self.now, refresh=0.01, hold=0.25)
+
+
+def test_threads_run_in_parallel_only_where_each_finds_a_free_core():
+    machine = Machine(runnable=1)  # the caller alone
+    gate = machine.gate(cores=2)
+    assert gate.has_room(2)
+    machine.runnable, machine.now = 2, 1.0  # one other task ready: one core left
+    assert not gate.has_room(2)
+    assert gate.has_room(1)
+
+
+def test_the_count_is_read_at_most_once_per_refresh():
+    machine = Machine(runnable=1)
+    gate = machine.gate(cores=4)
+    for step in range(10):
+        machine.now = step * 0.001
+        assert gate.has_room(4)
+    assert machine.reads == 1
+    machine.now = 0.011
+    gate.has_room(4)
+    assert machine.reads == 2
+
+
+def test_a_busy_machine_keeps_parallel_kernels_off_for_the_hold():
+    machine = Machine(runnable=3)
+    gate = machine.gate(cores=2)
+    assert not gate.has_room(2)
+    machine.runnable = 1  # the load paused for a moment
+    machine.now = 0.2
+    assert not gate.has_room(2)
+    assert machine.reads == 1
+    machine.now = 0.26
+    assert gate.has_room(2)
+
+
+def test_a_system_that_does_not_count_ready_tasks_keeps_parallel_kernels():
+    assert Machine(runnable=None).gate(cores=2).has_room(2)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/loadavg is Linux's")
+def test_the_count_includes_the_caller():
+    assert runnable_tasks() >= 1
+
+
+@pytest.mark.parametrize(("runnable", "ran"), [(1, "parallel"), (3, "serial")])
+def test_launch_asks_the_gate(monkeypatch, runnable, ran):
+    monkeypatch.setattr(launch_module, "GATE", Machine(runnable).gate(cores=64))
+    monkeypatch.setattr(launch_module, "get_num_threads", lambda: 63)
+    assert launch(lambda: "parallel", lambda: "serial") == ran
+
+
+def test_a_lookup_asked_for_in_parallel_on_a_busy_machine_gives_the_same_rows(monkeypatch):
+    monkeypatch.setattr(launch_module, "GATE", Machine(runnable=99).gate(cores=2))
+    table = np.random.default_rng(0).standard_normal((300, 1024)).astype(np.float32)
+    ids = np.random.default_rng(1).integers(0, 300, 200)  # 800 KiB: a parallel-sized result
+    out = np.zeros((200, 1024), np.float32)
+    assert gather_rows(table, ids, 0, MODE_ERROR, out, True) == -1
+    np.testing.assert_array_equal(out, table[ids])
