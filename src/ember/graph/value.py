@@ -6,6 +6,10 @@
 ...     y = (x + 1.0)[:, 1:3]
 >>> y.shape, y.dtype, y.device
 ([Dim('batch'), Dim(2)], float32, DeviceRef.CPU(id=0))
+>>> with Graph("d", input_types=[TensorType(DType.int32, [4])]) as g:
+...     z = x.shape[1] * g.inputs[0]
+>>> z.shape, z.dtype
+([Dim(4)], int32)
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ember.dtype import DType
 
 from .device import DeviceRef
+from .dim import Dim, StaticDim
 from .shape import ShapeLike
 from .type import TensorType, Typed
 
@@ -86,10 +91,27 @@ def _binary(module: str, name: str, reverse: bool = False):
         import importlib
 
         fn = getattr(importlib.import_module(f"ember.graph.ops.{module}"), name)
+        if isinstance(other, Dim):
+            other = _dim_operand(other)
         return fn(other, self) if reverse else fn(self, other)
 
     method.__name__ = name
     return method
+
+
+def _dim_operand(dim: Dim) -> int:
+    """A dim in arithmetic with a value is its int, which takes the value's dtype as any Python
+    int does.
+
+    Raises:
+        NotImplementedError: the dim is symbolic; its size is known only at execution.
+    """
+    if not isinstance(dim, StaticDim):
+        raise NotImplementedError(
+            f"dim {dim} in arithmetic with a graph value: only static dims combine with values "
+            "so far (a symbolic dim's size is known only when the model executes)"
+        )
+    return dim.dim
 
 
 for _dunder, _module, _fn in [
