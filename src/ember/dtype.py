@@ -4,8 +4,8 @@
 float32
 >>> str(DType.bfloat16)
 'DType.bfloat16'
->>> DType.bfloat16.size_in_bytes
-2
+>>> DType.bfloat16.size_in_bytes, DType.float64.align
+(2, 8)
 >>> DType.from_numpy(np.dtype("int32"))
 int32
 """
@@ -55,6 +55,12 @@ class DType(enum.Enum):
     def size_in_bytes(self) -> int:
         """Bytes one element occupies in memory (sub-byte floats take a whole byte)."""
         return _SIZES[self]
+
+    @property
+    def align(self) -> int:
+        """The byte boundary an element must start on: its numpy type's alignment (sub-byte
+        floats, which take a whole byte, align to 1)."""
+        return _ALIGNMENTS[self]
 
     def is_float(self) -> bool:
         """True for every floating-point type, narrow ones included."""
@@ -110,3 +116,6 @@ def _numpy_types() -> dict[DType, np.dtype]:
 _TO_NUMPY = _numpy_types()
 _FROM_NUMPY = {dtype: member for member, dtype in _TO_NUMPY.items()}
 _SIZES = {member: (_TO_NUMPY[member].itemsize if member in _TO_NUMPY else 1) for member in DType}
+_ALIGNMENTS = {
+    member: (_TO_NUMPY[member].alignment if member in _TO_NUMPY else 1) for member in DType
+}

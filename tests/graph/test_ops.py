@@ -165,12 +165,12 @@ def test_transfer_and_collectives():
 
 
 def test_values_cannot_cross_graphs_or_live_without_one():
-    with Graph("first", [f32(4)]) as first:
+    with Graph("first", input_types=[f32(4)]) as first:
         x = first.inputs[0]
     message = "a value of graph 'first' was used in graph 'second'; values cannot cross graphs"
-    with Graph("second", [f32(4)]) as second, pytest.raises(ValueError, match=message):
+    with Graph("second", input_types=[f32(4)]) as second, pytest.raises(ValueError, match=message):
         second.inputs[0] + x
-    with Graph("second", [f32(4)]), pytest.raises(ValueError, match=message):
+    with Graph("second", input_types=[f32(4)]), pytest.raises(ValueError, match=message):
         x * 2
     with pytest.raises(ValueError, match="no Graph is open"):
         ops.constant(np.zeros(3, np.float32))

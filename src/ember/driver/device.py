@@ -1,7 +1,9 @@
 """Real devices a session runs on: the host CPU, and the accelerators JAX sees.
 
->>> CPU(), str(CPU(1))
-(CPU(id=0), 'cpu:1')
+>>> CPU(), str(CPU(1)), CPU().api
+(CPU(id=0), 'cpu:1', 'cpu')
+>>> 0 < CPU().stats["free_memory"] <= CPU().stats["total_memory"] == CPU().max_single_alloc_size
+True
 >>> accelerator_count()
 0
 """
@@ -9,6 +11,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 __all__ = ["CPU", "Accelerator", "Device", "accelerator_count"]
 
@@ -44,6 +47,19 @@ class CPU(Device):
     """The host CPU; several ids name logical CPU devices that share host memory."""
 
     label = "cpu"
+    api = "cpu"
+    """The API that programs the device, as MAX names it."""
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """The host's memory now, in bytes: `free_memory` (what the kernel reports available)
+        and `total_memory`. Every CPU device shares it."""
+        return {"free_memory": _host_memory("MemAvailable"), "total_memory": _host_memory()}
+
+    @property
+    def max_single_alloc_size(self) -> int:
+        """The largest one allocation could be: all of the host's memory."""
+        return _host_memory()
 
 
 class Accelerator(Device):
@@ -73,3 +89,17 @@ def accelerator_count() -> int:
         return 0
     devices = jax.devices()
     return 0 if devices[0].platform == "cpu" else len(devices)
+
+
+def _host_memory(field: str = "MemTotal") -> int:
+    """A /proc/meminfo field in bytes; elsewhere the page counts sysconf gives."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                name, _, value = line.partition(":")
+                if name == field:
+                    return int(value.split()[0]) * 1024
+    except OSError:
+        pass
+    pages = "SC_PHYS_PAGES" if field == "MemTotal" else "SC_AVPHYS_PAGES"
+    return os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")

@@ -2,8 +2,8 @@
 
 >>> import numpy as np
 >>> t = Tensor.from_numpy(np.arange(6, dtype=np.int32).reshape(2, 3))
->>> t.shape, t.dtype, t.device
-((2, 3), int32, CPU(id=0))
+>>> t.shape, t.dtype, t.device, t.is_host
+((2, 3), int32, CPU(id=0), True)
 >>> np.shares_memory(t.to_numpy(), np.from_dlpack(t))
 True
 """
@@ -92,6 +92,11 @@ class Tensor:
     @property
     def rank(self) -> int:
         return self._array.ndim
+
+    @property
+    def is_host(self) -> bool:
+        """Whether the memory is the host's (any CPU device), so numpy reads it in place."""
+        return self.device.is_host
 
     def to_numpy(self) -> np.ndarray:
         """A host array: the array itself (no copy, changes show through both), or a host

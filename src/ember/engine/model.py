@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -149,8 +150,8 @@ class _Execution:
                 return value
         elif self._backend.accepts(value):
             return value
-        elif isinstance(value, list | tuple):  # e.g. a tokenizer's ids
-            return _from_sequence(i, value, expected)
+        elif isinstance(value, list | tuple | numbers.Number | np.generic):  # a tokenizer's
+            return _from_sequence(i, value, expected)  # ids, or one id for a rank-0 input
         return _as_array(f"input {i}", value)
 
     def _out_arrays(self, out: Any, inputs: list[Any]) -> list[np.ndarray | None] | None:

@@ -4,11 +4,13 @@
 ...     g.output(g.inputs[0] * 2)
 >>> g.output_types
 [TensorType(float32, [Dim('n')], cpu:0)]
+>>> Graph("twice", lambda x: x + x, input_types=[TensorType(DType.int32, [3])]).output_types
+[TensorType(int32, [Dim(3)], cpu:0)]
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,9 +47,26 @@ class Node:
 class Graph:
     """A computation under construction; use it as a context manager."""
 
-    def __init__(self, name: str, input_types: Iterable[TensorType] = ()) -> None:
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., Any] | None = None,
+        input_types: Iterable[TensorType] = (),
+    ) -> None:
+        """With `forward` (a module or any callable), the graph is built at once: `forward`
+        is called on the inputs inside the graph, and what it returns (a value, a list or tuple
+        of values, or None) becomes the outputs.
+
+        Raises:
+            TypeError: `forward` is not callable, or an input type is not a TensorType.
+        """
         if not isinstance(name, str) or not name:
             raise ValueError(f"a graph needs a non-empty str name, got {name!r}")
+        if forward is not None and not callable(forward):
+            raise TypeError(
+                f"forward must be callable (a module or function), got {type(forward).__name__}; "
+                "pass the input types as input_types=[...]"
+            )
         self.name = name
         self.nodes: list[Node] = []
         self.weights: dict[str, tuple[Any, TensorValue]] = {}
@@ -59,6 +78,10 @@ class Graph:
                 raise TypeError(f"input {index} must be a TensorType, got {input_type!r}")
             inputs.append(self.add_node(INPUT, (), {"index": index}, [input_type])[0])
         self.inputs = tuple(inputs)
+        if forward is not None:
+            with self:
+                result = forward(*self.inputs)
+                self.output(*(() if result is None else _as_tuple(result)))
 
     def __enter__(self) -> Graph:
         _open_graphs.append(self)
@@ -147,6 +170,10 @@ def current_graph() -> Graph:
     if not _open_graphs:
         raise ValueError("no Graph is open: build ops inside `with Graph(...) as graph:`")
     return _open_graphs[-1]
+
+
+def _as_tuple(result: Any) -> tuple[Any, ...]:
+    return tuple(result) if isinstance(result, list | tuple) else (result,)
 
 
 def _short(t: TensorType) -> str:

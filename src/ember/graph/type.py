@@ -2,6 +2,8 @@
 
 >>> TensorType(DType.int32, ["batch", 16], DeviceRef.CPU())
 TensorType(int32, [Dim('batch'), Dim(16)], cpu:0)
+>>> TensorType(DType.int32, [3]).cast(DType.float32)
+TensorType(float32, [Dim(3)], cpu:0)
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ class TensorType:
     @property
     def rank(self) -> int:
         return len(self.shape)
+
+    def cast(self, dtype: DType) -> TensorType:
+        """This type with another element type: the same shape and device."""
+        return TensorType(dtype, self.shape, self.device)
 
     def __hash__(self) -> int:
         return hash((self.dtype, tuple(self.shape), self.device))

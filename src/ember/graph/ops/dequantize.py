@@ -14,6 +14,7 @@ from typing import Any
 from ember.dtype import DType
 
 from ..dim import StaticDim
+from ..errors import GraphTypeError
 from ..graph import current_graph
 from ..op import Op
 from ..quantization import QuantizationEncoding
@@ -36,8 +37,9 @@ def dequantize(
     Raises:
         TypeError: `encoding` is not a QuantizationEncoding, the input is not uint8, or
             `out_dtype` is not float32, bfloat16 or float16.
-        ValueError: the encoding has no blocks (GPTQ) or the last axis is not static and a
-            whole number of blocks.
+        ValueError: the encoding has no blocks (GPTQ) or the last axis is not a whole number
+            of blocks.
+        GraphTypeError: the last axis is not static (a TypeError as in MAX, and a ValueError).
     """
     if not isinstance(encoding, QuantizationEncoding):
         raise TypeError(f"dequantize: expected a QuantizationEncoding, got {encoding!r}")
@@ -49,7 +51,7 @@ def dequantize(
             f"dequantize: out_dtype must be one of {DEQUANTIZED_DTYPES}, got {out_dtype!r}"
         )
     if value.rank == 0 or not isinstance(value.shape[-1], StaticDim):
-        raise ValueError(f"dequantize: the last axis must be static bytes, got {value.shape}")
+        raise GraphTypeError(f"dequantize: the last axis must be static bytes, got {value.shape}")
     hidden = encoding.hidden_size(int(value.shape[-1]))
     result = TensorType(out_dtype, [*value.shape[:-1], hidden], value.device)
     attrs = {"encoding": encoding}

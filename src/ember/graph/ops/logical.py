@@ -1,4 +1,5 @@
-"""Boolean logic over bool values, with broadcasting."""
+"""Boolean logic over bool values, with broadcasting. A value of another dtype is a
+`GraphTypeError`: a `TypeError`, and the `ValueError` MAX raises."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from ember.dtype import DType
 
+from ..errors import GraphTypeError
 from ..op import Op
 from ..value import TensorValue
 from .broadcasting import elementwise_node, operands
@@ -30,7 +32,9 @@ LOGICAL_NOT = Op("logical_not")
 
 def _require_bool(op: object, value: TensorValue) -> None:
     if value.dtype is not DType.bool:
-        raise TypeError(f"{op}: expected bool values, got {value.dtype!r}; compare or cast first")
+        raise GraphTypeError(
+            f"{op}: expected bool values, got {value.dtype!r}; compare or cast first"
+        )
 
 
 def _logical(op: Op, a: Any, b: Any) -> TensorValue:
