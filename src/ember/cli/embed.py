@@ -29,6 +29,11 @@ def embed(args: argparse.Namespace) -> int:
     path = model_path(args.path)
     ids = _ids(args, path)
     data = pick_table(load(path), args.tensor)
+    if args.devices > data.shape[0]:
+        raise UsageError(
+            f"--devices {args.devices} is more than the {data.shape[0]} rows of {data.name}, "
+            "which the devices share"
+        )
     if args.devices == 1:
         layer = nn.EmbeddingV2.from_weight(data, name="table")
     else:

@@ -102,4 +102,9 @@ def _available(backend: Backend) -> str:
         where = "no accelerator is visible (ember sees GPUs through jax[cuda])"
     else:
         where = f"{count} accelerator(s) visible: pass devices=[Accelerator(i)] to the session"
+    if backend.name == "xla":
+        where += (
+            "; for N CPU devices, set XLA_FLAGS=--xla_force_host_platform_device_count=N "
+            "before jax is imported"
+        )
     return f"it has {devices}; {where}"
