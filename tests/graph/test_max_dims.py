@@ -186,7 +186,35 @@ def test_a_dim_combines_with_a_graph_value(session):
         np.testing.assert_array_equal(g, e)
 
 
-def test_a_symbolic_dim_with_a_graph_value_says_it_is_not_supported_yet():
-    graph = Graph("dims", input_types=[TensorType(DType.int32, ["n"])])
-    with graph, pytest.raises(NotImplementedError, match="dim n in arithmetic"):
-        graph.inputs[0].shape[0] + graph.inputs[0]
+@pytest.mark.parametrize("dtype", [DType.int32, DType.int64, DType.float32])
+def test_symbolic_dims_combine_with_a_graph_value(session, dtype):
+    with Graph("sizes", input_types=[TensorType(dtype, ["n", "m"])]) as graph:
+        v = graph.inputs[0]
+        n, m = v.shape
+        results = [n + v, v - m, n * m * v, v // n, (n + 1) * 4 - v]
+        for result in results:
+            assert result.dtype == dtype and result.shape == ["n", "m"]
+        graph.output(*results)
+    model = session.load(graph)
+    for shape in [(2, 3), (5, 1)]:  # each execution's own sizes
+        a = np.arange(1, 1 + np.prod(shape)).reshape(shape).astype(dtype.to_numpy())
+        n, m = shape
+        expected = [n + a, a - m, n * m * a, a // n, (n + 1) * 4 - a]
+        for got, want in zip(model.execute(a), expected, strict=True):
+            np.testing.assert_array_equal(got.to_numpy(), want)
+            assert got.to_numpy().dtype == dtype.to_numpy()
+
+
+def test_shape_to_tensor_gives_the_sizes_as_int64(session):
+    from ember.graph import ops
+
+    with Graph("sizes", input_types=[TensorType(DType.int8, ["n", 3, "m"])]) as graph:
+        graph.output(ops.shape_to_tensor(graph.inputs[0].shape))
+    (sizes,) = session.load(graph).execute(np.zeros((4, 3, 7), np.int8))
+    np.testing.assert_array_equal(sizes.to_numpy(), np.array([4, 3, 7], np.int64))
+
+
+def test_a_symbol_no_input_binds_has_no_value():
+    graph = Graph("sizes", input_types=[TensorType(DType.int32, ["n"])])
+    with graph, pytest.raises(ValueError, match="k is the dim of no axis"):
+        graph.inputs[0] + Dim("k")

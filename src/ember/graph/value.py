@@ -92,26 +92,25 @@ def _binary(module: str, name: str, reverse: bool = False):
 
         fn = getattr(importlib.import_module(f"ember.graph.ops.{module}"), name)
         if isinstance(other, Dim):
-            other = _dim_operand(other)
+            other = _dim_operand(other, self)
         return fn(other, self) if reverse else fn(self, other)
 
     method.__name__ = name
     return method
 
 
-def _dim_operand(dim: Dim) -> int:
-    """A dim in arithmetic with a value is its int, which takes the value's dtype as any Python
-    int does.
+def _dim_operand(dim: Dim, like: TensorValue) -> int | TensorValue:
+    """A dim in arithmetic with a value: a static dim is its int, which takes the value's dtype
+    as any Python int does; a symbolic one is its size at execution, as MAX gives it
+    (`shape_to_tensor`), in the value's dtype and on its device."""
+    if isinstance(dim, StaticDim):
+        return dim.dim
+    from .ops.shape_to_tensor import shape_to_tensor
 
-    Raises:
-        NotImplementedError: the dim is symbolic; its size is known only at execution.
-    """
-    if not isinstance(dim, StaticDim):
-        raise NotImplementedError(
-            f"dim {dim} in arithmetic with a graph value: only static dims combine with values "
-            "so far (a symbolic dim's size is known only when the model executes)"
-        )
-    return dim.dim
+    size = shape_to_tensor([dim]).reshape([])
+    if size.device != like.device:
+        size = size.to(like.device)
+    return size if size.dtype is like.dtype else size.cast(like.dtype)
 
 
 for _dunder, _module, _fn in [

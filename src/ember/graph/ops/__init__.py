@@ -13,6 +13,7 @@ from .gather import gather
 from .logical import logical_and, logical_not, logical_or, logical_xor
 from .reshape import reshape
 from .select import select
+from .shape_to_tensor import shape_to_tensor
 from .sharded_gather import sharded_gather
 from .slice import slice_tensor
 from .squeeze import squeeze, unsqueeze
@@ -51,6 +52,7 @@ __all__ = [
     "pow",
     "reshape",
     "select",
+    "shape_to_tensor",
     "sharded_gather",
     "slice_tensor",
     "squeeze",

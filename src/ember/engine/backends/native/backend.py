@@ -19,6 +19,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     elementwise,
     gather,
     shape,
+    shape_to_tensor,
     sharded_gather,
 )
 from .buffer_pool import DEFAULT_MAX_IDLE_BYTES, BufferPool

@@ -24,6 +24,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     elementwise,
     gather,
     shape,
+    shape_to_tensor,
     sharded_gather,
 )
 from .devices import accelerators, host_devices
