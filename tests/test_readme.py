@@ -1,9 +1,14 @@
-"""The README's example runs as written."""
+"""The README's examples run as written, and what it says of the command line is what the
+command does."""
 
 import pathlib
 import re
+import warnings
 
+import gguf
 import numpy as np
+
+from ember.quant import FORMATS
 
 README = pathlib.Path(__file__).parents[1] / "README.md"
 
@@ -15,3 +20,41 @@ def test_readme_python_example_runs():
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
     np.testing.assert_array_equal(namespace["vectors"], namespace["table"][np.array([[1, 2, 3]])])
+
+
+def test_readme_checkpoint_example_runs_and_binds_quietly(tmp_path, monkeypatch):
+    """The checkpoint block, on a model.gguf with a Q4_K table and a tensor the graph does not
+    read, then the binding its comments describe."""
+    [block] = [b for b in re.findall(r"```py\n(.*?)```", README.read_text(), re.S) if "load(" in b]
+    values = np.random.default_rng(0).standard_normal((16, 256)).astype(np.float32)
+    writer = gguf.GGUFWriter(str(tmp_path / "model.gguf"), "test")
+    q4k = gguf.GGMLQuantizationType(FORMATS["q4_k"].ggml_type)
+    writer.add_tensor("token_embd.weight", FORMATS["q4_k"].quantize(values), raw_dtype=q4k)
+    writer.add_tensor("output_norm.weight", values[0].copy())
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, str(README), "exec"), namespace)
+    from ember.dtype import DType
+    from ember.engine import InferenceSession
+    from ember.graph import Graph, TensorType
+
+    with Graph("embed", input_types=[TensorType(DType.int64, ["n"])]) as graph:
+        graph.output(namespace["layer"](graph.inputs[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = InferenceSession().load(graph, weights_registry=namespace["weights"])
+    want = FORMATS["q4_k"].dequantize(FORMATS["q4_k"].quantize(values))[[5, 0]]
+    np.testing.assert_array_equal(model.execute(np.array([5, 0]))[0].to_numpy(), want)
+
+
+def test_readme_states_the_commands_exit_statuses():
+    from ember.cli import _CLOSED_PIPE_STATUS
+
+    text = " ".join(README.read_text().split())
+    assert "is one line on stderr and exit status 1" in text
+    assert "usage errors: the usage text, a line naming the argument, and exit status 2" in text
+    assert f"with status {_CLOSED_PIPE_STATUS} as for SIGPIPE" in text
