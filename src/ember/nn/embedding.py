@@ -193,6 +193,11 @@ class VocabParallelEmbedding(Module):
         device `k`'s `k`-th slice of the ids' first axis (which the devices must divide)."""
         ids = index_value("embedding", indices)
         table = ops.as_value(self.weight)
+        if len(self.devices) == 1 and (self.reduce == "all" or ids.rank > 0):
+            # one shard is the whole table: a plain lookup, with the backends' fast paths
+            [device] = self.devices
+            rows = ops.gather(table.to(device), ids.to(device), 0, out_of_range=self.out_of_range)
+            return [_decode(rows, self.quantization_encoding, self.output_dtype)]
         shards = [table[slice(*self.shard_bounds(i))].to(d) for i, d in enumerate(self.devices)]
         rows = ops.sharded_gather(shards, ids, out_of_range=self.out_of_range, reduce=self.reduce)
         return [_decode(r, self.quantization_encoding, self.output_dtype) for r in rows]
