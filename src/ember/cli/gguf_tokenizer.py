@@ -134,12 +134,13 @@ def _merges_by_score(
     """Every split of a normal piece into two pieces of the vocabulary, the highest-scoring
     merged piece first: SentencePiece's BPE order as BPE merge ranks."""
     found = []
+    score_of, type_of = scores.tolist(), types.tolist()  # Python numbers: a 10^5-piece loop
     for piece, i in vocab.items():
-        if types[i] != _NORMAL:
+        if type_of[i] != _NORMAL:
             continue
         for cut in range(1, len(piece)):
             if piece[:cut] in vocab and piece[cut:] in vocab:
-                found.append((-float(scores[i]), i, cut, piece))
+                found.append((-score_of[i], i, cut, piece))
     found.sort()
     return [(piece[:cut], piece[cut:]) for _, _, cut, piece in found]
 

@@ -295,9 +295,17 @@ def _read_items(cur: _Cursor, key: str, etype: int, count: int) -> list[str] | n
         start = cur.take(count * dtype.itemsize, f"the {count} items of {key!r}")
         return np.frombuffer(cur.buf, dtype, count, start).copy()
     if etype == _STRING:
-        if count * 8 > cur.remaining():
-            raise cur.error(f"metadata {key!r} claims {count} strings, past the end of the file")
-        return [cur.string(f"item {i} of {key!r}") for i in range(count)]
+        start = cur.pos
+        _skip_strings(cur, key, count)  # checks every length against the file first
+        items, buf, pos = [], cur.buf, start
+        for _ in range(count):
+            n = _U64.unpack_from(buf, pos)[0]
+            try:
+                items.append(str(buf[pos + 8 : pos + 8 + n], "utf-8"))
+            except UnicodeDecodeError as e:
+                raise cur.error(f"an item of {key!r} is not valid UTF-8 ({e.reason})") from None
+            pos += 8 + n
+        return items
     raise cur.error(f"metadata {key!r} is an array of type {etype}; ember reads flat arrays")
 
 
