@@ -18,6 +18,7 @@ from ember.graph.ops.reshape import RESHAPE
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 from ember.graph.ops.slice import SLICE
 from ember.graph.ops.transfer import TRANSFER_TO
+from ember.graph.ops.transpose import TRANSPOSE
 
 
 def ops_with(trait: str) -> set[Op]:
@@ -33,7 +34,14 @@ def test_lookup_ops_read_rows_by_id():
 
 
 def test_may_alias_ops_can_return_their_input_memory():
-    assert ops_with("may_alias") == {RESHAPE, SLICE, TRANSFER_TO, BROADCAST, CHECK_INDICES}
+    assert ops_with("may_alias") == {
+        RESHAPE,
+        SLICE,
+        TRANSPOSE,
+        TRANSFER_TO,
+        BROADCAST,
+        CHECK_INDICES,
+    }
 
 
 def test_cross_device_ops_move_values_between_devices():

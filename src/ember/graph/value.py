@@ -70,6 +70,26 @@ class TensorValue(Typed, metaclass=_ValueOf):
 
         return reshape(self, shape)
 
+    def transpose(self, dim_1: int, dim_2: int) -> TensorValue:
+        from .ops.transpose import transpose
+
+        return transpose(self, dim_1, dim_2)
+
+    @property
+    def T(self) -> TensorValue:
+        """The last two axes swapped."""
+        return self.transpose(-1, -2)
+
+    def __matmul__(self, rhs: Any) -> TensorValue:
+        from .ops.matmul import matmul
+
+        return matmul(self, rhs)
+
+    def __rmatmul__(self, lhs: Any) -> TensorValue:
+        from .ops.matmul import matmul
+
+        return matmul(lhs, self)
+
     def __getitem__(self, index: Any) -> TensorValue:
         from .ops.slice import slice_tensor
 

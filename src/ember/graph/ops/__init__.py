@@ -1,6 +1,7 @@
 """Graph operations: each is a type rule that adds one node; backends execute them."""
 
 from . import allreduce
+from .argmax import argmax
 from .axis import AxisError
 from .cast import cast
 from .check_indices import check_indices
@@ -11,13 +12,17 @@ from .distributed_broadcast import distributed_broadcast
 from .elementwise import abs, add, div, floor_div, max, min, mod, mul, negate, pow, sub
 from .gather import gather
 from .logical import logical_and, logical_not, logical_or, logical_xor
+from .logsumexp import logsumexp
+from .matmul import matmul
 from .reshape import reshape
 from .select import select
 from .shape_to_tensor import shape_to_tensor
 from .sharded_gather import sharded_gather
 from .slice import slice_tensor
 from .squeeze import squeeze, unsqueeze
+from .top_k import top_k
 from .transfer import transfer_to
+from .transpose import transpose
 
 __all__ = [
     "AxisError",
@@ -25,6 +30,7 @@ __all__ = [
     "abs",
     "add",
     "allreduce",
+    "argmax",
     "as_value",
     "cast",
     "check_indices",
@@ -43,6 +49,8 @@ __all__ = [
     "logical_not",
     "logical_or",
     "logical_xor",
+    "logsumexp",
+    "matmul",
     "max",
     "min",
     "mod",
@@ -57,6 +65,8 @@ __all__ = [
     "slice_tensor",
     "squeeze",
     "sub",
+    "top_k",
     "transfer_to",
+    "transpose",
     "unsqueeze",
 ]

@@ -12,15 +12,20 @@ from ember.graph import DeviceRef, Graph
 
 from ..base import Backend
 from . import (  # noqa: F401 - each registers its lowerings
+    argmax,
     cast,
     check_indices,
     collectives,
     dequantize,
     elementwise,
     gather,
+    logsumexp,
+    matmul,
     shape,
     shape_to_tensor,
     sharded_gather,
+    top_k,
+    transpose,
 )
 from .buffer_pool import DEFAULT_MAX_IDLE_BYTES, BufferPool
 from .executable import NativeExecutable

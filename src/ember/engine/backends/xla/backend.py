@@ -17,15 +17,20 @@ from ember.graph import DeviceRef, Graph
 
 from ..base import Backend
 from . import (  # noqa: F401 - each registers its lowerings
+    argmax,
     cast,
     check_indices,
     collectives,
     dequantize,
     elementwise,
     gather,
+    logsumexp,
+    matmul,
     shape,
     shape_to_tensor,
     sharded_gather,
+    top_k,
+    transpose,
 )
 from .devices import accelerators, host_devices
 from .executable import XlaExecutable

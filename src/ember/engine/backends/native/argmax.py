@@ -1,0 +1,25 @@
+"""Native lowering of `argmax`: numpy's, which takes the first of equal values and the first
+NaN, exactly the op's rule."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.graph import Node
+from ember.graph.ops.argmax import ARGMAX
+
+from .lowering import LoweringContext, StepFn, lowers
+
+__all__ = ["lower_argmax"]
+
+
+@lowers(ARGMAX)
+def lower_argmax(ctx: LoweringContext, node: Node) -> StepFn:
+    axis = node.attrs["axis"]
+
+    def run(rt, slot, x):
+        if x.dtype.kind == "V":  # bfloat16 and the other narrow floats widen exactly
+            x = x.astype(np.float32)
+        return np.argmax(x, axis=axis, keepdims=True).astype(np.int64, copy=False)
+
+    return run

@@ -1,0 +1,300 @@
+"""Dense LM-head logits: ``logits[t, v] = dot(hidden[t], table[v])`` in float32, streaming the
+table once per call for every token of the batch.
+
+The table is split into blocks of rows over the threads; each row is read once and dotted with
+every token while it is in the cache. bfloat16 and float16 rows are widened to float32 exactly,
+one pair of rows at a time, into a buffer of the thread's.
+
+Every dot product is summed in one fixed order, written out in the LLVM IR below rather than
+left to the optimizer: ``LANES`` running sums (lane ``j`` takes the elements ``i = j mod LANES``
+in turn), added in a fixed tree, then the tail elements in turn. Each step is one fused
+multiply-add where the CPU has them, else a product then a sum. The order depends on
+nothing but the hidden width, so a row's logit has the same bits whatever rows, tokens,
+threads or blocks a call covers: a vocabulary-sharded head equals the unsharded one bit for bit.
+
+>>> import numpy as np
+>>> table = np.arange(12, dtype=np.float32).reshape(4, 3)
+>>> logits = np.empty((1, 4), np.float32)
+>>> rowdot(np.array([[1.0, 0.0, 2.0]], np.float32), table, logits)
+>>> logits
+array([[ 4., 13., 22., 31.]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+from llvmlite import binding as llvm_binding
+from llvmlite import ir
+from numba import config, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+from .launch import launch
+
+__all__ = ["LANES", "ROW_BLOCK", "TABLE_DTYPES", "rowdot", "widen_bfloat16", "widen_float16"]
+
+LANES = 32
+"""Running sums per dot product (two AVX-512 registers of float32): enough independent sums
+to keep the multiply-adds in flight for one token."""
+
+ROW_BLOCK = 64
+"""Rows a thread takes at a time."""
+
+TOKEN_GROUP = 4
+"""Tokens dotted with a pair of rows at once: each loaded row element serves four tokens, each
+token element two rows."""
+
+TABLE_DTYPES = (np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float16))
+"""The table dtypes the kernel reads; narrow ones are widened exactly as each row is read."""
+
+_F32 = ir.FloatType()
+_VECTOR = ir.VectorType(_F32, LANES)
+
+
+def _host_has_fma() -> bool:
+    if config.CPU_FEATURES is not None:
+        return "+fma" in config.CPU_FEATURES
+    if config.CPU_NAME not in (None, "host"):
+        return False
+    return "+fma" in llvm_binding.get_host_cpu_features().flatten()
+
+
+_FMA = _host_has_fma()
+
+
+def _multiply_add(builder: ir.IRBuilder, x: ir.Value, w: ir.Value, acc: ir.Value) -> ir.Value:
+    """``x * w + acc``: one fused multiply-add where the CPU has them (never an unfused pair
+    on one machine and a fused one on another within a run)."""
+    if _FMA:
+        suffix = f"v{LANES}f32" if isinstance(x.type, ir.VectorType) else "f32"
+        signature = ir.FunctionType(x.type, [x.type] * 3)
+        fma = cgutils.get_or_insert_function(builder.module, signature, f"llvm.fma.{suffix}")
+        return builder.call(fma, [x, w, acc])
+    return builder.fadd(builder.fmul(x, w), acc)
+
+
+def _sum_lanes(builder: ir.IRBuilder, vector: ir.Value) -> ir.Value:
+    """The lanes added in a fixed tree: halves added lane by lane until one is left."""
+    width = LANES
+    while width > 1:
+        width //= 2
+        low, high = (
+            builder.shuffle_vector(vector, vector, _lane_indices(first, width))
+            for first in (0, width)
+        )
+        vector = builder.fadd(low, high)
+    return builder.extract_element(vector, ir.Constant(ir.IntType(32), 0))
+
+
+def _lane_indices(first: int, count: int) -> ir.Constant:
+    return ir.Constant(ir.VectorType(ir.IntType(32), count), list(range(first, first + count)))
+
+
+def _dot_tile(rows: int, tokens: int):
+    """An intrinsic ``(w, r, x, t) -> tuple of rows * tokens float32``: the dot products of rows
+    ``w[r : r + rows]`` with tokens ``x[t : t + tokens]`` (row-major order), each in the one
+    fixed order of the module docstring. ``w`` and ``x`` are C-contiguous float32 matrices of
+    one width."""
+
+    @intrinsic
+    def dot_tile(typingctx, w, r, x, t):
+        if w.layout != "C" or x.layout != "C" or w.dtype != types.float32 != x.dtype:
+            return None
+        result = types.UniTuple(types.float32, rows * tokens)
+
+        def codegen(context, builder, sig, args):
+            w_array = context.make_array(sig.args[0])(context, builder, args[0])
+            x_array = context.make_array(sig.args[2])(context, builder, args[2])
+            width = builder.extract_value(w_array.shape, 1)
+            intp = width.type
+            row0, token0 = args[1], args[3]
+            w_rows = [
+                builder.gep(w_array.data, [builder.mul(builder.add(row0, intp(i)), width)])
+                for i in range(rows)
+            ]
+            x_rows = [
+                builder.gep(x_array.data, [builder.mul(builder.add(token0, intp(k)), width)])
+                for k in range(tokens)
+            ]
+            pairs = [(i, k) for i in range(rows) for k in range(tokens)]
+            zeros = ir.Constant(_VECTOR, [0.0] * LANES)
+            sums = [cgutils.alloca_once_value(builder, zeros) for _ in pairs]
+            full = builder.sub(width, builder.srem(width, intp(LANES)))
+            pointer = _VECTOR.as_pointer()
+            with cgutils.for_range_slice(builder, intp(0), full, intp(LANES), intp) as (i, _):
+                ws = [
+                    builder.load(builder.bitcast(builder.gep(p, [i]), pointer), align=4)
+                    for p in w_rows
+                ]
+                xs = [
+                    builder.load(builder.bitcast(builder.gep(p, [i]), pointer), align=4)
+                    for p in x_rows
+                ]
+                for s, (a, b) in zip(sums, pairs, strict=True):
+                    builder.store(_multiply_add(builder, xs[b], ws[a], builder.load(s)), s)
+            totals = [
+                cgutils.alloca_once_value(builder, _sum_lanes(builder, builder.load(s)))
+                for s in sums
+            ]
+            with cgutils.for_range_slice(builder, full, width, intp(1), intp) as (i, _):
+                for s, (a, b) in zip(totals, pairs, strict=True):
+                    xi = builder.load(builder.gep(x_rows[b], [i]))
+                    wi = builder.load(builder.gep(w_rows[a], [i]))
+                    builder.store(_multiply_add(builder, xi, wi, builder.load(s)), s)
+            values = [builder.load(s) for s in totals]
+            return context.make_tuple(builder, result, values)
+
+        return result(w, r, x, t), codegen
+
+    return dot_tile
+
+
+_dot_1x1 = _dot_tile(1, 1)
+_dot_1x4 = _dot_tile(1, TOKEN_GROUP)
+_dot_2x1 = _dot_tile(2, 1)
+_dot_2x4 = _dot_tile(2, TOKEN_GROUP)
+
+
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], _F32)
+
+    return types.float32(types.uint32), codegen
+
+
+@intrinsic
+def _bits_of_float(typingctx, value):
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.uint32(types.float32), codegen
+
+
+@njit(cache=True, inline="always")
+def widen_bfloat16(bits):
+    """A bfloat16 (its 16 bits) as float32: the same bits followed by 16 zeros, exactly."""
+    return _float_from_bits(np.uint32(bits) << np.uint32(16))
+
+
+@njit(cache=True, inline="always")
+def widen_float16(bits):
+    """A float16 (its 16 bits) as float32, exactly, subnormals included; a NaN keeps its sign
+    and payload (as numpy's ``astype(float32)`` does)."""
+    h = np.uint32(bits)
+    magnitude = (h & np.uint32(0x7FFF)) << np.uint32(13)
+    exponent = magnitude & np.uint32(0x0F800000)
+    out = magnitude + np.uint32(0x38000000)  # rebias the exponent: (127 - 15) << 23
+    if exponent == np.uint32(0x0F800000):  # inf or NaN: the largest exponent
+        out += np.uint32(0x38000000)
+    elif exponent == 0:  # zero or subnormal: renormalized by a float subtraction (exact)
+        out = _bits_of_float(
+            _float_from_bits(out + np.uint32(0x00800000)) - _float_from_bits(np.uint32(0x38800000))
+        )
+    return _float_from_bits(out | ((h & np.uint32(0x8000)) << np.uint32(16)))
+
+
+def _widened_rows(table, r, count, buffer):
+    """Rows ``table[r : r + count]`` as a float32 matrix and the index of the first: the table
+    itself when it is float32, else the rows widened into ``buffer``."""
+
+
+@overload(_widened_rows, inline="always")
+def _widened_rows_impl(table, r, count, buffer):
+    if table.dtype == types.float32:
+        return lambda table, r, count, buffer: (table, r)
+    widen = widen_bfloat16 if table.dtype == types.uint16 else widen_float16
+
+    def widened(table, r, count, buffer):
+        for i in range(count):
+            source, target = table[r + i], buffer[i]
+            for j in range(source.shape[0]):
+                target[j] = widen(source[j])
+        return buffer, 0
+
+    return widened
+
+
+@njit(cache=True, nogil=True)
+def _rowdot_span(hidden, table, out, start, stop, buffer):
+    """Logits of rows ``[start, stop)`` into ``out[:, start:stop]``; rows in pairs, tokens
+    in groups (the order of each dot product is the same in every tile shape)."""
+    tokens = hidden.shape[0]
+    grouped = tokens - tokens % TOKEN_GROUP
+    r = start
+    while r < stop:
+        count = 2 if stop - r >= 2 else 1
+        w, i = _widened_rows(table, r, count, buffer)
+        if count == 2:
+            for t in range(0, grouped, TOKEN_GROUP):
+                d = _dot_2x4(w, i, hidden, t)
+                for k in range(TOKEN_GROUP):
+                    out[t + k, r] = d[k]
+                    out[t + k, r + 1] = d[TOKEN_GROUP + k]
+            for t in range(grouped, tokens):
+                d2 = _dot_2x1(w, i, hidden, t)
+                out[t, r], out[t, r + 1] = d2[0], d2[1]
+        else:
+            for t in range(0, grouped, TOKEN_GROUP):
+                d4 = _dot_1x4(w, i, hidden, t)
+                for k in range(TOKEN_GROUP):
+                    out[t + k, r] = d4[k]
+            for t in range(grouped, tokens):
+                out[t, r] = _dot_1x1(w, i, hidden, t)[0]
+        r += count
+
+
+@njit(cache=True, nogil=True)
+def _rowdot_serial(hidden, table, out):
+    buffer = np.empty((2, table.shape[1]), np.float32)
+    _rowdot_span(hidden, table, out, 0, table.shape[0], buffer)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _rowdot_parallel(hidden, table, out):
+    rows = table.shape[0]
+    for block in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
+        buffer = np.empty((2, table.shape[1]), np.float32)
+        start = block * ROW_BLOCK
+        _rowdot_span(hidden, table, out, start, min(start + ROW_BLOCK, rows), buffer)
+
+
+def rowdot(hidden: np.ndarray, table: np.ndarray, out: np.ndarray, parallel: bool = True) -> None:
+    """``out[t, v] = dot(hidden[t], table[v])``: float32 `hidden` `(tokens, width)` against a
+    `(vocab, width)` table of float32, bfloat16 or float16, into float32 `out` `(tokens,
+    vocab)`; all three C-contiguous. Parallel over the table's rows when the cores are free.
+
+    Raises:
+        TypeError: a dtype is not one the kernel reads.
+        ValueError: the shapes do not fit together or an array is not C-contiguous.
+    """
+    if hidden.dtype != np.float32 or out.dtype != np.float32:
+        raise TypeError(f"rowdot: hidden and out must be float32, got {hidden.dtype}, {out.dtype}")
+    if table.dtype not in TABLE_DTYPES:
+        raise TypeError(f"rowdot: the table must be one of {TABLE_DTYPES}, got {table.dtype}")
+    if (
+        hidden.ndim != 2
+        or table.ndim != 2
+        or hidden.shape[1] != table.shape[1]
+        or out.shape != (hidden.shape[0], table.shape[0])
+    ):
+        raise ValueError(
+            f"rowdot: hidden {hidden.shape}, table {table.shape} and out {out.shape} do not fit "
+            "((tokens, width), (vocab, width), (tokens, vocab))"
+        )
+    if not (hidden.flags.c_contiguous and table.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("rowdot: hidden, table and out must be C-contiguous")
+    if table.dtype == ml_dtypes.bfloat16:
+        table = table.view(np.uint16)
+    elif table.dtype == np.float16:
+        table = table.view(np.int16)
+    if out.size == 0:
+        return
+    if not parallel or table.shape[0] < 2 * ROW_BLOCK:
+        _rowdot_serial(hidden, table, out)
+        return
+    launch(
+        lambda: _rowdot_parallel(hidden, table, out),
+        lambda: _rowdot_serial(hidden, table, out),
+    )

@@ -1,0 +1,21 @@
+"""XLA lowering of `argmax`: floats are compared by their order keys (NaN above +inf, -0.0
+equal to 0.0), where `jnp.argmax` takes the first of equal values."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ember.graph import Node
+from ember.graph.ops.argmax import ARGMAX
+
+from .lowering import LoweringContext, lowers
+from .top_k import order_keys
+
+__all__ = ["lower_argmax"]
+
+
+@lowers(ARGMAX)
+def lower_argmax(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
+    keys = order_keys(x) if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype.itemsize <= 4 else x
+    return jnp.argmax(keys, axis=node.attrs["axis"], keepdims=True).astype(jnp.int64)

@@ -1,0 +1,25 @@
+"""XLA lowering of `matmul`: float32 accumulation at full precision (XLA's default may drop
+to bfloat16 passes on accelerators); a narrow operand is widened to float32 first."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ember.graph import Node
+from ember.graph.ops.matmul import MATMUL
+
+from .lowering import LoweringContext, lowers
+
+__all__ = ["lower_matmul"]
+
+
+@lowers(MATMUL)
+def lower_matmul(ctx: LoweringContext, node: Node, lhs: jax.Array, rhs: jax.Array) -> jax.Array:
+    dtype = node.result_types[0].dtype.to_numpy()
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.dtype(dtype).itemsize <= 4:
+        lhs, rhs = lhs.astype(jnp.float32), rhs.astype(jnp.float32)
+        product = jnp.matmul(lhs, rhs, precision=lax.Precision.HIGHEST)
+        return product.astype(dtype)
+    return jnp.matmul(lhs, rhs, precision=lax.Precision.HIGHEST, preferred_element_type=dtype)

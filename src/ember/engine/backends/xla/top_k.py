@@ -1,0 +1,35 @@
+"""XLA lowering of `top_k`, on int32 keys in the values' order (-0.0 equal to 0.0, NaN above
++inf): `lax.top_k` puts the lower index first among equal keys, so ties match the native
+backend's exactly."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ember.graph import Node
+from ember.graph.ops.top_k import TOP_K
+
+from .lowering import LoweringContext, lowers
+
+__all__ = ["lower_top_k", "order_keys"]
+
+
+@lowers(TOP_K)
+def lower_top_k(ctx: LoweringContext, node: Node, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    k, axis = node.attrs["k"], node.attrs["axis"]
+    moved = jnp.moveaxis(x, axis, -1)
+    _, ids = lax.top_k(order_keys(moved), k)
+    values = jnp.take_along_axis(moved, ids, axis=-1)
+    return jnp.moveaxis(values, -1, axis), jnp.moveaxis(ids.astype(jnp.int64), -1, axis)
+
+
+def order_keys(values: jax.Array) -> jax.Array:
+    """int32 keys in the order of float `values` (float32 or narrower): -0.0 equal to 0.0, and
+    every NaN equal to every other and above +inf."""
+    wide = values.astype(jnp.float32)
+    wide = jnp.where(wide == 0, jnp.float32(0.0), wide)  # not `+ 0.0`: XLA folds it away
+    bits = lax.bitcast_convert_type(wide, jnp.int32)
+    keys = bits ^ ((bits >> 31) & jnp.int32(0x7FFF_FFFF))
+    return jnp.where(jnp.isnan(wide), jnp.int32(0x7FFF_FFFF), keys)

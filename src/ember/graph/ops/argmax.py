@@ -1,0 +1,68 @@
+"""`argmax(x, axis)`: where the largest value along an axis is, the lowest index on ties.
+
+>>> import numpy as np
+>>> from ember.graph import Graph
+>>> with Graph("g") as g:
+...     ids = argmax(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], np.float32))
+>>> ids.shape, ids.dtype
+([Dim(2), Dim(1)], int64)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ember.dtype import DType
+
+from ..dim import StaticDim
+from ..graph import current_graph
+from ..op import Op
+from ..type import TensorType
+from ..value import TensorValue
+from .axis import normalize_axis
+from .constant import as_value
+
+__all__ = ["ARGMAX", "argmax", "ranked_value"]
+
+ARGMAX = Op("argmax")
+
+
+def argmax(x: Any, axis: int = -1) -> TensorValue:
+    """int64 indices of the largest values along `axis`, which stays as a dim of size 1 (as in
+    MAX). Ties go to the lowest index, on every backend, as `numpy.argmax` does. NaN counts as
+    larger than every number (as in `numpy.argmax` and `torch.topk`): a slice holding NaN gives
+    its first NaN. -0.0 and 0.0 are equal.
+
+    Raises:
+        TypeError: `x` is bool.
+        ValueError: the axis is empty.
+        AxisError: `axis` is out of range for `x`.
+    """
+    value = ranked_value("argmax", x, floats_only=False)
+    axis = normalize_axis("argmax", axis, value.rank)
+    _check_not_empty("argmax", value, axis)
+    shape = list(value.shape)
+    shape[axis] = StaticDim(1)
+    result = TensorType(DType.int64, shape, value.device)
+    return current_graph().add_node(ARGMAX, [value], {"axis": axis}, [result])[0]
+
+
+def ranked_value(op: str, x: Any, *, floats_only: bool) -> TensorValue:
+    """`x` as a graph value of rank 1 or more, of a type its values can be ordered in.
+
+    Raises:
+        TypeError: `x` is bool, or an integer type when `floats_only`.
+        ValueError: `x` is a scalar.
+    """
+    value = as_value(x)
+    if value.dtype is DType.bool or (floats_only and not value.dtype.is_float()):
+        kinds = "a float" if floats_only else "a numeric"
+        raise TypeError(f"{op}: takes {kinds} value, got {value.dtype!r}")
+    if value.rank == 0:
+        raise ValueError(f"{op}: takes a value of rank 1 or more, got a scalar")
+    return value
+
+
+def _check_not_empty(op: str, value: TensorValue, axis: int) -> None:
+    if value.shape[axis] == StaticDim(0):
+        raise ValueError(f"{op}: axis {axis} of {value.shape} is empty; it has no largest value")

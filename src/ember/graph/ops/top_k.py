@@ -1,0 +1,69 @@
+"""`top_k(input, k, axis)`: the `k` largest values along an axis, largest first, with their
+indices; equal values in index order.
+
+>>> import numpy as np
+>>> from ember.graph import Graph
+>>> with Graph("g") as g:
+...     values, ids = top_k(np.array([1.0, 3.0, 2.0, 3.0], np.float32), k=2)
+>>> values.shape, ids.dtype
+([Dim(2)], int64)
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from ember.dtype import DType
+
+from ..dim import StaticDim
+from ..graph import current_graph
+from ..op import Op
+from ..type import TensorType
+from ..value import TensorValue
+from .argmax import ranked_value
+from .axis import normalize_axis
+
+__all__ = ["TOP_K", "TOP_K_DTYPES", "top_k"]
+
+TOP_K = Op("top_k")
+
+TOP_K_DTYPES = (DType.float32, DType.bfloat16, DType.float16)
+"""What `top_k` ranks: the floats that widen exactly to float32."""
+
+
+def top_k(input: Any, k: int, axis: int = -1) -> tuple[TensorValue, TensorValue]:
+    """`(values, indices)`: the `k` largest values along `axis`, sorted largest first, and
+    their int64 indices; both have `input`'s shape with `axis` of size `k`.
+
+    Ties go to the lowest index, on every backend and also across the k-th boundary (as
+    `torch.topk(sorted=True)` and a stable descending sort): of equal values, those of lower
+    index come first and are the ones kept. NaN counts as larger than every number, as in
+    `torch.topk` (NaNs come first, in index order); -0.0 and 0.0 are equal.
+
+    Raises:
+        TypeError: `input` is not float32, bfloat16 or float16, or `k` is not an int.
+        ValueError: `k` is outside `[1, size]` for the axis's static size.
+        AxisError: `axis` is out of range for `input`.
+    """
+    value = ranked_value("top_k", input, floats_only=True)
+    if value.dtype not in TOP_K_DTYPES:
+        raise TypeError(
+            f"top_k: takes one of {', '.join(repr(d) for d in TOP_K_DTYPES)}, got "
+            f"{value.dtype!r} (cast it first)"
+        )
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"top_k: k must be an int, got {k!r}")
+    axis = normalize_axis("top_k", axis, value.rank)
+    size = value.shape[axis]
+    if k < 1 or (isinstance(size, StaticDim) and k > int(size)):
+        raise ValueError(f"top_k: k must be in [1, {size}] (axis {axis} of {value.shape}), got {k}")
+    shape = list(value.shape)
+    shape[axis] = StaticDim(int(k))
+    results = [
+        TensorType(value.dtype, shape, value.device),
+        TensorType(DType.int64, shape, value.device),
+    ]
+    attrs = {"k": int(k), "axis": axis}
+    values, indices = current_graph().add_node(TOP_K, [value], attrs, results)
+    return values, indices
