@@ -7,7 +7,8 @@ device picks them into the ids' order (a second gather: XLA's scatter is far slo
 receives about the output once ((n - 1) / n of it), where an all-reduce of masked partials
 moves 2 (n - 1) / n; rows are copied, never summed, so their bits are exact. Ids outside the
 table raise on the host before anything runs ("error"), become zero rows ("zero") or the
-nearest row ("clamp").
+nearest row ("clamp"). What a device receives lands in the previous exchange's buffer, donated
+to XLA: a fresh one from 32 MiB up would be faulted in page by page on every execute.
 
 With `reduce="scatter"` each device needs only its slice of the ids, so `lax.all_to_all` sends
 each device just the rows of its slice (about 1 / n of the output, against (n - 1) / n for a
@@ -90,7 +91,14 @@ class ShardedTable:
             (len(self.devices) * depth, *self.row_shape), self._sharded, blocks
         )
         self.scatter = node.attrs["reduce"] == "scatter"
-        self._gather = jax.jit(self._gather_fn)
+        self._gather = jax.jit(self._gather_fn, donate_argnums=3, keep_unused=True)
+        self._zeros = jax.jit(jnp.zeros, static_argnums=(0, 1), out_shardings=self._sharded)
+        self._spare: jax.Array | None = None
+        """The last all-gather's receive buffer, donated to the next one, which writes into its
+        pages: a fresh buffer from 32 MiB up is new memory, faulted in page by page (8k faults,
+        a third of a 33 MiB exchange's time). XLA may give its pages to the result instead,
+        where the two are of one size."""
+        self._spare_lock = threading.Lock()
         self._scatter = jax.jit(self._scatter_fn)
 
     @property
@@ -110,7 +118,8 @@ class ShardedTable:
             shape = (ids.shape[0] // n, *ids.shape[1:], *self.row_shape)
         else:
             rows, source = self._gather_plan(flat, owner)
-            exchange, inputs = self._gather, (rows, _global(source, replicated))
+            exchange = self._gather_into_spare
+            inputs = (rows, _global(source.reshape(ids.shape), replicated))
             shape = (*ids.shape, *self.row_shape)
         try:
             total = exchange(_global(inputs[0], self._sharded), *inputs[1:], self.table)
@@ -123,6 +132,19 @@ class ShardedTable:
             ) from None
         by_device = {s.device: s.data.reshape(shape) for s in total.addressable_shards}
         return tuple(by_device.get(d) for d in self.devices)  # None: another process's
+
+    def _gather_into_spare(self, rows: jax.Array, source: jax.Array, table: jax.Array):
+        """The all-gather exchange, receiving into the last one's buffer where it fits."""
+        n = len(self.devices)
+        received_shape = (n * n * rows.shape[1], *self.row_shape)
+        with self._spare_lock:  # a buffer is donated once: another thread gets a new one
+            spare, self._spare = self._spare, None
+        if spare is None or spare.shape != received_shape:
+            spare = self._zeros(received_shape, self.dtype)
+        total, received = self._gather(rows, source, table, spare)
+        with self._spare_lock:
+            self._spare = received
+        return total
 
     def _gather_plan(self, flat: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every device's owned rows (padded to one count), and where each id's row sits in
@@ -171,20 +193,23 @@ class ShardedTable:
             return flat.astype(np.int64)
         return np.where(outside.reshape(-1), -1, flat).astype(np.int64)  # "zero": nobody owns -1
 
-    def _gather_fn(self, rows, source, table):
-        def local(rows, source, block):
+    def _gather_fn(self, rows, source, table, spare):
+        """The rows in the ids' order on every device, and what each device received (which
+        XLA writes into the donated `spare`)."""
+
+        def local(rows, source, block, spare):
             mine = jnp.take(block, rows[0], axis=0)
             everyone = lax.all_gather(mine, _AXIS).reshape(-1, *self.row_shape)
-            return jnp.take(everyone, source, axis=0, mode="fill", fill_value=0)
+            return jnp.take(everyone, source, axis=0, mode="fill", fill_value=0), everyone
 
         spec = PartitionSpec(_AXIS)
         return jax.shard_map(  # every device ends with the same rows: replicated, unchecked
             local,
             mesh=self.mesh,
-            in_specs=(spec, PartitionSpec(), spec),
-            out_specs=PartitionSpec(),
+            in_specs=(spec, PartitionSpec(), spec, spec),
+            out_specs=(PartitionSpec(), spec),
             check_vma=False,
-        )(rows, source, table)
+        )(rows, source, table, spare)
 
     def _scatter_fn(self, rows, source, table):
         def local(rows, source, block):
