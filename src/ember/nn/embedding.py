@@ -81,6 +81,13 @@ class EmbeddingV2(Module):
         rows = ops.gather(self.weight, ids, axis=0, out_of_range=self.out_of_range)
         return _decode(rows, self.quantization_encoding, self.output_dtype)
 
+    def attend(self, hidden: Any) -> TensorValue:
+        """Logits of `hidden` against this table, Flax's name for the tied head:
+        `LMHead(self)(hidden)` (see `ember.nn.LMHead`)."""
+        from .lm_head import LMHead
+
+        return LMHead(self)(hidden)
+
 
 class Embedding(EmbeddingV2):
     """MAX's two spellings: `Embedding(weights)` over any table value, or the arguments of

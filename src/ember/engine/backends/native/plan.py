@@ -158,8 +158,11 @@ _DECODED = ("float32", "bfloat16", "float16")
 
 
 def _run_at_load(step: Step, preset: dict[int, np.ndarray]) -> None:
-    """A strided result is made contiguous once here, rather than by a kernel every execute."""
+    """A strided result is made contiguous once here, rather than by a kernel every execute;
+    a transposed one (Fortran order) stays a view, which the LM head's matmul reads as the
+    table it is, without a table-sized copy."""
     values = step.run(Runtime(BufferPool()), step.outputs[0], *(preset[s] for s in step.inputs))
     values = values if isinstance(values, tuple) else (values,)
     for slot, value in zip(step.outputs, values, strict=True):
-        preset[slot] = value if value.flags.c_contiguous else np.ascontiguousarray(value)
+        in_order = value.flags.c_contiguous or value.flags.f_contiguous
+        preset[slot] = value if in_order else np.ascontiguousarray(value)
