@@ -16,7 +16,6 @@ from ember.engine.backends.native.kernels.rowdot import (
     LANES,
     ROW_BLOCK,
     rowdot,
-    widen_bfloat16,
     widen_float16,
 )
 
@@ -78,20 +77,31 @@ def test_nan_and_inf_in_the_hidden_states_follow_ieee():
 
 
 @njit
-def _widen_all(bits, out, bfloat16):
+def _widen_all(bits, out):
     for i in range(bits.size):
-        out[i] = widen_bfloat16(bits[i]) if bfloat16 else widen_float16(bits[i])
+        out[i] = widen_float16(bits[i])
 
 
-def test_narrow_floats_widen_exactly_for_every_bit_pattern():
+def test_float16_widens_exactly_for_every_bit_pattern():
     bits = np.arange(1 << 16, dtype=np.uint16)
     out = np.empty(bits.size, np.float32)
-    _widen_all(bits, out, True)
-    expected = bits.view(ml_dtypes.bfloat16).astype(np.float32)
-    np.testing.assert_array_equal(out.view(np.uint32), expected.view(np.uint32))
-    _widen_all(bits.view(np.int16), out, False)  # the kernel reads float16 tables as int16
+    _widen_all(bits.view(np.int16), out)  # the kernel reads float16 tables as int16
     expected = bits.view(np.float16).astype(np.float32)
     np.testing.assert_array_equal(out.view(np.uint32), expected.view(np.uint32))
+
+
+@pytest.mark.parametrize("width", [LANES, LANES + 1])
+def test_bfloat16_rows_widen_exactly_in_the_kernel(width):
+    """Every finite bfloat16 read by the kernel itself (its vector loads, and the scalar tail
+    when the width leaves one): one-hot hidden states pick each table value out exactly."""
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    wide = bits.view(ml_dtypes.bfloat16).astype(np.float32)
+    values = np.where(np.isfinite(wide), wide, 0).astype(ml_dtypes.bfloat16)
+    table = np.zeros((values.size // LANES, width), ml_dtypes.bfloat16)
+    table[:, :LANES] = values.reshape(-1, LANES)
+    hidden = np.eye(width, dtype=np.float32)
+    logits = logits_of(hidden, table)
+    np.testing.assert_array_equal(logits, table.astype(np.float32).T)  # -0.0 sums to 0.0
 
 
 def test_bad_arguments_are_clear_errors():

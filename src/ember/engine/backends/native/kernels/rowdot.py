@@ -2,8 +2,8 @@
 table once per call for every token of the batch.
 
 The table is split into blocks of rows over the threads; each row is read once and dotted with
-every token while it is in the cache. bfloat16 and float16 rows are widened to float32 exactly,
-one pair of rows at a time, into a buffer of the thread's.
+every token while it is in the cache. bfloat16 rows are widened to float32 exactly as they are
+loaded (a shift of their bits); float16 rows, a pair at a time, into a buffer of the thread's.
 
 Every dot product is summed in one fixed order, written out in the LLVM IR below rather than
 left to the optimizer: ``LANES`` running sums (lane ``j`` takes the elements ``i = j mod LANES``
@@ -32,7 +32,7 @@ from numba.extending import intrinsic, overload
 
 from .launch import launch
 
-__all__ = ["LANES", "ROW_BLOCK", "TABLE_DTYPES", "rowdot", "widen_bfloat16", "widen_float16"]
+__all__ = ["LANES", "ROW_BLOCK", "TABLE_DTYPES", "rowdot", "widen_float16"]
 
 LANES = 32
 """Running sums per dot product (two AVX-512 registers of float32): enough independent sums
@@ -91,6 +91,26 @@ def _lane_indices(first: int, count: int) -> ir.Constant:
     return ir.Constant(ir.VectorType(ir.IntType(32), count), list(range(first, first + count)))
 
 
+def _load(builder: ir.IRBuilder, row: ir.Value, index: ir.Value, pointer: ir.Type) -> ir.Value:
+    """The lanes of `row` from element `index` on, aligned only as their elements are (rows
+    start anywhere)."""
+    return builder.load(builder.bitcast(builder.gep(row, [index]), pointer), align=2)
+
+
+def _widened(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    """float32 values as they are, bfloat16 ones (16-bit integers, lanes or one) widened
+    exactly: their bits followed by 16 zeros."""
+    kind = value.type.element if isinstance(value.type, ir.VectorType) else value.type
+    if kind != ir.IntType(16):
+        return value
+    if isinstance(value.type, ir.VectorType):
+        wide, real = ir.VectorType(ir.IntType(32), LANES), _VECTOR
+        sixteen = ir.Constant(wide, [16] * LANES)
+    else:
+        wide, real, sixteen = ir.IntType(32), _F32, ir.Constant(ir.IntType(32), 16)
+    return builder.bitcast(builder.shl(builder.zext(value, wide), sixteen), real)
+
+
 def _dot_tile(rows: int, tokens: int):
     """An intrinsic ``(w, r, x, t) -> tuple of rows * tokens float32``: the dot products of rows
     ``w[r : r + rows]`` with tokens ``x[t : t + tokens]`` (row-major order), each in the one
@@ -99,8 +119,11 @@ def _dot_tile(rows: int, tokens: int):
 
     @intrinsic
     def dot_tile(typingctx, w, r, x, t):
-        if w.layout != "C" or x.layout != "C" or w.dtype != types.float32 != x.dtype:
+        if w.layout != "C" or x.layout != "C" or x.dtype != types.float32:
             return None
+        if w.dtype not in (types.float32, types.uint16):
+            return None
+        bfloat16 = w.dtype == types.uint16
         result = types.UniTuple(types.float32, rows * tokens)
 
         def codegen(context, builder, sig, args):
@@ -122,15 +145,10 @@ def _dot_tile(rows: int, tokens: int):
             sums = [cgutils.alloca_once_value(builder, zeros) for _ in pairs]
             full = builder.sub(width, builder.srem(width, intp(LANES)))
             pointer = _VECTOR.as_pointer()
+            w_pointer = ir.VectorType(ir.IntType(16), LANES).as_pointer() if bfloat16 else pointer
             with cgutils.for_range_slice(builder, intp(0), full, intp(LANES), intp) as (i, _):
-                ws = [
-                    builder.load(builder.bitcast(builder.gep(p, [i]), pointer), align=4)
-                    for p in w_rows
-                ]
-                xs = [
-                    builder.load(builder.bitcast(builder.gep(p, [i]), pointer), align=4)
-                    for p in x_rows
-                ]
+                ws = [_widened(builder, _load(builder, p, i, w_pointer)) for p in w_rows]
+                xs = [_load(builder, p, i, pointer) for p in x_rows]
                 for s, (a, b) in zip(sums, pairs, strict=True):
                     builder.store(_multiply_add(builder, xs[b], ws[a], builder.load(s)), s)
             totals = [
@@ -140,7 +158,7 @@ def _dot_tile(rows: int, tokens: int):
             with cgutils.for_range_slice(builder, full, width, intp(1), intp) as (i, _):
                 for s, (a, b) in zip(totals, pairs, strict=True):
                     xi = builder.load(builder.gep(x_rows[b], [i]))
-                    wi = builder.load(builder.gep(w_rows[a], [i]))
+                    wi = _widened(builder, builder.load(builder.gep(w_rows[a], [i])))
                     builder.store(_multiply_add(builder, xi, wi, builder.load(s)), s)
             values = [builder.load(s) for s in totals]
             return context.make_tuple(builder, result, values)
@@ -173,12 +191,6 @@ def _bits_of_float(typingctx, value):
 
 
 @njit(cache=True, inline="always")
-def widen_bfloat16(bits):
-    """A bfloat16 (its 16 bits) as float32: the same bits followed by 16 zeros, exactly."""
-    return _float_from_bits(np.uint32(bits) << np.uint32(16))
-
-
-@njit(cache=True, inline="always")
 def widen_float16(bits):
     """A float16 (its 16 bits) as float32, exactly, subnormals included; a NaN keeps its sign
     and payload (as numpy's ``astype(float32)`` does)."""
@@ -196,21 +208,21 @@ def widen_float16(bits):
 
 
 def _widened_rows(table, r, count, buffer):
-    """Rows ``table[r : r + count]`` as a float32 matrix and the index of the first: the table
-    itself when it is float32, else the rows widened into ``buffer``."""
+    """Rows ``table[r : r + count]`` as a matrix the tiles read and the index of the first: the
+    table itself when it is float32 or bfloat16 (as uint16), float16 rows (as int16) widened
+    into ``buffer``."""
 
 
 @overload(_widened_rows, inline="always")
 def _widened_rows_impl(table, r, count, buffer):
-    if table.dtype == types.float32:
+    if table.dtype in (types.float32, types.uint16):  # the tiles widen bfloat16 as they read
         return lambda table, r, count, buffer: (table, r)
-    widen = widen_bfloat16 if table.dtype == types.uint16 else widen_float16
 
     def widened(table, r, count, buffer):
         for i in range(count):
             source, target = table[r + i], buffer[i]
             for j in range(source.shape[0]):
-                target[j] = widen(source[j])
+                target[j] = widen_float16(source[j])
         return buffer, 0
 
     return widened
