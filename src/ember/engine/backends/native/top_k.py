@@ -1,6 +1,6 @@
-"""Native lowering of `top_k`, exact at ties: each value becomes a 64-bit key unique to it (its
-order as an int32, then its index reversed), so that a partition and a sort of the keys leave
-no tie to chance, on the k-th boundary included."""
+"""Native lowering of `top_k`, exact at ties: values become int32 keys in their order, a
+partition finds each row's k-th largest key, and the few keys at or above it are sorted by key,
+then by index, so that no tie is left to chance (on the k-th boundary included)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ember.graph.ops.top_k import TOP_K
 
 from .lowering import LoweringContext, StepFn, lowers
 
-__all__ = ["lower_top_k", "order_keys"]
+__all__ = ["lower_top_k", "order_keys", "top_k_ids"]
 
 
 @lowers(TOP_K)
@@ -24,13 +24,7 @@ def lower_top_k(ctx: LoweringContext, node: Node) -> StepFn:
         if k > size:
             raise ValueError(f"top_k: k={k} is larger than axis {axis} of {x.shape}")
         rows = moved.reshape(-1, size)
-        keys = (order_keys(rows).astype(np.int64) << 32) + (0xFFFF_FFFF - np.arange(size))
-        if k < size:
-            kept = np.argpartition(keys, size - k, axis=-1)[:, size - k :]
-        else:
-            kept = np.broadcast_to(np.arange(size), keys.shape)
-        kept_keys = np.take_along_axis(keys, kept, axis=-1)
-        ids = np.take_along_axis(kept, np.argsort(kept_keys, axis=-1)[:, ::-1], axis=-1)
+        ids = top_k_ids(order_keys(rows), k)
         values = np.take_along_axis(rows, ids, axis=-1)
         shape = (*moved.shape[:-1], k)
         return (
@@ -39,6 +33,19 @@ def lower_top_k(ctx: LoweringContext, node: Node) -> StepFn:
         )
 
     return run
+
+
+def top_k_ids(keys: np.ndarray, k: int) -> np.ndarray:
+    """int64 indices of each row's `k` largest `keys`, largest first, the lower index first
+    among equal keys."""
+    size = keys.shape[-1]
+    threshold = np.partition(keys, size - k, axis=-1)[:, size - k]
+    ids = np.empty((keys.shape[0], k), np.int64)
+    for row, (row_keys, kth) in enumerate(zip(keys, threshold, strict=True)):
+        candidates = np.flatnonzero(row_keys >= kth)  # k or more: all that can be kept
+        order = np.lexsort((candidates, -row_keys[candidates].astype(np.int64)))
+        ids[row] = candidates[order[:k]]
+    return ids
 
 
 def order_keys(values: np.ndarray) -> np.ndarray:
