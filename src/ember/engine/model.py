@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ember.dlpack import from_dlpack
+from ember.dlpack import from_dlpack, host_array
 from ember.driver import CPU, Accelerator, Device, Tensor
 from ember.graph import AlgebraicDim, DeviceRef, Graph, StaticDim, SymbolicDim, TensorType
 from ember.graph.ops.constant import CONSTANT
@@ -184,10 +184,10 @@ class _Execution:
 def _fast_execute(execution: _Execution, fast: FastPath) -> Callable[..., list[Tensor]]:
     """`Model.execute` for a model whose executable has a fast path: a call with one ids
     array of the graph's dtype (writeable, C-contiguous, of a shape the general path has
-    checked) and no `out=`, or a writeable C-contiguous `out=` overlapping neither the ids nor
-    the model's arrays, goes straight to it, everything else to the general path. A closure
-    over its state, as the per-call cost is what it is for (and not over the model, which
-    holds it)."""
+    checked; or a host DLPack producer, torch's tensors, viewed as one) and no `out=`, or a
+    writeable C-contiguous `out=` overlapping neither the ids nor the model's arrays, goes
+    straight to it, everything else to the general path. A closure over its state, as the
+    per-call cost is what it is for (and not over the model, which holds it)."""
     general = execution.execute
     dtype, device, held = execution._input_dtypes[0], execution._output_devices[0], execution._held
     ndarray, overlap, tensor = np.ndarray, np.may_share_memory, Tensor._of
@@ -196,7 +196,9 @@ def _fast_execute(execution: _Execution, fast: FastPath) -> Callable[..., list[T
     def execute(*inputs: Any, out: Any = None) -> list[Tensor]:
         if len(inputs) == 1:
             ids = inputs[0]
-            if type(ids) is ndarray and ids.dtype is dtype and ids.flags.carray:
+            if type(ids) is not ndarray:
+                ids = host_array(ids)
+            if ids is not None and ids.dtype is dtype and ids.flags.carray:
                 value = None
                 if out is None:
                     value = fast(ids, None)
