@@ -4,9 +4,11 @@ microsecond of Python around the kernel.
 A one-token lookup copies a few KiB; the general path (plan steps, a runtime, the buffer pool,
 the kernel's argument checks) costs many times that. Here everything but the kernel call is
 worked out once per ids shape: the output shape, the kernel's view of each output buffer, and a
-few small output buffers that are handed out again once nothing else refers to them (at most
-a few per shape, each under `PARALLEL_MIN_BYTES`). Larger outputs take the session's buffer
-pool and the parallel kernel, skipping only the plan.
+few output buffers that are handed out again once nothing else refers to them (at most a few
+per shape, up to `_SPARE_MAX_BYTES` each and `_SPARE_BYTES` per model: a pool's request costs
+3-4 µs, a quarter of a 64-token lookup of cached rows). Outputs from `PARALLEL_MIN_BYTES` take
+the parallel kernel; larger ones than spares hold take the session's buffer pool, which gives
+idle memory back.
 
 The caller (`Model.execute`) has checked the ids' dtype, shape and layout, and an ``out=``
 array's layout and overlaps; anything this path does not cover returns None, and the caller
@@ -35,6 +37,12 @@ _MAX_SHAPES = 64
 _SPARES = 4
 """Spare output buffers kept per ids shape."""
 
+_SPARE_MAX_BYTES = 16 << 20
+"""Outputs up to this size get spares (512 float32 rows of 4096); larger ones the pool."""
+
+_SPARE_BYTES = 64 << 20
+"""Bytes of spares a model may keep in all, reserved per shape as shapes come."""
+
 _FREE_ARRAY = 2
 """`sys.getrefcount` of a spare result array taken off its list: its entry, and the call's
 own argument. A caller's Tensor or name would add one."""
@@ -47,13 +55,15 @@ bases, and the argument. A caller's view of the result would add one."""
 class _Shape:
     """What one ids shape needs: its output shape and spare output buffers."""
 
-    __slots__ = ("large", "out_shape", "rows", "spares")
+    __slots__ = ("large", "max_spares", "out_shape", "rows", "spares")
 
-    def __init__(self, out_shape: tuple[int, ...], rows: int, large: bool) -> None:
+    def __init__(self, out_shape: tuple[int, ...], rows: int, large: bool, max_spares: int) -> None:
         self.out_shape = out_shape
         self.rows = rows
         self.large = large
-        """Outputs from `PARALLEL_MIN_BYTES`: the session's pool and the parallel kernel."""
+        """Outputs from `PARALLEL_MIN_BYTES`: the parallel kernel."""
+        self.max_spares = max_spares
+        """Spares kept at most; none: results come from the session's pool."""
         self.spares: list[tuple[np.ndarray, np.ndarray]] = []
 
 
@@ -88,6 +98,8 @@ class FastLookup:
         self._cast_ids = np.dtype(ids_dtype) != lookup.ids_dtype
         """Ids in the graph's type, the kernel taking int64 (never uint64: see `create`)."""
         self._shapes: dict[tuple[int, ...], _Shape] = {}
+        self._spare_bytes = 0
+        """Bytes of spares the shapes so far may keep."""
         self._last_out: tuple = (None, None)
         """The last caller's ``out=`` array and the kernel's view of it."""
 
@@ -131,33 +143,14 @@ class FastLookup:
                 dtype is not self._out_dtype and dtype != self._out_dtype
             ):
                 return None  # the general path says what is wrong
-            last = self._last_out
-            if last[0] is out:
-                target = last[1]
-            else:
-                target = self._kernel_view(out, shape.rows)
-                self._last_out = (out, target)
-            bad = call(flat, target)
+            bad = call(flat, self._out_view(out, shape))
             if bad >= 0:
                 raise self._error(ids, flat, bad)
             return out
         spares = shape.spares
-        entry = None
-        for _ in range(2):  # a caller keeping the last result leaves the one before it free
-            try:
-                entry = spares.pop()
-            except IndexError:
-                break
-            if (
-                sys.getrefcount(entry[0]) == _FREE_ARRAY
-                and sys.getrefcount(entry[0].base) == _FREE_BUFFER
-            ):
-                break
-            spares.insert(0, entry)  # the caller still holds it: for a later call
-            entry = None
-        result, target = entry or self._new_buffer(shape)
+        result, target = self._free_spare(spares) or self._new_buffer(shape)
         bad = call(flat, target)
-        if _REFCOUNTS_EXACT and len(spares) < _SPARES:
+        if _REFCOUNTS_EXACT and len(spares) < shape.max_spares:
             spares.append((result, target))
         if bad >= 0:
             raise self._error(ids, flat, bad)
@@ -169,8 +162,15 @@ class FastLookup:
         call = self._parallel
         if call is None and (prepared := self._lookup.parallel_call(self._table, self._mode)):
             call = self._parallel = prepared[0]
-        result = self._pool.empty(shape.out_shape, self._out_dtype) if out is None else out
         flat = ids if ids.ndim == 1 else ids.reshape(-1)
+        spare = None
+        if out is not None:
+            result = out
+        elif shape.max_spares:
+            spare = self._free_spare(shape.spares) or self._new_buffer(shape)
+            result = spare[0]
+        else:
+            result = self._pool.empty(shape.out_shape, self._out_dtype)
         use_threads(self._num_threads)
         if call is None:  # the parallel kernel is compiling: the lookup serves as it can
             rows = result.reshape(shape.rows, self._row_size)
@@ -178,10 +178,44 @@ class FastLookup:
         else:
             if self._cast_ids:
                 flat = flat.astype(np.int64)
-            bad = call(flat, self._kernel_view(result, shape.rows), self._num_threads)
+            if spare is not None:
+                target = spare[1]
+            elif out is not None:
+                target = self._out_view(out, shape)
+            else:
+                target = self._kernel_view(result, shape.rows)
+            bad = call(flat, target, self._num_threads)
+        if spare is not None and _REFCOUNTS_EXACT and len(shape.spares) < shape.max_spares:
+            shape.spares.append(spare)
         if bad >= 0:
             raise self._error(ids, flat, bad)
         return result
+
+    @staticmethod
+    def _free_spare(spares: list) -> tuple[np.ndarray, np.ndarray] | None:
+        """A spare nothing else refers to, taken off the list (put back after the kernel has
+        run: another thread must not take it meanwhile), or None."""
+        for _ in range(2):  # a caller keeping the last result leaves the one before it free
+            try:
+                entry = spares.pop()
+            except IndexError:
+                return None
+            if (
+                sys.getrefcount(entry[0]) == _FREE_ARRAY
+                and sys.getrefcount(entry[0].base) == _FREE_BUFFER
+            ):
+                return entry
+            spares.insert(0, entry)  # the caller still holds it: for a later call
+        return None
+
+    def _out_view(self, out: np.ndarray, shape: _Shape) -> np.ndarray:
+        """The kernel's view of a caller's ``out=`` array, kept for the same array's next call."""
+        last = self._last_out
+        if last[0] is out:
+            return last[1]
+        target = self._kernel_view(out, shape.rows)
+        self._last_out = (out, target)
+        return target
 
     def _prepare(self):
         """The compiled kernel call, once the kernel is ready."""
@@ -201,8 +235,15 @@ class FastLookup:
         if ids_shape in self._shapes or len(self._shapes) >= _MAX_SHAPES:
             return
         rows = math.prod(ids_shape)
-        large = rows * self._row_size * self._out_dtype.itemsize >= PARALLEL_MIN_BYTES
-        self._shapes.setdefault(ids_shape, _Shape((*ids_shape, *self._row_shape), rows, large))
+        nbytes = rows * self._row_size * self._out_dtype.itemsize
+        spares = 0
+        if nbytes <= _SPARE_MAX_BYTES:
+            spares = min(_SPARES, (_SPARE_BYTES - self._spare_bytes) // max(nbytes, 1))
+            self._spare_bytes += spares * nbytes
+        large = nbytes >= PARALLEL_MIN_BYTES
+        self._shapes.setdefault(
+            ids_shape, _Shape((*ids_shape, *self._row_shape), rows, large, spares)
+        )
 
     def _new_buffer(self, shape: _Shape) -> tuple[np.ndarray, np.ndarray]:
         """A cache-line-aligned result array and the kernel's view of it."""
