@@ -13,6 +13,7 @@ from ember.graph.ops.allreduce import ALLREDUCE_SUM
 from ember.graph.ops.check_indices import CHECK_INDICES
 from ember.graph.ops.constant import CONSTANT, WEIGHT
 from ember.graph.ops.distributed_broadcast import BROADCAST
+from ember.graph.ops.embedding_bag import EMBEDDING_BAG
 from ember.graph.ops.gather import GATHER
 from ember.graph.ops.reshape import RESHAPE
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
@@ -30,7 +31,7 @@ def test_source_ops_are_the_inputs_constants_and_weights():
 
 
 def test_lookup_ops_read_rows_by_id():
-    assert ops_with("lookup") == {GATHER, SHARDED_GATHER}
+    assert ops_with("lookup") == {GATHER, SHARDED_GATHER, EMBEDDING_BAG}
 
 
 def test_may_alias_ops_can_return_their_input_memory():

@@ -1,7 +1,8 @@
 """Layers that compose graph ops."""
 
 from .embedding import Embedding, EmbeddingV2, VocabParallelEmbedding
+from .embedding_bag import EmbeddingBag
 from .lm_head import LMHead
 from .module import Module
 
-__all__ = ["Embedding", "EmbeddingV2", "LMHead", "Module", "VocabParallelEmbedding"]
+__all__ = ["Embedding", "EmbeddingBag", "EmbeddingV2", "LMHead", "Module", "VocabParallelEmbedding"]

@@ -10,6 +10,7 @@ from .constant import TensorValueLike, as_value, constant
 from .dequantize import dequantize
 from .distributed_broadcast import distributed_broadcast
 from .elementwise import abs, add, div, floor_div, max, min, mod, mul, negate, pow, sub
+from .embedding_bag import embedding_bag
 from .gather import gather
 from .logical import logical_and, logical_not, logical_or, logical_xor
 from .logsumexp import logsumexp
@@ -38,6 +39,7 @@ __all__ = [
     "dequantize",
     "distributed_broadcast",
     "div",
+    "embedding_bag",
     "equal",
     "floor_div",
     "gather",

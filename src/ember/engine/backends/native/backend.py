@@ -18,6 +18,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     collectives,
     dequantize,
     elementwise,
+    embedding_bag,
     gather,
     logsumexp,
     matmul,

@@ -1,0 +1,100 @@
+"""Native lowering of `embedding_bag`: every argument checked on the host before anything is
+written, then the bag kernel. A dense table is pooled in place; a quantized one has each
+chunk of bags' rows decoded by `RowLookup` into a float32 buffer of at most `CHUNK_BYTES`
+(or one bag's rows, when a bag is larger), then pooled from there."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.errors import out_of_range_ids
+from ember.graph import Node
+from ember.graph.ops.embedding_bag import EMBEDDING_BAG, bag_bounds
+
+from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOLS, BagPool
+from .kernels.gather import PARALLEL_MIN_BYTES
+from .kernels.lookup import RowLookup
+from .kernels.modes import MODE_CLAMP, MODE_ZERO
+from .lowering import LoweringContext, StepFn, lowers
+
+__all__ = ["CHUNK_BYTES", "lower_embedding_bag"]
+
+CHUNK_BYTES = 1 << 20
+"""Decoded rows of a quantized table held at once: small enough to stay in a core's L2."""
+
+_KINDS = {"float32": KIND_F32, "bfloat16": KIND_BF16, "float16": KIND_F16}
+
+
+@lowers(EMBEDDING_BAG)
+def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
+    attrs = node.attrs
+    pool, padding_idx = POOLS[attrs["mode"]], attrs["padding_idx"]
+    out_of_range, include_last = attrs["out_of_range"], attrs["include_last_offset"]
+    has_offsets, has_weights = attrs["has_offsets"], attrs["has_weights"]
+    oor = MODE_ZERO if out_of_range == "zero" else MODE_CLAMP  # "error" is checked first
+    out_dtype = node.result_types[0].dtype.to_numpy()
+    ids_dtype = node.inputs[1].dtype.to_numpy()
+    encoding = attrs["encoding"]
+    if encoding is None:
+        kind = _KINDS[node.inputs[0].dtype.value]
+        bags = BagPool(ids_dtype, np.float32 if kind == KIND_F32 else np.uint16)
+    else:
+        kind, bags = KIND_F32, BagPool(ids_dtype, np.float32)
+        rows = RowLookup(encoding.name, ids_dtype, np.dtype(np.float32))
+        per_block, block_bytes = encoding.elements_per_block, encoding.block_size
+
+    def run(rt, slot, table, ids, *rest):
+        offsets = rest[0] if has_offsets else None
+        weights = rest[-1] if has_weights else None
+        flat = ids.reshape(-1)
+        if ids.ndim == 2:
+            count, length = ids.shape
+            starts = np.arange(count, dtype=np.int64) * length
+            ends = starts + length
+        else:
+            starts, ends = bag_bounds(offsets, flat.size, include_last)
+        if weights is not None:
+            if weights.shape != ids.shape:
+                raise ValueError(
+                    f"embedding_bag: per_sample_weights must have the ids' shape {ids.shape}, "
+                    f"got {weights.shape}"
+                )
+            weights = np.ascontiguousarray(weights.reshape(-1), np.float32)
+        if out_of_range == "error":
+            out_of_range_ids(ids, table.shape[0], "error")
+        table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
+        hidden = table.shape[1] if encoding is None else table.shape[1] // block_bytes * per_block
+        out = rt.empty(slot, (starts.size, hidden), out_dtype)
+        pooled = out if out_dtype == np.float32 else np.empty(out.shape, np.float32)
+        parallel = flat.size * hidden * 4 >= PARALLEL_MIN_BYTES
+        if encoding is None:
+            source = table if kind == KIND_F32 else table.view(np.uint16)
+            bags(source, kind, flat, False, starts, ends, weights, pool, padding_idx, oor,
+                 pooled, parallel)  # fmt: skip
+        else:
+            _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx,
+                          oor, pooled, hidden, parallel)  # fmt: skip
+        if pooled is not out:
+            out[...] = pooled  # rounded once, to the table's dtype
+        return out
+
+    return run
+
+
+def _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx, oor, out,
+                  hidden, parallel):  # fmt: skip
+    """Bags in chunks: each chunk's rows decoded into one buffer, then pooled from it."""
+    per_chunk = max(CHUNK_BYTES // (hidden * 4), 1)
+    longest = int((ends - starts).max(initial=0))
+    buffer = np.empty((max(min(per_chunk, flat.size), longest), hidden), np.float32)
+    first = 0
+    while first < starts.size:
+        last = max(int(np.searchsorted(ends, starts[first] + per_chunk, "right")), first + 1)
+        low, high = int(starts[first]), int(ends[last - 1])
+        decoded = buffer[: high - low]
+        rows(table, flat[low:high], 0, oor, decoded, parallel)
+        weights_here = None if weights is None else weights[low:high]
+        bags(decoded, KIND_F32, flat[low:high], True, starts[first:last] - low,
+             ends[first:last] - low, weights_here, pool, padding_idx, oor, out[first:last],
+             parallel)  # fmt: skip
+        first = last

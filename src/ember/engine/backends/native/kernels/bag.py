@@ -1,0 +1,277 @@
+"""Pooled row lookups (`embedding_bag`): each bag's rows summed, averaged or maxed in float32,
+in bag order, straight into the bag's output row; parallel over bags.
+
+Tables are float32 rows, or bfloat16/float16 rows seen as uint16 and widened to float32 as
+they are read (numba has no 16-bit floats): nothing table-sized is made. A "positional" call
+pools rows already gathered (decoded quantized rows): position `j` reads row `j`, and the ids
+only say which positions are padding.
+
+Everything numba compiles lives in this one file on purpose: numba's on-disk cache checks only
+the source file of the function it cached.
+
+>>> table = np.arange(8, dtype=np.float32).reshape(4, 2)
+>>> ids, out = np.array([3, 1, 1, 9]), np.empty((3, 2), np.float32)
+>>> pools = BagPool(ids.dtype, table.dtype)
+>>> pools(table, KIND_F32, ids, False, np.array([0, 2, 3]), np.array([2, 2, 4]), None,
+...       POOL_SUM, None, MODE_ZERO, out, False)
+>>> out.tolist()
+[[8.0, 10.0], [0.0, 0.0], [0.0, 0.0]]
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+from . import background
+from .launch import launch
+from .modes import MODE_ZERO
+
+__all__ = [
+    "KIND_BF16",
+    "KIND_F16",
+    "KIND_F32",
+    "POOL_MAX",
+    "POOL_MEAN",
+    "POOL_SUM",
+    "BagPool",
+    "numpy_pool_bags",
+]
+
+KIND_F32, KIND_BF16, KIND_F16 = 0, 1, 2
+"""How a table's elements read as float32: as they are, or uint16 bits of bfloat16/float16."""
+
+POOL_SUM, POOL_MEAN, POOL_MAX = 0, 1, 2
+
+POOLS = {"sum": POOL_SUM, "mean": POOL_MEAN, "max": POOL_MAX}
+
+
+@intrinsic
+def _f32_from_bits(typingctx, bits):
+    """The float32 whose bits are the uint32 `bits`."""
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.uint32), codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _f16_to_f32_bits(h):
+    """The float32 bits of the float16 bits `h` (exact: every float16 is a float32)."""
+    sign = (h & 0x8000) << 16
+    exponent = (h >> 10) & 0x1F
+    mantissa = h & 0x3FF
+    if exponent == 0x1F:  # inf, nan (payload kept)
+        return np.uint32(sign | 0x7F800000 | (mantissa << 13))
+    if exponent != 0:
+        return np.uint32(sign | ((exponent + 112) << 23) | (mantissa << 13))
+    if mantissa == 0:
+        return np.uint32(sign)
+    shifted = 113  # a subnormal: normalize it
+    while (mantissa & 0x400) == 0:
+        mantissa <<= 1
+        shifted -= 1
+    return np.uint32(sign | (shifted << 23) | ((mantissa & 0x3FF) << 13))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _load(table, r, k, kind):
+    if kind == KIND_F32:
+        return np.float32(table[r, k])
+    bits = np.uint32(table[r, k])
+    if kind == KIND_BF16:
+        return _f32_from_bits(np.uint32(bits << 16))
+    return _f32_from_bits(_f16_to_f32_bits(bits))
+
+
+@njit(cache=True, nogil=True)
+def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low,
+              top, oor, out):  # fmt: skip
+    """Pool bag `b` into `out[b]`. `pad`, `low` and `top` are of the ids' type: an id equal to
+    `pad` is skipped (when `has_pad`), and an id outside `[low, top]` is a zero row
+    (MODE_ZERO) or the nearest row (MODE_CLAMP)."""
+    hidden = out.shape[1]
+    row_out = out[b]
+    for k in range(hidden):
+        row_out[k] = 0.0
+    has_weights = weights.shape[0] > 0
+    vocab = table.shape[0]
+    count = 0
+    for j in range(starts[b], ends[b]):
+        v = ids[j]
+        if has_pad and v == pad:
+            continue
+        if positional:
+            r = j
+        elif v < low or v > top:
+            if oor == MODE_ZERO:
+                r = -1
+            elif v < low:
+                r = 0
+            else:
+                r = vocab - 1
+        else:
+            r = np.int64(v)
+        first = count == 0
+        count += 1
+        if r < 0:  # a zero row: adds nothing, is a candidate 0 for max
+            if pool == POOL_MAX:
+                for k in range(hidden):
+                    if first or row_out[k] < 0:
+                        row_out[k] = 0.0
+            continue
+        if pool == POOL_MAX:
+            for k in range(hidden):
+                x = _load(table, r, k, kind)
+                if first or x > row_out[k]:
+                    row_out[k] = x
+        elif has_weights:
+            w = weights[j]
+            for k in range(hidden):
+                row_out[k] += w * _load(table, r, k, kind)
+        else:
+            for k in range(hidden):
+                row_out[k] += _load(table, r, k, kind)
+    if pool == POOL_MEAN and count > 1:
+        n = np.float32(count)
+        for k in range(hidden):
+            row_out[k] /= n
+
+
+@njit(cache=True, nogil=True)
+def _pool_bags_serial(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
+                      low, top, oor, out):  # fmt: skip
+    for b in range(starts.shape[0]):
+        _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
+                  low, top, oor, out)  # fmt: skip
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _pool_bags_parallel(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
+                        low, top, oor, out):  # fmt: skip
+    for b in prange(starts.shape[0]):
+        _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
+                  low, top, oor, out)  # fmt: skip
+
+
+class BagPool:
+    """Bags of a table of ``table_dtype`` (float32, or uint16 bits) for ids of ``ids_dtype``:
+    the compiled kernels once ready (asked for on creation), numpy until then."""
+
+    def __init__(self, ids_dtype: np.dtype, table_dtype: np.dtype) -> None:
+        ids_dtype, table_dtype = np.dtype(ids_dtype).newbyteorder("="), np.dtype(table_dtype)
+        self.serial, self.parallel = (
+            background.kernel(
+                ("embedding_bag", ids_dtype, table_dtype, parallel),
+                f"embedding_bag ({table_dtype} rows, {ids_dtype} ids"
+                f"{', parallel' if parallel else ''})",
+                _warm_up(ids_dtype, table_dtype, parallel),
+            )
+            for parallel in (False, True)
+        )
+        self.serial.request()
+
+    def __call__(
+        self,
+        table: np.ndarray,
+        kind: int,
+        ids: np.ndarray,
+        positional: bool,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        weights: np.ndarray | None,
+        pool: int,
+        padding_idx: int | None,
+        oor: int,
+        out: np.ndarray,
+        parallel: bool,
+    ) -> None:
+        """Pool bag ``b``, ids ``ids[starts[b]:ends[b]]`` (int64 bounds, already checked),
+        into the float32 ``out[b]``. Ids outside the table follow ``oor``: MODE_ZERO or
+        MODE_CLAMP (ids checked beforehand pass MODE_CLAMP). ``parallel`` is a wish."""
+        if not self.serial.ready:
+            numpy_pool_bags(
+                table, kind, ids, positional, starts, ends, weights, pool, padding_idx, oor, out
+            )
+            return
+        info, vocab = np.iinfo(ids.dtype), table.shape[0]
+        if vocab:
+            low, top = ids.dtype.type(0), ids.dtype.type(min(vocab - 1, info.max))
+        else:  # no row at all: an empty interval, every id is outside it
+            low, top = ids.dtype.type(1), ids.dtype.type(0)
+        has_pad = padding_idx is not None and padding_idx <= info.max
+        pad = ids.dtype.type(padding_idx if has_pad else 0)
+        weights = np.empty(0, np.float32) if weights is None else weights
+        args = (table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low, top)
+        tail = (oor, out)
+        if parallel and self.parallel.request():
+            launch(
+                lambda: _pool_bags_parallel(*args, *tail),
+                lambda: _pool_bags_serial(*args, *tail),
+            )
+        else:
+            _pool_bags_serial(*args, *tail)
+
+
+def _warm_up(ids_dtype: np.dtype, table_dtype: np.dtype, parallel: bool):
+    """A call on one bag of one row: numba compiles (or loads) the kernel."""
+    table = np.zeros((1, 1), table_dtype)
+    ids = np.zeros(1, ids_dtype)
+    bounds = np.zeros(1, np.int64), np.ones(1, np.int64)
+    out = np.empty((1, 1), np.float32)
+    kernel = _pool_bags_parallel if parallel else _pool_bags_serial
+    zero = ids_dtype.type(0)
+    return lambda: kernel(
+        table, KIND_F32, ids, False, *bounds, np.empty(0, np.float32), POOL_SUM, False, zero,
+        zero, zero, MODE_ZERO, out,
+    )  # fmt: skip
+
+
+def numpy_pool_bags(
+    table: np.ndarray,
+    kind: int,
+    ids: np.ndarray,
+    positional: bool,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    weights: np.ndarray | None,
+    pool: int,
+    padding_idx: int | None,
+    oor: int,
+    out: np.ndarray,
+) -> None:
+    """The kernels' results through numpy (the same float32 operations in the same order),
+    while they compile."""
+    vocab = table.shape[0]
+    for b, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        bag = ids[start:end]
+        keep = np.ones(bag.shape, bool) if padding_idx is None else bag != padding_idx
+        if positional:
+            rows = _as_float32(table[start:end][keep], kind)
+        else:
+            outside = (bag >= vocab) if bag.dtype.kind == "u" else (bag < 0) | (bag >= vocab)
+            index = np.clip(bag, 0, max(vocab - 1, 0)).astype(np.int64)[keep]
+            rows = _as_float32(table[index], kind)
+            if oor == MODE_ZERO:
+                rows[outside[keep]] = 0
+        if pool == POOL_MAX:
+            out[b] = rows.max(axis=0) if len(rows) else 0
+            continue
+        if weights is not None:
+            rows = weights[start:end][keep][:, None] * rows
+        total = np.zeros(out.shape[1], np.float32)
+        for row in rows:  # in bag order
+            total += row
+        out[b] = total / np.float32(len(rows)) if pool == POOL_MEAN and len(rows) > 1 else total
+
+
+def _as_float32(rows: np.ndarray, kind: int) -> np.ndarray:
+    if kind == KIND_BF16:
+        return rows.view(ml_dtypes.bfloat16).astype(np.float32)
+    if kind == KIND_F16:
+        return rows.view(np.float16).astype(np.float32)
+    return rows.astype(np.float32)
