@@ -1,13 +1,17 @@
 """Embedding lookups side by side: ember against numpy, torch and MAX, and the copy roofline.
 
 Every contender gathers rows of one 128256 x 4096 table (the Llama-3 vocabulary) for the same
-random int32 ids (a pool of id sets, a fresh set each call). Contenders take turns round-robin
+random int32 ids (a pool of id sets, a fresh set each call; with ``--ids repeated``, the same set
+every call, whose rows stay in the cache, as a decode loop's repeated tokens or a warm loop's).
+Contenders take turns round-robin
 (A, B, C, A, B, C, ...) and the median seconds per call is reported, next to the machine's
 two-thread copy bandwidth. MAX is a peer
 measured here, never a dependency; its quantized lookups run in a child process, so a crash
 becomes a table row instead of ending the run.
 
     python benchmarks/bench_embedding.py --tokens 1 64 8192 --dtypes float32 --quant q4_k q4_0
+    python benchmarks/bench_embedding.py --tokens 1 64 512 --dtypes float32 bfloat16 \
+        --ids fresh repeated    # small calls, beside torch, torch's ids given to ember too
 
 Quantized tables: 2048 random normal rows, quantized by ``gguf.quants.quantize`` where it can
 (the legacy formats) and by ``ember.quant`` otherwise (the K formats, which gguf cannot
@@ -85,15 +89,17 @@ class Row:
     out_bytes: int
     moved_bytes: int
     note: str = ""
+    ids: str = "fresh"
 
 
-def id_pool(n: int) -> list[np.ndarray]:
+def id_pool(n: int, ids: str = "fresh") -> list[np.ndarray]:
     """Sets of ``n`` random ids that every contender (and a MAX child process) cycles through.
 
-    Each call looks up the next set, and one pass over the pool touches about VOCAB rows, so
-    small lookups read rows from wherever the table is, not from a cache the last call warmed.
+    Fresh: each call looks up the next set, and one pass over the pool touches about VOCAB rows,
+    so small lookups read rows from wherever the table is, not from a cache the last call
+    warmed. Repeated: one set, looked up again each call.
     """
-    sets = max(2, -(-VOCAB // n))
+    sets = 1 if ids == "repeated" else max(2, -(-VOCAB // n))
     return list(np.random.default_rng(n).integers(0, VOCAB, (sets, n), dtype=np.int32))
 
 
@@ -382,6 +388,18 @@ def ember_model(table: np.ndarray, fmt: str | None = None):
     )
 
 
+def ember_torch_ids_contender(table: np.ndarray) -> Contender:
+    """ember's ``execute(ids)`` given torch tensors as ids, as a torch user calls it."""
+    import torch
+
+    model = ember_model(table)
+
+    def bind(pool):
+        return cycling(lambda ids: model.execute(ids)[0], [torch.from_numpy(x) for x in pool])
+
+    return Contender("ember execute(torch ids)", bind, lambda out: out.to_numpy())
+
+
 def ember_out_contender(table: np.ndarray) -> Contender:
     """ember's ``execute(ids, out=buf)`` into a buffer reused across calls, beside torch's
     ``index_select(out=)``."""
@@ -533,6 +551,7 @@ def measure_group(
     budget: float,
     min_rounds: int,
     remote: dict[str, MaxWorker] | None = None,
+    ids: str = "fresh",
 ) -> tuple[dict[str, float | None], dict[str, str]]:
     """Checks each contender on ``n`` ids once, then times those that ran, round-robin.
 
@@ -540,7 +559,7 @@ def measure_group(
     """
     slots: dict[str, Slot] = {}
     notes: dict[str, str] = {}
-    pool = id_pool(n)
+    pool = id_pool(n, ids)
     for c in contenders:
         try:
             call = c.bind(pool)
@@ -594,18 +613,21 @@ def run_dense(args, dtype: str, table: np.ndarray, roofline: list[float], loads:
     if args.max:
         makers["MAX"] = lambda: [max_contender(table, loads)]
     makers["ember"] = lambda: [ember_contender(table, "ember"), ember_out_contender(table)]
+    makers["torch ids"] = lambda: [ember_torch_ids_contender(table)]
     contenders, failed = build(makers)
     for c in contenders:
         c.check = exact
     rows = []
-    for n in args.tokens:
-        medians, notes = measure_group(contenders, n, args.budget, args.min_rounds)
+    for ids, n in itertools.product(args.ids, args.tokens):
+        medians, notes = measure_group(contenders, n, args.budget, args.min_rounds, ids=ids)
         notes |= failed
         roofline += copy_roofline(2)
         nbytes = n * HIDDEN * table.itemsize
         for name in [c.name for c in contenders] + list(failed):
-            rows.append(Row(n, dtype, name, medians.get(name), nbytes, 2 * nbytes, notes[name]))
-        print(f"  done {dtype} x {n} tokens", flush=True)
+            rows.append(
+                Row(n, dtype, name, medians.get(name), nbytes, 2 * nbytes, notes[name], ids)
+            )
+        print(f"  done {dtype} x {n} tokens, {ids} ids", flush=True)
     return rows
 
 
@@ -656,12 +678,12 @@ def run_quant(args, fmt: str, dense32, roofline: list[float], loads: list[str]):
 def report(rows: list[Row], copy_gbps: float) -> str:
     """The markdown table: per-call time, output GB/s, speed relative to MAX, % of roofline."""
     lines = [
-        "| tokens | dtype | contender | median per call | output GB/s | × MAX speed "
+        "| tokens | dtype | ids | contender | median per call | output GB/s | × MAX speed "
         "| % of roofline | note |",
-        "|---:|---|---|---:|---:|---:|---:|---|",
+        "|---:|---|---|---|---:|---:|---:|---:|---|",
     ]
     max_time = {
-        (r.tokens, r.dtype): r.seconds
+        (r.tokens, r.dtype, r.ids): r.seconds
         for r in rows
         if r.contender.startswith("MAX") and r.seconds is not None and not r.note
     }
@@ -672,7 +694,7 @@ def report(rows: list[Row], copy_gbps: float) -> str:
             per_call = (
                 f"{r.seconds * 1e6:.1f} µs" if r.tokens <= 64 else f"{r.seconds * 1e3:.2f} ms"
             )
-            base = max_time.get((r.tokens, r.dtype))
+            base = max_time.get((r.tokens, r.dtype, r.ids))
             cells = [
                 per_call,
                 f"{r.out_bytes / r.seconds / 1e9:.2f}",
@@ -680,9 +702,37 @@ def report(rows: list[Row], copy_gbps: float) -> str:
                 f"{100 * r.moved_bytes / r.seconds / 1e9 / (2 * copy_gbps):.0f}%",
             ]
         lines.append(
-            f"| {r.tokens} | {r.dtype} | {r.contender} | " + " | ".join(cells) + f" | {r.note} |"
+            f"| {r.tokens} | {r.dtype} | {r.ids} | {r.contender} | "
+            + " | ".join(cells)
+            + f" | {r.note} |"
         )
     return "\n".join(lines)
+
+
+def torch_ratios(rows: list[Row]) -> str:
+    """ember's time over torch's, per token count, dtype and ids (below 1: ember faster):
+    ``execute`` and ``execute(torch ids)`` against ``F.embedding``, ``execute(out=)`` against
+    ``index_select(out=)``."""
+    times = {(r.tokens, r.dtype, r.ids, r.contender): r.seconds for r in rows if r.seconds}
+    pairs = [
+        ("ember", "torch embedding"),
+        ("ember execute(torch ids)", "torch embedding"),
+        ("ember execute(out=)", "torch index_select(out=)"),
+    ]
+    lines = [
+        "| tokens | dtype | ids | " + " | ".join(f"{a} / {b}" for a, b in pairs) + " |",
+        "|---:|---|---|" + "---:|" * len(pairs),
+    ]
+    for key in dict.fromkeys((r.tokens, r.dtype, r.ids) for r in rows):
+        cells = [
+            f"{times[(*key, a)] / times[(*key, b)]:.2f}"
+            if (*key, a) in times and (*key, b) in times
+            else "—"
+            for a, b in pairs
+        ]
+        if any(c != "—" for c in cells):
+            lines.append(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def plot(rows: list[Row], copy_gbps: float, path: str) -> None:
@@ -695,7 +745,12 @@ def plot(rows: list[Row], copy_gbps: float, path: str) -> None:
     fig, (dense, quant) = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True)
     series: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for r in rows:
-        if r.seconds is not None and not r.note and r.contender != "ember float32":
+        if (
+            r.seconds is not None
+            and not r.note
+            and r.contender != "ember float32"
+            and (r.ids == "fresh")
+        ):
             series.setdefault((r.dtype, r.contender), []).append(
                 (r.tokens, r.out_bytes / r.seconds / 1e9)
             )
@@ -741,6 +796,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tokens", type=int, nargs="+", default=[1, 64, 512, 8192, 32768])
     p.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     p.add_argument("--quant", nargs="+", default=[], choices=QUANT_FORMATS)
+    p.add_argument(
+        "--ids",
+        nargs="+",
+        default=["fresh"],
+        choices=["fresh", "repeated"],
+        help="dense tables: a fresh id set per call, and/or the same set again (rows cached)",
+    )
     p.add_argument("--png", help="draw GB/s against tokens per call into this file")
     p.add_argument("--quick", action="store_true", help="fewer, shorter rounds (noisier)")
     p.add_argument("--max-worker", nargs=2, metavar=("FMT", "NPY"), help=argparse.SUPPRESS)
@@ -796,6 +858,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(report(rows, copy_gbps))
     print()
+    if ratios := torch_ratios(rows):
+        print("ember's time / torch's (below 1: ember faster)\n")
+        print(ratios)
+        print()
     for line in loads:
         print(line)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
