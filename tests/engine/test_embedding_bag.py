@@ -333,3 +333,17 @@ def test_against_torch(session, mode, dtype, include_last, padding_idx):
     terms = 2 + rounding / EPS32
     assert_close(got.astype(np.float32), want.float().numpy().astype(np.float64),
                  terms * bound, rounding)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [DType.float32, DType.float16])
+def test_large_batches_run_in_parallel_and_match(session, dtype):
+    """Enough rows read for the native backend's parallel kernel (session: two threads)."""
+    table = table_of(dtype.to_numpy(), vocab=3000, hidden=64)
+    ids = np.random.default_rng(8).integers(0, 3000, 12000).astype(np.int32)
+    offsets = np.sort(np.random.default_rng(9).integers(0, 12000, 599))
+    offsets[0] = 0
+    for mode in ("sum", "max"):
+        want, bound = reference(table.astype(np.float32), ids, offsets, None, mode)
+        got = run(session, table, ids, offsets, dtype=dtype, mode=mode)
+        rounding = 0.0 if dtype is DType.float32 else 2.0**-11
+        assert_close(got, want, bound, rounding)

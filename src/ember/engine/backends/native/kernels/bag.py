@@ -23,7 +23,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import get_num_threads, njit, prange, types
 from numba.extending import intrinsic
 
 from . import background
@@ -59,6 +59,27 @@ def _f32_from_bits(typingctx, bits):
     return types.float32(types.uint32), codegen
 
 
+@intrinsic
+def _prefetch(typingctx, array, row, offset):
+    """Ask for the cache line at byte ``offset`` of ``array[row]`` (a 2-D array)."""
+
+    def codegen(context, builder, sig, args):
+        arrayty = sig.args[0]
+        data = context.make_array(arrayty)(context, builder, args[0])
+        stride = builder.extract_value(data.strides, 0)
+        base = builder.ptrtoint(data.data, ir.IntType(64))
+        address = builder.add(builder.add(base, builder.mul(args[1], stride)), args[2])
+        i8p = ir.IntType(8).as_pointer()
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [i8p] + [ir.IntType(32)] * 3)
+        )
+        i32 = ir.IntType(32)
+        builder.call(fn, [builder.inttoptr(address, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, types.int64, types.int64), codegen
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _f16_to_f32_bits(h):
     """The float32 bits of the float16 bits `h` (exact: every float16 is a float32)."""
@@ -88,6 +109,18 @@ def _load(table, r, k, kind):
     return _f32_from_bits(_f16_to_f32_bits(bits))
 
 
+_AHEAD = 8
+"""Rows asked for this many ids ahead: random rows come from memory, one at a time otherwise."""
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prefetch_row(table, v, low, top, row_bytes):
+    if v >= low and v <= top:
+        r = np.int64(v)
+        for line in range(0, row_bytes, 64):
+            _prefetch(table, r, np.int64(line))
+
+
 @njit(cache=True, nogil=True)
 def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low,
               top, oor, out):  # fmt: skip
@@ -99,6 +132,7 @@ def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_
     for k in range(hidden):
         row_out[k] = 0.0
     has_weights = weights.shape[0] > 0
+    row_bytes = hidden * table.itemsize
     vocab = table.shape[0]
     count = 0
     for j in range(starts[b], ends[b]):
@@ -129,6 +163,18 @@ def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_
                 x = _load(table, r, k, kind)
                 if first or x > row_out[k]:
                     row_out[k] = x
+        elif kind == KIND_F32:  # its own loops, which numba vectorizes
+            ahead = j + _AHEAD
+            if not positional and ahead < ids.shape[0]:
+                _prefetch_row(table, ids[ahead], low, top, row_bytes)
+            row = table[r]
+            if has_weights:
+                w = weights[j]
+                for k in range(hidden):
+                    row_out[k] += w * row[k]
+            else:
+                for k in range(hidden):
+                    row_out[k] += row[k]
         elif has_weights:
             w = weights[j]
             for k in range(hidden):
@@ -208,7 +254,7 @@ class BagPool:
         weights = np.empty(0, np.float32) if weights is None else weights
         args = (table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low, top)
         tail = (oor, out)
-        if parallel and self.parallel.request():
+        if parallel and get_num_threads() > 1 and self.parallel.request():
             launch(
                 lambda: _pool_bags_parallel(*args, *tail),
                 lambda: _pool_bags_serial(*args, *tail),
