@@ -20,10 +20,10 @@ import time
 import numba
 import numpy as np
 
-from ember.engine.backends.native.kernels import dequantize_gather
+from ember.engine.backends.native.kernels.compiled.decoders import ROW_DECODERS
 from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
 from ember.engine.backends.native.kernels.gather import gather_rows
-from ember.engine.backends.native.kernels.modes import MODE_ERROR
+from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
 from ember.quant.samples import sample_table
 
 NEW_FORMATS = [
@@ -96,7 +96,7 @@ def main():
         seconds = median_seconds({"quant": quant, "float32": float32}, args.reps, rng)
         rate = out.nbytes / seconds["quant"] / 1e9
         rate32 = out32.nbytes / seconds["float32"] / 1e9
-        compiled = "yes" if name in dequantize_gather._CODES else "no (reference)"
+        compiled = "yes" if name in ROW_DECODERS else "no (reference)"
         print(
             f"| {name} | {compiled} | {seconds['quant']:.4f} | {rate:.1f} "
             f"| {seconds['float32']:.4f} | {rate32:.1f} | {rate / rate32:.2f}x |",
