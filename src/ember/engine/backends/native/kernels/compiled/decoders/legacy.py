@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from ..cache import jit
 from .bytes import f32, half_at, opaque
@@ -14,6 +17,30 @@ __all__ = ["ROW_DECODERS"]
 # Byte j of qs holds value j in its low nibble and value j + 16 in its high one; bit j of the
 # 5-bit formats' qh word is bit 4 of value j (layouts: ember.quant.legacy). An offset level
 # ``q - 8`` is computed as ``float(q) - 8``: the same float32 exactly.
+
+
+_I32 = ir.IntType(32)
+
+
+@intrinsic
+def _plus_min(typingctx, scaled, minimum):
+    """``scaled + minimum`` in float32, NaN payloads as the reference's numpy gives them: where
+    both are NaN, ``scaled``'s (quieted), as x86 returns its first operand's NaN. LLVM takes
+    ``fadd`` as commutative and may swap the operands, so a NaN ``scaled`` is selected
+    explicitly, on integers where the optimizer cannot fold the choice away."""
+
+    def codegen(context, builder, sig, args):
+        scaled, minimum = args
+        total = builder.bitcast(builder.fadd(scaled, minimum), _I32)
+        bits = builder.bitcast(scaled, _I32)
+        magnitude = builder.and_(bits, _I32(0x7FFFFFFF))
+        is_nan = builder.icmp_unsigned(">", magnitude, _I32(0x7F800000))
+        quiet = builder.or_(bits, _I32(0x00400000))
+        return builder.bitcast(builder.select(is_nan, quiet, total), ir.FloatType())
+
+    if scaled == types.float32 and minimum == types.float32:
+        return types.float32(types.float32, types.float32), codegen
+    return None
 
 
 @jit()
@@ -37,8 +64,8 @@ def _row_q4_1(src, dst, f16):
         m = half_at(src, o + 2, f16)
         for j in range(n16):
             byte = src[o + 4 + j]
-            dst[e + j] = d * f32(byte & 15) + m
-            dst[e + 16 + j] = d * f32(byte >> 4) + m
+            dst[e + j] = _plus_min(d * f32(byte & 15), m)
+            dst[e + 16 + j] = _plus_min(d * f32(byte >> 4), m)
 
 
 _BIT4_SPREAD = np.array(
@@ -84,8 +111,8 @@ def _row_q5_1(src, dst, f16):
         _spread_qh(src, o + 4, spread, high64)
         for j in range(n16):
             byte = src[o + 8 + j]
-            dst[e + j] = d * f32((byte & 15) | high[j]) + m
-            dst[e + 16 + j] = d * f32((byte >> 4) | high[j + 16]) + m
+            dst[e + j] = _plus_min(d * f32((byte & 15) | high[j]), m)
+            dst[e + 16 + j] = _plus_min(d * f32((byte >> 4) | high[j + 16]), m)
 
 
 @jit()
