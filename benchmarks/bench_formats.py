@@ -23,7 +23,7 @@ import numpy as np
 
 from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
 from ember.engine.backends.native.kernels.gather import gather_rows
-from ember.engine.backends.native.kernels.modes import MODE_ERROR
+from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
 from ember.quant import FORMATS, get_format
 from ember.quant.samples import sample_table
 

@@ -15,9 +15,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ember.engine.backends.native.kernels import gather
+from ember.engine.backends.native.kernels.compiled import device
 from ember.engine.backends.native.kernels.gather import gather_rows
-from ember.engine.backends.native.kernels.modes import MODE_ERROR
+from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
 
 
 @njit(parallel=True)
@@ -71,7 +71,7 @@ def measure(table, n, reps, rng, roof):
     def kernel(parallel, stream):
         def call():
             # Forces the choice gather_rows makes by output size; cheaper than a context manager.
-            gather.STREAM_MIN_BYTES = 0 if stream else 1 << 62
+            device.COPY_STREAM_MIN_BYTES = 0 if stream else 1 << 62
             assert gather_rows(table, next(pool), 0, MODE_ERROR, out, parallel) == -1
 
         return call
@@ -86,11 +86,11 @@ def measure(table, n, reps, rng, roof):
     calls = {k: repeat(c, inner) for k, c in calls.items()}
     calls["roof"] = lambda: parallel_copy(*roof)
     touch(table.reshape(-1).view(np.uint8))
-    saved = gather.STREAM_MIN_BYTES
+    saved = device.COPY_STREAM_MIN_BYTES
     try:
         seconds = median_seconds(calls, reps, rng)
     finally:
-        gather.STREAM_MIN_BYTES = saved
+        device.COPY_STREAM_MIN_BYTES = saved
     rates = {k: inner * out.nbytes / s / 1e9 for k, s in seconds.items()}
     rates["roof"] = roof[0].nbytes / seconds["roof"] / 1e9
     return rates

@@ -7,15 +7,15 @@ from numba.core import types
 import ember.nn as nn
 from ember.dtype import DType
 from ember.engine import InferenceSession
-from ember.engine.backends.native.kernels import dequantize_gather, gather
+from ember.engine.backends.native.kernels.compiled import dequantize_kernels, gather_kernels
 from ember.graph import Graph, QuantizationEncoding, TensorType
 from ember.quant import FORMATS
 
 
 def table_and_ids_types():
     """The compiled types of each kernel's table and ids arguments."""
-    positions = {gather._gather_serial: (0, 1), gather._gather_parallel: (0, 1)}
-    q4_k = dequantize_gather._kernels(dequantize_gather._CODES["q4_k"])
+    positions = {gather_kernels.gather_serial: (0, 1), gather_kernels.gather_parallel: (0, 1)}
+    q4_k = dequantize_kernels.kernels("q4_k")
     positions |= dict.fromkeys(q4_k.values(), (0, 1))
     return [sig[i] for kernel, at in positions.items() for sig in kernel.signatures for i in at]
 

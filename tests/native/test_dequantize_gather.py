@@ -6,9 +6,12 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from ember.engine.backends.native.kernels import dequantize_gather as kernel
+from ember.engine.backends.native.kernels.compiled import device
 from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
-from ember.engine.backends.native.kernels.modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
+from ember.engine.backends.native.kernels.out_of_range import CLAMP as MODE_CLAMP
+from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
+from ember.engine.backends.native.kernels.out_of_range import WRAP as MODE_WRAP
+from ember.engine.backends.native.kernels.out_of_range import ZERO as MODE_ZERO
 from ember.quant import FORMATS
 
 NAMES = list(FORMATS)
@@ -151,7 +154,7 @@ def test_any_integer_ids(dtype):
 @pytest.mark.parametrize("name", ["q4_1", "q5_k"])
 def test_streamed_output_unaligned(monkeypatch, name, dtype, parallel):
     """Non-temporal stores (large outputs) write the same values, at any output alignment."""
-    monkeypatch.setattr(kernel, "STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(device, "DECODE_STREAM_MIN_BYTES", 0)
     table = make_table(name, seed=8)
     fmt = FORMATS[name]
     hidden = table.shape[1] // fmt.block_bytes * fmt.block_elements

@@ -9,14 +9,12 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from ember.engine.backends.native.kernels import gather as gather_module
+from ember.engine.backends.native.kernels.compiled import device
 from ember.engine.backends.native.kernels.gather import gather_rows
-from ember.engine.backends.native.kernels.modes import (
-    MODE_CLAMP,
-    MODE_ERROR,
-    MODE_WRAP,
-    MODE_ZERO,
-)
+from ember.engine.backends.native.kernels.out_of_range import CLAMP as MODE_CLAMP
+from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
+from ember.engine.backends.native.kernels.out_of_range import WRAP as MODE_WRAP
+from ember.engine.backends.native.kernels.out_of_range import ZERO as MODE_ZERO
 
 MODES = [MODE_ERROR, MODE_ZERO, MODE_CLAMP, MODE_WRAP]
 ID_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
@@ -68,8 +66,8 @@ def tricky_ids(rng, dtype, offset, rows, n):
 
 def force_streaming(monkeypatch):
     """Stream every output, however small and whatever its row width."""
-    monkeypatch.setattr(gather_module, "STREAM_MIN_BYTES", 0)
-    monkeypatch.setattr(gather_module, "_STREAM_MIN_ROW_BYTES", 0)
+    monkeypatch.setattr(device, "COPY_STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(device, "COPY_STREAM_MIN_ROW_BYTES", 0)
 
 
 def check(table, ids, offset, mode, parallel, out=None):
@@ -182,7 +180,7 @@ def test_streaming_stores(monkeypatch, dtype, width, parallel):
 def test_output_big_enough_to_stream():
     rng = np.random.default_rng(0)
     table = random_table(rng, 64, 4096, np.float32)
-    n = gather_module.STREAM_MIN_BYTES // table[0].nbytes + 3
+    n = device.COPY_STREAM_MIN_BYTES // table[0].nbytes + 3
     ids = rng.integers(0, 64, n)
     out = np.empty((n, 4096), np.float32)
     for parallel in (False, True):
@@ -224,14 +222,15 @@ def test_strided_and_byte_swapped_ids():
 )
 def test_streaming_without_avx512(tmp_path, cpu, features, lanes):
     """Compiled for an older x86 CPU, the streaming path splits each 64 bytes into more stores."""
-    if not gather_module._HAVE_STREAM:
+    if not device.HAVE_STREAM:
         pytest.skip("streaming stores are x86-64 only")
     script = textwrap.dedent(
         f"""
         import numpy as np
         from ember.engine.backends.native.kernels import gather
-        assert gather._LANES == {lanes}, gather._LANES
-        gather.STREAM_MIN_BYTES = gather._STREAM_MIN_ROW_BYTES = 0
+        from ember.engine.backends.native.kernels.compiled import device
+        assert device._LANES == {lanes}, device._LANES
+        device.COPY_STREAM_MIN_BYTES = device.COPY_STREAM_MIN_ROW_BYTES = 0
         rng = np.random.default_rng(0)
         table = rng.random((30, 100), np.float32)
         ids = rng.integers(0, 30, 50)

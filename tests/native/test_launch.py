@@ -11,7 +11,7 @@ from ember.engine import InferenceSession
 from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
 from ember.engine.backends.native.kernels.gather import gather_rows
 from ember.engine.backends.native.kernels.launch import PARALLEL_LAUNCH, launch
-from ember.engine.backends.native.kernels.modes import MODE_ZERO
+from ember.engine.backends.native.kernels.out_of_range import ZERO as MODE_ZERO
 from ember.graph import Graph, TensorType
 from ember.quant import FORMATS
 

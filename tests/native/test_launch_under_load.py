@@ -11,7 +11,7 @@ import pytest
 from ember.engine.backends.native.kernels import launch as launch_module
 from ember.engine.backends.native.kernels.gather import gather_rows
 from ember.engine.backends.native.kernels.launch import LoadGate, launch, runnable_tasks
-from ember.engine.backends.native.kernels.modes import MODE_ERROR
+from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
 
 
 class Machine:

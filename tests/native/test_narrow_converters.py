@@ -16,14 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ember.engine.backends.native.kernels import dequantize_gather as kernel
-from ember.engine.backends.native.kernels.dequantize_gather import (
-    _F16_TO_F32,
-    _to_bf16,
-    _to_f16,
-    gather_dequantize,
-)
-from ember.engine.backends.native.kernels.modes import MODE_ERROR
+from ember.engine.backends.native.kernels.compiled import device
+from ember.engine.backends.native.kernels.compiled.decoders.bytes import F16_TO_F32 as _F16_TO_F32
+from ember.engine.backends.native.kernels.compiled.narrow import to_bf16 as _to_bf16
+from ember.engine.backends.native.kernels.compiled.narrow import to_f16 as _to_f16
+from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
+from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
 from ember.quant import FORMATS
 
 SIGN = 0x8000_0000
@@ -282,7 +280,7 @@ def test_q8_0_gather_rounds_like_the_libraries(every_scale, dtype, count, parall
     ids[1 % count] = 0xFE01  # a negative quiet one with a payload
     out = np.full((count, 256), 7, dtype)
     if count > 64:  # big enough for the kernel's non-temporal path, where it has one
-        assert out.nbytes >= kernel.STREAM_MIN_BYTES
+        assert out.nbytes >= device.DECODE_STREAM_MIN_BYTES
     assert gather_dequantize("q8_0", table, ids, 0, MODE_ERROR, out, parallel) == -1
     src = np.ascontiguousarray(wide[ids]).view(np.uint32).reshape(-1)
     want = ml_dtypes_bf16(src) if dtype is ml_dtypes.bfloat16 else numpy_f16(src)

@@ -10,14 +10,12 @@ from hypothesis import strategies as st
 from test_gather_kernel import ID_DTYPES, random_table, reference, tricky_ids
 
 from ember.engine.backends.native.kernels.gather import gather_rows
-from ember.engine.backends.native.kernels.modes import (
-    MODE_CLAMP,
-    MODE_ERROR,
-    MODE_SKIP,
-    MODE_WRAP,
-    MODE_ZERO,
-)
 from ember.engine.backends.native.kernels.numpy_gather import numpy_gather_rows
+from ember.engine.backends.native.kernels.out_of_range import CLAMP as MODE_CLAMP
+from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
+from ember.engine.backends.native.kernels.out_of_range import SKIP as MODE_SKIP
+from ember.engine.backends.native.kernels.out_of_range import WRAP as MODE_WRAP
+from ember.engine.backends.native.kernels.out_of_range import ZERO as MODE_ZERO
 
 MODES = [MODE_ERROR, MODE_ZERO, MODE_CLAMP, MODE_WRAP, MODE_SKIP]
 

@@ -8,13 +8,11 @@ import pytest
 from test_dequantize_gather import DTYPES, NAMES, assert_same, make_table
 
 from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
-from ember.engine.backends.native.kernels.modes import (
-    MODE_CLAMP,
-    MODE_ERROR,
-    MODE_SKIP,
-    MODE_WRAP,
-    MODE_ZERO,
-)
+from ember.engine.backends.native.kernels.out_of_range import CLAMP as MODE_CLAMP
+from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
+from ember.engine.backends.native.kernels.out_of_range import SKIP as MODE_SKIP
+from ember.engine.backends.native.kernels.out_of_range import WRAP as MODE_WRAP
+from ember.engine.backends.native.kernels.out_of_range import ZERO as MODE_ZERO
 from ember.engine.backends.native.kernels.reference_gather import reference_gather
 from ember.quant import FORMATS
 
@@ -35,7 +33,7 @@ def test_reference_gather_matches_the_compiled_kernel(name, mode, dtype):
         if decode is None:
             bad = gather_dequantize(name, table, ids, 2, mode, out, False)
         else:
-            bad = decode(fmt, table, ids, 2, mode, out, False)
+            bad = decode(fmt, table, ids, 2, mode, out)
         outs.append((bad, out))
     (bad, got), (want_bad, want) = outs
     assert bad == want_bad
@@ -46,7 +44,4 @@ def test_reference_gather_matches_the_compiled_kernel(name, mode, dtype):
 def test_a_bad_id_stops_the_fallback_at_its_position():
     table = make_table("q4_k")
     out = np.zeros((3, 512), np.float32)
-    assert (
-        reference_gather(FORMATS["q4_k"], table, np.array([1, 99, 2]), 0, MODE_ERROR, out, False)
-        == 1
-    )
+    assert reference_gather(FORMATS["q4_k"], table, np.array([1, 99, 2]), 0, MODE_ERROR, out) == 1

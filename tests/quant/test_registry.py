@@ -9,7 +9,7 @@ import re
 import gguf
 import pytest
 
-from ember.engine.backends.native.kernels.dequantize_gather import _FORMATS as NATIVE_DISPATCH
+from ember.engine.backends.native.kernels.compiled.decoders import ROW_DECODERS as NATIVE_DISPATCH
 from ember.graph import QuantizationEncoding
 from ember.quant import BY_GGML_TYPE, FORMATS, PLAIN_GGML_TYPES, get_format, row_bytes
 

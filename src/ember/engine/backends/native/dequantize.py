@@ -10,7 +10,7 @@ from ember.graph.ops.dequantize import DEQUANTIZE
 
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
-from .kernels.modes import MODE_ERROR
+from .kernels.out_of_range import ERROR as MODE_ERROR
 from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_dequantize"]

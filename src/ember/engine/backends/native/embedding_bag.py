@@ -14,7 +14,8 @@ from ember.graph.ops.embedding_bag import EMBEDDING_BAG, bag_bounds
 from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOLS, BagPool
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
-from .kernels.modes import MODE_CLAMP, MODE_ZERO
+from .kernels.out_of_range import CLAMP as MODE_CLAMP
+from .kernels.out_of_range import ZERO as MODE_ZERO
 from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["CHUNK_BYTES", "lower_embedding_bag"]

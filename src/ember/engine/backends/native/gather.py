@@ -14,7 +14,10 @@ from ember.graph.ops.gather import GATHER
 from .fast_lookup import FastLookup
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
-from .kernels.modes import MODE_CLAMP, MODE_ERROR, MODE_WRAP, MODE_ZERO
+from .kernels.out_of_range import CLAMP as MODE_CLAMP
+from .kernels.out_of_range import ERROR as MODE_ERROR
+from .kernels.out_of_range import WRAP as MODE_WRAP
+from .kernels.out_of_range import ZERO as MODE_ZERO
 from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["KERNEL_MODES", "lower_gather"]

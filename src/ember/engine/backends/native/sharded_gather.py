@@ -15,7 +15,7 @@ from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
-from .kernels.modes import MODE_SKIP
+from .kernels.out_of_range import SKIP as MODE_SKIP
 from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_sharded_gather"]

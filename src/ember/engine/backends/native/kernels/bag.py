@@ -23,12 +23,13 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 from llvmlite import ir
-from numba import get_num_threads, njit, prange, types
+from numba import get_num_threads, prange, types
 from numba.extending import intrinsic
 
 from . import background
+from .compiled.cache import jit
 from .launch import launch
-from .modes import MODE_ZERO
+from .out_of_range import ZERO as MODE_ZERO
 
 __all__ = [
     "KIND_BF16",
@@ -80,7 +81,7 @@ def _prefetch(typingctx, array, row, offset):
     return types.void(array, types.int64, types.int64), codegen
 
 
-@njit(cache=True, nogil=True, inline="always")
+@jit(nogil=True, inline="always")
 def _f16_to_f32_bits(h):
     """The float32 bits of the float16 bits `h` (exact: every float16 is a float32)."""
     sign = (h & 0x8000) << 16
@@ -99,7 +100,7 @@ def _f16_to_f32_bits(h):
     return np.uint32(sign | (shifted << 23) | ((mantissa & 0x3FF) << 13))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@jit(nogil=True, inline="always")
 def _load(table, r, k, kind):
     if kind == KIND_F32:
         return np.float32(table[r, k])
@@ -113,7 +114,7 @@ _AHEAD = 8
 """Rows asked for this many ids ahead: random rows come from memory, one at a time otherwise."""
 
 
-@njit(cache=True, nogil=True, inline="always")
+@jit(nogil=True, inline="always")
 def _prefetch_row(table, v, low, top, row_bytes):
     if v >= low and v <= top:
         r = np.int64(v)
@@ -121,7 +122,7 @@ def _prefetch_row(table, v, low, top, row_bytes):
             _prefetch(table, r, np.int64(line))
 
 
-@njit(cache=True, nogil=True)
+@jit(nogil=True)
 def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low,
               top, oor, out):  # fmt: skip
     """Pool bag `b` into `out[b]`. `pad`, `low` and `top` are of the ids' type: an id equal to
@@ -188,7 +189,7 @@ def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_
             row_out[k] /= n
 
 
-@njit(cache=True, nogil=True)
+@jit(nogil=True)
 def _pool_bags_serial(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
                       low, top, oor, out):  # fmt: skip
     for b in range(starts.shape[0]):
@@ -196,7 +197,7 @@ def _pool_bags_serial(table, kind, ids, positional, starts, ends, weights, pool,
                   low, top, oor, out)  # fmt: skip
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@jit(nogil=True, parallel=True)
 def _pool_bags_parallel(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
                         low, top, oor, out):  # fmt: skip
     for b in prange(starts.shape[0]):

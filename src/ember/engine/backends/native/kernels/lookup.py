@@ -7,7 +7,7 @@ with `ember.quant`'s reference decoders, which the compiled ones match bit for b
 >>> lookup = RowLookup(None, np.dtype(np.int64), np.dtype(np.float32))
 >>> table = np.arange(6, dtype=np.float32).reshape(3, 2)
 >>> out = np.empty((2, 2), np.float32)
->>> lookup(table, np.array([2, 0]), 0, MODE_ERROR, out, False), out.tolist()
+>>> lookup(table, np.array([2, 0]), 0, ERROR, out, False), out.tolist()
 (-1, [[4.0, 5.0], [0.0, 1.0]])
 """
 
@@ -24,8 +24,8 @@ from .dequantize_gather import (
     serial_dequantize_call,
 )
 from .gather import gather_rows, parallel_gather_call, serial_gather_call
-from .modes import MODE_ERROR
 from .numpy_gather import numpy_gather_rows
+from .out_of_range import ERROR
 from .reference_gather import reference_gather
 
 __all__ = ["RowLookup"]
@@ -58,7 +58,7 @@ class RowLookup:
         table: np.ndarray,
         ids: np.ndarray,
         offset: int,
-        mode: int,
+        out_of_range: int,
         out: np.ndarray,
         parallel: bool,
     ) -> int:
@@ -68,31 +68,31 @@ class RowLookup:
             parallel = self.parallel.request()
         if self.serial.ready:
             if self._fmt is None:
-                return gather_rows(table, ids, offset, mode, out, parallel)
-            return gather_dequantize(self._fmt, table, ids, offset, mode, out, parallel)
+                return gather_rows(table, ids, offset, out_of_range, out, parallel)
+            return gather_dequantize(self._fmt, table, ids, offset, out_of_range, out, parallel)
         if self._format is None:
-            return numpy_gather_rows(table, ids, offset, mode, out)
-        return reference_gather(self._format, table, ids, offset, mode, out, False, False)
+            return numpy_gather_rows(table, ids, offset, out_of_range, out)
+        return reference_gather(self._format, table, ids, offset, out_of_range, out)
 
-    def serial_call(self, table: np.ndarray, mode: int) -> tuple | None:
+    def serial_call(self, table: np.ndarray, out_of_range: int) -> tuple | None:
         """``(call(ids, out), view)``: the compiled single-thread kernel over ``table``, for
         callers that check arguments themselves (1-D ids of `ids_dtype`, ``out`` 2-D seen as
         ``view``, small enough not to stream); None until it is compiled."""
         if not self.serial.ready:
             return None
         if self._fmt is None:
-            return serial_gather_call(table, self.ids_dtype, mode), np.dtype(np.uint8)
-        return serial_dequantize_call(self._fmt, table, self._out_dtype, mode)
+            return serial_gather_call(table, self.ids_dtype, out_of_range), np.dtype(np.uint8)
+        return serial_dequantize_call(self._fmt, table, self._out_dtype, out_of_range)
 
-    def parallel_call(self, table: np.ndarray, mode: int) -> tuple | None:
+    def parallel_call(self, table: np.ndarray, out_of_range: int) -> tuple | None:
         """``(call(ids, out, threads), view)``: the compiled parallel kernel, as `serial_call`
         gives the single-thread one (at any output size); None until it is compiled (and
         asked for, by this call)."""
         if not self.parallel.request():
             return None
         if self._fmt is None:
-            return parallel_gather_call(table, self.ids_dtype, mode), np.dtype(np.uint8)
-        return parallel_dequantize_call(self._fmt, table, self._out_dtype, mode)
+            return parallel_gather_call(table, self.ids_dtype, out_of_range), np.dtype(np.uint8)
+        return parallel_dequantize_call(self._fmt, table, self._out_dtype, out_of_range)
 
     def _warm_up(self, ids_dtype: np.dtype, out_dtype: np.dtype, parallel: bool):
         """A call of the compiled path on one row: numba compiles (or loads) its kernel. The
@@ -102,13 +102,13 @@ class RowLookup:
         if self._format is None:
             table = np.zeros((1, 1), out_dtype)
             if parallel:
-                return lambda: parallel_gather_call(table, ids_dtype, MODE_ERROR)
-            return lambda: gather_rows(table, ids, 0, MODE_ERROR, np.empty_like(table), False)
+                return lambda: parallel_gather_call(table, ids_dtype, ERROR)
+            return lambda: gather_rows(table, ids, 0, ERROR, np.empty_like(table), False)
         table = np.zeros((1, self._format.block_bytes), np.uint8)
         out = np.empty((1, self._format.block_elements), out_dtype)
 
         def warm() -> None:
-            if not parallel or not parallel_dequantize_call(self._fmt, table, out_dtype, 0):
-                gather_dequantize(self._fmt, table, ids, 0, MODE_ERROR, out, parallel)
+            if not parallel or not parallel_dequantize_call(self._fmt, table, out_dtype, ERROR):
+                gather_dequantize(self._fmt, table, ids, 0, ERROR, out, parallel)
 
         return warm

@@ -5,13 +5,13 @@ so a first `execute` never waits for a compiler.
 
 >>> table = np.arange(12, dtype=np.float32).reshape(4, 3)
 >>> out = np.empty((3, 3), np.float32)
->>> numpy_gather_rows(table, np.array([3, 0, 9]), 0, MODE_ZERO, out)
+>>> numpy_gather_rows(table, np.array([3, 0, 9]), 0, ZERO, out)
 -1
 >>> out
 array([[ 9., 10., 11.],
        [ 0.,  1.,  2.],
        [ 0.,  0.,  0.]], dtype=float32)
->>> numpy_gather_rows(table, np.array([3, -1, 9]), 0, MODE_WRAP, out)
+>>> numpy_gather_rows(table, np.array([3, -1, 9]), 0, WRAP, out)
 2
 """
 
@@ -19,35 +19,38 @@ from __future__ import annotations
 
 import numpy as np
 
-from .modes import MODE_CLAMP, MODE_ERROR, MODE_SKIP, MODE_WRAP, MODE_ZERO
+from .id_range import first_outside, within
+from .out_of_range import CLAMP, CODES, ERROR, WRAP, ZERO
 
 __all__ = ["numpy_gather_rows"]
 
 
 def numpy_gather_rows(
-    table: np.ndarray, ids: np.ndarray, offset: int, mode: int, out: np.ndarray
+    table: np.ndarray, ids: np.ndarray, offset: int, out_of_range: int, out: np.ndarray
 ) -> int:
     """Copy ``table[ids[i] - offset]`` into ``out[i]``; return the first bad position or -1.
 
-    Modes as in `gather_rows`; with ``MODE_ERROR`` or ``MODE_WRAP`` and a bad id nothing is
+    ``out_of_range`` as in `gather_rows`; with ``ERROR`` or ``WRAP`` and a bad id nothing is
     written. Ids are compared in their own type, so no id wraps into range.
     """
-    if mode not in (MODE_ERROR, MODE_ZERO, MODE_CLAMP, MODE_WRAP, MODE_SKIP):
-        raise ValueError(f"unknown out-of-range mode {mode}")
+    if out_of_range not in CODES:
+        raise ValueError(f"unknown out-of-range mode {out_of_range}")
     rows = table.shape[0]
-    if mode == MODE_CLAMP and rows == 0:
-        mode = MODE_ERROR
-    inside = (ids >= offset) & (ids <= offset + rows - 1)
+    if out_of_range == CLAMP and rows == 0:
+        out_of_range = ERROR
+    if out_of_range in (ERROR, WRAP):
+        low = offset - rows if out_of_range == WRAP else offset
+        bad = first_outside(ids, low, offset + rows - 1)
+        if bad >= 0:
+            return bad
+    inside = within(ids, offset, offset + rows - 1)
     source = np.zeros(ids.shape, np.int64)
     source[inside] = _rows(ids[inside], offset)
     outside = ~inside
-    if mode == MODE_WRAP:
-        wraps = outside & (ids >= offset - rows) & (ids <= offset - 1)
-        source[wraps] = _rows(ids[wraps], offset - rows)
-        outside &= ~wraps
-    if mode in (MODE_ERROR, MODE_WRAP) and outside.any():
-        return int(np.flatnonzero(outside)[0])
-    if mode == MODE_CLAMP:
+    if out_of_range == WRAP:
+        source[outside] = _rows(ids[outside], offset - rows)
+        outside[:] = False
+    if out_of_range == CLAMP:
         source[outside & (ids > offset)] = rows - 1  # below the table: row 0, as set
         outside[:] = False
     if not outside.any():
@@ -55,7 +58,7 @@ def numpy_gather_rows(
         return -1
     kept = ~outside
     out[kept] = table[source[kept]]
-    if mode == MODE_ZERO:
+    if out_of_range == ZERO:
         out[outside] = 0
     return -1
 

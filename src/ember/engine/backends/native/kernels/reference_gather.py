@@ -1,12 +1,16 @@
-"""Gather + dequantize for block formats with no compiled row decoder yet: the quantized rows
-are gathered as bytes by the row-gather kernel, then decoded by `ember.quant`'s reference
-decoder (vectorized numpy, bit-exact with gguf). Only the rows looked up are decoded.
+"""Gather + dequantize through ``ember.quant``'s reference decoders: the quantized rows are
+gathered as bytes by `numpy_gather_rows`, then decoded by the format's vectorized numpy
+``dequantize`` (bit-exact with gguf). Only the rows looked up are decoded.
+
+It serves quantized lookups while their compiled kernel is still compiling, with nothing to
+compile itself, and decodes a registry format that has no compiled row decoder yet (see the
+package docstring on adding a format).
 
 >>> import numpy as np
 >>> from ember.quant import FORMATS
 >>> table = FORMATS["q8_0"].quantize(np.arange(64, dtype=np.float32).reshape(2, 32))
 >>> out = np.empty((1, 32), np.float32)
->>> reference_gather(FORMATS["q8_0"], table, np.array([1]), 0, MODE_ERROR, out, False)
+>>> reference_gather(FORMATS["q8_0"], table, np.array([1]), 0, ERROR, out)
 -1
 >>> np.array_equal(out, FORMATS["q8_0"].dequantize(table[[1]]))
 True
@@ -18,9 +22,9 @@ import numpy as np
 
 from ember.quant import QuantFormat
 
-from .gather import gather_rows
-from .modes import MODE_ERROR, MODE_SKIP, MODE_ZERO  # noqa: F401 - MODE_ERROR: the doctest
+from .id_range import within
 from .numpy_gather import numpy_gather_rows
+from .out_of_range import ERROR, SKIP, ZERO  # noqa: F401 - ERROR: the doctest
 
 __all__ = ["reference_gather"]
 
@@ -30,36 +34,21 @@ def reference_gather(
     table: np.ndarray,
     ids: np.ndarray,
     offset: int,
-    mode: int,
+    out_of_range: int,
     out: np.ndarray,
-    parallel: bool,
-    compiled: bool = True,
 ) -> int:
-    """What `gather_dequantize` does, for `fmt`: -1, or the first bad position. The rows are
-    gathered by the compiled kernel, or by numpy when ``compiled`` is False."""
+    """What `gather_dequantize` does, for `fmt`: -1, or the first bad position."""
     rows = np.zeros((ids.size, table.shape[1]), np.uint8)
-    if compiled:
-        bad = gather_rows(table, ids, offset, mode, rows, parallel)
-    else:
-        bad = numpy_gather_rows(table, ids, offset, mode, rows)
+    bad = numpy_gather_rows(table, ids, offset, out_of_range, rows)
     if bad >= 0:
         return bad
     values = fmt.dequantize(rows)
     with np.errstate(over="ignore", invalid="ignore"):  # beyond fp16: inf, as the kernels give
-        if mode in (MODE_ZERO, MODE_SKIP):
-            owned = _owned(ids, offset, table.shape[0])
-            if mode == MODE_SKIP:
+        if out_of_range in (ZERO, SKIP):
+            owned = within(ids, offset, offset + table.shape[0] - 1)
+            if out_of_range == SKIP:
                 out[owned] = values[owned].astype(out.dtype)
                 return -1
             values[~owned] = 0
         out[...] = values.astype(out.dtype)
     return -1
-
-
-def _owned(ids: np.ndarray, offset: int, rows: int) -> np.ndarray:
-    """Which ids have a row in `[offset, offset + rows)`, compared in the ids' own type."""
-    info = np.iinfo(ids.dtype)
-    low, high = offset, offset + rows - 1
-    if high < info.min or low > info.max or rows == 0:
-        return np.zeros(ids.shape, bool)
-    return (ids >= max(low, info.min)) & (ids <= min(high, info.max))

@@ -26,10 +26,11 @@ import ml_dtypes
 import numpy as np
 from llvmlite import binding as llvm_binding
 from llvmlite import ir
-from numba import config, njit, prange, types
+from numba import config, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from .compiled.cache import jit
 from .launch import launch
 
 __all__ = ["LANES", "ROW_BLOCK", "TABLE_DTYPES", "rowdot", "widen_float16"]
@@ -190,7 +191,7 @@ def _bits_of_float(typingctx, value):
     return types.uint32(types.float32), codegen
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def widen_float16(bits):
     """A float16 (its 16 bits) as float32, exactly, subnormals included; a NaN keeps its sign
     and payload (as numpy's ``astype(float32)`` does)."""
@@ -228,7 +229,7 @@ def _widened_rows_impl(table, r, count, buffer):
     return widened
 
 
-@njit(cache=True, nogil=True)
+@jit(nogil=True)
 def _rowdot_span(hidden, table, out, start, stop, buffer):
     """Logits of rows ``[start, stop)`` into ``out[:, start:stop]``; rows in pairs, tokens
     in groups (the order of each dot product is the same in every tile shape)."""
@@ -257,13 +258,13 @@ def _rowdot_span(hidden, table, out, start, stop, buffer):
         r += count
 
 
-@njit(cache=True, nogil=True)
+@jit(nogil=True)
 def _rowdot_serial(hidden, table, out):
     buffer = np.empty((2, table.shape[1]), np.float32)
     _rowdot_span(hidden, table, out, 0, table.shape[0], buffer)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@jit(nogil=True, parallel=True)
 def _rowdot_parallel(hidden, table, out):
     rows = table.shape[0]
     for block in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
