@@ -17,10 +17,18 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import statistics
-import time
 
 import numpy as np
+from harness import (
+    add_save_option,
+    cycling,
+    fixed_slot,
+    interleave,
+    machine_note,
+    medians,
+    ratio,
+    recorded,
+)
 
 os.environ.setdefault("EMBER_COMPILE", "sync")  # timed calls run the compiled kernels
 
@@ -64,13 +72,6 @@ def torch_call(table: np.ndarray, threads: int):
     return call
 
 
-def timed(call, sets, calls: int, start: int) -> float:
-    begin = time.perf_counter()
-    for k in range(calls):
-        call(*sets[(start + k) % len(sets)])
-    return (time.perf_counter() - begin) / calls
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 2_000_000])
@@ -78,13 +79,22 @@ def main() -> None:
     parser.add_argument("--distributions", nargs="+", default=["uniform", "zipf"])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=32)
+    add_save_option(parser, "bench_bags")
     args = parser.parse_args()
+    with recorded(args.save):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Checks ember against torch, then times both for every table, distribution and thread
+    count, and prints one table row each."""
     import torch
 
     offsets = np.arange(0, BATCH * BAG, BAG, dtype=np.int64)
     lookups = BATCH * BAG
     moved = (lookups + BATCH) * WIDTH * 4
-    print("Machine shared and noisy: medians of rounds taken in turns; compare ratios.")
+    print(machine_note())
+    print(f"medians of {args.rounds} rounds taken in turns, {args.calls} calls per turn")
     print(f"batch {BATCH}, bags of {BAG}, width {WIDTH}, float32 sum, {ID_SETS} id sets")
     header = "| rows | ids | threads | ember M lookups/s | ember GB/s | torch M lookups/s |"
     print(header + " torch GB/s | ember / torch |")
@@ -99,17 +109,16 @@ def main() -> None:
                 got, want = ember(*sets_np[0]), peer(*sets_torch[0])
                 if not np.allclose(got, want, rtol=1e-5, atol=1e-4):
                     raise SystemExit(f"ember and torch disagree: {np.abs(got - want).max()}")
-                for _ in range(3):  # warm both
-                    timed(ember, sets_np, args.calls, 0), timed(peer, sets_torch, args.calls, 0)
-                mine, theirs = [], []
-                for r in range(args.rounds):
-                    mine.append(timed(ember, sets_np, args.calls, r * args.calls))
-                    theirs.append(timed(peer, sets_torch, args.calls, r * args.calls))
-                a, b = statistics.median(mine), statistics.median(theirs)
+                slots = {
+                    "ember": fixed_slot(cycling(lambda s, f=ember: f(*s), sets_np), args.calls),
+                    "torch": fixed_slot(cycling(lambda s, f=peer: f(*s), sets_torch), args.calls),
+                }
+                seconds = medians(interleave(slots, args.rounds, warmup=3))
+                a, b = seconds["ember"], seconds["torch"]
                 print(
                     f"| {rows:,} | {distribution} | {threads} | {lookups / a / 1e6:.1f} | "
                     f"{moved / a / 1e9:.2f} | {lookups / b / 1e6:.1f} | {moved / b / 1e9:.2f} | "
-                    f"{b / a:.2f}x |"
+                    f"{ratio(b, a)}x |"
                 )
         del table
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

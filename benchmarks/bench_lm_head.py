@@ -19,31 +19,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from collections.abc import Callable
 
 import ml_dtypes
 import numba
 import numpy as np
+from harness import (
+    add_save_option,
+    fixed_slot,
+    interleave,
+    machine_note,
+    medians,
+    ratio,
+    recorded,
+)
 
 os.environ.setdefault("EMBER_COMPILE", "sync")  # time compiled kernels, not the numpy fallback
 
 THREADS = 2
 K = 10
-
-
-def median_seconds(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Each call once to warm up, then `repeats` rounds of one call each, round-robin."""
-    for call in calls.values():
-        call()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def ember_head(table: np.ndarray, batch: int, output: str) -> Callable[[], object]:
@@ -85,6 +79,12 @@ def torch_head(table: np.ndarray, batch: int, output: str) -> Callable[[], objec
     return top_k if output == "top_k" else logits
 
 
+def median_seconds(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Each call once to warm up, then ``repeats`` rounds of one call each, round-robin."""
+    slots = {name: fixed_slot(call) for name, call in calls.items()}
+    return medians(interleave(slots, repeats, warmup=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vocab", type=int, default=128256)
@@ -93,7 +93,14 @@ def main() -> None:
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--outputs", nargs="+", default=["logits", "top_k"])
     parser.add_argument("--repeats", type=int, default=9)
+    add_save_option(parser, "bench_lm_head")
     args = parser.parse_args()
+    with recorded(args.save):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Times both heads for every dtype, output and batch, and prints one line each."""
 
     import torch
 
@@ -107,8 +114,8 @@ def main() -> None:
     roofline = median_seconds({"sum": lambda: torch.from_numpy(base).sum()}, args.repeats)["sum"]
     print(
         f"LM head {args.vocab} x {args.hidden}, {THREADS} threads, median of {args.repeats} "
-        f"interleaved calls. torch {torch.__version__}, numba {numba.__version__}. "
-        "Shared, noisy machine: compare ratios within this run."
+        f"interleaved calls. torch {torch.__version__}, numba {numba.__version__}.\n"
+        + machine_note()
     )
     print(
         f"read roofline: torch.sum over the float32 table: {base.nbytes / roofline / 1e9:.1f} GB/s"
@@ -132,7 +139,7 @@ def main() -> None:
                 print(
                     f"{dtype:>8} {output:>7} {batch:>5} | {ember * 1e3:9.2f} "
                     f"{table.nbytes / ember / 1e9:6.1f} | {peer * 1e3:9.2f} "
-                    f"{table.nbytes / peer / 1e9:6.1f} | {ember / peer:11.2f} | "
+                    f"{table.nbytes / peer / 1e9:6.1f} | {ratio(ember, peer):>11} | "
                     f"{(table.nbytes / ember) / (base.nbytes / roofline):16.2f}"
                 )
         del table

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import ml_dtypes
 import numpy as np
-from bench_embedding import HIDDEN, VOCAB, random_table, same_bytes
+from embedding_tables import HIDDEN, VOCAB, random_table, same_bytes
 
 # Timed calls run ember's compiled kernels: where ember compiles in the background, lookups go
 # through numpy until their kernel is ready, which belongs to load time (see bench_load.py).

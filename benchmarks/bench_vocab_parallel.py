@@ -19,7 +19,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
-from bench_embedding import cycling, round_robin, timed_slot
+from harness import cycling, round_robin, timed_slot
 
 import ember.nn as nn
 from ember.dtype import DType

@@ -23,7 +23,8 @@ import ml_dtypes
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_embedding import VOCAB, round_robin, timed_slot
+from embedding_tables import VOCAB
+from harness import round_robin, timed_slot
 
 import ember.nn as nn
 from ember.driver import CPU, Accelerator
