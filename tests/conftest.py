@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 os.environ["XLA_FLAGS"] = (
@@ -62,3 +63,38 @@ def quantized_rows():
     from ember.quant.samples import sample_table
 
     return sample_table
+
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def assert_same_bits(got, want, *, nan_meets_nan: bool = False) -> None:
+    """The same dtype, shape and bits, NaN payloads included. With `nan_meets_nan`, a NaN only
+    has to meet a NaN: for references whose NaN payloads are numpy's choice, not a format's."""
+    got, want = np.ascontiguousarray(got), np.ascontiguousarray(want)
+    assert got.dtype == want.dtype, f"dtype {got.dtype}, want {want.dtype}"
+    assert got.shape == want.shape, f"shape {got.shape}, want {want.shape}"
+    unsigned = f"u{got.dtype.itemsize}"
+    got_bits, want_bits = got.view(unsigned), want.view(unsigned)
+    differ = got_bits != want_bits
+    if nan_meets_nan:
+        nan = np.isnan(want.astype(np.float32))
+        np.testing.assert_array_equal(np.isnan(got.astype(np.float32)), nan)
+        differ &= ~nan
+    if differ.any():
+        at = tuple(int(i) for i in np.argwhere(differ)[0])
+        raise AssertionError(
+            f"bits differ at {int(differ.sum())} of {differ.size} places; first at {at}: "
+            f"{int(got_bits[at]):#x}, want {int(want_bits[at]):#x}"
+        )
+
+
+def assert_within_dot_bound(logits, hidden, table) -> None:
+    """|logit - exact| <= width * eps32 * sum_i |h_i w_i|: any float32 sum of the width's
+    products (each product and partial sum rounded once) errs by at most that, in any order.
+    The exact values are those of the stored inputs, widened to float64."""
+    h, w = np.asarray(hidden, np.float64), np.asarray(table, np.float64)
+    exact = h @ w.T
+    bound = h.shape[-1] * EPS32 * (np.abs(h) @ np.abs(w).T)
+    assert logits.dtype == np.float32 and logits.shape == exact.shape
+    assert np.all(np.abs(logits - exact) <= bound), np.max(np.abs(logits - exact) - bound)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
+from conftest import assert_within_dot_bound
 
 import ember.nn as nn
 from ember.dtype import DType
@@ -31,16 +32,6 @@ def head_outputs(session, table, hidden, outputs, k=None, name="tokens"):
             results.extend(result if isinstance(result, tuple) else [result])
         g.output(*results)
     return [r.to_numpy() for r in session.load(g, {name: table}).execute(hidden)]
-
-
-def assert_within_dot_bound(logits, hidden, table):
-    """|logit - exact| <= width * eps32 * sum_i |h_i w_i|, the bound of any float32 sum of
-    the width's products; the exact values are of the stored (widened) inputs."""
-    h, w = hidden.astype(np.float64), table.astype(np.float64)
-    exact = h @ w.T
-    bound = hidden.shape[-1] * EPS32 * (np.abs(h) @ np.abs(w).T)
-    assert logits.dtype == np.float32 and logits.shape == exact.shape
-    assert np.all(np.abs(logits - exact) <= bound), np.max(np.abs(logits - exact) - bound)
 
 
 @pytest.mark.parametrize("table_dtype", list(NUMPY), ids=str)

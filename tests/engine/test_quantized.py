@@ -4,6 +4,7 @@
 import ml_dtypes
 import numpy as np
 import pytest
+from conftest import assert_same_bits
 from gguf import GGMLQuantizationType
 from gguf.quants import dequantize as gguf_dequantize
 
@@ -23,11 +24,6 @@ def quantized_table(encoding, vocab=50, hidden=512, seed=0):
 
 def reference(encoding, blocks):
     return gguf_dequantize(blocks, GGMLQuantizationType[encoding.value])
-
-
-def assert_same_bits(got, want):
-    assert got.dtype == want.dtype and got.shape == want.shape
-    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
 
 
 def test_encodings_agree_with_the_reference_formats():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
+from conftest import assert_same_bits
 
 from ember.engine.backends.native.kernels.compiled import device
 from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
@@ -44,15 +45,6 @@ def expected(name: str, table: np.ndarray, rows: list[int | None], dtype) -> np.
         return ref.astype(dtype)
 
 
-def assert_same(out: np.ndarray, ref: np.ndarray) -> None:
-    """Identical bits, except that a NaN only has to meet a NaN."""
-    assert out.dtype == ref.dtype and out.shape == ref.shape
-    nan = np.isnan(ref.astype(np.float32))
-    np.testing.assert_array_equal(np.isnan(out.astype(np.float32)), nan)
-    bits = np.uint32 if out.dtype == np.float32 else np.uint16
-    np.testing.assert_array_equal(out.view(bits)[~nan], ref.view(bits)[~nan])
-
-
 def run(name, table, ids, offset, mode, dtype, parallel):
     fmt = FORMATS[name]
     hidden = table.shape[1] // fmt.block_bytes * fmt.block_elements
@@ -72,7 +64,7 @@ def test_matches_reference(name, dtype, parallel):
     ids = np.array([3, 0, 6, 1, 1, 5, 2, 4, 0, 6, 3])
     bad, out = run(name, table, ids, 0, MODE_ERROR, dtype, parallel)
     assert bad == -1
-    assert_same(out, expected(name, table, list(ids), dtype))
+    assert_same_bits(out, expected(name, table, list(ids), dtype), nan_meets_nan=True)
 
 
 # ---- modes ------------------------------------------------------------------------------------
@@ -93,7 +85,7 @@ def test_zero_and_clamp(name, dtype, mode, parallel):
     table = make_table(name, seed=3)
     bad, out = run(name, table, IDS, OFFSET, mode, dtype, parallel)
     assert bad == -1
-    assert_same(out, expected(name, table, ROWS_BY_MODE[mode], dtype))
+    assert_same_bits(out, expected(name, table, ROWS_BY_MODE[mode], dtype), nan_meets_nan=True)
 
 
 @pytest.mark.parametrize("parallel", [False, True])
@@ -103,7 +95,7 @@ def test_wrap(name, parallel):
     ids = [100, 99, 106, 93, 103]  # rows 0, -1, 6, -7, 3
     bad, out = run(name, table, ids, OFFSET, MODE_WRAP, np.float32, parallel)
     assert bad == -1
-    assert_same(out, expected(name, table, [0, 6, 6, 0, 3], np.float32))
+    assert_same_bits(out, expected(name, table, [0, 6, 6, 0, 3], np.float32), nan_meets_nan=True)
     # Beyond [-rows, rows) wrapping stops like an error: row 7 at 3, row -8 at 5.
     for bad_ids, first in (([100, 99, 101, 107, 92], 3), ([100, 99, 101, 106, 93, 92, 250], 5)):
         assert run(name, table, bad_ids, OFFSET, MODE_WRAP, np.float32, parallel)[0] == first
@@ -122,7 +114,7 @@ def test_error_reports_first_bad_position(name, mode, parallel):
     good = np.arange(40) % ROWS
     bad, out = run(name, table, good, 0, mode, np.float32, parallel)
     assert bad == -1
-    assert_same(out, expected(name, table, list(good), np.float32))
+    assert_same_bits(out, expected(name, table, list(good), np.float32), nan_meets_nan=True)
 
 
 def test_empty_table_and_ids():
@@ -140,7 +132,7 @@ def test_any_integer_ids(dtype):
     ids = np.array([6, 0, 3], dtype)
     bad, out = run("q8_0", table, ids, 0, MODE_ERROR, np.float32, False)
     assert bad == -1
-    assert_same(out, expected("q8_0", table, [6, 0, 3], np.float32))
+    assert_same_bits(out, expected("q8_0", table, [6, 0, 3], np.float32), nan_meets_nan=True)
     if dtype == np.uint64:  # above int64's range: out of range, never a negative id
         huge = np.array([1, 2**64 - 1], np.uint64)
         assert run("q8_0", table, huge, 0, MODE_WRAP, np.float32, False)[0] == 1
@@ -165,7 +157,7 @@ def test_streamed_output_unaligned(monkeypatch, name, dtype, parallel):
         bad = gather_dequantize(name, table, ids, 0, MODE_ZERO, out, parallel)
         assert bad == -1
         rows = [5, 1, 0, None, 2, 6, 4, 3, 3]
-        assert_same(out, expected(name, table, rows, dtype))
+        assert_same_bits(out, expected(name, table, rows, dtype), nan_meets_nan=True)
         assert not backing[:skip].any()
 
 
@@ -202,14 +194,14 @@ def test_extreme_ids_and_offsets_do_not_overflow():
     ids = np.array([lowest, highest, 5, lowest + 3], np.int64)
     bad, out = run("q4_0", table, ids, 3, MODE_CLAMP, np.float32, False)
     assert bad == -1
-    assert_same(out, expected("q4_0", table, [0, 6, 2, 0], np.float32))
+    assert_same_bits(out, expected("q4_0", table, [0, 6, 2, 0], np.float32), nan_meets_nan=True)
     assert run("q4_0", table, ids, 3, MODE_WRAP, np.float32, False)[0] == 0
     # A table whose ids reach past int64 (offset near the top): the ids that exist still map.
     bad, out = run(
         "q4_0", table, np.array([highest - 1]), highest - 3, MODE_ERROR, np.float32, True
     )
     assert bad == -1
-    assert_same(out, expected("q4_0", table, [2], np.float32))
+    assert_same_bits(out, expected("q4_0", table, [2], np.float32), nan_meets_nan=True)
     bad, out = run("q4_0", table, np.array([lowest]), lowest - 2, MODE_ERROR, np.float32, False)
     assert bad == -1
-    assert_same(out, expected("q4_0", table, [2], np.float32))
+    assert_same_bits(out, expected("q4_0", table, [2], np.float32), nan_meets_nan=True)

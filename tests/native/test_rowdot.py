@@ -10,6 +10,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
+from conftest import assert_within_dot_bound
 from numba import njit
 
 from ember.engine.backends.native.kernels.rowdot import (
@@ -27,16 +28,6 @@ def logits_of(hidden, table, parallel=True):
     out = np.full((hidden.shape[0], table.shape[0]), np.nan, np.float32)
     rowdot(hidden, table, out, parallel=parallel)
     return out
-
-
-def assert_within_dot_bound(logits, hidden, table):
-    """|logit - exact| <= width * eps32 * sum_i |h_i * w_i|: a float32 sum of `width` products
-    (each rounded at most once, each partial sum once) errs by at most that, whatever the order.
-    The table's exact values are its stored ones, widened."""
-    h, w = hidden.astype(np.float64), table.astype(np.float64)
-    exact = h @ w.T
-    bound = hidden.shape[1] * EPS32 * (np.abs(h) @ np.abs(w).T)
-    assert np.all(np.abs(logits - exact) <= bound), np.max(np.abs(logits - exact) - bound)
 
 
 @pytest.mark.parametrize("dtype", TABLE_DTYPES, ids=lambda d: np.dtype(d).name)

@@ -9,6 +9,7 @@ import itertools
 import numpy as np
 import pytest
 from block_fields import F16_FIELDS, SPECIAL_F16, set_f16
+from conftest import assert_same_bits
 from gguf import GGMLQuantizationType
 from gguf import quants as gq
 from hypothesis import HealthCheck, given, settings
@@ -23,15 +24,6 @@ WITH_F16 = [name for name in NAMES if F16_FIELDS[name]]  # MXFP4, NVFP4: byte sc
 def gguf_dequantize(blocks: np.ndarray, name: str) -> np.ndarray:
     with np.errstate(all="ignore"):
         return gq.dequantize(blocks, GGMLQuantizationType[name.upper()])
-
-
-def assert_same_floats(ours: np.ndarray, ref: np.ndarray) -> None:
-    """Identical float32 bits, except that a NaN only has to meet a NaN."""
-    assert ours.dtype == ref.dtype == np.float32
-    assert ours.shape == ref.shape
-    nan = np.isnan(ref)
-    np.testing.assert_array_equal(np.isnan(ours), nan)
-    np.testing.assert_array_equal(ours.view(np.uint32)[~nan], ref.view(np.uint32)[~nan])
 
 
 def random_blocks(name: str, n: int, seed: int) -> np.ndarray:
@@ -100,14 +92,16 @@ def test_sane_scales_bit_exact(name):
     ours = fmt.dequantize(data)
     assert ours.shape == (3, 5, 4 * fmt.block_elements)
     assert np.isfinite(ours).all()
-    assert_same_floats(ours, gguf_dequantize(data, name))
+    assert_same_bits(ours, gguf_dequantize(data, name), nan_meets_nan=True)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_random_bytes_bit_exact(name):
     """Fully random bytes: NaN and inf scales included."""
     blocks = random_blocks(name, 500, seed=3)
-    assert_same_floats(FORMATS[name].dequantize(blocks), gguf_dequantize(blocks, name))
+    assert_same_bits(
+        FORMATS[name].dequantize(blocks), gguf_dequantize(blocks, name), nan_meets_nan=True
+    )
 
 
 @pytest.mark.parametrize("name", WITH_F16)
@@ -119,7 +113,9 @@ def test_special_f16_scales_bit_exact(name):
     blocks = random_blocks(name, len(combos), seed=4)
     for k, at in enumerate(fields):
         set_f16(blocks, at, combos[:, k])
-    assert_same_floats(FORMATS[name].dequantize(blocks), gguf_dequantize(blocks, name))
+    assert_same_bits(
+        FORMATS[name].dequantize(blocks), gguf_dequantize(blocks, name), nan_meets_nan=True
+    )
 
 
 def test_mxfp4_every_e8m0_bit_exact():
@@ -130,7 +126,7 @@ def test_mxfp4_every_e8m0_bit_exact():
     )
     blocks[:, 0] = np.tile(np.arange(256), 2)
     ours = FORMATS["mxfp4"].dequantize(blocks)
-    assert_same_floats(ours, gguf_dequantize(blocks, "mxfp4"))
+    assert_same_bits(ours, gguf_dequantize(blocks, "mxfp4"), nan_meets_nan=True)
     assert np.isinf(ours[255 + 256]).all() and not np.isnan(ours).any()
 
 
@@ -143,7 +139,7 @@ def test_nvfp4_every_ue4m3_bit_exact():
     shifts = np.arange(4) * 67  # a different byte in each position of a block
     blocks[:, 0:4] = np.tile((np.arange(256)[:, None] + shifts) % 256, (2, 1))
     ours = FORMATS["nvfp4"].dequantize(blocks)
-    assert_same_floats(ours, gguf_dequantize(blocks, "nvfp4"))
+    assert_same_bits(ours, gguf_dequantize(blocks, "nvfp4"), nan_meets_nan=True)
     assert np.isfinite(ours).all()
 
 
@@ -156,7 +152,7 @@ def test_extreme_payloads_bit_exact(name):
     blocks[1::2] = 0xFF
     for at in F16_FIELDS[name]:
         set_f16(blocks[2:], at, [0x7BFF, 0x7BFF, 0x3C00, 0x3C00])
-    assert_same_floats(fmt.dequantize(blocks), gguf_dequantize(blocks, name))
+    assert_same_bits(fmt.dequantize(blocks), gguf_dequantize(blocks, name), nan_meets_nan=True)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -166,7 +162,7 @@ def test_dequantize_property(name, data):
     n = data.draw(st.integers(1, 3))
     raw = data.draw(st.binary(min_size=n * fmt.block_bytes, max_size=n * fmt.block_bytes))
     blocks = np.frombuffer(raw, np.uint8).reshape(1, n * fmt.block_bytes)
-    assert_same_floats(fmt.dequantize(blocks), gguf_dequantize(blocks, name))
+    assert_same_bits(fmt.dequantize(blocks), gguf_dequantize(blocks, name), nan_meets_nan=True)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -178,7 +174,7 @@ def test_shapes_and_views(name):
     assert fmt.dequantize(empty).shape == (0, 2 * fmt.block_elements)
     wide = random_blocks(name, 6, seed=8).reshape(3, 2 * fmt.block_bytes)
     view = wide[:, fmt.block_bytes :]  # strided rows: the u16/u32 views must not assume layout
-    assert_same_floats(fmt.dequantize(view), fmt.dequantize(view.copy()))
+    assert_same_bits(fmt.dequantize(view), fmt.dequantize(view.copy()), nan_meets_nan=True)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from conftest import assert_same_bits
 from gguf import GGMLQuantizationType
 from gguf import quants as gq
 from hypothesis import HealthCheck, given, settings
@@ -69,15 +70,6 @@ BOUNDS = {
 
 def gguf_type(name: str) -> GGMLQuantizationType:
     return GGMLQuantizationType[name.upper()]
-
-
-def assert_same_floats(ours: np.ndarray, ref: np.ndarray) -> None:
-    """Identical float32 bits, except that a NaN only has to meet a NaN."""
-    assert ours.dtype == ref.dtype == np.float32
-    assert ours.shape == ref.shape
-    nan = np.isnan(ref)
-    np.testing.assert_array_equal(np.isnan(ours), nan)
-    np.testing.assert_array_equal(ours.view(np.uint32)[~nan], ref.view(np.uint32)[~nan])
 
 
 def normal(rows: int = 32, width: int = 1024, seed: int = 11) -> np.ndarray:
@@ -155,7 +147,9 @@ def test_quantized_bytes_read_back_by_gguf(name, scale):
     blocks = fmt.quantize(normal(4, 512, seed=5) * np.float32(scale))
     assert blocks.dtype == np.uint8
     assert blocks.shape == (4, 512 // fmt.block_elements * fmt.block_bytes)
-    assert_same_floats(fmt.dequantize(blocks), gq.dequantize(blocks, gguf_type(name)))
+    assert_same_bits(
+        fmt.dequantize(blocks), gq.dequantize(blocks, gguf_type(name)), nan_meets_nan=True
+    )
 
 
 @pytest.mark.parametrize("name", QUANTIZABLE)

@@ -12,6 +12,7 @@ jax = pytest.importorskip("jax")
 jnp = pytest.importorskip("jax.numpy")
 
 from block_fields import F16_FIELDS, set_f16  # noqa: E402
+from conftest import assert_same_bits  # noqa: E402
 
 from ember.engine.backends.xla import decode as decode_module  # noqa: E402
 from ember.engine.backends.xla.decode import DECODERS, HOST_DECODED, decode  # noqa: E402
@@ -41,13 +42,6 @@ EDGE_F16 = [
 ]
 
 jit_decode = jax.jit(decode, static_argnums=0)
-
-
-def assert_same_bits(ours, ref: np.ndarray) -> None:
-    ours = np.asarray(ours)
-    assert ours.dtype == ref.dtype == np.float32
-    assert ours.shape == ref.shape
-    np.testing.assert_array_equal(ours.view(np.uint32), ref.view(np.uint32))
 
 
 def check(name: str, rows: np.ndarray) -> None:
