@@ -16,10 +16,10 @@ tiled to the full row count, so the memory the ids reach is that of the full tab
 
 import argparse
 import itertools
-import time
 
 import numba
 import numpy as np
+from harness import add_save_option, fixed_slot, interleave, machine_note, medians, recorded
 
 from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
 from ember.engine.backends.native.kernels.gather import gather_rows
@@ -29,18 +29,11 @@ from ember.quant.samples import sample_table
 
 
 def median_seconds(calls, reps, rng):
-    """Median per-call time of each callable, interleaved round-robin (in a random order each
-    round) so drifting load hits all alike; each timed call follows an untimed one of its own,
-    so that it does not pay for the cache state another contender left."""
-    samples = {name: [] for name in calls}
-    for _ in range(reps):
-        for name in rng.permutation(list(calls)):
-            call = calls[name]
-            call()
-            start = time.perf_counter()
-            call()
-            samples[name].append(time.perf_counter() - start)
-    return {name: float(np.median(s)) for name, s in samples.items()}
+    """Median per-call time of each callable, interleaved (in a random order each round) so
+    drifting load hits all alike; each timed call follows an untimed one of its own, so that it
+    does not pay for the cache state another contender left."""
+    slots = {name: fixed_slot(call, primed=True) for name, call in calls.items()}
+    return medians(interleave(slots, reps, shuffle=rng))
 
 
 def main():
@@ -53,7 +46,14 @@ def main():
     parser.add_argument("--ids", type=int, default=8192)
     parser.add_argument("--unique", type=int, default=4096, help="distinct rows generated")
     parser.add_argument("--reps", type=int, default=9)
+    add_save_option(parser, "bench_formats")
     args = parser.parse_args()
+    with recorded(args.save):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Times each format's fused lookup against the float32 gather; one table row each."""
     rng = np.random.default_rng(0)
     table32 = np.empty((args.rows, args.width), np.float32)
     table32[:] = rng.standard_normal(args.width).astype(np.float32)
@@ -62,6 +62,7 @@ def main():
     # Fresh ids each call, so that no call finds its rows cached by the one before.
     pool = itertools.cycle(rng.integers(0, args.rows, (16, args.ids)))
 
+    print(machine_note())
     print(
         f"{args.rows} x {args.width} table ({args.unique} distinct rows tiled), {args.ids} ids, "
         f"float32 output, {numba.get_num_threads()} threads, median of {args.reps}"

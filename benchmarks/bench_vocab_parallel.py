@@ -19,7 +19,15 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np
-from harness import cycling, round_robin, timed_slot
+from harness import (
+    add_save_option,
+    cycling,
+    machine_note,
+    ratio,
+    recorded,
+    round_robin,
+    timed_slot,
+)
 
 import ember.nn as nn
 from ember.dtype import DType
@@ -48,7 +56,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vocab", type=int, default=128256)
     p.add_argument("--hidden", type=int, default=1024)
     p.add_argument("--budget", type=float, default=6.0)
+    add_save_option(p, "bench_vocab_parallel")
     args = p.parse_args(argv)
+    with recorded(args.save):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Checks each lookup against the table, times them in turns and prints the table."""
     table = np.random.default_rng(0).standard_normal((args.vocab, args.hidden), np.float32)
     session = InferenceSession(backend=args.backend)
     rng = np.random.default_rng(1)
@@ -63,13 +78,14 @@ def main(argv: list[str] | None = None) -> None:
         name: cycling(lambda ids, m=m: ready(m.execute(ids)), pool) for name, m in models.items()
     }
     med = round_robin({k: timed_slot(c) for k, c in calls.items()}, args.budget, min_rounds=15)
+    print(machine_note())
     print(f"{args.backend}: {args.vocab} x {args.hidden} float32, {args.tokens} ids")
     print("| lookup | median per call | x unsharded | bytes exchanged / masked all-reduce |")
     print("|---|---:|---:|---:|")
     for name, seconds in med.items():
-        ratio = exchange_ratio(models[name], pool[0]) if name != "unsharded" else None
-        shown = "" if ratio is None else f"{ratio:.3f}"
-        print(f"| {name} | {seconds * 1e3:.2f} ms | {seconds / med['unsharded']:.2f} | {shown} |")
+        exchanged = exchange_ratio(models[name], pool[0]) if name != "unsharded" else None
+        shown = "" if exchanged is None else f"{exchanged:.3f}"
+        print(f"| {name} | {seconds * 1e3:.2f} ms | {ratio(seconds, med['unsharded'])} | {shown} |")
 
 
 def ready(results: list) -> list:

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from embedding_tables import VOCAB
-from harness import round_robin, timed_slot
+from harness import add_save_option, machine_note, ratio, recorded, round_robin, timed_slot
 
 import ember.nn as nn
 from ember.driver import CPU, Accelerator
@@ -73,7 +73,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--hidden", type=int, default=4096)
     p.add_argument("--platform", default="cpu", choices=["cpu", "gpu"])
     p.add_argument("--budget", type=float, default=3.0, help="seconds per configuration")
+    add_save_option(p, "bench_xla")
     args = p.parse_args(argv)
+    with recorded(args.save):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Times the three contenders for every dtype and token count; one table row each."""
+    print(machine_note())
     print(
         f"jax {jax.__version__}, {jax.devices(args.platform)[0].device_kind}, "
         f"table {VOCAB} x {args.hidden}"
@@ -95,8 +103,8 @@ def main(argv: list[str] | None = None) -> None:
             out_bytes = tokens * args.hidden * table.itemsize
             print(
                 f"| {tokens} | {dtype_name} | {ember * 1e6:.1f} µs | {take * 1e6:.1f} µs | "
-                f"{ember / take:.2f} | {copy * 1e6:.1f} µs | {out_bytes / ember / 1e9:.1f} | "
-                f"{copy / ember:.2f} |",
+                f"{ratio(ember, take)} | {copy * 1e6:.1f} µs | {out_bytes / ember / 1e9:.1f} | "
+                f"{ratio(copy, ember)} |",
                 flush=True,
             )
         del table

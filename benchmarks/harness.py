@@ -58,20 +58,38 @@ def timed_slot(call: Callable[[], object], target: float = 1e-3) -> Slot:
     return Slot(lambda: time_calls(call, inner), est * inner)
 
 
-def fixed_slot(call: Callable[[], object], calls: int = 1) -> Slot:
-    """A turn of exactly ``calls`` back-to-back calls (its cost is not estimated)."""
-    return Slot(lambda: time_calls(call, calls), 0.0)
+def fixed_slot(call: Callable[[], object], calls: int = 1, primed: bool = False) -> Slot:
+    """A turn of exactly ``calls`` back-to-back calls (its cost is not estimated).
+
+    ``primed``: one untimed call first, so the turn does not pay for the cache state another
+    contender left.
+    """
+
+    def run() -> float:
+        if primed:
+            call()
+        return time_calls(call, calls)
+
+    return Slot(run, 0.0)
 
 
-def interleave(slots: dict[str, Slot], rounds: int, warmup: int = 0) -> dict[str, list[float]]:
+def interleave(
+    slots: dict[str, Slot],
+    rounds: int,
+    warmup: int = 0,
+    shuffle: np.random.Generator | None = None,
+) -> dict[str, list[float]]:
     """Seconds per call of each slot's turns, taking turns A, B, C, A, B, C, ... .
 
-    ``warmup`` rounds run first and are dropped. A 1 ms pause between turns lets runtimes whose
-    idle worker threads spin (OpenMP) park them before the next contender starts.
+    ``warmup`` rounds run first and are dropped; with ``shuffle``, each round takes its turns
+    in a random order. A 1 ms pause between turns lets runtimes whose idle worker threads spin
+    (OpenMP) park them before the next contender starts.
     """
     samples: dict[str, list[float]] = {name: [] for name in slots}
     for round_ in range(warmup + rounds):
-        for name, slot in slots.items():
+        order = list(slots) if shuffle is None else shuffle.permutation(list(slots))
+        for name in order:
+            slot = slots[name]
             seconds = slot.run()
             if round_ >= warmup:
                 samples[name].append(seconds)
