@@ -2,7 +2,7 @@
 
 Contenders run in one process and take turns (A, B, C, A, B, C, ...), so load that drifts
 during a run hits all of them alike; each turn is one sample of seconds per call, and a
-script reports medians (or percentiles) and ratios taken within one run. The machine's load
+script reports medians and ratios taken within one run. The machine's load
 is noted beside the results, and ``recorded`` keeps a copy of what a script prints in
 ``benchmarks/results/``.
 """
@@ -108,11 +108,6 @@ def round_robin(slots: dict[str, Slot], budget: float, min_rounds: int) -> dict[
 def medians(samples: dict[str, list[float]]) -> dict[str, float]:
     """The median of each contender's samples."""
     return {name: float(np.median(v)) for name, v in samples.items()}
-
-
-def percentiles(samples: list[float], qs: tuple[float, ...] = (50, 99)) -> list[float]:
-    """The ``qs`` percentiles of one contender's samples."""
-    return [float(x) for x in np.percentile(samples, qs)]
 
 
 def ratio(mine: float | None, theirs: float | None) -> str:
