@@ -12,7 +12,7 @@ from conftest import assert_within_dot_bound
 import ember.nn as nn
 from ember.dtype import DType
 from ember.engine.backends.native.plan import build_plan
-from ember.graph import Graph, QuantizationEncoding, TensorType, Weight
+from ember.graph import Graph, TensorType, Weight
 from ember.graph.ops.constant import WEIGHT
 
 EPS32 = float(np.finfo(np.float32).eps)
@@ -189,11 +189,6 @@ def test_bad_heads_are_clear_errors_at_build_time():
         nn.LMHead(emb, output="argmax", k=3)
     with pytest.raises(TypeError, match="takes an EmbeddingV2 or Embedding"):
         nn.LMHead(np.zeros((3, 4), np.float32))
-    quantized = nn.EmbeddingV2(
-        VOCAB, 144, DType.uint8, quantization_encoding=QuantizationEncoding.Q4_K
-    )
-    with pytest.raises(NotImplementedError, match=r"Q4_K table needs the fused quantized matmul"):
-        nn.LMHead(quantized)
     parallel = nn.VocabParallelEmbedding(VOCAB, WIDTH, DType.float32, devices=[emb.device])
     with pytest.raises(NotImplementedError, match="vocabulary-parallel head"):
         nn.LMHead(parallel)

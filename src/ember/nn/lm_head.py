@@ -45,16 +45,18 @@ class LMHead(Module):
       log-probabilities are `logits - logsumexp` without a softmax output.
 
     The products are exact float32 dot products of the hidden states (widened, never
-    quantized) with the table's rows (bfloat16 and float16 rows widened as they are read), with
-    float32 accumulation. Ties in argmax and top-k go to the lowest id. NaN in the hidden
-    states follows IEEE arithmetic and never raises: since NaN times anything (0 included) is
-    NaN, a token with a NaN gets NaN for every logit and for its log-sum-exp; NaN ranks above
-    every number (as in `numpy.argmax` and `torch.topk`), so its argmax is id 0 and its top-k
-    ids `0..k-1`, with NaN values. (An infinite hidden value gives inf or NaN logits alike.)
+    quantized) with the table's rows (bfloat16 and float16 rows widened as they are read; rows
+    of a quantized table decoded a few at a time by `ops.qmatmul`, bit for bit as gguf decodes
+    them, never into a whole float table), with float32 accumulation. Ties in argmax and top-k
+    go to the lowest id. NaN in the hidden states follows IEEE arithmetic and never raises:
+    since NaN times anything (0 included) is NaN, a token with a NaN gets NaN for every logit
+    and for its log-sum-exp; NaN ranks above every number (as in `numpy.argmax` and
+    `torch.topk`), so its argmax is id 0 and its top-k ids `0..k-1`, with NaN values. (An
+    infinite hidden value gives inf or NaN logits alike.)
 
     Raises (at construction):
         TypeError: `embedding` is not an embedding layer.
-        NotImplementedError: the table is quantized, or split over devices (not yet here).
+        NotImplementedError: the table is split over devices (not yet here).
         ValueError: an unknown `output`; `k` missing or outside `[1, vocab]` for "top_k", or
             given for another output.
     """
@@ -70,11 +72,6 @@ class LMHead(Module):
             )
         if not isinstance(embedding, EmbeddingV2):
             raise TypeError(f"LMHead takes an EmbeddingV2 or Embedding, got {embedding!r}")
-        if embedding.quantization_encoding is not None:
-            raise NotImplementedError(
-                f"LMHead over a {embedding.quantization_encoding.value} table needs the fused "
-                "quantized matmul (ops.qmatmul), which is not built yet"
-            )
         if output not in OUTPUTS:
             raise ValueError(f"LMHead: output must be one of {OUTPUTS}, got {output!r}")
         if output == "top_k":
@@ -98,6 +95,8 @@ class LMHead(Module):
                 (top_k) `k` exceeds the vocabulary of an `Embedding(weights)` table.
         """
         table = self._table()
+        encoding = self.embedding.quantization_encoding
+        width = table.shape[1] if encoding is None else encoding.hidden_size(int(table.shape[1]))
         states = ops.as_value(hidden)
         if states.dtype not in HIDDEN_DTYPES:
             raise TypeError(
@@ -109,16 +108,19 @@ class LMHead(Module):
                 "LMHead: hidden states must be (batch, hidden) or (batch, seq, hidden), "
                 f"got shape {states.shape}"
             )
-        if states.shape[-1] != table.shape[1]:
+        if states.shape[-1] != width:
             raise ValueError(
                 f"LMHead: hidden states of width {states.shape[-1]} do not match the table "
-                f"{table.shape} (vocab, hidden): expected width {table.shape[1]}"
+                f"{table.shape} (vocab, hidden): expected width {width}"
             )
         vocab = table.shape[0]
         if self.k is not None and isinstance(vocab, StaticDim) and self.k > int(vocab):
             raise ValueError(f"LMHead: k must be in [1, {vocab}], got {self.k}")
         states = states.to(table.device).cast(DType.float32)
-        logits = ops.matmul(states, ops.transpose(table, 0, 1))
+        if encoding is None:
+            logits = ops.matmul(states, ops.transpose(table, 0, 1))
+        else:
+            logits = ops.qmatmul(encoding, None, states, table)
         if self.output == "argmax":
             return ops.squeeze(ops.argmax(logits, axis=-1), -1)
         if self.output == "top_k":
@@ -128,15 +130,24 @@ class LMHead(Module):
         return logits
 
     def _table(self) -> TensorValue:
-        """The embedding's table as a graph value.
+        """The embedding's table as a graph value: `(vocab, hidden)` floats, or `(vocab, row
+        bytes)` uint8 blocks for a quantized one.
 
         Raises:
             ValueError: an `Embedding(weights)` table that is not 2-D.
-            TypeError: a table of another dtype than float32, bfloat16 or float16.
+            TypeError: a table of another dtype than float32, bfloat16 or float16 (or uint8
+                when quantized).
         """
         table = ops.as_value(self.embedding.weight)
         if table.rank != 2:
             raise ValueError(f"LMHead: the table must be 2-D (vocab, hidden), got {table.shape}")
+        if self.embedding.quantization_encoding is not None:
+            if table.dtype is not DType.uint8:
+                raise TypeError(
+                    f"LMHead: a {self.embedding.quantization_encoding.value} table must be uint8 "
+                    f"blocks, got {table.dtype!r}"
+                )
+            return table
         if table.dtype not in HIDDEN_DTYPES:
             raise TypeError(
                 f"LMHead: the table must be one of {', '.join(repr(d) for d in HIDDEN_DTYPES)}"

@@ -15,6 +15,7 @@ from .gather import gather
 from .logical import logical_and, logical_not, logical_or, logical_xor
 from .logsumexp import logsumexp
 from .matmul import matmul
+from .qmatmul import qmatmul
 from .reshape import reshape
 from .select import select
 from .shape_to_tensor import shape_to_tensor
@@ -60,6 +61,7 @@ __all__ = [
     "negate",
     "not_equal",
     "pow",
+    "qmatmul",
     "reshape",
     "select",
     "shape_to_tensor",

@@ -27,6 +27,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     gather,
     logsumexp,
     matmul,
+    qmatmul,
     shape,
     shape_to_tensor,
     sharded_gather,

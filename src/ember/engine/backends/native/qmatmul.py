@@ -1,0 +1,58 @@
+"""Native lowering of `qmatmul`: the quantized table is decoded a chunk of rows at a time into
+a small scratch buffer (`RowLookup`, bit for bit as gguf decodes), and each chunk is dotted
+with every token by `rowdot`, so the dequantized table is never whole in memory.
+
+`rowdot` sums each dot product in one order fixed by the width alone, so a row's logit has the
+same bits whichever chunk it falls in: the logits equal the dense head's over the dequantized
+table, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.graph import Node
+from ember.graph.ops.qmatmul import QMATMUL
+
+from .kernels.gather import PARALLEL_MIN_BYTES
+from .kernels.lookup import RowLookup
+from .kernels.out_of_range import ERROR as MODE_ERROR
+from .kernels.rowdot import rowdot
+from .lowering import LoweringContext, StepFn, lowers
+
+__all__ = ["CHUNK_ROWS", "lower_qmatmul"]
+
+CHUNK_ROWS = 256
+"""Table rows decoded at a time: 4 MiB of float32 at width 4096, small enough to stay in the
+cache between its decode and its dot products."""
+
+_FLOAT32 = np.dtype(np.float32)
+
+
+@lowers(QMATMUL)
+def lower_qmatmul(ctx: LoweringContext, node: Node) -> StepFn:
+    encoding = node.attrs["encoding"]
+    lookup = RowLookup(encoding.name, np.dtype(np.int64), _FLOAT32)
+
+    def run(rt, slot, lhs, rhs):
+        table = np.ascontiguousarray(rhs)
+        vocab, width = table.shape[0], encoding.hidden_size(table.shape[1])
+        out = rt.empty(slot, (*lhs.shape[:-1], vocab), _FLOAT32)
+        hidden = np.ascontiguousarray(lhs).reshape(-1, width)
+        logits = out.reshape(hidden.shape[0], vocab)
+        if logits.size == 0:
+            return out
+        chunk = min(CHUNK_ROWS, vocab)
+        rows = np.empty((chunk, width), _FLOAT32)
+        scratch = np.empty(hidden.shape[0] * chunk, _FLOAT32)
+        ids = np.arange(chunk, dtype=np.int64)
+        parallel = rows.nbytes >= PARALLEL_MIN_BYTES
+        for start in range(0, vocab, chunk):
+            count = min(chunk, vocab - start)
+            decoded = rows[:count]
+            lookup(table[start : start + count], ids[:count], 0, MODE_ERROR, decoded, parallel)
+            chunk_logits = scratch[: hidden.shape[0] * count].reshape(hidden.shape[0], count)
+            rowdot(hidden, decoded, chunk_logits, parallel=parallel)
+            logits[:, start : start + count] = chunk_logits
+        return out
+
+    return run
