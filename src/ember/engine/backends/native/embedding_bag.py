@@ -32,7 +32,7 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
     pool, padding_idx = POOLS[attrs["mode"]], attrs["padding_idx"]
     out_of_range, include_last = attrs["out_of_range"], attrs["include_last_offset"]
     has_offsets, has_weights = attrs["has_offsets"], attrs["has_weights"]
-    oor = MODE_ZERO if out_of_range == "zero" else MODE_CLAMP  # "error" is checked first
+    mode = MODE_ZERO if out_of_range == "zero" else MODE_CLAMP  # "error" is checked first
     out_dtype = node.result_types[0].dtype.to_numpy()
     ids_dtype = node.inputs[1].dtype.to_numpy()
     encoding = attrs["encoding"]
@@ -70,11 +70,11 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
         parallel = flat.size * hidden * 4 >= PARALLEL_MIN_BYTES
         if encoding is None:
             source = table if kind == KIND_F32 else table.view(np.uint16)
-            bags(source, kind, flat, False, starts, ends, weights, pool, padding_idx, oor,
+            bags(source, kind, flat, False, starts, ends, weights, pool, padding_idx, mode,
                  pooled, parallel)  # fmt: skip
         else:
             _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx,
-                          oor, pooled, hidden, parallel)  # fmt: skip
+                          mode, pooled, hidden, parallel)  # fmt: skip
         if pooled is not out:
             out[...] = pooled  # rounded once, to the table's dtype
         return out
@@ -82,7 +82,7 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
     return run
 
 
-def _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx, oor, out,
+def _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx, mode, out,
                   hidden, parallel):  # fmt: skip
     """Bags in chunks: each chunk's rows decoded into one buffer, then pooled from it."""
     per_chunk = max(CHUNK_BYTES // (hidden * 4), 1)
@@ -93,9 +93,9 @@ def _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_
         last = max(int(np.searchsorted(ends, starts[first] + per_chunk, "right")), first + 1)
         low, high = int(starts[first]), int(ends[last - 1])
         decoded = buffer[: high - low]
-        rows(table, flat[low:high], 0, oor, decoded, parallel)
+        rows(table, flat[low:high], 0, mode, decoded, parallel)
         weights_here = None if weights is None else weights[low:high]
         bags(decoded, KIND_F32, flat[low:high], True, starts[first:last] - low,
-             ends[first:last] - low, weights_here, pool, padding_idx, oor, out[first:last],
+             ends[first:last] - low, weights_here, pool, padding_idx, mode, out[first:last],
              parallel)  # fmt: skip
         first = last

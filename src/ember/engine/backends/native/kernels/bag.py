@@ -13,7 +13,7 @@ the source file of the function it cached.
 >>> ids, out = np.array([3, 1, 1, 9]), np.empty((3, 2), np.float32)
 >>> pools = BagPool(ids.dtype, table.dtype)
 >>> pools(table, KIND_F32, ids, False, np.array([0, 2, 3]), np.array([2, 2, 4]), None,
-...       POOL_SUM, None, MODE_ZERO, out, False)
+...       POOL_SUM, None, ZERO, out, False)
 >>> out.tolist()
 [[8.0, 10.0], [0.0, 0.0], [0.0, 0.0]]
 """
@@ -29,7 +29,7 @@ from numba.extending import intrinsic
 from . import background
 from .compiled.cache import jit
 from .launch import launch
-from .out_of_range import ZERO as MODE_ZERO
+from .out_of_range import ZERO
 
 __all__ = [
     "KIND_BF16",
@@ -124,10 +124,10 @@ def _prefetch_row(table, v, low, top, row_bytes):
 
 @jit(nogil=True)
 def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low,
-              top, oor, out):  # fmt: skip
+              top, out_of_range, out):  # fmt: skip
     """Pool bag `b` into `out[b]`. `pad`, `low` and `top` are of the ids' type: an id equal to
     `pad` is skipped (when `has_pad`), and an id outside `[low, top]` is a zero row
-    (MODE_ZERO) or the nearest row (MODE_CLAMP)."""
+    (ZERO) or the nearest row (CLAMP)."""
     hidden = out.shape[1]
     row_out = out[b]
     for k in range(hidden):
@@ -143,7 +143,7 @@ def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_
         if positional:
             r = j
         elif v < low or v > top:
-            if oor == MODE_ZERO:
+            if out_of_range == ZERO:
                 r = -1
             elif v < low:
                 r = 0
@@ -191,18 +191,18 @@ def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_
 
 @jit(nogil=True)
 def _pool_bags_serial(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                      low, top, oor, out):  # fmt: skip
+                      low, top, out_of_range, out):  # fmt: skip
     for b in range(starts.shape[0]):
         _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                  low, top, oor, out)  # fmt: skip
+                  low, top, out_of_range, out)  # fmt: skip
 
 
 @jit(nogil=True, parallel=True)
 def _pool_bags_parallel(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                        low, top, oor, out):  # fmt: skip
+                        low, top, out_of_range, out):  # fmt: skip
     for b in prange(starts.shape[0]):
         _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                  low, top, oor, out)  # fmt: skip
+                  low, top, out_of_range, out)  # fmt: skip
 
 
 class BagPool:
@@ -233,17 +233,18 @@ class BagPool:
         weights: np.ndarray | None,
         pool: int,
         padding_idx: int | None,
-        oor: int,
+        out_of_range: int,
         out: np.ndarray,
         parallel: bool,
     ) -> None:
         """Pool bag ``b``, ids ``ids[starts[b]:ends[b]]`` (int64 bounds, already checked),
-        into the float32 ``out[b]``. Ids outside the table follow ``oor``: MODE_ZERO or
-        MODE_CLAMP (ids checked beforehand pass MODE_CLAMP). ``parallel`` is a wish."""
+        into the float32 ``out[b]``. Ids outside the table follow ``out_of_range``: ZERO or
+        CLAMP (ids checked beforehand pass CLAMP). ``parallel`` is a wish."""
         if not self.serial.ready:
             numpy_pool_bags(
-                table, kind, ids, positional, starts, ends, weights, pool, padding_idx, oor, out
-            )
+                table, kind, ids, positional, starts, ends, weights, pool, padding_idx,
+                out_of_range, out,
+            )  # fmt: skip
             return
         info, vocab = np.iinfo(ids.dtype), table.shape[0]
         if vocab:
@@ -254,7 +255,7 @@ class BagPool:
         pad = ids.dtype.type(padding_idx if has_pad else 0)
         weights = np.empty(0, np.float32) if weights is None else weights
         args = (table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low, top)
-        tail = (oor, out)
+        tail = (out_of_range, out)
         if parallel and get_num_threads() > 1 and self.parallel.request():
             launch(
                 lambda: _pool_bags_parallel(*args, *tail),
@@ -274,7 +275,7 @@ def _warm_up(ids_dtype: np.dtype, table_dtype: np.dtype, parallel: bool):
     zero = ids_dtype.type(0)
     return lambda: kernel(
         table, KIND_F32, ids, False, *bounds, np.empty(0, np.float32), POOL_SUM, False, zero,
-        zero, zero, MODE_ZERO, out,
+        zero, zero, ZERO, out,
     )  # fmt: skip
 
 
@@ -288,7 +289,7 @@ def numpy_pool_bags(
     weights: np.ndarray | None,
     pool: int,
     padding_idx: int | None,
-    oor: int,
+    out_of_range: int,
     out: np.ndarray,
 ) -> None:
     """The kernels' results through numpy (the same float32 operations in the same order),
@@ -303,7 +304,7 @@ def numpy_pool_bags(
             outside = (bag >= vocab) if bag.dtype.kind == "u" else (bag < 0) | (bag >= vocab)
             index = np.clip(bag, 0, max(vocab - 1, 0)).astype(np.int64)[keep]
             rows = _as_float32(table[index], kind)
-            if oor == MODE_ZERO:
+            if out_of_range == ZERO:
                 rows[outside[keep]] = 0
         if pool == POOL_MAX:
             out[b] = rows.max(axis=0) if len(rows) else 0
