@@ -8,13 +8,16 @@ PEERS_STAMP := $(PEERS)/.installed
 PEER_PKGS := torch==2.13.0 max==26.7.0
 BENCH_PY = $(if $(wildcard $(PEERS)/bin/python),$(PEERS)/bin/python,$(BIN)/python)
 BENCH_ARGS ?=
+# Extra packages the tests compare against (PyTorch for bags and rowwise formats); the tests
+# that need one skip, saying why, when it is absent. CI sets REFERENCES=torch==2.13.0 (a CPU wheel).
+REFERENCES ?=
 
 .PHONY: demo test lint format bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test]' $(REFERENCES)
 	touch $(STAMP)
 
 demo: $(STAMP)
