@@ -7,24 +7,39 @@ same bytes through `torch.from_numpy`). Contenders take turns round-robin and th
 seconds per call is reported; ratio = ember's time / torch's (below 1: ember faster). The
 roofline is `torch.sum` over the float32 table: the rate at which two threads stream it.
 
+Quantized tables (``--formats``, Q4_K, Q6_K and Q8_0 by default) are timed at ``--qbatch``
+against MAX's ``ops.qmatmul`` (for the formats MAX takes: Q4_0, Q4_K, Q6_K), which runs in a
+child process (MAX quantizes the activations to 8 bits; ember's default mode does not). A
+quantized table is the first 2048 rows quantized from standard normal values, repeated to the
+full vocabulary. GB/s count stored bytes. Each side's peak resident memory is measured in a
+fresh process: the table loaded from a file, then the model loaded and called once at the
+largest batch; "added" is the peak less the resident bytes once the table was in memory.
+
 ember takes float32 hidden states and returns float32 logits for either table dtype; torch's
 `F.linear` needs one dtype, so for a bfloat16 table it multiplies bfloat16 hidden states and
 returns bfloat16 logits (its fast path). Both use two threads: ember's load gate (which runs
 its kernels on one thread while other processes hold the cores) is held open, as torch has none.
 
     .venv-peers/bin/python benchmarks/bench_lm_head.py --batch 1 8 64 --dtypes float32 bfloat16
+    .venv-peers/bin/python benchmarks/bench_lm_head.py --dtypes --formats q4_k q6_k q8_0
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 
 import ml_dtypes
 import numba
 import numpy as np
+from contenders.max_qmatmul import MaxQmatmul, peak_rss, rss_now, states
 from harness import (
+    Slot,
     add_save_option,
     fixed_slot,
     interleave,
@@ -38,23 +53,45 @@ os.environ.setdefault("EMBER_COMPILE", "sync")  # time compiled kernels, not the
 
 THREADS = 2
 K = 10
+SAMPLE_ROWS = 2048
+MAX_FORMATS = ("q4_0", "q4_k", "q6_k")
+"""The formats MAX 26.7's ``ops.qmatmul`` takes (besides GPTQ)."""
 
 
-def ember_head(table: np.ndarray, batch: int, output: str) -> Callable[[], object]:
+def ember_head(
+    table: np.ndarray, batch: int, output: str, fmt: str | None = None
+) -> Callable[[], object]:
+    """ember's head over ``table`` (``fmt``'s uint8 blocks when given) at ``batch``."""
     import ember.nn as nn
     from ember.dtype import DType
     from ember.engine import InferenceSession
-    from ember.graph import Graph, TensorType
+    from ember.graph import Graph, QuantizationEncoding, TensorType
 
-    vocab, hidden = table.shape
-    emb = nn.EmbeddingV2(vocab, hidden, DType.from_numpy(table.dtype), name="tokens")
+    if fmt is None:
+        vocab, hidden = table.shape
+        emb = nn.EmbeddingV2(vocab, hidden, DType.from_numpy(table.dtype), name="tokens")
+    else:
+        encoding = QuantizationEncoding[fmt.upper()]
+        vocab, hidden = table.shape[0], encoding.hidden_size(table.shape[1])
+        emb = nn.EmbeddingV2(
+            vocab, table.shape[1], DType.uint8, quantization_encoding=encoding, name="tokens"
+        )
     head = nn.LMHead(emb, output=output, k=K if output == "top_k" else None)
     with Graph("head", input_types=[TensorType(DType.float32, [batch, hidden])]) as g:
         result = head(g.inputs[0])
         g.output(*(result if isinstance(result, tuple) else (result,)))
     model = InferenceSession(num_threads=THREADS).load(g, {"tokens": table})
-    states = np.random.default_rng(batch).standard_normal((batch, hidden)).astype(np.float32)
-    return lambda: model.execute(states)
+    x = states(batch, hidden)
+    return lambda: model.execute(x)
+
+
+def quantized_table(fmt: str, vocab: int, hidden: int) -> np.ndarray:
+    """``vocab`` rows of ``fmt``: SAMPLE_ROWS quantized rows repeated (quantizing the whole
+    vocabulary in numpy would take minutes; the kernels' speed does not depend on the values)."""
+    from ember.quant.samples import sample_table
+
+    sample = sample_table(fmt, min(SAMPLE_ROWS, vocab), hidden, seed=0)
+    return np.ascontiguousarray(np.resize(sample, (vocab, sample.shape[1])))
 
 
 def torch_head(table: np.ndarray, batch: int, output: str) -> Callable[[], object]:
@@ -90,11 +127,18 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=128256)
     parser.add_argument("--hidden", type=int, default=4096)
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64])
-    parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--dtypes", nargs="*", default=["float32", "bfloat16"])
+    parser.add_argument("--formats", nargs="*", default=["q4_k", "q6_k", "q8_0"])
+    parser.add_argument("--qbatch", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--memory-child", nargs=3, metavar=("FMT", "NPY", "BATCH"),
+                        help=argparse.SUPPRESS)  # fmt: skip
     parser.add_argument("--outputs", nargs="+", default=["logits", "top_k"])
     parser.add_argument("--repeats", type=int, default=9)
     add_save_option(parser, "bench_lm_head")
     args = parser.parse_args()
+    if args.memory_child:
+        memory_child(*args.memory_child)
+        return
     with recorded(args.save):
         run(args)
 
@@ -143,6 +187,78 @@ def run(args: argparse.Namespace) -> None:
                     f"{(table.nbytes / ember) / (base.nbytes / roofline):16.2f}"
                 )
         del table
+    for fmt in args.formats:
+        run_quantized(fmt, args, roofline_bytes_per_s=args.vocab * args.hidden * 4 / roofline)
+
+
+def run_quantized(fmt: str, args: argparse.Namespace, roofline_bytes_per_s: float) -> None:
+    """ember's quantized head against MAX's qmatmul at each batch, then both sides' memory."""
+    table = quantized_table(fmt, args.vocab, args.hidden)
+    peer = MaxQmatmul(fmt, table) if fmt in MAX_FORMATS else None
+    note = "" if peer is None else f"; MAX load {peer.load_s:.1f} s" if peer.load_s else ""
+    if peer is not None and peer.died:
+        note = f"; MAX: {peer.died}"
+    print(f"\n{fmt.upper()} ({table.nbytes / 1e6:.0f} MB stored){note}")
+    print(
+        f"{'format':>6} {'batch':>5} | {'ember ms':>9} {'GB/s':>6} | {'MAX ms':>9} {'GB/s':>6} | "
+        f"{'ember/MAX':>9} | {'ember / roofline':>16}"
+    )
+    for batch in args.qbatch:
+        slots = {"ember": fixed_slot(ember_head(table, batch, "logits", fmt))}
+        if peer is not None and not peer.died:
+            slots["MAX"] = Slot(lambda batch=batch: peer.seconds(batch), 0.0)
+        seconds = medians(interleave(slots, args.repeats, warmup=1))
+        ember, theirs = seconds["ember"], seconds.get("MAX")
+        theirs_cells = (
+            f"{theirs * 1e3:9.2f} {table.nbytes / theirs / 1e9:6.1f}"
+            if theirs
+            else f"{'—':>9} {'—':>6}"
+        )
+        print(
+            f"{fmt:>6} {batch:>5} | {ember * 1e3:9.2f} {table.nbytes / ember / 1e9:6.1f} | "
+            f"{theirs_cells} | {ratio(ember, theirs):>9} | "
+            f"{table.nbytes / ember / roofline_bytes_per_s:16.2f}"
+        )
+    memory = {"ember": ember_memory(fmt, table, max(args.qbatch))}
+    if peer is not None and not peer.died:
+        memory["MAX"] = (peer.request(op="rss").get("peak"), peer.base_rss)
+        peer.close()
+    for side, (peak, base) in memory.items():
+        if peak is None:
+            print(f"  peak resident, {side}: not measured")
+            continue
+        print(
+            f"  peak resident, {side}: {peak / 2**20:.0f} MiB "
+            f"(added after the table was in memory: {(peak - base) / 2**20:.0f} MiB)"
+        )
+
+
+def ember_memory(fmt: str, table: np.ndarray, batch: int) -> tuple[int | None, int | None]:
+    """ember's peak resident bytes, and those with only the table loaded, in a fresh process."""
+    with tempfile.NamedTemporaryFile(suffix=".npy") as file:
+        np.save(file, table)
+        file.flush()
+        proc = subprocess.run(
+            [sys.executable, __file__, "--memory-child", fmt, file.name, str(batch)],
+            capture_output=True,
+            text=True,
+        )
+    replies = [x for x in proc.stdout.splitlines() if x.startswith("@@ ")]
+    if proc.returncode or not replies:
+        return None, None
+    reply = json.loads(replies[-1][3:])
+    return reply["peak"], reply["base"]
+
+
+def memory_child(fmt: str, table_path: str, batch: str) -> None:
+    """Fresh process: load the table, note the peak, load and call ember's head, print both."""
+    import ember.nn  # noqa: F401 (imported before the baseline, as MAX's child imports MAX)
+
+    table = np.load(table_path)
+    base = rss_now()
+    call = ember_head(table, int(batch), "logits", fmt)
+    call()
+    print("@@ " + json.dumps({"peak": peak_rss(), "base": base}), flush=True)
 
 
 if __name__ == "__main__":

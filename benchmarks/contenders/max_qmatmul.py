@@ -1,0 +1,142 @@
+"""MAX's ``ops.qmatmul`` (its quantized matmul, activations quantized to 8 bits) in a child
+process: MAX's load and any crash stay out of the parent, and the child's own peak resident
+memory is MAX's side of the memory comparison.
+
+The parent starts ``python -m contenders.max_qmatmul FMT NPY`` with benchmarks/ on
+``PYTHONPATH``; the child loads one graph with a symbolic batch, then answers one JSON line per
+request on stdin, prefixed ``@@ ``: ``{"op": "time", "batch": B}`` runs one call and returns its
+seconds; ``{"op": "rss"}`` returns the peak resident bytes so far.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from harness import first_line
+
+from contenders.max_peer import max_session
+from contenders.max_worker import child_env
+
+
+def peak_rss() -> int:
+    """This process's peak resident bytes (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def rss_now() -> int:
+    """This process's resident bytes now."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def states(batch: int, hidden: int) -> np.ndarray:
+    """The hidden states every contender multiplies at ``batch`` (the same seed on each side)."""
+    return np.random.default_rng(batch).standard_normal((batch, hidden)).astype(np.float32)
+
+
+class MaxQmatmul:
+    """The parent's handle on a child running MAX's qmatmul over one table.
+
+    ``died`` holds why the child is gone (or never loaded), else None; ``load_s`` MAX's load.
+    """
+
+    def __init__(self, fmt: str, table: np.ndarray):
+        self.died: str | None = None
+        self.file = tempfile.NamedTemporaryFile(suffix=".npy")  # noqa: SIM115 (close())
+        np.save(self.file, table)
+        self.file.flush()
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (close())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "contenders.max_qmatmul", fmt, self.file.name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+            env=child_env(),
+        )
+        hello = self._receive()
+        self.load_s = hello.get("load_s")
+        self.base_rss = hello.get("base_rss")
+
+    def request(self, **message) -> dict:
+        """Sends one command and returns the reply ({} once the child is gone)."""
+        if self.died is None:
+            try:
+                self.proc.stdin.write(json.dumps(message) + "\n")
+                self.proc.stdin.flush()
+            except BrokenPipeError:
+                pass
+        return {} if self.died else self._receive()
+
+    def seconds(self, batch: int) -> float:
+        """One call's seconds at ``batch``, timed in the child (NaN once it is gone)."""
+        return self.request(op="time", batch=batch).get("t", float("nan"))
+
+    def _receive(self) -> dict:
+        for line in self.proc.stdout:
+            if line.startswith("@@ "):
+                reply = json.loads(line[3:])
+                self.died = reply.get("error")
+                return reply
+        code = self.proc.wait()
+        self.stderr.seek(0)
+        lines = [x for x in self.stderr.read().splitlines() if x.strip()]
+        self.died = f"exited {code}: {lines[-1] if lines else ''}"
+        return {}
+
+    def close(self) -> None:
+        """Ends the child (if still alive) and removes its table file."""
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait()
+        self.stderr.close()
+        self.file.close()
+
+
+def child_main(fmt: str, table_path: str) -> None:
+    """Child side: load ``qmatmul(FMT, None, x, w)`` over the table, then answer requests."""
+
+    def send(**reply):
+        print("@@ " + json.dumps(reply), flush=True)
+
+    from max.dtype import DType
+    from max.graph import DeviceRef, Graph, TensorType, Weight, ops
+    from max.graph.quantization import QuantizationEncoding
+
+    table = np.load(table_path)
+    base_rss = rss_now()  # MAX imported and the table in memory, as on ember's side
+    try:
+        encoding = QuantizationEncoding[fmt.upper()]
+        hidden = encoding.elements_per_block * (table.shape[1] // encoding.block_size)
+        cpu = DeviceRef.CPU()
+        weight = Weight("w", DType.uint8, table.shape, cpu, quantization_encoding=encoding)
+        with Graph("qmatmul", input_types=[TensorType(DType.float32, ["batch", hidden], cpu)]) as g:
+            g.output(ops.qmatmul(encoding, None, g.inputs[0], weight))
+        start = time.perf_counter()
+        model = max_session().load(g, weights_registry={"w": table})
+    except Exception as exc:
+        send(error=first_line(exc))
+        return
+    send(load_s=time.perf_counter() - start, base_rss=base_rss)
+    for line in sys.stdin:
+        message = json.loads(line)
+        if message["op"] == "rss":
+            send(peak=peak_rss())
+            continue
+        x = states(message["batch"], hidden)
+        start = time.perf_counter()
+        model.execute(x)
+        send(t=time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    child_main(*sys.argv[1:3])
