@@ -1,4 +1,4 @@
-"""The `ember` command: `demo`, `inspect`, `embed`, `quantize`, `bench` and `launch`.
+"""The `ember` command: `demo`, `inspect`, `embed`, `logits`, `quantize`, `bench` and `launch`.
 
 Every error a user can cause (a missing file, an unknown tensor, a corrupt checkpoint, a bad
 id) is one line on stderr and exit status 1; bad arguments are argparse usage errors: the usage
@@ -54,6 +54,23 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-o", "--output", required=True, help="the .gguf file to write")
     run.add_argument("--force", action="store_true", help="overwrite an existing output file")
     run.set_defaults(handler="quantize")
+
+    run = commands.add_parser("logits", help="run a checkpoint's LM head over hidden states")
+    run.add_argument("path", help="a .gguf or .safetensors file, an index .json or a folder")
+    run.add_argument("--hidden", required=True, help="a .npy of (tokens, hidden) hidden states")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--top-k", type=positive, default=5, help="the k largest logits (default)")
+    mode.add_argument("--argmax", action="store_true", help="the greedy id of each token")
+    mode.add_argument("--logsumexp", action="store_true", help="each token's log-sum-exp")
+    mode.add_argument("--out", help="write the full float32 logits to this .npy file")
+    run.add_argument(
+        "--tensor",
+        help="the head's table (default: output.weight or lm_head.weight, else the "
+        "embedding table)",
+    )
+    run.add_argument("--backend", choices=["native", "xla"], default="native")
+    run.add_argument("--format", choices=["table", "json"], default="table")
+    run.set_defaults(handler="logits")
 
     run = commands.add_parser("bench", help="run the lookup benchmarks and print their table")
     run.add_argument("--quick", action="store_true", help="fewer, shorter rounds")

@@ -1,0 +1,239 @@
+"""`ember logits`: a checkpoint's head (its one untied head, else its embedding table) over
+hidden states from a .npy file, on both backends, with the other commands' one-line errors,
+usage errors and quiet closed pipe. Tables and hidden states are small integers, so every
+logit is exact and ties happen."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gguf
+import ml_dtypes
+import numpy as np
+import pytest
+from conftest import BACKENDS
+
+from ember.cli import main
+from ember.quant import FORMATS
+
+VOCAB, WIDTH = 40, 64
+
+
+def write_gguf(path: Path, tensors: dict[str, np.ndarray]) -> Path:
+    writer = gguf.GGUFWriter(str(path), "llama")
+    for name, array in tensors.items():
+        writer.add_tensor(name, array)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.fixture
+def tied(tmp_path):
+    """A tied model's GGUF: the table (float16) and a norm, no output.weight; hidden states."""
+    rng = np.random.default_rng(0)
+    table = rng.integers(-3, 4, size=(VOCAB, WIDTH)).astype(np.float16)
+    table[30] = table[4]  # rows 4 and 30 tie on every token
+    path = write_gguf(
+        tmp_path / "tied.gguf",
+        {"token_embd.weight": table, "output_norm.weight": np.ones(WIDTH, np.float32)},
+    )
+    hidden = rng.integers(-2, 3, size=(6, WIDTH)).astype(np.float32)
+    hidden[2] = 0  # every logit 0
+    np.save(tmp_path / "hidden.npy", hidden)
+    return path, table.astype(np.float32), tmp_path / "hidden.npy", hidden
+
+
+def run_json(capsys, *args) -> dict:
+    assert main(["logits", *map(str, args), "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_top_k_argmax_logsumexp_and_logits_of_the_tied_table(tied, tmp_path, capsys, backend):
+    path, table, hidden_path, hidden = tied
+    exact = hidden @ table.T  # exact: small integers
+    order = np.argsort(-exact, axis=-1, kind="stable")  # ties to the lowest id
+    common = [path, "--hidden", hidden_path, "--backend", backend]
+    result = run_json(capsys, *common)  # top 5 by default
+    assert result["tensor"] == "token_embd.weight" and result["output"] == "top_k"
+    np.testing.assert_array_equal(result["ids"], order[:, :5])
+    np.testing.assert_array_equal(result["values"], np.take_along_axis(exact, order[:, :5], -1))
+    assert result["ids"][2] == [0, 1, 2, 3, 4]
+    result = run_json(capsys, *common, "--top-k", VOCAB)
+    np.testing.assert_array_equal(result["ids"], order)
+    result = run_json(capsys, *common, "--argmax")
+    np.testing.assert_array_equal(result["ids"], order[:, 0])
+    result = run_json(capsys, *common, "--logsumexp")
+    want = np.log(np.exp(exact.astype(np.float64)).sum(axis=-1))
+    np.testing.assert_allclose(result["logsumexp"], want, rtol=1e-6)
+    out = tmp_path / "logits.npy"
+    assert main(["logits", *map(str, common), "--out", str(out)]) == 0
+    assert f"wrote (6, {VOCAB}) float32 logits of token_embd.weight" in capsys.readouterr().out
+    np.testing.assert_array_equal(np.load(out), exact)
+
+
+def test_the_table_lists_each_tokens_ids_then_values(tied, capsys):
+    path, table, hidden_path, hidden = tied
+    assert main(["logits", str(path), "--hidden", str(hidden_path), "--top-k", "2"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # the title wraps at the table's width
+    assert f"token_embd.weight: top 2 of {VOCAB} for 6 tokens" in out
+    exact = hidden @ table.T
+    first = np.argsort(-exact[0], kind="stable")[:2]
+    assert f"{first[0]} {first[1]}" in out and f"{exact[0, first[0]]:.4f}" in out
+    assert main(["logits", str(path), "--hidden", str(hidden_path), "--argmax"]) == 0
+    assert "greedy id" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [((WIDTH,), np.float32), ((2, 3, WIDTH), np.float16), ((4, WIDTH), ml_dtypes.bfloat16)],
+)
+def test_hidden_states_of_every_rank_and_float_dtype(tied, tmp_path, capsys, shape, dtype):
+    """One vector, (batch, seq, hidden), and bfloat16 (which .npy stores as 2-byte void)."""
+    path, table, _, _ = tied
+    hidden = np.random.default_rng(1).integers(-2, 3, size=shape).astype(dtype)
+    np.save(tmp_path / "h.npy", hidden)
+    result = run_json(capsys, path, "--hidden", tmp_path / "h.npy", "--argmax")
+    exact = hidden.astype(np.float32).reshape(-1, WIDTH) @ table.T
+    want = np.argmax(exact, axis=-1).reshape(shape[:-1] if len(shape) > 1 else (1,))
+    np.testing.assert_array_equal(result["ids"], want)
+
+
+def test_a_q8_0_table_is_read_as_gguf_decodes_it(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    values = rng.standard_normal((VOCAB, WIDTH)).astype(np.float32)
+    q8 = gguf.GGMLQuantizationType.Q8_0
+    writer = gguf.GGUFWriter(str(tmp_path / "q8.gguf"), "llama")
+    writer.add_tensor("token_embd.weight", FORMATS["q8_0"].quantize(values), raw_dtype=q8)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    hidden = rng.standard_normal((3, WIDTH)).astype(np.float32)
+    np.save(tmp_path / "h.npy", hidden)
+    result = run_json(capsys, tmp_path / "q8.gguf", "--hidden", tmp_path / "h.npy", "--argmax")
+    table = gguf.quants.dequantize(FORMATS["q8_0"].quantize(values), q8).astype(np.float64)
+    np.testing.assert_array_equal(result["ids"], np.argmax(hidden @ table.T, axis=-1))
+
+
+def test_an_untied_head_is_the_default_and_the_table_can_be_named(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    embedding = rng.integers(-3, 4, size=(VOCAB, WIDTH)).astype(np.float32)
+    head = rng.integers(-3, 4, size=(VOCAB + 8, WIDTH)).astype(np.float32)
+    path = write_gguf(tmp_path / "m.gguf", {"token_embd.weight": embedding, "output.weight": head})
+    hidden = rng.integers(-2, 3, size=(3, WIDTH)).astype(np.float32)
+    np.save(tmp_path / "h.npy", hidden)
+    common = [path, "--hidden", tmp_path / "h.npy", "--argmax"]
+    result = run_json(capsys, *common)
+    assert result["tensor"] == "output.weight"
+    np.testing.assert_array_equal(result["ids"], np.argmax(hidden @ head.T, axis=-1))
+    result = run_json(capsys, *common, "--tensor", "token_embd.weight")
+    np.testing.assert_array_equal(result["ids"], np.argmax(hidden @ embedding.T, axis=-1))
+
+
+def test_safetensors_tied_and_untied(tmp_path, capsys):
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(4)
+    embedding = rng.integers(-3, 4, size=(VOCAB, WIDTH)).astype(np.float32)
+    head = rng.integers(-3, 4, size=(VOCAB, WIDTH)).astype(np.float32)
+    hidden = rng.integers(-2, 3, size=(3, WIDTH)).astype(np.float32)
+    np.save(tmp_path / "h.npy", hidden)
+    save_file({"model.embed_tokens.weight": embedding}, str(tmp_path / "tied.safetensors"))
+    result = run_json(capsys, tmp_path / "tied.safetensors", "--hidden", tmp_path / "h.npy")
+    assert result["tensor"] == "model.embed_tokens.weight"
+    np.testing.assert_array_equal(
+        result["ids"][0], np.argsort(-hidden[0] @ embedding.T, kind="stable")[:5]
+    )
+    tensors = {"model.embed_tokens.weight": embedding, "lm_head.weight": head}
+    save_file(tensors, str(tmp_path / "untied.safetensors"))
+    args = [tmp_path / "untied.safetensors", "--hidden", tmp_path / "h.npy", "--argmax"]
+    result = run_json(capsys, *args)
+    assert result["tensor"] == "lm_head.weight"
+    np.testing.assert_array_equal(result["ids"], np.argmax(hidden @ head.T, axis=-1))
+
+
+def test_greedy_ids_of_the_real_checkpoint_slice(capsys, tmp_path):
+    """SmolLM2-135M-Instruct's tied Q8_0 table cut to 768 rows, with hidden states and
+    transformers' argmax stored by tests/data/make_tied_reference.py."""
+    data = Path(__file__).parent / "data"
+    reference = np.load(data / "smollm2_tied_reference.npz")
+    np.save(tmp_path / "h.npy", reference["hidden"])
+    args = [data / "smollm2_head_q8_0.gguf", "--hidden", tmp_path / "h.npy", "--argmax"]
+    result = run_json(capsys, *args)
+    np.testing.assert_array_equal(reference["rows"][result["ids"]], reference["hf_top"][:, 0])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hidden", "{dir}/wide.npy"], "width 65; the head token_embd.weight (40 x 64)"),
+        (["--hidden", "{dir}/ints.npy"], "holds int32 values; the head takes float32"),
+        (["--hidden", "{dir}/f64.npy"], "holds float64 values; the head takes float32"),
+        (["--hidden", "{dir}/rank4.npy"], "has shape (1, 1, 1, 64); the head takes"),
+        (["--hidden", "{dir}/empty.npy"], "has shape (3, 0)"),
+        (["--hidden", "{dir}/hidden.npy", "--top-k", "41"], "--top-k 41 is more than the 40"),
+        (["--hidden", "{dir}/absent.npy"], "absent.npy"),
+        (["--hidden", "{dir}/arrays.npz"], "is an .npz archive"),
+        (["--hidden", "{dir}/text.npy"], "cannot read"),
+        (["--hidden", "{dir}/hidden.npy", "--tensor", "output"], "no tensor 'output'"),
+        (["--hidden", "{dir}/hidden.npy", "--tensor", "output_norm.weight"], "is not a table"),
+    ],
+)
+def test_every_error_is_one_line_and_status_1(tied, tmp_path, capsys, args, message):
+    path, _, _, _ = tied
+    np.save(tmp_path / "wide.npy", np.zeros((2, WIDTH + 1), np.float32))
+    np.save(tmp_path / "ints.npy", np.zeros((2, WIDTH), np.int32))
+    np.save(tmp_path / "f64.npy", np.zeros((2, WIDTH)))
+    np.save(tmp_path / "rank4.npy", np.zeros((1, 1, 1, WIDTH), np.float32))
+    np.save(tmp_path / "empty.npy", np.zeros((3, 0), np.float32))
+    np.savez(tmp_path / "arrays.npz", a=np.zeros((2, WIDTH), np.float32))
+    (tmp_path / "text.npy").write_text("not an array")
+    assert main(["logits", str(path), *(a.format(dir=tmp_path) for a in args)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ember logits: error:" in err and message in err, err
+
+
+def test_several_untied_heads_must_be_named(tmp_path, capsys):
+    from safetensors.numpy import save_file
+
+    table = np.zeros((VOCAB, WIDTH), np.float32)
+    save_file({"output.weight": table, "lm_head.weight": table}, str(tmp_path / "m.safetensors"))
+    np.save(tmp_path / "h.npy", np.zeros((1, WIDTH), np.float32))
+    assert main(["logits", str(tmp_path / "m.safetensors"), "--hidden", str(tmp_path / "h.npy")])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "several heads: output.weight, lm_head.weight" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--top-k", "0"], ["--argmax", "--logsumexp"], ["--top-k", "3", "--argmax"], []],
+    ids=["k0", "two-modes", "k-and-argmax", "no-hidden"],
+)
+def test_bad_arguments_are_usage_errors(tied, capsys, args):
+    path, _, hidden_path, _ = tied
+    hidden = [] if not args else ["--hidden", str(hidden_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["logits", str(path), *hidden, *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ember logits") and "ember logits: error: " in err, err
+    assert ("argument --" if args else "required: --hidden") in err, err
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tied, tmp_path):
+    path, _, _, _ = tied
+    np.save(tmp_path / "many.npy", np.ones((3000, WIDTH), np.float32))
+    command = [sys.executable, "-m", "ember.cli", "logits", str(path), "--format", "json"]
+    process = subprocess.Popen(
+        [*command, "--hidden", str(tmp_path / "many.npy")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader is gone before the command writes a byte
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141 and err == "", err
