@@ -187,11 +187,8 @@ def test_bad_heads_are_clear_errors_at_build_time():
         nn.LMHead(emb, output="top_k")
     with pytest.raises(ValueError, match="k is for output=\"top_k\", not 'argmax'"):
         nn.LMHead(emb, output="argmax", k=3)
-    with pytest.raises(TypeError, match="takes an EmbeddingV2 or Embedding"):
+    with pytest.raises(TypeError, match="takes an EmbeddingV2, Embedding or VocabParallel"):
         nn.LMHead(np.zeros((3, 4), np.float32))
-    parallel = nn.VocabParallelEmbedding(VOCAB, WIDTH, DType.float32, devices=[emb.device])
-    with pytest.raises(NotImplementedError, match="vocabulary-parallel head"):
-        nn.LMHead(parallel)
 
 
 @pytest.mark.parametrize(

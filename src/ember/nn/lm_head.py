@@ -54,24 +54,36 @@ class LMHead(Module):
     `torch.topk`), so its argmax is id 0 and its top-k ids `0..k-1`, with NaN values. (An
     infinite hidden value gives inf or NaN logits alike.)
 
+    Over a `VocabParallelEmbedding` the head returns a list, one result per device (as the
+    lookup does), each over the whole vocabulary with global ids. Each device dots the hidden
+    states with the rows it owns (its shard of the one weight, never a copy of the table) and
+    reduces them before anything crosses devices: `"argmax"` sends one `(value, id)` per token,
+    `"top_k"` `k` of them (`ops.sharded_top_k`), `"logsumexp"` one `(max, sum)` pair
+    (`ops.sharded_logsumexp`), and `"logits"` is an all-gather of the shards' logits
+    (`ops.allgather`). Ids, values and logits are bit for bit the unsharded head's (each
+    logit is summed in one order whatever rows a device holds); the log-sum-exp is within
+    `ops.sharded_logsumexp`'s bound of it. The hidden states are one value (moved to every
+    device) or a list of one value per device (as the lookup returns them).
+
     Raises (at construction):
         TypeError: `embedding` is not an embedding layer.
-        NotImplementedError: the table is split over devices (not yet here).
         ValueError: an unknown `output`; `k` missing or outside `[1, vocab]` for "top_k", or
             given for another output.
     """
 
     def __init__(
-        self, embedding: EmbeddingV2, *, output: Output = "logits", k: int | None = None
+        self,
+        embedding: EmbeddingV2 | VocabParallelEmbedding,
+        *,
+        output: Output = "logits",
+        k: int | None = None,
     ) -> None:
         super().__init__()
-        if isinstance(embedding, VocabParallelEmbedding):
-            raise NotImplementedError(
-                "LMHead over a VocabParallelEmbedding needs the vocabulary-parallel head "
-                "(per-device logits reduced to candidates), which is not built yet"
+        if not isinstance(embedding, EmbeddingV2 | VocabParallelEmbedding):
+            raise TypeError(
+                "LMHead takes an EmbeddingV2, Embedding or VocabParallelEmbedding, "
+                f"got {embedding!r}"
             )
-        if not isinstance(embedding, EmbeddingV2):
-            raise TypeError(f"LMHead takes an EmbeddingV2 or Embedding, got {embedding!r}")
         if output not in OUTPUTS:
             raise ValueError(f"LMHead: output must be one of {OUTPUTS}, got {output!r}")
         if output == "top_k":
@@ -86,15 +98,69 @@ class LMHead(Module):
         self.output = output
         self.k = None if k is None else int(k)
 
-    def __call__(self, hidden: Any) -> TensorValue | tuple[TensorValue, TensorValue]:
-        """The head's output for `hidden` (see the class).
+    def __call__(self, hidden: Any) -> Any:
+        """The head's output for `hidden` (see the class); over a `VocabParallelEmbedding`, a
+        list of one output per device.
 
         Raises:
             TypeError: `hidden` is not float32, bfloat16 or float16.
-            ValueError: `hidden` is not of rank 2 or 3, its width is not the table's, or
-                (top_k) `k` exceeds the vocabulary of an `Embedding(weights)` table.
+            ValueError: `hidden` is not of rank 2 or 3, its width is not the table's,
+                (top_k) `k` exceeds the vocabulary of an `Embedding(weights)` table, or (split
+                table) a list of hidden states that is not one per device.
         """
         table = self._table()
+        if isinstance(self.embedding, VocabParallelEmbedding):
+            return self._vocab_parallel(hidden, table)
+        states = self._states(hidden, table)
+        vocab = table.shape[0]
+        if self.k is not None and isinstance(vocab, StaticDim) and self.k > int(vocab):
+            raise ValueError(f"LMHead: k must be in [1, {vocab}], got {self.k}")
+        logits = self._logits(states.to(table.device), table)
+        if self.output == "argmax":
+            return ops.squeeze(ops.argmax(logits, axis=-1), -1)
+        if self.output == "top_k":
+            return ops.top_k(logits, self.k, axis=-1)
+        if self.output == "logsumexp":
+            return ops.squeeze(ops.logsumexp(logits, axis=-1), -1)
+        return logits
+
+    def _vocab_parallel(self, hidden: Any, table: TensorValue) -> list[Any]:
+        """One output per device: each device's logits over its own rows, reduced to what the
+        output needs before they cross devices."""
+        embedding = self.embedding
+        devices = embedding.devices
+        if isinstance(hidden, list | tuple):
+            if len(hidden) != len(devices):
+                raise ValueError(
+                    f"LMHead: {len(hidden)} hidden states for a table split over "
+                    f"{len(devices)} devices; give one value, or one per device"
+                )
+            per_device = [
+                self._states(h, table).to(d) for h, d in zip(hidden, devices, strict=True)
+            ]
+        else:
+            states = self._states(hidden, table)
+            per_device = [states.to(d) for d in devices]
+        bounds = [embedding.shard_bounds(i) for i in range(len(devices))]
+        logits = [
+            self._logits(states, table[slice(*rows)].to(device))
+            for states, rows, device in zip(per_device, bounds, devices, strict=True)
+        ]
+        if self.output == "argmax":
+            return [ops.squeeze(ids, -1) for _, ids in ops.sharded_top_k(logits, 1)]
+        if self.output == "top_k":
+            return ops.sharded_top_k(logits, self.k)
+        if self.output == "logsumexp":
+            return [ops.squeeze(lse, -1) for lse in ops.sharded_logsumexp(logits)]
+        return ops.allgather(logits, axis=-1)
+
+    def _states(self, hidden: Any, table: TensorValue) -> TensorValue:
+        """`hidden` checked against the table, as float32.
+
+        Raises:
+            TypeError: `hidden` is not float32, bfloat16 or float16.
+            ValueError: `hidden` is not of rank 2 or 3, or its width is not the table's.
+        """
         encoding = self.embedding.quantization_encoding
         width = table.shape[1] if encoding is None else encoding.hidden_size(int(table.shape[1]))
         states = ops.as_value(hidden)
@@ -113,21 +179,14 @@ class LMHead(Module):
                 f"LMHead: hidden states of width {states.shape[-1]} do not match the table "
                 f"{table.shape} (vocab, hidden): expected width {width}"
             )
-        vocab = table.shape[0]
-        if self.k is not None and isinstance(vocab, StaticDim) and self.k > int(vocab):
-            raise ValueError(f"LMHead: k must be in [1, {vocab}], got {self.k}")
-        states = states.to(table.device).cast(DType.float32)
+        return states.cast(DType.float32)
+
+    def _logits(self, states: TensorValue, table: TensorValue) -> TensorValue:
+        """float32 logits of `states` against every row of `table` (on the table's device)."""
+        encoding = self.embedding.quantization_encoding
         if encoding is None:
-            logits = ops.matmul(states, ops.transpose(table, 0, 1))
-        else:
-            logits = ops.qmatmul(encoding, None, states, table)
-        if self.output == "argmax":
-            return ops.squeeze(ops.argmax(logits, axis=-1), -1)
-        if self.output == "top_k":
-            return ops.top_k(logits, self.k, axis=-1)
-        if self.output == "logsumexp":
-            return ops.squeeze(ops.logsumexp(logits, axis=-1), -1)
-        return logits
+            return ops.matmul(states, ops.transpose(table, 0, 1))
+        return ops.qmatmul(encoding, None, states, table)
 
     def _table(self) -> TensorValue:
         """The embedding's table as a graph value: `(vocab, hidden)` floats, or `(vocab, row

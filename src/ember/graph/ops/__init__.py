@@ -1,6 +1,7 @@
 """Graph operations: each is a type rule that adds one node; backends execute them."""
 
 from . import allreduce
+from .allgather import allgather
 from .argmax import argmax
 from .axis import AxisError
 from .cast import cast
@@ -20,6 +21,8 @@ from .reshape import reshape
 from .select import select
 from .shape_to_tensor import shape_to_tensor
 from .sharded_gather import sharded_gather
+from .sharded_logsumexp import sharded_logsumexp
+from .sharded_top_k import sharded_top_k
 from .slice import slice_tensor
 from .squeeze import squeeze, unsqueeze
 from .top_k import top_k
@@ -31,6 +34,7 @@ __all__ = [
     "TensorValueLike",
     "abs",
     "add",
+    "allgather",
     "allreduce",
     "argmax",
     "as_value",
@@ -66,6 +70,8 @@ __all__ = [
     "select",
     "shape_to_tensor",
     "sharded_gather",
+    "sharded_logsumexp",
+    "sharded_top_k",
     "slice_tensor",
     "squeeze",
     "sub",

@@ -17,6 +17,7 @@ from ember.graph import DeviceRef, Graph
 
 from ..base import Backend
 from . import (  # noqa: F401 - each registers its lowerings
+    allgather,
     argmax,
     cast,
     check_indices,
@@ -31,6 +32,8 @@ from . import (  # noqa: F401 - each registers its lowerings
     shape,
     shape_to_tensor,
     sharded_gather,
+    sharded_logsumexp,
+    sharded_top_k,
     top_k,
     transpose,
 )

@@ -21,10 +21,13 @@ from jax.sharding import SingleDeviceSharding
 from ember.errors import out_of_range_ids
 from ember.graph import DeviceRef, Graph, Node, StaticDim, TensorValue
 from ember.graph.graph import INPUT
+from ember.graph.ops.allgather import ALLGATHER
 from ember.graph.ops.check_indices import CHECK_INDICES
 from ember.graph.ops.constant import CONSTANT, WEIGHT
 from ember.graph.ops.gather import GATHER
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
+from ember.graph.ops.sharded_logsumexp import SHARDED_LOGSUMEXP
+from ember.graph.ops.sharded_top_k import SHARDED_TOP_K
 from ember.graph.ops.transfer import TRANSFER_TO
 
 from ..base import Executable
@@ -33,6 +36,9 @@ from .lowering import LOWERINGS, Check, LoweringContext
 __all__ = ["XlaExecutable"]
 
 DeviceOf = Callable[[DeviceRef], jax.Device]
+
+_ACROSS_PROCESSES = (SHARDED_GATHER, SHARDED_TOP_K, SHARDED_LOGSUMEXP, ALLGATHER)
+"""The cross-device ops whose lowerings run one exchange over all their devices' processes."""
 
 
 class XlaExecutable(Executable):
@@ -148,7 +154,8 @@ class XlaExecutable(Executable):
                     segment.run(env, signature)
                 for node in crossings:
                     ctx = LoweringContext(bindings, self._device_of, memo=self._memo)
-                    results = _lower(ctx, node, [env[id(v)] for v in node.inputs])
+                    inputs = [env.get(id(v)) for v in node.inputs]  # None: another process's
+                    results = _lower(ctx, node, inputs)
                     for v, result in zip(node.results, results, strict=True):
                         env[id(v)] = result
         return [env.get(key) for key in self._outputs]
@@ -230,13 +237,15 @@ def _host_checks(nodes: list[Node], inputs: Sequence[TensorValue]) -> list[tuple
 
 
 def _check_crossings(dynamic: list[Node], is_local: Callable[[DeviceRef], bool]) -> None:
-    """Across processes, rows move only through `sharded_gather`.
+    """Across processes, values move only through the ops whose lowerings exchange over a
+    mesh of all their devices: `sharded_gather`, `sharded_top_k`, `sharded_logsumexp` and
+    `allgather`.
 
     Raises:
         NotImplementedError: a transfer, broadcast or all-reduce reaches another process.
     """
     for node in dynamic:
-        if node.op.cross_device and node.op is not SHARDED_GATHER:
+        if node.op.cross_device and node.op not in _ACROSS_PROCESSES:
             refs = [v.device for v in node.inputs] + [t.device for t in node.result_types]
             if not all(is_local(ref) for ref in refs):
                 raise NotImplementedError(
