@@ -56,6 +56,9 @@ def tables(tmp_path_factory) -> pathlib.Path:
     np.save(folder / "dense.npy", rng.standard_normal((1001, 64), dtype=np.float32))
     values = rng.standard_normal((1001, 256)).astype(np.float32)
     np.save(folder / "q4k.npy", get_format("q4_k").quantize(values))
+    ties = rng.integers(-2, 3, (1001, 64)).astype(np.float32)  # exact logits
+    ties[[250, 251, 999]] = ties[7]  # equal to row 7, on other devices
+    np.save(folder / "ties.npy", ties)
     return folder
 
 
@@ -66,6 +69,14 @@ def test_two_processes_give_the_unsharded_lookup(tables):
     for check in checks:
         assert output.count(f"ok {check}") == 2, output
     assert output.count("ok bad id raises") == 2, output
+
+
+def test_two_processes_give_the_unsharded_tied_head(tables):
+    """Lookup then head, four shards over two processes: every mode equals the unsharded
+    head, and the devices exchange candidates (k x 8 bytes per token and device), not logits."""
+    code, output = launch("head", tables)
+    assert code == 0 and "FAIL" not in output, output
+    assert output.count("ok head:") == 2 * 6, output
 
 
 def test_each_process_holds_about_its_shards(tmp_path):

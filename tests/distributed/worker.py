@@ -14,6 +14,7 @@ import ember.distributed as dist
 import ember.nn as nn
 from ember.dtype import DType
 from ember.engine import InferenceSession
+from ember.engine.backends.xla.device_exchange import DeviceExchange
 from ember.errors import OutOfRangeError, PeerLostError
 from ember.graph import DeviceRef, Graph, QuantizationEncoding, TensorType
 from ember.quant import get_format
@@ -46,6 +47,23 @@ def model(table, ids_dtype, encoding=None, reduce="all"):
     with Graph("vp", input_types=[TensorType(ids_dtype, ["n"], DeviceRef.CPU(0))]) as g:
         g.output(*layer(g.inputs[0]))
     return InferenceSession(devices=dist.devices()).load(g, weights_registry={"tbl": table})
+
+
+def tied_head(table, ids, k, encoding=None):
+    """Each device's (logits, greedy id, top-k values, top-k ids, logsumexp) of the rows at
+    `ids`, looked up and decoded by one vocabulary-parallel table; and the model."""
+    devices = [DeviceRef.CPU(i) for i in range(len(dist.devices()))]
+    dtype = DType.uint8 if encoding else DType.float32
+    layer = nn.VocabParallelEmbedding(*table.shape, dtype, devices, encoding, name="tbl")
+    with Graph("head", input_types=[TensorType(DType.int32, ["n"], DeviceRef.CPU(0))]) as g:
+        hidden = layer(g.inputs[0])
+        heads = [nn.LMHead(layer, output=o) for o in ("logits", "argmax", "logsumexp")]
+        logits, greedy, lse = (head(hidden) for head in heads)
+        top = nn.LMHead(layer, output="top_k", k=k)(hidden)
+        per_device = zip(logits, greedy, top, lse, strict=True)
+        g.output(*(v for lo, gr, (va, i), ls in per_device for v in (lo, gr, va, i, ls)))
+    m = InferenceSession(devices=dist.devices()).load(g, weights_registry={"tbl": table})
+    return m.execute(ids), m
 
 
 dist.initialize(local_cpu_devices=2, timeout=TIMEOUT)
@@ -87,6 +105,48 @@ if SCENARIO == "lookups":
         check("bad id raises", False)
     except OutOfRangeError as error:
         check("bad id raises", f"id {dense.shape[0]} at position (1,)" in str(error))
+
+elif SCENARIO == "head":
+    ties = np.load(os.path.join(FOLDER, "ties.npy"), mmap_mode="r")
+    q4k = np.load(os.path.join(FOLDER, "q4k.npy"), mmap_mode="r")
+    ids = np.array([3, 500, 7, 1000, 250], np.int32)
+    k = 6
+    outs, m = tied_head(ties, ids, k)  # hidden states: the lookup's rows, on every device
+    logits = np.asarray(ties[ids]) @ np.asarray(ties).T  # small integers: exact
+    order = np.argsort(-logits, axis=-1, kind="stable")[:, :k]
+    values = np.take_along_axis(logits, order, -1)
+    lse = np.log(np.exp(logits.astype(np.float64)).sum(-1))
+    mine = [[o.to_numpy() for o in outs[5 * d : 5 * d + 5]] for d in (0, 1)]  # this process's
+    check("head: logits equal numpy", all((d[0] == logits).all() for d in mine))
+    check("head: greedy ids equal numpy", all((d[1] == order[:, 0]).all() for d in mine))
+    check(
+        "head: top-k ids and values equal numpy (ties across shards)",
+        all((d[2] == values).all() and (d[3] == order).all() for d in mine),
+    )
+    check("head: logsumexp near float64", all(np.allclose(d[4], lse, rtol=1e-6) for d in mine))
+    exchanges = m._executable._memo.values()
+    sent = sorted(e.exchanged_bytes for e in exchanges if isinstance(e, DeviceExchange))
+    tokens = len(ids)
+    check(
+        "head: bytes exchanged (argmax, logsumexp, top-k, logits)",
+        sent == [12 * tokens * 8, 12 * tokens * 8, 12 * tokens * k * 8, 12 * tokens * 251 * 4],
+    )
+    outs, _ = tied_head(q4k, ids, k, QuantizationEncoding.Q4_K)
+    device = DeviceRef.CPU(2 * rank)
+    emb = nn.EmbeddingV2(*q4k.shape, DType.uint8, device, QuantizationEncoding.Q4_K, "tbl")
+    with Graph("ref", input_types=[TensorType(DType.float32, ["n", 256], device)]) as g:
+        g.output(*nn.LMHead(emb, output="top_k", k=k)(g.inputs[0]))
+    hidden = get_format("q4_k").dequantize(np.asarray(q4k[ids]))
+    session = InferenceSession(devices=dist.devices())
+    want = [o.to_numpy() for o in session.load(g, {"tbl": q4k}).execute(hidden)]
+    check(
+        "head: q4_k top-k equal the unsharded head's bits",
+        all(
+            outs[d * 5 + 2].to_numpy().tobytes() == want[0].tobytes()
+            and (outs[d * 5 + 3].to_numpy() == want[1]).all()
+            for d in (0, 1)
+        ),
+    )
 
 elif SCENARIO == "rss":
     table = np.load(os.path.join(FOLDER, "big.npy"), mmap_mode="r")
