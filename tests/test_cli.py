@@ -99,6 +99,7 @@ def test_quantize_round_trips_through_gguf_and_ember(checkpoint, tmp_path, capsy
         (["embed", "{path}", "--ids", "1", "--format", "npy"], "give it with -o"),
         (["quantize", "{path}", "--format", "q9_9", "-o", "{dir}/o.gguf"], "unknown format"),
         (["quantize", "{path}", "--format", "iq2_xxs", "-o", "{dir}/o.gguf"], "llama-quantize"),
+        (["quantize", "{path}", "--format", "rowwise_int8", "-o", "{dir}/o.gguf"], "no GGUF type"),
         (["embed", "{path}", "--ids", "99999999999999999999"], "out of range of any vocab"),
         (["embed", "{path}", "--ids", "1,,2"], "comma-separated whole numbers"),
         (["quantize", "{path}", "--format", "q8_0", "-o", "{dir}/o.gguf"], "quantize a float"),

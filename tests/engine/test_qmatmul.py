@@ -17,7 +17,7 @@ from ember.dtype import DType
 from ember.engine import InferenceSession
 from ember.graph import Graph, QuantizationEncoding, TensorType, Weight, ops
 from ember.graph.ops.constant import WEIGHT
-from ember.quant import FORMATS
+from ember.quant import FORMATS, GGUF_FORMATS
 from ember.quant.samples import sample_table
 
 VOCAB, WIDTH = 300, 256  # 300 rows: a full chunk of the native kernel and a partial one
@@ -39,7 +39,7 @@ def qmatmul_graph(name, table, lhs_shape):
     return g
 
 
-@pytest.mark.parametrize("name", list(FORMATS))
+@pytest.mark.parametrize("name", list(GGUF_FORMATS))
 def test_every_format_matches_gguf_dequantize_within_the_dot_bound(session, name):
     table = sample_table(name, VOCAB, WIDTH, seed=1)
     lhs = np.random.default_rng(2).standard_normal((2, 3, WIDTH)).astype(np.float32)
@@ -50,7 +50,7 @@ def test_every_format_matches_gguf_dequantize_within_the_dot_bound(session, name
     assert_within_dot_bound(logits.reshape(6, VOCAB), lhs.reshape(6, WIDTH), decoded(name, table))
 
 
-@pytest.mark.parametrize("name", list(FORMATS))
+@pytest.mark.parametrize("name", list(GGUF_FORMATS))
 def test_native_logits_are_the_dense_heads_bit_for_bit(name):
     """Each row's dot product is summed in one order whichever chunk it is decoded in."""
     session = InferenceSession(num_threads=2, backend="native")

@@ -13,7 +13,7 @@ from ember.dtype import DType
 from ember.graph import DeviceRef, Graph, QuantizationEncoding, TensorType, Weight
 from ember.quant import FORMATS
 
-ENCODINGS = [e for e in QuantizationEncoding if e is not QuantizationEncoding.GPTQ]
+ENCODINGS = [e for e in QuantizationEncoding if e.is_gguf]
 IDS = TensorType(DType.int32, ["batch", "seq"])
 
 

@@ -13,9 +13,9 @@ from ember.engine.backends.native.kernels.out_of_range import CLAMP as MODE_CLAM
 from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
 from ember.engine.backends.native.kernels.out_of_range import WRAP as MODE_WRAP
 from ember.engine.backends.native.kernels.out_of_range import ZERO as MODE_ZERO
-from ember.quant import FORMATS
+from ember.quant import FORMATS, GGUF_FORMATS
 
-NAMES = list(FORMATS)
+NAMES = list(GGUF_FORMATS)
 DTYPES = [np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float16)]
 ROWS = 7
 

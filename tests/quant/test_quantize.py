@@ -14,10 +14,10 @@ from gguf import quants as gq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ember.quant import FORMATS, kquants, legacy, ternary
+from ember.quant import FORMATS, GGUF_FORMATS, kquants, legacy, ternary
 
-QUANTIZABLE = [name for name, fmt in FORMATS.items() if fmt.quantizable]
-DECODE_ONLY = [name for name, fmt in FORMATS.items() if not fmt.quantizable]
+QUANTIZABLE = [name for name, fmt in GGUF_FORMATS.items() if fmt.quantizable]
+DECODE_ONLY = [name for name, fmt in GGUF_FORMATS.items() if not fmt.quantizable]
 LEGACY = [name.lower() for name in legacy.__all__]
 KQUANTS = [name.lower() for name in kquants.__all__]
 TERNARY = [name.lower() for name in ternary.__all__]

@@ -1,4 +1,4 @@
-"""`ember.quant.FORMATS` is the one table of block formats: GGUF's ids and sizes, the graph's
+"""`ember.quant.FORMATS` is the one table of formats: GGUF's ids and sizes, the graph's
 encodings, both backends' dispatch and the README all agree with it."""
 
 from __future__ import annotations
@@ -11,12 +11,20 @@ import pytest
 
 from ember.engine.backends.native.kernels.compiled.decoders import ROW_DECODERS as NATIVE_DISPATCH
 from ember.graph import QuantizationEncoding
-from ember.quant import BY_GGML_TYPE, FORMATS, PLAIN_GGML_TYPES, get_format, row_bytes
+from ember.quant import (
+    BY_GGML_TYPE,
+    FORMATS,
+    GGUF_FORMATS,
+    PLAIN_GGML_TYPES,
+    get_format,
+    row_bytes,
+    row_values,
+)
 
 README = pathlib.Path(__file__).parents[2] / "README.md"
 
 
-@pytest.mark.parametrize("name", list(FORMATS))
+@pytest.mark.parametrize("name", list(GGUF_FORMATS))
 def test_each_format_matches_gguf(name):
     fmt = FORMATS[name]
     ggml = gguf.GGMLQuantizationType(fmt.ggml_type)
@@ -38,6 +46,25 @@ def test_row_bytes():
         row_bytes(FORMATS["q4_k"], 4000)
 
 
+def test_rowwise_formats_have_no_gguf_type_and_a_row_tail():
+    rowwise = [name for name in FORMATS if name not in GGUF_FORMATS]
+    assert rowwise == ["rowwise_int8", "rowwise_int4", "rowwise_int2"]
+    assert None not in BY_GGML_TYPE
+    assert list(GGUF_FORMATS) == list(FORMATS)[: len(GGUF_FORMATS)]
+    for name, values_per_byte, tail in zip(rowwise, (1, 2, 4), (8, 4, 4), strict=True):
+        fmt = FORMATS[name]
+        assert (fmt.ggml_type, fmt.block_elements, fmt.block_bytes) == (None, values_per_byte, 1)
+        assert fmt.row_tail_bytes == tail
+        assert row_bytes(fmt, 128) == 128 // values_per_byte + tail
+        assert row_values(fmt, 128 // values_per_byte + tail) == 128
+        with pytest.raises(ValueError, match=rf"{name}.*no room for values"):
+            row_values(fmt, tail)
+    with pytest.raises(ValueError, match=r"rowwise_int4.*5 values.*multiple of 2"):
+        row_bytes(FORMATS["rowwise_int4"], 5)
+    assert all(fmt.row_tail_bytes == 0 for fmt in GGUF_FORMATS.values())
+    assert row_values(FORMATS["q4_k"], 288) == 512
+
+
 def test_plain_types_match_gguf():
     for type_id, dtype in PLAIN_GGML_TYPES.items():
         ggml = gguf.GGMLQuantizationType(type_id)
@@ -46,9 +73,16 @@ def test_plain_types_match_gguf():
 
 def test_encodings_are_the_formats_and_gptq():
     block = {e.name for e in QuantizationEncoding if e.is_gguf}
-    assert block == set(FORMATS)
+    assert block == set(GGUF_FORMATS)
+    every = [e.name for e in QuantizationEncoding if e is not QuantizationEncoding.GPTQ]
+    assert set(every) == set(FORMATS)
     assert [e.value for e in QuantizationEncoding][:5] == ["Q4_0", "Q4_K", "Q5_K", "Q6_K", "GPTQ"]
-    for name, fmt in FORMATS.items():
+    assert [e.name for e in QuantizationEncoding if e.is_rowwise] == [
+        "rowwise_int8",
+        "rowwise_int4",
+        "rowwise_int2",
+    ]
+    for name, fmt in GGUF_FORMATS.items():
         params = QuantizationEncoding[name.upper()].block_parameters
         assert (params.elements_per_block, params.block_size) == (
             fmt.block_elements,
@@ -69,6 +103,11 @@ def test_readme_names_every_format_and_their_count():
     text = README.read_text()
     listed = re.search(r"Every block type the `gguf` package dequantizes:(.*?):", text, re.S)
     assert listed, "the README's list of block formats moved"
-    assert re.findall(r"\b[A-Z][A-Z0-9_]+\b", listed.group(1)) == [n.upper() for n in FORMATS]
+    gguf_names = [n.upper() for n in GGUF_FORMATS]
+    assert re.findall(r"\b[A-Z][A-Z0-9_]+\b", listed.group(1)) == gguf_names
+    rowwise = re.search(r"Rowwise-quantized rows as PyTorch stores them:(.*?)\(", text, re.S)
+    assert rowwise, "the README's list of rowwise formats moved"
+    rowwise_names = [n.upper() for n in FORMATS if n not in GGUF_FORMATS]
+    assert re.findall(r"\b[A-Z][A-Z0-9_]+\b", rowwise.group(1)) == rowwise_names
     counts = re.findall(r"all (\w+)\s+(?:block|quantized) formats", text)
-    assert counts and set(counts) == {str(len(FORMATS))}, counts
+    assert counts and set(counts) == {str(len(GGUF_FORMATS))}, counts

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ember.quant import FORMATS
+from ember.quant import FORMATS, GGUF_FORMATS
 from ember.weights.errors import CheckpointError
 from ember.weights.gguf import read_gguf
 
@@ -71,7 +71,7 @@ def _write_real(path: Path, alignment: int | None, vocab: int) -> dict[str, np.n
         "i32": rng.integers(-9, 9, (2, 3), dtype=np.int32),
         "f64": rng.standard_normal((1, 3)),
     }
-    for name in FORMATS:
+    for name in GGUF_FORMATS:
         cols = 2 * FORMATS[name].block_elements
         arrays[f"{name}.weight"] = _quantized(name, (3, cols), rng)
     arrays["q4_k_3d"] = FORMATS["q4_k"].quantize(rng.standard_normal((2, 3, 256)))
@@ -122,7 +122,7 @@ def test_arrays_are_the_written_values_as_zero_copy_views(real):
         assert np.array_equal(a.view(np.uint8), written.view(np.uint8)), name
         assert np.shares_memory(a, g.data) and not a.flags.writeable
         assert a.nbytes == g.tensors[name].nbytes
-    for name, fmt in FORMATS.items():
+    for name, fmt in GGUF_FORMATS.items():
         assert g.tensors[f"{name}.weight"].shape == (3, 2 * fmt.block_elements)
         assert g.array(f"{name}.weight").shape == (3, 2 * fmt.block_bytes)
     assert g.tensors["q4_k_3d"].shape == (2, 3, 256)

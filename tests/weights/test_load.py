@@ -13,7 +13,7 @@ import ember.nn as nn
 import ember.weights
 from ember.dtype import DType
 from ember.graph import DeviceRef, Graph, QuantizationEncoding, TensorType
-from ember.quant import FORMATS
+from ember.quant import FORMATS, GGUF_FORMATS
 
 pytest.importorskip("safetensors")
 
@@ -50,7 +50,7 @@ def lookup(session, data, ids=IDS):
     return session.load(g, {data.name: data}).execute(ids)[0].to_numpy()
 
 
-@pytest.mark.parametrize("name", list(FORMATS))
+@pytest.mark.parametrize("name", list(GGUF_FORMATS))
 def test_quantized_gguf_tables_look_up_bit_exact(session, tmp_path, name, quantized_rows):
     blocks = quantized_rows(name, ROWS, COLS)
     path = write_gguf(tmp_path / "q.gguf", {"token_embd.weight": (name, blocks)})

@@ -16,9 +16,9 @@ from conftest import assert_same_bits  # noqa: E402
 
 from ember.engine.backends.xla import decode as decode_module  # noqa: E402
 from ember.engine.backends.xla.decode import DECODERS, HOST_DECODED, decode  # noqa: E402
-from ember.quant import FORMATS  # noqa: E402
+from ember.quant import FORMATS, GGUF_FORMATS  # noqa: E402
 
-NAMES = [name for name in FORMATS if name in DECODERS]  # the host-decoded ones: tested below
+NAMES = [name for name in GGUF_FORMATS if name in DECODERS]  # the host-decoded ones: tested below
 
 
 # Byte offsets of each block's one-byte scales (E8M0 for MXFP4, UE4M3 for NVFP4): sane blocks

@@ -16,17 +16,23 @@ _ROWS_PER_STEP = 4096
 def quantize(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from ember.quant import FORMATS
+    from ember.quant import FORMATS, GGUF_FORMATS
     from ember.weights import load
 
     from . import UsageError
     from .model_path import model_path
     from .tables import pick_table
 
-    writable = [name for name, f in FORMATS.items() if f.quantizable]
+    writable = [name for name, f in GGUF_FORMATS.items() if f.quantizable]
     fmt = FORMATS.get(args.format)
     if fmt is None:
         raise UsageError(f"unknown format {args.format!r}; ember writes: {', '.join(writable)}")
+    if fmt.ggml_type is None:
+        raise UsageError(
+            f"{fmt.name} has no GGUF type, and ember quantize writes GGUF files: quantize such a "
+            f"table in Python with ember.quant.FORMATS[{fmt.name!r}].quantize; "
+            f"ember writes: {', '.join(writable)}"
+        )
     if not fmt.quantizable:
         raise UsageError(
             f"ember reads {fmt.name} but does not write it (it needs llama.cpp's importance-matrix "

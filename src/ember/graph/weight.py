@@ -95,8 +95,7 @@ class Weight(Typed):
             raise (TypeError if dtype is not self.dtype else ValueError)(
                 f"weight {self.name!r} holds {encoding.value} blocks: expected "
                 f"{self.dtype!r} of shape ({rows}, {width}), {width} bytes a row "
-                f"({width // encoding.block_size} blocks of {encoding.block_size} bytes, "
-                f"{encoding.hidden_size(width)} values), got {array.dtype} of shape {array.shape}"
+                f"({encoding.describe_row(width)}), got {array.dtype} of shape {array.shape}"
             )
         if dtype is not self.dtype:
             raise TypeError(

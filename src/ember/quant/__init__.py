@@ -1,12 +1,15 @@
-"""GGUF block quantization formats: byte layouts, reference dequantize and quantize (numpy).
+"""Quantization formats: GGUF's block formats and PyTorch's rowwise ones (`rowwise`), their byte
+layouts, reference dequantize and quantize (numpy).
 
 These are the readable references; fast kernels live in the backends and are tested against
-them, and these are tested bit for bit against ``gguf.quants.dequantize``.
+them, and these are tested bit for bit against ``gguf.quants.dequantize`` (the rowwise ones
+against torch's prepack and unpack ops).
 
 A new block format needs:
 
 1. its registry entry: a ``block_format(...)`` in its family's module (``legacy``, ``kquants``,
-   ``iquants``, ``ternary``, ``fp4``) and its place in :data:`FORMATS`; the graph's
+   ``iquants``, ``ternary``, ``fp4``; ``rowwise_format`` in ``rowwise``) and its place in
+   :data:`FORMATS`; the graph's
    ``QuantizationEncoding``, the checkpoint readers, the CLI and the benchmarks follow;
 2. its reference decoder and quantizer there, numpy (``quantizable=False`` for decode only);
 3. its native row decoder in ``ember.engine.backends.native.kernels``;
@@ -28,15 +31,25 @@ fail until each of these is there.
 
 from __future__ import annotations
 
-from .format import QuantFormat, row_bytes
+from .format import QuantFormat, row_bytes, row_values
 from .fp4 import MXFP4, NVFP4
 from .iquants import IQ1_M, IQ1_S, IQ2_S, IQ2_XS, IQ2_XXS, IQ3_S, IQ3_XXS, IQ4_NL, IQ4_XS
 from .kquants import Q2_K, Q3_K, Q4_K, Q5_K, Q6_K
 from .legacy import Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
 from .plain import PLAIN_GGML_TYPES
+from .rowwise import ROWWISE_INT2, ROWWISE_INT4, ROWWISE_INT8
 from .ternary import TQ1_0, TQ2_0
 
-__all__ = ["BY_GGML_TYPE", "FORMATS", "PLAIN_GGML_TYPES", "QuantFormat", "get_format", "row_bytes"]
+__all__ = [
+    "BY_GGML_TYPE",
+    "FORMATS",
+    "GGUF_FORMATS",
+    "PLAIN_GGML_TYPES",
+    "QuantFormat",
+    "get_format",
+    "row_bytes",
+    "row_values",
+]
 
 FORMATS: dict[str, QuantFormat] = {
     fmt.name: fmt
@@ -44,12 +57,18 @@ FORMATS: dict[str, QuantFormat] = {
         *(Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K),
         *(IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M),
         *(TQ1_0, TQ2_0, MXFP4, NVFP4),
+        *(ROWWISE_INT8, ROWWISE_INT4, ROWWISE_INT2),
     )
 }
-"""The one registry of block formats: everything else (encodings, kernels' dispatch, tests,
-benchmarks, checkpoint readers) derives its list from it."""
+"""The one registry of quantization formats: everything else (encodings, kernels' dispatch,
+tests, benchmarks, checkpoint readers) derives its list from it."""
 
-BY_GGML_TYPE: dict[int, QuantFormat] = {fmt.ggml_type: fmt for fmt in FORMATS.values()}
+GGUF_FORMATS: dict[str, QuantFormat] = {
+    name: fmt for name, fmt in FORMATS.items() if fmt.ggml_type is not None
+}
+"""The formats GGUF files store (all but the rowwise ones), in the registry's order."""
+
+BY_GGML_TYPE: dict[int, QuantFormat] = {fmt.ggml_type: fmt for fmt in GGUF_FORMATS.values()}
 
 
 def get_format(name: str) -> QuantFormat:

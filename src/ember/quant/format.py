@@ -8,8 +8,8 @@ other way; :func:`block_format` wraps them with the shape and dtype checks once,
 ...                    lambda x: x[:, :1].astype(np.uint8))
 >>> fmt.dequantize(np.array([[3, 4]], np.uint8))
 array([[3., 3., 4., 4.]], dtype=float32)
->>> row_bytes(fmt, 6)
-3
+>>> row_bytes(fmt, 6), row_values(fmt, 3)
+(3, 6)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
-__all__ = ["QuantFormat", "block_format", "read_f16", "row_bytes", "write_f16"]
+__all__ = ["QuantFormat", "block_format", "read_f16", "row_bytes", "row_values", "write_f16"]
 
 # Blocks converted per step: bounds the temporaries (a few times 4 MiB) on huge tables.
 _CHUNK_ELEMENTS = 1 << 20
@@ -35,16 +35,18 @@ _FLOAT_INPUTS = (
 
 @dataclass(frozen=True)
 class QuantFormat:
-    """One GGUF block format: ``block_elements`` values stored in ``block_bytes`` bytes.
+    """One quantization format: ``block_elements`` values stored in ``block_bytes`` bytes, and
+    after a row's blocks ``row_tail_bytes`` more (a rowwise format's scale and bias; none for
+    GGUF's block formats).
 
-    ``dequantize(uint8 (..., k * block_bytes)) -> float32 (..., k * block_elements)`` and
-    ``quantize`` the reverse; both raise ``TypeError`` on a wrong dtype and ``ValueError`` when
-    the last axis is not a whole number of blocks.
+    ``dequantize(uint8 (..., row_bytes)) -> float32 (..., values)`` and ``quantize`` the reverse;
+    both raise ``TypeError`` on a wrong dtype and ``ValueError`` when the last axis is not a
+    whole row (for a block format, any whole number of blocks).
     """
 
     name: str
-    ggml_type: int
-    """The type id GGUF files give tensors of this format."""
+    ggml_type: int | None
+    """The type id GGUF files give tensors of this format; None for the formats GGUF lacks."""
     block_elements: int
     block_bytes: int
     dequantize: Callable[[np.ndarray], np.ndarray]
@@ -52,23 +54,52 @@ class QuantFormat:
     quantizable: bool = True
     """False where ember only decodes (the grid i-quants, NVFP4): `quantize` then raises
     NotImplementedError saying what to use instead."""
+    row_tail_bytes: int = 0
+    """Bytes each row keeps after its values (`ember.quant.rowwise`: scale and bias)."""
 
     def __repr__(self) -> str:
-        return f"QuantFormat({self.name}: {self.block_elements} values in {self.block_bytes} B)"
+        tail = f", then {self.row_tail_bytes} B a row" if self.row_tail_bytes else ""
+        return (
+            f"QuantFormat({self.name}: {self.block_elements} values in {self.block_bytes} B{tail})"
+        )
 
 
 def row_bytes(fmt: QuantFormat, hidden: int) -> int:
     """Bytes one row of ``hidden`` values takes in ``fmt``.
 
     Raises:
-        ValueError: ``hidden`` is not a multiple of the format's block size.
+        ValueError: ``hidden`` is not a multiple of the format's block size (or, for a format
+            with a row tail, not positive).
     """
-    if hidden < 0 or hidden % fmt.block_elements:
+    if hidden < (1 if fmt.row_tail_bytes else 0) or hidden % fmt.block_elements:
         raise ValueError(
             f"{fmt.name} stores blocks of {fmt.block_elements} values: a row of {hidden} "
-            f"values is not a multiple of {fmt.block_elements}"
+            f"values is not a {'positive ' if fmt.row_tail_bytes else ''}multiple of "
+            f"{fmt.block_elements}"
         )
-    return hidden // fmt.block_elements * fmt.block_bytes
+    return hidden // fmt.block_elements * fmt.block_bytes + fmt.row_tail_bytes
+
+
+def row_values(fmt: QuantFormat, nbytes: int) -> int:
+    """Values one row of ``nbytes`` bytes holds in ``fmt``: the inverse of :func:`row_bytes`.
+
+    Raises:
+        ValueError: ``nbytes`` is not a whole row: a whole number of blocks, plus the row tail
+            (and room for one block at least) where the format has one.
+    """
+    tail = fmt.row_tail_bytes
+    if tail and nbytes < tail + fmt.block_bytes:
+        raise ValueError(
+            f"{fmt.name} rows end with {tail} bytes of scale and bias: a row of {nbytes} bytes "
+            f"has no room for values (it needs {tail + fmt.block_bytes} bytes at least)"
+        )
+    if nbytes < 0 or (nbytes - tail) % fmt.block_bytes:
+        after = f", then {tail} bytes" if tail else ""
+        raise ValueError(
+            f"{fmt.name} rows are whole blocks of {fmt.block_bytes} bytes{after}; "
+            f"{nbytes} bytes is not a multiple of {fmt.block_bytes}"
+        )
+    return (nbytes - tail) // fmt.block_bytes * fmt.block_elements
 
 
 def read_f16(blocks: np.ndarray, at: int) -> np.ndarray:

@@ -42,7 +42,6 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
     else:
         kind, bags = KIND_F32, BagPool(ids_dtype, np.float32)
         rows = RowLookup(encoding.name, ids_dtype, np.dtype(np.float32))
-        per_block, block_bytes = encoding.elements_per_block, encoding.block_size
 
     def run(rt, slot, table, ids, *rest):
         offsets = rest[0] if has_offsets else None
@@ -64,7 +63,7 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
         if out_of_range == "error":
             out_of_range_ids(ids, table.shape[0], "error")
         table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
-        hidden = table.shape[1] if encoding is None else table.shape[1] // block_bytes * per_block
+        hidden = table.shape[1] if encoding is None else encoding.hidden_size(table.shape[1])
         out = rt.empty(slot, (starts.size, hidden), out_dtype)
         pooled = out if out_dtype == np.float32 else np.empty(out.shape, np.float32)
         parallel = flat.size * hidden * 4 >= PARALLEL_MIN_BYTES

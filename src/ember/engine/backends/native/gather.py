@@ -36,12 +36,11 @@ def lower_gather(ctx: LoweringContext, node: Node) -> StepFn:
     if decode is not None:
         out_dtype = decode.dtype.to_numpy()
         lookup = RowLookup(decode.encoding.name, ids_dtype, out_dtype)
-        per_block = decode.encoding.elements_per_block
-        block_bytes = decode.encoding.block_size
+        hidden_size = decode.encoding.hidden_size
 
         def run_decoded(rt, slot, table, ids):
             table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
-            hidden = table.shape[1] // block_bytes * per_block
+            hidden = hidden_size(table.shape[1])
             flat = ids.reshape(-1)
             out = rt.empty(slot, (*ids.shape, hidden), out_dtype)
             parallel = out.nbytes >= PARALLEL_MIN_BYTES
@@ -55,7 +54,7 @@ def lower_gather(ctx: LoweringContext, node: Node) -> StepFn:
             table,
             mode,
             out_of_range,
-            (table.shape[1] // block_bytes * per_block,),
+            (hidden_size(table.shape[1]),),
             out_dtype,
             ids_dtype,
             pool,

@@ -1,4 +1,4 @@
-"""GGUF block decoders in jax.numpy, for the XLA backend.
+"""GGUF block decoders and the rowwise ones in jax.numpy, for the XLA backend.
 
 Written as plain elementwise jnp so that, traced inside a jitted lookup right after the
 ``jnp.take`` of table rows, XLA fuses the decode with the gather: only the gathered rows are ever
@@ -19,7 +19,13 @@ default NaN, so :func:`_nan_first` picks the product's NaN explicitly.
 
 Denormals: XLA:CPU flushes float32 subnormals to zero, as inputs and as results of arithmetic.
 No scale or product here is subnormal except MXFP4's (E8M0 bytes 0 and 1 are 2**-128 and
-2**-127), so MXFP4 reads its products' bits from a table instead of multiplying.
+2**-127), so MXFP4 reads its products' bits from a table instead of multiplying, and
+ROWWISE_INT8's, whose float32 scale and bias may be anything: its values are exact where no
+float32 subnormal arises (scales and biases above 2**-100 or zero).
+
+ROWWISE_INT8 rounds ``q * scale + bias`` once, as torch's FMA does, whether or not XLA contracts
+it: the scale is split into two parts whose products with an 8-bit level are exact, and the
+three exact terms are summed correctly rounded (:func:`_sum3`).
 
 Each decoder enters :data:`DECODERS` under its registry format's name with ``@_decodes``; the
 table formats read their tables from :mod:`ember.quant.grids`. Every registry format has one
@@ -41,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ember.quant import FORMATS, QuantFormat
+from ember.quant import FORMATS, QuantFormat, row_values
 from ember.quant.grids import (
     BYTE_SIGNS,
     E8M0_HALF,
@@ -79,7 +85,7 @@ def _decodes(name: str) -> Callable[[BlocksDecoder], BlocksDecoder]:
         raise ValueError(f"no registry format {name!r} to decode; known: {', '.join(FORMATS)}")
 
     def enter(blocks_fn: BlocksDecoder) -> BlocksDecoder:
-        DECODERS[name] = _on_rows(fmt, blocks_fn)
+        DECODERS[name] = (_on_whole_rows if fmt.row_tail_bytes else _on_rows)(fmt, blocks_fn)
         return blocks_fn
 
     return enter
@@ -105,6 +111,28 @@ def _on_rows(fmt: QuantFormat, blocks_fn: BlocksDecoder) -> Callable[[jax.Array]
     decoder.__doc__ = (
         f"uint8 {name} rows (..., k*{block_bytes}) -> float32 (..., k*{block_elements})."
     )
+    return decoder
+
+
+def _on_whole_rows(
+    fmt: QuantFormat, rows_fn: Callable[[jax.Array], jax.Array]
+) -> Callable[[jax.Array], jax.Array]:
+    """A rowwise format's ``rows_fn`` on ``(n, row_bytes)`` lifted to rows of any leading
+    shape: a rowwise row is its own block, its scale and bias at its end."""
+    name = fmt.name
+
+    def decoder(rows: jax.Array) -> jax.Array:
+        rows = jnp.asarray(rows)
+        if rows.dtype != jnp.uint8:
+            raise TypeError(f"{name} decode takes uint8 rows, got {rows.dtype}")
+        if rows.ndim == 0:
+            raise ValueError(f"{name} decode takes rows of bytes, got a scalar")
+        width = row_values(fmt, rows.shape[-1])
+        values = rows_fn(rows.reshape(-1, rows.shape[-1]))
+        return values.reshape(*rows.shape[:-1], width)
+
+    decoder.__name__ = decoder.__qualname__ = f"decode_{name}"
+    decoder.__doc__ = f"uint8 {name} rows (..., row_bytes) -> float32 (..., values)."
     return decoder
 
 
@@ -451,6 +479,75 @@ def _iq1_m(blocks: jax.Array) -> jax.Array:
     return (scale[:, :, None] * values.reshape(n, 16, 16)).reshape(n, QK_K)
 
 
+# ---- rowwise formats: a row's values, then its scale and bias -------------------------------
+
+
+def _f32(rows: jax.Array, at: int) -> jax.Array:
+    """The little-endian float32 at byte ``at`` of each row, as ``(n, 1)``."""
+    raw = rows[:, at : at + 4].astype(jnp.uint32)
+    bits = raw[:, 0:1] | (raw[:, 1:2] << 8) | (raw[:, 2:3] << 16) | (raw[:, 3:4] << 24)
+    return lax.bitcast_convert_type(bits, jnp.float32)
+
+
+def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(s, e)``: ``s = a + b`` rounded and ``e`` its error, ``s + e == a + b`` exactly
+    (Knuth; adds only, so nothing for XLA to contract)."""
+    s = a + b
+    virtual = s - a
+    return s, (a - (s - virtual)) + (b - virtual)
+
+
+def _round_to_odd(s: jax.Array, e: jax.Array) -> jax.Array:
+    """``s + e`` (``s`` rounded, ``e`` exact error) rounded to odd: toward zero, then the last
+    bit set where inexact."""
+    bits = lax.bitcast_convert_type(s, jnp.int32)
+    below = ((e > 0) != (s > 0)).astype(jnp.int32)  # the exact sum is nearer zero than s
+    odd = jnp.where(e != 0, (bits - below) | 1, bits)
+    return lax.bitcast_convert_type(odd, jnp.float32)
+
+
+def _sum3(a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
+    """``a + b + c`` rounded once (Boldo and Melquiond's algorithm through rounding to odd)."""
+    uh, ul = _two_sum(b, c)
+    th, tl = _two_sum(a, uh)
+    low, low_error = _two_sum(tl, ul)
+    return th + _round_to_odd(low, low_error)
+
+
+def _split16(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``x`` as ``high + low``: its top 16 significant bits and the 8 below, both exact."""
+    bits = lax.bitcast_convert_type(x, jnp.uint32)
+    high = lax.bitcast_convert_type(bits & jnp.uint32(0xFFFFFF00), jnp.float32)
+    return high, x - high
+
+
+@_decodes("rowwise_int8")
+def _rowwise_int8(rows: jax.Array) -> jax.Array:
+    d = rows.shape[1] - 8
+    scale, bias = _f32(rows, d), _f32(rows, d + 4)
+    q = _float(rows[:, :d])
+    high, low = _split16(scale)
+    fused = _sum3(q * high, q * low, bias)
+    finite = jnp.isfinite(scale) & jnp.isfinite(bias) & jnp.isfinite(fused)
+    return jnp.where(finite, fused, q * scale + bias)
+
+
+def _rowwise_nbit(rows: jax.Array, bits: int) -> jax.Array:
+    packed = rows.shape[1] - 4
+    q = _float(_fields(rows[:, :packed], bits, 1))
+    return q * _f16(rows, packed) + _f16(rows, packed + 2)  # the product is exact
+
+
+@_decodes("rowwise_int4")
+def _rowwise_int4(rows: jax.Array) -> jax.Array:
+    return _rowwise_nbit(rows, 4)
+
+
+@_decodes("rowwise_int2")
+def _rowwise_int2(rows: jax.Array) -> jax.Array:
+    return _rowwise_nbit(rows, 2)
+
+
 # ---- lookup ---------------------------------------------------------------------------------
 
 
@@ -483,6 +580,6 @@ def host_decode(fmt: QuantFormat, rows: jax.Array) -> jax.Array:
     rows looked up only; XLA cannot fuse it. For the formats of :data:`HOST_DECODED`."""
     if rows.dtype != jnp.uint8:
         raise TypeError(f"{fmt.name} rows are uint8 blocks, got {rows.dtype}")
-    width = rows.shape[-1] // fmt.block_bytes * fmt.block_elements
+    width = row_values(fmt, rows.shape[-1])
     result = jax.ShapeDtypeStruct((*rows.shape[:-1], width), jnp.float32)
     return jax.pure_callback(lambda r: fmt.dequantize(np.asarray(r)), result, rows)

@@ -25,7 +25,7 @@ import ml_dtypes
 import numpy as np
 from numba import get_num_threads
 
-from ember.quant import FORMATS, QuantFormat
+from ember.quant import FORMATS, QuantFormat, row_values
 
 from .compiled import device
 from .compiled.decoders import ROW_DECODERS
@@ -88,7 +88,7 @@ def gather_dequantize(
     if fmt is None:
         raise ValueError(f"unknown quantization format {fmt_name!r}; known: {', '.join(FORMATS)}")
     table = _as_table(table, fmt)
-    hidden = table.shape[1] // fmt.block_bytes * fmt.block_elements
+    hidden = row_values(fmt, table.shape[1])
     ids = _as_ids(ids)
     kind = _OUT_KINDS.get(out.dtype)
     if kind is None:
@@ -189,11 +189,7 @@ def _as_table(table: np.ndarray, fmt: QuantFormat) -> np.ndarray:
         raise TypeError(f"a {fmt.name} table holds uint8 blocks, got {table.dtype}")
     if table.ndim != 2:
         raise ValueError(f"a {fmt.name} table is 2-D (rows, row_bytes), got shape {table.shape}")
-    if table.shape[1] % fmt.block_bytes:
-        raise ValueError(
-            f"{fmt.name} rows are whole blocks of {fmt.block_bytes} bytes; "
-            f"{table.shape[1]} bytes is not a multiple of {fmt.block_bytes}"
-        )
+    row_values(fmt, table.shape[1])  # raises ValueError unless a whole row
     if not table.flags.c_contiguous:
         raise ValueError("the table must be C-contiguous (copying it would defeat the gather)")
     return as_kernel_input(table if type(table) is np.ndarray else table.view(np.ndarray))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ember.quant import FORMATS
+from ember.quant import FORMATS, row_bytes
 
 from . import background
 from .dequantize_gather import (
@@ -104,7 +104,7 @@ class RowLookup:
             if parallel:
                 return lambda: parallel_gather_call(table, ids_dtype, ERROR)
             return lambda: gather_rows(table, ids, 0, ERROR, np.empty_like(table), False)
-        table = np.zeros((1, self._format.block_bytes), np.uint8)
+        table = np.zeros((1, row_bytes(self._format, self._format.block_elements)), np.uint8)
         out = np.empty((1, self._format.block_elements), out_dtype)
 
         def warm() -> None:

@@ -16,11 +16,11 @@ from numba.extending import overload
 
 from ember.quant import FORMATS
 
-from . import fp4, iquants, kquants, legacy, ternary
+from . import fp4, iquants, kquants, legacy, rowwise, ternary
 
 __all__ = ["ROW_DECODERS", "decode_row"]
 
-_FAMILIES = (legacy, kquants, iquants, ternary, fp4)
+_FAMILIES = (legacy, kquants, iquants, ternary, fp4, rowwise)
 
 ROW_DECODERS = {
     name: family.ROW_DECODERS[name]
