@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ember.quant import FORMATS
+from ember.quant import FORMATS, GGUF_FORMATS
 
 VOCAB, HIDDEN = 128256, 4096
 THREADS = 2
-QUANT_FORMATS = tuple(FORMATS)
+QUANT_FORMATS = tuple(GGUF_FORMATS)  # checked against gguf's dequantize
 
 
 def id_pool(n: int, ids: str = "fresh") -> list[np.ndarray]:

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from ember.quant import FORMATS
+from ember.quant import FORMATS, row_bytes
 
 
 def main() -> None:
@@ -30,13 +30,13 @@ def main() -> None:
     print("| format | bits/value | RMSE | max abs error | quantize (s) |")
     print("|---|---:|---:|---:|---:|")
     quantizable = [fmt for fmt in FORMATS.values() if fmt.quantizable]
-    order = sorted(quantizable, key=lambda f: f.block_bytes / f.block_elements)
+    order = sorted(quantizable, key=lambda f: row_bytes(f, args.hidden))
     for fmt in order:
         start = time.perf_counter()
         blocks = fmt.quantize(x)
         seconds = time.perf_counter() - start
         err = fmt.dequantize(blocks) - x
-        bits = 8 * fmt.block_bytes / fmt.block_elements
+        bits = 8 * row_bytes(fmt, args.hidden) / args.hidden  # a rowwise row's scale and bias too
         rmse = np.sqrt(np.mean(np.square(err, dtype=np.float64)))
         print(f"| {fmt.name} | {bits:.4g} | {rmse:.5f} | {np.abs(err).max():.4f} | {seconds:.2f} |")
 
