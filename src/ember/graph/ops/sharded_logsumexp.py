@@ -36,10 +36,12 @@ def sharded_logsumexp(shards: Sequence[Any]) -> list[TensorValue]:
     """The float32 log-sum-exp over all shards' last axes, which stays as a dim of size 1 (as
     in `logsumexp`), on each shard's device; every device gets the same bits.
 
-    It differs from `logsumexp` of the concatenated shards only by rounding: by at most
-    `eps32 * (2 * log2(vocabulary) + 24 + 2 * |lse|)` (the terms' `exp` and the sums are
-    rounded in another grouping), for finite values. Infinities and NaN give what
-    `logsumexp` gives: -inf alone gives -inf, any +inf gives +inf, any NaN gives NaN.
+    It differs from `logsumexp` of the concatenated shards only by rounding, for finite
+    values by at most `eps32 * (2 * vocabulary + 8 + 2 * |lse|)`: each computes the sum of
+    the `exp(x - m)` to within `(vocabulary + 4) * eps32` of it relatively (in any order of
+    addition; `exp` and the rescaling by `exp(m_d - M)` round a few times more), the log
+    turns that into an absolute error, and adding `M` rounds once. Infinities and NaN give
+    what `logsumexp` gives: -inf alone gives -inf, any +inf gives +inf, any NaN gives NaN.
 
     Raises:
         TypeError: the shards are not one float dtype.

@@ -30,7 +30,7 @@ def lower_sharded_top_k(ctx: LoweringContext, node: Node) -> StepFn:
             rows = shard.reshape(math.prod(lead), shard.shape[-1])
             if rows.shape[1] == 0:
                 continue
-            local = top_k_ids(order_keys(rows), min(k, rows.shape[1]))
+            local = _best_ids(rows, min(k, rows.shape[1]))
             values.append(np.take_along_axis(rows, local, axis=-1))
             ids.append(local + offset)
         best_values, best_ids = merge_candidates(np.concat(values, -1), np.concat(ids, -1), k)
@@ -39,6 +39,15 @@ def lower_sharded_top_k(ctx: LoweringContext, node: Node) -> StepFn:
         return tuple(a for _ in shards for a in (best_values.view(), best_ids.view()))
 
     return run
+
+
+def _best_ids(rows: np.ndarray, k: int) -> np.ndarray:
+    """Each row's `k` best ids, as the `top_k` lowering ranks them; for one, numpy's argmax
+    (the first of equal values, the first NaN: the same id), without keys."""
+    if k == 1:
+        wide = rows.astype(np.float32) if rows.dtype.kind == "V" else rows
+        return np.argmax(wide, axis=-1)[:, None]
+    return top_k_ids(order_keys(rows), k)
 
 
 def merge_candidates(values: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, ...]:

@@ -24,7 +24,12 @@ def lower_matmul(ctx: LoweringContext, node: Node, lhs: jax.Array, rhs: jax.Arra
     if jnp.issubdtype(dtype, jnp.floating) and jnp.dtype(dtype).itemsize <= 4:
         lhs, rhs = lhs.astype(jnp.float32), rhs.astype(jnp.float32)
         if rhs.ndim == 2:  # the LM head: each logit's bits the same on any shard of the rows
-            flat = rowdot(lhs.reshape(-1, rhs.shape[0]), rhs)
+            flat = rowdot(
+                lhs.reshape(-1, rhs.shape[0]),
+                rhs.shape[1],
+                lambda start, count: lax.dynamic_slice_in_dim(rhs, start, count, axis=1),
+                row_axis=1,
+            )
             return flat.reshape(*lhs.shape[:-1], rhs.shape[1]).astype(dtype)
         product = jnp.matmul(lhs, rhs, precision=lax.Precision.HIGHEST)
         return product.astype(dtype)

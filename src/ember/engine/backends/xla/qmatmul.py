@@ -1,11 +1,13 @@
-"""XLA lowering of `qmatmul`: the table decoded by the registry's `jax.numpy` decoder inside the
-jitted call (no dequantized table is kept between calls), then the products with float32
-accumulation, each logit summed in one order whatever rows the call covers (`rowdot`)."""
+"""XLA lowering of `qmatmul`: the table's rows decoded by the registry's `jax.numpy` decoder
+inside the jitted call, a block at a time for several tokens (no dequantized table is kept
+between calls), and dotted with float32 accumulation, each logit summed in one order whatever
+rows the call covers (`rowdot`)."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from ember.graph import Node
 from ember.graph.ops.qmatmul import QMATMUL
@@ -19,6 +21,11 @@ __all__ = ["lower_qmatmul"]
 
 @lowers(QMATMUL)
 def lower_qmatmul(ctx: LoweringContext, node: Node, lhs: jax.Array, rhs: jax.Array) -> jax.Array:
-    table = decode(node.attrs["encoding"].name, rhs)
-    flat = rowdot(lhs.astype(jnp.float32).reshape(-1, table.shape[1]), table.T)
-    return flat.reshape(*lhs.shape[:-1], table.shape[0])
+    name = node.attrs["encoding"].name
+    width = node.attrs["encoding"].hidden_size(rhs.shape[1])
+
+    def read(start, count):  # for several tokens a block at a time: never the whole table
+        return decode(name, lax.dynamic_slice_in_dim(rhs, start, count, axis=0))
+
+    flat = rowdot(lhs.astype(jnp.float32).reshape(-1, width), rhs.shape[0], read, row_axis=0)
+    return flat.reshape(*lhs.shape[:-1], rhs.shape[0])
