@@ -14,7 +14,7 @@ from conftest import assert_same_bits
 
 import ember.nn as nn
 from ember.dtype import DType
-from ember.graph import Graph, QuantizationEncoding, TensorType
+from ember.graph import Graph, QuantizationEncoding, TensorType, ops
 from ember.quant import FORMATS
 
 NAMES = ["rowwise_int8", "rowwise_int4", "rowwise_int2"]
@@ -100,6 +100,37 @@ def test_out_of_range_policies(session, name):
     want = FORMATS[name].dequantize(table[[3, 0, 0, 0]])
     want[1:3] = 0
     assert_same_bits(got, want)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("name", NAMES)
+def test_native_kernel_on_any_bytes(name, parallel):
+    """The compiled decoders on raw random bytes: subnormal, infinite and NaN scales and biases
+    included (NaN payloads are unspecified); the native backend keeps subnormals."""
+    from ember.engine.backends.native.kernels.dequantize_gather import gather_dequantize
+    from ember.engine.backends.native.kernels.out_of_range import ERROR
+
+    rng = np.random.default_rng(14)
+    table = rng.integers(0, 256, (400, QuantizationEncoding[name.upper()].row_bytes(32)),
+                         dtype=np.uint8)  # fmt: skip
+    if name == "rowwise_int8":  # float32 exponents near the subnormal range too
+        tail = rng.standard_normal((400, 2)) * np.exp2(rng.integers(-149, -100, (400, 2)))
+        table[::2, -8:] = tail[::2].astype("<f4").view(np.uint8)
+    ids = rng.integers(0, 400, 3000)
+    out = np.empty((3000, 32), np.float32)
+    assert gather_dequantize(name, table, ids, 0, ERROR, out, parallel) == -1
+    assert_same_bits(out, FORMATS[name].dequantize(table[ids]), nan_meets_nan=True)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dequantize_of_rows_given_as_an_input(session, name):
+    """`ops.dequantize` alone, on a 3-D input of rows (no gather to fuse with)."""
+    encoding = QuantizationEncoding[name.upper()]
+    rows = random_rows(name, 12, HIDDEN, seed=13).reshape(2, 6, -1)
+    with Graph("d", input_types=[TensorType(DType.uint8, list(rows.shape))]) as g:
+        g.output(ops.dequantize(encoding, g.inputs[0]))
+    got = session.load(g, {}).execute(rows)[0].to_numpy()
+    assert_same_bits(got, FORMATS[name].dequantize(rows))
 
 
 @pytest.mark.parametrize("name", NAMES)
