@@ -1,7 +1,8 @@
 """Row decoders: each registry format's row, uint8 blocks to float32, bit for bit as
-``ember.quant``'s reference ``dequantize`` (hence ``gguf.quants.dequantize``): the same float32
-operations in the same order (numba compiles without fast-math, so nothing is fused into an
-FMA). Grouped by family as ``ember.quant`` groups the formats.
+``ember.quant``'s reference ``dequantize`` (hence ``gguf.quants.dequantize``, and torch's unpack
+ops for the rowwise formats): the same float32 operations in the same order (numba compiles
+without fast-math, so nothing is fused into an FMA but ROWWISE_INT8's one, which is torch's;
+NaN payloads are unspecified there). Grouped by family as ``ember.quant`` groups the formats.
 
 Each decoder is ``row(src, dst, f16)``: ``src`` one row's uint8 bytes, ``dst`` its float32
 values, ``f16`` `bytes.F16_TO_F32`. Plain 1-D loops: numba vectorizes those; the same work
