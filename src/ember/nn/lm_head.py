@@ -63,7 +63,8 @@ class LMHead(Module):
     (`ops.allgather`). Ids, values and logits are bit for bit the unsharded head's (each
     logit is summed in one order whatever rows a device holds); the log-sum-exp is within
     `ops.sharded_logsumexp`'s bound of it. The hidden states are one value (moved to every
-    device) or a list of one value per device (as the lookup returns them).
+    device) or a list of one value per device (as the lookup returns them; across the
+    processes of a job, only this form: a value is not moved between processes).
 
     Raises (at construction):
         TypeError: `embedding` is not an embedding layer.
