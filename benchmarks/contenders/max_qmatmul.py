@@ -11,7 +11,6 @@ seconds; ``{"op": "rss"}`` returns the peak resident bytes so far.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,18 +23,23 @@ from contenders.max_peer import max_session
 from contenders.max_worker import child_env
 
 
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def peak_rss() -> int:
-    """This process's peak resident bytes (Linux reports kilobytes)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """This process's peak resident bytes: VmHWM, which starts afresh at exec (getrusage's
+    ru_maxrss would carry the parent's peak over the fork)."""
+    return _status_bytes("VmHWM:")
 
 
 def rss_now() -> int:
     """This process's resident bytes now."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    return _status_bytes("VmRSS:")
 
 
 def states(batch: int, hidden: int) -> np.ndarray:

@@ -1,10 +1,12 @@
-"""Native lowering of `qmatmul`: the quantized table is decoded a chunk of rows at a time into
-a small scratch buffer (`RowLookup`, bit for bit as gguf decodes), and each chunk is dotted
-with every token by `rowdot`, so the dequantized table is never whole in memory.
+"""Native lowering of `qmatmul`. Q4_K, Q6_K and Q8_0 tables go to `quantized_rowdot`, which
+decodes each block in registers and dots it with every token while it is there. Other formats
+are decoded a chunk of rows at a time into a small scratch buffer (`RowLookup`, bit for bit as
+gguf decodes), and each chunk is dotted with every token by `rowdot`; either way the
+dequantized table is never whole in memory.
 
-`rowdot` sums each dot product in one order fixed by the width alone, so a row's logit has the
-same bits whichever chunk it falls in: the logits equal the dense head's over the dequantized
-table, bit for bit."""
+Both kernels sum each dot product in one order fixed by the width alone, so a row's logit has
+the same bits whichever chunk, tile or thread it falls in: the logits equal the dense head's
+over the dequantized table, bit for bit."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from ember.graph.ops.qmatmul import QMATMUL
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
 from .kernels.out_of_range import ERROR as MODE_ERROR
+from .kernels.quantized_rowdot import FUSED_FORMATS, quantized_rowdot
 from .kernels.rowdot import rowdot
 from .lowering import LoweringContext, StepFn, lowers
 
@@ -40,6 +43,10 @@ def lower_qmatmul(ctx: LoweringContext, node: Node) -> StepFn:
         hidden = np.ascontiguousarray(lhs).reshape(-1, width)
         logits = out.reshape(hidden.shape[0], vocab)
         if logits.size == 0:
+            return out
+        if encoding.name in FUSED_FORMATS:
+            parallel = table.nbytes * hidden.shape[0] >= PARALLEL_MIN_BYTES
+            quantized_rowdot(encoding.name, hidden, table, logits, parallel=parallel)
             return out
         chunk = min(CHUNK_ROWS, vocab)
         rows = np.empty((chunk, width), _FLOAT32)

@@ -5,10 +5,10 @@ The table is split into blocks of rows over the threads; each row is read once a
 every token while it is in the cache. bfloat16 rows are widened to float32 exactly as they are
 loaded (a shift of their bits); float16 rows, a pair at a time, into a buffer of the thread's.
 
-Every dot product is summed in one fixed order, written out in the LLVM IR below rather than
-left to the optimizer: ``LANES`` running sums (lane ``j`` takes the elements ``i = j mod LANES``
-in turn), added in a fixed tree, then the tail elements in turn. Each step is one fused
-multiply-add where the CPU has them, else a product then a sum. The order depends on
+Every dot product is summed in one fixed order, written out in LLVM IR rather than left to the
+optimizer (`compiled.dot_lanes`): ``LANES`` running sums (lane ``j`` takes the elements
+``i = j mod LANES`` in turn), added in a fixed tree, then the tail elements in turn. Each step
+is one fused multiply-add where the CPU has them, else a product then a sum. The order depends on
 nothing but the hidden width, so a row's logit has the same bits whatever rows, tokens,
 threads or blocks a call covers: a vocabulary-sharded head equals the unsharded one bit for bit.
 
@@ -24,20 +24,20 @@ from __future__ import annotations
 
 import ml_dtypes
 import numpy as np
-from llvmlite import binding as llvm_binding
 from llvmlite import ir
-from numba import config, prange, types
+from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from .compiled.cache import jit
+from .compiled.dot_lanes import F32 as _F32
+from .compiled.dot_lanes import LANES
+from .compiled.dot_lanes import VECTOR as _VECTOR
+from .compiled.dot_lanes import multiply_add as _multiply_add
+from .compiled.dot_lanes import sum_lanes as _sum_lanes
 from .launch import launch
 
 __all__ = ["LANES", "ROW_BLOCK", "TABLE_DTYPES", "rowdot", "widen_float16"]
-
-LANES = 32
-"""Running sums per dot product (two AVX-512 registers of float32): enough independent sums
-to keep the multiply-adds in flight for one token."""
 
 ROW_BLOCK = 64
 """Rows a thread takes at a time."""
@@ -48,48 +48,6 @@ token element two rows."""
 
 TABLE_DTYPES = (np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float16))
 """The table dtypes the kernel reads; narrow ones are widened exactly as each row is read."""
-
-_F32 = ir.FloatType()
-_VECTOR = ir.VectorType(_F32, LANES)
-
-
-def _host_has_fma() -> bool:
-    if config.CPU_FEATURES is not None:
-        return "+fma" in config.CPU_FEATURES
-    if config.CPU_NAME not in (None, "host"):
-        return False
-    return "+fma" in llvm_binding.get_host_cpu_features().flatten()
-
-
-_FMA = _host_has_fma()
-
-
-def _multiply_add(builder: ir.IRBuilder, x: ir.Value, w: ir.Value, acc: ir.Value) -> ir.Value:
-    """``x * w + acc``: one fused multiply-add where the CPU has them (never an unfused pair
-    on one machine and a fused one on another within a run)."""
-    if _FMA:
-        suffix = f"v{LANES}f32" if isinstance(x.type, ir.VectorType) else "f32"
-        signature = ir.FunctionType(x.type, [x.type] * 3)
-        fma = cgutils.get_or_insert_function(builder.module, signature, f"llvm.fma.{suffix}")
-        return builder.call(fma, [x, w, acc])
-    return builder.fadd(builder.fmul(x, w), acc)
-
-
-def _sum_lanes(builder: ir.IRBuilder, vector: ir.Value) -> ir.Value:
-    """The lanes added in a fixed tree: halves added lane by lane until one is left."""
-    width = LANES
-    while width > 1:
-        width //= 2
-        low, high = (
-            builder.shuffle_vector(vector, vector, _lane_indices(first, width))
-            for first in (0, width)
-        )
-        vector = builder.fadd(low, high)
-    return builder.extract_element(vector, ir.Constant(ir.IntType(32), 0))
-
-
-def _lane_indices(first: int, count: int) -> ir.Constant:
-    return ir.Constant(ir.VectorType(ir.IntType(32), count), list(range(first, first + count)))
 
 
 def _load(builder: ir.IRBuilder, row: ir.Value, index: ir.Value, pointer: ir.Type) -> ir.Value:
