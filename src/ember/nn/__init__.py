@@ -2,7 +2,16 @@
 
 from .embedding import Embedding, EmbeddingV2, VocabParallelEmbedding
 from .embedding_bag import EmbeddingBag
+from .embedding_bag_collection import EmbeddingBagCollection
 from .lm_head import LMHead
 from .module import Module
 
-__all__ = ["Embedding", "EmbeddingBag", "EmbeddingV2", "LMHead", "Module", "VocabParallelEmbedding"]
+__all__ = [
+    "Embedding",
+    "EmbeddingBag",
+    "EmbeddingBagCollection",
+    "EmbeddingV2",
+    "LMHead",
+    "Module",
+    "VocabParallelEmbedding",
+]

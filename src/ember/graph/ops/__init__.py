@@ -12,6 +12,7 @@ from .dequantize import dequantize
 from .distributed_broadcast import distributed_broadcast
 from .elementwise import abs, add, div, floor_div, max, min, mod, mul, negate, pow, sub
 from .embedding_bag import embedding_bag
+from .embedding_bag_collection import embedding_bag_collection
 from .gather import gather
 from .logical import logical_and, logical_not, logical_or, logical_xor
 from .logsumexp import logsumexp
@@ -45,6 +46,7 @@ __all__ = [
     "distributed_broadcast",
     "div",
     "embedding_bag",
+    "embedding_bag_collection",
     "equal",
     "floor_div",
     "gather",

@@ -20,6 +20,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     dequantize,
     elementwise,
     embedding_bag,
+    embedding_bag_collection,
     gather,
     logsumexp,
     matmul,

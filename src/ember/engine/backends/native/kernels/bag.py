@@ -20,14 +20,18 @@ the source file of the function it cached.
 
 from __future__ import annotations
 
+import functools
+
 import ml_dtypes
 import numpy as np
 from llvmlite import ir
-from numba import get_num_threads, prange, types
+from numba import carray, get_num_threads, prange, types
+from numba.core.dispatcher import Dispatcher
 from numba.extending import intrinsic
 
 from . import background
 from .compiled.cache import jit
+from .compiled.decoders import decode_row
 from .launch import launch
 from .out_of_range import ZERO
 
@@ -39,6 +43,7 @@ __all__ = [
     "POOL_MEAN",
     "POOL_SUM",
     "BagPool",
+    "collection_kernels",
     "numpy_pool_bags",
 ]
 
@@ -203,6 +208,218 @@ def _pool_bags_parallel(table, kind, ids, positional, starts, ends, weights, poo
     for b in prange(starts.shape[0]):
         _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
                   low, top, out_of_range, out)  # fmt: skip
+
+
+# ---- collections: many tables' bags in one call ---------------------------------------------
+# Tables are passed by address (`TABLE_*` columns of an int64 array) and seen as arrays inside
+# the kernel, so one compiled kernel serves any number of tables of any widths.
+
+TABLE_ADDRESS, TABLE_ROWS, TABLE_ROW_ELEMENTS, TABLE_KIND = range(4)
+"""Columns of a collection's table array: a table's first byte, rows, elements (bytes, for a
+quantized one) per row, and `KIND_*`."""
+
+(FEATURE_INDEX, FEATURE_TABLE, FEATURE_POOL, FEATURE_PAD, FEATURE_OUT_OF_RANGE, FEATURE_COLUMN,
+ FEATURE_WIDTH) = range(7)  # fmt: skip
+"""Columns of a collection's feature array: the feature's row in the lengths, its table's
+index, `POOL_*`, its padding id (-1: none), ZERO or CLAMP, its first column in the output and
+its width."""
+
+
+def _pointer_to(dtype: types.Type):
+    """An intrinsic turning an int64 address into a pointer to ``dtype``, for `carray`."""
+
+    @intrinsic
+    def pointer(typingctx, address):
+        def codegen(context, builder, sig, args):
+            return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
+
+        return types.CPointer(dtype)(types.int64), codegen
+
+    return pointer
+
+
+_f32_pointer, _u16_pointer, _u8_pointer = (
+    _pointer_to(t) for t in (types.float32, types.uint16, types.uint8)
+)
+
+
+@jit(nogil=True, inline="always")
+def _row_of(x, rows, unsigned, out_of_range):
+    """The row the int64 ``x`` reads, or -1 for a zero row. An unsigned id too large for int64
+    arrives negative and counts as above the table."""
+    if x >= 0 and x < rows:
+        return x
+    if out_of_range == ZERO or rows == 0:
+        return np.int64(-1)
+    return np.int64(0) if x < 0 and not unsigned else rows - 1
+
+
+@jit(nogil=True, inline="always")
+def _prefetch_id(table, ids, ahead, limit):
+    """Ask for the row of ``ids[ahead]`` (when it is one, before ``limit``)."""
+    if ahead < limit:
+        r = np.int64(ids[ahead])
+        if r >= 0 and r < table.shape[0]:
+            for line in range(0, table.shape[1] * table.itemsize, 64):
+                _prefetch(table, r, np.int64(line))
+
+
+@jit(nogil=True, inline="always")
+def _add_row(dst, row, kind, pool, first):
+    """Pool one float32 (or `kind` 16-bit) row into ``dst``."""
+    width = dst.shape[0]
+    if pool == POOL_MAX:
+        for k in range(width):
+            x = _load_at(row, k, kind)
+            if first or x > dst[k]:
+                dst[k] = x
+    elif kind == KIND_F32:
+        for k in range(width):
+            dst[k] += row[k]
+    else:
+        for k in range(width):
+            dst[k] += _load_at(row, k, kind)
+
+
+@jit(nogil=True, inline="always")
+def _load_at(row, k, kind):
+    if kind == KIND_F32:
+        return np.float32(row[k])
+    bits = np.uint32(row[k])
+    if kind == KIND_BF16:
+        return _f32_from_bits(np.uint32(bits << 16))
+    return _f32_from_bits(_f16_to_f32_bits(bits))
+
+
+@jit(nogil=True, inline="always")
+def _add_zero_row(dst, pool, first):
+    """A zero row: adds nothing, is a candidate 0 for max."""
+    if pool == POOL_MAX:
+        for k in range(dst.shape[0]):
+            if first or dst[k] < 0:
+                dst[k] = 0.0
+
+
+@jit(nogil=True, inline="always")
+def _finish(dst, pool, count):
+    if pool == POOL_MEAN and count > 1:
+        n = np.float32(count)
+        for k in range(dst.shape[0]):
+            dst[k] /= n
+
+
+@jit(nogil=True)
+def _collect_dense_feature(table, kind, feature, starts, base, ids, unsigned, out, first, stop):
+    """Bags ``first:stop`` of one feature over a dense table."""
+    pool, pad, out_of_range = feature[FEATURE_POOL], feature[FEATURE_PAD], feature[
+        FEATURE_OUT_OF_RANGE]  # fmt: skip
+    column, width = feature[FEATURE_COLUMN], feature[FEATURE_WIDTH]
+    rows, limit = table.shape[0], starts[base + stop]
+    for b in range(first, stop):
+        dst = out[b, column : column + width]
+        dst[:] = 0.0
+        count = 0
+        for j in range(starts[base + b], starts[base + b + 1]):
+            x = np.int64(ids[j])
+            if pad >= 0 and x == pad:
+                continue
+            _prefetch_id(table, ids, j + _AHEAD, limit)
+            r = _row_of(x, rows, unsigned, out_of_range)
+            if r < 0:
+                _add_zero_row(dst, pool, count == 0)
+            else:
+                _add_row(dst, table[r], kind, pool, count == 0)
+            count += 1
+        _finish(dst, pool, count)
+
+
+@jit(nogil=True)
+def _collect_dense_span(tables, features, starts, ids, unsigned, out, f16, first, stop):
+    """Samples ``first:stop`` of every feature over dense tables (float32, or 16-bit kinds)."""
+    batch = out.shape[0]
+    for f in range(features.shape[0]):
+        t = features[f, FEATURE_TABLE]
+        address, rows = tables[t, TABLE_ADDRESS], tables[t, TABLE_ROWS]
+        shape, kind = (rows, tables[t, TABLE_ROW_ELEMENTS]), tables[t, TABLE_KIND]
+        base = features[f, FEATURE_INDEX] * batch
+        if kind == KIND_F32:
+            table32 = carray(_f32_pointer(address), shape)
+            _collect_dense_feature(table32, kind, features[f], starts, base, ids, unsigned, out,
+                                   first, stop)  # fmt: skip
+        else:
+            table16 = carray(_u16_pointer(address), shape)
+            _collect_dense_feature(table16, kind, features[f], starts, base, ids, unsigned, out,
+                                   first, stop)  # fmt: skip
+
+
+@jit(nogil=True)
+def _collect_dense_serial(tables, features, starts, ids, unsigned, out, f16, chunks):
+    _collect_dense_span(tables, features, starts, ids, unsigned, out, f16, 0, out.shape[0])
+
+
+@jit(nogil=True, parallel=True)
+def _collect_dense_parallel(tables, features, starts, ids, unsigned, out, f16, chunks):
+    batch = out.shape[0]
+    for c in prange(chunks):
+        _collect_dense_span(tables, features, starts, ids, unsigned, out, f16,
+                            c * batch // chunks, (c + 1) * batch // chunks)  # fmt: skip
+
+
+@functools.cache
+def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
+    """(serial, parallel) collection kernels for dense tables (``fmt`` None) or tables of the
+    registry format ``fmt``, each ``kernel(tables, features, starts, ids, unsigned, out, f16,
+    chunks)``: every feature's bags, samples split into ``chunks`` (parallel).
+
+    A quantized row is decoded by its format's row decoder (`decode_row`) into a float32
+    buffer of one row, then pooled from there: nothing larger than a row is made. ``fmt`` is
+    a constant of these closures, so each compiles its own format's decoder alone.
+    """
+    if fmt is None:
+        return _collect_dense_serial, _collect_dense_parallel
+
+    @jit(nogil=True)
+    def span(tables, features, starts, ids, unsigned, out, f16, first, stop):
+        batch = out.shape[0]
+        for f in range(features.shape[0]):
+            feature, t = features[f], features[f, FEATURE_TABLE]
+            rows, row_bytes = tables[t, TABLE_ROWS], tables[t, TABLE_ROW_ELEMENTS]
+            table = carray(_u8_pointer(tables[t, TABLE_ADDRESS]), (rows, row_bytes))
+            pool, pad = feature[FEATURE_POOL], feature[FEATURE_PAD]
+            column, width = feature[FEATURE_COLUMN], feature[FEATURE_WIDTH]
+            base = feature[FEATURE_INDEX] * batch
+            limit = starts[base + stop]
+            decoded = np.empty(width, np.float32)
+            for b in range(first, stop):
+                dst = out[b, column : column + width]
+                dst[:] = 0.0
+                count = 0
+                for j in range(starts[base + b], starts[base + b + 1]):
+                    x = np.int64(ids[j])
+                    if pad >= 0 and x == pad:
+                        continue
+                    _prefetch_id(table, ids, j + _AHEAD, limit)
+                    r = _row_of(x, rows, unsigned, feature[FEATURE_OUT_OF_RANGE])
+                    if r < 0:
+                        _add_zero_row(dst, pool, count == 0)
+                    else:
+                        decode_row(fmt, table[r], decoded, f16)
+                        _add_row(dst, decoded, KIND_F32, pool, count == 0)
+                    count += 1
+                _finish(dst, pool, count)
+
+    @jit(nogil=True)
+    def serial(tables, features, starts, ids, unsigned, out, f16, chunks):
+        span(tables, features, starts, ids, unsigned, out, f16, 0, out.shape[0])
+
+    @jit(nogil=True, parallel=True)
+    def parallel(tables, features, starts, ids, unsigned, out, f16, chunks):
+        batch = out.shape[0]
+        for c in prange(chunks):
+            span(tables, features, starts, ids, unsigned, out, f16, c * batch // chunks,
+                 (c + 1) * batch // chunks)  # fmt: skip
+
+    return serial, parallel
 
 
 class BagPool:

@@ -1,0 +1,83 @@
+"""Native lowering of `embedding_bag_collection`: lengths and ids checked on the host before
+anything is written, then one kernel call for all the dense tables' features and one per
+quantized format (`kernels.bag_collection`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.errors import out_of_range_error, out_of_range_ids
+from ember.graph import Node
+from ember.graph.ops.embedding_bag_collection import EMBEDDING_BAG_COLLECTION, check_lengths
+
+from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOLS
+from .kernels.bag_collection import BagCollection, TableSpec
+from .kernels.gather import PARALLEL_MIN_BYTES
+from .kernels.out_of_range import CLAMP, ZERO
+from .lowering import LoweringContext, StepFn, lowers
+
+__all__ = ["lower_embedding_bag_collection"]
+
+_KINDS = {"float32": KIND_F32, "bfloat16": KIND_BF16, "float16": KIND_F16}
+
+
+@lowers(EMBEDDING_BAG_COLLECTION)
+def lower_embedding_bag_collection(ctx: LoweringContext, node: Node) -> StepFn:
+    attrs = node.attrs
+    count = len(attrs["modes"])
+    specs = [
+        TableSpec(encoding.name) if encoding else TableSpec(None, _KINDS[table.dtype.value])
+        for table, encoding in zip(node.inputs[:count], attrs["encodings"], strict=True)
+    ]
+    columns = np.cumsum((0, *attrs["widths"]))
+    features = np.array(
+        [
+            [f, t, POOLS[attrs["modes"][t]], _padding(attrs["padding_idx"][t]),
+             ZERO if attrs["out_of_range"][t] == "zero" else CLAMP, columns[f], width]
+            for f, (t, width) in enumerate(zip(attrs["features"], attrs["widths"], strict=True))
+        ],
+        np.int64,
+    )  # fmt: skip
+    checked = [
+        (f, t) for f, t in enumerate(attrs["features"]) if attrs["out_of_range"][t] == "error"
+    ]
+    ids_dtype = node.inputs[count].dtype.to_numpy()
+    out_dtype = node.result_types[0].dtype.to_numpy()
+    row_bytes = 4 * int(columns[-1]) // len(attrs["features"])
+    pools = BagCollection(specs, features, ids_dtype)
+
+    def run(rt, slot, *inputs):
+        values, lengths = inputs[count], inputs[count + 1]
+        flat = values.reshape(-1)
+        starts = check_lengths(np.asarray(lengths), flat.size)
+        batch = lengths.shape[1]
+        for f, t in checked:
+            _check_ids(flat, int(starts[f * batch]), int(starts[(f + 1) * batch]),
+                       inputs[t].shape[0])  # fmt: skip
+        tables = [_rows(np.ascontiguousarray(inputs[t]), spec) for t, spec in enumerate(specs)]
+        out = rt.empty(slot, (batch, int(columns[-1])), out_dtype)
+        pooled = out if out_dtype == np.float32 else np.empty(out.shape, np.float32)
+        pools(tables, flat, starts, pooled, flat.size * row_bytes >= PARALLEL_MIN_BYTES)
+        if pooled is not out:
+            out[...] = pooled  # rounded once, to the tables' dtype
+        return out
+
+    return run
+
+
+def _padding(padding_idx: int | None) -> int:
+    return -1 if padding_idx is None else padding_idx
+
+
+def _rows(table: np.ndarray, spec: TableSpec) -> np.ndarray:
+    """A table as its kernel reads it: 16-bit floats as their uint16 bits."""
+    return table.view(np.uint16) if spec.fmt is None and spec.kind != KIND_F32 else table
+
+
+def _check_ids(flat: np.ndarray, low: int, high: int, vocab: int) -> None:
+    """Raise `OutOfRangeError` for the first id of ``flat[low:high]`` outside the table,
+    naming its position in all the values."""
+    outside = out_of_range_ids(flat[low:high], vocab, "zero")
+    if outside is not None:
+        at = low + int(outside.argmax())
+        raise out_of_range_error(flat.shape, at, flat[at].item(), vocab, "error")

@@ -1,0 +1,163 @@
+"""`BagCollection`: the host side of a collection's pooling, many tables' bags per call.
+
+Features are grouped by how their tables' rows read: every dense table (float32, bfloat16,
+float16) in one group, and one group per quantized format. Each group is one kernel call
+(`bag.collection_kernels`) over all of its features and samples, so a batch over dense tables
+is one call, and a batch over tables of `k` formats is `k` calls: numba compiles one kernel per
+row decoder, and a call cannot hold two. Until a group's kernel is compiled (or for a format
+with no compiled row decoder) numpy pools it, with the same float32 operations in the same
+order: quantized rows decoded by the format's reference decoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import get_num_threads
+
+from ember.quant import FORMATS, row_bytes
+
+from . import background
+from .bag import (
+    FEATURE_COLUMN,
+    FEATURE_INDEX,
+    FEATURE_OUT_OF_RANGE,
+    FEATURE_PAD,
+    FEATURE_POOL,
+    FEATURE_TABLE,
+    FEATURE_WIDTH,
+    KIND_F32,
+    POOL_SUM,
+    TABLE_ADDRESS,
+    TABLE_KIND,
+    TABLE_ROW_ELEMENTS,
+    TABLE_ROWS,
+    collection_kernels,
+    numpy_pool_bags,
+)
+from .compiled.decoders import ROW_DECODERS
+from .compiled.decoders.bytes import F16_TO_F32
+from .launch import launch
+from .out_of_range import ZERO
+
+__all__ = ["BagCollection", "TableSpec"]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How a table's rows read: `fmt` None and a `KIND_*` for dense rows (16-bit ones seen as
+    uint16), or the registry format of uint8 rows."""
+
+    fmt: str | None
+    kind: int = KIND_F32
+
+
+class BagCollection:
+    """Pools the features of a collection: ``features`` is an int64 `(features, 7)` array of
+    the `FEATURE_*` columns over ``tables``; ids are of ``ids_dtype``."""
+
+    def __init__(self, tables: list[TableSpec], features: np.ndarray, ids_dtype: np.dtype):
+        self._tables = tables
+        self._table_array = np.zeros((len(tables), 4), np.int64)
+        self._table_array[:, TABLE_KIND] = [spec.kind for spec in tables]
+        ids_dtype = np.dtype(ids_dtype).newbyteorder("=")
+        self._unsigned = ids_dtype.kind == "u"
+        self._groups: list[_Group] = []
+        for fmt in dict.fromkeys(tables[t].fmt for t in features[:, FEATURE_TABLE]):
+            mine = [f for f, t in enumerate(features[:, FEATURE_TABLE]) if tables[t].fmt == fmt]
+            self._groups.append(_Group(fmt, np.ascontiguousarray(features[mine]), ids_dtype))
+
+    def __call__(
+        self,
+        tables: list[np.ndarray],
+        ids: np.ndarray,
+        starts: np.ndarray,
+        out: np.ndarray,
+        parallel: bool,
+    ) -> None:
+        """Every feature's bags into the float32 ``out`` `(batch, widths)`: bag ``(f, b)`` is
+        ``ids[starts[f * batch + b]:starts[f * batch + b + 1]]`` (checked already; ids outside
+        a table are ZERO or CLAMP, as each feature says). ``parallel`` is a wish."""
+        table_array = self._table_array
+        for t, table in enumerate(tables):
+            table_array[t, TABLE_ADDRESS] = table.ctypes.data
+            table_array[t, TABLE_ROWS], table_array[t, TABLE_ROW_ELEMENTS] = table.shape
+        for group in self._groups:
+            group(table_array, tables, self._tables, ids, self._unsigned, starts, out, parallel)
+
+
+class _Group:
+    """The features whose tables share ``fmt``: their kernels, or numpy."""
+
+    def __init__(self, fmt: str | None, features: np.ndarray, ids_dtype: np.dtype) -> None:
+        self.fmt, self.features = fmt, features
+        self.compiled = fmt is None or fmt in ROW_DECODERS
+        if not self.compiled:
+            return
+        self.serial, self.parallel = (
+            background.kernel(
+                ("embedding_bag_collection", fmt, ids_dtype, parallel),
+                f"embedding_bag_collection ({fmt or 'dense'} tables, {ids_dtype} ids"
+                f"{', parallel' if parallel else ''})",
+                _warm_up(fmt, ids_dtype, parallel),
+            )
+            for parallel in (False, True)
+        )
+        self.serial.request()
+
+    def __call__(self, table_array, tables, specs, ids, unsigned, starts, out, parallel):
+        if not (self.compiled and self.serial.ready):
+            for feature in self.features:
+                _numpy_feature(feature, tables, specs, ids, starts, out)
+            return
+        serial, parallel_kernel = collection_kernels(self.fmt)
+        args = (table_array, self.features, starts, ids, unsigned, out, F16_TO_F32)
+        threads = get_num_threads()
+        if parallel and threads > 1 and self.parallel.request():
+            launch(lambda: parallel_kernel(*args, threads), lambda: serial(*args, 1))
+        else:
+            serial(*args, 1)
+
+
+def _numpy_feature(feature, tables, specs, ids, starts, out) -> None:
+    """One feature's bags through numpy: `numpy_pool_bags`, quantized rows decoded first."""
+    t, width, column = feature[FEATURE_TABLE], feature[FEATURE_WIDTH], feature[FEATURE_COLUMN]
+    batch = out.shape[0]
+    index = feature[FEATURE_INDEX]
+    bounds = starts[index * batch : (index + 1) * batch + 1]
+    low, high = int(bounds[0]), int(bounds[-1])
+    mine, table, spec = ids[low:high], tables[t], specs[t]
+    pad = None if feature[FEATURE_PAD] < 0 else int(feature[FEATURE_PAD])
+    out_of_range, pool = int(feature[FEATURE_OUT_OF_RANGE]), int(feature[FEATURE_POOL])
+    target = out[:, column : column + width]
+    if spec.fmt is None:
+        numpy_pool_bags(table, spec.kind, mine, False, bounds[:-1] - low, bounds[1:] - low,
+                        None, pool, pad, out_of_range, target)  # fmt: skip
+        return
+    vocab = table.shape[0]
+    outside = (mine >= vocab) if mine.dtype.kind == "u" else (mine < 0) | (mine >= vocab)
+    decoded = FORMATS[spec.fmt].dequantize(table[np.clip(mine, 0, vocab - 1).astype(np.int64)])
+    if out_of_range == ZERO:
+        decoded[outside] = 0
+    numpy_pool_bags(decoded, KIND_F32, mine, True, bounds[:-1] - low, bounds[1:] - low, None,
+                    pool, pad, out_of_range, target)  # fmt: skip
+
+
+def _warm_up(fmt: str | None, ids_dtype: np.dtype, parallel: bool):
+    """A call on one bag of one row: numba compiles (or loads) the kernel."""
+    width = 1 if fmt is None else FORMATS[fmt].block_elements
+    if fmt is None:
+        table = np.zeros((1, 1), np.float32)
+    else:
+        table = np.zeros((1, row_bytes(FORMATS[fmt], width)), np.uint8)
+    features = np.array([[0, 0, POOL_SUM, -1, ZERO, 0, width]], np.int64)
+    starts, ids = np.array([0, 1], np.int64), np.zeros(1, ids_dtype)
+    out = np.empty((1, width), np.float32)
+    kernel = collection_kernels(fmt)[int(parallel)]
+
+    def warm() -> None:
+        tables = np.array([[table.ctypes.data, 1, table.shape[1], KIND_F32]], np.int64)
+        kernel(tables, features, starts, ids, False, out, F16_TO_F32, 1)
+
+    return warm

@@ -1,0 +1,202 @@
+"""`embedding_bag_collection(tables, values, lengths)`: many features' bags pooled in one op,
+from TorchRec's `KeyedJaggedTensor` layout into its `KeyedTensor` layout.
+
+Feature `f` reads table `features[f]` (a table may serve several features). `values` holds the
+ids of every feature, feature after feature; `lengths[f, b]` is how many of them sample `b`
+of feature `f` has, so the bags of a feature follow each other in sample order. The result
+is one `(batch, sum of the features' widths)` array: sample `b`'s row is feature 0's pooled
+vector, then feature 1's, and so on. Each bag is pooled as `embedding_bag` pools it (its
+table's `mode`, `padding_idx` and `out_of_range`; float32 accumulation in bag order, the
+same bound), and an empty bag pools to zeros.
+
+>>> from ember.graph import Graph, TensorType, Weight
+>>> users = Weight("users", DType.float32, [100, 8])
+>>> items = Weight("items", DType.float32, [50, 4])
+>>> types = [TensorType(DType.int64, ["n"]), TensorType(DType.int32, [3, "batch"])]
+>>> with Graph("g", input_types=types) as g:
+...     pooled = embedding_bag_collection([users, items], *g.inputs, features=[0, 1, 1])
+>>> pooled.shape, pooled.dtype
+([Dim('batch'), Dim(16)], float32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ember.dtype import DType
+
+from ..dim import StaticDim
+from ..graph import current_graph
+from ..op import Op
+from ..quantization import QuantizationEncoding
+from ..type import TensorType
+from ..value import TensorValue
+from .constant import as_value
+from .embedding_bag import BAG_MODES, BAG_OUT_OF_RANGE, _normalized_padding, _table_type
+from .gather import index_value
+
+__all__ = [
+    "EMBEDDING_BAG_COLLECTION",
+    "LENGTHS_NEGATIVE",
+    "LENGTHS_SUM",
+    "check_lengths",
+    "embedding_bag_collection",
+    "lengths_error",
+]
+
+EMBEDDING_BAG_COLLECTION = Op("embedding_bag_collection", lookup=True)
+
+LENGTHS_NEGATIVE, LENGTHS_SUM = 0, 1
+"""What is wrong with lengths, as `lengths_error` and the backends' checks code it."""
+
+
+def embedding_bag_collection(
+    tables: Sequence[Any],
+    values: Any,
+    lengths: Any,
+    *,
+    features: Sequence[int] | None = None,
+    modes: Sequence[str] | None = None,
+    padding_idx: Sequence[int | None] | None = None,
+    out_of_range: Sequence[str] | None = None,
+    quantization_encodings: Sequence[QuantizationEncoding | None] | None = None,
+) -> TensorValue:
+    """Every feature's bags pooled from its table: `(batch, sum of the features' widths)`.
+
+    - `tables`: each as `embedding_bag` takes it (float32, bfloat16 or float16 rows, or uint8
+      rows of a registry format: `quantization_encodings[t]`, or the `Weight`'s own). Tables
+      may differ in width, dtype and format.
+    - `values`: 1-D integer ids of every feature, feature-major; `lengths`: integer
+      `(features, batch)`, with a static number of features.
+    - `features[f]`: the table feature `f` reads (default: one feature per table, in order).
+    - `modes`, `padding_idx`, `out_of_range`: per table, as `embedding_bag` takes them
+      (default "sum", None, "error").
+    - The result is float32, or the tables' dtype when every table is bfloat16 (or every one
+      float16): then each pooled vector is rounded once to it.
+
+    Lengths must be non-negative and sum to the number of values, and under "error" every id
+    a feature reads must be a row of its table: checked at execute, before anything is
+    written (`ValueError` for lengths, `OutOfRangeError` naming the id's position in `values`).
+
+    Raises:
+        TypeError: values or lengths not integer, or a table `embedding_bag` rejects.
+        ValueError: no tables, ranks or shapes invalid (lengths' first dim is not the number of
+            features), a feature naming no table, per-table settings of another length or
+            invalid, or tables and ids on different devices.
+    """
+    sources = [as_value(t) for t in tables]
+    count = len(sources)
+    if count == 0:
+        raise ValueError("embedding_bag_collection: needs at least one table")
+    features = list(range(count)) if features is None else [int(f) for f in features]
+    if not features:
+        raise ValueError("embedding_bag_collection: needs at least one feature")
+    for f, t in enumerate(features):
+        if not 0 <= t < count:
+            raise ValueError(
+                f"embedding_bag_collection: feature {f} reads table {t}, but there are "
+                f"{count} tables"
+            )
+    modes = _per_table("modes", modes, "sum", count)
+    out_of_range = _per_table("out_of_range", out_of_range, "error", count)
+    padding = _per_table("padding_idx", padding_idx, None, count)
+    declared = _per_table("quantization_encodings", quantization_encodings, None, count)
+    encodings = [
+        e or getattr(t, "quantization_encoding", None)
+        for e, t in zip(declared, tables, strict=True)
+    ]
+    widths, dtypes = [], []
+    for t, (source, encoding) in enumerate(zip(sources, encodings, strict=True)):
+        hidden, dtype = _table_type(source, encoding)
+        if not isinstance(hidden, StaticDim | int):
+            raise ValueError(
+                f"embedding_bag_collection: table {t} has width {hidden}; widths must be static"
+            )
+        if modes[t] not in BAG_MODES:
+            raise ValueError(
+                f"embedding_bag_collection: modes[{t}] must be one of {BAG_MODES}, got {modes[t]!r}"
+            )
+        if out_of_range[t] not in BAG_OUT_OF_RANGE:
+            raise ValueError(
+                f"embedding_bag_collection: out_of_range[{t}] must be one of "
+                f"{BAG_OUT_OF_RANGE}, got {out_of_range[t]!r}"
+            )
+        padding[t] = _normalized_padding(padding[t], source.shape[0])
+        widths.append(int(hidden))
+        dtypes.append(dtype)
+    ids = index_value("embedding_bag_collection values", values)
+    if ids.rank != 1:
+        raise ValueError(f"embedding_bag_collection: values must be 1-D, got {ids.shape}")
+    sizes = index_value("embedding_bag_collection lengths", lengths)
+    if sizes.rank != 2 or sizes.shape[0] != StaticDim(len(features)):
+        raise ValueError(
+            f"embedding_bag_collection: lengths must be (features, batch) = "
+            f"({len(features)}, batch), got {sizes.shape}"
+        )
+    device = sources[0].device
+    for value in [*sources, ids, sizes]:
+        if value.device != device:
+            raise ValueError(
+                f"embedding_bag_collection: table 0 lives on {device} and an input on "
+                f"{value.device}; move it with .to(device) first"
+            )
+    out_dtype = dtypes[0] if len(set(dtypes)) == 1 else DType.float32
+    attrs = {
+        "features": tuple(features),
+        "modes": tuple(modes),
+        "padding_idx": tuple(padding),
+        "out_of_range": tuple(out_of_range),
+        "encodings": tuple(encodings),
+        "widths": tuple(widths[t] for t in features),
+    }
+    result = TensorType(out_dtype, [sizes.shape[1], sum(attrs["widths"])], device)
+    return current_graph().add_node(EMBEDDING_BAG_COLLECTION, [*sources, ids, sizes], attrs,
+                                    [result])[0]  # fmt: skip
+
+
+def check_lengths(lengths: np.ndarray, values_count: int) -> np.ndarray:
+    """Where each bag starts in the values, `(features * batch + 1,)` int64, from lengths
+    checked to be non-negative and to sum to `values_count`.
+
+    Raises:
+        ValueError: a negative length, or lengths summing to another count (`lengths_error`).
+    """
+    flat = lengths.reshape(-1)
+    if flat.size and flat.min() < 0:
+        at = int((flat < 0).argmax())
+        raise lengths_error(LENGTHS_NEGATIVE, at, flat[at].item(), lengths.shape)
+    starts = np.zeros(flat.size + 1, np.int64)
+    np.cumsum(flat, dtype=np.int64, out=starts[1:])
+    if starts[-1] != values_count:
+        raise lengths_error(LENGTHS_SUM, -1, int(starts[-1]), values_count)
+    return starts
+
+
+def lengths_error(problem: int, position: int, value: int, other: Any) -> ValueError:
+    """The error for bad lengths, worded alike on every backend: for a negative length,
+    `position` is its flat index and `other` the lengths' shape; for a wrong sum, `value` is
+    the sum and `other` the number of values."""
+    if problem == LENGTHS_NEGATIVE:
+        batch = int(other[1])
+        return ValueError(
+            f"embedding_bag_collection: lengths[{position // batch}, {position % batch}] = "
+            f"{value} is negative"
+        )
+    return ValueError(
+        f"embedding_bag_collection: lengths sum to {value}, but there are {other} values"
+    )
+
+
+def _per_table(name: str, given: Any, default: Any, count: int) -> list:
+    if given is None:
+        return [default] * count
+    given = list(given)
+    if len(given) != count:
+        raise ValueError(
+            f"embedding_bag_collection: {name} needs one entry per table ({count}), "
+            f"got {len(given)}"
+        )
+    return given
