@@ -34,6 +34,7 @@ def lower_allgather(ctx: LoweringContext, node: Node, *inputs: jax.Array) -> tup
         return DeviceExchange(ctx, node, local, lambda shape: math.prod(shape) * itemsize)
 
     exchange = exchange_of(ctx, node, make)
+    inputs = exchange.placed(inputs)
     shape = list(next(x for x in inputs if x is not None).shape)
     shape[axis] = sum(sizes)
     blocks = [None if x is None else padded(jnp.moveaxis(x, axis, -1), depth, 0) for x in inputs]

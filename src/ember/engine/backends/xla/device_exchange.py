@@ -72,6 +72,15 @@ class DeviceExchange:
             )
         )
 
+    def placed(self, inputs: Sequence[object | None]) -> list[jax.Array | None]:
+        """Each input on its device (a graph input arrives as a host array); None for another
+        process's devices."""
+        here = jax.process_index()
+        return [
+            jax.device_put(x, d) if x is not None and d.process_index == here else None
+            for x, d in zip(inputs, self.devices, strict=True)
+        ]
+
     def __call__(self, blocks: Sequence[jax.Array | None]) -> list[tuple[jax.Array | None, ...]]:
         """Each device's results, from its block (all of one shape; None: another process's)."""
         mine = [b for b in blocks if b is not None]

@@ -43,6 +43,7 @@ def lower_sharded_logsumexp(ctx: LoweringContext, node: Node, *shards: jax.Array
         return DeviceExchange(ctx, node, local, lambda shape: shape[0] * 8)
 
     exchange = exchange_of(ctx, node, make)
+    shards = exchange.placed(shards)
     lead = next(s for s in shards if s is not None).shape[:-1]
     blocks = [padded(s, depth, 0) for s in shards]
     return tuple(None if lse is None else lse.reshape(*lead, 1) for (lse,) in exchange(blocks))

@@ -60,6 +60,7 @@ def lower_sharded_top_k(ctx: LoweringContext, node: Node, *shards: jax.Array) ->
         return DeviceExchange(ctx, node, local, lambda shape: shape[0] * keep * (itemsize + 4))
 
     exchange = exchange_of(ctx, node, make)
+    shards = exchange.placed(shards)
     lead = next(s for s in shards if s is not None).shape[:-1]
     blocks = [padded(s, depth, 0) for s in shards]
     results = []
