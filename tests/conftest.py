@@ -98,3 +98,19 @@ def assert_within_dot_bound(logits, hidden, table) -> None:
     bound = h.shape[-1] * EPS32 * (np.abs(h) @ np.abs(w).T)
     assert logits.dtype == np.float32 and logits.shape == exact.shape
     assert np.all(np.abs(logits - exact) <= bound), np.max(np.abs(logits - exact) - bound)
+
+
+def assert_within_int8_bound(logits, hidden, table, block: int = 256) -> None:
+    """|logit - exact| for hidden states quantized to 8 bits per `block` values (scale
+    max|h|_block / 127): rounding moves each h_i by at most max|h|_block / 254, so the logit by
+    that times the block's sum |w_i|; plus the dot bound above for the float32 arithmetic
+    (scales and sums), counted on sum |h| * max |w| since a block's integer sums and scales
+    may be larger than its products."""
+    h, w = np.asarray(hidden, np.float64), np.asarray(table, np.float64)
+    exact = h @ w.T
+    absmax = np.abs(h).reshape(h.shape[0], -1, block).max(axis=-1)
+    rounding = (absmax / 254) @ np.abs(w).reshape(w.shape[0], -1, block).sum(axis=-1).T
+    arithmetic = h.shape[-1] * EPS32 * np.abs(h).sum(axis=1, keepdims=True) * np.abs(w).max(1)
+    assert logits.dtype == np.float32 and logits.shape == exact.shape
+    error = np.abs(logits - exact)
+    assert np.all(error <= rounding + arithmetic), np.max(error - rounding - arithmetic)

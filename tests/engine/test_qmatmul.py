@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_within_dot_bound
+from conftest import assert_within_dot_bound, assert_within_int8_bound
 from gguf import GGMLQuantizationType
 from gguf.quants import dequantize as gguf_dequantize
 
@@ -31,11 +31,13 @@ def decoded(name, table):
     return gguf_dequantize(table, GGMLQuantizationType(FORMATS[name].ggml_type))
 
 
-def qmatmul_graph(name, table, lhs_shape):
+def qmatmul_graph(name, table, lhs_shape, int8_activations=False):
     encoding = encoding_of(name)
     weight = Weight("q", DType.uint8, table.shape, quantization_encoding=encoding)
     with Graph("qmatmul", input_types=[TensorType(DType.float32, lhs_shape)]) as g:
-        g.output(ops.qmatmul(encoding, None, g.inputs[0], weight))
+        g.output(
+            ops.qmatmul(encoding, None, g.inputs[0], weight, int8_activations=int8_activations)
+        )
     return g
 
 
@@ -184,3 +186,44 @@ def test_a_quantized_table_value_of_floats_is_a_clear_error():
         pytest.raises(TypeError, match="a Q4_K table must be uint8 blocks, got float32"),
     ):
         head(g.inputs[0])
+
+
+def head_logits(session, name, table, hidden, int8_activations):
+    emb = nn.EmbeddingV2(*table.shape, DType.uint8, quantization_encoding=encoding_of(name),
+                         name="tokens")  # fmt: skip
+    head = nn.LMHead(emb, int8_activations=int8_activations)
+    with Graph("head", input_types=[TensorType(DType.float32, ["batch", WIDTH])]) as g:
+        g.output(head(g.inputs[0]))
+    [logits] = session.load(g, {"tokens": table}).execute(hidden)
+    return logits.to_numpy()
+
+
+@pytest.mark.parametrize("name", ["q4_k", "q6_k"])
+def test_int8_activations_head_is_within_the_int8_bound(session, name):
+    table = sample_table(name, VOCAB, WIDTH, seed=10)
+    hidden = np.random.default_rng(11).standard_normal((5, WIDTH)).astype(np.float32)
+    hidden[0, 7] = 30.0  # an outlier coarsens its block's levels
+    fast = head_logits(session, name, table, hidden, int8_activations=True)
+    exact = head_logits(session, name, table, hidden, int8_activations=False)
+    assert_within_int8_bound(fast, hidden, decoded(name, table))
+    assert np.abs(fast - exact).max() > 1e-3  # the hidden states were quantized
+
+
+def test_int8_activations_leave_formats_without_an_integer_kernel_exact(session):
+    table = sample_table("q8_0", VOCAB, WIDTH, seed=12)
+    hidden = np.random.default_rng(13).standard_normal((3, WIDTH)).astype(np.float32)
+    fast = head_logits(session, "q8_0", table, hidden, int8_activations=True)
+    exact = head_logits(session, "q8_0", table, hidden, int8_activations=False)
+    np.testing.assert_array_equal(fast.view(np.uint32), exact.view(np.uint32))
+
+
+def test_int8_activations_must_be_a_bool():
+    emb = nn.EmbeddingV2(VOCAB, 144, DType.uint8, quantization_encoding=Q4K)
+    with pytest.raises(TypeError, match="LMHead: int8_activations must be a bool, got 1"):
+        nn.LMHead(emb, int8_activations=1)
+    types = [TensorType(DType.float32, [2, 256]), TensorType(DType.uint8, [5, 144])]
+    with (
+        Graph("bad", input_types=types) as g,
+        pytest.raises(TypeError, match="qmatmul: int8_activations must be a bool, got 'yes'"),
+    ):
+        ops.qmatmul(Q4K, None, *g.inputs, int8_activations="yes")

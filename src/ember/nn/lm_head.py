@@ -54,6 +54,11 @@ class LMHead(Module):
     `torch.topk`), so its argmax is id 0 and its top-k ids `0..k-1`, with NaN values. (An
     infinite hidden value gives inf or NaN logits alike.)
 
+    `int8_activations=True` trades that exactness for speed on a Q4_K or Q6_K table: the
+    hidden states are quantized to 8 bits per block of 256 values, as llama.cpp's Q8_K and
+    MAX's `qmatmul` do, and the CPU's integer dot products are used; each logit is then within
+    `ops.qmatmul`'s bound of the exact one. Dense tables and other formats stay exact.
+
     Over a `VocabParallelEmbedding` the head returns a list, one result per device (as the
     lookup does), each over the whole vocabulary with global ids. Each device dots the hidden
     states with the rows it owns (its shard of the one weight, never a copy of the table) and
@@ -67,7 +72,7 @@ class LMHead(Module):
     processes of a job, only this form: a value is not moved between processes).
 
     Raises (at construction):
-        TypeError: `embedding` is not an embedding layer.
+        TypeError: `embedding` is not an embedding layer, or `int8_activations` is not a bool.
         ValueError: an unknown `output`; `k` missing or outside `[1, vocab]` for "top_k", or
             given for another output.
     """
@@ -78,6 +83,7 @@ class LMHead(Module):
         *,
         output: Output = "logits",
         k: int | None = None,
+        int8_activations: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(embedding, EmbeddingV2 | VocabParallelEmbedding):
@@ -98,6 +104,9 @@ class LMHead(Module):
         self.embedding = embedding
         self.output = output
         self.k = None if k is None else int(k)
+        if not isinstance(int8_activations, bool):
+            raise TypeError(f"LMHead: int8_activations must be a bool, got {int8_activations!r}")
+        self.int8_activations = int8_activations
 
     def __call__(self, hidden: Any) -> Any:
         """The head's output for `hidden` (see the class); over a `VocabParallelEmbedding`, a
@@ -187,7 +196,7 @@ class LMHead(Module):
         encoding = self.embedding.quantization_encoding
         if encoding is None:
             return ops.matmul(states, ops.transpose(table, 0, 1))
-        return ops.qmatmul(encoding, None, states, table)
+        return ops.qmatmul(encoding, None, states, table, int8_activations=self.int8_activations)
 
     def _table(self) -> TensorValue:
         """The embedding's table as a graph value: `(vocab, hidden)` floats, or `(vocab, row

@@ -25,26 +25,42 @@ from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
 
-__all__ = ["QMATMUL", "qmatmul"]
+__all__ = ["INT8_ACTIVATION_FORMATS", "QMATMUL", "qmatmul"]
 
 QMATMUL = Op("qmatmul")
 
+INT8_ACTIVATION_FORMATS = ("q4_k", "q6_k")
+"""The formats whose products `int8_activations=True` takes from 8-bit activations (where a
+backend has the integer kernel); the others stay exact."""
 
-def qmatmul(encoding: QuantizationEncoding, config: Any, lhs: Any, *rhs: Any) -> TensorValue:
+
+def qmatmul(
+    encoding: QuantizationEncoding,
+    config: Any,
+    lhs: Any,
+    *rhs: Any,
+    int8_activations: bool = False,
+) -> TensorValue:
     """`lhs @ dequantize(rhs).T` in float32: `lhs` `(..., M, K)` float32 against `rhs`, one
     uint8 table `(N, row bytes)` whose rows hold `K` values each (transposed, as MAX takes
     it); the result is `(..., M, N)` float32.
 
-    Exact: `lhs` enters the dot products as it is (MAX quantizes it to 8 bits instead), each
-    row is decoded bit for bit as `gguf.quants.dequantize` does, and products accumulate in
-    float32. Every block format of `ember.quant.FORMATS` is taken; `config` is for GPTQ,
-    which has no row blocks, and must be None.
+    Exact by default: `lhs` enters the dot products as it is, each row is decoded bit for bit
+    as `gguf.quants.dequantize` does, and products accumulate in float32. With
+    `int8_activations=True`, `lhs` is quantized to 8 bits per block of 256 values (as MAX and
+    llama.cpp's Q8_K do) so that integer dot products can be used: each logit then differs
+    from the exact one by at most ``sum over blocks of max|lhs|_block / 254 * sum |w|_block``
+    plus float32 rounding (the native int8 kernel's docstring derives it). Formats outside
+    `INT8_ACTIVATION_FORMATS`, and CPUs without AVX-512 VNNI on the native backend, compute
+    exactly. Every block format of `ember.quant.FORMATS` is
+    taken; `config` is for GPTQ, which has no row blocks, and must be None.
 
     Raises:
         ValueError: `encoding` is not a block format of the registry, a `config` is given,
             not exactly one `rhs`, `K` does not match the rows' values, or the operands live
             on different devices.
-        TypeError: `rhs` is not uint8 or not a matrix, `lhs` is not float32 or of rank < 2.
+        TypeError: `rhs` is not uint8 or not a matrix, `lhs` is not float32 or of rank < 2,
+            or `int8_activations` is not a bool.
     """
     if not isinstance(encoding, QuantizationEncoding) or encoding.name not in FORMATS:
         raise ValueError(
@@ -56,6 +72,8 @@ def qmatmul(encoding: QuantizationEncoding, config: Any, lhs: Any, *rhs: Any) ->
             f"qmatmul: {encoding.value} is a GGUF block format and takes no quantization "
             f"config; pass None, got {config!r}"
         )
+    if not isinstance(int8_activations, bool):
+        raise TypeError(f"qmatmul: int8_activations must be a bool, got {int8_activations!r}")
     if len(rhs) != 1:
         raise ValueError(f"qmatmul: expected one quantized rhs table, got {len(rhs)}")
     left, right = as_value(lhs), as_value(rhs[0])
@@ -82,4 +100,9 @@ def qmatmul(encoding: QuantizationEncoding, config: Any, lhs: Any, *rhs: Any) ->
             f"of {int(row_bytes)} bytes, which hold {width} values"
         )
     result = TensorType(DType.float32, [*left.shape[:-1], right.shape[0]], left.device)
-    return current_graph().add_node(QMATMUL, [left, right], {"encoding": encoding}, [result])[0]
+    return current_graph().add_node(
+        QMATMUL,
+        [left, right],
+        {"encoding": encoding, "int8_activations": int8_activations},
+        [result],
+    )[0]

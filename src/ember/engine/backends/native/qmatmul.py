@@ -6,7 +6,9 @@ dequantized table is never whole in memory.
 
 Both kernels sum each dot product in one order fixed by the width alone, so a row's logit has
 the same bits whichever chunk, tile or thread it falls in: the logits equal the dense head's
-over the dequantized table, bit for bit."""
+over the dequantized table, bit for bit. With ``int8_activations``, Q4_K and Q6_K go to
+`int8_rowdot` (hidden states quantized to 8 bits, integer dot products) where the CPU has
+AVX-512 VNNI; the other formats stay exact."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from ember.graph import Node
 from ember.graph.ops.qmatmul import QMATMUL
 
 from .kernels.gather import PARALLEL_MIN_BYTES
+from .kernels.int8_rowdot import INT8_FORMATS, int8_rowdot
 from .kernels.lookup import RowLookup
 from .kernels.out_of_range import ERROR as MODE_ERROR
 from .kernels.quantized_rowdot import FUSED_FORMATS, quantized_rowdot
@@ -34,6 +37,7 @@ _FLOAT32 = np.dtype(np.float32)
 @lowers(QMATMUL)
 def lower_qmatmul(ctx: LoweringContext, node: Node) -> StepFn:
     encoding = node.attrs["encoding"]
+    int8 = node.attrs.get("int8_activations", False)
     lookup = RowLookup(encoding.name, np.dtype(np.int64), _FLOAT32)
 
     def run(rt, slot, lhs, rhs):
@@ -44,8 +48,11 @@ def lower_qmatmul(ctx: LoweringContext, node: Node) -> StepFn:
         logits = out.reshape(hidden.shape[0], vocab)
         if logits.size == 0:
             return out
+        parallel = table.nbytes * hidden.shape[0] >= PARALLEL_MIN_BYTES
+        if int8 and encoding.name in INT8_FORMATS:
+            int8_rowdot(encoding.name, hidden, table, logits, parallel=parallel)
+            return out
         if encoding.name in FUSED_FORMATS:
-            parallel = table.nbytes * hidden.shape[0] >= PARALLEL_MIN_BYTES
             quantized_rowdot(encoding.name, hidden, table, logits, parallel=parallel)
             return out
         chunk = min(CHUNK_ROWS, vocab)
