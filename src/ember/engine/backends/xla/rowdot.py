@@ -6,7 +6,8 @@ shapes (and with where a row falls in their tiles): a logit computed against a s
 table can differ in its last bits from the same logit computed against the whole table.
 Products of one fixed shape do not, so:
 
-- several tokens take the table a block of `BATCH_BLOCK` rows at a time, one product per
+- several tokens (or any, where the caller asks) take the table a block of `BATCH_BLOCK` rows
+  at a time, one product per
   block in one `lax.map` (the last block overlaps the one before it rather than running past
   the table), and a table shorter than a block is padded to one;
 - one token is a vector-matrix product over whole tiles of `TOKEN_TILE` rows, which streams
@@ -42,16 +43,19 @@ Read = Callable[[jax.Array | int, int], jax.Array]
 (`(count, width)` or `(width, count)`)."""
 
 
-def rowdot(lhs: jax.Array, rows: int, read: Read, row_axis: int) -> jax.Array:
+def rowdot(
+    lhs: jax.Array, rows: int, read: Read, row_axis: int, *, blocks_only: bool = False
+) -> jax.Array:
     """`lhs @ table.T` for float32 `lhs` `(tokens, width)` and a table of `rows` rows given by
     `read` along `row_axis`, each element's sum in an order that depends on the width and the
-    tokens alone."""
+    tokens alone. `blocks_only`: one token too reads the table a block at a time (a quantized
+    table, decoded as it is read, is then never whole)."""
     product = functools.partial(_product, width_axis=1 - row_axis)
     padded = functools.partial(_padded, row_axis=row_axis)
     tokens = lhs.shape[0]
     if rows == 0 or tokens == 0:
         return jnp.zeros((tokens, rows), jnp.float32)
-    if tokens == 1:
+    if tokens == 1 and not blocks_only:
         return _one_token(lhs, rows, read, product, padded)
     if rows <= BATCH_BLOCK:
         return product(lhs, padded(read(0, rows), BATCH_BLOCK))[:, :rows]
