@@ -9,7 +9,8 @@ roofline is `torch.sum` over the float32 table: the rate at which two threads st
 
 Quantized tables (``--formats``, Q4_K, Q6_K and Q8_0 by default) are timed at ``--qbatch``
 against MAX's ``ops.qmatmul`` (for the formats MAX takes: Q4_0, Q4_K, Q6_K), which runs in a
-child process (MAX quantizes the activations to 8 bits; ember's default mode does not). A
+child process. MAX quantizes the activations to 8 bits; ember's default mode does not, and its
+``int8_activations=True`` column (Q4_K, Q6_K) does. A
 quantized table is the first 2048 rows quantized from standard normal values, repeated to the
 full vocabulary. GB/s count stored bytes. Each side's peak resident memory is measured in a
 fresh process: the table loaded from a file, then the model loaded and called once at the
@@ -59,9 +60,10 @@ MAX_FORMATS = ("q4_0", "q4_k", "q6_k")
 
 
 def ember_head(
-    table: np.ndarray, batch: int, output: str, fmt: str | None = None
+    table: np.ndarray, batch: int, output: str, fmt: str | None = None, int8: bool = False
 ) -> Callable[[], object]:
-    """ember's head over ``table`` (``fmt``'s uint8 blocks when given) at ``batch``."""
+    """ember's head over ``table`` (``fmt``'s uint8 blocks when given) at ``batch``, with
+    8-bit activations when ``int8``."""
     import ember.nn as nn
     from ember.dtype import DType
     from ember.engine import InferenceSession
@@ -76,7 +78,7 @@ def ember_head(
         emb = nn.EmbeddingV2(
             vocab, table.shape[1], DType.uint8, quantization_encoding=encoding, name="tokens"
         )
-    head = nn.LMHead(emb, output=output, k=K if output == "top_k" else None)
+    head = nn.LMHead(emb, output=output, k=K if output == "top_k" else None, int8_activations=int8)
     with Graph("head", input_types=[TensorType(DType.float32, [batch, hidden])]) as g:
         result = head(g.inputs[0])
         g.output(*(result if isinstance(result, tuple) else (result,)))
@@ -193,6 +195,8 @@ def run(args: argparse.Namespace) -> None:
 
 def run_quantized(fmt: str, args: argparse.Namespace, roofline_bytes_per_s: float) -> None:
     """ember's quantized head against MAX's qmatmul at each batch, then both sides' memory."""
+    from ember.graph.ops.qmatmul import INT8_ACTIVATION_FORMATS
+
     table = quantized_table(fmt, args.vocab, args.hidden)
     peer = MaxQmatmul(fmt, table) if fmt in MAX_FORMATS else None
     note = "" if peer is None else f"; MAX load {peer.load_s:.1f} s" if peer.load_s else ""
@@ -200,24 +204,27 @@ def run_quantized(fmt: str, args: argparse.Namespace, roofline_bytes_per_s: floa
         note = f"; MAX: {peer.died}"
     print(f"\n{fmt.upper()} ({table.nbytes / 1e6:.0f} MB stored){note}")
     print(
-        f"{'format':>6} {'batch':>5} | {'ember ms':>9} {'GB/s':>6} | {'MAX ms':>9} {'GB/s':>6} | "
-        f"{'ember/MAX':>9} | {'ember / roofline':>16}"
+        f"{'format':>6} {'batch':>5} | {'ember ms':>9} {'GB/s':>6} | {'int8 ms':>9} | "
+        f"{'MAX ms':>9} {'GB/s':>6} | {'ember/MAX':>9} {'int8/MAX':>8} | {'ember / roofline':>16}"
     )
     for batch in args.qbatch:
         slots = {"ember": fixed_slot(ember_head(table, batch, "logits", fmt))}
+        if fmt in INT8_ACTIVATION_FORMATS:
+            slots["int8"] = fixed_slot(ember_head(table, batch, "logits", fmt, int8=True))
         if peer is not None and not peer.died:
             slots["MAX"] = Slot(lambda batch=batch: peer.seconds(batch), 0.0)
         seconds = medians(interleave(slots, args.repeats, warmup=1))
-        ember, theirs = seconds["ember"], seconds.get("MAX")
+        ember, int8, theirs = seconds["ember"], seconds.get("int8"), seconds.get("MAX")
         theirs_cells = (
             f"{theirs * 1e3:9.2f} {table.nbytes / theirs / 1e9:6.1f}"
             if theirs
             else f"{'—':>9} {'—':>6}"
         )
+        int8_cell = f"{int8 * 1e3:9.2f}" if int8 else f"{'—':>9}"
         print(
             f"{fmt:>6} {batch:>5} | {ember * 1e3:9.2f} {table.nbytes / ember / 1e9:6.1f} | "
-            f"{theirs_cells} | {ratio(ember, theirs):>9} | "
-            f"{table.nbytes / ember / roofline_bytes_per_s:16.2f}"
+            f"{int8_cell} | {theirs_cells} | {ratio(ember, theirs):>9} "
+            f"{ratio(int8, theirs):>8} | {table.nbytes / ember / roofline_bytes_per_s:16.2f}"
         )
     memory = {"ember": ember_memory(fmt, table, max(args.qbatch))}
     if peer is not None and not peer.died:
