@@ -155,13 +155,19 @@ def mixed_bags():
             mode="max",
         ),
     ]
+    bags += [
+        nn.EmbeddingBag(70, 150, DType.float32, name="wide"),  # 128 + 16 columns, then 6
+        nn.EmbeddingBag(45, 80, DType.float32, name="mid", mode="mean"),  # 64 + 16
+    ]
     tables = [
         dense(np.float32, 60, 16, 1),
         dense(ml_dtypes.bfloat16, 40, 8, 2),
         dense(np.float16, 30, 4, 3),
         quantized("q8_0", 50, 32, 4),
         quantized("q4_k", 20, 256, 5),
-        quantized("q8_0", 25, 32, 6) - 0,  # a copy
+        quantized("q8_0", 25, 32, 6),
+        dense(np.float32, 70, 150, 7),
+        dense(np.float32, 45, 80, 8),
     ]
     return bags, tables
 
@@ -169,7 +175,8 @@ def mixed_bags():
 @pytest.mark.parametrize("batch", [1, 7, 300])
 def test_mixed_tables_and_a_table_serving_two_features(session, batch):
     bags, tables = mixed_bags()
-    features = {"user": 0, "item": 3, "genre": 1, "clicked": 3, "small": 2, "k": 4, "m": 5}
+    features = {"user": 0, "item": 3, "genre": 1, "clicked": 3, "small": 2, "k": 4, "m": 5,
+                "wide": 6, "mid": 7, "wide again": 6}  # fmt: skip
     collection = nn.EmbeddingBagCollection(bags, features)
     order = list(features.values())
     values, lengths = draw([bags[t].vocab_size for t in order], batch, seed=batch)
@@ -252,10 +259,10 @@ def test_every_values_dtype_and_out_of_range_policy(session, values_dtype):
 def test_large_batches_run_in_parallel_and_match(session):
     """Enough rows read for the native backend's parallel kernels (session: two threads)."""
     bags, tables = mixed_bags()
-    collection = nn.EmbeddingBagCollection(bags, {"a": 0, "b": 3, "c": 4, "d": 0})
-    values, lengths = draw([60, 50, 20, 60], 2000, seed=15, longest=12, empty_every=7)
+    collection = nn.EmbeddingBagCollection(bags, {"a": 0, "b": 3, "c": 4, "d": 0, "e": 6, "f": 7})
+    values, lengths = draw([60, 50, 20, 60, 70, 45], 2000, seed=15, longest=12, empty_every=7)
     _, got = run(session, collection, tables, values, lengths)
-    want, bound = reference(tables, bags, [0, 3, 4, 0], values, lengths)
+    want, bound = reference(tables, bags, [0, 3, 4, 0, 6, 7], values, lengths)
     assert_close(got, want, bound)
 
 
@@ -383,30 +390,32 @@ def test_numpy_path_gives_the_kernels_bits():
     """What serves while the kernels compile (and formats without a compiled decoder)."""
     from ember.engine.backends.native.kernels.bag import KIND_BF16, POOLS
     from ember.engine.backends.native.kernels.bag_collection import BagCollection, TableSpec
-    from ember.engine.backends.native.kernels.out_of_range import CLAMP, ZERO
+    from ember.engine.backends.native.kernels.out_of_range import CLAMP, ERROR, ZERO
 
     tables = [
         dense(np.float32, 30, 8, 25),
         dense(ml_dtypes.bfloat16, 20, 4, 26).view(np.uint16),
         quantized("q8_0", 25, 32, 27),
+        dense(np.float32, 30, 200, 28),
     ]
-    specs = [TableSpec(None), TableSpec(None, KIND_BF16), TableSpec("q8_0")]
+    specs = [TableSpec(None), TableSpec(None, KIND_BF16), TableSpec("q8_0"), TableSpec(None)]
     features = np.array(
         [
             [0, 0, POOLS["sum"], 3, CLAMP, 0, 8],
             [1, 2, POOLS["mean"], -1, ZERO, 8, 32],
             [2, 1, POOLS["max"], -1, CLAMP, 40, 4],
             [3, 0, POOLS["mean"], -1, ZERO, 44, 8],
+            [4, 3, POOLS["sum"], -1, ERROR, 52, 200],  # checked ids: summed in registers
         ]
     )
-    values, lengths = draw([30, 25, 20, 30], 17, seed=28)
-    values[[0, 5, -1]] = [99, 3, -2]
+    values, lengths = draw([30, 25, 20, 30, 30], 17, seed=28)
+    values[[0, 1, 2]] = [99, 3, -2]
     starts = np.concatenate([[0], np.cumsum(lengths.reshape(-1))])
     pools = BagCollection(specs, features, values.dtype)
-    compiled = np.full((17, 52), np.nan, np.float32)
+    compiled = np.full((17, 252), np.nan, np.float32)
     pools(tables, values, starts, compiled, False)
     for group in pools._groups:
         group.compiled = False
-    numpy = np.full((17, 52), np.nan, np.float32)
+    numpy = np.full((17, 252), np.nan, np.float32)
     pools(tables, values, starts, numpy, False)
     np.testing.assert_array_equal(numpy, compiled)

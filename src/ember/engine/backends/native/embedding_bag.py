@@ -70,7 +70,7 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
         if encoding is None:
             source = table if kind == KIND_F32 else table.view(np.uint16)
             bags(source, kind, flat, False, starts, ends, weights, pool, padding_idx, mode,
-                 pooled, parallel)  # fmt: skip
+                 pooled, parallel, in_range=out_of_range == "error")  # fmt: skip
         else:
             _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx,
                           mode, pooled, hidden, parallel)  # fmt: skip

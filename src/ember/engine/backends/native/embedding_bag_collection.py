@@ -13,12 +13,14 @@ from ember.graph.ops.embedding_bag_collection import EMBEDDING_BAG_COLLECTION, c
 from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOLS
 from .kernels.bag_collection import BagCollection, TableSpec
 from .kernels.gather import PARALLEL_MIN_BYTES
-from .kernels.out_of_range import CLAMP, ZERO
+from .kernels.out_of_range import CLAMP, ERROR, ZERO
 from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_embedding_bag_collection"]
 
 _KINDS = {"float32": KIND_F32, "bfloat16": KIND_BF16, "float16": KIND_F16}
+_MODES = {"error": ERROR, "zero": ZERO, "clamp": CLAMP}
+"""ERROR tells the kernel that every id of the feature was checked to be a row."""
 
 
 @lowers(EMBEDDING_BAG_COLLECTION)
@@ -33,7 +35,7 @@ def lower_embedding_bag_collection(ctx: LoweringContext, node: Node) -> StepFn:
     features = np.array(
         [
             [f, t, POOLS[attrs["modes"][t]], _padding(attrs["padding_idx"][t]),
-             ZERO if attrs["out_of_range"][t] == "zero" else CLAMP, columns[f], width]
+             _MODES[attrs["out_of_range"][t]], columns[f], width]
             for f, (t, width) in enumerate(zip(attrs["features"], attrs["widths"], strict=True))
         ],
         np.int64,

@@ -1,13 +1,17 @@
-"""Pooled row lookups (`embedding_bag`): each bag's rows summed, averaged or maxed in float32,
-in bag order, straight into the bag's output row; parallel over bags.
+"""Pooled row lookups (`embedding_bag`, `embedding_bag_collection`): each bag's rows summed,
+averaged or maxed in float32, in bag order, straight into the bag's output row; parallel over
+bags. A float32 bag of ids known to be rows (no padding, no weights) is summed in vector
+registers, 128 columns at a time (`_sum_tile`), and its output written once: the same
+additions in the same order, without a load and a store of the output per row.
 
 Tables are float32 rows, or bfloat16/float16 rows seen as uint16 and widened to float32 as
 they are read (numba has no 16-bit floats): nothing table-sized is made. A "positional" call
 pools rows already gathered (decoded quantized rows): position `j` reads row `j`, and the ids
 only say which positions are padding.
 
-Everything numba compiles lives in this one file on purpose: numba's on-disk cache checks only
-the source file of the function it cached.
+Everything numba compiles lives in this one file (or in `compiled/`, whose every file stamps
+the cache) on purpose: numba's on-disk cache checks only the source file of the function it
+cached.
 
 >>> table = np.arange(8, dtype=np.float32).reshape(4, 2)
 >>> ids, out = np.array([3, 1, 1, 9]), np.empty((3, 2), np.float32)
@@ -16,6 +20,10 @@ the source file of the function it cached.
 ...       POOL_SUM, None, ZERO, out, False)
 >>> out.tolist()
 [[8.0, 10.0], [0.0, 0.0], [0.0, 0.0]]
+>>> pools(table, KIND_F32, ids[:3], False, np.array([0, 2]), np.array([2, 3]), None,
+...       POOL_SUM, None, ZERO, out[:2], False, in_range=True)
+>>> out.tolist()
+[[8.0, 10.0], [2.0, 3.0], [0.0, 0.0]]
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import ml_dtypes
 import numpy as np
 from llvmlite import ir
 from numba import carray, get_num_threads, prange, types
+from numba.core import cgutils
 from numba.core.dispatcher import Dispatcher
 from numba.extending import intrinsic
 
@@ -33,7 +42,7 @@ from . import background
 from .compiled.cache import jit
 from .compiled.decoders import decode_row
 from .launch import launch
-from .out_of_range import ZERO
+from .out_of_range import ERROR, ZERO
 
 __all__ = [
     "KIND_BF16",
@@ -86,6 +95,103 @@ def _prefetch(typingctx, array, row, offset):
     return types.void(array, types.int64, types.int64), codegen
 
 
+_AHEAD = 8
+"""Rows asked for this many ids ahead: random rows come from memory, one at a time otherwise."""
+
+_LANES = 16
+"""float32 lanes of the vectors a bag's sum is held in (one AVX-512 register, or two AVX)."""
+
+
+def _sum_tile(vectors: int):
+    """An intrinsic: ``out[column : column + vectors * 16]`` (at byte address ``out_row``)
+    becomes the sum of the same columns of ``table`` rows ``ids[start:end]`` (the table at byte
+    address ``table_at``, rows ``row_stride`` bytes apart; every id a row), each lane added in
+    float32 in bag order from 0, in registers: the output is written once, not once per row.
+    When ``lines`` > 0, each step also asks for ``lines`` cache lines of the row `_AHEAD` ids
+    on."""
+    vector = ir.VectorType(ir.FloatType(), _LANES)
+    i64, i32, i8p = ir.IntType(64), ir.IntType(32), ir.IntType(8).as_pointer()
+
+    @intrinsic
+    def tile(typingctx, out_row, table_at, row_stride, ids, start, end, column, lines):
+        def codegen(context, builder, sig, args):
+            out_row, table_at, row_stride, ids_arg, start, end, column, lines = args
+            ids_array = context.make_array(sig.args[3])(context, builder, ids_arg)
+            ids_count = builder.extract_value(ids_array.shape, 0)
+            signed = sig.args[3].dtype.signed
+
+            def vector_at(address, v):
+                at = builder.add(address, i64(v * _LANES * 4))
+                return builder.inttoptr(at, vector.as_pointer())
+
+            def row_at(position):
+                value = builder.load(builder.gep(ids_array.data, [position]))
+                if value.type.width < 64:
+                    value = (builder.sext if signed else builder.zext)(value, i64)
+                return builder.add(table_at, builder.mul(value, row_stride))
+
+            sums = [cgutils.alloca_once_value(builder, ir.Constant(vector, [0.0] * _LANES))
+                    for _ in range(vectors)]  # fmt: skip
+            offset = builder.mul(column, i64(4))
+            prefetch = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                "llvm.prefetch.p0",
+            )  # fmt: skip
+            with cgutils.for_range(builder, builder.sub(end, start)) as loop:
+                j = builder.add(start, loop.index)
+                ahead = builder.add(j, i64(_AHEAD))
+                wanted = builder.and_(
+                    builder.icmp_signed(">", lines, i64(0)),
+                    builder.icmp_signed("<", ahead, ids_count),
+                )
+                with builder.if_then(wanted, likely=True):
+                    next_row = row_at(ahead)
+                    with cgutils.for_range(builder, lines) as line:
+                        at = builder.add(next_row, builder.mul(line.index, i64(64)))
+                        builder.call(prefetch, [builder.inttoptr(at, i8p), i32(0), i32(3), i32(1)])
+                row = builder.add(row_at(j), offset)
+                for v, total in enumerate(sums):
+                    x = builder.load(vector_at(row, v), align=4)
+                    builder.store(builder.fadd(builder.load(total), x), total)
+            dst = builder.add(out_row, offset)
+            for v, total in enumerate(sums):
+                builder.store(builder.load(total), vector_at(dst, v), align=4)
+            return context.get_dummy_value()
+
+        i = types.int64
+        return types.void(i, i, i, ids, i, i, i, i), codegen
+
+    return tile
+
+
+_sum_tile8, _sum_tile4, _sum_tile1 = (_sum_tile(v) for v in (8, 4, 1))
+
+
+@jit(nogil=True, inline="always")
+def _sum_rows_f32(table, ids, start, end, out, b, column, width):
+    """``out[b, column : column + width]`` = the float32 sum, in bag order, of the rows of
+    ``ids[start:end]`` (every one a row of ``table``): 128, 64 or 16 columns at a time in
+    registers, the last few alone. Bit for bit the row-at-a-time loop's sums."""
+    table_at, row_stride = table.ctypes.data, np.int64(table.strides[0])
+    out_row = out.ctypes.data + b * np.int64(out.strides[0]) + column * 4
+    lines = (width * 4 + 63) // 64  # prefetched by the first pass only
+    c = 0
+    while c + 128 <= width:
+        _sum_tile8(out_row, table_at, row_stride, ids, start, end, c, lines)
+        c, lines = c + 128, 0
+    while c + 64 <= width:
+        _sum_tile4(out_row, table_at, row_stride, ids, start, end, c, lines)
+        c, lines = c + 64, 0
+    while c + 16 <= width:
+        _sum_tile1(out_row, table_at, row_stride, ids, start, end, c, lines)
+        c, lines = c + 16, 0
+    for k in range(c, width):
+        total = np.float32(0.0)
+        for j in range(start, end):
+            total += table[np.int64(ids[j]), k]
+        out[b, column + k] = total
+
+
 @jit(nogil=True, inline="always")
 def _f16_to_f32_bits(h):
     """The float32 bits of the float16 bits `h` (exact: every float16 is a float32)."""
@@ -115,10 +221,6 @@ def _load(table, r, k, kind):
     return _f32_from_bits(_f16_to_f32_bits(bits))
 
 
-_AHEAD = 8
-"""Rows asked for this many ids ahead: random rows come from memory, one at a time otherwise."""
-
-
 @jit(nogil=True, inline="always")
 def _prefetch_row(table, v, low, top, row_bytes):
     if v >= low and v <= top:
@@ -129,11 +231,17 @@ def _prefetch_row(table, v, low, top, row_bytes):
 
 @jit(nogil=True)
 def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low,
-              top, out_of_range, out):  # fmt: skip
+              top, out_of_range, out, summed):  # fmt: skip
     """Pool bag `b` into `out[b]`. `pad`, `low` and `top` are of the ids' type: an id equal to
     `pad` is skipped (when `has_pad`), and an id outside `[low, top]` is a zero row
-    (ZERO) or the nearest row (CLAMP)."""
+    (ZERO) or the nearest row (CLAMP). `summed`: every id is a row of a float32 table, none
+    padding, no weights, sum or mean: summed in registers (`_sum_rows_f32`)."""
     hidden = out.shape[1]
+    if summed:
+        start, end = starts[b], ends[b]
+        _sum_rows_f32(table, ids, start, end, out, b, 0, hidden)
+        _finish(out[b], pool, end - start)
+        return
     row_out = out[b]
     for k in range(hidden):
         row_out[k] = 0.0
@@ -196,18 +304,18 @@ def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_
 
 @jit(nogil=True)
 def _pool_bags_serial(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                      low, top, out_of_range, out):  # fmt: skip
+                      low, top, out_of_range, out, summed):  # fmt: skip
     for b in range(starts.shape[0]):
         _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                  low, top, out_of_range, out)  # fmt: skip
+                  low, top, out_of_range, out, summed)  # fmt: skip
 
 
 @jit(nogil=True, parallel=True)
 def _pool_bags_parallel(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                        low, top, out_of_range, out):  # fmt: skip
+                        low, top, out_of_range, out, summed):  # fmt: skip
     for b in prange(starts.shape[0]):
         _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                  low, top, out_of_range, out)  # fmt: skip
+                  low, top, out_of_range, out, summed)  # fmt: skip
 
 
 # ---- collections: many tables' bags in one call ---------------------------------------------
@@ -221,8 +329,8 @@ quantized one) per row, and `KIND_*`."""
 (FEATURE_INDEX, FEATURE_TABLE, FEATURE_POOL, FEATURE_PAD, FEATURE_OUT_OF_RANGE, FEATURE_COLUMN,
  FEATURE_WIDTH) = range(7)  # fmt: skip
 """Columns of a collection's feature array: the feature's row in the lengths, its table's
-index, `POOL_*`, its padding id (-1: none), ZERO or CLAMP, its first column in the output and
-its width."""
+index, `POOL_*`, its padding id (-1: none), ZERO or CLAMP (or ERROR: every id was checked to be
+a row), its first column in the output and its width."""
 
 
 def _pointer_to(dtype: types.Type):
@@ -315,6 +423,13 @@ def _collect_dense_feature(table, kind, feature, starts, base, ids, unsigned, ou
         FEATURE_OUT_OF_RANGE]  # fmt: skip
     column, width = feature[FEATURE_COLUMN], feature[FEATURE_WIDTH]
     rows, limit = table.shape[0], starts[base + stop]
+    if kind == KIND_F32 and pool != POOL_MAX and pad < 0 and out_of_range == ERROR:
+        mine = ids[:limit]  # prefetches stay within this feature's ids
+        for b in range(first, stop):
+            start, end = starts[base + b], starts[base + b + 1]
+            _sum_rows_f32(table, mine, start, end, out, b, column, width)
+            _finish(out[b, column : column + width], pool, end - start)
+        return
     for b in range(first, stop):
         dst = out[b, column : column + width]
         dst[:] = 0.0
@@ -453,10 +568,12 @@ class BagPool:
         out_of_range: int,
         out: np.ndarray,
         parallel: bool,
+        in_range: bool = False,
     ) -> None:
         """Pool bag ``b``, ids ``ids[starts[b]:ends[b]]`` (int64 bounds, already checked),
         into the float32 ``out[b]``. Ids outside the table follow ``out_of_range``: ZERO or
-        CLAMP (ids checked beforehand pass CLAMP). ``parallel`` is a wish."""
+        CLAMP (ids checked beforehand pass CLAMP, and may say ``in_range``: every id is a
+        row). ``parallel`` is a wish."""
         if not self.serial.ready:
             numpy_pool_bags(
                 table, kind, ids, positional, starts, ends, weights, pool, padding_idx,
@@ -470,9 +587,13 @@ class BagPool:
             low, top = ids.dtype.type(1), ids.dtype.type(0)
         has_pad = padding_idx is not None and padding_idx <= info.max
         pad = ids.dtype.type(padding_idx if has_pad else 0)
+        summed = (
+            in_range and kind == KIND_F32 and not positional and weights is None
+            and pool != POOL_MAX and not has_pad
+        )  # fmt: skip
         weights = np.empty(0, np.float32) if weights is None else weights
         args = (table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low, top)
-        tail = (out_of_range, out)
+        tail = (out_of_range, out, summed)
         if parallel and get_num_threads() > 1 and self.parallel.request():
             launch(
                 lambda: _pool_bags_parallel(*args, *tail),
@@ -492,7 +613,7 @@ def _warm_up(ids_dtype: np.dtype, table_dtype: np.dtype, parallel: bool):
     zero = ids_dtype.type(0)
     return lambda: kernel(
         table, KIND_F32, ids, False, *bounds, np.empty(0, np.float32), POOL_SUM, False, zero,
-        zero, zero, ZERO, out,
+        zero, zero, ZERO, out, False,
     )  # fmt: skip
 
 
