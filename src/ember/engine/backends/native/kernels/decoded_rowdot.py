@@ -1,0 +1,115 @@
+"""Quantized LM-head logits for every registry format: each thread decodes a few rows at a time
+with the format's compiled row decoder into a buffer of its own (``DECODE_ROWS`` rows, kept in
+its core's cache), and dots them with every token by `rowdot`'s tiles, in one kernel call per
+head call. The decoded table is never whole in memory.
+
+Rows decode bit for bit as `gguf.quants.dequantize` makes them and each dot product is summed in
+`rowdot`'s one order, so the logits equal the dense head's over the decoded table, bit for bit,
+whichever rows a call covers. (Q4_K, Q6_K and Q8_0 have a faster kernel that decodes in
+registers, `quantized_rowdot`, with the same bits.)
+
+>>> import numpy as np
+>>> from ember.quant import FORMATS
+>>> table = FORMATS["q4_0"].quantize(np.arange(64, dtype=np.float32).reshape(2, 32))
+>>> logits = np.empty((1, 2), np.float32)
+>>> decoded_rowdot("q4_0", np.ones((1, 32), np.float32), table, logits)
+>>> logits  # 0 + ... + 31 = 496 and 32 + ... + 63 = 1520, as quantized
+array([[ 496., 1512.]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import prange
+
+from ember.quant import FORMATS
+
+from .compiled.cache import jit
+from .compiled.decoders import decode_row
+from .compiled.decoders.bytes import F16_TO_F32
+from .launch import launch
+from .rowdot import _rowdot_span
+
+__all__ = ["DECODE_ROWS", "ROW_BLOCK", "decoded_rowdot"]
+
+DECODE_ROWS = 16
+"""Rows a thread decodes before dotting them: 256 KiB of float32 at width 4096, within a core's
+L2 between the decode and the dot products."""
+
+ROW_BLOCK = 64
+"""Rows a thread takes at a time."""
+
+
+@functools.cache
+def _kernels(fmt: str):
+    """(serial, parallel) kernels ``(table, hidden, out, f16)`` of format ``fmt``, a constant of
+    these closures so that each compiles its own row decoder alone."""
+
+    @jit(nogil=True)
+    def span(table, hidden, out, start, stop, f16):
+        rows = np.empty((DECODE_ROWS, hidden.shape[1]), np.float32)
+        widen = np.empty((2, hidden.shape[1]), np.float32)  # rowdot's, for float16 tables only
+        for first in range(start, stop, DECODE_ROWS):
+            count = min(DECODE_ROWS, stop - first)
+            for i in range(count):
+                decode_row(fmt, table[first + i], rows[i], f16)
+            _rowdot_span(hidden, rows, out[:, first : first + count], 0, count, widen)
+
+    @jit(nogil=True)
+    def serial(table, hidden, out, f16):
+        span(table, hidden, out, 0, table.shape[0], f16)
+
+    @jit(nogil=True, parallel=True)
+    def parallel(table, hidden, out, f16):
+        rows = table.shape[0]
+        for block in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
+            start = block * ROW_BLOCK
+            span(table, hidden, out, start, min(start + ROW_BLOCK, rows), f16)
+
+    return serial, parallel
+
+
+def decoded_rowdot(
+    fmt: str, hidden: np.ndarray, table: np.ndarray, out: np.ndarray, parallel: bool = True
+) -> None:
+    """``out[t, v] = dot(hidden[t], decode(table[v]))``: float32 `hidden` `(tokens, width)`
+    against `fmt`'s uint8 blocks `(vocab, row bytes)` holding `width` values a row, into float32
+    `out` `(tokens, vocab)`; all three C-contiguous. Parallel over rows when the cores are free.
+
+    Raises:
+        ValueError: `fmt` is not a registry format, or the arrays do not fit together.
+        TypeError: a dtype is not the one expected.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"decoded_rowdot: unknown format {fmt!r}")
+    if hidden.dtype != np.float32 or out.dtype != np.float32 or table.dtype != np.uint8:
+        raise TypeError(
+            "decoded_rowdot: hidden and out must be float32 and the table uint8, got "
+            f"{hidden.dtype}, {out.dtype}, {table.dtype}"
+        )
+    block = FORMATS[fmt]
+    if (
+        hidden.ndim != 2
+        or table.ndim != 2
+        or table.shape[1] % block.block_bytes
+        or hidden.shape[1] != table.shape[1] // block.block_bytes * block.block_elements
+        or out.shape != (hidden.shape[0], table.shape[0])
+    ):
+        raise ValueError(
+            f"decoded_rowdot: hidden {hidden.shape}, {fmt} table {table.shape} and out "
+            f"{out.shape} do not fit ((tokens, width), (vocab, row bytes), (tokens, vocab))"
+        )
+    if not (hidden.flags.c_contiguous and table.flags.c_contiguous and out.flags.c_contiguous):
+        raise ValueError("decoded_rowdot: hidden, table and out must be C-contiguous")
+    if out.size == 0:
+        return
+    serial, parallel_kernel = _kernels(fmt)
+    if not parallel or table.shape[0] < 2 * ROW_BLOCK:
+        serial(table, hidden, out, F16_TO_F32)
+        return
+    launch(
+        lambda: parallel_kernel(table, hidden, out, F16_TO_F32),
+        lambda: serial(table, hidden, out, F16_TO_F32),
+    )
