@@ -29,8 +29,8 @@ from ember.quant import FORMATS
 from .compiled.cache import jit
 from .compiled.decoders import decode_row
 from .compiled.decoders.bytes import F16_TO_F32
+from .compiled.dense_dot import rowdot_span
 from .launch import launch
-from .rowdot import _rowdot_span
 
 __all__ = ["DECODE_ROWS", "ROW_BLOCK", "decoded_rowdot"]
 
@@ -55,7 +55,7 @@ def _kernels(fmt: str):
             count = min(DECODE_ROWS, stop - first)
             for i in range(count):
                 decode_row(fmt, table[first + i], rows[i], f16)
-            _rowdot_span(hidden, rows, out[:, first : first + count], 0, count, widen)
+            rowdot_span(hidden, rows, out[:, first : first + count], 0, count, widen)
 
     @jit(nogil=True)
     def serial(table, hidden, out, f16):

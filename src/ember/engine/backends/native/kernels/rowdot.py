@@ -24,211 +24,15 @@ from __future__ import annotations
 
 import ml_dtypes
 import numpy as np
-from llvmlite import ir
-from numba import prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload
 
-from .compiled.cache import jit
-from .compiled.dot_lanes import F32 as _F32
+from .compiled.dense_dot import ROW_BLOCK, rowdot_parallel, rowdot_serial, widen_float16
 from .compiled.dot_lanes import LANES
-from .compiled.dot_lanes import VECTOR as _VECTOR
-from .compiled.dot_lanes import multiply_add as _multiply_add
-from .compiled.dot_lanes import sum_lanes as _sum_lanes
 from .launch import launch
 
 __all__ = ["LANES", "ROW_BLOCK", "TABLE_DTYPES", "rowdot", "widen_float16"]
 
-ROW_BLOCK = 64
-"""Rows a thread takes at a time."""
-
-TOKEN_GROUP = 4
-"""Tokens dotted with a pair of rows at once: each loaded row element serves four tokens, each
-token element two rows."""
-
 TABLE_DTYPES = (np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float16))
 """The table dtypes the kernel reads; narrow ones are widened exactly as each row is read."""
-
-
-def _load(builder: ir.IRBuilder, row: ir.Value, index: ir.Value, pointer: ir.Type) -> ir.Value:
-    """The lanes of `row` from element `index` on, aligned only as their elements are (rows
-    start anywhere)."""
-    return builder.load(builder.bitcast(builder.gep(row, [index]), pointer), align=2)
-
-
-def _widened(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
-    """float32 values as they are, bfloat16 ones (16-bit integers, lanes or one) widened
-    exactly: their bits followed by 16 zeros."""
-    kind = value.type.element if isinstance(value.type, ir.VectorType) else value.type
-    if kind != ir.IntType(16):
-        return value
-    if isinstance(value.type, ir.VectorType):
-        wide, real = ir.VectorType(ir.IntType(32), LANES), _VECTOR
-        sixteen = ir.Constant(wide, [16] * LANES)
-    else:
-        wide, real, sixteen = ir.IntType(32), _F32, ir.Constant(ir.IntType(32), 16)
-    return builder.bitcast(builder.shl(builder.zext(value, wide), sixteen), real)
-
-
-def _dot_tile(rows: int, tokens: int):
-    """An intrinsic ``(w, r, x, t) -> tuple of rows * tokens float32``: the dot products of rows
-    ``w[r : r + rows]`` with tokens ``x[t : t + tokens]`` (row-major order), each in the one
-    fixed order of the module docstring. ``w`` and ``x`` are C-contiguous float32 matrices of
-    one width."""
-
-    @intrinsic
-    def dot_tile(typingctx, w, r, x, t):
-        if w.layout != "C" or x.layout != "C" or x.dtype != types.float32:
-            return None
-        if w.dtype not in (types.float32, types.uint16):
-            return None
-        bfloat16 = w.dtype == types.uint16
-        result = types.UniTuple(types.float32, rows * tokens)
-
-        def codegen(context, builder, sig, args):
-            w_array = context.make_array(sig.args[0])(context, builder, args[0])
-            x_array = context.make_array(sig.args[2])(context, builder, args[2])
-            width = builder.extract_value(w_array.shape, 1)
-            intp = width.type
-            row0, token0 = args[1], args[3]
-            w_rows = [
-                builder.gep(w_array.data, [builder.mul(builder.add(row0, intp(i)), width)])
-                for i in range(rows)
-            ]
-            x_rows = [
-                builder.gep(x_array.data, [builder.mul(builder.add(token0, intp(k)), width)])
-                for k in range(tokens)
-            ]
-            pairs = [(i, k) for i in range(rows) for k in range(tokens)]
-            zeros = ir.Constant(_VECTOR, [0.0] * LANES)
-            sums = [cgutils.alloca_once_value(builder, zeros) for _ in pairs]
-            full = builder.sub(width, builder.srem(width, intp(LANES)))
-            pointer = _VECTOR.as_pointer()
-            w_pointer = ir.VectorType(ir.IntType(16), LANES).as_pointer() if bfloat16 else pointer
-            with cgutils.for_range_slice(builder, intp(0), full, intp(LANES), intp) as (i, _):
-                ws = [_widened(builder, _load(builder, p, i, w_pointer)) for p in w_rows]
-                xs = [_load(builder, p, i, pointer) for p in x_rows]
-                for s, (a, b) in zip(sums, pairs, strict=True):
-                    builder.store(_multiply_add(builder, xs[b], ws[a], builder.load(s)), s)
-            totals = [
-                cgutils.alloca_once_value(builder, _sum_lanes(builder, builder.load(s)))
-                for s in sums
-            ]
-            with cgutils.for_range_slice(builder, full, width, intp(1), intp) as (i, _):
-                for s, (a, b) in zip(totals, pairs, strict=True):
-                    xi = builder.load(builder.gep(x_rows[b], [i]))
-                    wi = _widened(builder, builder.load(builder.gep(w_rows[a], [i])))
-                    builder.store(_multiply_add(builder, xi, wi, builder.load(s)), s)
-            values = [builder.load(s) for s in totals]
-            return context.make_tuple(builder, result, values)
-
-        return result(w, r, x, t), codegen
-
-    return dot_tile
-
-
-_dot_1x1 = _dot_tile(1, 1)
-_dot_1x4 = _dot_tile(1, TOKEN_GROUP)
-_dot_2x1 = _dot_tile(2, 1)
-_dot_2x4 = _dot_tile(2, TOKEN_GROUP)
-
-
-@intrinsic
-def _float_from_bits(typingctx, bits):
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], _F32)
-
-    return types.float32(types.uint32), codegen
-
-
-@intrinsic
-def _bits_of_float(typingctx, value):
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.uint32(types.float32), codegen
-
-
-@jit(inline="always")
-def widen_float16(bits):
-    """A float16 (its 16 bits) as float32, exactly, subnormals included; a NaN keeps its sign
-    and payload (as numpy's ``astype(float32)`` does)."""
-    h = np.uint32(bits)
-    magnitude = (h & np.uint32(0x7FFF)) << np.uint32(13)
-    exponent = magnitude & np.uint32(0x0F800000)
-    out = magnitude + np.uint32(0x38000000)  # rebias the exponent: (127 - 15) << 23
-    if exponent == np.uint32(0x0F800000):  # inf or NaN: the largest exponent
-        out += np.uint32(0x38000000)
-    elif exponent == 0:  # zero or subnormal: renormalized by a float subtraction (exact)
-        out = _bits_of_float(
-            _float_from_bits(out + np.uint32(0x00800000)) - _float_from_bits(np.uint32(0x38800000))
-        )
-    return _float_from_bits(out | ((h & np.uint32(0x8000)) << np.uint32(16)))
-
-
-def _widened_rows(table, r, count, buffer):
-    """Rows ``table[r : r + count]`` as a matrix the tiles read and the index of the first: the
-    table itself when it is float32 or bfloat16 (as uint16), float16 rows (as int16) widened
-    into ``buffer``."""
-
-
-@overload(_widened_rows, inline="always")
-def _widened_rows_impl(table, r, count, buffer):
-    if table.dtype in (types.float32, types.uint16):  # the tiles widen bfloat16 as they read
-        return lambda table, r, count, buffer: (table, r)
-
-    def widened(table, r, count, buffer):
-        for i in range(count):
-            source, target = table[r + i], buffer[i]
-            for j in range(source.shape[0]):
-                target[j] = widen_float16(source[j])
-        return buffer, 0
-
-    return widened
-
-
-@jit(nogil=True)
-def _rowdot_span(hidden, table, out, start, stop, buffer):
-    """Logits of rows ``[start, stop)`` into ``out[:, start:stop]``; rows in pairs, tokens
-    in groups (the order of each dot product is the same in every tile shape)."""
-    tokens = hidden.shape[0]
-    grouped = tokens - tokens % TOKEN_GROUP
-    r = start
-    while r < stop:
-        count = 2 if stop - r >= 2 else 1
-        w, i = _widened_rows(table, r, count, buffer)
-        if count == 2:
-            for t in range(0, grouped, TOKEN_GROUP):
-                d = _dot_2x4(w, i, hidden, t)
-                for k in range(TOKEN_GROUP):
-                    out[t + k, r] = d[k]
-                    out[t + k, r + 1] = d[TOKEN_GROUP + k]
-            for t in range(grouped, tokens):
-                d2 = _dot_2x1(w, i, hidden, t)
-                out[t, r], out[t, r + 1] = d2[0], d2[1]
-        else:
-            for t in range(0, grouped, TOKEN_GROUP):
-                d4 = _dot_1x4(w, i, hidden, t)
-                for k in range(TOKEN_GROUP):
-                    out[t + k, r] = d4[k]
-            for t in range(grouped, tokens):
-                out[t, r] = _dot_1x1(w, i, hidden, t)[0]
-        r += count
-
-
-@jit(nogil=True)
-def _rowdot_serial(hidden, table, out):
-    buffer = np.empty((2, table.shape[1]), np.float32)
-    _rowdot_span(hidden, table, out, 0, table.shape[0], buffer)
-
-
-@jit(nogil=True, parallel=True)
-def _rowdot_parallel(hidden, table, out):
-    rows = table.shape[0]
-    for block in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
-        buffer = np.empty((2, table.shape[1]), np.float32)
-        start = block * ROW_BLOCK
-        _rowdot_span(hidden, table, out, start, min(start + ROW_BLOCK, rows), buffer)
 
 
 def rowdot(hidden: np.ndarray, table: np.ndarray, out: np.ndarray, parallel: bool = True) -> None:
@@ -263,9 +67,9 @@ def rowdot(hidden: np.ndarray, table: np.ndarray, out: np.ndarray, parallel: boo
     if out.size == 0:
         return
     if not parallel or table.shape[0] < 2 * ROW_BLOCK:
-        _rowdot_serial(hidden, table, out)
+        rowdot_serial(hidden, table, out)
         return
     launch(
-        lambda: _rowdot_parallel(hidden, table, out),
-        lambda: _rowdot_serial(hidden, table, out),
+        lambda: rowdot_parallel(hidden, table, out),
+        lambda: rowdot_serial(hidden, table, out),
     )
