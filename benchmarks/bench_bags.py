@@ -1,13 +1,17 @@
-"""Pooled lookups side by side: ember's `nn.EmbeddingBag` against torch's `F.embedding_bag`,
-float32 sum, in one process on the same data.
+"""Pooled lookups side by side: ember's `nn.EmbeddingBag` and `nn.EmbeddingBagCollection`
+against torch's `F.embedding_bag` (float32) and its rowwise-quantized ops
+(`embedding_bag_byte_rowwise_offsets`, `embedding_bag_4bit_rowwise_offsets`), sum pooling, in
+one process on the same data (the quantized tables are torch's own prepacked bytes).
 
 FBGEMM's benchmark shape (`tbe_inference_benchmark`'s defaults): batch 512, bags of 20 ids,
 width 128. Each call reads a fresh id set, cycling through 64 of them, so rows come from
 memory rather than from the last call's cache. Ids are uniform, or Zipf(1.15) as FBGEMM's
-request generator draws them (`zipf(1.15) - 1`, modulo the rows). Contenders take turns in
-rounds (ember, torch, ember, ...); each round times `--calls` calls, and the median seconds
-per call over `--rounds` rounds is reported. Bytes are counted as FBGEMM counts them: the rows
-read plus the pooled rows written.
+request generator draws them (`zipf(1.15) - 1`, modulo the rows). The `collection` case is 32
+int8 tables of 100k rows, one feature each: one ember call against torch's 32 calls.
+Contenders take turns in rounds (ember, torch, ember, ...); each round times `--calls` calls,
+and the median seconds per call over `--rounds` rounds is reported. Bytes are counted as
+FBGEMM counts them: the rows' values read (at the format's bits per value, row scales left
+out) plus the float32 pooled rows written.
 
     .venv-peers/bin/python benchmarks/bench_bags.py --rows 100000 2000000 --threads 1 2
 """
@@ -28,17 +32,21 @@ from harness import (
     medians,
     ratio,
     recorded,
+    versions,
 )
 
 os.environ.setdefault("EMBER_COMPILE", "sync")  # timed calls run the compiled kernels
 
 BATCH, BAG, WIDTH, ID_SETS = 512, 20, 128, 64
 ZIPF_ALPHA = 1.15
+COLLECTION_TABLES, COLLECTION_ROWS = 32, 100_000
+FORMATS = {"float32": 32, "int8": 8, "int4": 4}
+"""Each table format and its bits per value."""
 
 
-def id_sets(rows: int, distribution: str, seed: int = 0) -> list[np.ndarray]:
+def id_sets(rows: int, distribution: str, count: int = BATCH * BAG, seed: int = 0):
     rng = np.random.default_rng(seed)
-    size = (ID_SETS, BATCH * BAG)
+    size = (ID_SETS, count)
     if distribution == "uniform":
         ids = rng.integers(0, rows, size)
     else:
@@ -46,13 +54,28 @@ def id_sets(rows: int, distribution: str, seed: int = 0) -> list[np.ndarray]:
     return list(ids.astype(np.int64))
 
 
-def ember_call(table: np.ndarray, threads: int):
+def packed(table, fmt: str):
+    """The table as each contender reads it: float32, or torch's prepacked rowwise bytes."""
+    import torch
+
+    weight = torch.from_numpy(table)
+    if fmt == "int8":
+        return torch.ops.quantized.embedding_bag_byte_prepack(weight)
+    if fmt == "int4":
+        return torch.ops.quantized.embedding_bag_4bit_prepack(weight)
+    return weight
+
+
+def ember_bag(table: np.ndarray, fmt: str, threads: int):
     import ember.nn as nn
     from ember.dtype import DType
     from ember.engine import InferenceSession
-    from ember.graph import Graph, TensorType
+    from ember.graph import Graph, QuantizationEncoding, TensorType
 
-    bag = nn.EmbeddingBag(table.shape[0], WIDTH, DType.float32, name="t", mode="sum")
+    encoding = None if fmt == "float32" else QuantizationEncoding[f"ROWWISE_{fmt.upper()}"]
+    dtype = DType.float32 if encoding is None else DType.uint8
+    bag = nn.EmbeddingBag(table.shape[0], table.shape[1], dtype, name="t", mode="sum",
+                          quantization_encoding=encoding)  # fmt: skip
     types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, ["bags"])]
     with Graph("bags", input_types=types) as g:
         g.output(bag(*g.inputs))
@@ -60,14 +83,55 @@ def ember_call(table: np.ndarray, threads: int):
     return lambda ids, offsets: model.execute(ids, offsets)[0].to_numpy()
 
 
-def torch_call(table: np.ndarray, threads: int):
+def torch_bag(weight, fmt: str, threads: int):
     import torch
 
-    weight = torch.from_numpy(table)
+    if fmt == "float32":
+        op = torch.nn.functional.embedding_bag
+    else:
+        quantized = {
+            "int8": torch.ops.quantized.embedding_bag_byte_rowwise_offsets,
+            "int4": torch.ops.quantized.embedding_bag_4bit_rowwise_offsets,
+        }[fmt]
+
+        def op(ids, weight, offsets, mode):
+            return quantized(weight, ids, offsets, mode=0)
 
     def call(ids, offsets):
         torch.set_num_threads(threads)
-        return torch.nn.functional.embedding_bag(ids, weight, offsets, mode="sum").numpy()
+        return op(ids, weight, offsets, mode="sum").numpy()
+
+    return call
+
+
+def ember_collection(tables: list[np.ndarray], threads: int):
+    import ember.nn as nn
+    from ember.dtype import DType
+    from ember.engine import InferenceSession
+    from ember.graph import Graph, QuantizationEncoding, TensorType
+
+    bags = [
+        nn.EmbeddingBag(t.shape[0], t.shape[1], DType.uint8, name=f"t{i}",
+                        quantization_encoding=QuantizationEncoding.ROWWISE_INT8)
+        for i, t in enumerate(tables)
+    ]  # fmt: skip
+    types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, [len(bags), "batch"])]
+    with Graph("collection", input_types=types) as g:
+        g.output(nn.EmbeddingBagCollection(bags)(*g.inputs))
+    weights = {f"t{i}": t for i, t in enumerate(tables)}
+    model = InferenceSession(num_threads=threads).load(g, weights)
+    return lambda values, lengths: model.execute(values, lengths)[0].to_numpy()
+
+
+def torch_collection(weights: list, threads: int):
+    import torch
+
+    op = torch.ops.quantized.embedding_bag_byte_rowwise_offsets
+
+    def call(values, offsets):
+        torch.set_num_threads(threads)
+        per_table = values.view(len(weights), -1)
+        return [op(w, ids, offsets, mode=0) for w, ids in zip(weights, per_table, strict=True)]
 
     return call
 
@@ -77,6 +141,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 2_000_000])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--distributions", nargs="+", default=["uniform", "zipf"])
+    parser.add_argument("--formats", nargs="+", default=[*FORMATS, "collection"])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=32)
     add_save_option(parser, "bench_bags")
@@ -85,44 +150,92 @@ def main() -> None:
         run(args)
 
 
+def timed(ember, peer, ember_sets, peer_sets, args) -> tuple[float, float]:
+    """Median seconds per call of ember and torch, in turns."""
+    slots = {
+        "ember": fixed_slot(cycling(lambda s, f=ember: f(*s), ember_sets), args.calls),
+        "torch": fixed_slot(cycling(lambda s, f=peer: f(*s), peer_sets), args.calls),
+    }
+    seconds = medians(interleave(slots, args.rounds, warmup=3))
+    return seconds["ember"], seconds["torch"]
+
+
+def report(label: str, lookups: int, moved: float, a: float, b: float) -> None:
+    print(
+        f"| {label} | {lookups / a / 1e6:.1f} | {moved / a / 1e9:.2f} | {lookups / b / 1e6:.1f} | "
+        f"{moved / b / 1e9:.2f} | {ratio(b, a)}x |"
+    )
+
+
+def check(got, want, label: str) -> None:
+    if not np.allclose(got, want, rtol=1e-4, atol=1e-3):
+        raise SystemExit(f"{label}: ember and torch disagree by {np.abs(got - want).max()}")
+
+
 def run(args: argparse.Namespace) -> None:
-    """Checks ember against torch, then times both for every table, distribution and thread
-    count, and prints one table row each."""
+    """Checks ember against torch, then times both for every format, table, distribution and
+    thread count, and prints one table row each."""
     import torch
 
     offsets = np.arange(0, BATCH * BAG, BAG, dtype=np.int64)
     lookups = BATCH * BAG
-    moved = (lookups + BATCH) * WIDTH * 4
     print(machine_note())
+    print(versions())
     print(f"medians of {args.rounds} rounds taken in turns, {args.calls} calls per turn")
-    print(f"batch {BATCH}, bags of {BAG}, width {WIDTH}, float32 sum, {ID_SETS} id sets")
-    header = "| rows | ids | threads | ember M lookups/s | ember GB/s | torch M lookups/s |"
-    print(header + " torch GB/s | ember / torch |")
-    print("|---" * 7 + "|")
+    print(f"batch {BATCH}, bags of {BAG}, width {WIDTH}, sum, {ID_SETS} id sets")
+    print("| format, rows, ids, threads | ember M lookups/s | ember GB/s | torch M lookups/s |"
+          " torch GB/s | ember / torch |")  # fmt: skip
+    print("|---" * 6 + "|")
+    torch_offsets = torch.from_numpy(offsets)
     for rows in args.rows:
-        table = np.random.default_rng(1).standard_normal((rows, WIDTH)).astype(np.float32)
-        for distribution in args.distributions:
-            sets_np = [(ids, offsets) for ids in id_sets(rows, distribution)]
-            sets_torch = [(torch.from_numpy(i), torch.from_numpy(o)) for i, o in sets_np]
-            for threads in args.threads:
-                ember, peer = ember_call(table, threads), torch_call(table, threads)
-                got, want = ember(*sets_np[0]), peer(*sets_torch[0])
-                if not np.allclose(got, want, rtol=1e-5, atol=1e-4):
-                    raise SystemExit(f"ember and torch disagree: {np.abs(got - want).max()}")
-                slots = {
-                    "ember": fixed_slot(cycling(lambda s, f=ember: f(*s), sets_np), args.calls),
-                    "torch": fixed_slot(cycling(lambda s, f=peer: f(*s), sets_torch), args.calls),
-                }
-                seconds = medians(interleave(slots, args.rounds, warmup=3))
-                a, b = seconds["ember"], seconds["torch"]
-                print(
-                    f"| {rows:,} | {distribution} | {threads} | {lookups / a / 1e6:.1f} | "
-                    f"{moved / a / 1e9:.2f} | {lookups / b / 1e6:.1f} | {moved / b / 1e9:.2f} | "
-                    f"{ratio(b, a)}x |"
-                )
-        del table
+        values = np.random.default_rng(1).standard_normal((rows, WIDTH)).astype(np.float32)
+        for fmt in [f for f in FORMATS if f in args.formats]:
+            weight = packed(values, fmt)
+            table = weight.numpy()
+            moved = lookups * WIDTH * FORMATS[fmt] / 8 + BATCH * WIDTH * 4
+            for distribution in args.distributions:
+                sets = id_sets(rows, distribution)
+                sets_np = [(ids, offsets) for ids in sets]
+                sets_torch = [(torch.from_numpy(ids), torch_offsets) for ids in sets]
+                for threads in args.threads:
+                    ember, peer = ember_bag(table, fmt, threads), torch_bag(weight, fmt, threads)
+                    label = f"{fmt}, {rows:,}, {distribution}, {threads}"
+                    check(ember(*sets_np[0]), peer(*sets_torch[0]), label)
+                    report(label, lookups, moved, *timed(ember, peer, sets_np, sets_torch, args))
+            del weight, table
+        del values
+    if "collection" in args.formats:
+        run_collection(args, offsets)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MiB (tables, both contenders' inputs and torch)")
+
+
+def run_collection(args: argparse.Namespace, offsets: np.ndarray) -> None:
+    """32 int8 tables of 100k rows: one ember call against torch's 32."""
+    import torch
+
+    rng = np.random.default_rng(2)
+    weights = [
+        packed(rng.standard_normal((COLLECTION_ROWS, WIDTH)).astype(np.float32), "int8")
+        for _ in range(COLLECTION_TABLES)
+    ]
+    tables = [w.numpy() for w in weights]
+    lookups = COLLECTION_TABLES * BATCH * BAG
+    moved = lookups * WIDTH + COLLECTION_TABLES * BATCH * WIDTH * 4
+    lengths = np.full((COLLECTION_TABLES, BATCH), BAG, np.int64)
+    torch_offsets = torch.from_numpy(offsets)
+    for distribution in args.distributions:
+        sets = id_sets(COLLECTION_ROWS, distribution, lookups, seed=3)
+        sets_np = [(values, lengths) for values in sets]
+        sets_torch = [(torch.from_numpy(values), torch_offsets) for values in sets]
+        for threads in args.threads:
+            ember = ember_collection(tables, threads)
+            peer = torch_collection(weights, threads)
+            label = f"collection of {COLLECTION_TABLES} int8, {COLLECTION_ROWS:,}, "
+            label += f"{distribution}, {threads}"
+            want = torch.cat(peer(*sets_torch[0]), dim=1).numpy()
+            check(ember(*sets_np[0]), want, label)
+            report(label, lookups, moved, *timed(ember, peer, sets_np, sets_torch, args))
 
 
 if __name__ == "__main__":

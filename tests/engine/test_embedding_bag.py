@@ -210,8 +210,9 @@ def test_gguf_tables_match_dequantize_then_float64_pooling(session, name):
         assert_close(got, want, bound)
 
 
-def test_quantized_bags_decode_in_chunks(session, monkeypatch):
-    """Many bags over several chunks, and one bag larger than a chunk."""
+def test_weighted_quantized_bags_decode_in_chunks(session, monkeypatch):
+    """Many bags over several chunks, and one bag larger than a chunk (weighted quantized bags
+    decode rows into chunks; unweighted ones decode each row as they pool it)."""
     from ember.engine.backends.native import embedding_bag as native_bags
 
     monkeypatch.setattr(native_bags, "CHUNK_BYTES", 256 * 4 * 7)  # seven rows at a time
@@ -220,8 +221,9 @@ def test_quantized_bags_decode_in_chunks(session, monkeypatch):
     decoded = FORMATS["q8_0"].dequantize(table)
     ids = np.random.default_rng(7).integers(0, 40, 90)
     offsets = np.array([0, 2, 5, 5, 9, 40, 41, 89])
-    want, bound = reference(decoded, ids, offsets, None, "mean")
-    got = run(session, table, ids, offsets, dtype=DType.uint8, mode="mean",
+    weights = np.random.default_rng(8).standard_normal(90).astype(np.float32)
+    want, bound = reference(decoded, ids, offsets, weights, "sum")
+    got = run(session, table, ids, offsets, weights, dtype=DType.uint8,
               quantization_encoding=encoding)  # fmt: skip
     assert_close(got, want, bound)
 

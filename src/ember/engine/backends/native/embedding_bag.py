@@ -1,7 +1,8 @@
 """Native lowering of `embedding_bag`: every argument checked on the host before anything is
-written, then the bag kernel. A dense table is pooled in place; a quantized one has each
-chunk of bags' rows decoded by `RowLookup` into a float32 buffer of at most `CHUNK_BYTES`
-(or one bag's rows, when a bag is larger), then pooled from there."""
+written, then the bag kernel. A dense table is pooled in place; a quantized one is pooled as
+a collection of one feature (`BagCollection`: rows decoded as they are read), or, with
+per-sample weights, has each chunk of bags' rows decoded by `RowLookup` into a float32 buffer
+of at most `CHUNK_BYTES` (or one bag's rows, when a bag is larger), then pooled from there."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from ember.graph import Node
 from ember.graph.ops.embedding_bag import EMBEDDING_BAG, bag_bounds
 
 from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOLS, BagPool
+from .kernels.bag_collection import BagCollection, TableSpec
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
 from .kernels.out_of_range import CLAMP as MODE_CLAMP
+from .kernels.out_of_range import ERROR
 from .kernels.out_of_range import ZERO as MODE_ZERO
 from .lowering import LoweringContext, StepFn, lowers
 
@@ -39,14 +42,17 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
     if encoding is None:
         kind = _KINDS[node.inputs[0].dtype.value]
         bags = BagPool(ids_dtype, np.float32 if kind == KIND_F32 else np.uint16)
-    else:
+    elif has_weights:
         kind, bags = KIND_F32, BagPool(ids_dtype, np.float32)
         rows = RowLookup(encoding.name, ids_dtype, np.dtype(np.float32))
+    else:
+        width = int(node.result_types[0].shape[1])
+        fused = _fused_bags(encoding.name, width, pool, padding_idx, out_of_range, ids_dtype)
 
     def run(rt, slot, table, ids, *rest):
         offsets = rest[0] if has_offsets else None
         weights = rest[-1] if has_weights else None
-        flat = ids.reshape(-1)
+        flat = np.ascontiguousarray(ids.reshape(-1))  # the kernels read ids by address
         if ids.ndim == 2:
             count, length = ids.shape
             starts = np.arange(count, dtype=np.int64) * length
@@ -71,14 +77,26 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
             source = table if kind == KIND_F32 else table.view(np.uint16)
             bags(source, kind, flat, False, starts, ends, weights, pool, padding_idx, mode,
                  pooled, parallel, in_range=out_of_range == "error")  # fmt: skip
-        else:
+        elif has_weights:
             _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx,
                           mode, pooled, hidden, parallel)  # fmt: skip
+        else:  # bags follow each other: one start per bag, then the last one's end
+            bounds = np.append(starts, ends[-1:]) if starts.size else np.zeros(1, np.int64)
+            fused([table], flat, bounds, pooled, parallel)
         if pooled is not out:
             out[...] = pooled  # rounded once, to the table's dtype
         return out
 
     return run
+
+
+def _fused_bags(fmt, width, pool, padding_idx, out_of_range, ids_dtype) -> BagCollection:
+    """A quantized table's bags as a collection of one feature: each row decoded as it is
+    read (in registers, for the formats `ROWS_SUMMED` names), nothing buffered."""
+    code = {"error": ERROR, "zero": MODE_ZERO, "clamp": MODE_CLAMP}[out_of_range]
+    pad = -1 if padding_idx is None else padding_idx
+    feature = np.array([[0, 0, pool, pad, code, 0, width]], np.int64)
+    return BagCollection([TableSpec(fmt)], feature, ids_dtype)
 
 
 def _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx, mode, out,

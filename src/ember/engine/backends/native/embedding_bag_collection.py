@@ -50,7 +50,7 @@ def lower_embedding_bag_collection(ctx: LoweringContext, node: Node) -> StepFn:
 
     def run(rt, slot, *inputs):
         values, lengths = inputs[count], inputs[count + 1]
-        flat = values.reshape(-1)
+        flat = np.ascontiguousarray(values.reshape(-1))  # the kernels read ids by address
         starts = check_lengths(np.asarray(lengths), flat.size)
         batch = lengths.shape[1]
         for f, t in checked:

@@ -102,27 +102,33 @@ _LANES = 16
 """float32 lanes of the vectors a bag's sum is held in (one AVX-512 register, or two AVX)."""
 
 
-def _sum_tile(vectors: int):
+ROW_FLOAT32, ROW_INT8, ROW_INT4 = 32, 8, 4
+"""Rows `_sum_tile` reads: float32 values, or rowwise_int8 / rowwise_int4 rows (`ember.quant.
+rowwise`: packed values, then scale and bias), decoded as their row decoders decode them."""
+
+
+def _sum_tile(vectors: int, bits: int = ROW_FLOAT32):
     """An intrinsic: ``out[column : column + vectors * 16]`` (at byte address ``out_row``)
     becomes the sum of the same columns of ``table`` rows ``ids[start:end]`` (the table at byte
-    address ``table_at``, rows ``row_stride`` bytes apart; every id a row), each lane added in
-    float32 in bag order from 0, in registers: the output is written once, not once per row.
-    When ``lines`` > 0, each step also asks for ``lines`` cache lines of the row `_AHEAD` ids
-    on."""
+    address ``table_at``, rows ``row_stride`` bytes apart and ``width`` values wide; every id a
+    row), each lane added in float32 in bag order from 0, in registers: the output is written
+    once, not once per row. A quantized row's values are decoded first, with the row decoder's
+    operations (int8: one fma of the level, scale and bias; int4: the level times the fp16
+    scale, plus the fp16 bias). When ``lines`` > 0, each step also asks for ``lines`` cache
+    lines of the row `_AHEAD` ids on."""
     vector = ir.VectorType(ir.FloatType(), _LANES)
-    i64, i32, i8p = ir.IntType(64), ir.IntType(32), ir.IntType(8).as_pointer()
+    i64, i32, i8, i8p = ir.IntType(64), ir.IntType(32), ir.IntType(8), ir.IntType(8).as_pointer()
 
     @intrinsic
-    def tile(typingctx, out_row, table_at, row_stride, ids, start, end, column, lines):
+    def tile(typingctx, out_row, table_at, row_stride, ids, start, end, column, width, lines):
         def codegen(context, builder, sig, args):
-            out_row, table_at, row_stride, ids_arg, start, end, column, lines = args
+            out_row, table_at, row_stride, ids_arg, start, end, column, width, lines = args
             ids_array = context.make_array(sig.args[3])(context, builder, ids_arg)
             ids_count = builder.extract_value(ids_array.shape, 0)
             signed = sig.args[3].dtype.signed
 
-            def vector_at(address, v):
-                at = builder.add(address, i64(v * _LANES * 4))
-                return builder.inttoptr(at, vector.as_pointer())
+            def pointer(address, offset, kind):
+                return builder.inttoptr(builder.add(address, i64(offset)), kind.as_pointer())
 
             def row_at(position):
                 value = builder.load(builder.gep(ids_array.data, [position]))
@@ -130,9 +136,52 @@ def _sum_tile(vectors: int):
                     value = (builder.sext if signed else builder.zext)(value, i64)
                 return builder.add(table_at, builder.mul(value, row_stride))
 
+            def splat(x):
+                one = builder.insert_element(ir.Constant(vector, None), x, i32(0))
+                return builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(i32, _LANES),
+                                                                    [0] * _LANES))  # fmt: skip
+
+            def values(row, v, scale, bias):
+                """The row's 16 values from column ``column + 16 v``, as float32."""
+                if bits == ROW_FLOAT32:
+                    at = builder.add(row, builder.mul(column, i64(4)))
+                    return builder.load(pointer(at, v * _LANES * 4, vector), align=4)
+                if bits == ROW_INT8:
+                    at = builder.add(row, column)
+                    packed = builder.load(pointer(at, v * _LANES, ir.VectorType(i8, _LANES)),
+                                          align=1)  # fmt: skip
+                    fma = cgutils.get_or_insert_function(
+                        builder.module, ir.FunctionType(vector, [vector] * 3),
+                        f"llvm.fma.v{_LANES}f32",
+                    )  # fmt: skip
+                    return builder.call(fma, [builder.uitofp(packed, vector), scale, bias])
+                at = builder.add(row, builder.lshr(column, i64(1)))
+                pair = builder.load(pointer(at, v * _LANES // 2, ir.VectorType(i8, _LANES // 2)),
+                                    align=1)  # fmt: skip
+                low = builder.and_(pair, ir.Constant(pair.type, [15] * (_LANES // 2)))
+                high = builder.lshr(pair, ir.Constant(pair.type, [4] * (_LANES // 2)))
+                order = [k // 2 + (_LANES // 2) * (k % 2) for k in range(_LANES)]
+                levels = builder.shuffle_vector(low, high, ir.Constant(ir.VectorType(i32, _LANES),
+                                                                       order))  # fmt: skip
+                return builder.fadd(builder.fmul(builder.uitofp(levels, vector), scale), bias)
+
+            def scale_and_bias(row):
+                if bits == ROW_FLOAT32:
+                    return None, None
+                if bits == ROW_INT8:
+                    at = builder.add(row, width)
+                    scale = builder.load(pointer(at, 0, ir.FloatType()), align=1)
+                    return splat(scale), splat(
+                        builder.load(pointer(at, 4, ir.FloatType()), align=1)
+                    )
+                at = builder.add(row, builder.lshr(width, i64(1)))
+                half = ir.HalfType()
+                scale = builder.fpext(builder.load(pointer(at, 0, half), align=1), ir.FloatType())
+                bias = builder.fpext(builder.load(pointer(at, 2, half), align=1), ir.FloatType())
+                return splat(scale), splat(bias)
+
             sums = [cgutils.alloca_once_value(builder, ir.Constant(vector, [0.0] * _LANES))
                     for _ in range(vectors)]  # fmt: skip
-            offset = builder.mul(column, i64(4))
             prefetch = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
                 "llvm.prefetch.p0",
@@ -149,47 +198,61 @@ def _sum_tile(vectors: int):
                     with cgutils.for_range(builder, lines) as line:
                         at = builder.add(next_row, builder.mul(line.index, i64(64)))
                         builder.call(prefetch, [builder.inttoptr(at, i8p), i32(0), i32(3), i32(1)])
-                row = builder.add(row_at(j), offset)
+                row = row_at(j)
+                scale, bias = scale_and_bias(row)
                 for v, total in enumerate(sums):
-                    x = builder.load(vector_at(row, v), align=4)
+                    x = values(row, v, scale, bias)
                     builder.store(builder.fadd(builder.load(total), x), total)
-            dst = builder.add(out_row, offset)
+            dst = builder.add(out_row, builder.mul(column, i64(4)))
             for v, total in enumerate(sums):
-                builder.store(builder.load(total), vector_at(dst, v), align=4)
+                builder.store(builder.load(total), pointer(dst, v * _LANES * 4, vector), align=4)
             return context.get_dummy_value()
 
         i = types.int64
-        return types.void(i, i, i, ids, i, i, i, i), codegen
+        return types.void(i, i, i, ids, i, i, i, i, i), codegen
 
     return tile
 
 
-_sum_tile8, _sum_tile4, _sum_tile1 = (_sum_tile(v) for v in (8, 4, 1))
+_TILES = {bits: tuple(_sum_tile(v, bits) for v in (8, 4, 1)) for bits in (32, 8, 4)}
 
 
-@jit(nogil=True, inline="always")
-def _sum_rows_f32(table, ids, start, end, out, b, column, width):
-    """``out[b, column : column + width]`` = the float32 sum, in bag order, of the rows of
-    ``ids[start:end]`` (every one a row of ``table``): 128, 64 or 16 columns at a time in
-    registers, the last few alone. Bit for bit the row-at-a-time loop's sums."""
-    table_at, row_stride = table.ctypes.data, np.int64(table.strides[0])
-    out_row = out.ctypes.data + b * np.int64(out.strides[0]) + column * 4
-    lines = (width * 4 + 63) // 64  # prefetched by the first pass only
-    c = 0
-    while c + 128 <= width:
-        _sum_tile8(out_row, table_at, row_stride, ids, start, end, c, lines)
-        c, lines = c + 128, 0
-    while c + 64 <= width:
-        _sum_tile4(out_row, table_at, row_stride, ids, start, end, c, lines)
-        c, lines = c + 64, 0
-    while c + 16 <= width:
-        _sum_tile1(out_row, table_at, row_stride, ids, start, end, c, lines)
-        c, lines = c + 16, 0
-    for k in range(c, width):
-        total = np.float32(0.0)
-        for j in range(start, end):
-            total += table[np.int64(ids[j]), k]
-        out[b, column + k] = total
+def _rows_summer(bits: int):
+    """`_sum_tile`'s tiles over a whole output row: ``sum_rows(table, ids, start, end, out, b,
+    column, width)`` sets ``out[b, column : column + width]`` to the float32 sum, in bag order,
+    of the rows of ``ids[start:end]`` (every one a row of ``table``): 128, 64 or 16 columns at
+    a time in registers; bit for bit the row-at-a-time loop's sums. Quantized rows need a
+    width of whole 16s; float32 ones add the last few columns alone."""
+    tile8, tile4, tile1 = _TILES[bits]
+
+    @jit(nogil=True, inline="always")
+    def sum_rows(table, ids, start, end, out, b, column, width):
+        table_at, row_stride = table.ctypes.data, np.int64(table.strides[0])
+        out_row = out.ctypes.data + b * np.int64(out.strides[0]) + column * 4
+        lines = (table.shape[1] * table.itemsize + 63) // 64  # prefetched by the first pass
+        c = 0
+        while c + 128 <= width:
+            tile8(out_row, table_at, row_stride, ids, start, end, c, width, lines)
+            c, lines = c + 128, 0
+        while c + 64 <= width:
+            tile4(out_row, table_at, row_stride, ids, start, end, c, width, lines)
+            c, lines = c + 64, 0
+        while c + 16 <= width:
+            tile1(out_row, table_at, row_stride, ids, start, end, c, width, lines)
+            c, lines = c + 16, 0
+        if bits == ROW_FLOAT32:
+            for k in range(c, width):
+                total = np.float32(0.0)
+                for j in range(start, end):
+                    total += table[np.int64(ids[j]), k]
+                out[b, column + k] = total
+
+    return sum_rows
+
+
+_sum_rows_f32 = _rows_summer(ROW_FLOAT32)
+ROWS_SUMMED = {"rowwise_int8": _rows_summer(ROW_INT8), "rowwise_int4": _rows_summer(ROW_INT4)}
+"""The quantized formats whose rows `_sum_tile` decodes itself, and their summers."""
 
 
 @jit(nogil=True, inline="always")
@@ -487,11 +550,15 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
     chunks)``: every feature's bags, samples split into ``chunks`` (parallel).
 
     A quantized row is decoded by its format's row decoder (`decode_row`) into a float32
-    buffer of one row, then pooled from there: nothing larger than a row is made. ``fmt`` is
-    a constant of these closures, so each compiles its own format's decoder alone.
+    buffer of one row, then pooled from there: nothing larger than a row is made. Rowwise
+    int8/int4 rows of checked ids (no padding, sum or mean, widths of whole 16s) are decoded
+    and summed in registers instead (`ROWS_SUMMED`), to the same bits. ``fmt`` is a constant
+    of these closures, so each compiles its own format's decoder alone.
     """
     if fmt is None:
         return _collect_dense_serial, _collect_dense_parallel
+    fused = fmt in ROWS_SUMMED
+    sum_rows = ROWS_SUMMED.get(fmt, _sum_rows_f32)  # typed in every kernel, called if fused
 
     @jit(nogil=True)
     def span(tables, features, starts, ids, unsigned, out, f16, first, stop):
@@ -504,6 +571,14 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
             column, width = feature[FEATURE_COLUMN], feature[FEATURE_WIDTH]
             base = feature[FEATURE_INDEX] * batch
             limit = starts[base + stop]
+            checked = feature[FEATURE_OUT_OF_RANGE] == ERROR
+            if fused and checked and pool != POOL_MAX and pad < 0 and width % _LANES == 0:
+                mine = ids[:limit]  # prefetches stay within this feature's ids
+                for b in range(first, stop):
+                    start, end = starts[base + b], starts[base + b + 1]
+                    sum_rows(table, mine, start, end, out, b, column, width)
+                    _finish(out[b, column : column + width], pool, end - start)
+                continue
             decoded = np.empty(width, np.float32)
             for b in range(first, stop):
                 dst = out[b, column : column + width]
