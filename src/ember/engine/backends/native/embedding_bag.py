@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ember.errors import out_of_range_ids
+from ember.errors import out_of_range_error, out_of_range_ids
 from ember.graph import Node
 from ember.graph.ops.embedding_bag import EMBEDDING_BAG, bag_bounds
 
@@ -66,8 +66,9 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
                     f"got {weights.shape}"
                 )
             weights = np.ascontiguousarray(weights.reshape(-1), np.float32)
-        if out_of_range == "error":
-            out_of_range_ids(ids, table.shape[0], "error")
+        vocab = table.shape[0]
+        if out_of_range == "error" and encoding is not None:  # dense: checked by the kernel
+            out_of_range_ids(ids, vocab, "error")
         table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
         hidden = table.shape[1] if encoding is None else encoding.hidden_size(table.shape[1])
         out = rt.empty(slot, (starts.size, hidden), out_dtype)
@@ -75,8 +76,10 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
         parallel = flat.size * hidden * 4 >= PARALLEL_MIN_BYTES
         if encoding is None:
             source = table if kind == KIND_F32 else table.view(np.uint16)
-            bags(source, kind, flat, False, starts, ends, weights, pool, padding_idx, mode,
-                 pooled, parallel, in_range=out_of_range == "error")  # fmt: skip
+            bad = bags(source, kind, flat, False, starts, ends, weights, pool, padding_idx,
+                       mode, pooled, parallel, check=out_of_range == "error")  # fmt: skip
+            if bad >= 0:
+                raise out_of_range_error(ids.shape, bad, flat[bad].item(), vocab, "error")
         elif has_weights:
             _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx,
                           mode, pooled, hidden, parallel)  # fmt: skip

@@ -18,10 +18,12 @@ cached.
 >>> pools = BagPool(ids.dtype, table.dtype)
 >>> pools(table, KIND_F32, ids, False, np.array([0, 2, 3]), np.array([2, 2, 4]), None,
 ...       POOL_SUM, None, ZERO, out, False)
+-1
 >>> out.tolist()
 [[8.0, 10.0], [0.0, 0.0], [0.0, 0.0]]
 >>> pools(table, KIND_F32, ids[:3], False, np.array([0, 2]), np.array([2, 3]), None,
-...       POOL_SUM, None, ZERO, out[:2], False, in_range=True)
+...       POOL_SUM, None, ZERO, out[:2], False, check=True)
+-1
 >>> out.tolist()
 [[8.0, 10.0], [2.0, 3.0], [0.0, 0.0]]
 """
@@ -41,6 +43,7 @@ from numba.extending import intrinsic
 from . import background
 from .compiled.cache import jit
 from .compiled.decoders import decode_row
+from .id_range import first_outside
 from .launch import launch
 from .out_of_range import ERROR, ZERO
 
@@ -367,18 +370,45 @@ def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_
 
 @jit(nogil=True)
 def _pool_bags_serial(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                      low, top, out_of_range, out, summed):  # fmt: skip
+                      low, top, out_of_range, out, summed, check):  # fmt: skip
+    if check:
+        bad = _first_outside(ids, low, top)
+        if bad >= 0:
+            return bad
     for b in range(starts.shape[0]):
         _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
                   low, top, out_of_range, out, summed)  # fmt: skip
+    return -1
 
 
 @jit(nogil=True, parallel=True)
 def _pool_bags_parallel(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                        low, top, out_of_range, out, summed):  # fmt: skip
+                        low, top, out_of_range, out, summed, check):  # fmt: skip
+    if check:
+        bad = _first_outside(ids, low, top)
+        if bad >= 0:
+            return bad
     for b in prange(starts.shape[0]):
         _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
                   low, top, out_of_range, out, summed)  # fmt: skip
+    return -1
+
+
+@jit(nogil=True, inline="always")
+def _first_outside(ids, low, top):
+    """The position of the first id outside ``[low, top]`` (of the ids' type), or -1: their
+    least and greatest found first, in a loop that vectorizes."""
+    if ids.shape[0] == 0:
+        return -1
+    least, greatest = ids[0], ids[0]
+    for j in range(ids.shape[0]):
+        least, greatest = min(least, ids[j]), max(greatest, ids[j])
+    if least >= low and greatest <= top:
+        return -1
+    for j in range(ids.shape[0]):
+        if ids[j] < low or ids[j] > top:
+            return j
+    return -1
 
 
 # ---- collections: many tables' bags in one call ---------------------------------------------
@@ -643,18 +673,22 @@ class BagPool:
         out_of_range: int,
         out: np.ndarray,
         parallel: bool,
-        in_range: bool = False,
-    ) -> None:
+        check: bool = False,
+    ) -> int:
         """Pool bag ``b``, ids ``ids[starts[b]:ends[b]]`` (int64 bounds, already checked),
-        into the float32 ``out[b]``. Ids outside the table follow ``out_of_range``: ZERO or
-        CLAMP (ids checked beforehand pass CLAMP, and may say ``in_range``: every id is a
-        row). ``parallel`` is a wish."""
+        into the float32 ``out[b]``; -1. Ids outside the table follow ``out_of_range``: ZERO
+        or CLAMP; with ``check``, the first (position) is returned instead, before anything is
+        written. ``parallel`` is a wish."""
+        if check and not positional:
+            bad = -1 if self.serial.ready else first_outside(ids, 0, table.shape[0] - 1)
+            if bad >= 0:
+                return bad
         if not self.serial.ready:
             numpy_pool_bags(
                 table, kind, ids, positional, starts, ends, weights, pool, padding_idx,
                 out_of_range, out,
             )  # fmt: skip
-            return
+            return -1
         info, vocab = np.iinfo(ids.dtype), table.shape[0]
         if vocab:
             low, top = ids.dtype.type(0), ids.dtype.type(min(vocab - 1, info.max))
@@ -662,20 +696,19 @@ class BagPool:
             low, top = ids.dtype.type(1), ids.dtype.type(0)
         has_pad = padding_idx is not None and padding_idx <= info.max
         pad = ids.dtype.type(padding_idx if has_pad else 0)
+        check = check and not positional
         summed = (
-            in_range and kind == KIND_F32 and not positional and weights is None
-            and pool != POOL_MAX and not has_pad
+            check and kind == KIND_F32 and weights is None and pool != POOL_MAX and not has_pad
         )  # fmt: skip
         weights = np.empty(0, np.float32) if weights is None else weights
         args = (table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low, top)
-        tail = (out_of_range, out, summed)
+        tail = (out_of_range, out, summed, check)
         if parallel and get_num_threads() > 1 and self.parallel.request():
-            launch(
+            return launch(
                 lambda: _pool_bags_parallel(*args, *tail),
                 lambda: _pool_bags_serial(*args, *tail),
             )
-        else:
-            _pool_bags_serial(*args, *tail)
+        return _pool_bags_serial(*args, *tail)
 
 
 def _warm_up(ids_dtype: np.dtype, table_dtype: np.dtype, parallel: bool):
@@ -688,7 +721,7 @@ def _warm_up(ids_dtype: np.dtype, table_dtype: np.dtype, parallel: bool):
     zero = ids_dtype.type(0)
     return lambda: kernel(
         table, KIND_F32, ids, False, *bounds, np.empty(0, np.float32), POOL_SUM, False, zero,
-        zero, zero, ZERO, out, False,
+        zero, zero, ZERO, out, False, False,
     )  # fmt: skip
 
 
