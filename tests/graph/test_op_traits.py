@@ -14,6 +14,7 @@ from ember.graph.ops.check_indices import CHECK_INDICES
 from ember.graph.ops.constant import CONSTANT, WEIGHT
 from ember.graph.ops.distributed_broadcast import BROADCAST
 from ember.graph.ops.embedding_bag import EMBEDDING_BAG
+from ember.graph.ops.embedding_bag_collection import EMBEDDING_BAG_COLLECTION
 from ember.graph.ops.gather import GATHER
 from ember.graph.ops.reshape import RESHAPE
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
@@ -31,7 +32,7 @@ def test_source_ops_are_the_inputs_constants_and_weights():
 
 
 def test_lookup_ops_read_rows_by_id():
-    assert ops_with("lookup") == {GATHER, SHARDED_GATHER, EMBEDDING_BAG}
+    assert ops_with("lookup") == {GATHER, SHARDED_GATHER, EMBEDDING_BAG, EMBEDDING_BAG_COLLECTION}
 
 
 def test_may_alias_ops_can_return_their_input_memory():
