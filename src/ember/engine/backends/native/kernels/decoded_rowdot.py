@@ -50,12 +50,12 @@ def _kernels(fmt: str):
     @jit(nogil=True)
     def span(table, hidden, out, start, stop, f16):
         rows = np.empty((DECODE_ROWS, hidden.shape[1]), np.float32)
-        widen = np.empty((2, hidden.shape[1]), np.float32)  # rowdot's, for float16 tables only
+        unused = np.empty((0, hidden.shape[1]), np.float32)  # rowdot's buffer: float16 only
         for first in range(start, stop, DECODE_ROWS):
             count = min(DECODE_ROWS, stop - first)
             for i in range(count):
                 decode_row(fmt, table[first + i], rows[i], f16)
-            rowdot_span(hidden, rows, out[:, first : first + count], 0, count, widen)
+            rowdot_span(hidden, rows, out[:, first : first + count], 0, count, unused)
 
     @jit(nogil=True)
     def serial(table, hidden, out, f16):

@@ -166,45 +166,57 @@ def _widened_rows_impl(table, r, count, buffer):
     return widened
 
 
+def _buffer_rows(table):
+    """Rows of the buffer a span widens ``table``'s rows into: ``ROW_BLOCK`` for float16
+    (int16) tables, none for the others."""
+
+
+@overload(_buffer_rows, inline="always")
+def _buffer_rows_impl(table):
+    rows = ROW_BLOCK if table.dtype == types.int16 else 0
+    return lambda table: rows
+
+
 @jit(nogil=True)
 def rowdot_span(hidden, table, out, start, stop, buffer):
-    """Logits of rows ``[start, stop)`` into ``out[:, start:stop]``; rows in pairs, tokens
-    in groups (the order of each dot product is the same in every tile shape)."""
+    """Logits of rows ``[start, stop)`` into ``out[:, start:stop]`` (at most ``ROW_BLOCK`` rows
+    for a float16 table, widened once into ``buffer``): tokens in groups, each group against
+    the span's rows in pairs, so that a group's hidden states stay in the cache while the rows
+    pass (the order of each dot product is the same in every tile shape)."""
     tokens = hidden.shape[0]
     grouped = tokens - tokens % TOKEN_GROUP
-    r = start
-    while r < stop:
-        count = 2 if stop - r >= 2 else 1
-        w, i = _widened_rows(table, r, count, buffer)
-        if count == 2:
-            for t in range(0, grouped, TOKEN_GROUP):
-                d = _dot_2x4(w, i, hidden, t)
-                for k in range(TOKEN_GROUP):
-                    out[t + k, r] = d[k]
-                    out[t + k, r + 1] = d[TOKEN_GROUP + k]
-            for t in range(grouped, tokens):
-                d2 = _dot_2x1(w, i, hidden, t)
-                out[t, r], out[t, r + 1] = d2[0], d2[1]
-        else:
-            for t in range(0, grouped, TOKEN_GROUP):
-                d4 = _dot_1x4(w, i, hidden, t)
-                for k in range(TOKEN_GROUP):
-                    out[t + k, r] = d4[k]
-            for t in range(grouped, tokens):
-                out[t, r] = _dot_1x1(w, i, hidden, t)[0]
-        r += count
+    w, first = _widened_rows(table, start, stop - start, buffer)
+    pairs = start + (stop - start) // 2 * 2
+    for t in range(0, grouped, TOKEN_GROUP):
+        for r in range(start, pairs, 2):
+            d = _dot_2x4(w, first + r - start, hidden, t)
+            for k in range(TOKEN_GROUP):
+                out[t + k, r] = d[k]
+                out[t + k, r + 1] = d[TOKEN_GROUP + k]
+        if pairs < stop:
+            d4 = _dot_1x4(w, first + pairs - start, hidden, t)
+            for k in range(TOKEN_GROUP):
+                out[t + k, pairs] = d4[k]
+    for t in range(grouped, tokens):
+        for r in range(start, pairs, 2):
+            d2 = _dot_2x1(w, first + r - start, hidden, t)
+            out[t, r], out[t, r + 1] = d2[0], d2[1]
+        if pairs < stop:
+            out[t, pairs] = _dot_1x1(w, first + pairs - start, hidden, t)[0]
 
 
 @jit(nogil=True)
 def rowdot_serial(hidden, table, out):
-    buffer = np.empty((2, table.shape[1]), np.float32)
-    rowdot_span(hidden, table, out, 0, table.shape[0], buffer)
+    rows = table.shape[0]
+    buffer = np.empty((_buffer_rows(table), table.shape[1]), np.float32)
+    for start in range(0, rows, ROW_BLOCK):
+        rowdot_span(hidden, table, out, start, min(start + ROW_BLOCK, rows), buffer)
 
 
 @jit(nogil=True, parallel=True)
 def rowdot_parallel(hidden, table, out):
     rows = table.shape[0]
     for block in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
-        buffer = np.empty((2, table.shape[1]), np.float32)
+        buffer = np.empty((_buffer_rows(table), table.shape[1]), np.float32)
         start = block * ROW_BLOCK
         rowdot_span(hidden, table, out, start, min(start + ROW_BLOCK, rows), buffer)
