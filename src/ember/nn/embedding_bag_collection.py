@@ -34,7 +34,9 @@ class EmbeddingBagCollection(Module):
 
     Each feature is pooled as its bag pools (mode, padding_idx, out_of_range; the bag's
     include_last_offset plays no part, as lengths say where bags end). Tables may differ in
-    width, dtype and format; all live on one device.
+    width, dtype and format; all live on one device. The native backend pools a batch in one
+    kernel call for all dense tables, plus one per quantized format among the tables (a
+    compiled kernel holds one format's row decoder).
     """
 
     def __init__(
