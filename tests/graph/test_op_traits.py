@@ -9,6 +9,7 @@ from ember.dtype import DType
 from ember.engine.backends.native.plan import build_plan
 from ember.graph import Graph, Op, TensorType, Weight, all_ops, ops
 from ember.graph.graph import INPUT
+from ember.graph.ops.allgather import ALLGATHER
 from ember.graph.ops.allreduce import ALLREDUCE_SUM
 from ember.graph.ops.check_indices import CHECK_INDICES
 from ember.graph.ops.constant import CONSTANT, WEIGHT
@@ -18,6 +19,8 @@ from ember.graph.ops.embedding_bag_collection import EMBEDDING_BAG_COLLECTION
 from ember.graph.ops.gather import GATHER
 from ember.graph.ops.reshape import RESHAPE
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
+from ember.graph.ops.sharded_logsumexp import SHARDED_LOGSUMEXP
+from ember.graph.ops.sharded_top_k import SHARDED_TOP_K
 from ember.graph.ops.slice import SLICE
 from ember.graph.ops.transfer import TRANSFER_TO
 from ember.graph.ops.transpose import TRANSPOSE
@@ -47,7 +50,15 @@ def test_may_alias_ops_can_return_their_input_memory():
 
 
 def test_cross_device_ops_move_values_between_devices():
-    assert ops_with("cross_device") == {TRANSFER_TO, BROADCAST, ALLREDUCE_SUM, SHARDED_GATHER}
+    assert ops_with("cross_device") == {
+        TRANSFER_TO,
+        BROADCAST,
+        ALLREDUCE_SUM,
+        ALLGATHER,
+        SHARDED_GATHER,
+        SHARDED_TOP_K,
+        SHARDED_LOGSUMEXP,
+    }
 
 
 def test_the_native_plan_reads_the_traits():
