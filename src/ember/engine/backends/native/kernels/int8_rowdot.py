@@ -1,20 +1,27 @@
 """Quantized LM-head logits with 8-bit activations (``int8_activations=True``): integer dot
 products of the table's levels with the hidden states quantized per block of 256 values, as
-llama.cpp's Q8_K activations, with float32 scales applied once per block.
+llama.cpp's Q8_K activations, with float32 scales applied once per 16 values and block.
 
 Each token's hidden states are cut into blocks of 256 values; a block is ``dx * xq`` with
-``dx = max|x| / 127`` and ``xq = rint(x / dx)`` in ``[-127, 127]``. Per table block (Q4_K,
-Q6_K: 256 values, 16-bit products of levels and ``xq`` summed in 32-bit lanes with the
-sub-block scales by AVX-512 VNNI's ``vpdpwssd``), the integer sum is converted to float32 and
-scaled by ``d * dx``; Q4_K's minimums and Q6_K's offset of 32 enter through the sums of ``xq``
-over each 16 values. Each row sums its blocks in one order, so a row range gives the same bits
-as the full table.
+``dx = max|x| / 127`` and ``xq = rint(x / dx)`` in ``[-127, 127]``, stored in the order the
+kernel reads (each 64-byte vector holds 4 values of each group of 16).
+
+The kernel works as a matrix product: a tile of `ROWS` rows is decoded once into unsigned
+levels (Q4_K 0..15, Q6_K 0..63) and float32 scales, then dotted with `TOKENS` tokens at a
+time, whose 16 float32 lane sums per row stay in registers over the row's blocks. Per block,
+AVX-512 VNNI's ``vpdpbusd`` sums the products of levels and ``xq`` of each group of 16 values
+into one 32-bit lane (exact); the lane is converted to float32 and added times
+``d * sc * dx`` (the group's scale, exact in float32, times the token's). Q6_K's offset of 32
+enters the integer sum as ``-32 * sum(xq)`` of the group; Q4_K's minimums as ``-dmin * m``
+times ``dx * sum(xq)``. A logit adds its 16 lanes in a fixed tree: every row and token gets
+the same operations whatever rows and tokens a call covers.
 
 Error bound: rounding moves each ``x_i`` by at most ``dx / 2 = max|x|_block / 254``, so a
 logit differs from the exact ``sum_i w_i x_i`` (``w`` as gguf decodes it) by at most
 ``sum_blocks max|x|_block / 254 * sum_(i in block) |w_i|``, plus float32 rounding of the
-scales and of the running sum over ``width / 256`` blocks (a few ulps of ``sum_i |w_i x_i|``
-times that count). The integer sums are exact.
+scale products and of each lane's running sum over ``width / 256`` blocks (a few ulps of
+``sum_i |w_i x_i|``, counting Q4_K's ``d * sc * q`` and ``dmin * m`` terms apart, times that
+count). The integer sums are exact.
 """
 
 from __future__ import annotations
@@ -35,6 +42,15 @@ __all__ = ["BLOCK", "INT8_FORMATS", "int8_rowdot", "quantize_activations"]
 BLOCK = 256
 """Hidden values per activation scale (llama.cpp's Q8_K block)."""
 
+GROUP = 16
+"""Values per 32-bit integer lane: one scale (and Q4_K minimum) applies to each."""
+
+ROWS = 3
+"""Rows decoded together; each token's levels are loaded once for them."""
+
+TOKENS = 4
+"""Tokens dotted together with a tile's rows (a call's last tokens go one at a time)."""
+
 ROW_BLOCK = 64
 """Rows a thread takes at a time."""
 
@@ -42,11 +58,10 @@ Q4_K, Q6_K = 0, 1
 _KINDS = {"q4_k": Q4_K, "q6_k": Q6_K}
 _BLOCK_BYTES = {Q4_K: 144, Q6_K: 210}
 
-_I8, _I16, _I32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
+_I8, _I32 = ir.IntType(8), ir.IntType(32)
 _F32 = ir.FloatType()
 _SUMS = ir.VectorType(_I32, 16)
 _FSUMS = ir.VectorType(_F32, 16)
-_PRODUCTS = ir.VectorType(_I16, 32)
 _LEVELS = ir.VectorType(_I8, 64)
 
 
@@ -67,9 +82,9 @@ compute exactly, as without ``int8_activations``."""
 
 def quantize_activations(hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(xq, dx, sums)`` of float32 `hidden` `(tokens, width)`: int8 levels, the float32 scale
-    of each block of 256 values `(tokens, width / 256)` and the sum of the levels of each 16
-    values times their block's scale, in float32 `(tokens, width / 16)`. A block with a NaN or
-    an infinity gets a NaN scale (its logits are NaN), an all-zero block the scale 0."""
+    of each block of 256 values `(tokens, width / 256)` and the int32 sum of the levels of each
+    16 values `(tokens, width / 16)`. A block with a NaN or an infinity gets a NaN scale (its
+    logits are NaN), an all-zero block the scale 0."""
     tokens, width = hidden.shape
     blocks = hidden.reshape(tokens, width // BLOCK, BLOCK)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -78,9 +93,28 @@ def quantize_activations(hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
         dx[~np.isfinite(absmax)] = np.nan
         levels = np.where(dx > 0, np.rint(blocks / dx), 0)
     xq = np.nan_to_num(levels).astype(np.int8).reshape(tokens, width)
-    sums = xq.reshape(tokens, width // BLOCK, BLOCK // 16, 16).sum(axis=-1, dtype=np.int32)
-    scaled_sums = (sums * dx).astype(np.float32).reshape(tokens, width // 16)
-    return xq, np.ascontiguousarray(dx[..., 0]), scaled_sums
+    sums = xq.reshape(tokens, width // GROUP, GROUP).sum(axis=-1, dtype=np.int32)
+    return xq, np.ascontiguousarray(dx[..., 0]), sums
+
+
+def _kernel_activations(kind: int, hidden: np.ndarray):
+    """``(xq, dx, per_group)`` as the kernel reads them, block-major so that a block's tokens
+    lie together: ``xq`` `(blocks, tokens, 256)` with value ``16 j + 4 k + e`` at byte
+    ``64 k + 4 j + e``, ``dx`` `(blocks, tokens)`, and per group of 16 `(blocks, tokens, 16)`
+    Q4_K's ``dx * sum(xq)`` (float32) or Q6_K's ``-32 * sum(xq)`` (int32)."""
+    xq, dx, sums = quantize_activations(hidden)
+    tokens, width = xq.shape
+    blocks = width // BLOCK
+    shuffled = xq.reshape(tokens, blocks, BLOCK // 16, 4, 4).transpose(1, 0, 3, 2, 4)
+    sums = sums.reshape(tokens, blocks, BLOCK // GROUP).transpose(1, 0, 2)
+    dx = dx.T
+    scaled = (sums * dx[..., None]).astype(np.float32)  # Q4_K's minimums take these
+    per_group = scaled if kind == Q4_K else sums * np.int32(-32)
+    return (
+        np.ascontiguousarray(shuffled.reshape(blocks, tokens, BLOCK)),
+        np.ascontiguousarray(dx),
+        np.ascontiguousarray(per_group),
+    )
 
 
 # ---- LLVM IR ---------------------------------------------------------------------------------
@@ -90,26 +124,29 @@ def _const(value: int, kind: ir.Type = _I32) -> ir.Constant:
     return ir.Constant(kind, value)
 
 
-def _splat_bytes(value: int, count: int = 32) -> ir.Constant:
-    return ir.Constant(ir.VectorType(_I8, count), [value] * count)
+def _lanes(values) -> ir.Constant:
+    return ir.Constant(_SUMS, list(values))
 
 
 def _shuffle(builder, a, b, lanes):
     return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, len(lanes)), lanes))
 
 
+def _pointer(builder, base, offset, kind):
+    return builder.bitcast(builder.gep(base, [offset]), kind.as_pointer())
+
+
 def _load(builder, base, offset, kind, align=1):
-    pointer = builder.bitcast(builder.gep(base, [offset]), kind.as_pointer())
-    return builder.load(pointer, align=align)
+    return builder.load(_pointer(builder, base, offset, kind), align=align)
 
 
 def _half(builder, block, offset, f16):
     """The fp16 at ``block + offset`` as float32, through numpy's conversion table."""
-    index = builder.zext(_load(builder, block, _const(offset), _I16), _I32)
+    index = builder.zext(_load(builder, block, _const(offset), ir.IntType(16)), _I32)
     return builder.load(builder.gep(f16, [index]))
 
 
-def _broadcast(builder, value, count):
+def _broadcast(builder, value, count=16):
     vector = builder.insert_element(
         ir.Constant(ir.VectorType(value.type, 1), None), value, _const(0)
     )
@@ -121,186 +158,245 @@ def _call(builder, name, result, arguments):
     return builder.call(cgutils.get_or_insert_function(builder.module, signature, name), arguments)
 
 
-def _q4_k_weights(builder, block, f16):
-    """Levels (4 vectors of 64 bytes: sub-blocks 2c and 2c + 1), their 16-bit scales,
-    ``-dmin * m`` per 16 values and ``d``."""
+def _bytes(value: int) -> ir.Constant:
+    return _lanes([value * 0x01010101] * 16)
+
+
+def _per_group(builder, small):
+    """16 lanes from 8: lane ``j`` gets sub-block ``j // 2`` (32 values each)."""
+    return _shuffle(builder, small, small, [j // 2 for j in range(16)])
+
+
+def _q4_k_decode(builder, block, f16):
+    """Levels 0..15 (4 vectors of 16 lanes, lane ``j`` of vector ``k`` holding values
+    ``16 j + 4 k .. + 3``), ``d * sc`` and ``-dmin * m`` per group of 16."""
     packed = _load(builder, block, _const(4), ir.VectorType(_I8, 16))
     low = ir.Constant(ir.VectorType(ir.IntType(1), 8), [1] * 4 + [0] * 4)
+    eight = ir.VectorType(_I8, 8)
+
+    def splat(value):
+        return ir.Constant(eight, [value] * 8)
 
     def six_bits(first, second, high_nibble):
         a = _shuffle(builder, packed, packed, first)
         b = _shuffle(builder, packed, packed, second)
-        top = builder.shl(builder.lshr(b, _splat_bytes(6, 8)), _splat_bytes(4, 8))
-        bottom = (
-            builder.lshr(a, _splat_bytes(4, 8))
-            if high_nibble
-            else builder.and_(a, _splat_bytes(15, 8))
+        top = builder.shl(builder.lshr(b, splat(6)), splat(4))
+        bottom = builder.lshr(a, splat(4)) if high_nibble else builder.and_(a, splat(15))
+        return builder.select(low, builder.and_(a, splat(63)), builder.or_(bottom, top))
+
+    sc = six_bits([0, 1, 2, 3, 8, 9, 10, 11], [0, 1, 2, 3, 0, 1, 2, 3], False)
+    m = six_bits([4, 5, 6, 7, 8, 9, 10, 11], [4, 5, 6, 7, 4, 5, 6, 7], True)
+    d = _broadcast(builder, _half(builder, block, 0, f16))
+    dmin = _broadcast(builder, builder.fneg(_half(builder, block, 2, f16)))
+    scales = builder.fmul(d, builder.uitofp(_per_group(builder, sc), _FSUMS))
+    minimums = builder.fmul(dmin, builder.uitofp(_per_group(builder, m), _FSUMS))
+    # qs: 4 chunks of 32 bytes; chunk c's low nibbles are sub-block 2c, its high ones 2c + 1
+    first = _load(builder, block, _const(16), _SUMS)
+    second = _load(builder, block, _const(80), _SUMS)
+    shifts = _lanes(4 * ((j // 2) % 2) for j in range(16))
+    levels = []
+    for k in range(4):
+        words = _shuffle(
+            builder, first, second, [8 * (j // 4) + 4 * (j % 2) + k for j in range(16)]
         )
-        return builder.select(low, builder.and_(a, _splat_bytes(63, 8)), builder.or_(bottom, top))
-
-    sc = builder.zext(six_bits([0, 1, 2, 3, 8, 9, 10, 11], [0, 1, 2, 3, 0, 1, 2, 3], False),
-                      ir.VectorType(_I16, 8))  # fmt: skip
-    m = builder.zext(six_bits([4, 5, 6, 7, 8, 9, 10, 11], [4, 5, 6, 7, 4, 5, 6, 7], True),
-                     ir.VectorType(_I32, 8))  # fmt: skip
-    levels, scales = [], []
-    for c in range(4):
-        bytes_ = _load(builder, block, _const(16 + 32 * c), ir.VectorType(_I8, 32))
-        low_nibbles = builder.and_(bytes_, _splat_bytes(15))
-        high_nibbles = builder.lshr(bytes_, _splat_bytes(4))
-        levels.append(_shuffle(builder, low_nibbles, high_nibbles, list(range(64))))
-        scales.append(_shuffle(builder, sc, sc, [2 * c] * 16 + [2 * c + 1] * 16))
-    minimums = builder.uitofp(_shuffle(builder, m, m, [j // 2 for j in range(16)]), _FSUMS)
-    dmin = _broadcast(builder, builder.fneg(_half(builder, block, 2, f16)), 16)
-    return levels, scales, builder.fmul(dmin, minimums), _half(builder, block, 0, f16)
+        levels.append(builder.and_(builder.lshr(words, shifts), _bytes(15)))
+    return levels, scales, minimums
 
 
-def _q6_k_weights(builder, block, f16):
-    """Levels ``u`` in 0..63 (4 vectors of 64), their 16-bit scales, ``-32 * d * sc`` per 16
-    values and ``d``."""
-    sc = builder.sext(_load(builder, block, _const(192), ir.VectorType(_I8, 16)),
-                      ir.VectorType(_I16, 16))  # fmt: skip
-    levels, scales = [], []
-    for h in range(2):
-        low0 = _load(builder, block, _const(64 * h), ir.VectorType(_I8, 32))
-        low1 = _load(builder, block, _const(64 * h + 32), ir.VectorType(_I8, 32))
-        high = _load(builder, block, _const(128 + 32 * h), ir.VectorType(_I8, 32))
-        nibbles = (
-            builder.and_(low0, _splat_bytes(15)),
-            builder.and_(low1, _splat_bytes(15)),
-            builder.lshr(low0, _splat_bytes(4)),
-            builder.lshr(low1, _splat_bytes(4)),
-        )
-        u = []
-        for k, nibble in enumerate(nibbles):
-            bits = builder.and_(builder.lshr(high, _splat_bytes(2 * k)), _splat_bytes(3))
-            u.append(builder.or_(nibble, builder.shl(bits, _splat_bytes(4))))
-        for pair in range(2):
-            levels.append(_shuffle(builder, u[2 * pair], u[2 * pair + 1], list(range(64))))
-            first = 8 * h + 4 * pair
-            scales.append(_shuffle(builder, sc, sc, [first + w // 8 for w in range(32)]))
-    d = _half(builder, block, 208, f16)
-    offsets = builder.fmul(_broadcast(builder, builder.fmul(d, ir.Constant(_F32, -32.0)), 16),
-                           builder.sitofp(sc, _FSUMS))  # fmt: skip
-    return levels, scales, offsets, d
+def _q6_k_decode(builder, block, f16):
+    """Levels 0..63 (laid out as `_q4_k_decode`'s) and ``d * sc`` per group of 16."""
+    low_bits = [_load(builder, block, _const(64 * h), _SUMS) for h in range(2)]
+    high_bits = _load(builder, block, _const(128), _SUMS)
+    quarter = [(j % 8) // 2 for j in range(16)]
+    nibble_shifts = _lanes(4 * (q // 2) for q in quarter)
+    rotations = _lanes((4 - 2 * q) % 32 for q in quarter)
+    fshl = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(_SUMS, [_SUMS] * 3), "llvm.fshl.v16i32"
+    )
+    levels = []
+    for k in range(4):
+        lows = _shuffle(builder, *low_bits, [16 * (j // 8) + 8 * (quarter[j] % 2) + 4 * (j % 2) + k
+                                             for j in range(16)])  # fmt: skip
+        highs = _shuffle(builder, high_bits, high_bits,
+                         [8 * (j // 8) + 4 * (j % 2) + k for j in range(16)])  # fmt: skip
+        low = builder.and_(builder.lshr(lows, nibble_shifts), _bytes(15))
+        high = builder.and_(builder.call(fshl, [highs, highs, rotations]), _bytes(0x30))
+        levels.append(builder.or_(low, high))
+    sc = builder.sext(_load(builder, block, _const(192), ir.VectorType(_I8, 16)), _SUMS)
+    d = _broadcast(builder, _half(builder, block, 208, f16))
+    return levels, builder.fmul(d, builder.sitofp(sc, _FSUMS)), None
 
 
-_WEIGHTS = {Q4_K: _q4_k_weights, Q6_K: _q6_k_weights}
+_DECODERS = {Q4_K: _q4_k_decode, Q6_K: _q6_k_decode}
+
+
+def _data(context, builder, array_type, value):
+    return context.make_array(array_type)(context, builder, value).data
 
 
 @intrinsic
-def _block_dot(typingctx, kind, row, at, xq, dx, sums, b, acc, f16):
-    """Adds table block ``row[at:]``'s products with block ``b`` of every token to the token's
-    16 float32 lane sums ``acc[t]``."""
+def _decode_block(typingctx, kind, row, at, levels, scales, minimums, slot, f16):
+    """Decodes table block ``row[at:]`` into ``levels[256 * slot:]`` and its group scales
+    (and Q4_K's minimums) into ``scales[16 * slot:]`` (``minimums[16 * slot:]``)."""
     if not isinstance(kind, types.IntegerLiteral):
         return None
-    weights = _WEIGHTS[kind.literal_value]
+    decode = _DECODERS[kind.literal_value]
 
     def codegen(context, builder, sig, args):
-        at, b = args[2], args[6]
-        row_a, xq_a, dx_a, sums_a, acc_a, f16_a = (
-            context.make_array(sig.args[i])(context, builder, args[i]) for i in (1, 3, 4, 5, 7, 8)
+        row_p, levels_p, scales_p, minimums_p, f16_p = (
+            _data(context, builder, sig.args[i], args[i]) for i in (1, 3, 4, 5, 7)
         )
-        block = builder.gep(row_a.data, [at])
-        f16 = f16_a.data
-        levels, scales, per16, d = weights(builder, block, f16)
+        at, slot = args[2], args[6]
+        intp = slot.type
+        vectors, group_scales, group_minimums = decode(builder, builder.gep(row_p, [at]), f16_p)
+        start = builder.mul(slot, intp(BLOCK))
+        for k, vector in enumerate(vectors):
+            target = _pointer(builder, levels_p, builder.add(start, intp(64 * k)), _SUMS)
+            builder.store(vector, target, align=1)
+        groups = builder.mul(slot, intp(BLOCK // GROUP))
+        builder.store(group_scales, _pointer(builder, scales_p, groups, _FSUMS), align=4)
+        if group_minimums is not None:
+            builder.store(group_minimums, _pointer(builder, minimums_p, groups, _FSUMS), align=4)
+        return context.get_dummy_value()
+
+    return types.none(kind, row, at, levels, scales, minimums, slot, f16), codegen
+
+
+def _lane_total(builder, lanes):
+    """The 16 lanes added in a fixed tree: halves, then quarters, eighths, the last pair."""
+    for width in (8, 4, 2, 1):
+        lanes = builder.fadd(
+            _shuffle(builder, lanes, lanes, list(range(width))),
+            _shuffle(builder, lanes, lanes, list(range(width, 2 * width))),
+        )
+    return builder.extract_element(lanes, _const(0))
+
+
+@intrinsic
+def _tile(typingctx, kind, tokens, levels, scales, minimums, xq, dx, per_group, first, out):
+    """``out[r * tokens + t]``: the logit of decoded row ``r < ROWS`` (`_decode_block`'s slot
+    ``b * ROWS + r`` for block ``b``) and token ``first + t``."""
+    if not isinstance(kind, types.IntegerLiteral) or not isinstance(tokens, types.IntegerLiteral):
+        return None
+    q4_k, count = kind.literal_value == Q4_K, tokens.literal_value
+
+    def codegen(context, builder, sig, args):
+        levels_p, scales_p, minimums_p, xq_p, dx_p, group_p, out_p = (
+            _data(context, builder, sig.args[i], args[i]) for i in (2, 3, 4, 5, 6, 7, 9)
+        )
+        first = args[8]
+        blocks, all_tokens = cgutils.unpack_tuple(
+            builder, context.make_array(sig.args[6])(context, builder, args[6]).shape
+        )
+        intp = first.type
         fma = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(_FSUMS, [_FSUMS] * 3), "llvm.fma.v16f32"
         )
-        tokens = builder.extract_value(xq_a.shape, 0)
-        width = builder.extract_value(xq_a.shape, 1)
-        intp = width.type
-        blocks = builder.extract_value(dx_a.shape, 1)
-        sixteens = builder.extract_value(sums_a.shape, 1)
-        with cgutils.for_range(builder, tokens, intp=intp) as loop:
-            t = loop.index
-            x_block = builder.gep(
-                xq_a.data, [builder.add(builder.mul(t, width), builder.mul(b, intp(BLOCK)))]
-            )
-            totals = [ir.Constant(_SUMS, [0] * 16)] * 2  # two chains of vpdpwssd
-            for c, (level, scale) in enumerate(zip(levels, scales, strict=True)):
-                x = _load(builder, x_block, intp(64 * c), _LEVELS)
-                products = _call(builder, "llvm.x86.avx512.pmaddubs.w.512", _PRODUCTS,
-                                 [level, x])  # fmt: skip
-                totals[c % 2] = _call(builder, "llvm.x86.avx512.vpdpwssd.512", _SUMS,
-                                      [totals[c % 2], products, scale])  # fmt: skip
-            scaled_sums = _load(
-                builder,
-                sums_a.data,
-                builder.add(builder.mul(t, sixteens), builder.mul(b, intp(16))),
-                _FSUMS,
-                align=4,
-            )
-            scale_x = builder.load(builder.gep(dx_a.data, [builder.add(builder.mul(t, blocks), b)]))
-            lanes = builder.bitcast(
-                builder.gep(acc_a.data, [builder.mul(t, intp(16))]), _FSUMS.as_pointer()
-            )
-            running = builder.load(lanes, align=4)
-            running = builder.call(fma, [per16, scaled_sums, running])  # minimums, offsets
-            integer = builder.sitofp(builder.add(*totals), _FSUMS)
-            running = builder.call(
-                fma, [integer, _broadcast(builder, builder.fmul(d, scale_x), 16), running]
-            )
-            builder.store(running, lanes, align=4)
+        zeros = ir.Constant(_FSUMS, [0.0] * 16)
+        sums = [[cgutils.alloca_once_value(builder, zeros) for _ in range(count)]
+                for _ in range(ROWS)]  # fmt: skip
+        with cgutils.for_range(builder, blocks, intp=intp) as loop:
+            b = loop.index
+            row_levels, row_scales, row_minimums = [], [], []
+            for r in range(ROWS):
+                slot = builder.add(builder.mul(b, intp(ROWS)), intp(r))
+                at = builder.mul(slot, intp(BLOCK))
+                row_levels.append([_load(builder, levels_p, builder.add(at, intp(64 * k)),
+                                         _LEVELS) for k in range(4)])  # fmt: skip
+                at = builder.mul(slot, intp(BLOCK // GROUP))
+                row_scales.append(_load(builder, scales_p, at, _FSUMS, align=4))
+                if q4_k:
+                    row_minimums.append(_load(builder, minimums_p, at, _FSUMS, align=4))
+            for t in range(count):
+                token = builder.add(builder.mul(b, all_tokens), builder.add(first, intp(t)))
+                at = builder.mul(token, intp(BLOCK))
+                x = [_load(builder, xq_p, builder.add(at, intp(64 * k)), _LEVELS)
+                     for k in range(4)]  # fmt: skip
+                scale_x = _broadcast(builder, builder.load(builder.gep(dx_p, [token])))
+                at = builder.mul(token, intp(BLOCK // GROUP))
+                if q4_k:
+                    start = ir.Constant(_SUMS, [0] * 16)
+                    level_sums = _load(builder, group_p, at, _FSUMS, align=4)
+                else:
+                    start = _load(builder, group_p, at, _SUMS, align=4)
+                for r in range(ROWS):
+                    total = start
+                    for k in range(4):
+                        total = _call(builder, "llvm.x86.avx512.vpdpbusd.512", _SUMS,
+                                      [total, row_levels[r][k], x[k]])  # fmt: skip
+                    running = builder.load(sums[r][t])
+                    scale = builder.fmul(row_scales[r], scale_x)
+                    running = builder.call(fma, [builder.sitofp(total, _FSUMS), scale, running])
+                    if q4_k:
+                        running = builder.call(fma, [row_minimums[r], level_sums, running])
+                    builder.store(running, sums[r][t])
+        for r in range(ROWS):
+            for t in range(count):
+                total = _lane_total(builder, builder.load(sums[r][t]))
+                builder.store(total, builder.gep(out_p, [intp(r * count + t)]))
         return context.get_dummy_value()
 
-    return types.none(kind, row, at, xq, dx, sums, b, acc, f16), codegen
-
-
-@jit(inline="always")
-def _lanes_total(acc, t):
-    """Token ``t``'s 16 lane sums added in a fixed tree."""
-    lanes = acc[t]
-    a0 = lanes[0] + lanes[8]
-    a1 = lanes[1] + lanes[9]
-    a2 = lanes[2] + lanes[10]
-    a3 = lanes[3] + lanes[11]
-    a4 = lanes[4] + lanes[12]
-    a5 = lanes[5] + lanes[13]
-    a6 = lanes[6] + lanes[14]
-    a7 = lanes[7] + lanes[15]
-    return ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))
+    return (
+        types.none(kind, tokens, levels, scales, minimums, xq, dx, per_group, first, out),
+        codegen,
+    )
 
 
 @jit(nogil=True)
-def _span(kind, table, xq, dx, sums, out, start, stop, f16):
+def _span(kind, table, xq, dx, per_group, out, start, stop, f16):
     block_bytes = 144 if kind == Q4_K else 210
-    tokens = xq.shape[0]
-    acc = np.empty((tokens, 16), np.float32)
-    for r in range(start, stop):
-        row = table[r]
-        acc[:] = 0
-        for b in range(dx.shape[1]):
-            _block_dot(kind, row, b * block_bytes, xq, dx, sums, b, acc, f16)
-        for t in range(tokens):
-            out[t, r] = _lanes_total(acc, t)
+    blocks, tokens = dx.shape
+    levels = np.empty(blocks * ROWS * BLOCK, np.uint8)
+    scales = np.empty(blocks * ROWS * (BLOCK // GROUP), np.float32)
+    minimums = np.empty_like(scales)
+    logits = np.empty(ROWS * TOKENS, np.float32)
+    for first_row in range(start, stop, ROWS):
+        rows = min(ROWS, stop - first_row)
+        for r in range(ROWS):
+            row = table[first_row + min(r, rows - 1)]  # a short tile repeats its last row
+            for b in range(blocks):
+                _decode_block(kind, row, b * block_bytes, levels, scales, minimums,
+                              b * ROWS + r, f16)  # fmt: skip
+        t = 0
+        while t + TOKENS <= tokens:
+            _tile(kind, TOKENS, levels, scales, minimums, xq, dx, per_group, t, logits)
+            for r in range(rows):
+                for i in range(TOKENS):
+                    out[t + i, first_row + r] = logits[r * TOKENS + i]
+            t += TOKENS
+        while t < tokens:
+            _tile(kind, 1, levels, scales, minimums, xq, dx, per_group, t, logits)
+            for r in range(rows):
+                out[t, first_row + r] = logits[r]
+            t += 1
 
 
 @jit(nogil=True, parallel=True)
-def _parallel(kind, table, xq, dx, sums, out, f16):
+def _parallel(kind, table, xq, dx, per_group, out, f16):
     rows = table.shape[0]
     for block in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
         start = block * ROW_BLOCK
-        _span(kind, table, xq, dx, sums, out, start, min(start + ROW_BLOCK, rows), f16)
+        _span(kind, table, xq, dx, per_group, out, start, min(start + ROW_BLOCK, rows), f16)
 
 
 @jit(nogil=True)
-def _serial_q4_k(table, xq, dx, sums, out, f16):
-    _span(Q4_K, table, xq, dx, sums, out, 0, table.shape[0], f16)
+def _serial_q4_k(table, xq, dx, per_group, out, f16):
+    _span(Q4_K, table, xq, dx, per_group, out, 0, table.shape[0], f16)
 
 
 @jit(nogil=True)
-def _serial_q6_k(table, xq, dx, sums, out, f16):
-    _span(Q6_K, table, xq, dx, sums, out, 0, table.shape[0], f16)
+def _serial_q6_k(table, xq, dx, per_group, out, f16):
+    _span(Q6_K, table, xq, dx, per_group, out, 0, table.shape[0], f16)
 
 
 @jit(nogil=True)
-def _parallel_q4_k(table, xq, dx, sums, out, f16):
-    _parallel(Q4_K, table, xq, dx, sums, out, f16)
+def _parallel_q4_k(table, xq, dx, per_group, out, f16):
+    _parallel(Q4_K, table, xq, dx, per_group, out, f16)
 
 
 @jit(nogil=True)
-def _parallel_q6_k(table, xq, dx, sums, out, f16):
-    _parallel(Q6_K, table, xq, dx, sums, out, f16)
+def _parallel_q6_k(table, xq, dx, per_group, out, f16):
+    _parallel(Q6_K, table, xq, dx, per_group, out, f16)
 
 
 _KERNELS = {"q4_k": (_serial_q4_k, _parallel_q4_k), "q6_k": (_serial_q6_k, _parallel_q6_k)}
@@ -317,7 +413,8 @@ def int8_rowdot(
     """
     if fmt not in INT8_FORMATS:
         raise ValueError(f"int8_rowdot: no integer kernel for {fmt!r}; one of {INT8_FORMATS}")
-    block_bytes = _BLOCK_BYTES[_KINDS[fmt]]
+    kind = _KINDS[fmt]
+    block_bytes = _BLOCK_BYTES[kind]
     if (
         hidden.ndim != 2
         or table.shape[1] % block_bytes
@@ -330,12 +427,12 @@ def int8_rowdot(
         )
     if out.size == 0:
         return
-    xq, dx, sums = quantize_activations(hidden)
+    xq, dx, per_group = _kernel_activations(kind, hidden)
     serial, parallel_kernel = _KERNELS[fmt]
     if not parallel or table.shape[0] < 2 * ROW_BLOCK:
-        serial(table, xq, dx, sums, out, F16_TO_F32)
+        serial(table, xq, dx, per_group, out, F16_TO_F32)
         return
     launch(
-        lambda: parallel_kernel(table, xq, dx, sums, out, F16_TO_F32),
-        lambda: serial(table, xq, dx, sums, out, F16_TO_F32),
+        lambda: parallel_kernel(table, xq, dx, per_group, out, F16_TO_F32),
+        lambda: serial(table, xq, dx, per_group, out, F16_TO_F32),
     )
