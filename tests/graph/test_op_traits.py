@@ -18,6 +18,7 @@ from ember.graph.ops.embedding_bag import EMBEDDING_BAG
 from ember.graph.ops.embedding_bag_collection import EMBEDDING_BAG_COLLECTION
 from ember.graph.ops.gather import GATHER
 from ember.graph.ops.reshape import RESHAPE
+from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 from ember.graph.ops.sharded_logsumexp import SHARDED_LOGSUMEXP
 from ember.graph.ops.sharded_top_k import SHARDED_TOP_K
@@ -35,7 +36,13 @@ def test_source_ops_are_the_inputs_constants_and_weights():
 
 
 def test_lookup_ops_read_rows_by_id():
-    assert ops_with("lookup") == {GATHER, SHARDED_GATHER, EMBEDDING_BAG, EMBEDDING_BAG_COLLECTION}
+    assert ops_with("lookup") == {
+        GATHER,
+        SHARDED_GATHER,
+        EMBEDDING_BAG,
+        EMBEDDING_BAG_COLLECTION,
+        SHARDED_EMBEDDING_BAG_COLLECTION,
+    }
 
 
 def test_may_alias_ops_can_return_their_input_memory():
@@ -58,6 +65,7 @@ def test_cross_device_ops_move_values_between_devices():
         SHARDED_GATHER,
         SHARDED_TOP_K,
         SHARDED_LOGSUMEXP,
+        SHARDED_EMBEDDING_BAG_COLLECTION,
     }
 
 

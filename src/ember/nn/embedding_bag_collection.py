@@ -14,17 +14,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from ember.dtype import DType  # noqa: F401 - the doctest's
-from ember.graph import TensorValue, ops
+from ember.graph import DeviceRef, TensorValue, ops
 from ember.graph.ops.gather import index_value
 
 from .embedding_bag import EmbeddingBag
 from .module import Module
 
 __all__ = ["EmbeddingBagCollection"]
+
+Sharding = Literal["table", "row"]
 
 
 class EmbeddingBagCollection(Module):
@@ -37,10 +40,25 @@ class EmbeddingBagCollection(Module):
     width, dtype and format; all live on one device. The native backend pools a batch in one
     kernel call for all dense tables, plus one per quantized format among the tables (a
     compiled kernel holds one format's row decoder).
+
+    With `devices`, the tables are sharded over them and the collection returns a list, one
+    whole result per device (as `VocabParallelEmbedding` does). `sharding="table"` places
+    table `t` whole on `devices[t % n]`; `"row"` splits every table by rows as
+    `VocabParallelEmbedding` splits it; a list says per bag: a device index, or "row". Each
+    device pools only the rows it holds and sends one partial vector per bag, never rows
+    (`ops.sharded_embedding_bag_collection`, whose docstring gives the bound: a row-split sum
+    or mean may differ from the unsharded one in its last bits, as its terms are grouped by
+    device; max, and every table held whole, give the same bits). Across the processes of a
+    job (XLA), `values` and `lengths` are the same host arrays in every process.
     """
 
     def __init__(
-        self, bags: Sequence[EmbeddingBag], features: Mapping[str, int] | None = None
+        self,
+        bags: Sequence[EmbeddingBag],
+        features: Mapping[str, int] | None = None,
+        *,
+        devices: Sequence[DeviceRef] | None = None,
+        sharding: Sharding | Sequence[int | Literal["row"]] = "table",
     ) -> None:
         super().__init__()
         self.bags = list(bags)
@@ -73,10 +91,17 @@ class EmbeddingBagCollection(Module):
             stop = start + _width(self.bags[index])
             self.columns[name] = (start, stop)
             start = stop
+        self.devices = None if devices is None else _device_list(devices)
+        self.placement = self._placement(sharding)
+        """Per bag: the index in `devices` of the one device holding its table, or "row" (split
+        by rows over every device); None when the collection is not sharded."""
 
-    def __call__(self, values: Any, lengths: Any) -> TensorValue:
+    def __call__(self, values: Any, lengths: Any) -> TensorValue | list[TensorValue]:
         """`(batch, sum of the features' widths)`: `values` the ids of every feature,
-        feature-major; `lengths` `(features, batch)`, the ids each sample has per feature."""
+        feature-major; `lengths` `(features, batch)`, the ids each sample has per feature.
+        Sharded: a list of that result, one per device."""
+        if self.placement is not None:
+            return self._sharded(values, lengths)
         ids = index_value("embedding_bag_collection values", values).to(self.device)
         sizes = index_value("embedding_bag_collection lengths", lengths).to(self.device)
         return ops.embedding_bag_collection(
@@ -89,6 +114,87 @@ class EmbeddingBagCollection(Module):
             out_of_range=[bag.out_of_range for bag in self.bags],
             quantization_encodings=[bag.quantization_encoding for bag in self.bags],
         )
+
+    def shard_bounds(self, bag: int, device_index: int) -> tuple[int, int]:
+        """The `[start, end)` rows of bag `bag`'s table held by device `device_index`: a
+        row-split table as `VocabParallelEmbedding` splits it (`ceil(vocab / devices)` rows
+        each, the last ones short or empty), a whole table by its one device."""
+        vocab, place = self.bags[bag].vocab_size, self.placement[bag]
+        if place != "row":
+            return (0, vocab) if place == device_index else (vocab, vocab)
+        size = math.ceil(vocab / len(self.devices))
+        start = min(size * device_index, vocab)
+        return start, min(start + size, vocab)
+
+    def _sharded(self, values: Any, lengths: Any) -> list[TensorValue]:
+        tables = []
+        for t, bag in enumerate(self.bags):
+            bounds = [self.shard_bounds(t, k) for k in range(len(self.devices))]
+            table = ops.as_value(bag.weight)
+            tables.append(
+                [table[start:end].to(d)
+                 for (start, end), d in zip(bounds, self.devices, strict=True) if end > start]
+            )  # fmt: skip
+        return ops.sharded_embedding_bag_collection(
+            tables,
+            index_value("embedding_bag_collection values", values),
+            index_value("embedding_bag_collection lengths", lengths),
+            self.devices,
+            features=list(self.features.values()),
+            modes=[bag.mode for bag in self.bags],
+            padding_idx=[bag.padding_idx for bag in self.bags],
+            out_of_range=[bag.out_of_range for bag in self.bags],
+            quantization_encodings=[bag.quantization_encoding for bag in self.bags],
+        )
+
+    def _placement(self, sharding: Any) -> list[int | str] | None:
+        """Each bag's placement, checked.
+
+        Raises:
+            ValueError: `sharding` without `devices`, an unknown sharding, a device index out
+                of range, or a row-split table with fewer rows than devices.
+        """
+        if self.devices is None:
+            if sharding != "table":
+                raise ValueError(
+                    f"EmbeddingBagCollection: sharding={sharding!r} needs devices=[...]"
+                )
+            return None
+        n = len(self.devices)
+        if sharding == "table":
+            placement: list = [t % n for t in range(len(self.bags))]
+        elif sharding == "row":
+            placement = ["row"] * len(self.bags)
+        elif isinstance(sharding, list | tuple) and len(sharding) == len(self.bags):
+            placement = list(sharding)
+        else:
+            raise ValueError(
+                f"EmbeddingBagCollection: sharding must be 'table', 'row' or one entry per bag "
+                f"({len(self.bags)}: a device index or 'row'), got {sharding!r}"
+            )
+        for t, place in enumerate(placement):
+            name = self.bags[t].weight.name
+            if place == "row":
+                if self.bags[t].vocab_size < n:
+                    raise ValueError(
+                        f"EmbeddingBagCollection: table {name!r} has {self.bags[t].vocab_size} "
+                        f"rows, fewer than the {n} devices it would be split over"
+                    )
+            elif isinstance(place, bool) or not isinstance(place, int) or not 0 <= place < n:
+                raise ValueError(
+                    f"EmbeddingBagCollection: table {name!r} placed on {place!r}; give a device "
+                    f"index in [0, {n}) or 'row'"
+                )
+        return placement
+
+
+def _device_list(devices: Any) -> list[DeviceRef]:
+    devices = list(devices)
+    if not devices or not all(isinstance(d, DeviceRef) for d in devices):
+        raise ValueError(f"EmbeddingBagCollection: devices must be DeviceRefs, got {devices!r}")
+    if len(set(devices)) != len(devices):
+        raise ValueError(f"EmbeddingBagCollection: devices repeat: {devices}")
+    return devices
 
 
 def _width(bag: EmbeddingBag) -> int:

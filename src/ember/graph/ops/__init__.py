@@ -21,6 +21,7 @@ from .qmatmul import qmatmul
 from .reshape import reshape
 from .select import select
 from .shape_to_tensor import shape_to_tensor
+from .sharded_embedding_bag_collection import sharded_embedding_bag_collection
 from .sharded_gather import sharded_gather
 from .sharded_logsumexp import sharded_logsumexp
 from .sharded_top_k import sharded_top_k
@@ -71,6 +72,7 @@ __all__ = [
     "reshape",
     "select",
     "shape_to_tensor",
+    "sharded_embedding_bag_collection",
     "sharded_gather",
     "sharded_logsumexp",
     "sharded_top_k",

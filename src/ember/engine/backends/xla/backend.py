@@ -32,6 +32,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     qmatmul,
     shape,
     shape_to_tensor,
+    sharded_embedding_bag_collection,
     sharded_gather,
     sharded_logsumexp,
     sharded_top_k,

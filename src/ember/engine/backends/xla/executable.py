@@ -25,6 +25,7 @@ from ember.graph.ops.allgather import ALLGATHER
 from ember.graph.ops.check_indices import CHECK_INDICES
 from ember.graph.ops.constant import CONSTANT, WEIGHT
 from ember.graph.ops.gather import GATHER
+from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 from ember.graph.ops.sharded_logsumexp import SHARDED_LOGSUMEXP
 from ember.graph.ops.sharded_top_k import SHARDED_TOP_K
@@ -37,7 +38,13 @@ __all__ = ["XlaExecutable"]
 
 DeviceOf = Callable[[DeviceRef], jax.Device]
 
-_ACROSS_PROCESSES = (SHARDED_GATHER, SHARDED_TOP_K, SHARDED_LOGSUMEXP, ALLGATHER)
+_ACROSS_PROCESSES = (
+    SHARDED_GATHER,
+    SHARDED_TOP_K,
+    SHARDED_LOGSUMEXP,
+    ALLGATHER,
+    SHARDED_EMBEDDING_BAG_COLLECTION,
+)
 """The cross-device ops whose lowerings run one exchange over all their devices' processes."""
 
 

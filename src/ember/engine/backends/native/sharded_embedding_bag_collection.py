@@ -1,0 +1,103 @@
+"""Native lowering of `sharded_embedding_bag_collection`: the ids routed once on the host
+(`bag_routes`), then each device's blocks pooled into its partials by the collection's own
+kernels (`kernels.bag_collection`: one call per device and row kind; a skipped value is the
+kernel's padding id), and the partials combined on the host. CPU devices share memory, so the
+partials are read where they lie, and every device gets a read-only view of one result."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.graph import Node
+from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
+
+from ..bag_routes import SKIP, PartialLayout, route_bags
+from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOL_MAX, POOL_SUM
+from .kernels.bag_collection import BagCollection, TableSpec
+from .kernels.gather import PARALLEL_MIN_BYTES
+from .kernels.out_of_range import ZERO
+from .lowering import LoweringContext, StepFn, lowers
+
+__all__ = ["lower_sharded_embedding_bag_collection"]
+
+_KINDS = {"float32": KIND_F32, "bfloat16": KIND_BF16, "float16": KIND_F16}
+
+
+@lowers(SHARDED_EMBEDDING_BAG_COLLECTION)
+def lower_sharded_embedding_bag_collection(ctx: LoweringContext, node: Node) -> StepFn:
+    attrs = node.attrs
+    devices, shards = len(node.result_types), attrs["shards"]
+    layout = PartialLayout(attrs, devices)
+    pools = []
+    for k, held in enumerate(layout.held):
+        specs = [_spec(node.inputs[s], attrs["encodings"][shards[s][0]]) for s in held]
+        rows = [
+            [f, held.index(s), POOL_MAX if attrs["modes"][t] == "max" else POOL_SUM, SKIP,
+             ZERO, layout.column[f][k], attrs["widths"][f]]
+            for f, t in enumerate(attrs["features"])
+            for s in held
+            if shards[s][0] == t
+        ]  # fmt: skip
+        pools.append(BagCollection(specs, np.array(rows, np.int64), np.int64) if rows else None)
+    out_dtype = node.result_types[0].dtype.to_numpy()
+    width = sum(attrs["widths"])
+
+    def run(rt, slot, *inputs):
+        blocks, values, lengths = inputs[: len(shards)], inputs[-2], inputs[-1]
+        routes = route_bags(attrs, np.asarray(values), np.asarray(lengths), devices)
+        batch = lengths.shape[1]
+        partials = []
+        for k, pool in enumerate(pools):
+            partial = np.zeros((batch, layout.widths[k]), np.float32)
+            if pool is not None:
+                tables = [_rows(np.ascontiguousarray(blocks[s])) for s in layout.held[k]]
+                parallel = routes.ids[k].size * 4 * width >= PARALLEL_MIN_BYTES
+                pool(tables, routes.ids[k], routes.starts, partial, parallel)
+            partials.append(partial)
+        out = rt.empty(slot, (batch, width), out_dtype)
+        out[...] = combine_partials(attrs, layout, partials, routes.counts, routes.total)
+        if devices == 1:
+            return out
+        out.flags.writeable = False  # one buffer: no device's result may change another's
+        return tuple(out.view() for _ in range(devices))
+
+    return run
+
+
+def combine_partials(
+    attrs: dict,
+    layout: PartialLayout,
+    partials: list[np.ndarray],
+    counts: np.ndarray,
+    total: np.ndarray,
+) -> np.ndarray:
+    """The `(batch, widths)` float32 result from every device's partials: sums added in device
+    order (a mean's then divided by the bag's count), maxima over the devices that pooled any
+    of the bag's values, zeros for a bag with none."""
+    pieces = []
+    for f, t in enumerate(attrs["features"]):
+        width, mode = attrs["widths"][f], attrs["modes"][t]
+        parts = [(k, partials[k][:, c : c + width]) for k, c in layout.column[f].items()]
+        if mode == "max":
+            acc = np.full(parts[0][1].shape, -np.inf, np.float32)
+            for k, part in parts:
+                np.maximum(acc, part, out=acc, where=counts[k, f][:, None] > 0)
+            acc[total[f] == 0] = 0.0
+        else:
+            acc = parts[0][1].copy()
+            for _, part in parts[1:]:
+                acc += part
+            if mode == "mean":
+                many = total[f] > 1
+                acc[many] /= total[f][many, None].astype(np.float32)
+        pieces.append(acc)
+    return np.concatenate(pieces, axis=1)
+
+
+def _spec(block, encoding) -> TableSpec:
+    return TableSpec(encoding.name) if encoding else TableSpec(None, _KINDS[block.dtype.value])
+
+
+def _rows(table: np.ndarray) -> np.ndarray:
+    """A block as the kernels read it: 16-bit floats as their uint16 bits."""
+    return table.view(np.uint16) if table.dtype.itemsize == 2 else table
