@@ -1,6 +1,6 @@
 """The 8-bit-activation head kernel (`int8_activations=True`): logits within the bound its
 docstring derives of a float64 product with the table as `gguf.quants.dequantize` decodes it,
-and a row's logit the same whichever rows a call covers."""
+and a row's logit the same whichever rows and tokens a call covers."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def states(tokens, width, seed):
 
 
 @pytest.mark.parametrize("fmt", INT8_FORMATS)
-@pytest.mark.parametrize("tokens", [1, 5])
+@pytest.mark.parametrize("tokens", [1, 2, 3, 5])
 def test_logits_are_within_the_derived_bound_of_float64(fmt, tokens):
     table = sample_table(fmt, 2 * 64 + 9, 1024, seed=tokens)
     hidden = states(tokens, 1024, seed=tokens)
@@ -62,8 +62,9 @@ def test_a_row_range_gives_the_same_bits_as_the_full_table(fmt):
     for start, stop in [(0, 1), (2, 70), (63, 197)]:
         shard = logits_of(fmt, hidden, np.ascontiguousarray(table[start:stop]))
         np.testing.assert_array_equal(shard.view(np.uint32), full[:, start:stop].view(np.uint32))
-    alone = logits_of(fmt, np.ascontiguousarray(hidden[2:3]), table)
-    np.testing.assert_array_equal(alone.view(np.uint32), full[2:3].view(np.uint32))
+    for first, stop in [(2, 3), (1, 3), (0, 3)]:  # fewer tokens than a tile: rows one by one
+        alone = logits_of(fmt, np.ascontiguousarray(hidden[first:stop]), table)
+        np.testing.assert_array_equal(alone.view(np.uint32), full[first:stop].view(np.uint32))
 
 
 def test_activations_are_levels_in_range_with_one_scale_per_block():

@@ -8,13 +8,14 @@ kernel reads (each 64-byte vector holds 4 values of each group of 16).
 
 The kernel works as a matrix product: a tile of `ROWS` rows is decoded once into unsigned
 levels (Q4_K 0..15, Q6_K 0..63) and float32 scales, then dotted with `TOKENS` tokens at a
-time, whose 16 float32 lane sums per row stay in registers over the row's blocks. Per block,
-AVX-512 VNNI's ``vpdpbusd`` sums the products of levels and ``xq`` of each group of 16 values
-into one 32-bit lane (exact); the lane is converted to float32 and added times
-``d * sc * dx`` (the group's scale, exact in float32, times the token's). Q6_K's offset of 32
-enters the integer sum as ``-32 * sum(xq)`` of the group; Q4_K's minimums as ``-dmin * m``
-times ``dx * sum(xq)``. A logit adds its 16 lanes in a fixed tree: every row and token gets
-the same operations whatever rows and tokens a call covers.
+time, whose 16 float32 lane sums per row stay in registers over the row's blocks (a call
+with fewer tokens decodes one row at a time in registers instead). Per block, AVX-512 VNNI's
+``vpdpbusd`` sums the products of levels and ``xq`` of each group of 16 values into one
+32-bit lane (exact); the lane is converted to float32 and added times ``d * sc * dx`` (the
+group's scale, exact in float32, times the token's). Q6_K's offset of 32 enters the integer
+sum as ``-32 * sum(xq)`` of the group; Q4_K's minimums as ``-dmin * m`` times
+``dx * sum(xq)``. A logit adds its 16 lanes in a fixed tree: every row and token gets the
+same operations whatever rows and tokens a call covers.
 
 Error bound: rounding moves each ``x_i`` by at most ``dx / 2 = max|x|_block / 254``, so a
 logit differs from the exact ``sum_i w_i x_i`` (``w`` as gguf decodes it) by at most
@@ -52,6 +53,8 @@ TOKENS = 4
 """Tokens dotted together with a tile's rows (a call's last tokens go one at a time)."""
 
 ROW_BLOCK = 64
+
+
 """Rows a thread takes at a time."""
 
 Q4_K, Q6_K = 0, 1
@@ -272,31 +275,73 @@ def _lane_total(builder, lanes):
     return builder.extract_element(lanes, _const(0))
 
 
+def _emit_tile(context, builder, q4_k, rows, count, weights, arrays, first, out_p):
+    """The logits of `rows` rows and `count` tokens from ``first`` into ``out_p[r * count +
+    t]``; ``weights(b)`` gives each row's block ``b`` as (levels, scales, minimums)."""
+    xq_p, dx_p, group_p = (_data(context, builder, kind, value) for kind, value in arrays)
+    dx_type, dx_value = arrays[1]
+    blocks, all_tokens = cgutils.unpack_tuple(
+        builder, context.make_array(dx_type)(context, builder, dx_value).shape
+    )
+    intp = first.type
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(_FSUMS, [_FSUMS] * 3), "llvm.fma.v16f32"
+    )
+    zeros = ir.Constant(_FSUMS, [0.0] * 16)
+    sums = [[cgutils.alloca_once_value(builder, zeros) for _ in range(count)]
+            for _ in range(rows)]  # fmt: skip
+    with cgutils.for_range(builder, blocks, intp=intp) as loop:
+        b = loop.index
+        row_levels, row_scales, row_minimums = weights(b)
+        for t in range(count):
+            token = builder.add(builder.mul(b, all_tokens), builder.add(first, intp(t)))
+            at = builder.mul(token, intp(BLOCK))
+            x = [_load(builder, xq_p, builder.add(at, intp(64 * k)), _LEVELS) for k in range(4)]
+            scale_x = _broadcast(builder, builder.load(builder.gep(dx_p, [token])))
+            at = builder.mul(token, intp(BLOCK // GROUP))
+            if q4_k:
+                start = ir.Constant(_SUMS, [0] * 16)
+                level_sums = _load(builder, group_p, at, _FSUMS, align=4)
+            else:
+                start = _load(builder, group_p, at, _SUMS, align=4)
+            for r in range(rows):
+                # two chains of vpdpbusd: the next pair's products need not wait for these
+                chains = [start, ir.Constant(_SUMS, [0] * 16)]
+                for k in range(4):
+                    chains[k % 2] = _call(builder, "llvm.x86.avx512.vpdpbusd.512", _SUMS,
+                                          [chains[k % 2], row_levels[r][k], x[k]])  # fmt: skip
+                total = builder.sitofp(builder.add(*chains), _FSUMS)
+                running = builder.load(sums[r][t])
+                scale = builder.fmul(row_scales[r], scale_x)
+                running = builder.call(fma, [total, scale, running])
+                if q4_k:
+                    running = builder.call(fma, [row_minimums[r], level_sums, running])
+                builder.store(running, sums[r][t])
+    for r in range(rows):
+        for t in range(count):
+            total = _lane_total(builder, builder.load(sums[r][t]))
+            builder.store(total, builder.gep(out_p, [intp(r * count + t)]))
+
+
+def _literals(*values) -> bool:
+    return all(isinstance(value, types.IntegerLiteral) for value in values)
+
+
 @intrinsic
 def _tile(typingctx, kind, tokens, levels, scales, minimums, xq, dx, per_group, first, out):
     """``out[r * tokens + t]``: the logit of decoded row ``r < ROWS`` (`_decode_block`'s slot
     ``b * ROWS + r`` for block ``b``) and token ``first + t``."""
-    if not isinstance(kind, types.IntegerLiteral) or not isinstance(tokens, types.IntegerLiteral):
+    if not _literals(kind, tokens):
         return None
-    q4_k, count = kind.literal_value == Q4_K, tokens.literal_value
+    q4_k = kind.literal_value == Q4_K
 
     def codegen(context, builder, sig, args):
-        levels_p, scales_p, minimums_p, xq_p, dx_p, group_p, out_p = (
-            _data(context, builder, sig.args[i], args[i]) for i in (2, 3, 4, 5, 6, 7, 9)
+        levels_p, scales_p, minimums_p, out_p = (
+            _data(context, builder, sig.args[i], args[i]) for i in (2, 3, 4, 9)
         )
-        first = args[8]
-        blocks, all_tokens = cgutils.unpack_tuple(
-            builder, context.make_array(sig.args[6])(context, builder, args[6]).shape
-        )
-        intp = first.type
-        fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_FSUMS, [_FSUMS] * 3), "llvm.fma.v16f32"
-        )
-        zeros = ir.Constant(_FSUMS, [0.0] * 16)
-        sums = [[cgutils.alloca_once_value(builder, zeros) for _ in range(count)]
-                for _ in range(ROWS)]  # fmt: skip
-        with cgutils.for_range(builder, blocks, intp=intp) as loop:
-            b = loop.index
+        intp = args[8].type
+
+        def weights(b):
             row_levels, row_scales, row_minimums = [], [], []
             for r in range(ROWS):
                 slot = builder.add(builder.mul(b, intp(ROWS)), intp(r))
@@ -307,33 +352,12 @@ def _tile(typingctx, kind, tokens, levels, scales, minimums, xq, dx, per_group, 
                 row_scales.append(_load(builder, scales_p, at, _FSUMS, align=4))
                 if q4_k:
                     row_minimums.append(_load(builder, minimums_p, at, _FSUMS, align=4))
-            for t in range(count):
-                token = builder.add(builder.mul(b, all_tokens), builder.add(first, intp(t)))
-                at = builder.mul(token, intp(BLOCK))
-                x = [_load(builder, xq_p, builder.add(at, intp(64 * k)), _LEVELS)
-                     for k in range(4)]  # fmt: skip
-                scale_x = _broadcast(builder, builder.load(builder.gep(dx_p, [token])))
-                at = builder.mul(token, intp(BLOCK // GROUP))
-                if q4_k:
-                    start = ir.Constant(_SUMS, [0] * 16)
-                    level_sums = _load(builder, group_p, at, _FSUMS, align=4)
-                else:
-                    start = _load(builder, group_p, at, _SUMS, align=4)
-                for r in range(ROWS):
-                    total = start
-                    for k in range(4):
-                        total = _call(builder, "llvm.x86.avx512.vpdpbusd.512", _SUMS,
-                                      [total, row_levels[r][k], x[k]])  # fmt: skip
-                    running = builder.load(sums[r][t])
-                    scale = builder.fmul(row_scales[r], scale_x)
-                    running = builder.call(fma, [builder.sitofp(total, _FSUMS), scale, running])
-                    if q4_k:
-                        running = builder.call(fma, [row_minimums[r], level_sums, running])
-                    builder.store(running, sums[r][t])
-        for r in range(ROWS):
-            for t in range(count):
-                total = _lane_total(builder, builder.load(sums[r][t]))
-                builder.store(total, builder.gep(out_p, [intp(r * count + t)]))
+            return row_levels, row_scales, row_minimums
+
+        arrays = [(sig.args[i], args[i]) for i in (5, 6, 7)]
+        _emit_tile(
+            context, builder, q4_k, ROWS, tokens.literal_value, weights, arrays, args[8], out_p
+        )
         return context.get_dummy_value()
 
     return (
@@ -342,10 +366,54 @@ def _tile(typingctx, kind, tokens, levels, scales, minimums, xq, dx, per_group, 
     )
 
 
+@intrinsic
+def _fused_tile(typingctx, kind, tokens, row, xq, dx, per_group, first, out, f16):
+    """`_tile` for one row of the table, decoded block by block in registers: calls with
+    fewer than `TOKENS` tokens, where decoding into a buffer would not pay (and several rows
+    read at once stream from memory slower than one)."""
+    if not _literals(kind, tokens):
+        return None
+    q4_k, decode = kind.literal_value == Q4_K, _DECODERS[kind.literal_value]
+    block_bytes = _BLOCK_BYTES[kind.literal_value]
+
+    def codegen(context, builder, sig, args):
+        row_p, out_p, f16_p = (_data(context, builder, sig.args[i], args[i]) for i in (2, 7, 8))
+        intp = args[6].type
+
+        def weights(b):
+            block = builder.gep(row_p, [builder.mul(b, intp(block_bytes))])
+            levels, scales, minimums = decode(builder, block, f16_p)
+            return [[builder.bitcast(v, _LEVELS) for v in levels]], [scales], [minimums]
+
+        arrays = [(sig.args[i], args[i]) for i in (3, 4, 5)]
+        _emit_tile(context, builder, q4_k, 1, tokens.literal_value, weights, arrays, args[6], out_p)
+        return context.get_dummy_value()
+
+    return types.none(kind, tokens, row, xq, dx, per_group, first, out, f16), codegen
+
+
+@jit(nogil=True)
+def _fused_span(kind, table, xq, dx, per_group, out, start, stop, f16):
+    tokens = dx.shape[1]
+    logits = np.empty(TOKENS, np.float32)
+    for r in range(start, stop):
+        if tokens == 1:
+            _fused_tile(kind, 1, table[r], xq, dx, per_group, 0, logits, f16)
+        elif tokens == 2:
+            _fused_tile(kind, 2, table[r], xq, dx, per_group, 0, logits, f16)
+        else:
+            _fused_tile(kind, 3, table[r], xq, dx, per_group, 0, logits, f16)
+        for t in range(tokens):
+            out[t, r] = logits[t]
+
+
 @jit(nogil=True)
 def _span(kind, table, xq, dx, per_group, out, start, stop, f16):
     block_bytes = 144 if kind == Q4_K else 210
     blocks, tokens = dx.shape
+    if tokens < TOKENS:
+        _fused_span(kind, table, xq, dx, per_group, out, start, stop, f16)
+        return
     levels = np.empty(blocks * ROWS * BLOCK, np.uint8)
     scales = np.empty(blocks * ROWS * (BLOCK // GROUP), np.float32)
     minimums = np.empty_like(scales)
