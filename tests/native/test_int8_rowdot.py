@@ -13,6 +13,7 @@ from gguf.quants import dequantize as gguf_dequantize
 from ember.engine.backends.native.kernels.int8_rowdot import (
     BLOCK,
     INT8_FORMATS,
+    ROW_BLOCK,
     int8_rowdot,
     quantize_activations,
 )
@@ -44,7 +45,7 @@ def states(tokens, width, seed):
 @pytest.mark.parametrize("fmt", INT8_FORMATS)
 @pytest.mark.parametrize("tokens", [1, 2, 3, 5])
 def test_logits_are_within_the_derived_bound_of_float64(fmt, tokens):
-    table = sample_table(fmt, 2 * 64 + 9, 1024, seed=tokens)
+    table = sample_table(fmt, 2 * ROW_BLOCK + 9, 1024, seed=tokens)  # three spans, the last short
     hidden = states(tokens, 1024, seed=tokens)
     exact = np.empty((tokens, table.shape[0]), np.float32)
     quantized_rowdot(fmt, hidden, table, exact)
@@ -56,7 +57,7 @@ def test_logits_are_within_the_derived_bound_of_float64(fmt, tokens):
 
 @pytest.mark.parametrize("fmt", INT8_FORMATS)
 def test_a_row_range_gives_the_same_bits_as_the_full_table(fmt):
-    table = sample_table(fmt, 3 * 64 + 5, 512, seed=3)
+    table = sample_table(fmt, 2 * ROW_BLOCK + 5, 512, seed=3)
     hidden = states(4, 512, seed=4)
     full = logits_of(fmt, hidden, table)
     for start, stop in [(0, 1), (2, 70), (63, 197)]:

@@ -52,7 +52,7 @@ ROWS = 3
 TOKENS = 4
 """Tokens dotted together with a tile's rows (a call's last tokens go one at a time)."""
 
-ROW_BLOCK = 64
+ROW_BLOCK = 96
 
 
 """Rows a thread takes at a time."""
