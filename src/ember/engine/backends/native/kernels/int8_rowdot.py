@@ -1,6 +1,6 @@
 """Quantized LM-head logits with 8-bit activations (``int8_activations=True``): integer dot
 products of the table's levels with the hidden states quantized per block of 256 values, as
-llama.cpp's Q8_K activations, with float32 scales applied once per 16 values and block.
+llama.cpp's Q8_K activations, with float32 scales applied once per sub-block.
 
 Each token's hidden states are cut into blocks of 256 values; a block is ``dx * xq`` with
 ``dx = max|x| / 127`` and ``xq = rint(x / dx)`` in ``[-127, 127]``, stored in the order the
@@ -8,14 +8,15 @@ kernel reads (each 64-byte vector holds 4 values of each group of 16).
 
 The kernel works as a matrix product: a tile of `ROWS` rows is decoded once into unsigned
 levels (Q4_K 0..15, Q6_K 0..63) and float32 scales, then dotted with `TOKENS` tokens at a
-time, whose 16 float32 lane sums per row stay in registers over the row's blocks (a call
+time, whose float32 lane sums per row stay in registers over the row's blocks (a call
 with fewer tokens decodes one row at a time in registers instead). Per block, AVX-512 VNNI's
 ``vpdpbusd`` sums the products of levels and ``xq`` of each group of 16 values into one
-32-bit lane (exact); the lane is converted to float32 and added times ``d * sc * dx`` (the
-group's scale, exact in float32, times the token's). Q6_K's offset of 32 enters the integer
-sum as ``-32 * sum(xq)`` of the group; Q4_K's minimums as ``-dmin * m`` times
-``dx * sum(xq)``. A logit adds its 16 lanes in a fixed tree: every row and token gets the
-same operations whatever rows and tokens a call covers.
+32-bit lane (exact). Q6_K's lane is a sub-block: it is converted to float32 and added times
+``d * sc * dx`` (the sub-block's scale, exact in float32, times the token's), its offset of
+32 entering the integer sum as ``-32 * sum(xq)``. Q4_K's two lanes of a sub-block of 32 are
+added first, so that two tokens share one vector of float32 work; its minimums add
+``-dmin * m`` times ``dx * sum(xq)`` of the sub-block. A logit adds its lanes in a fixed
+tree: every row and token gets the same operations whatever rows and tokens a call covers.
 
 Error bound: rounding moves each ``x_i`` by at most ``dx / 2 = max|x|_block / 254``, so a
 logit differs from the exact ``sum_i w_i x_i`` (``w`` as gguf decodes it) by at most
@@ -102,20 +103,26 @@ def quantize_activations(hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
 def _kernel_activations(kind: int, hidden: np.ndarray):
     """``(xq, dx, per_group)`` as the kernel reads them, block-major so that a block's tokens
-    lie together: ``xq`` `(blocks, tokens, 256)` with value ``16 j + 4 k + e`` at byte
-    ``64 k + 4 j + e``, ``dx`` `(blocks, tokens)`, and per group of 16 `(blocks, tokens, 16)`
-    Q4_K's ``dx * sum(xq)`` (float32) or Q6_K's ``-32 * sum(xq)`` (int32)."""
+    lie together: ``xq`` `(blocks, tokens, 256)` in `_q4_k_decode`'s or `_q6_k_decode`'s
+    order, ``dx`` `(blocks, tokens)`, and `(blocks, tokens, 16)`: Q6_K's ``-32 * sum(xq)``
+    per group of 16 (int32), Q4_K's ``dx * sum(xq)`` per sub-block of 32, then ``dx`` 8
+    times (float32)."""
     xq, dx, sums = quantize_activations(hidden)
     tokens, width = xq.shape
     blocks = width // BLOCK
-    shuffled = xq.reshape(tokens, blocks, BLOCK // 16, 4, 4).transpose(1, 0, 3, 2, 4)
     sums = sums.reshape(tokens, blocks, BLOCK // GROUP).transpose(1, 0, 2)
-    dx = dx.T
-    scaled = (sums * dx[..., None]).astype(np.float32)  # Q4_K's minimums take these
-    per_group = scaled if kind == Q4_K else sums * np.int32(-32)
+    dx = np.ascontiguousarray(dx.T)
+    if kind == Q4_K:  # lane j: sub-block j % 8, its half j // 8
+        order = xq.reshape(tokens, blocks, 8, 2, 4, 4).transpose(1, 0, 4, 3, 2, 5)
+        halves = sums.reshape(blocks, tokens, 8, 2).sum(axis=-1, dtype=np.int32)
+        scaled = (halves * dx[..., None]).astype(np.float32)
+        per_group = np.concatenate([scaled, np.repeat(dx[..., None], 8, axis=-1)], axis=-1)
+    else:  # lane j: values 16 j ..
+        order = xq.reshape(tokens, blocks, BLOCK // 16, 4, 4).transpose(1, 0, 3, 2, 4)
+        per_group = sums * np.int32(-32)
     return (
-        np.ascontiguousarray(shuffled.reshape(blocks, tokens, BLOCK)),
-        np.ascontiguousarray(dx),
+        np.ascontiguousarray(order.reshape(blocks, tokens, BLOCK)),
+        dx,
         np.ascontiguousarray(per_group),
     )
 
@@ -165,14 +172,10 @@ def _bytes(value: int) -> ir.Constant:
     return _lanes([value * 0x01010101] * 16)
 
 
-def _per_group(builder, small):
-    """16 lanes from 8: lane ``j`` gets sub-block ``j // 2`` (32 values each)."""
-    return _shuffle(builder, small, small, [j // 2 for j in range(16)])
-
-
 def _q4_k_decode(builder, block, f16):
     """Levels 0..15 (4 vectors of 16 lanes, lane ``j`` of vector ``k`` holding values
-    ``16 j + 4 k .. + 3``), ``d * sc`` and ``-dmin * m`` per group of 16."""
+    ``32 (j % 8) + 16 (j // 8) + 4 k .. + 3``: lanes ``j`` and ``j + 8`` share sub-block
+    ``j % 8``), and its ``d * sc`` and ``-dmin * m`` in lanes ``j`` and ``j + 8``."""
     packed = _load(builder, block, _const(4), ir.VectorType(_I8, 16))
     low = ir.Constant(ir.VectorType(ir.IntType(1), 8), [1] * 4 + [0] * 4)
     eight = ir.VectorType(_I8, 8)
@@ -191,23 +194,25 @@ def _q4_k_decode(builder, block, f16):
     m = six_bits([4, 5, 6, 7, 8, 9, 10, 11], [4, 5, 6, 7, 4, 5, 6, 7], True)
     d = _broadcast(builder, _half(builder, block, 0, f16))
     dmin = _broadcast(builder, builder.fneg(_half(builder, block, 2, f16)))
-    scales = builder.fmul(d, builder.uitofp(_per_group(builder, sc), _FSUMS))
-    minimums = builder.fmul(dmin, builder.uitofp(_per_group(builder, m), _FSUMS))
+    twice = [j % 8 for j in range(16)]
+    scales = builder.fmul(d, builder.uitofp(_shuffle(builder, sc, sc, twice), _FSUMS))
+    minimums = builder.fmul(dmin, builder.uitofp(_shuffle(builder, m, m, twice), _FSUMS))
     # qs: 4 chunks of 32 bytes; chunk c's low nibbles are sub-block 2c, its high ones 2c + 1
     first = _load(builder, block, _const(16), _SUMS)
     second = _load(builder, block, _const(80), _SUMS)
-    shifts = _lanes(4 * ((j // 2) % 2) for j in range(16))
+    shifts = _lanes(4 * (j % 2) for j in range(16))
     levels = []
     for k in range(4):
         words = _shuffle(
-            builder, first, second, [8 * (j // 4) + 4 * (j % 2) + k for j in range(16)]
+            builder, first, second, [8 * ((j % 8) // 2) + 4 * (j // 8) + k for j in range(16)]
         )
         levels.append(builder.and_(builder.lshr(words, shifts), _bytes(15)))
     return levels, scales, minimums
 
 
 def _q6_k_decode(builder, block, f16):
-    """Levels 0..63 (laid out as `_q4_k_decode`'s) and ``d * sc`` per group of 16."""
+    """Levels 0..63 (4 vectors of 16 lanes, lane ``j`` of vector ``k`` holding values
+    ``16 j + 4 k .. + 3``, sub-block ``j``) and ``d * sc`` per lane."""
     low_bits = [_load(builder, block, _const(64 * h), _SUMS) for h in range(2)]
     high_bits = _load(builder, block, _const(128), _SUMS)
     quarter = [(j % 8) // 2 for j in range(16)]
@@ -265,19 +270,36 @@ def _decode_block(typingctx, kind, row, at, levels, scales, minimums, slot, f16)
     return types.none(kind, row, at, levels, scales, minimums, slot, f16), codegen
 
 
-def _lane_total(builder, lanes):
-    """The 16 lanes added in a fixed tree: halves, then quarters, eighths, the last pair."""
-    for width in (8, 4, 2, 1):
+def _lane_total(builder, lanes, first=0, width=16):
+    """Lanes ``first .. first + width - 1`` added in a fixed tree: halves, quarters, ..."""
+    while width > 1:
+        width //= 2
         lanes = builder.fadd(
-            _shuffle(builder, lanes, lanes, list(range(width))),
-            _shuffle(builder, lanes, lanes, list(range(width, 2 * width))),
+            _shuffle(builder, lanes, lanes, list(range(first, first + width))),
+            _shuffle(builder, lanes, lanes, list(range(first + width, first + 2 * width))),
         )
+        first = 0
     return builder.extract_element(lanes, _const(0))
+
+
+def _vpdpbusd(builder, start, levels, x):
+    """``start`` plus the 4-byte products of `levels` and `x`, in two chains (the next
+    product need not wait for these)."""
+    chains = [start, ir.Constant(_SUMS, [0] * 16)]
+    for k in range(4):
+        chains[k % 2] = _call(builder, "llvm.x86.avx512.vpdpbusd.512", _SUMS,
+                              [chains[k % 2], levels[k], x[k]])  # fmt: skip
+    return builder.add(*chains)
 
 
 def _emit_tile(context, builder, q4_k, rows, count, weights, arrays, first, out_p):
     """The logits of `rows` rows and `count` tokens from ``first`` into ``out_p[r * count +
-    t]``; ``weights(b)`` gives each row's block ``b`` as (levels, scales, minimums)."""
+    t]``; ``weights(b)`` gives each row's block ``b`` as (levels, scales, minimums).
+
+    Q4_K takes tokens in pairs (the last alone pairs with itself): lanes ``j`` and ``j + 8``
+    share a sub-block, so one token's 16 integer lanes fold into 8, and a pair's float32
+    work is one vector: lanes 0..7 the first token's, 8..15 the second's. Q6_K keeps 16
+    lanes (16 sub-blocks) per token."""
     xq_p, dx_p, group_p = (_data(context, builder, kind, value) for kind, value in arrays)
     dx_type, dx_value = arrays[1]
     blocks, all_tokens = cgutils.unpack_tuple(
@@ -287,40 +309,63 @@ def _emit_tile(context, builder, q4_k, rows, count, weights, arrays, first, out_
     fma = cgutils.get_or_insert_function(
         builder.module, ir.FunctionType(_FSUMS, [_FSUMS] * 3), "llvm.fma.v16f32"
     )
+    if q4_k:
+        groups = [(t, min(t + 1, count - 1)) for t in range(0, count, 2)]
+    else:
+        groups = [(t,) for t in range(count)]
     zeros = ir.Constant(_FSUMS, [0.0] * 16)
-    sums = [[cgutils.alloca_once_value(builder, zeros) for _ in range(count)]
+    sums = [[cgutils.alloca_once_value(builder, zeros) for _ in groups]
             for _ in range(rows)]  # fmt: skip
+    eight = ir.VectorType(_F32, 8)
     with cgutils.for_range(builder, blocks, intp=intp) as loop:
         b = loop.index
+
+        def token_at(t):
+            return builder.add(builder.mul(b, all_tokens), builder.add(first, intp(t)))
+
+        def x_of(t):
+            at = builder.mul(token_at(t), intp(BLOCK))
+            return [_load(builder, xq_p, builder.add(at, intp(64 * k)), _LEVELS) for k in range(4)]
+
         row_levels, row_scales, row_minimums = weights(b)
-        for t in range(count):
-            token = builder.add(builder.mul(b, all_tokens), builder.add(first, intp(t)))
-            at = builder.mul(token, intp(BLOCK))
-            x = [_load(builder, xq_p, builder.add(at, intp(64 * k)), _LEVELS) for k in range(4)]
-            scale_x = _broadcast(builder, builder.load(builder.gep(dx_p, [token])))
-            at = builder.mul(token, intp(BLOCK // GROUP))
+        for g, group in enumerate(groups):
+            xs = {t: x_of(t) for t in group}
             if q4_k:
-                start = ir.Constant(_SUMS, [0] * 16)
-                level_sums = _load(builder, group_p, at, _FSUMS, align=4)
+                halves = [
+                    [_load(builder, group_p, builder.add(builder.mul(token_at(t), intp(16)),
+                                                         intp(8 * h)), eight, align=4)
+                     for t in group]
+                    for h in range(2)
+                ]  # fmt: skip
+                level_sums, scale_x = (_shuffle(builder, *pair, list(range(16))) for pair in
+                                       (halves[0], halves[1]))  # fmt: skip
             else:
-                start = _load(builder, group_p, at, _SUMS, align=4)
+                token = token_at(group[0])
+                scale_x = _broadcast(builder, builder.load(builder.gep(dx_p, [token])))
+                start = _load(builder, group_p, builder.mul(token, intp(16)), _SUMS, align=4)
             for r in range(rows):
-                # two chains of vpdpbusd: the next pair's products need not wait for these
-                chains = [start, ir.Constant(_SUMS, [0] * 16)]
-                for k in range(4):
-                    chains[k % 2] = _call(builder, "llvm.x86.avx512.vpdpbusd.512", _SUMS,
-                                          [chains[k % 2], row_levels[r][k], x[k]])  # fmt: skip
-                total = builder.sitofp(builder.add(*chains), _FSUMS)
-                running = builder.load(sums[r][t])
+                if q4_k:
+                    totals = {t: _vpdpbusd(builder, ir.Constant(_SUMS, [0] * 16),
+                                           row_levels[r], xs[t]) for t in group}  # fmt: skip
+                    a, c = (totals[t] for t in group)
+                    low = _shuffle(builder, a, c, [*range(8), *range(16, 24)])
+                    high = _shuffle(builder, a, c, [*range(8, 16), *range(24, 32)])
+                    total = builder.add(low, high)
+                else:
+                    total = _vpdpbusd(builder, start, row_levels[r], xs[group[0]])
+                running = builder.load(sums[r][g])
                 scale = builder.fmul(row_scales[r], scale_x)
-                running = builder.call(fma, [total, scale, running])
+                running = builder.call(fma, [builder.sitofp(total, _FSUMS), scale, running])
                 if q4_k:
                     running = builder.call(fma, [row_minimums[r], level_sums, running])
-                builder.store(running, sums[r][t])
+                builder.store(running, sums[r][g])
     for r in range(rows):
-        for t in range(count):
-            total = _lane_total(builder, builder.load(sums[r][t]))
-            builder.store(total, builder.gep(out_p, [intp(r * count + t)]))
+        for g, group in enumerate(groups):
+            lanes = builder.load(sums[r][g])
+            for half, t in enumerate(group):
+                total = (_lane_total(builder, lanes, 8 * half, 8) if q4_k
+                         else _lane_total(builder, lanes))  # fmt: skip
+                builder.store(total, builder.gep(out_p, [intp(r * count + t)]))
 
 
 def _literals(*values) -> bool:
