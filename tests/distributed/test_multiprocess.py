@@ -79,6 +79,15 @@ def test_two_processes_give_the_unsharded_tied_head(tables):
     assert output.count("ok head:") == 2 * 6, output
 
 
+def test_two_processes_give_the_unsharded_bag_collection(tables):
+    """Three tables split by rows over four devices of two processes, one whole on the last:
+    every device's result equals the unsharded collection (max and the whole table bit for
+    bit), and one partial vector per bag and device is exchanged, never rows."""
+    code, output = launch("bags", tables)
+    assert code == 0 and "FAIL" not in output, output
+    assert output.count("ok bags:") == 2 * 4, output
+
+
 def test_each_process_holds_about_its_shards(tmp_path):
     table = np.lib.format.open_memmap(tmp_path / "big.npy", "w+", np.float32, (250_000, 1024))
     table[::997] = 1.0  # the rows the workers read; the rest stays a sparse hole

@@ -148,6 +148,59 @@ elif SCENARIO == "head":
         ),
     )
 
+elif SCENARIO == "bags":
+    dense = np.load(os.path.join(FOLDER, "dense.npy"), mmap_mode="r")
+    q4k = np.load(os.path.join(FOLDER, "q4k.npy"), mmap_mode="r")
+    int8 = get_format("rowwise_int8").quantize(np.asarray(dense))
+    weights = {"sum": dense, "max": dense, "q4k": q4k, "int8": int8}
+    features = {"a": 0, "b": 1, "c": 2, "d": 3, "a again": 0}
+
+    def bags(device):
+        q4, i8 = QuantizationEncoding.Q4_K, QuantizationEncoding.ROWWISE_INT8
+        return [
+            nn.EmbeddingBag(1001, 64, DType.float32, device, name="sum", padding_idx=0),
+            nn.EmbeddingBag(1001, 64, DType.float32, device, name="max", mode="max"),
+            nn.EmbeddingBag(1001, 144, DType.uint8, device, q4, "q4k", mode="mean"),
+            nn.EmbeddingBag(1001, 72, DType.uint8, device, i8, "int8", mode="max"),
+        ]
+
+    def pooled(collection, device=None):
+        types = [TensorType(DType.int64, ["n"], device), TensorType(DType.int32, [5, "b"], device)]
+        with Graph("bags", input_types=types) as g:
+            out = collection(*g.inputs)
+            g.output(*(out if isinstance(out, list) else [out]))
+        m = InferenceSession(devices=dist.devices()).load(g, weights)
+        return [o.to_numpy() for o in m.execute(values, lengths) if o is not None], m
+
+    rng = np.random.default_rng(1)
+    batch = 9
+    lengths = rng.integers(0, 9, (5, batch)).astype(np.int32)
+    lengths[:, 4] = 0  # empty bags
+    values = rng.integers(0, 1001, int(lengths.sum()))
+    values[:2] = 0  # padding ids of feature "a"
+    local = DeviceRef.CPU(2 * rank)
+    [want], _ = pooled(nn.EmbeddingBagCollection(bags(local), features), local)
+    devices = [DeviceRef.CPU(i) for i in range(4)]
+    sharded = nn.EmbeddingBagCollection(
+        bags(None), features, devices=devices, sharding=["row", "row", 3, "row"]
+    )
+    outs, m = pooled(sharded)
+    check("bags: one result per device of this process", len(outs) == 2)
+    exact = [c for f in ("b", "c", "d") for c in range(*sharded.columns[f])]
+    check(
+        "bags: max and the whole table equal the unsharded collection's bits",
+        all((o[:, exact] == want[:, exact]).all() for o in outs),
+    )
+    check(
+        "bags: row-split sums near the unsharded collection's",
+        all(np.allclose(o, want, rtol=1e-5, atol=1e-5) for o in outs),
+    )
+    [exchange] = m._executable._memo.values()
+    check(
+        "bags: one partial vector per bag and device exchanged",
+        exchange.exchanged_bytes == 4 * 3 * batch * (4 * 64 + 256) * 4,
+    )
+
 elif SCENARIO == "rss":
     table = np.load(os.path.join(FOLDER, "big.npy"), mmap_mode="r")
     before = rss_mb()
