@@ -4,28 +4,39 @@ an injected count of ready tasks and an injected clock (no timing)."""
 from __future__ import annotations
 
 import sys
+import threading
+import time
 
+import numba
 import numpy as np
 import pytest
 
 from ember.engine.backends.native.kernels import launch as launch_module
 from ember.engine.backends.native.kernels.gather import gather_rows
-from ember.engine.backends.native.kernels.launch import LoadGate, launch, runnable_tasks
+from ember.engine.backends.native.kernels.launch import (
+    LoadGate,
+    launch,
+    native_threads_running,
+    runnable_tasks,
+    running_threads,
+)
 from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
 
 
 class Machine:
     """What the gate reads: ready tasks (the caller included) and the time."""
 
-    def __init__(self, runnable: int | None) -> None:
-        self.runnable, self.now, self.reads = runnable, 0.0, 0
+    def __init__(self, runnable: int | None, own: int = 0) -> None:
+        self.runnable, self.own, self.now, self.reads = runnable, own, 0.0, 0
 
     def count(self) -> int | None:
         self.reads += 1
         return self.runnable
 
     def gate(self, cores: int) -> LoadGate:
-        return LoadGate(cores, self.count, lambda: self.now, refresh=0.01, hold=0.25)
+        return LoadGate(
+            cores, self.count, lambda: self.now, refresh=0.01, hold=0.25, own=lambda: self.own
+        )
 
 
 def test_threads_run_in_parallel_only_where_each_finds_a_free_core():
@@ -35,6 +46,13 @@ def test_threads_run_in_parallel_only_where_each_finds_a_free_core():
     machine.runnable, machine.now = 2, 1.0  # one other task ready: one core left
     assert not gate.has_room(2)
     assert gate.has_room(1)
+
+
+def test_this_processs_own_native_workers_do_not_count_as_load():
+    # torch's OpenMP worker spin-waiting after a call: the caller and it are ready to run
+    assert Machine(runnable=2, own=1).gate(cores=2).has_room(2)
+    # ...but a task of another process beside them still takes a core
+    assert not Machine(runnable=3, own=1).gate(cores=2).has_room(2)
 
 
 def test_the_count_is_read_at_most_once_per_refresh():
@@ -68,6 +86,30 @@ def test_a_system_that_does_not_count_ready_tasks_keeps_parallel_kernels():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/loadavg is Linux's")
 def test_the_count_includes_the_caller():
     assert runnable_tasks() >= 1
+
+
+@numba.njit(nogil=True)
+def _spin(steps: int) -> int:
+    """Busy for ``steps`` steps with the GIL released: a thread holding a core."""
+    x = 1
+    for _ in range(steps):
+        x = x * 6364136223846793005 + 1
+    return x
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/task is Linux's")
+def test_a_python_thread_running_a_kernel_is_not_taken_for_a_native_worker():
+    _spin(1)  # compiled before the thread starts
+    thread = threading.Thread(target=_spin, args=(400_000_000,))
+    thread.start()
+    try:
+        time.sleep(0.05)
+        running = running_threads()
+        assert thread.is_alive() and thread.native_id in running
+        assert threading.get_native_id() in running  # the caller, reading
+        assert native_threads_running() == 0  # no native pool of this process is at work
+    finally:
+        thread.join()
 
 
 @pytest.mark.parametrize(("runnable", "ran"), [(1, "parallel"), (3, "serial")])

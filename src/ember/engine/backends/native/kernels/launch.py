@@ -10,6 +10,13 @@ every core busy, a woken worker waits for a scheduler slice: lookups one core do
 microseconds were seen at 4-20 ms on two cores beside a test suite (`bench_under_load.py`).
 `LoadGate` counts the tasks ready to run; a parallel kernel runs only while its threads would
 each find a free core, else the single-thread kernel runs.
+
+Not counted: this process's own native worker threads (threads Python did not start: torch's
+OpenMP pool, numba's). torch's workers spin-wait for a while after each of its calls, so a
+process that runs torch beside ember would otherwise always look loaded and keep ember on one
+thread; those workers wait for work this process hands out, and measured beside torch's calls
+ember's two threads still won (`benchmarks/README.md`). Python threads of this process count,
+as other processes do: one running a kernel holds a core.
 """
 
 from __future__ import annotations
@@ -22,7 +29,15 @@ from typing import TypeVar
 
 from numba import get_num_threads
 
-__all__ = ["GATE", "PARALLEL_LAUNCH", "LoadGate", "launch", "runnable_tasks"]
+__all__ = [
+    "GATE",
+    "PARALLEL_LAUNCH",
+    "LoadGate",
+    "launch",
+    "native_threads_running",
+    "runnable_tasks",
+    "running_threads",
+]
 
 PARALLEL_LAUNCH = threading.Lock()
 
@@ -43,6 +58,58 @@ def runnable_tasks() -> int | None:
     return int(fields[3].split(b"/")[0])
 
 
+class _TaskStates:
+    """This process's threads' stat files, kept open (a re-read costs ~3 µs, an open twice
+    that); reopened after a fork."""
+
+    def __init__(self) -> None:
+        self._pid = 0
+        self._files: dict[int, int] = {}
+
+    def running(self) -> set[int]:
+        """Ids of this process's threads that are ready to run or running (state R)."""
+        if self._pid != os.getpid():
+            self._pid, self._files = os.getpid(), {}  # a fork's child: its parent's files
+        tids = {int(name) for name in os.listdir("/proc/self/task")}
+        for tid in self._files.keys() - tids:
+            os.close(self._files.pop(tid))
+        running = set()
+        for tid in tids:
+            fd = self._files.get(tid)
+            try:
+                if fd is None:
+                    fd = self._files[tid] = os.open(f"/proc/self/task/{tid}/stat", os.O_RDONLY)
+                stat = os.pread(fd, 512, 0)
+            except OSError:  # the thread has ended meanwhile
+                continue
+            state = stat.rindex(b")") + 2  # after the name, which may hold anything
+            if stat[state : state + 1] == b"R":
+                running.add(tid)
+        return running
+
+
+_TASKS = _TaskStates()
+_TASKS_LOCK = threading.Lock()
+
+
+def running_threads() -> set[int] | None:
+    """Native ids of this process's threads ready to run now, the caller included; None where
+    the system does not say."""
+    try:
+        with _TASKS_LOCK:
+            return _TASKS.running()
+    except OSError:
+        return None
+
+
+def native_threads_running() -> int:
+    """This process's threads ready to run that Python did not start (native pools' workers)."""
+    running = running_threads()
+    if not running:
+        return 0
+    return len(running - {thread.native_id for thread in threading.enumerate()})
+
+
 def _cores() -> int:
     affinity = getattr(os, "sched_getaffinity", None)
     return len(affinity(0)) if affinity else os.cpu_count() or 1
@@ -51,9 +118,11 @@ def _cores() -> int:
 class LoadGate:
     """Whether each thread of a parallel kernel would find a core of its own now.
 
-    The count of ready tasks is read at most every `refresh` seconds (a read costs ~10 us).
-    Once it shows the cores taken, parallel kernels stay off for `hold` seconds before it is
-    read again, so that a load coming and going (a test suite's processes) keeps them off.
+    The count of ready tasks is read at most every `refresh` seconds (a read costs ~5 us).
+    Only when it shows the cores taken are this process's native workers counted (`own`,
+    ~20-30 us) and taken off it. Once the rest shows the cores taken, parallel kernels stay
+    off for `hold` seconds before it is read again, so that a load coming and going (a test
+    suite's processes) keeps them off.
     """
 
     def __init__(
@@ -63,8 +132,9 @@ class LoadGate:
         clock: Callable[[], float] = time.monotonic,
         refresh: float = 0.01,
         hold: float = 0.25,
+        own: Callable[[], int] = native_threads_running,
     ) -> None:
-        self._cores, self._runnable, self._clock = cores, runnable, clock
+        self._cores, self._runnable, self._clock, self._own = cores, runnable, clock, own
         self._refresh, self._hold = refresh, hold
         self._others = 0
         self._next_read = float("-inf")
@@ -76,6 +146,8 @@ class LoadGate:
         if now >= self._next_read:
             running = self._runnable()
             self._others = 0 if running is None else max(running - 1, 0)
+            if self._others + threads > self._cores:
+                self._others = max(self._others - self._own(), 0)
             busy = self._others + threads > self._cores
             self._next_read = now + (self._hold if busy else self._refresh)
         return self._others + threads <= self._cores
