@@ -349,3 +349,43 @@ def test_large_batches_run_in_parallel_and_match(session, dtype):
         got = run(session, table, ids, offsets, dtype=dtype, mode=mode)
         rounding = 0.0 if dtype is DType.float32 else 2.0**-11
         assert_close(got, want, bound, rounding)
+
+
+@pytest.mark.parametrize("offsets_dtype", [DType.int32, DType.uint64])
+def test_offsets_of_any_integer_type_pool_and_are_checked(session, offsets_dtype):
+    """Offsets are read in their own type: a uint64 one beyond int64 is past the ids too."""
+    types = [TensorType(DType.int64, ["n"]), TensorType(offsets_dtype, ["bags"])]
+    bag = nn.EmbeddingBag(VOCAB, HIDDEN, DType.float32, name="t")
+    with Graph("bags", input_types=types) as g:
+        g.output(bag(*g.inputs))
+    model = session.load(g, {"t": table_of()})
+    offsets_type = offsets_dtype.to_numpy()
+    got = model.execute(IDS, OFFSETS.astype(offsets_type))[0].to_numpy()
+    assert_close(got, *reference(table_of(), IDS, OFFSETS, None, "sum"))
+    huge = np.iinfo(offsets_type).max
+    with pytest.raises(ValueError, match=rf"offsets\[1\] = {huge} is past the 12 ids"):
+        model.execute(IDS, np.array([0, huge], offsets_type))
+
+
+@pytest.mark.parametrize("ids_dtype", [DType.int32, DType.uint64])
+def test_quantized_bags_check_every_id_and_write_nothing(session, ids_dtype):
+    """Ids no bag reads (after the last offset) are checked too; a uint64 id beyond int64 is
+    outside the table."""
+    encoding = QuantizationEncoding.ROWWISE_INT8
+    table = FORMATS["rowwise_int8"].quantize(table_of())
+    bag = nn.EmbeddingBag(VOCAB, table.shape[1], DType.uint8, name="q",
+                          quantization_encoding=encoding, include_last_offset=True)  # fmt: skip
+    ids_type = ids_dtype.to_numpy()
+    model = session.load(build(bag, TensorType(ids_dtype, ["n"])), {"q": table})
+    offsets = np.array([0, 2, 3])  # two bags; ids 3 and 4 are read by none
+    bad = VOCAB if ids_type == np.int32 else np.iinfo(ids_type).max
+    for at in (1, 3):
+        ids = np.array([1, 2, 3, 4, 5], ids_type)
+        ids[at] = bad
+        with pytest.raises(OutOfRangeError, match=rf"id {bad} at position \({at},\)"):
+            model.execute(ids, offsets)
+        if session.backend == "native":
+            out = np.full((2, HIDDEN), 7.0, np.float32)
+            with pytest.raises(OutOfRangeError, match=rf"id {bad} at position \({at},\)"):
+                model.execute(ids, offsets, out=[out])
+            np.testing.assert_array_equal(out, 7.0)

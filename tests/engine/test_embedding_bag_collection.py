@@ -419,3 +419,39 @@ def test_numpy_path_gives_the_kernels_bits():
     numpy = np.full((17, 252), np.nan, np.float32)
     pools(tables, values, starts, numpy, False)
     np.testing.assert_array_equal(numpy, compiled)
+
+
+@pytest.mark.parametrize("values_dtype", [DType.int32, DType.uint64])
+def test_quantized_features_check_their_ids_and_write_nothing(session, values_dtype):
+    """Features of quantized tables under "error" (int8 and Q8_0 tables, one serving two
+    features): the first id outside its own table is named, a uint64 one beyond int64 too."""
+    rowwise = QuantizationEncoding.ROWWISE_INT8
+    bags = [
+        nn.EmbeddingBag(30, 24, DType.uint8, quantization_encoding=rowwise, name="r"),
+        nn.EmbeddingBag(
+            8, 34, DType.uint8, quantization_encoding=QuantizationEncoding.Q8_0, name="q"
+        ),
+    ]
+    collection = nn.EmbeddingBagCollection(bags, {"a": 0, "b": 1, "c": 0})
+    types = [TensorType(values_dtype, ["n"]), TensorType(DType.int64, [3, "batch"])]
+    with Graph("errors", input_types=types) as g:
+        g.output(collection(*g.inputs))
+    tables = {"r": quantized("rowwise_int8", 30, 16, 31), "q": quantized("q8_0", 8, 32, 32)}
+    model = session.load(g, tables)
+    values_type = values_dtype.to_numpy()
+    lengths = np.array([[1, 2], [2, 0], [1, 1]])
+    huge = np.iinfo(values_type).max
+    # "b" reads the 8-row table: 8 is outside it though inside "a"'s and "c"'s table
+    for values, at, bad in [
+        ([29, 0, 1, 2, 8, 5, 6], 4, 8),
+        ([29, 0, 1, 2, 7, 5, huge], 6, huge),
+        ([huge, 0, 1, 2, 7, 30, 6], 0, huge),
+    ]:
+        values = np.array(values, np.uint64).astype(values_type)
+        with pytest.raises(OutOfRangeError, match=rf"id {bad} at position \({at},\)"):
+            model.execute(values, lengths)
+        if session.backend == "native":
+            out = np.full((2, 64), 7.0, np.float32)  # widths 16, 32, 16
+            with pytest.raises(OutOfRangeError, match=rf"id {bad} at position \({at},\)"):
+                model.execute(values, lengths, out=[out])
+            np.testing.assert_array_equal(out, 7.0)

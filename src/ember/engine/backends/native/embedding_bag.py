@@ -10,9 +10,9 @@ import numpy as np
 
 from ember.errors import out_of_range_error, out_of_range_ids
 from ember.graph import Node
-from ember.graph.ops.embedding_bag import EMBEDDING_BAG, bag_bounds
+from ember.graph.ops.embedding_bag import EMBEDDING_BAG
 
-from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOLS, BagPool
+from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOLS, BagPool, offset_bounds
 from .kernels.bag_collection import BagCollection, TableSpec
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
@@ -58,7 +58,7 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
             starts = np.arange(count, dtype=np.int64) * length
             ends = starts + length
         else:
-            starts, ends = bag_bounds(offsets, flat.size, include_last)
+            starts, ends = offset_bounds(offsets, flat.size, include_last)
         if weights is not None:
             if weights.shape != ids.shape:
                 raise ValueError(
@@ -67,8 +67,9 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
                 )
             weights = np.ascontiguousarray(weights.reshape(-1), np.float32)
         vocab = table.shape[0]
-        if out_of_range == "error" and encoding is not None:  # dense: checked by the kernel
-            out_of_range_ids(ids, vocab, "error")
+        unread = flat.size - (int(ends[-1]) if ends.size else 0)  # ids after the last bag
+        if out_of_range == "error" and encoding is not None and (has_weights or unread):
+            out_of_range_ids(ids, vocab, "error")  # others are checked by the kernels
         table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
         hidden = table.shape[1] if encoding is None else encoding.hidden_size(table.shape[1])
         out = rt.empty(slot, (starts.size, hidden), out_dtype)
@@ -85,7 +86,9 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
                           mode, pooled, hidden, parallel)  # fmt: skip
         else:  # bags follow each other: one start per bag, then the last one's end
             bounds = np.append(starts, ends[-1:]) if starts.size else np.zeros(1, np.int64)
-            fused([table], flat, bounds, pooled, parallel)
+            bad = fused([table], flat, bounds, pooled, parallel, check=out_of_range == "error")
+            if bad >= 0:
+                raise out_of_range_error(ids.shape, bad, flat[bad].item(), vocab, "error")
         if pooled is not out:
             out[...] = pooled  # rounded once, to the table's dtype
         return out

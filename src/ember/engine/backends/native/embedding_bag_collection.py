@@ -1,12 +1,12 @@
-"""Native lowering of `embedding_bag_collection`: lengths and ids checked on the host before
-anything is written, then one kernel call for all the dense tables' features and one per
-quantized format (`kernels.bag_collection`)."""
+"""Native lowering of `embedding_bag_collection`: lengths checked on the host and the ids of
+features under "error" by one compiled pass, before anything is written, then one kernel call
+for all the dense tables' features and one per quantized format (`kernels.bag_collection`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ember.errors import out_of_range_error, out_of_range_ids
+from ember.errors import out_of_range_error
 from ember.graph import Node
 from ember.graph.ops.embedding_bag_collection import EMBEDDING_BAG_COLLECTION, check_lengths
 
@@ -53,13 +53,14 @@ def lower_embedding_bag_collection(ctx: LoweringContext, node: Node) -> StepFn:
         flat = np.ascontiguousarray(values.reshape(-1))  # the kernels read ids by address
         starts = check_lengths(np.asarray(lengths), flat.size)
         batch = lengths.shape[1]
-        for f, t in checked:
-            _check_ids(flat, int(starts[f * batch]), int(starts[(f + 1) * batch]),
-                       inputs[t].shape[0])  # fmt: skip
         tables = [_rows(np.ascontiguousarray(inputs[t]), spec) for t, spec in enumerate(specs)]
         out = rt.empty(slot, (batch, int(columns[-1])), out_dtype)
         pooled = out if out_dtype == np.float32 else np.empty(out.shape, np.float32)
-        pools(tables, flat, starts, pooled, flat.size * row_bytes >= PARALLEL_MIN_BYTES)
+        parallel = flat.size * row_bytes >= PARALLEL_MIN_BYTES
+        bad = pools(tables, flat, starts, pooled, parallel, check=bool(checked))
+        if bad >= 0:  # nothing written
+            vocab = next(tables[t].shape[0] for f, t in checked if bad < starts[(f + 1) * batch])
+            raise out_of_range_error(flat.shape, bad, flat[bad].item(), vocab, "error")
         if pooled is not out:
             out[...] = pooled  # rounded once, to the tables' dtype
         return out
@@ -74,12 +75,3 @@ def _padding(padding_idx: int | None) -> int:
 def _rows(table: np.ndarray, spec: TableSpec) -> np.ndarray:
     """A table as its kernel reads it: 16-bit floats as their uint16 bits."""
     return table.view(np.uint16) if spec.fmt is None and spec.kind != KIND_F32 else table
-
-
-def _check_ids(flat: np.ndarray, low: int, high: int, vocab: int) -> None:
-    """Raise `OutOfRangeError` for the first id of ``flat[low:high]`` outside the table,
-    naming its position in all the values."""
-    outside = out_of_range_ids(flat[low:high], vocab, "zero")
-    if outside is not None:
-        at = low + int(outside.argmax())
-        raise out_of_range_error(flat.shape, at, flat[at].item(), vocab, "error")

@@ -34,12 +34,14 @@ from .bag import (
     TABLE_ROW_ELEMENTS,
     TABLE_ROWS,
     collection_kernels,
+    first_unchecked,
     numpy_pool_bags,
 )
 from .compiled.decoders import ROW_DECODERS
 from .compiled.decoders.bytes import F16_TO_F32
+from .id_range import first_outside
 from .launch import launch
-from .out_of_range import ZERO
+from .out_of_range import ERROR, ZERO
 
 __all__ = ["BagCollection", "TableSpec"]
 
@@ -63,6 +65,12 @@ class BagCollection:
         self._table_array[:, TABLE_KIND] = [spec.kind for spec in tables]
         ids_dtype = np.dtype(ids_dtype).newbyteorder("=")
         self._unsigned = ids_dtype.kind == "u"
+        self._features = np.ascontiguousarray(features)
+        self._checker = background.kernel(
+            ("embedding_bag_collection ids", ids_dtype),
+            f"embedding_bag_collection id check ({ids_dtype} ids)",
+            _warm_up_check(ids_dtype),
+        )
         self._groups: list[_Group] = []
         for fmt in dict.fromkeys(tables[t].fmt for t in features[:, FEATURE_TABLE]):
             mine = [f for f, t in enumerate(features[:, FEATURE_TABLE]) if tables[t].fmt == fmt]
@@ -75,16 +83,38 @@ class BagCollection:
         starts: np.ndarray,
         out: np.ndarray,
         parallel: bool,
-    ) -> None:
+        check: bool = False,
+    ) -> int:
         """Every feature's bags into the float32 ``out`` `(batch, widths)`: bag ``(f, b)`` is
-        ``ids[starts[f * batch + b]:starts[f * batch + b + 1]]`` (checked already; ids outside
-        a table are ZERO or CLAMP, as each feature says). ``parallel`` is a wish."""
+        ``ids[starts[f * batch + b]:starts[f * batch + b + 1]]`` (the starts checked already;
+        ids outside a table are ZERO or CLAMP, as each feature says); -1. ``parallel`` is a
+        wish. Features marked ERROR hold rows only; with ``check`` that is checked first (one
+        compiled pass over their ids), and the position of the first id outside its table is
+        returned instead, before anything is written."""
         table_array = self._table_array
         for t, table in enumerate(tables):
             table_array[t, TABLE_ADDRESS] = table.ctypes.data
             table_array[t, TABLE_ROWS], table_array[t, TABLE_ROW_ELEMENTS] = table.shape
+        if check:
+            bad = self._first_unchecked(table_array, ids, starts, out.shape[0])
+            if bad >= 0:
+                return bad
         for group in self._groups:
             group(table_array, tables, self._tables, ids, self._unsigned, starts, out, parallel)
+        return -1
+
+    def _first_unchecked(self, table_array, ids, starts, batch) -> int:
+        if self._checker.ready or self._checker.request():
+            return first_unchecked(table_array, self._features, starts, ids, batch)
+        for feature in self._features:  # numpy, while the check compiles
+            if feature[FEATURE_OUT_OF_RANGE] == ERROR:
+                rows = int(table_array[feature[FEATURE_TABLE], TABLE_ROWS])
+                index = feature[FEATURE_INDEX]
+                low, high = int(starts[index * batch]), int(starts[(index + 1) * batch])
+                bad = first_outside(ids[low:high], 0, rows - 1)
+                if bad >= 0:
+                    return low + bad
+        return -1
 
 
 class _Group:
@@ -142,6 +172,14 @@ def _numpy_feature(feature, tables, specs, ids, starts, out) -> None:
         decoded[outside] = 0
     numpy_pool_bags(decoded, KIND_F32, mine, True, bounds[:-1] - low, bounds[1:] - low, None,
                     pool, pad, out_of_range, target)  # fmt: skip
+
+
+def _warm_up_check(ids_dtype: np.dtype):
+    """A check of one feature's one id: numba compiles (or loads) `first_unchecked`."""
+    tables = np.array([[0, 1, 1, KIND_F32]], np.int64)
+    features = np.array([[0, 0, POOL_SUM, -1, ERROR, 0, 1]], np.int64)
+    starts, ids = np.array([0, 1], np.int64), np.zeros(1, ids_dtype)
+    return lambda: first_unchecked(tables, features, starts, ids, 1)
 
 
 def _warm_up(fmt: str | None, ids_dtype: np.dtype, parallel: bool):
