@@ -120,9 +120,9 @@ class LoadGate:
 
     The count of ready tasks is read at most every `refresh` seconds (a read costs ~5 us).
     Only when it shows the cores taken are this process's native workers counted (`own`,
-    ~20-30 us) and taken off it. Once the rest shows the cores taken, parallel kernels stay
-    off for `hold` seconds before it is read again, so that a load coming and going (a test
-    suite's processes) keeps them off.
+    ~20-30 us) and taken off a second count. Once the rest shows the cores taken, parallel
+    kernels stay off for `hold` seconds before it is read again, so that a load coming and
+    going (a test suite's processes) keeps them off.
     """
 
     def __init__(
@@ -147,7 +147,11 @@ class LoadGate:
             running = self._runnable()
             self._others = 0 if running is None else max(running - 1, 0)
             if self._others + threads > self._cores:
-                self._others = max(self._others - self._own(), 0)
+                # own workers first, then the machine again: a worker that stops spinning in
+                # between then makes the count smaller, never larger
+                own = self._own()
+                running = self._runnable()
+                self._others = 0 if running is None else max(running - 1 - own, 0)
             busy = self._others + threads > self._cores
             self._next_read = now + (self._hold if busy else self._refresh)
         return self._others + threads <= self._cores
