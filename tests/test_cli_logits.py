@@ -79,13 +79,27 @@ def test_top_k_argmax_logsumexp_and_logits_of_the_tied_table(tied, tmp_path, cap
 def test_the_table_lists_each_tokens_ids_then_values(tied, capsys):
     path, table, hidden_path, hidden = tied
     assert main(["logits", str(path), "--hidden", str(hidden_path), "--top-k", "2"]) == 0
-    out = " ".join(capsys.readouterr().out.split())  # the title wraps at the table's width
-    assert f"token_embd.weight: top 2 of {VOCAB} for 6 tokens" in out
+    out = capsys.readouterr().out
+    assert f"token_embd.weight, {VOCAB} rows; 6 tokens" in out.splitlines()[0]
     exact = hidden @ table.T
     first = np.argsort(-exact[0], kind="stable")[:2]
     assert f"{first[0]} {first[1]}" in out and f"{exact[0, first[0]]:.4f}" in out
-    assert main(["logits", str(path), "--hidden", str(hidden_path), "--argmax"]) == 0
-    assert "greedy id" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "title"),
+    [(["--top-k", "2"], "top 2"), (["--argmax"], "greedy ids"), (["--logsumexp"], "log-sum-exp")],
+)
+def test_table_titles_are_one_line_within_the_table(tied, capsys, args, title):
+    """Rich wraps a title at the table's width (an argmax table is ~15 columns wide, whatever
+    the terminal): the title is a word or two, the tensor and counts a line of their own."""
+    path, _, hidden_path, _ = tied
+    assert main(["logits", str(path), "--hidden", str(hidden_path), *args]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    border = next(i for i, line in enumerate(lines) if line.startswith("┏"))
+    assert border == 2, lines  # the facts line, the title line, then the table
+    assert lines[0] == f"token_embd.weight, {VOCAB} rows; 6 tokens"
+    assert lines[1].strip() == title and len(lines[1].rstrip()) <= len(lines[border])
 
 
 @pytest.mark.parametrize(
@@ -179,7 +193,9 @@ def test_greedy_ids_of_the_real_checkpoint_slice(capsys, tmp_path):
         (["--hidden", "{dir}/hidden.npy", "--top-k", "41"], "--top-k 41 is more than the 40"),
         (["--hidden", "{dir}/absent.npy"], "absent.npy"),
         (["--hidden", "{dir}/arrays.npz"], "is an .npz archive"),
-        (["--hidden", "{dir}/text.npy"], "cannot read"),
+        (["--hidden", "{dir}/text.npy"], "text.npy: it is not a .npy file; give a numeric .npy"),
+        (["--hidden", "{dir}/objects.npy"], "holds pickled Python objects; give a numeric .npy"),
+        (["--hidden", "{dir}/cut.npy"], "cut.npy: it is damaged or cut short; give a numeric"),
         (["--hidden", "{dir}/hidden.npy", "--tensor", "output"], "no tensor 'output'"),
         (["--hidden", "{dir}/hidden.npy", "--tensor", "output_norm.weight"], "is not a table"),
     ],
@@ -193,9 +209,13 @@ def test_every_error_is_one_line_and_status_1(tied, tmp_path, capsys, args, mess
     np.save(tmp_path / "empty.npy", np.zeros((3, 0), np.float32))
     np.savez(tmp_path / "arrays.npz", a=np.zeros((2, WIDTH), np.float32))
     (tmp_path / "text.npy").write_text("not an array")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None]), allow_pickle=True)
+    np.save(tmp_path / "cut.npy", np.zeros((40, WIDTH), np.float32))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "cut.npy").read_bytes()[:500])
     assert main(["logits", str(path), *(a.format(dir=tmp_path) for a in args)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ember logits: error:" in err and message in err, err
+    assert "allow_pickle" not in err, err  # numpy's advice to load untrusted pickles
 
 
 def test_several_untied_heads_must_be_named(tmp_path, capsys):
@@ -211,11 +231,19 @@ def test_several_untied_heads_must_be_named(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "args",
-    [["--top-k", "0"], ["--argmax", "--logsumexp"], ["--top-k", "3", "--argmax"], []],
-    ids=["k0", "two-modes", "k-and-argmax", "no-hidden"],
+    [
+        ["--top-k", "0"],
+        ["--argmax", "--logsumexp"],
+        ["--top-k", "3", "--argmax"],
+        ["--out", "x.npy", "--format", "json"],
+        ["--format", "table", "--out", "x.npy"],
+        [],
+    ],
+    ids=["k0", "two-modes", "k-and-argmax", "out-and-json", "out-and-table", "no-hidden"],
 )
-def test_bad_arguments_are_usage_errors(tied, capsys, args):
+def test_bad_arguments_are_usage_errors(tied, tmp_path, monkeypatch, capsys, args):
     path, _, hidden_path, _ = tied
+    monkeypatch.chdir(tmp_path)
     hidden = [] if not args else ["--hidden", str(hidden_path)]
     with pytest.raises(SystemExit) as exit_info:
         main(["logits", str(path), *hidden, *args])
@@ -223,6 +251,9 @@ def test_bad_arguments_are_usage_errors(tied, capsys, args):
     err = capsys.readouterr().err
     assert err.startswith("usage: ember logits") and "ember logits: error: " in err, err
     assert ("argument --" if args else "required: --hidden") in err, err
+    if "--out" in args:
+        assert "argument --format: not allowed with argument --out" in err, err
+        assert not (tmp_path / "x.npy").exists()
 
 
 def test_a_closed_pipe_ends_the_command_quietly(tied, tmp_path):
@@ -237,3 +268,115 @@ def test_a_closed_pipe_ends_the_command_quietly(tied, tmp_path):
     process.stdout.close()  # the reader is gone before the command writes a byte
     err = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141 and err == "", err
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int8", "uint8", "int32"])
+def test_a_table_of_a_dtype_the_head_does_not_take_is_one_line(tmp_path, capsys, dtype):
+    from safetensors.numpy import save_file
+
+    table = np.ones((VOCAB, WIDTH), dtype)
+    save_file({"model.embed_tokens.weight": table}, str(tmp_path / "m.safetensors"))
+    np.save(tmp_path / "h.npy", np.ones((2, WIDTH), np.float32))
+    args = ["logits", str(tmp_path / "m.safetensors"), "--hidden", str(tmp_path / "h.npy")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    want = (
+        f"ember logits: error: model.embed_tokens.weight holds {dtype} values; the head takes "
+        "a table of float32, bfloat16 or float16 values, or a quantized GGUF one\n"
+    )
+    assert err == want, err
+
+
+def test_out_names_the_file_written_and_overwrites_only_with_force(tied, tmp_path, capsys):
+    path, table, hidden_path, hidden = tied
+    exact = hidden @ table.T
+    common = ["logits", str(path), "--hidden", str(hidden_path)]
+    assert main([*common, "--out", str(tmp_path / "lg")]) == 0  # numpy.save adds .npy
+    assert capsys.readouterr().out.endswith(f" to {tmp_path / 'lg.npy'}\n")
+    np.testing.assert_array_equal(np.load(tmp_path / "lg.npy"), exact)
+    assert not (tmp_path / "lg").exists()
+    # An existing file is refused before the work: even the checkpoint is not read.
+    before = (tmp_path / "lg.npy").read_bytes()
+    for out in ("lg", "lg.npy"):
+        absent = ["logits", str(tmp_path / "absent.gguf"), "--hidden", str(hidden_path)]
+        assert main([*absent, "--out", str(tmp_path / out)]) == 1
+        err = capsys.readouterr().err
+        want = f"{str(tmp_path / 'lg.npy')!r} exists; pass --force to overwrite it"
+        assert err == f"ember logits: error: {want}\n", err
+    assert (tmp_path / "lg.npy").read_bytes() == before
+
+
+def test_out_with_force_replaces_the_file(tied, tmp_path, capsys):
+    path, table, hidden_path, hidden = tied
+    np.save(tmp_path / "lg.npy", np.zeros(3))
+    args = ["logits", str(path), "--hidden", str(hidden_path), "--out", str(tmp_path / "lg.npy")]
+    assert main([*args, "--force"]) == 0
+    assert capsys.readouterr().out.endswith(f" to {tmp_path / 'lg.npy'}\n")
+    np.testing.assert_array_equal(np.load(tmp_path / "lg.npy"), hidden @ table.T)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("{dir}", "is a folder; give the .npy file to write"),
+        ("{dir}/folder.npy", "folder.npy' is a folder"),
+        ("{dir}/missing/lg.npy", "no folder"),
+    ],
+)
+def test_out_that_cannot_be_written_is_refused(tied, tmp_path, capsys, out, message):
+    path, _, hidden_path, _ = tied
+    (tmp_path / "folder.npy").mkdir()
+    args = ["logits", str(path), "--hidden", str(hidden_path), "--out", out.format(dir=tmp_path)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path.parent / f"{tmp_path.name}.npy").exists()
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+@pytest.mark.parametrize("mode", [[], ["--logsumexp"], ["--top-k", str(VOCAB)]])
+def test_json_writes_nan_and_infinities_as_null(tied, tmp_path, capsys, mode):
+    """Hidden states of NaN, and of one infinity (logits +inf, -inf, and NaN where the table
+    holds 0): the output parses as strict JSON, null exactly where numpy's value is not
+    finite."""
+    path, table, _, _ = tied
+    hidden = np.zeros((3, WIDTH), np.float32)
+    hidden[0] = np.nan
+    hidden[1, 0] = np.inf
+    hidden[2, :4] = 1
+    np.save(tmp_path / "h.npy", hidden)
+    with np.errstate(invalid="ignore"):
+        exact = hidden @ table.T
+        want = np.log(np.exp(exact.astype(np.float64)).sum(axis=-1))
+    assert {np.inf, -np.inf} <= set(exact[1]) and np.isnan(exact[1]).any()
+    assert (
+        main(["logits", str(path), "--hidden", str(tmp_path / "h.npy"), *mode, "--format", "json"])
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out, parse_constant=_no_constants)
+    if mode == ["--logsumexp"]:
+        assert result["logsumexp"][:2] == [None, None]
+        np.testing.assert_allclose(result["logsumexp"][2], want[2], rtol=1e-6)
+        return
+    for token, (ids, values) in enumerate(zip(result["ids"], result["values"], strict=True)):
+        for i, value in zip(ids, values, strict=True):
+            if np.isfinite(exact[token, i]):
+                assert value == exact[token, i], (token, i, value)
+            else:
+                assert value is None, (token, i, value)
+    assert result["values"][0] == [None] * len(result["values"][0])
+    assert result["values"][2] == sorted(exact[2], reverse=True)[: len(result["values"][2])]
+
+
+def test_help_names_the_hidden_shapes_and_the_top_k_default(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["logits", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(hidden,), (tokens, hidden) or (batch, seq, hidden)" in text
+    assert "(default k: 5)" in text
+    assert "--force" in text and "not with --out" in text and "as null" in text

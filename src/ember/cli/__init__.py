@@ -55,21 +55,44 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--force", action="store_true", help="overwrite an existing output file")
     run.set_defaults(handler="quantize")
 
-    run = commands.add_parser("logits", help="run a checkpoint's LM head over hidden states")
+    run = logits_parser = commands.add_parser(
+        "logits", help="run a checkpoint's LM head over hidden states"
+    )
     run.add_argument("path", help="a .gguf or .safetensors file, an index .json or a folder")
-    run.add_argument("--hidden", required=True, help="a .npy of (tokens, hidden) hidden states")
+    run.add_argument(
+        "--hidden",
+        required=True,
+        help="a .npy file of float32, float16 or bfloat16 hidden states, shaped (hidden,), "
+        "(tokens, hidden) or (batch, seq, hidden)",
+    )
     mode = run.add_mutually_exclusive_group()
-    mode.add_argument("--top-k", type=positive, default=5, help="the k largest logits (default)")
+    mode.add_argument(
+        "--top-k",
+        type=positive,
+        default=5,
+        help="the k largest logits of each token, with their ids: the default output "
+        "(default k: %(default)s)",
+    )
     mode.add_argument("--argmax", action="store_true", help="the greedy id of each token")
     mode.add_argument("--logsumexp", action="store_true", help="each token's log-sum-exp")
-    mode.add_argument("--out", help="write the full float32 logits to this .npy file")
+    mode.add_argument(
+        "--out",
+        help="write the full float32 logits to this .npy file (.npy added when missing) "
+        "instead of printing",
+    )
+    run.add_argument("--force", action="store_true", help="let --out overwrite an existing file")
     run.add_argument(
         "--tensor",
         help="the head's table (default: output.weight or lm_head.weight, else the "
         "embedding table)",
     )
     run.add_argument("--backend", choices=["native", "xla"], default="native")
-    run.add_argument("--format", choices=["table", "json"], default="table")
+    run.add_argument(
+        "--format",
+        choices=["table", "json"],
+        help="how the output prints (default: table); JSON writes NaN and infinities as "
+        "null; not with --out, which writes a file",
+    )
     run.set_defaults(handler="logits")
 
     run = commands.add_parser("bench", help="run the lookup benchmarks and print their table")
@@ -87,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(handler="launch")
 
     args = parser.parse_args(argv)
+    if args.handler == "logits" and args.out is not None and args.format is not None:
+        logits_parser.error(
+            "argument --format: not allowed with argument --out (it writes a .npy file)"
+        )
     from importlib import import_module
 
     from ember.errors import OutOfRangeError

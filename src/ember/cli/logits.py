@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -19,13 +21,20 @@ UNTIED_HEADS = ("output.weight", "lm_head.weight")
 
 
 def logits(args: argparse.Namespace) -> int:
+    from ember.nn.lm_head import HIDDEN_DTYPES
     from ember.weights import load
 
     from . import UsageError
     from .model_path import model_path
 
+    out = None if args.out is None else _checked_out(args.out, args.force)
     hidden = _hidden_states(args.hidden)
     data = head_table(load(model_path(args.path)), args.tensor)
+    if not data.is_quantized and data.dtype not in HIDDEN_DTYPES:
+        raise UsageError(
+            f"{data.name} holds {data.kind} values; the head takes a table of "
+            f"{_names(HIDDEN_DTYPES)} values, or a quantized GGUF one"
+        )
     vocab, width = data.shape
     if hidden.shape[-1] != width:
         raise UsageError(
@@ -37,12 +46,12 @@ def logits(args: argparse.Namespace) -> int:
         raise UsageError(f"--top-k {k} is more than the {vocab} rows of {data.name}")
     results = _run_head(data, hidden, output, k, args.backend)
     tokens = hidden.shape[:-1]
-    if output == "logits":
-        np.save(args.out, results[0])
-        print(f"wrote {results[0].shape} {results[0].dtype} logits of {data.name} to {args.out}")
+    if out is not None:
+        _save(out, results[0])
+        print(f"wrote {results[0].shape} {results[0].dtype} logits of {data.name} to {out}")
     elif args.format == "json":
-        fields = dict(zip(_FIELDS[output], (r.tolist() for r in results), strict=True))
-        json.dump({"tensor": data.name, "output": output, **fields}, sys.stdout)
+        fields = dict(zip(_FIELDS[output], map(_json_values, results), strict=True))
+        json.dump({"tensor": data.name, "output": output, **fields}, sys.stdout, allow_nan=False)
         print()
     else:
         _print_table(data.name, vocab, output, tokens, results)
@@ -82,24 +91,99 @@ def _hidden_states(path: str) -> np.ndarray:
 
     try:
         hidden = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise UsageError(f"cannot read {path} as a .npy array: {error}") from None
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    except (ValueError, EOFError):  # numpy's own words advise allow_pickle: not for a user here
+        raise UsageError(
+            f"cannot read {path}: {_not_numeric_npy(path)}; give a numeric .npy array "
+            f"(numpy.save of {_names(HIDDEN_DTYPES)} values)"
+        ) from None
     if not isinstance(hidden, np.ndarray):
         raise UsageError(f"{path} is an .npz archive; give one array saved with numpy.save")
     if hidden.dtype == np.dtype("V2"):  # .npy records ml_dtypes' bfloat16 as 2-byte void
         hidden = hidden.view(ml_dtypes.bfloat16)
-    names = ", ".join(d.name for d in HIDDEN_DTYPES)
     if hidden.dtype not in (np.float32, np.float16, ml_dtypes.bfloat16):
         hint = " (cast with .astype(numpy.float32))" if hidden.dtype.kind == "f" else ""
-        raise UsageError(f"{path} holds {hidden.dtype} values; the head takes {names}{hint}")
+        raise UsageError(
+            f"{path} holds {hidden.dtype} values; the head takes {_names(HIDDEN_DTYPES)}{hint}"
+        )
     if hidden.ndim not in (1, 2, 3) or hidden.shape[-1] == 0:
         raise UsageError(
             f"{path} has shape {hidden.shape}; the head takes (hidden,), (tokens, hidden) or "
             "(batch, seq, hidden)"
         )
     return hidden.reshape(1, -1) if hidden.ndim == 1 else hidden
+
+
+def _not_numeric_npy(path: str) -> str:
+    """Why `np.load` refused `path`: not a .npy file, a pickled object array, or a damaged
+    one."""
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as file:
+            version = fmt.read_magic(file)
+            read_header = (
+                fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            )
+            dtype = read_header(file)[2]
+    except (ValueError, EOFError, OSError):
+        return "it is not a .npy file"
+    if dtype.hasobject:
+        return "it holds pickled Python objects"
+    return "it is damaged or cut short"
+
+
+def _checked_out(out: str, force: bool) -> Path:
+    """The file `--out` names as numpy.save names it (`.npy` added when missing), checked
+    before any work: not a folder, an existing file only with --force, in a writable folder.
+
+    Raises:
+        UsageError: the path is a folder, exists without --force, or its folder is missing or
+            read-only.
+    """
+    from . import UsageError
+
+    path = Path(out if out.endswith(".npy") else f"{out}.npy")
+    for named in (Path(out), path):
+        if named.is_dir():
+            raise UsageError(f"--out {str(named)!r} is a folder; give the .npy file to write")
+    if path.exists() and not force:
+        raise UsageError(f"{str(path)!r} exists; pass --force to overwrite it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {str(path)!r}: no folder {str(folder)!r}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {str(path)!r}: folder {str(folder)!r} is read-only")
+    return path
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    """Write beside `path`, then rename: a failed write leaves any old file whole."""
+    partial = path.parent / f".{path.name}.{os.getpid()}.part"
+    try:
+        with open(partial, "wb") as file:  # a file object: numpy.save appends no suffix
+            np.save(file, array)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def _json_values(array: np.ndarray) -> list:
+    """`array` as JSON lists: NaN and ±inf, which JSON has no number for, become null."""
+    if array.dtype.kind != "f":
+        return array.tolist()
+    values = array.astype(object)
+    values[~np.isfinite(array)] = None
+    return values.tolist()
+
+
+def _names(dtypes: tuple) -> str:
+    """'float32, bfloat16 or float16'."""
+    names = [repr(d) for d in dtypes]
+    return f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
 
 
 _FIELDS = {"top_k": ("values", "ids"), "argmax": ("ids",), "logsumexp": ("logsumexp",)}
@@ -147,15 +231,19 @@ def _print_table(
     from rich.table import Table
 
     count = int(np.prod(tokens))
-    what = {"top_k": f"top {results[0].shape[-1]}", "argmax": "greedy id"}.get(output, output)
-    table = Table(title=f"{name}: {what} of {vocab} for {count} tokens")
+    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    # Rich wraps a title at the table's width, which two narrow columns make small: the title
+    # stays a word or two, and what the table is of goes on a line of its own above it.
+    console.print(f"{name}, {vocab} rows; {count} tokens", markup=False)
+    title = {"top_k": f"top {results[0].shape[-1]}", "argmax": "greedy ids"}.get(output)
+    table = Table(title=title or "log-sum-exp")
     table.add_column("token", justify="right")
     for column in _FIELDS[output][::-1]:  # ids before their values
         table.add_column(column, justify="right" if output != "top_k" else "left")
     rows = [r.reshape(count, *r.shape[len(tokens) :]) for r in results[::-1]]
     for position, cells in zip(np.ndindex(*tokens), zip(*rows, strict=True), strict=True):
         table.add_row(",".join(map(str, position)), *(_cell(c) for c in cells))
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    console.print(table)
 
 
 def _cell(value: np.ndarray) -> str:
