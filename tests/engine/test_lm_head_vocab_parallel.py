@@ -142,7 +142,7 @@ def test_more_devices_than_rows(session):
     )
 
 
-@pytest.mark.parametrize("name", ["q4_k", "q8_0"])
+@pytest.mark.parametrize("name", ["q4_k", "q8_0", "rowwise_int8", "rowwise_int4"])
 @pytest.mark.parametrize(("vocab", "n", "tokens"), [(600, 3, 5), (1300, 2, 4), (600, 2, 1)])
 def test_quantized_shards_equal_the_unsharded_quantized_head(session, name, vocab, n, tokens):
     encoding = QuantizationEncoding[name.upper()]

@@ -1,8 +1,8 @@
 """`ops.qmatmul` and the quantized LM head, every registry format on every backend: against
-`gguf.quants.dequantize` of the table then float64 products within the float32 dot bound; on
-the native backend bit for bit the dense head's logits over the dequantized table; greedy ids
-and top-k equal numpy's on the same logits; one weight for a tied lookup and head; clear
-errors at build time."""
+`gguf.quants.dequantize` of the table (ember's reference decoders for the rowwise formats) then
+float64 products within the float32 dot bound; on the native backend bit for bit the dense
+head's logits over the dequantized table; greedy ids and top-k equal numpy's on the same logits;
+one weight for a tied lookup and head; clear errors at build time."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ def encoding_of(name):
 
 
 def decoded(name, table):
+    """The table decoded by gguf, or for the rowwise formats (no GGUF type) by ember's
+    reference decoders, which `tests/quant/test_rowwise.py` checks against torch's."""
+    if name not in GGUF_FORMATS:
+        return FORMATS[name].dequantize(table)
     return gguf_dequantize(table, GGMLQuantizationType(FORMATS[name].ggml_type))
 
 
@@ -41,7 +45,7 @@ def qmatmul_graph(name, table, lhs_shape, int8_activations=False):
     return g
 
 
-@pytest.mark.parametrize("name", list(GGUF_FORMATS))
+@pytest.mark.parametrize("name", list(FORMATS))
 def test_every_format_matches_gguf_dequantize_within_the_dot_bound(session, name):
     table = sample_table(name, VOCAB, WIDTH, seed=1)
     lhs = np.random.default_rng(2).standard_normal((2, 3, WIDTH)).astype(np.float32)
@@ -52,7 +56,7 @@ def test_every_format_matches_gguf_dequantize_within_the_dot_bound(session, name
     assert_within_dot_bound(logits.reshape(6, VOCAB), lhs.reshape(6, WIDTH), decoded(name, table))
 
 
-@pytest.mark.parametrize("name", list(GGUF_FORMATS))
+@pytest.mark.parametrize("name", list(FORMATS))
 def test_native_logits_are_the_dense_heads_bit_for_bit(name):
     """Each row's dot product is summed in one order whichever chunk it is decoded in."""
     session = InferenceSession(num_threads=2, backend="native")
@@ -83,7 +87,7 @@ def quantized_head_outputs(session, name, table, hidden, k):
     return [r.to_numpy() for r in session.load(g, {"tokens": table}).execute(hidden)]
 
 
-@pytest.mark.parametrize("name", ["q4_0", "q4_k", "q6_k", "iq2_xs", "mxfp4"])
+@pytest.mark.parametrize("name", ["q4_0", "q4_k", "q6_k", "iq2_xs", "mxfp4", "rowwise_int8"])
 def test_quantized_head_greedy_and_top_k_match_numpy_on_the_same_logits(session, name):
     table = sample_table(name, VOCAB, WIDTH, seed=5)
     table[200:210] = table[17]  # equal rows: equal logits, ties to the lowest id

@@ -9,7 +9,7 @@ whichever rows a call covers. (Q4_K, Q6_K and Q8_0 have a faster kernel that dec
 registers, `quantized_rowdot`, with the same bits.)
 
 >>> import numpy as np
->>> from ember.quant import FORMATS
+>>> from ember.quant import FORMATS, row_values
 >>> table = FORMATS["q4_0"].quantize(np.arange(64, dtype=np.float32).reshape(2, 32))
 >>> logits = np.empty((1, 2), np.float32)
 >>> decoded_rowdot("q4_0", np.ones((1, 32), np.float32), table, logits)
@@ -24,7 +24,7 @@ import functools
 import numpy as np
 from numba import prange
 
-from ember.quant import FORMATS
+from ember.quant import FORMATS, row_values
 
 from .compiled.cache import jit
 from .compiled.decoders import decode_row
@@ -71,6 +71,15 @@ def _kernels(fmt: str):
     return serial, parallel
 
 
+def _row_values(fmt: str, nbytes: int) -> int:
+    """Values in a row of `nbytes` bytes of `fmt` (a rowwise format's scale and bias included),
+    or -1 where no whole row has that many bytes."""
+    try:
+        return row_values(FORMATS[fmt], nbytes)
+    except ValueError:
+        return -1
+
+
 def decoded_rowdot(
     fmt: str, hidden: np.ndarray, table: np.ndarray, out: np.ndarray, parallel: bool = True
 ) -> None:
@@ -89,12 +98,10 @@ def decoded_rowdot(
             "decoded_rowdot: hidden and out must be float32 and the table uint8, got "
             f"{hidden.dtype}, {out.dtype}, {table.dtype}"
         )
-    block = FORMATS[fmt]
     if (
         hidden.ndim != 2
         or table.ndim != 2
-        or table.shape[1] % block.block_bytes
-        or hidden.shape[1] != table.shape[1] // block.block_bytes * block.block_elements
+        or hidden.shape[1] != _row_values(fmt, table.shape[1])
         or out.shape != (hidden.shape[0], table.shape[0])
     ):
         raise ValueError(
