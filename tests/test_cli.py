@@ -2,7 +2,9 @@
 real checkpoint files; every error is one line and status 1; bad arguments are usage errors
 (status 2, with the usage text); a closed pipe ends it quietly."""
 
+import errno
 import json
+import os
 import subprocess
 import sys
 
@@ -71,6 +73,125 @@ def test_embed_prints_json_writes_npy_and_shards(checkpoint, capsys, tmp_path):
     assert np.load(out).tobytes() == want.tobytes()
     assert main(["embed", str(path), "--ids", "3", "--tensor", "output.weight"]) == 0
     assert "output.weight: 1 vectors of 64 values" in capsys.readouterr().out.replace("\n", " ")
+
+
+def test_embed_o_adds_npy_names_the_file_and_overwrites_only_with_force(
+    checkpoint, tmp_path, capsys
+):
+    """`-o v` writes v.npy, as numpy.save names it, and says so; `-o` alone writes the file
+    (--format npy is implied); an existing file is refused before any work (even the
+    checkpoint is not read) unless --force, which replaces it."""
+    path, values = checkpoint
+    table = FORMATS["q4_k"].dequantize(FORMATS["q4_k"].quantize(values))
+    assert (
+        main(["embed", str(path), "--ids", "3,0", "--format", "npy", "-o", str(tmp_path / "v")])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert out == f"wrote (2, 256) float32 vectors of token_embd.weight to {tmp_path / 'v.npy'}\n"
+    assert np.load(tmp_path / "v.npy").tobytes() == table[[3, 0]].tobytes()
+    assert not (tmp_path / "v").exists()
+    before = (tmp_path / "v.npy").read_bytes()
+    absent = ["embed", str(tmp_path / "absent.gguf"), "--ids", "1"]
+    for given in ("v", "v.npy"):
+        for fmt in ([], ["--format", "npy"]):
+            assert main([*absent, *fmt, "-o", str(tmp_path / given)]) == 1
+            err = capsys.readouterr().err
+            want = f"{str(tmp_path / 'v.npy')!r} exists; pass --force to overwrite it"
+            assert err == f"ember embed: error: {want}\n", err
+    assert (tmp_path / "v.npy").read_bytes() == before
+    assert main(["embed", str(path), "--ids", "31", "-o", str(tmp_path / "v"), "--force"]) == 0
+    assert capsys.readouterr().out.endswith(f" to {tmp_path / 'v.npy'}\n")
+    assert np.load(tmp_path / "v.npy").tobytes() == table[[31]].tobytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf", "v.npy"]  # no .part
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("{dir}", "-o '{dir}' is a folder; give the .npy file to write"),
+        ("{dir}/folder", "-o '{dir}/folder.npy' is a folder; give the .npy file to write"),
+        ("{dir}/folder.npy", "-o '{dir}/folder.npy' is a folder; give the .npy file to write"),
+        ("{dir}/missing/v.npy", "cannot write '{dir}/missing/v.npy': no folder '{dir}/missing'"),
+    ],
+)
+def test_embed_o_that_cannot_be_written_is_refused_before_the_table_is_read(
+    checkpoint, tmp_path, monkeypatch, capsys, given, message
+):
+    path, _ = checkpoint
+    import ember.cli.tables
+
+    def never(*args):
+        raise AssertionError("the table was read before the output was checked")
+
+    monkeypatch.setattr(ember.cli.tables, "pick_table", never)
+    (tmp_path / "folder.npy").mkdir()
+    for force in ([], ["--force"]):
+        args = ["embed", str(path), "--ids", "1", "-o", given.format(dir=tmp_path), *force]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert err == f"ember embed: error: {message.format(dir=tmp_path)}\n", err
+    assert not (tmp_path.parent / f"{tmp_path.name}.npy").exists()
+
+
+def test_embed_o_writes_through_a_rename(checkpoint, tmp_path, monkeypatch, capsys):
+    """A write that fails part way (a full disk) is one error line, and leaves neither a cut
+    file nor a partial one: an old file stays whole."""
+    path, _ = checkpoint
+
+    def cut_short(file, array, *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)):
+            file = open(file, "wb")  # noqa: SIM115  (numpy.save opens a path itself)
+        file.write(b"\x93NUMPY cut short")
+        file.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", cut_short)
+    old = tmp_path / "old.npy"
+    old.write_bytes(b"keep me")
+    for out, force in [(tmp_path / "new.npy", []), (old, ["--force"])]:
+        assert main(["embed", str(path), "--ids", "1", "-o", str(out), *force]) == 1
+        err = capsys.readouterr().err
+        assert err == f"ember embed: error: cannot write {str(out)!r}: No space left on device\n"
+    assert old.read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf", "old.npy"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["-o", "v.npy", "--format", "json"],
+            "argument --format json: not allowed with argument -o",
+        ),
+        (
+            ["--format", "table", "-o", "v.npy"],
+            "argument --format table: not allowed with argument -o",
+        ),
+        (["--force"], "argument --force: only with -o"),
+        (["--format", "json", "--force"], "argument --force: only with -o"),
+        (["--format", "npy", "--force"], "argument --force: only with -o"),
+    ],
+)
+def test_embed_output_arguments_are_usage_errors(
+    checkpoint, tmp_path, monkeypatch, capsys, args, message
+):
+    path, _ = checkpoint
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["embed", str(path), "--ids", "1", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ember embed") and f"ember embed: error: {message}" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf"]
+
+
+def test_embed_help_names_the_output_rules(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["embed", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert ".npy added when missing" in text and "let -o overwrite an existing file" in text
 
 
 def test_quantize_round_trips_through_gguf_and_ember(checkpoint, tmp_path, capsys):
@@ -172,6 +293,27 @@ def test_quantize_checks_its_output_before_reading_the_table(
     expected = FORMATS["q8_0"].quantize(values[:, :64])
     assert np.asarray(tensor.data).reshape(-1).tobytes() == expected.tobytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf", "old.gguf"]  # no .part
+
+
+def test_quantize_write_that_fails_part_way_is_one_line_and_keeps_the_old_file(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """The GGUF is written beside -o and renamed (as embed's and logits' files are): a full disk
+    part way is ember's one error line, the old file whole and no partial file left."""
+    path, _ = checkpoint
+
+    def cut_short(self, *args, **kwargs):  # after the header is written
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(gguf.GGUFWriter, "write_tensors_to_file", cut_short)
+    old = tmp_path / "old.gguf"
+    old.write_bytes(b"keep me")
+    args = ["quantize", str(path), "--tensor", "output.weight", "--format", "q8_0", "-o"]
+    assert main([*args, str(old), "--force"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"ember quantize: error: cannot write {str(old)!r}: No space left on device\n"
+    assert old.read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf", "old.gguf"]
 
 
 def test_a_closed_pipe_ends_the_command_quietly(checkpoint):

@@ -3,6 +3,7 @@ hidden states from a .npy file, on both backends, with the other commands' one-l
 usage errors and quiet closed pipe. Tables and hidden states are small integers, so every
 logit is exact and ties happen."""
 
+import errno
 import json
 import subprocess
 import sys
@@ -237,9 +238,20 @@ def test_several_untied_heads_must_be_named(tmp_path, capsys):
         ["--top-k", "3", "--argmax"],
         ["--out", "x.npy", "--format", "json"],
         ["--format", "table", "--out", "x.npy"],
+        ["--force"],
+        ["--argmax", "--force"],
         [],
     ],
-    ids=["k0", "two-modes", "k-and-argmax", "out-and-json", "out-and-table", "no-hidden"],
+    ids=[
+        "k0",
+        "two-modes",
+        "k-and-argmax",
+        "out-and-json",
+        "out-and-table",
+        "force-alone",
+        "force-without-out",
+        "no-hidden",
+    ],
 )
 def test_bad_arguments_are_usage_errors(tied, tmp_path, monkeypatch, capsys, args):
     path, _, hidden_path, _ = tied
@@ -254,6 +266,8 @@ def test_bad_arguments_are_usage_errors(tied, tmp_path, monkeypatch, capsys, arg
     if "--out" in args:
         assert "argument --format: not allowed with argument --out" in err, err
         assert not (tmp_path / "x.npy").exists()
+    if "--force" in args:  # --force is said to mean something only with the file it may replace
+        assert "argument --force: only with --out" in err, err
 
 
 def test_a_closed_pipe_ends_the_command_quietly(tied, tmp_path):
@@ -314,6 +328,28 @@ def test_out_with_force_replaces_the_file(tied, tmp_path, capsys):
     assert capsys.readouterr().out.endswith(f" to {tmp_path / 'lg.npy'}\n")
     np.testing.assert_array_equal(np.load(tmp_path / "lg.npy"), hidden @ table.T)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_out_that_fails_part_way_is_one_line_and_leaves_no_file(
+    tied, tmp_path, monkeypatch, capsys
+):
+    """A full disk during the write: ember's one error line (not a traceback), and neither a
+    cut file nor a partial one; an old file stays whole."""
+    path, _, hidden_path, _ = tied
+
+    def cut_short(file, array, *args, **kwargs):
+        file.write(b"\x93NUMPY cut short")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", cut_short)
+    (tmp_path / "old.npy").write_bytes(b"keep me")
+    for out, force in [(tmp_path / "new.npy", []), (tmp_path / "old.npy", ["--force"])]:
+        args = ["logits", str(path), "--hidden", str(hidden_path), "--out", str(out), *force]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert err == f"ember logits: error: cannot write {str(out)!r}: No space left on device\n"
+    assert (tmp_path / "old.npy").read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hidden.npy", "old.npy", "tied.gguf"]
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("path", help="a .gguf or .safetensors file, an index .json or a folder")
     run.set_defaults(handler="inspect")
 
-    run = commands.add_parser("embed", help="look ids up in a checkpoint's embedding table")
+    run = embed_parser = commands.add_parser(
+        "embed", help="look ids up in a checkpoint's embedding table"
+    )
     run.add_argument("path", help="a .gguf or .safetensors file, an index .json or a folder")
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--ids", help="comma-separated token ids, e.g. 1,2,3")
@@ -41,8 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--tokenizer", help="a tokenizer.json (needs the tokenizers package)")
     run.add_argument("--tensor", help="the table (default: the one embedding table found)")
     run.add_argument("--devices", type=positive, default=1, help="CPU devices to shard over")
-    run.add_argument("--format", choices=["table", "json", "npy"], default="table")
-    run.add_argument("-o", "--output", help="where --format npy writes")
+    run.add_argument(
+        "--format",
+        choices=["table", "json", "npy"],
+        help="table or json print the vectors (default: table); npy writes them to -o",
+    )
+    run.add_argument(
+        "-o",
+        "--output",
+        help="write the vectors to this .npy file (.npy added when missing) instead of "
+        "printing (with --format npy or no --format)",
+    )
+    run.add_argument("--force", action="store_true", help="let -o overwrite an existing file")
     run.set_defaults(handler="embed")
 
     run = commands.add_parser("quantize", help="write a table as a quantized GGUF file")
@@ -110,10 +122,21 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(handler="launch")
 
     args = parser.parse_args(argv)
-    if args.handler == "logits" and args.out is not None and args.format is not None:
-        logits_parser.error(
-            "argument --format: not allowed with argument --out (it writes a .npy file)"
-        )
+    if args.handler == "logits":
+        if args.out is not None and args.format is not None:
+            logits_parser.error(
+                "argument --format: not allowed with argument --out (it writes a .npy file)"
+            )
+        if args.force and args.out is None:
+            logits_parser.error("argument --force: only with --out (the file it may overwrite)")
+    if args.handler == "embed":
+        if args.output is not None and args.format not in (None, "npy"):
+            embed_parser.error(
+                f"argument --format {args.format}: not allowed with argument -o/--output "
+                "(it writes a .npy file)"
+            )
+        if args.force and args.output is None:
+            embed_parser.error("argument --force: only with -o (the file it may overwrite)")
     from importlib import import_module
 
     from ember.errors import OutOfRangeError

@@ -24,8 +24,15 @@ def embed(args: argparse.Namespace) -> int:
 
     from . import UsageError
     from .model_path import model_path
+    from .output import checked_npy_output, save_npy
     from .tables import pick_table
 
+    fmt = args.format or ("npy" if args.output is not None else "table")
+    output = None
+    if fmt == "npy":  # the file is checked before the checkpoint is read
+        if not args.output:
+            raise UsageError("--format npy writes a file: give it with -o FILE.npy")
+        output = checked_npy_output("-o", args.output, args.force)
     path = model_path(args.path)
     ids = _ids(args, path)
     data = pick_table(load(path), args.tensor)
@@ -44,16 +51,14 @@ def embed(args: argparse.Namespace) -> int:
         graph.output(out[0] if isinstance(out, list) else out)
     model = InferenceSession().load(graph, weights_registry={"table": data})
     vectors = model.execute(ids)[0].to_numpy()
-    if args.format == "json":
+    if output is not None:
+        save_npy(output, vectors)
+        print(f"wrote {vectors.shape} {vectors.dtype} vectors of {data.name} to {output}")
+    elif fmt == "json":
         json.dump(
             {"tensor": data.name, "ids": ids.tolist(), "vectors": vectors.tolist()}, sys.stdout
         )
         print()
-    elif args.format == "npy":
-        if not args.output:
-            raise UsageError("--format npy writes a file: give it with -o FILE.npy")
-        np.save(args.output, vectors)
-        print(f"wrote {vectors.shape} {vectors.dtype} vectors to {args.output}")
     else:
         _print_table(data.name, ids, vectors)
     return 0

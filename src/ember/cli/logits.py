@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
@@ -26,8 +24,9 @@ def logits(args: argparse.Namespace) -> int:
 
     from . import UsageError
     from .model_path import model_path
+    from .output import checked_npy_output, save_npy
 
-    out = None if args.out is None else _checked_out(args.out, args.force)
+    out = None if args.out is None else checked_npy_output("--out", args.out, args.force)
     hidden = _hidden_states(args.hidden)
     data = head_table(load(model_path(args.path)), args.tensor)
     if not data.is_quantized and data.dtype not in HIDDEN_DTYPES:
@@ -47,7 +46,7 @@ def logits(args: argparse.Namespace) -> int:
     results = _run_head(data, hidden, output, k, args.backend)
     tokens = hidden.shape[:-1]
     if out is not None:
-        _save(out, results[0])
+        save_npy(out, results[0])
         print(f"wrote {results[0].shape} {results[0].dtype} logits of {data.name} to {out}")
     elif args.format == "json":
         fields = dict(zip(_FIELDS[output], map(_json_values, results), strict=True))
@@ -133,42 +132,6 @@ def _not_numeric_npy(path: str) -> str:
     if dtype.hasobject:
         return "it holds pickled Python objects"
     return "it is damaged or cut short"
-
-
-def _checked_out(out: str, force: bool) -> Path:
-    """The file `--out` names as numpy.save names it (`.npy` added when missing), checked
-    before any work: not a folder, an existing file only with --force, in a writable folder.
-
-    Raises:
-        UsageError: the path is a folder, exists without --force, or its folder is missing or
-            read-only.
-    """
-    from . import UsageError
-
-    path = Path(out if out.endswith(".npy") else f"{out}.npy")
-    for named in (Path(out), path):
-        if named.is_dir():
-            raise UsageError(f"--out {str(named)!r} is a folder; give the .npy file to write")
-    if path.exists() and not force:
-        raise UsageError(f"{str(path)!r} exists; pass --force to overwrite it")
-    folder = path.parent
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {str(path)!r}: no folder {str(folder)!r}")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot write {str(path)!r}: folder {str(folder)!r} is read-only")
-    return path
-
-
-def _save(path: Path, array: np.ndarray) -> None:
-    """Write beside `path`, then rename: a failed write leaves any old file whole."""
-    partial = path.parent / f".{path.name}.{os.getpid()}.part"
-    try:
-        with open(partial, "wb") as file:  # a file object: numpy.save appends no suffix
-            np.save(file, array)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def _json_values(array: np.ndarray) -> list:

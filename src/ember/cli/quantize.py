@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,7 @@ def quantize(args: argparse.Namespace) -> int:
     except ImportError:
         raise UsageError("writing GGUF needs the gguf package: pip install gguf") from None
     source = model_path(args.path)
-    output = _checked_output(source, Path(args.output), args.force)
+    output = _checked_output(source, args.output, args.force)
     data = pick_table(load(source), args.tensor)
     if data.is_quantized or data.array.dtype.kind != "f":
         raise UsageError(f"{data.name!r} holds {data.kind} values; quantize a float table")
@@ -60,35 +59,25 @@ def quantize(args: argparse.Namespace) -> int:
             blocks[start:stop] = fmt.quantize(np.asarray(data.array[start:stop], np.float32))
             progress.update(task, completed=stop)
     _write_gguf(output, data.name, blocks, fmt.ggml_type)
-    print(f"wrote {data.name} ({rows} x {width}) as {fmt.name} to {args.output}")
+    print(f"wrote {data.name} ({rows} x {width}) as {fmt.name} to {output}")
     return 0
 
 
-def _checked_output(source: Path, output: Path, force: bool) -> Path:
-    """The output path, checked before any quantizing: never one of the checkpoint's own files,
-    an existing file only with --force, and a folder that exists.
+def _checked_output(source: Path, output: str, force: bool) -> Path:
+    """The output path, checked before any quantizing: never one of the checkpoint's own files
+    (even with --force), then as every command's output is (`checked_output`).
 
     Raises:
         UsageError: the output is an input file, exists without --force, is a folder, or its
             folder is missing or read-only.
     """
     from . import UsageError
+    from .output import checked_output
 
-    if output.is_dir():
-        raise UsageError(f"-o {str(output)!r} is a folder; give the .gguf file to write")
-    if output.exists():
-        if any(output.samefile(f) for f in _checkpoint_files(source)):
-            raise UsageError(
-                f"-o {str(output)!r} is the checkpoint being read; write to another file"
-            )
-        if not force:
-            raise UsageError(f"{str(output)!r} exists; pass --force to overwrite it")
-    folder = output.parent
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {str(output)!r}: no folder {str(folder)!r}")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot write {str(output)!r}: folder {str(folder)!r} is read-only")
-    return output
+    target = Path(output)
+    if target.is_file() and any(target.samefile(f) for f in _checkpoint_files(source)):
+        raise UsageError(f"-o {str(target)!r} is the checkpoint being read; write to another file")
+    return checked_output("-o", output, target, force, ".gguf")
 
 
 def _checkpoint_files(source: Path) -> list[Path]:
@@ -102,18 +91,17 @@ def _checkpoint_files(source: Path) -> list[Path]:
 
 
 def _write_gguf(output: Path, name: str, blocks: np.ndarray, ggml_type: int) -> None:
-    """Write beside `output`, then rename: a failed write leaves any old file whole."""
+    """The one-tensor GGUF file, written through a rename."""
     import gguf
 
-    partial = output.parent / f".{output.name}.{os.getpid()}.part"
-    try:
+    from .output import write_through_rename
+
+    def write(partial: Path) -> None:
         writer = gguf.GGUFWriter(partial, "ember")
         writer.add_tensor(name, blocks, raw_dtype=gguf.GGMLQuantizationType(ggml_type))
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        os.replace(partial, output)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+
+    write_through_rename(output, write)
