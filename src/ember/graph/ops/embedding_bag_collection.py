@@ -40,6 +40,7 @@ from .gather import index_value
 
 __all__ = [
     "EMBEDDING_BAG_COLLECTION",
+    "LENGTHS_LONG",
     "LENGTHS_NEGATIVE",
     "LENGTHS_SUM",
     "check_lengths",
@@ -49,8 +50,9 @@ __all__ = [
 
 EMBEDDING_BAG_COLLECTION = Op("embedding_bag_collection", lookup=True)
 
-LENGTHS_NEGATIVE, LENGTHS_SUM = 0, 1
-"""What is wrong with lengths, as `lengths_error` and the backends' checks code it."""
+LENGTHS_NEGATIVE, LENGTHS_SUM, LENGTHS_LONG = 0, 1, 2
+"""What is wrong with lengths, as `lengths_error` and the backends' checks code it: a negative
+length, a sum other than the number of values, one length longer than all the values."""
 
 
 def embedding_bag_collection(
@@ -159,35 +161,50 @@ def embedding_bag_collection(
 
 def check_lengths(lengths: np.ndarray, values_count: int) -> np.ndarray:
     """Where each bag starts in the values, `(features * batch + 1,)` int64, from lengths
-    checked to be non-negative and to sum to `values_count`.
+    checked to lie in `[0, values_count]` and to sum to `values_count`. Each length is checked
+    before any sum, so that no 64-bit sum can wrap around to the right count (and unsigned
+    lengths past int64 are refused, not read as negative).
 
     Raises:
-        ValueError: a negative length, or lengths summing to another count (`lengths_error`).
+        ValueError: a negative length, one longer than all the values, or lengths summing to
+            another count (`lengths_error`).
     """
     flat = lengths.reshape(-1)
-    if flat.size and flat.min() < 0:
-        at = int((flat < 0).argmax())
-        raise lengths_error(LENGTHS_NEGATIVE, at, flat[at].item(), lengths.shape)
+    batch = lengths.shape[1]
+    if flat.size:
+        bad = flat > values_count
+        if flat.dtype.kind == "i":
+            bad |= flat < 0
+        if bad.any():
+            at = int(bad.argmax())
+            value = flat[at].item()
+            problem = LENGTHS_NEGATIVE if value < 0 else LENGTHS_LONG
+            raise lengths_error(problem, at, value, values_count, batch)
     starts = np.zeros(flat.size + 1, np.int64)
     np.cumsum(flat, dtype=np.int64, out=starts[1:])
+    could_wrap = values_count and flat.size > np.iinfo(np.int64).max // values_count
+    if could_wrap and (starts[1:] < starts[:-1]).any():  # summed past 2**63
+        raise lengths_error(LENGTHS_SUM, -1, None, values_count, batch)
     if starts[-1] != values_count:
-        raise lengths_error(LENGTHS_SUM, -1, int(starts[-1]), values_count)
+        raise lengths_error(LENGTHS_SUM, -1, int(starts[-1]), values_count, batch)
     return starts
 
 
-def lengths_error(problem: int, position: int, value: int, other: Any) -> ValueError:
-    """The error for bad lengths, worded alike on every backend: for a negative length,
-    `position` is its flat index and `other` the lengths' shape; for a wrong sum, `value` is
-    the sum and `other` the number of values."""
+def lengths_error(
+    problem: int, position: int, value: int | None, values_count: int, batch: int
+) -> ValueError:
+    """The error for bad lengths, worded alike on every backend: `position` is the bad
+    length's flat index in the `(features, batch)` lengths, `value` that length or, for a wrong
+    sum, the sum (None where it is not known: past int64)."""
+    if problem == LENGTHS_SUM:
+        total = "to more than" if value is None else f"to {value}, but there are"
+        return ValueError(f"embedding_bag_collection: lengths sum {total} {values_count} values")
+    where = f"lengths[{position // batch}, {position % batch}]"
+    if value is not None:
+        where += f" = {value}"
     if problem == LENGTHS_NEGATIVE:
-        batch = int(other[1])
-        return ValueError(
-            f"embedding_bag_collection: lengths[{position // batch}, {position % batch}] = "
-            f"{value} is negative"
-        )
-    return ValueError(
-        f"embedding_bag_collection: lengths sum to {value}, but there are {other} values"
-    )
+        return ValueError(f"embedding_bag_collection: {where} is negative")
+    return ValueError(f"embedding_bag_collection: {where} is more than all {values_count} values")
 
 
 def _per_table(name: str, given: Any, default: Any, count: int) -> list:

@@ -17,6 +17,7 @@ import numpy as np
 from ember.graph import Node
 from ember.graph.ops.embedding_bag_collection import (
     EMBEDDING_BAG_COLLECTION,
+    LENGTHS_LONG,
     LENGTHS_NEGATIVE,
     LENGTHS_SUM,
     lengths_error,
@@ -31,14 +32,21 @@ __all__ = ["lower_embedding_bag_collection"]
 
 @dataclass(frozen=True)
 class _LengthsCheck(Check):
-    """Bad lengths: `row` is (position or -1, problem, the length or the sum, the number of
-    values), padded to a check's length; `batch` is the lengths' second dim."""
+    """Bad lengths: `row` is (position or -1, problem, the bad length's bits or the sum (-1:
+    past the sums' type), the number of values), padded to a check's length; `dtype` is the
+    lengths' and `batch` their second dim."""
 
     batch: int = 1
 
     def error(self, row: np.ndarray) -> ValueError:
-        position, problem, value, other = (int(v) for v in row[:4])
-        return lengths_error(problem, position, value, (0, self.batch) if problem == 0 else other)
+        position, problem, value, values = (int(v) for v in row[:4])
+        if problem == LENGTHS_SUM:
+            known = None if value < 0 else value
+        else:
+            bits = np.array(value, np.int64)
+            known = bits.view(np.uint64) if self.dtype == np.uint64 else bits.astype(self.dtype)
+            known = known.item()
+        return lengths_error(problem, position, known, values, self.batch)
 
 
 @lowers(EMBEDDING_BAG_COLLECTION)
@@ -51,9 +59,7 @@ def lower_embedding_bag_collection(
     flat = values.reshape(-1)
     batch = lengths.shape[1]
     wide = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
-    sizes = lengths.reshape(-1).astype(wide)
-    _check_lengths(ctx, sizes, flat.size, batch)
-    ends = jnp.cumsum(sizes)
+    ends = _checked_ends(ctx, lengths.reshape(-1), wide, flat.size, batch)
     bag = jnp.searchsorted(ends, jnp.arange(flat.size, dtype=wide), side="right")
     feature_of, sample = bag // max(batch, 1), bag % max(batch, 1)
     pieces = []
@@ -110,31 +116,44 @@ def _pool_feature(
     return pooled
 
 
-def _check_lengths(ctx: LoweringContext, sizes: jax.Array, values: int, batch: int) -> None:
-    """Record a check that lengths are non-negative and sum to the number of values."""
-    wide = sizes.dtype
-    negative = sizes < 0
-    at = jnp.argmax(negative) if sizes.size else jnp.asarray(0)
-    total = sizes.sum()
-    none = jnp.asarray(-1, wide)
+def _checked_ends(
+    ctx: LoweringContext, raw: jax.Array, wide: jnp.dtype, values: int, batch: int
+) -> jax.Array:
+    """Where each bag ends in the values (the lengths' running sum, in `wide`), with a check
+    recorded that every length lies in `[0, values]` (compared in the lengths' own type, so
+    that no unsigned length turns negative) and that they sum to `values` without wrapping."""
+    none = jnp.zeros(raw.shape, bool)
+    signed = jnp.issubdtype(raw.dtype, jnp.signedinteger)
+    fits = values <= jnp.iinfo(raw.dtype).max
+    negative = raw < 0 if signed else none
+    bad = negative | (raw > jnp.asarray(values, raw.dtype) if fits else none)
+    sizes = raw.astype(wide)
+    ends = jnp.cumsum(sizes)
+    empty = raw.size == 0
+    at = jnp.asarray(0) if empty else jnp.argmax(bad)
+    total = jnp.asarray(0, wide) if empty else ends[-1]
+    wrapped = jnp.asarray(False) if empty else (ends[1:] < ends[:-1]).any()
     row = jnp.where(
-        negative.any(),
+        bad.any(),
         jnp.stack(
             [
                 at.astype(wide),
-                jnp.asarray(LENGTHS_NEGATIVE, wide),
-                sizes[at] if sizes.size else none,
+                jnp.where(negative[at], LENGTHS_NEGATIVE, LENGTHS_LONG).astype(wide)
+                if not empty
+                else jnp.asarray(LENGTHS_LONG, wide),
+                jnp.asarray(-1, wide) if empty else sizes[at],
                 jnp.asarray(values, wide),
             ]
         ),
         jnp.stack(
             [
-                jnp.where(total != values, 0, -1).astype(wide),
+                jnp.where(wrapped | (total != values), 0, -1).astype(wide),
                 jnp.asarray(LENGTHS_SUM, wide),
-                total,
+                jnp.where(wrapped, -1, total).astype(wide),
                 jnp.asarray(values, wide),
             ]
         ),
     )
     padded = jnp.concatenate([row, jnp.zeros(_MAX_RANK, wide)])
-    ctx.checks.append(_LengthsCheck(padded, "error", 0, np.dtype(wide), batch))
+    ctx.checks.append(_LengthsCheck(padded, "error", 0, np.dtype(raw.dtype), batch))
+    return ends
