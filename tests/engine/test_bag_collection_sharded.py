@@ -195,6 +195,10 @@ def test_bad_shardings_are_clear_errors_at_build_time():
         nn.EmbeddingBagCollection(bags, sharding="row")
     with pytest.raises(ValueError, match=r"devices repeat"):
         nn.EmbeddingBagCollection(bags, devices=[DeviceRef.CPU(0)] * 2)
+    with pytest.raises(ValueError, match=r"devices is empty; name at least one DeviceRef"):
+        nn.EmbeddingBagCollection(bags, devices=[])
+    with pytest.raises(ValueError, match=r"devices must be DeviceRefs, got \[0, 1\]"):
+        nn.EmbeddingBagCollection(bags, devices=[0, 1])
 
 
 def test_uneven_splits_leave_no_empty_blocks(session):

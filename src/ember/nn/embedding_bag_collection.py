@@ -190,7 +190,12 @@ class EmbeddingBagCollection(Module):
 
 def _device_list(devices: Any) -> list[DeviceRef]:
     devices = list(devices)
-    if not devices or not all(isinstance(d, DeviceRef) for d in devices):
+    if not devices:
+        raise ValueError(
+            "EmbeddingBagCollection: devices is empty; name at least one DeviceRef, or leave "
+            "devices out for an unsharded collection"
+        )
+    if not all(isinstance(d, DeviceRef) for d in devices):
         raise ValueError(f"EmbeddingBagCollection: devices must be DeviceRefs, got {devices!r}")
     if len(set(devices)) != len(devices):
         raise ValueError(f"EmbeddingBagCollection: devices repeat: {devices}")
