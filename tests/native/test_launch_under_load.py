@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 
 from ember.engine.backends.native.kernels import launch as launch_module
-from ember.engine.backends.native.kernels.gather import gather_rows
+from ember.engine.backends.native.kernels.gather import gather_rows, parallel_gather_call
 from ember.engine.backends.native.kernels.launch import (
+    PARALLEL_LAUNCH,
     LoadGate,
     launch,
     native_threads_running,
     runnable_tasks,
     running_threads,
+    try_parallel,
 )
 from ember.engine.backends.native.kernels.out_of_range import ERROR as MODE_ERROR
 
@@ -123,6 +125,45 @@ def test_launch_asks_the_gate(monkeypatch, runnable, ran):
     monkeypatch.setattr(launch_module, "GATE", Machine(runnable).gate(cores=64))
     monkeypatch.setattr(launch_module, "get_num_threads", lambda: 63)
     assert launch(lambda: "parallel", lambda: "serial") == ran
+
+
+@pytest.mark.parametrize(("threads", "ran"), [(2, "parallel"), (3, "serial")])
+def test_launch_asks_the_gate_for_the_threads_it_is_given(monkeypatch, threads, ran):
+    # two cores, the caller alone: room for two threads, not three (numba's count unread)
+    monkeypatch.setattr(launch_module, "GATE", Machine(runnable=1).gate(cores=2))
+    monkeypatch.setattr(launch_module, "get_num_threads", lambda: 99)
+    assert launch(lambda: "parallel", lambda: "serial", threads) == ran
+    assert not PARALLEL_LAUNCH.locked()
+
+
+def test_try_parallel_holds_the_pool_for_its_caller(monkeypatch):
+    monkeypatch.setattr(launch_module, "GATE", Machine(runnable=1).gate(cores=2))
+    assert try_parallel(2)
+    try:
+        assert PARALLEL_LAUNCH.locked()
+        assert not try_parallel(2)  # another thread's kernel would run on one thread
+    finally:
+        PARALLEL_LAUNCH.release()
+    monkeypatch.setattr(launch_module, "GATE", Machine(runnable=99).gate(cores=2))
+    assert not try_parallel(2)
+    assert not PARALLEL_LAUNCH.locked()
+
+
+@pytest.mark.parametrize("runnable", [1, 99])
+def test_a_direct_parallel_gather_gives_the_same_rows_on_a_quiet_or_busy_machine(
+    monkeypatch, runnable
+):
+    monkeypatch.setattr(launch_module, "GATE", Machine(runnable).gate(cores=2))
+    table = np.random.default_rng(0).standard_normal((300, 1024)).astype(np.float32)
+    ids = np.random.default_rng(1).integers(0, 300, 200).astype(np.int32)
+    out = np.zeros((200, 1024), np.float32)
+    call = parallel_gather_call(table, np.dtype(np.int32), MODE_ERROR)
+    assert call(ids, out.view(np.uint8), 2) == -1
+    np.testing.assert_array_equal(out, table[ids])
+    bad = ids.copy()
+    bad[150] = 300
+    assert call(bad, out.view(np.uint8), 2) == 150
+    assert not PARALLEL_LAUNCH.locked()
 
 
 def test_a_lookup_asked_for_in_parallel_on_a_busy_machine_gives_the_same_rows(monkeypatch):

@@ -29,7 +29,7 @@ from .compiled.gather_kernels import gather_parallel, gather_serial
 from .compiled.resolve import bounds
 from .entry import compiled_entry
 from .inputs import as_kernel_input
-from .launch import PARALLEL_LAUNCH, launch
+from .launch import PARALLEL_LAUNCH, launch, try_parallel
 from .out_of_range import CODES, ERROR, ZERO  # noqa: F401 - ERROR, ZERO: the doctest
 
 __all__ = ["PARALLEL_MIN_BYTES", "gather_rows", "parallel_gather_call", "serial_gather_call"]
@@ -81,15 +81,19 @@ def parallel_gather_call(table: np.ndarray, ids_dtype: np.dtype, out_of_range: i
         kernel = compiled_entry(gather_parallel, (*args, 1))
     serial = compiled_entry(gather_serial, args)
     wide = _streams(device.COPY_STREAM_MIN_BYTES, table.shape[1])
+    stream_from = device.COPY_STREAM_MIN_BYTES
 
     def call(ids: np.ndarray, out: np.ndarray, threads: int) -> int:
-        stream = wide and out.nbytes >= device.COPY_STREAM_MIN_BYTES
-        return launch(
-            lambda: kernel(
-                table, ids, out, id_bounds, out_of_range, stream, min(ids.size, threads)
-            ),
-            lambda: serial(table, ids, out, id_bounds, out_of_range, stream),
-        )
+        # `launch` spelled out: its closures and numba's thread count cost ~1.5 us a call
+        stream = wide and out.nbytes >= stream_from
+        if try_parallel(threads):
+            try:
+                return kernel(
+                    table, ids, out, id_bounds, out_of_range, stream, min(ids.size, threads)
+                )
+            finally:
+                PARALLEL_LAUNCH.release()
+        return serial(table, ids, out, id_bounds, out_of_range, stream)
 
     return call
 
@@ -151,6 +155,9 @@ def gather_rows(
     args = (table, ids, out.view(np.uint8), id_bounds, out_of_range, stream)
     if parallel:
         # get_num_threads() inside the kernel would keep numba from caching it.
-        chunks = min(ids.size, get_num_threads())
-        return int(launch(lambda: gather_parallel(*args, chunks), lambda: gather_serial(*args)))
+        threads = get_num_threads()
+        chunks = min(ids.size, threads)
+        return int(
+            launch(lambda: gather_parallel(*args, chunks), lambda: gather_serial(*args), threads)
+        )
     return int(gather_serial(*args))

@@ -37,6 +37,7 @@ __all__ = [
     "native_threads_running",
     "runnable_tasks",
     "running_threads",
+    "try_parallel",
 ]
 
 PARALLEL_LAUNCH = threading.Lock()
@@ -160,12 +161,19 @@ class LoadGate:
 GATE = LoadGate(_cores())
 
 
-def launch(parallel: Callable[[], T], serial: Callable[[], T]) -> T:
-    """``parallel()`` if the cores are free and no other thread is in a parallel kernel,
-    else ``serial()``."""
-    if GATE.has_room(get_num_threads()) and PARALLEL_LAUNCH.acquire(blocking=False):
+def launch(parallel: Callable[[], T], serial: Callable[[], T], threads: int | None = None) -> T:
+    """``parallel()`` if the cores are free for ``threads`` threads (numba's count for the
+    calling thread when None) and no other thread is in a parallel kernel, else ``serial()``."""
+    if try_parallel(get_num_threads() if threads is None else threads):
         try:
             return parallel()
         finally:
             PARALLEL_LAUNCH.release()
     return serial()
+
+
+def try_parallel(threads: int) -> bool:
+    """`launch`'s choice without its closures, for callers counting microseconds: True when
+    a parallel kernel on ``threads`` threads may run now, `PARALLEL_LAUNCH` then being held
+    by the caller, who must release it once the kernel has returned."""
+    return GATE.has_room(threads) and PARALLEL_LAUNCH.acquire(blocking=False)
