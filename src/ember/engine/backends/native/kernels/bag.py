@@ -102,7 +102,7 @@ def _prefetch(typingctx, array, row, offset):
     return types.void(array, types.int64, types.int64), codegen
 
 
-_AHEAD = 8
+_AHEAD = 24
 """Rows asked for this many ids ahead: random rows come from memory, one at a time otherwise."""
 
 _LANES = 16
