@@ -9,6 +9,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from ember.engine.backends.native.kernels import gather as gather_module
+from ember.engine.backends.native.kernels import launch as launch_module
 from ember.engine.backends.native.kernels.compiled import device
 from ember.engine.backends.native.kernels.gather import gather_rows
 from ember.engine.backends.native.kernels.out_of_range import CLAMP as MODE_CLAMP
@@ -68,6 +70,7 @@ def force_streaming(monkeypatch):
     """Stream every output, however small and whatever its row width."""
     monkeypatch.setattr(device, "COPY_STREAM_MIN_BYTES", 0)
     monkeypatch.setattr(device, "COPY_STREAM_MIN_ROW_BYTES", 0)
+    monkeypatch.setattr(gather_module, "PARALLEL_STREAM_MIN_BYTES", 0)
 
 
 def check(table, ids, offset, mode, parallel, out=None):
@@ -187,6 +190,37 @@ def test_output_big_enough_to_stream():
         out[:] = 0
         assert gather_rows(table, ids, 0, MODE_ERROR, out, parallel) == -1
         assert np.array_equal(out.view(np.uint32), table.view(np.uint32)[ids])
+
+
+@pytest.mark.skipif(not device.HAVE_STREAM, reason="streaming stores are x86-64 only")
+def test_parallel_gathers_stream_only_outputs_too_big_to_stay_cached(monkeypatch):
+    """Below `PARALLEL_STREAM_MIN_BYTES` two threads store plainly (cached rows were copied in
+    less than half the time), one thread streams from `device.COPY_STREAM_MIN_BYTES`; the
+    rows are the same either way."""
+    seen = []
+
+    def spy(kernel, stream_at):
+        def run(*args):
+            seen.append(args[stream_at])
+            return kernel(*args)
+
+        return run
+
+    monkeypatch.setattr(gather_module, "gather_serial", spy(gather_module.gather_serial, 5))
+    monkeypatch.setattr(gather_module, "gather_parallel", spy(gather_module.gather_parallel, 5))
+    monkeypatch.setattr(launch_module, "GATE", launch_module.LoadGate(64, runnable=lambda: 1))
+    rng = np.random.default_rng(0)
+    table = random_table(rng, 300, 4096, np.float32)
+    for nbytes, parallel, streams in [
+        (4 << 20, True, False),
+        (4 << 20, False, True),
+        (gather_module.PARALLEL_STREAM_MIN_BYTES, True, True),
+    ]:
+        ids = rng.integers(0, 300, nbytes // table[0].nbytes)
+        out = np.zeros((ids.size, 4096), np.float32)
+        assert gather_rows(table, ids, 0, MODE_ERROR, out, parallel) == -1
+        assert seen.pop() is streams
+        assert out.view(np.uint32).tobytes() == table.view(np.uint32)[ids].tobytes()
 
 
 def test_rejects_bad_arguments():

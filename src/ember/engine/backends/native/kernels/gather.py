@@ -2,7 +2,8 @@
 kernel, direct calls); the kernels are `compiled.gather_kernels`.
 
 Rows move as raw bytes, so one compiled kernel per id dtype serves every element type. Outputs
-of `device.COPY_STREAM_MIN_BYTES` or more are written with non-temporal stores.
+of `device.COPY_STREAM_MIN_BYTES` or more (on one thread), of `PARALLEL_STREAM_MIN_BYTES` or
+more (on several) are written with non-temporal stores.
 
 >>> import numpy as np
 >>> table = np.arange(12, dtype=np.float32).reshape(4, 3)
@@ -48,12 +49,25 @@ two threads won by far (48.2 against 76.8 us), bfloat16 alike (26.5 against 39.5
 """
 
 
-def _streams(out_bytes: int, row_bytes: int) -> bool:
-    """Whether a gather writing ``out_bytes`` in rows of ``row_bytes`` streams its stores."""
+PARALLEL_STREAM_MIN_BYTES = 16 * 1024 * 1024
+"""Output size from which a gather on more than one thread streams its stores (one thread:
+`device.COPY_STREAM_MIN_BYTES`).
+
+Streamed stores go to memory; plain ones leave the output in the cache, where a reused output
+buffer already is. Two threads, 128256 x 4096 table, same process, interleaved medians: rows
+already cached, 512 bfloat16 rows (4 MiB) 162 us streamed against 66 us plain, 1024 (8 MiB)
+327 against 186, 512 float32 rows (8 MiB) 343 against 170; fresh rows 8 MiB and below within
+noise either way (473 against 405 us, 195 against 216); from 16 MiB streaming wins both (1024
+float32 rows: 705 against 754 us cached, 965 against 1137 fresh). One thread gains from
+streaming from 2 MiB on fresh rows (1.3-1.6x), so its threshold stays there."""
+
+
+def _streams(out_bytes: int, row_bytes: int, parallel: bool = False) -> bool:
+    """Whether a gather writing ``out_bytes`` in rows of ``row_bytes`` streams its stores, on
+    one thread or (``parallel``) more."""
+    start = PARALLEL_STREAM_MIN_BYTES if parallel else device.COPY_STREAM_MIN_BYTES
     return (
-        device.HAVE_STREAM
-        and out_bytes >= device.COPY_STREAM_MIN_BYTES
-        and row_bytes >= device.COPY_STREAM_MIN_ROW_BYTES
+        device.HAVE_STREAM and out_bytes >= start and row_bytes >= device.COPY_STREAM_MIN_ROW_BYTES
     )
 
 
@@ -80,19 +94,20 @@ def parallel_gather_call(table: np.ndarray, ids_dtype: np.dtype, out_of_range: i
     with PARALLEL_LAUNCH:
         kernel = compiled_entry(gather_parallel, (*args, 1))
     serial = compiled_entry(gather_serial, args)
-    wide = _streams(device.COPY_STREAM_MIN_BYTES, table.shape[1])
-    stream_from = device.COPY_STREAM_MIN_BYTES
+    wide = _streams(1 << 62, table.shape[1])
+    stream_from, stream_parallel_from = device.COPY_STREAM_MIN_BYTES, PARALLEL_STREAM_MIN_BYTES
 
     def call(ids: np.ndarray, out: np.ndarray, threads: int) -> int:
         # `launch` spelled out: its closures and numba's thread count cost ~1.5 us a call
-        stream = wide and out.nbytes >= stream_from
         if try_parallel(threads):
             try:
+                stream = wide and out.nbytes >= stream_parallel_from
                 return kernel(
                     table, ids, out, id_bounds, out_of_range, stream, min(ids.size, threads)
                 )
             finally:
                 PARALLEL_LAUNCH.release()
+        stream = wide and out.nbytes >= stream_from
         return serial(table, ids, out, id_bounds, out_of_range, stream)
 
     return call
@@ -150,14 +165,19 @@ def gather_rows(
     ids = as_kernel_input(ids)
     # Raw bytes: one compiled kernel per id dtype serves every element type.
     table = as_kernel_input(table.view(np.uint8))
-    stream = _streams(out.nbytes, table.shape[1])
     id_bounds = bounds(ids.dtype, int(offset), table.shape[0])
-    args = (table, ids, out.view(np.uint8), id_bounds, out_of_range, stream)
+    args = (table, ids, out.view(np.uint8), id_bounds, out_of_range)
+    stream = _streams(out.nbytes, table.shape[1])
     if parallel:
         # get_num_threads() inside the kernel would keep numba from caching it.
         threads = get_num_threads()
         chunks = min(ids.size, threads)
+        wide = _streams(out.nbytes, table.shape[1], parallel=True)
         return int(
-            launch(lambda: gather_parallel(*args, chunks), lambda: gather_serial(*args), threads)
+            launch(
+                lambda: gather_parallel(*args, wide, chunks),
+                lambda: gather_serial(*args, stream),
+                threads,
+            )
         )
-    return int(gather_serial(*args))
+    return int(gather_serial(*args, stream))
