@@ -13,6 +13,8 @@ ending the run.
     python benchmarks/bench_embedding.py --tokens 1 64 512 --dtypes float32 bfloat16 \
         --ids fresh repeated    # small calls, beside torch, torch's ids given to ember too
 
+torch, where installed, is loaded before numba's first parallel kernel (`load_torch_first`).
+
 Quantized tables: 2048 random normal rows, quantized by ``gguf.quants.quantize`` where it can
 (the legacy formats) and by ``ember.quant`` otherwise (the K formats, which gguf cannot
 quantize), tiled over the vocabulary. Results are checked bit-exact against
@@ -202,6 +204,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--png", help="draw GB/s against tokens per call into this file")
     p.add_argument("--quick", action="store_true", help="fewer, shorter rounds (noisier)")
+    p.add_argument(
+        "--no-load-gate",
+        action="store_true",
+        help="let ember's parallel kernels run even when other tasks hold the cores (torch's "
+        "threads never step aside; ember's launch gate runs one thread then)",
+    )
     add_save_option(p, "bench_embedding")
     args = p.parse_args(argv)
     args.budget, args.min_rounds = (0.3, 3) if args.quick else (2.0, 7)
@@ -215,15 +223,42 @@ def main(argv: list[str] | None = None) -> None:
         run(args)
 
 
+def load_torch_first() -> str:
+    """Loads torch, where installed, before numba's first parallel kernel, as a torch user's
+    process does; says which OpenMP runtimes the process then holds.
+
+    numba's OpenMP layer and torch both need ``libgomp.so.1``: loaded first, numba's makes the
+    system's libgomp torch's too (one runtime for both, found by its name), and in that order
+    torch's two-thread calls took milliseconds at the median when in turns with ember's; torch
+    first, each keeps its own runtime, as in a process that imported torch before ember ran.
+    """
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return "torch not installed"
+    try:
+        with open("/proc/self/maps") as maps:
+            found = {line.split()[-1] for line in maps if "libgomp" in line}
+    except OSError:
+        return "torch loaded first"
+    return "torch loaded first; OpenMP runtimes: " + ", ".join(sorted(found))
+
+
 def run(args: argparse.Namespace) -> None:
     """Measures every contender named by ``args`` and prints the report."""
+    runtimes = load_torch_first()
     try:
         import max.engine  # noqa: F401
 
         args.max = True
     except ImportError:
         args.max = False
-    print(f"{versions()}\n{machine_note()}", flush=True)
+    if args.no_load_gate:
+        from ember.engine.backends.native.kernels import launch
+
+        launch.GATE.has_room = lambda threads: True
+    gate = "off (parallel kernels always)" if args.no_load_gate else "on"
+    print(f"{versions()}\n{machine_note()}\n{runtimes}\nember's load gate: {gate}", flush=True)
     roofline = copy_roofline(3 if args.quick else 10)
     loads: list[str] = []
     rows: list[Row] = []
