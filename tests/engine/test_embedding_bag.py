@@ -368,13 +368,18 @@ def test_offsets_of_any_integer_type_pool_and_are_checked(session, offsets_dtype
 
 
 @pytest.mark.parametrize("ids_dtype", [DType.int32, DType.uint64])
-def test_quantized_bags_check_every_id_and_write_nothing(session, ids_dtype):
+@pytest.mark.parametrize("quantized", [True, False])
+def test_bags_check_every_id_and_write_nothing(session, ids_dtype, quantized):
     """Ids no bag reads (after the last offset) are checked too; a uint64 id beyond int64 is
-    outside the table."""
-    encoding = QuantizationEncoding.ROWWISE_INT8
-    table = FORMATS["rowwise_int8"].quantize(table_of())
-    bag = nn.EmbeddingBag(VOCAB, table.shape[1], DType.uint8, name="q",
-                          quantization_encoding=encoding, include_last_offset=True)  # fmt: skip
+    outside the table. Quantized and dense tables alike (one collection kernel call each)."""
+    if quantized:
+        encoding = QuantizationEncoding.ROWWISE_INT8
+        table = FORMATS["rowwise_int8"].quantize(table_of())
+        bag = nn.EmbeddingBag(VOCAB, table.shape[1], DType.uint8, name="q",
+                              quantization_encoding=encoding, include_last_offset=True)  # fmt: skip
+    else:
+        table = table_of()
+        bag = nn.EmbeddingBag(VOCAB, HIDDEN, DType.float32, name="q", include_last_offset=True)
     ids_type = ids_dtype.to_numpy()
     model = session.load(build(bag, TensorType(ids_dtype, ["n"])), {"q": table})
     offsets = np.array([0, 2, 3])  # two bags; ids 3 and 4 are read by none
@@ -389,3 +394,25 @@ def test_quantized_bags_check_every_id_and_write_nothing(session, ids_dtype):
             with pytest.raises(OutOfRangeError, match=rf"id {bad} at position \({at},\)"):
                 model.execute(ids, offsets, out=[out])
             np.testing.assert_array_equal(out, 7.0)
+
+
+@pytest.mark.parametrize("dtype", [DType.float32, DType.bfloat16])
+def test_a_table_given_at_each_call_is_read_at_each_call(session, dtype):
+    """A table that is a graph input, of symbolic width: each call pools the rows it is given
+    (another array, the same array changed in place, another width), never the last call's."""
+    types = [TensorType(dtype, [VOCAB, "hidden"]), TensorType(DType.int64, ["n"]),
+             TensorType(DType.int64, ["bags"])]  # fmt: skip
+    with Graph("table_input", input_types=types) as g:
+        g.output(ops.embedding_bag(*g.inputs))
+    model = session.load(g, {})
+    np_dtype = dtype.to_numpy()
+    first, second = table_of(np_dtype, seed=1), table_of(np_dtype, seed=2)
+    wide = table_of(np_dtype, hidden=HIDDEN + 16, seed=3)
+    for table in (first, second, first, wide):
+        want, bound = reference(table.astype(np.float32), IDS, OFFSETS, None, "sum")
+        got = model.execute(table, IDS, OFFSETS)[0].to_numpy().astype(np.float64)
+        assert_close(got, want, bound, rounding=2.0**-8)
+    first[:] = second
+    want, bound = reference(second.astype(np.float32), IDS, OFFSETS, None, "sum")
+    got = model.execute(first, IDS, OFFSETS)[0].to_numpy().astype(np.float64)
+    assert_close(got, want, bound, rounding=2.0**-8)

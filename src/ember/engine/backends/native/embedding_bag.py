@@ -1,8 +1,9 @@
-"""Native lowering of `embedding_bag`: every argument checked on the host before anything is
-written, then the bag kernel. A dense table is pooled in place; a quantized one is pooled as
-a collection of one feature (`BagCollection`: rows decoded as they are read), or, with
-per-sample weights, has each chunk of bags' rows decoded by `RowLookup` into a float32 buffer
-of at most `CHUNK_BYTES` (or one bag's rows, when a bag is larger), then pooled from there."""
+"""Native lowering of `embedding_bag`: every argument checked before anything is written,
+then the bag kernel. Unweighted bags are pooled as a collection of one feature
+(`BagCollection`: one kernel call that checks the ids first; quantized rows decoded as they
+are read). Weighted bags of a dense table are pooled in place (`BagPool`); those of a
+quantized one have each chunk of bags' rows decoded by `RowLookup` into a float32 buffer of
+at most `CHUNK_BYTES` (or one bag's rows, when a bag is larger), then pooled from there."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from ember.errors import out_of_range_error, out_of_range_ids
 from ember.graph import Node
+from ember.graph.dim import StaticDim
 from ember.graph.ops.embedding_bag import EMBEDDING_BAG
 
 from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOLS, BagPool, offset_bounds
@@ -36,29 +38,49 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
     out_of_range, include_last = attrs["out_of_range"], attrs["include_last_offset"]
     has_offsets, has_weights = attrs["has_offsets"], attrs["has_weights"]
     mode = MODE_ZERO if out_of_range == "zero" else MODE_CLAMP  # "error" is checked first
+    check = out_of_range == "error"
     out_dtype = node.result_types[0].dtype.to_numpy()
     ids_dtype = node.inputs[1].dtype.to_numpy()
     encoding = attrs["encoding"]
-    if encoding is None:
-        kind = _KINDS[node.inputs[0].dtype.value]
+    width = node.result_types[0].shape[1]
+    static_width = int(width) if isinstance(width, StaticDim) else None
+    kind = KIND_F32 if encoding else _KINDS[node.inputs[0].dtype.value]
+    if not has_weights:  # every unweighted bag: one collection kernel call
+        spec = TableSpec(encoding.name) if encoding else TableSpec(None, kind)
+        fused_by_width = {}  # a table of symbolic width: one per width seen
+
+        def fused_bags(width: int) -> BagCollection:
+            made = fused_by_width.get(width)  # a dict look-up: ~50 ns
+            if made is None:
+                made = fused_by_width[width] = _fused_bags(
+                    spec, width, pool, padding_idx, out_of_range, ids_dtype
+                )
+            return made
+
+        if static_width is not None:
+            fused_bags(static_width)
+    elif encoding is None:
         bags = BagPool(ids_dtype, np.float32 if kind == KIND_F32 else np.uint16)
-    elif has_weights:
-        kind, bags = KIND_F32, BagPool(ids_dtype, np.float32)
-        rows = RowLookup(encoding.name, ids_dtype, np.dtype(np.float32))
     else:
-        width = int(node.result_types[0].shape[1])
-        fused = _fused_bags(encoding.name, width, pool, padding_idx, out_of_range, ids_dtype)
+        bags = BagPool(ids_dtype, np.float32)
+        rows = RowLookup(encoding.name, ids_dtype, np.dtype(np.float32))
+    fixed_bounds: dict[tuple[int, int], np.ndarray] = {}
+    """Bounds of 2-D ids' bags, by (bags, length): the same shape comes back call after call."""
 
     def run(rt, slot, table, ids, *rest):
         offsets = rest[0] if has_offsets else None
         weights = rest[-1] if has_weights else None
-        flat = np.ascontiguousarray(ids.reshape(-1))  # the kernels read ids by address
+        flat = ids.reshape(-1)
+        if not flat.flags.c_contiguous:
+            flat = np.ascontiguousarray(flat)  # the kernels read ids by address
         if ids.ndim == 2:
-            count, length = ids.shape
-            starts = np.arange(count, dtype=np.int64) * length
-            ends = starts + length
+            bounds = fixed_bounds.get(ids.shape)
+            if bounds is None:
+                bounds = np.arange(ids.shape[0] + 1, dtype=np.int64) * ids.shape[1]
+                fixed_bounds.clear()  # one shape kept
+                fixed_bounds[ids.shape] = bounds
         else:
-            starts, ends = offset_bounds(offsets, flat.size, include_last)
+            bounds = offset_bounds(offsets, flat.size, include_last)
         if weights is not None:
             if weights.shape != ids.shape:
                 raise ValueError(
@@ -67,28 +89,30 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
                 )
             weights = np.ascontiguousarray(weights.reshape(-1), np.float32)
         vocab = table.shape[0]
-        unread = flat.size - (int(ends[-1]) if ends.size else 0)  # ids after the last bag
-        if out_of_range == "error" and encoding is not None and (has_weights or unread):
+        unread = flat.size - int(bounds[-1])  # ids after the last bag
+        if check and (unread or (has_weights and encoding is not None)):
             out_of_range_ids(ids, vocab, "error")  # others are checked by the kernels
-        table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
-        hidden = table.shape[1] if encoding is None else encoding.hidden_size(table.shape[1])
-        out = rt.empty(slot, (starts.size, hidden), out_dtype)
+        if not table.flags.c_contiguous:
+            table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
+        hidden = static_width if static_width is not None else table.shape[1]
+        out = rt.empty(slot, (bounds.size - 1, hidden), out_dtype)
         pooled = out if out_dtype == np.float32 else np.empty(out.shape, np.float32)
         parallel = flat.size * hidden * 4 >= PARALLEL_MIN_BYTES
-        if encoding is None:
+        if not has_weights:
+            source = table if encoding or kind == KIND_F32 else table.view(np.uint16)
+            fused = fused_bags(hidden)
+            bad = fused([source], flat, bounds, pooled, parallel, check=check)
+            if bad >= 0:
+                raise out_of_range_error(ids.shape, bad, flat[bad].item(), vocab, "error")
+        elif encoding is None:
             source = table if kind == KIND_F32 else table.view(np.uint16)
-            bad = bags(source, kind, flat, False, starts, ends, weights, pool, padding_idx,
-                       mode, pooled, parallel, check=out_of_range == "error")  # fmt: skip
+            bad = bags(source, kind, flat, False, bounds[:-1], bounds[1:], weights, pool,
+                       padding_idx, mode, pooled, parallel, check=check)  # fmt: skip
             if bad >= 0:
                 raise out_of_range_error(ids.shape, bad, flat[bad].item(), vocab, "error")
-        elif has_weights:
-            _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx,
-                          mode, pooled, hidden, parallel)  # fmt: skip
-        else:  # bags follow each other: one start per bag, then the last one's end
-            bounds = np.append(starts, ends[-1:]) if starts.size else np.zeros(1, np.int64)
-            bad = fused([table], flat, bounds, pooled, parallel, check=out_of_range == "error")
-            if bad >= 0:
-                raise out_of_range_error(ids.shape, bad, flat[bad].item(), vocab, "error")
+        else:
+            _pool_decoded(rows, bags, table, flat, bounds[:-1], bounds[1:], weights, pool,
+                          padding_idx, mode, pooled, hidden, parallel)  # fmt: skip
         if pooled is not out:
             out[...] = pooled  # rounded once, to the table's dtype
         return out
@@ -96,13 +120,13 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
     return run
 
 
-def _fused_bags(fmt, width, pool, padding_idx, out_of_range, ids_dtype) -> BagCollection:
-    """A quantized table's bags as a collection of one feature: each row decoded as it is
-    read (in registers, for the formats `ROWS_SUMMED` names), nothing buffered."""
+def _fused_bags(spec, width, pool, padding_idx, out_of_range, ids_dtype) -> BagCollection:
+    """A table's unweighted bags as a collection of one feature: a quantized row decoded as it
+    is read (in registers, for the formats `ROWS_SUMMED` names), nothing buffered."""
     code = {"error": ERROR, "zero": MODE_ZERO, "clamp": MODE_CLAMP}[out_of_range]
     pad = -1 if padding_idx is None else padding_idx
     feature = np.array([[0, 0, pool, pad, code, 0, width]], np.int64)
-    return BagCollection([TableSpec(fmt)], feature, ids_dtype)
+    return BagCollection([spec], feature, ids_dtype)
 
 
 def _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx, mode, out,

@@ -417,43 +417,47 @@ def _first_outside(ids, low, top):
 
 @jit(nogil=True)
 def _offset_bounds(offsets, count, include_last):
-    """``(valid, starts, ends)`` of the bags ``offsets`` describe over ``count`` ids, int64;
+    """``(valid, bounds)``: where each of the bags ``offsets`` describe over ``count`` ids
+    starts, then where the last one ends (int64, one more than the bags; ``[0]`` for none);
     not valid where `bag_bounds` raises (not starting at 0, decreasing, past the ids)."""
     n = offsets.shape[0]
     bags = max(n - 1, 0) if include_last else n
-    starts, ends = np.empty(bags, np.int64), np.empty(bags, np.int64)
+    bounds = np.zeros(bags + 1, np.int64)
     if n == 0:
-        return not include_last, starts, ends
+        return not include_last, bounds
     if offsets[0] != 0:
-        return False, starts, ends
+        return False, bounds
     for b in range(1, n):
         if offsets[b] < offsets[b - 1]:
-            return False, starts, ends
+            return False, bounds
     last = np.int64(offsets[n - 1])
     if last < 0 or last > count:  # negative: an unsigned offset beyond int64
-        return False, starts, ends
+        return False, bounds
     for b in range(bags):
-        starts[b] = offsets[b]
-        ends[b] = offsets[b + 1] if b + 1 < n else count
-    return True, starts, ends
+        bounds[b] = offsets[b]
+    if bags:
+        bounds[bags] = offsets[bags] if include_last else count
+    return True, bounds
 
 
-def offset_bounds(
-    offsets: np.ndarray, count: int, include_last: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """`bag_bounds` in one compiled pass (numpy's takes ~7 us of a call): each bag's int64
-    ``[start, end)``; bad offsets raise `bag_bounds`' error.
+def offset_bounds(offsets: np.ndarray, count: int, include_last: bool) -> np.ndarray:
+    """`bag_bounds` in one compiled pass (numpy's takes ~7 us of a call): bag ``b`` is
+    ``[bounds[b], bounds[b + 1])`` of the int64 ``bounds`` (bags follow each other; ``[0]``
+    for no bag); bad offsets raise `bag_bounds`' error.
 
-    >>> [b.tolist() for b in offset_bounds(np.array([0, 2, 2], np.int32), 5, False)]
-    [[0, 2, 2], [2, 2, 5]]
+    >>> offset_bounds(np.array([0, 2, 2], np.int32), 5, False).tolist()
+    [0, 2, 2, 5]
+    >>> offset_bounds(np.array([0, 2, 2], np.int32), 5, True).tolist()
+    [0, 2, 2]
     """
     offsets = np.ascontiguousarray(offsets.reshape(-1))
     checker = _offsets_checker(offsets.dtype)
     if checker.ready or checker.request():
-        valid, starts, ends = _offset_bounds(offsets, count, include_last)
+        valid, bounds = _offset_bounds(offsets, count, include_last)
         if valid:
-            return starts, ends
-    return bag_bounds(offsets, count, include_last)  # raises for bad offsets
+            return bounds
+    starts, ends = bag_bounds(offsets, count, include_last)  # raises for bad offsets
+    return np.append(starts, ends[-1:]) if starts.size else np.zeros(1, np.int64)
 
 
 @functools.cache
@@ -501,26 +505,26 @@ _f32_pointer, _u16_pointer, _u8_pointer = (
 @jit(nogil=True)
 def first_unchecked(tables, features, starts, ids, batch):
     """The position of the first id outside its table among the features marked ERROR (in
-    feature order), or -1: each feature's least and greatest id found first, in a loop that
-    vectorizes. An unsigned id beyond int64 arrives negative: outside."""
+    feature order), or -1: whether any is outside found first, by a loop that vectorizes (over
+    a slice: an index that might be negative would keep numba's wraparound in the loop, and
+    the loop scalar). An unsigned id beyond int64 arrives negative: outside."""
     for f in range(features.shape[0]):
         if features[f, FEATURE_OUT_OF_RANGE] != ERROR:
             continue
-        rows = tables[features[f, FEATURE_TABLE], TABLE_ROWS]
+        top = tables[features[f, FEATURE_TABLE], TABLE_ROWS] - 1
         index = features[f, FEATURE_INDEX]
         low, high = starts[index * batch], starts[(index + 1) * batch]
-        if low == high:
+        mine = ids[low:high]
+        outside = np.int64(0)  # negative once an id is: x < 0, or top - x < 0
+        for j in range(mine.shape[0]):
+            x = np.int64(mine[j])
+            outside |= x | (top - x)
+        if outside >= 0:
             continue
-        least = greatest = np.int64(ids[low])
-        for j in range(low, high):
-            x = np.int64(ids[j])
-            least, greatest = min(least, x), max(greatest, x)
-        if least >= 0 and greatest < rows:
-            continue
-        for j in range(low, high):
-            x = np.int64(ids[j])
-            if x < 0 or x >= rows:
-                return j
+        for j in range(mine.shape[0]):
+            x = np.int64(mine[j])
+            if x < 0 or x > top:
+                return low + j
     return -1
 
 
@@ -641,23 +645,34 @@ def _collect_dense_span(tables, features, starts, ids, unsigned, out, f16, first
 
 
 @jit(nogil=True)
-def _collect_dense_serial(tables, features, starts, ids, unsigned, out, f16, chunks):
+def _collect_dense_serial(tables, features, starts, ids, unsigned, out, f16, chunks, checks):
+    bad = first_unchecked(tables, checks, starts, ids, out.shape[0])
+    if bad >= 0:
+        return bad
     _collect_dense_span(tables, features, starts, ids, unsigned, out, f16, 0, out.shape[0])
+    return -1
 
 
 @jit(nogil=True, parallel=True)
-def _collect_dense_parallel(tables, features, starts, ids, unsigned, out, f16, chunks):
+def _collect_dense_parallel(tables, features, starts, ids, unsigned, out, f16, chunks, checks):
+    bad = first_unchecked(tables, checks, starts, ids, out.shape[0])
+    if bad >= 0:
+        return bad
     batch = out.shape[0]
     for c in prange(chunks):
         _collect_dense_span(tables, features, starts, ids, unsigned, out, f16,
                             c * batch // chunks, (c + 1) * batch // chunks)  # fmt: skip
+    return -1
 
 
 @functools.cache
 def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
     """(serial, parallel) collection kernels for dense tables (``fmt`` None) or tables of the
     registry format ``fmt``, each ``kernel(tables, features, starts, ids, unsigned, out, f16,
-    chunks)``: every feature's bags, samples split into ``chunks`` (parallel).
+    chunks, checks)``: every feature's bags, samples split into ``chunks`` (parallel); -1. The
+    features ``checks`` (rows of the same columns; none: nothing checked) are checked first
+    (`first_unchecked`), in the same call, and the position of the first id outside its
+    table is returned instead, before anything is written.
 
     A quantized row is decoded by its format's row decoder (`decode_row`) into a float32
     buffer of one row, then pooled from there: nothing larger than a row is made. Rowwise
@@ -709,15 +724,23 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
                 _finish(dst, pool, count)
 
     @jit(nogil=True)
-    def serial(tables, features, starts, ids, unsigned, out, f16, chunks):
+    def serial(tables, features, starts, ids, unsigned, out, f16, chunks, checks):
+        bad = first_unchecked(tables, checks, starts, ids, out.shape[0])
+        if bad >= 0:
+            return bad
         span(tables, features, starts, ids, unsigned, out, f16, 0, out.shape[0])
+        return -1
 
     @jit(nogil=True, parallel=True)
-    def parallel(tables, features, starts, ids, unsigned, out, f16, chunks):
+    def parallel(tables, features, starts, ids, unsigned, out, f16, chunks, checks):
+        bad = first_unchecked(tables, checks, starts, ids, out.shape[0])
+        if bad >= 0:
+            return bad
         batch = out.shape[0]
         for c in prange(chunks):
             span(tables, features, starts, ids, unsigned, out, f16, c * batch // chunks,
                  (c + 1) * batch // chunks)  # fmt: skip
+        return -1
 
     return serial, parallel
 

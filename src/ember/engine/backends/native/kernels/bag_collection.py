@@ -40,10 +40,13 @@ from .bag import (
 from .compiled.decoders import ROW_DECODERS
 from .compiled.decoders.bytes import F16_TO_F32
 from .id_range import first_outside
-from .launch import launch
+from .launch import PARALLEL_LAUNCH, try_parallel
 from .out_of_range import ERROR, ZERO
 
 __all__ = ["BagCollection", "TableSpec"]
+
+_NONE = np.zeros((0, 7), np.int64)
+"""No feature: what a kernel call checks when it checks nothing."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class BagCollection:
         for fmt in dict.fromkeys(tables[t].fmt for t in features[:, FEATURE_TABLE]):
             mine = [f for f, t in enumerate(features[:, FEATURE_TABLE]) if tables[t].fmt == fmt]
             self._groups.append(_Group(fmt, np.ascontiguousarray(features[mine]), ids_dtype))
+        self._bound: list[np.ndarray] = []
+        """The tables whose addresses `_table_array` holds (kept alive by this list): reading
+        an address costs ~1 us a table, and the same weights come back at every call."""
 
     def __call__(
         self,
@@ -91,17 +97,34 @@ class BagCollection:
         wish. Features marked ERROR hold rows only; with ``check`` that is checked first (one
         compiled pass over their ids), and the position of the first id outside its table is
         returned instead, before anything is written."""
-        table_array = self._table_array
-        for t, table in enumerate(tables):
-            table_array[t, TABLE_ADDRESS] = table.ctypes.data
-            table_array[t, TABLE_ROWS], table_array[t, TABLE_ROW_ELEMENTS] = table.shape
-        if check:
+        table_array = self._bind(tables)
+        first = self._groups[0]
+        checks = _NONE
+        if check and first.ready:  # the first kernel call checks every feature first
+            checks = self._features
+        elif check:
             bad = self._first_unchecked(table_array, ids, starts, out.shape[0])
             if bad >= 0:
                 return bad
         for group in self._groups:
-            group(table_array, tables, self._tables, ids, self._unsigned, starts, out, parallel)
+            bad = group(table_array, tables, self._tables, ids, self._unsigned, starts, out,
+                        parallel, checks)  # fmt: skip
+            if bad >= 0:
+                return bad
+            checks = _NONE
         return -1
+
+    def _bind(self, tables: list[np.ndarray]) -> np.ndarray:
+        """`_table_array` with the addresses and shapes of ``tables``."""
+        bound = self._bound
+        if len(bound) == len(tables) and all(a is b for a, b in zip(bound, tables, strict=True)):
+            return self._table_array
+        table_array = self._table_array
+        for t, table in enumerate(tables):
+            table_array[t, TABLE_ADDRESS] = table.ctypes.data
+            table_array[t, TABLE_ROWS], table_array[t, TABLE_ROW_ELEMENTS] = table.shape
+        self._bound = list(tables)
+        return table_array
 
     def _first_unchecked(self, table_array, ids, starts, batch) -> int:
         if self._checker.ready or self._checker.request():
@@ -125,6 +148,7 @@ class _Group:
         self.compiled = fmt is None or fmt in ROW_DECODERS
         if not self.compiled:
             return
+        self.kernels = collection_kernels(fmt)
         self.serial, self.parallel = (
             background.kernel(
                 ("embedding_bag_collection", fmt, ids_dtype, parallel),
@@ -136,18 +160,28 @@ class _Group:
         )
         self.serial.request()
 
-    def __call__(self, table_array, tables, specs, ids, unsigned, starts, out, parallel):
-        if not (self.compiled and self.serial.ready):
+    @property
+    def ready(self) -> bool:
+        """Whether a call runs the compiled kernel."""
+        return self.compiled and self.serial.ready
+
+    def __call__(self, table_array, tables, specs, ids, unsigned, starts, out, parallel, checks):
+        """Pools the group's features; -1, or the first id of the features ``checks`` outside
+        its table (checked by the kernel, when compiled, before it writes anything)."""
+        if not self.ready:
             for feature in self.features:
                 _numpy_feature(feature, tables, specs, ids, starts, out)
-            return
-        serial, parallel_kernel = collection_kernels(self.fmt)
+            return -1
+        serial, parallel_kernel = self.kernels
         args = (table_array, self.features, starts, ids, unsigned, out, F16_TO_F32)
-        threads = get_num_threads()
-        if parallel and threads > 1 and self.parallel.request():
-            launch(lambda: parallel_kernel(*args, threads), lambda: serial(*args, 1))
-        else:
-            serial(*args, 1)
+        if parallel:
+            threads = get_num_threads()
+            if threads > 1 and self.parallel.request() and try_parallel(threads):
+                try:
+                    return parallel_kernel(*args, threads, checks)
+                finally:
+                    PARALLEL_LAUNCH.release()
+        return serial(*args, 1, checks)
 
 
 def _numpy_feature(feature, tables, specs, ids, starts, out) -> None:
@@ -196,6 +230,6 @@ def _warm_up(fmt: str | None, ids_dtype: np.dtype, parallel: bool):
 
     def warm() -> None:
         tables = np.array([[table.ctypes.data, 1, table.shape[1], KIND_F32]], np.int64)
-        kernel(tables, features, starts, ids, False, out, F16_TO_F32, 1)
+        kernel(tables, features, starts, ids, False, out, F16_TO_F32, 1, features)
 
     return warm
