@@ -85,3 +85,27 @@ def test_bad_arguments_are_clear_errors():
         quantized_rowdot("q4_k", np.zeros((2, 512), np.float32), table, out)
     with pytest.raises(ValueError, match="must be C-contiguous"):
         quantized_rowdot("q4_k", np.zeros((256, 2), np.float32).T, table, out)
+
+
+@pytest.mark.parametrize("fmt", FUSED_FORMATS)
+def test_random_blocks_give_the_dense_kernels_bits(fmt):
+    """Blocks of random bytes (every level, every 6-bit scale and minimum, in every position
+    of a block) with finite fp16 scales of either sign, against gguf's decoding."""
+    spec = FORMATS[fmt]
+    rng = np.random.default_rng(3)
+    blocks = 4
+    table = rng.integers(0, 256, (2 * ROW_BLOCK + 3, blocks * spec.block_bytes), dtype=np.uint8)
+    halves = {"q4_k": (0, 2), "q6_k": (208,), "q8_0": (0,)}[fmt]
+    view = table.reshape(table.shape[0], blocks, spec.block_bytes)
+    for at in halves:  # scales of either sign, from tiny to large, never inf or NaN
+        scale = rng.standard_normal(view.shape[:2]) * 10.0 ** rng.integers(-6, 3, view.shape[:2])
+        view[:, :, at : at + 2] = (
+            scale.astype(np.float16).view(np.uint8).reshape(*view.shape[:2], 2)
+        )
+    hidden = rng.standard_normal((5, blocks * spec.block_elements)).astype(np.float32)
+    expected = dense_logits(hidden, decoded(fmt, table))
+    assert np.isfinite(expected).all()
+    for parallel in (True, False):
+        np.testing.assert_array_equal(
+            logits_of(fmt, hidden, table, parallel).view(np.uint32), expected.view(np.uint32)
+        )

@@ -30,7 +30,7 @@ from ember.quant import FORMATS
 
 from .compiled.cache import jit
 from .compiled.decoders.bytes import F16_TO_F32
-from .compiled.dot_lanes import LANES, VECTOR, multiply_add, sum_lanes
+from .compiled.dot_lanes import LANES, VECTOR, lane_indices, multiply_add, sum_lanes
 from .launch import launch
 
 __all__ = ["FUSED_FORMATS", "ROW_BLOCK", "quantized_rowdot"]
@@ -152,11 +152,17 @@ class _Q4K:
     @staticmethod
     def step(builder, block, scales, c):
         d, m = scales
-        packed = _load_bytes(builder, block, 16 + 32 * c)
         if _HAS_PERMUTE:  # each sub-block's 16 values made once, then looked up by nibble
-            halves = (packed, builder.lshr(packed, _bytes(4)))  # the lookup reads 4 bits
-            return [_lookup(builder, _sixteen_values(builder, d, m, j), half)
-                    for j, half in zip((2 * c, 2 * c + 1), halves, strict=True)]  # fmt: skip
+            tables = [_sixteen_values(builder, d, m, j) for j in (2 * c, 2 * c + 1)]
+            looked_up = [[], []]
+            for half in (0, 1):  # 16 bytes widened once; the lookup reads 4 bits
+                wide = _widened(builder, _load_bytes(builder, block, 16 + 32 * c + 16 * half, 16))
+                nibbles = (wide, builder.lshr(wide, ir.Constant(wide.type, [4] * 16)))
+                for j in (0, 1):
+                    looked_up[j].append(_permute(builder, tables[j], nibbles[j]))
+            return [builder.shuffle_vector(low, high, lane_indices(0, LANES))
+                    for low, high in looked_up]  # fmt: skip
+        packed = _load_bytes(builder, block, 16 + 32 * c)
         halves = (builder.and_(packed, _bytes(15)), builder.lshr(packed, _bytes(4)))
         values = []
         for j, half in zip((2 * c, 2 * c + 1), halves, strict=True):
@@ -175,20 +181,21 @@ def _sixteen_values(builder: ir.IRBuilder, d: ir.Value, m: ir.Value, j: int) -> 
     return builder.fsub(scaled, _broadcast(builder, minimum, 16))
 
 
-def _lookup(builder: ir.IRBuilder, values: ir.Value, levels: ir.Value) -> ir.Value:
-    """``values[levels & 15]`` lane by lane (AVX-512's ``vpermps``, which reads 4 bits)."""
-    indices = builder.zext(levels, ir.VectorType(_I32, LANES))
+def _widened(builder: ir.IRBuilder, packed: ir.Value) -> ir.Value:
+    """16 bytes as 16 32-bit words, behind an empty inline-asm barrier: LLVM would otherwise
+    move the high nibbles' shift back onto the bytes and widen twice."""
+    wide = builder.zext(packed, ir.VectorType(_I32, 16))
+    hide = ir.InlineAsm(ir.FunctionType(wide.type, [wide.type]), "", "=v,0")
+    return builder.call(hide, [wide])
+
+
+def _permute(builder: ir.IRBuilder, values: ir.Value, indices: ir.Value) -> ir.Value:
+    """``values[indices & 15]`` lane by lane (AVX-512's ``vpermps``, which reads 4 bits)."""
     signature = ir.FunctionType(_SIXTEEN, [_SIXTEEN, ir.VectorType(_I32, 16)])
     permute = cgutils.get_or_insert_function(
         builder.module, signature, "llvm.x86.avx512.permvar.sf.512"
     )
-    halves = [
-        builder.call(permute, [values, _shuffle(builder, indices, list(range(h, h + 16)))])
-        for h in (0, 16)
-    ]
-    return builder.shuffle_vector(
-        halves[0], halves[1], ir.Constant(ir.VectorType(_I32, LANES), list(range(LANES)))
-    )
+    return builder.call(permute, [values, indices])
 
 
 class _Q6K:
