@@ -6,12 +6,14 @@ in one process on the same values.
 FBGEMM's shape (`tbe_inference_benchmark nbit-cpu`'s defaults): 32 tables of 100k rows, batch
 512, bags of 20 ids, width 128, rowwise int8 and int4 rows, int32 ids and offsets as that
 benchmark passes them; every contender gets those same ids. FBGEMM writes float32 here (its
-benchmark's default is float16) because ember and torch write float32; its bounds check is
-its constructor's default (WARNING). Each call reads a fresh id set, cycling through 64, ids
-uniform or Zipf(1.15) (`bench_bags.id_sets`). Contenders take turns in rounds, in a shuffled
-order; each turn times `--calls` calls and the median seconds per call over `--rounds` rounds
-is reported. Bytes are counted as FBGEMM counts them: values read at the format's bits plus
-float32 pooled rows written.
+benchmark's default is float16) because ember and torch write float32; its bounds check is its
+constructor's default (WARNING), or none with `--bounds-check none`. FBGEMM 1.8.0's CPU kernel
+pools the tables one after another on one thread whatever torch's thread count (its benchmark
+runs copies in processes to use more cores). Each call reads a fresh id set, cycling through
+64, ids uniform or Zipf(1.15) (`bench_bags.id_sets`). Contenders take turns in rounds, in a
+shuffled order; each turn times `--calls` calls and the median seconds per call over
+`--rounds` rounds is reported. Bytes are counted as FBGEMM counts them: values read at the
+format's bits plus float32 pooled rows written.
 
 The rows hold the same values for all three: torch prepacks each table (values, then a float32
 scale and bias for int8, a float16 scale and bias for int4), which ember reads as it is
@@ -72,11 +74,12 @@ def tables(fmt: str, seed: int = 2) -> list:
     return weights
 
 
-def fbgemm_collection(weights: list, fmt: str, threads: int):
+def fbgemm_collection(weights: list, fmt: str, threads: int, bounds_check: str = "warning"):
     """FBGEMM's table-batched module over the same rows, scale and bias moved to the front."""
     import torch
     from fbgemm_gpu.split_embedding_configs import SparseType
     from fbgemm_gpu.split_table_batched_embeddings_ops_common import (
+        BoundsCheckMode,
         EmbeddingLocation,
         PoolingMode,
     )
@@ -87,7 +90,11 @@ def fbgemm_collection(weights: list, fmt: str, threads: int):
     kind = {"int8": SparseType.INT8, "int4": SparseType.INT4}[fmt]
     specs = [("", COLLECTION_ROWS, WIDTH, kind, EmbeddingLocation.HOST)] * len(weights)
     module = IntNBitTableBatchedEmbeddingBagsCodegen(
-        specs, device="cpu", pooling_mode=PoolingMode.SUM, output_dtype=SparseType.FP32
+        specs,
+        device="cpu",
+        pooling_mode=PoolingMode.SUM,
+        output_dtype=SparseType.FP32,
+        bounds_check_mode=BoundsCheckMode[bounds_check.upper()],
     )
     module.initialize_weights()
     tail = 8 if fmt == "int8" else 4
@@ -180,6 +187,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--distributions", nargs="+", default=["uniform", "zipf"])
     parser.add_argument("--ids", choices=["int32", "int64"], default="int32")
+    parser.add_argument(
+        "--bounds-check",
+        choices=["warning", "none"],
+        default="warning",
+        help="FBGEMM's bounds check: its default (WARNING, a pass over the ids that fixes bad "
+        "ones) or none (ember checks every id either way)",
+    )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=16)
     parser.add_argument(
@@ -213,7 +227,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"{tables_n} tables of {COLLECTION_ROWS:,} rows, batch {BATCH}, bags of {BAG}, "
           f"width {WIDTH}, sum, {args.ids} ids, 64 id sets")  # fmt: skip
     gate = "off (parallel kernels always)" if args.no_load_gate else "on"
-    print(f"ember's load gate: {gate}")
+    print(f"ember's load gate: {gate}; FBGEMM's bounds check: {args.bounds_check}")
     rows = []
     shuffle = np.random.default_rng(0)
     for fmt in args.formats:
@@ -223,7 +237,7 @@ def run(args: argparse.Namespace) -> None:
             d: [v.astype(ids_dtype) for v in id_sets(COLLECTION_ROWS, d, lookups, seed=3)]
             for d in args.distributions
         }
-        fbgemm_of = {t: fbgemm_collection(weights, fmt, t) for t in args.threads}
+        fbgemm_of = {t: fbgemm_collection(weights, fmt, t, args.bounds_check) for t in args.threads}
         for threads in args.threads:
             contenders = {
                 "ember": ember_collection(weights, fmt, threads, ids_dtype),
