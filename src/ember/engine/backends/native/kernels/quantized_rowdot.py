@@ -140,14 +140,7 @@ class _Q4K:
         if not _HAS_PERMUTE:
             return scales
         # Kept in memory: each table then scales by a broadcast load folded into its multiply.
-        stored = []
-        for vector in scales:
-            slot = cgutils.alloca_once(builder, eight)
-            builder.store(vector, slot)
-            pointer = builder.bitcast(slot, VECTOR.element.as_pointer())
-            hide = ir.InlineAsm(ir.FunctionType(pointer.type, [pointer.type]), "", "=r,0")
-            stored.append(builder.call(hide, [pointer]))  # no forwarding the store to loads
-        return tuple(stored)
+        return tuple(_stored(builder, vector) for vector in scales)
 
     @staticmethod
     def step(builder, block, scales, c):
@@ -169,6 +162,17 @@ class _Q4K:
             scaled = builder.fmul(_halves(builder, d, j, j), builder.uitofp(half, VECTOR))
             values.append(builder.fsub(scaled, _halves(builder, m, j, j)))
         return values
+
+
+def _stored(builder: ir.IRBuilder, vector: ir.Value) -> ir.Value:
+    """A pointer to ``vector``'s floats, stored on the stack and hidden from LLVM behind an
+    empty inline-asm barrier, so that each use is a broadcast load folded into an instruction
+    (a store forwarded to shuffles costs a shuffle per use)."""
+    slot = cgutils.alloca_once(builder, vector.type)
+    builder.store(vector, slot)
+    pointer = builder.bitcast(slot, VECTOR.element.as_pointer())
+    hide = ir.InlineAsm(ir.FunctionType(pointer.type, [pointer.type]), "", "=r,0")
+    return builder.call(hide, [pointer])
 
 
 def _sixteen_values(builder: ir.IRBuilder, d: ir.Value, m: ir.Value, j: int) -> ir.Value:
@@ -207,7 +211,8 @@ class _Q6K:
     @staticmethod
     def scales(builder, block, f16):
         sc = builder.sitofp(_load_bytes(builder, block, 192, 16), ir.VectorType(VECTOR.element, 16))
-        return builder.fmul(_broadcast(builder, _half(builder, block, 208, f16), 16), sc)
+        scales = builder.fmul(_broadcast(builder, _half(builder, block, 208, f16), 16), sc)
+        return _stored(builder, scales) if _HAS_PERMUTE else scales
 
     @staticmethod
     def step(builder, block, scales, h):
@@ -225,7 +230,14 @@ class _Q6K:
             bits = builder.and_(builder.lshr(high, _bytes(2 * k)), _bytes(3))
             level = builder.or_(nibble, builder.shl(bits, _bytes(4)))
             centered = builder.sitofp(builder.sub(level, _bytes(32)), VECTOR)  # u - 32, exact
-            scale = _halves(builder, scales, 8 * h + 2 * k, 8 * h + 2 * k + 1)
+            first = 8 * h + 2 * k
+            if _HAS_PERMUTE:  # each half a broadcast load, folded into its multiply
+                pair = [builder.load(builder.gep(scales, [_constant(builder, first + i)]))
+                        for i in (0, 1)]  # fmt: skip
+                halves = [_broadcast(builder, scale, LANES // 2) for scale in pair]
+                scale = builder.shuffle_vector(*halves, lane_indices(0, LANES))
+            else:
+                scale = _halves(builder, scales, first, first + 1)
             values.append(builder.fmul(scale, centered))
         return values
 
