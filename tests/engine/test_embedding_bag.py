@@ -416,3 +416,26 @@ def test_a_table_given_at_each_call_is_read_at_each_call(session, dtype):
     want, bound = reference(second.astype(np.float32), IDS, OFFSETS, None, "sum")
     got = model.execute(first, IDS, OFFSETS)[0].to_numpy().astype(np.float64)
     assert_close(got, want, bound, rounding=2.0**-8)
+
+
+@pytest.mark.parametrize("name", ["rowwise_int8", "rowwise_int4"])
+def test_rowwise_bags_of_any_width_sum_decoded_rows_in_bag_order(session, name):
+    """Rowwise rows decoded in registers (int4: 32 columns at a time, even and odd columns
+    apart) give the float32 sums of the decoded rows added in bag order, bit for bit, for
+    widths of one, two and several register tiles."""
+    if session.backend != "native":
+        pytest.skip("the native kernels' order of additions")
+    encoding = QuantizationEncoding[name.upper()]
+    rng = np.random.default_rng(11)
+    offsets = np.array([0, 0, 1, 7, 30, 31])
+    ids = rng.integers(0, VOCAB, 40)
+    for hidden in (16, 32, 48, 96, 160, 256):
+        table = FORMATS[name].quantize(table_of(hidden=hidden, seed=hidden) * 3)
+        decoded = FORMATS[name].dequantize(table).astype(np.float32)
+        got = run(session, table, ids, offsets, dtype=DType.uint8, quantization_encoding=encoding)
+        ends = [*offsets[1:], len(ids)]
+        for b, (start, end) in enumerate(zip(offsets, ends, strict=True)):
+            want = np.zeros(hidden, np.float32)
+            for i in ids[start:end]:
+                want += decoded[i]
+            np.testing.assert_array_equal(got[b], want, err_msg=f"width {hidden}, bag {b}")

@@ -177,6 +177,19 @@ def _sum_tile(vectors: int, bits: int = ROW_FLOAT32):
                                                                        order))  # fmt: skip
                 return builder.fadd(builder.fmul(builder.uitofp(levels, vector), scale), bias)
 
+            def nibbles(row, v, scale, bias):
+                """Values of columns ``column + 16 v`` to ``+ 32`` of an int4 row, from its
+                16 bytes widened once: the even columns (low nibbles), then the odd ones
+                (high nibbles), each decoded as `values` decodes it."""
+                at = builder.add(row, builder.lshr(column, i64(1)))
+                packed = builder.load(pointer(at, v * _LANES // 2, ir.VectorType(i8, _LANES)),
+                                      align=1)  # fmt: skip
+                wide = builder.zext(packed, ir.VectorType(i32, _LANES))
+                low = builder.and_(wide, ir.Constant(wide.type, [15] * _LANES))
+                high = builder.lshr(wide, ir.Constant(wide.type, [4] * _LANES))
+                return [builder.fadd(builder.fmul(builder.uitofp(levels, vector), scale), bias)
+                        for levels in (low, high)]  # fmt: skip
+
             def scale_and_bias(row):
                 if bits == ROW_FLOAT32:
                     return None, None
@@ -194,6 +207,10 @@ def _sum_tile(vectors: int, bits: int = ROW_FLOAT32):
 
             sums = [cgutils.alloca_once_value(builder, ir.Constant(vector, [0.0] * _LANES))
                     for _ in range(vectors)]  # fmt: skip
+            # int4 rows of 32 columns or more: each 16 bytes widened once and split into even
+            # and odd columns, summed apart and put back in order once per bag (a third
+            # fewer operations a row than interleaving each 8 bytes' nibbles; same sums)
+            split = bits == ROW_INT4 and vectors % 2 == 0
             prefetch = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
                 "llvm.prefetch.p0",
@@ -212,12 +229,28 @@ def _sum_tile(vectors: int, bits: int = ROW_FLOAT32):
                         builder.call(prefetch, [builder.inttoptr(at, i8p), i32(0), i32(3), i32(1)])
                 row = row_at(j)
                 scale, bias = scale_and_bias(row)
-                for v, total in enumerate(sums):
-                    x = values(row, v, scale, bias)
-                    builder.store(builder.fadd(builder.load(total), x), total)
+                if split:
+                    for v in range(0, vectors, 2):
+                        low, high = nibbles(row, v, scale, bias)
+                        for total, x in ((sums[v], low), (sums[v + 1], high)):
+                            builder.store(builder.fadd(builder.load(total), x), total)
+                else:
+                    for v, total in enumerate(sums):
+                        x = values(row, v, scale, bias)
+                        builder.store(builder.fadd(builder.load(total), x), total)
             dst = builder.add(out_row, builder.mul(column, i64(4)))
-            for v, total in enumerate(sums):
-                builder.store(builder.load(total), pointer(dst, v * _LANES * 4, vector), align=4)
+            totals = [builder.load(total) for total in sums]
+            if split:  # even and odd columns back in column order
+                half = _LANES // 2
+                for v in range(0, vectors, 2):
+                    even, odd = totals[v], totals[v + 1]
+                    for h in range(2):
+                        order = [h * half + k // 2 + _LANES * (k % 2) for k in range(_LANES)]
+                        totals[v + h] = builder.shuffle_vector(
+                            even, odd, ir.Constant(ir.VectorType(i32, _LANES), order)
+                        )
+            for v, total in enumerate(totals):
+                builder.store(total, pointer(dst, v * _LANES * 4, vector), align=4)
             return context.get_dummy_value()
 
         i = types.int64
