@@ -40,6 +40,7 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
     mode = MODE_ZERO if out_of_range == "zero" else MODE_CLAMP  # "error" is checked first
     check = out_of_range == "error"
     out_dtype = node.result_types[0].dtype.to_numpy()
+    pooled_in_place = out_dtype == np.float32
     ids_dtype = node.inputs[1].dtype.to_numpy()
     encoding = attrs["encoding"]
     width = node.result_types[0].shape[1]
@@ -96,7 +97,7 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
             table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
         hidden = static_width if static_width is not None else table.shape[1]
         out = rt.empty(slot, (bounds.size - 1, hidden), out_dtype)
-        pooled = out if out_dtype == np.float32 else np.empty(out.shape, np.float32)
+        pooled = out if pooled_in_place else np.empty(out.shape, np.float32)
         parallel = flat.size * hidden * 4 >= PARALLEL_MIN_BYTES
         if not has_weights:
             source = table if encoding or kind == KIND_F32 else table.view(np.uint16)

@@ -488,7 +488,8 @@ def offset_bounds(offsets: np.ndarray, count: int, include_last: bool) -> np.nda
     >>> offset_bounds(np.array([0, 2, 2], np.int32), 5, True).tolist()
     [0, 2, 2]
     """
-    offsets = np.ascontiguousarray(offsets.reshape(-1))
+    if offsets.ndim != 1 or not offsets.flags.c_contiguous:
+        offsets = np.ascontiguousarray(offsets.reshape(-1))
     checker = _offsets_checker(offsets.dtype)
     if checker.ready or checker.request():
         valid, bounds = _offset_bounds(offsets, count, include_last)

@@ -11,6 +11,7 @@ order: quantized rows decoded by the format's reference decoder.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,7 +101,7 @@ class BagCollection:
         table_array = self._bind(tables)
         first = self._groups[0]
         checks = _NONE
-        if check and first.ready:  # the first kernel call checks every feature first
+        if check and first.compiled and first.serial.ready:  # the first call checks them all
             checks = self._features
         elif check:
             bad = self._first_unchecked(table_array, ids, starts, out.shape[0])
@@ -117,7 +118,7 @@ class BagCollection:
     def _bind(self, tables: list[np.ndarray]) -> np.ndarray:
         """`_table_array` with the addresses and shapes of ``tables``."""
         bound = self._bound
-        if len(bound) == len(tables) and all(a is b for a, b in zip(bound, tables, strict=True)):
+        if len(bound) == len(tables) and all(map(operator.is_, bound, tables)):
             return self._table_array
         table_array = self._table_array
         for t, table in enumerate(tables):
@@ -160,15 +161,10 @@ class _Group:
         )
         self.serial.request()
 
-    @property
-    def ready(self) -> bool:
-        """Whether a call runs the compiled kernel."""
-        return self.compiled and self.serial.ready
-
     def __call__(self, table_array, tables, specs, ids, unsigned, starts, out, parallel, checks):
         """Pools the group's features; -1, or the first id of the features ``checks`` outside
         its table (checked by the kernel, when compiled, before it writes anything)."""
-        if not self.ready:
+        if not (self.compiled and self.serial.ready):
             for feature in self.features:
                 _numpy_feature(feature, tables, specs, ids, starts, out)
             return -1
