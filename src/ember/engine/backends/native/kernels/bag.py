@@ -383,7 +383,7 @@ def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_
         if pool == POOL_MAX:
             for k in range(hidden):
                 x = _load(table, r, k, kind)
-                if first or x > row_out[k]:
+                if first or _takes_over(x, row_out[k]):
                     row_out[k] = x
         elif kind == KIND_F32:  # its own loops, which numba vectorizes
             ahead = j + _AHEAD_F32
@@ -595,7 +595,7 @@ def _add_row(dst, row, kind, pool, first):
     if pool == POOL_MAX:
         for k in range(width):
             x = _load_at(row, k, kind)
-            if first or x > dst[k]:
+            if first or _takes_over(x, dst[k]):
                 dst[k] = x
     elif kind == KIND_F32:
         for k in range(width):
@@ -603,6 +603,14 @@ def _add_row(dst, row, kind, pool, first):
     else:
         for k in range(width):
             dst[k] += _load_at(row, k, kind)
+
+
+@jit(nogil=True, inline="always")
+def _takes_over(x, best):
+    """Whether `x` replaces `best` in a max: a larger value, or the first NaN, which then stays
+    (NaN anywhere in a bag makes its column NaN, as `numpy.max` does, not only where it comes
+    first as in torch's `embedding_bag`), so that shards and backends agree."""
+    return best == best and not x <= best
 
 
 @jit(nogil=True, inline="always")

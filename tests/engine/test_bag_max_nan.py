@@ -1,0 +1,99 @@
+"""Max pooling over rows holding NaN: a NaN in any pooled row makes that column NaN, wherever
+it stands in the bag (as numpy's and torch's max reductions do; torch's `embedding_bag` keeps a
+NaN only where it comes first in the bag). The same bits on every path: the native kernels, the
+numpy path that serves while they compile, XLA, and collections sharded by rows."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import ember.nn as nn
+from ember.dtype import DType
+from ember.engine import InferenceSession
+from ember.engine.backends.native.kernels import background
+from ember.graph import DeviceRef, Graph, TensorType
+
+IDS = np.array([0, 2, 2, 0, 1, 3, 4, 5, 4, 1, 3, 3], np.int64)
+OFFSETS = np.array([0, 2, 4, 6, 7, 7], np.int64)  # [0 2] [2 0] [1 3] [4] [] [5 4 1 3 3]
+
+
+def table_of(dtype):
+    table = np.arange(24, dtype=np.float32).reshape(6, 4) - 10
+    table[2, 0] = np.nan  # in bags where it comes second and first
+    table[4, 1] = np.nan
+    table[4, 2] = -np.inf
+    table[3, 3] = np.nan  # twice in the last bag
+    return table.astype(dtype)
+
+
+def reference(table):
+    """float64 maxima per bag, NaN wherever a pooled row has NaN; empty bags zero."""
+    rows = table.astype(np.float64)
+    ends = np.append(OFFSETS[1:], IDS.size)
+    return np.array(
+        [
+            rows[IDS[s:e]].max(axis=0) if e > s else np.zeros(4)
+            for s, e in zip(OFFSETS, ends, strict=True)
+        ]
+    )
+
+
+def assert_same_maxima(got, table):
+    want = reference(table)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    fine = ~np.isnan(want)
+    np.testing.assert_array_equal(got.astype(np.float64)[fine], want[fine])
+
+
+def bag_model(session, dtype):
+    bag = nn.EmbeddingBag(6, 4, DType.from_numpy(np.dtype(dtype)), name="t", mode="max")
+    types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, ["bags"])]
+    with Graph("max", input_types=types) as g:
+        g.output(bag(*g.inputs))
+    return session.load(g, {"t": table_of(dtype)})
+
+
+DTYPES = [np.float32, ml_dtypes.bfloat16, np.float16]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_a_nan_anywhere_in_the_bag_gives_nan(session, dtype):
+    [out] = bag_model(session, dtype).execute(IDS, OFFSETS)
+    assert_same_maxima(out.to_numpy(), table_of(dtype))
+    assert np.isnan(out.to_numpy()[0, 0]) and np.isnan(out.to_numpy()[1, 0])  # second, first
+
+
+class NeverReady(background.Kernel):
+    """A kernel whose compile never starts: bags stay on the numpy path."""
+
+    def request(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_the_numpy_path_gives_the_kernels_bits(monkeypatch, dtype):
+    session = InferenceSession(num_threads=2, backend="native")
+    [compiled] = bag_model(session, dtype).execute(IDS, OFFSETS)
+    monkeypatch.setattr(background, "kernel", lambda key, name, warm: NeverReady(name, warm))
+    [fallback] = bag_model(session, dtype).execute(IDS, OFFSETS)
+    assert compiled.to_numpy().tobytes() == fallback.to_numpy().tobytes()
+
+
+@pytest.mark.parametrize("devices", [None, 2, 3], ids=["one device", "2 rows", "3 rows"])
+def test_collections_sharded_by_rows_give_the_unsharded_bits(session, devices):
+    """Bags split over devices by rows: each device's partial maxima, then their maximum."""
+    bag = nn.EmbeddingBag(6, 4, DType.float32, name="t", mode="max")
+    places = None if devices is None else [DeviceRef.CPU(i) for i in range(devices)]
+    collection = nn.EmbeddingBagCollection(
+        [bag], devices=places, sharding="row" if places else "table"
+    )
+    lengths = np.diff(np.append(OFFSETS, IDS.size))[None, :]
+    types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, [1, "batch"])]
+    with Graph("max", input_types=types) as g:
+        out = collection(*g.inputs)
+        g.output(*(out if isinstance(out, list) else [out]))
+    outs = session.load(g, {"t": table_of(np.float32)}).execute(IDS, lengths)
+    for out in outs:
+        assert_same_maxima(out.to_numpy(), table_of(np.float32))
