@@ -9,10 +9,11 @@ are None) and runs the same jitted exchange; results on another process's device
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -24,9 +25,25 @@ from ember.graph import Node
 
 from .lowering import LoweringContext
 
-__all__ = ["AXIS", "DeviceExchange", "exchange_of", "padded"]
+__all__ = ["AXIS", "DeviceExchange", "exchange_of", "padded", "peer_loss_as_error"]
 
 AXIS = "devices"
+
+
+@contextlib.contextmanager
+def peer_loss_as_error(during: str) -> Iterator[None]:
+    """A collective that failed because a process of the job stopped answering (gloo's
+    error, seen while blocking on the result) raised as `PeerLostError`; other errors as
+    they are."""
+    try:
+        yield
+    except jax.errors.JaxRuntimeError as error:
+        if "gloo" not in str(error).lower():
+            raise
+        raise PeerLostError(
+            f"a process of this job stopped answering during {during}: {error}"
+        ) from None
+
 
 _CREATING = threading.Lock()
 """Held while a model's first execute builds a node's exchange: threads running that execute
@@ -90,15 +107,8 @@ class DeviceExchange:
             NamedSharding(self.mesh, PartitionSpec(AXIS)),
             [b[None] for b in mine],
         )
-        try:
-            results = self._run(stacked)
-            results = jax.block_until_ready(results)
-        except jax.errors.JaxRuntimeError as error:
-            if "gloo" not in str(error).lower():
-                raise
-            raise PeerLostError(
-                f"a process of this job stopped answering during an exchange: {error}"
-            ) from None
+        with peer_loss_as_error("an exchange"):
+            results = jax.block_until_ready(self._run(stacked))
         n = len(self.devices)
         with self._counting:
             self.exchanged_bytes += n * (n - 1) * self._received(shape)

@@ -24,13 +24,12 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ember.errors import PeerLostError
 from ember.graph import Node
 from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
 
 from ..bag_routes import SKIP, ZERO_ROW, PartialLayout, route_bags
 from .decode import decode
-from .device_exchange import AXIS, exchange_of
+from .device_exchange import AXIS, exchange_of, peer_loss_as_error
 from .lowering import LoweringContext, lowers
 
 __all__ = ["PartialExchange", "lower_sharded_embedding_bag_collection"]
@@ -98,14 +97,8 @@ class PartialExchange:
         replicated = jax.make_array_from_callback(
             total.shape, NamedSharding(self.mesh, PartitionSpec()), lambda index: total[index]
         )
-        try:
+        with peer_loss_as_error("an exchange"):
             result = jax.block_until_ready(self._combine(stacked, replicated))
-        except jax.errors.JaxRuntimeError as error:
-            if "gloo" not in str(error).lower():
-                raise
-            raise PeerLostError(
-                f"a process of this job stopped answering during an exchange: {error}"
-            ) from None
         self._count(routes, batch)
         found = {s.device: s.data for s in result.addressable_shards}
         return tuple(found.get(d) for d in self.devices)

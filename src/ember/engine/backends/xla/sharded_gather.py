@@ -29,10 +29,11 @@ import numpy as np
 from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ember.errors import PeerLostError, out_of_range_ids, scatter_error
+from ember.errors import out_of_range_ids, scatter_error
 from ember.graph import Node
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 
+from .device_exchange import peer_loss_as_error
 from .lowering import LoweringContext, lowers
 
 __all__ = ["ShardedTable", "lower_sharded_gather"]
@@ -121,15 +122,9 @@ class ShardedTable:
             exchange = self._gather_into_spare
             inputs = (rows, _global(source.reshape(ids.shape), replicated))
             shape = (*ids.shape, *self.row_shape)
-        try:
+        with peer_loss_as_error("the row exchange"):
             total = exchange(_global(inputs[0], self._sharded), *inputs[1:], self.table)
             total = total.block_until_ready()
-        except jax.errors.JaxRuntimeError as error:
-            if "gloo" not in str(error).lower():
-                raise
-            raise PeerLostError(
-                f"a process of this job stopped answering during the row exchange: {error}"
-            ) from None
         by_device = {s.device: s.data.reshape(shape) for s in total.addressable_shards}
         return tuple(by_device.get(d) for d in self.devices)  # None: another process's
 
