@@ -44,8 +44,10 @@ __all__ = [
     "LENGTHS_NEGATIVE",
     "LENGTHS_SUM",
     "check_lengths",
+    "check_pooling",
     "embedding_bag_collection",
     "lengths_error",
+    "values_and_lengths",
 ]
 
 EMBEDDING_BAG_COLLECTION = Op("embedding_bag_collection", lookup=True)
@@ -117,27 +119,11 @@ def embedding_bag_collection(
             raise ValueError(
                 f"embedding_bag_collection: table {t} has width {hidden}; widths must be static"
             )
-        if modes[t] not in BAG_MODES:
-            raise ValueError(
-                f"embedding_bag_collection: modes[{t}] must be one of {BAG_MODES}, got {modes[t]!r}"
-            )
-        if out_of_range[t] not in BAG_OUT_OF_RANGE:
-            raise ValueError(
-                f"embedding_bag_collection: out_of_range[{t}] must be one of "
-                f"{BAG_OUT_OF_RANGE}, got {out_of_range[t]!r}"
-            )
+        check_pooling("embedding_bag_collection", t, modes[t], out_of_range[t])
         padding[t] = _normalized_padding(padding[t], source.shape[0])
         widths.append(int(hidden))
         dtypes.append(dtype)
-    ids = index_value("embedding_bag_collection values", values)
-    if ids.rank != 1:
-        raise ValueError(f"embedding_bag_collection: values must be 1-D, got {ids.shape}")
-    sizes = index_value("embedding_bag_collection lengths", lengths)
-    if sizes.rank != 2 or sizes.shape[0] != StaticDim(len(features)):
-        raise ValueError(
-            f"embedding_bag_collection: lengths must be (features, batch) = "
-            f"({len(features)}, batch), got {sizes.shape}"
-        )
+    ids, sizes = values_and_lengths("embedding_bag_collection", values, lengths, len(features))
     device = sources[0].device
     for value in [*sources, ids, sizes]:
         if value.device != device:
@@ -157,6 +143,40 @@ def embedding_bag_collection(
     result = TensorType(out_dtype, [sizes.shape[1], sum(attrs["widths"])], device)
     return current_graph().add_node(EMBEDDING_BAG_COLLECTION, [*sources, ids, sizes], attrs,
                                     [result])[0]  # fmt: skip
+
+
+def check_pooling(op: str, t: int, mode: str, out_of_range: str) -> None:
+    """Table `t`'s pooling `mode` and `out_of_range` policy are ones bags take.
+
+    Raises:
+        ValueError: either is not.
+    """
+    if mode not in BAG_MODES:
+        raise ValueError(f"{op}: modes[{t}] must be one of {BAG_MODES}, got {mode!r}")
+    if out_of_range not in BAG_OUT_OF_RANGE:
+        raise ValueError(
+            f"{op}: out_of_range[{t}] must be one of {BAG_OUT_OF_RANGE}, got {out_of_range!r}"
+        )
+
+
+def values_and_lengths(
+    op: str, values: Any, lengths: Any, features: int
+) -> tuple[TensorValue, TensorValue]:
+    """The ids and lengths as graph values, of the layout a collection takes.
+
+    Raises:
+        TypeError: either is not integer.
+        ValueError: values not 1-D, or lengths not `(features, batch)`.
+    """
+    ids = index_value(f"{op} values", values)
+    if ids.rank != 1:
+        raise ValueError(f"{op}: values must be 1-D, got {ids.shape}")
+    sizes = index_value(f"{op} lengths", lengths)
+    if sizes.rank != 2 or sizes.shape[0] != StaticDim(features):
+        raise ValueError(
+            f"{op}: lengths must be (features, batch) = ({features}, batch), got {sizes.shape}"
+        )
+    return ids, sizes
 
 
 def check_lengths(lengths: np.ndarray, values_count: int) -> np.ndarray:

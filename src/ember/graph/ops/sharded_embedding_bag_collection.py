@@ -44,9 +44,8 @@ from ..quantization import QuantizationEncoding
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
-from .embedding_bag import BAG_MODES, BAG_OUT_OF_RANGE, _normalized_padding, _table_type
-from .embedding_bag_collection import _per_table
-from .gather import index_value
+from .embedding_bag import _normalized_padding, _table_type
+from .embedding_bag_collection import _per_table, check_pooling, values_and_lengths
 
 __all__ = [
     "SHARDED_EMBEDDING_BAG_COLLECTION",
@@ -115,25 +114,12 @@ def sharded_embedding_bag_collection(
             shards.append((t, devices.index(block.device), offset, int(rows)))
             offset += int(rows)
         hidden, dtype = _table_type(table[0], encodings[t])
-        if modes[t] not in BAG_MODES:
-            raise ValueError(f"{op}: modes[{t}] must be one of {BAG_MODES}, got {modes[t]!r}")
-        if out_of_range[t] not in BAG_OUT_OF_RANGE:
-            raise ValueError(
-                f"{op}: out_of_range[{t}] must be one of {BAG_OUT_OF_RANGE}, "
-                f"got {out_of_range[t]!r}"
-            )
+        check_pooling(op, t, modes[t], out_of_range[t])
         padding[t] = _normalized_padding(padding[t], StaticDim(offset))
         widths.append(int(hidden))
         dtypes.append(dtype)
         vocab.append(offset)
-    ids = index_value(f"{op} values", values)
-    sizes = index_value(f"{op} lengths", lengths)
-    if ids.rank != 1:
-        raise ValueError(f"{op}: values must be 1-D, got {ids.shape}")
-    if sizes.rank != 2 or sizes.shape[0] != StaticDim(len(features)):
-        raise ValueError(
-            f"{op}: lengths must be (features, batch) = ({len(features)}, batch), got {sizes.shape}"
-        )
+    ids, sizes = values_and_lengths(op, values, lengths, len(features))
     out_dtype = dtypes[0] if len(set(dtypes)) == 1 else DType.float32
     attrs = {
         "shards": tuple(shards),
