@@ -14,7 +14,7 @@ from ember.graph import Node
 from ember.graph.dim import StaticDim
 from ember.graph.ops.embedding_bag import EMBEDDING_BAG
 
-from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOLS, BagPool, offset_bounds
+from .kernels.bag import KIND_F32, POOLS, BagPool, offset_bounds
 from .kernels.bag_collection import BagCollection, TableSpec
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.lookup import RowLookup
@@ -27,8 +27,6 @@ __all__ = ["CHUNK_BYTES", "lower_embedding_bag"]
 
 CHUNK_BYTES = 1 << 20
 """Decoded rows of a quantized table held at once: small enough to stay in a core's L2."""
-
-_KINDS = {"float32": KIND_F32, "bfloat16": KIND_BF16, "float16": KIND_F16}
 
 
 @lowers(EMBEDDING_BAG)
@@ -45,9 +43,9 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
     encoding = attrs["encoding"]
     width = node.result_types[0].shape[1]
     static_width = int(width) if isinstance(width, StaticDim) else None
-    kind = KIND_F32 if encoding else _KINDS[node.inputs[0].dtype.value]
+    spec = TableSpec.of(node.inputs[0].dtype.value, encoding and encoding.name)
+    kind = spec.kind
     if not has_weights:  # every unweighted bag: one collection kernel call
-        spec = TableSpec(encoding.name) if encoding else TableSpec(None, kind)
         fused_by_width = {}  # a table of symbolic width: one per width seen
 
         def fused_bags(width: int) -> BagCollection:
@@ -100,14 +98,12 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
         pooled = out if pooled_in_place else np.empty(out.shape, np.float32)
         parallel = flat.size * hidden * 4 >= PARALLEL_MIN_BYTES
         if not has_weights:
-            source = table if encoding or kind == KIND_F32 else table.view(np.uint16)
             fused = fused_bags(hidden)
-            bad = fused([source], flat, bounds, pooled, parallel, check=check)
+            bad = fused([spec.rows(table)], flat, bounds, pooled, parallel, check=check)
             if bad >= 0:
                 raise out_of_range_error(ids.shape, bad, flat[bad].item(), vocab, "error")
         elif encoding is None:
-            source = table if kind == KIND_F32 else table.view(np.uint16)
-            bad = bags(source, kind, flat, False, bounds[:-1], bounds[1:], weights, pool,
+            bad = bags(spec.rows(table), kind, flat, False, bounds[:-1], bounds[1:], weights, pool,
                        padding_idx, mode, pooled, parallel, check=check)  # fmt: skip
             if bad >= 0:
                 raise out_of_range_error(ids.shape, bad, flat[bad].item(), vocab, "error")

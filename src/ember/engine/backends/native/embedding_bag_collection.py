@@ -10,7 +10,7 @@ from ember.errors import out_of_range_error
 from ember.graph import Node
 from ember.graph.ops.embedding_bag_collection import EMBEDDING_BAG_COLLECTION, check_lengths
 
-from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOLS
+from .kernels.bag import POOLS
 from .kernels.bag_collection import BagCollection, TableSpec
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.out_of_range import CLAMP, ERROR, ZERO
@@ -18,7 +18,6 @@ from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_embedding_bag_collection"]
 
-_KINDS = {"float32": KIND_F32, "bfloat16": KIND_BF16, "float16": KIND_F16}
 _MODES = {"error": ERROR, "zero": ZERO, "clamp": CLAMP}
 """ERROR tells the kernel that every id of the feature was checked to be a row."""
 
@@ -28,7 +27,7 @@ def lower_embedding_bag_collection(ctx: LoweringContext, node: Node) -> StepFn:
     attrs = node.attrs
     count = len(attrs["modes"])
     specs = [
-        TableSpec(encoding.name) if encoding else TableSpec(None, _KINDS[table.dtype.value])
+        TableSpec.of(table.dtype.value, encoding and encoding.name)
         for table, encoding in zip(node.inputs[:count], attrs["encodings"], strict=True)
     ]
     columns = np.cumsum((0, *attrs["widths"]))
@@ -53,7 +52,7 @@ def lower_embedding_bag_collection(ctx: LoweringContext, node: Node) -> StepFn:
         flat = np.ascontiguousarray(values.reshape(-1))  # the kernels read ids by address
         starts = check_lengths(np.asarray(lengths), flat.size)
         batch = lengths.shape[1]
-        tables = [_rows(np.ascontiguousarray(inputs[t]), spec) for t, spec in enumerate(specs)]
+        tables = [spec.rows(np.ascontiguousarray(inputs[t])) for t, spec in enumerate(specs)]
         out = rt.empty(slot, (batch, int(columns[-1])), out_dtype)
         pooled = out if out_dtype == np.float32 else np.empty(out.shape, np.float32)
         parallel = flat.size * row_bytes >= PARALLEL_MIN_BYTES
@@ -70,8 +69,3 @@ def lower_embedding_bag_collection(ctx: LoweringContext, node: Node) -> StepFn:
 
 def _padding(padding_idx: int | None) -> int:
     return -1 if padding_idx is None else padding_idx
-
-
-def _rows(table: np.ndarray, spec: TableSpec) -> np.ndarray:
-    """A table as its kernel reads it: 16-bit floats as their uint16 bits."""
-    return table.view(np.uint16) if spec.fmt is None and spec.kind != KIND_F32 else table

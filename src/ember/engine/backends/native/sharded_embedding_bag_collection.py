@@ -12,7 +12,7 @@ from ember.graph import Node
 from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
 
 from ..bag_routes import SKIP, PartialLayout, route_bags
-from .kernels.bag import KIND_BF16, KIND_F16, KIND_F32, POOL_MAX, POOL_SUM
+from .kernels.bag import POOL_MAX, POOL_SUM
 from .kernels.bag_collection import BagCollection, TableSpec
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.out_of_range import ZERO
@@ -20,17 +20,16 @@ from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_sharded_embedding_bag_collection"]
 
-_KINDS = {"float32": KIND_F32, "bfloat16": KIND_BF16, "float16": KIND_F16}
-
 
 @lowers(SHARDED_EMBEDDING_BAG_COLLECTION)
 def lower_sharded_embedding_bag_collection(ctx: LoweringContext, node: Node) -> StepFn:
     attrs = node.attrs
     devices, shards = len(node.result_types), attrs["shards"]
     layout = PartialLayout(attrs, devices)
-    pools = []
+    pools, specs_of = [], []
     for k, held in enumerate(layout.held):
-        specs = [_spec(node.inputs[s], attrs["encodings"][shards[s][0]]) for s in held]
+        specs = [TableSpec.of(node.inputs[s].dtype.value, _format(attrs, s)) for s in held]
+        specs_of.append(specs)
         rows = [
             [f, held.index(s), POOL_MAX if attrs["modes"][t] == "max" else POOL_SUM, SKIP,
              ZERO, layout.column[f][k], attrs["widths"][f]]
@@ -50,7 +49,10 @@ def lower_sharded_embedding_bag_collection(ctx: LoweringContext, node: Node) -> 
         for k, pool in enumerate(pools):
             partial = np.zeros((batch, layout.widths[k]), np.float32)
             if pool is not None:
-                tables = [_rows(np.ascontiguousarray(blocks[s])) for s in layout.held[k]]
+                tables = [
+                    spec.rows(np.ascontiguousarray(blocks[s]))
+                    for spec, s in zip(specs_of[k], layout.held[k], strict=True)
+                ]
                 parallel = routes.ids[k].size * 4 * width >= PARALLEL_MIN_BYTES
                 pool(tables, routes.ids[k], routes.starts, partial, parallel)
             partials.append(partial)
@@ -94,10 +96,6 @@ def combine_partials(
     return np.concatenate(pieces, axis=1)
 
 
-def _spec(block, encoding) -> TableSpec:
-    return TableSpec(encoding.name) if encoding else TableSpec(None, _KINDS[block.dtype.value])
-
-
-def _rows(table: np.ndarray) -> np.ndarray:
-    """A block as the kernels read it: 16-bit floats as their uint16 bits."""
-    return table.view(np.uint16) if table.dtype.itemsize == 2 else table
+def _format(attrs: dict, shard: int) -> str | None:
+    encoding = attrs["encodings"][attrs["shards"][shard][0]]
+    return encoding and encoding.name

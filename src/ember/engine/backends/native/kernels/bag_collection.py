@@ -28,6 +28,8 @@ from .bag import (
     FEATURE_POOL,
     FEATURE_TABLE,
     FEATURE_WIDTH,
+    KIND_BF16,
+    KIND_F16,
     KIND_F32,
     POOL_SUM,
     TABLE_ADDRESS,
@@ -57,6 +59,19 @@ class TableSpec:
 
     fmt: str | None
     kind: int = KIND_F32
+
+    @classmethod
+    def of(cls, dtype: str, fmt: str | None) -> TableSpec:
+        """The spec of a table of dtype `dtype` (a `DType` value such as "bfloat16"), or of
+        uint8 rows of the registry format `fmt` where one is given."""
+        return cls(fmt) if fmt else cls(None, _DENSE_KINDS[dtype])
+
+    def rows(self, table: np.ndarray) -> np.ndarray:
+        """`table` as the kernels read it: 16-bit float rows as their uint16 bits."""
+        return table.view(np.uint16) if self.fmt is None and self.kind != KIND_F32 else table
+
+
+_DENSE_KINDS = {"float32": KIND_F32, "bfloat16": KIND_BF16, "float16": KIND_F16}
 
 
 class BagCollection:
