@@ -85,7 +85,7 @@ def test_two_processes_give_the_unsharded_bag_collection(tables):
     bit), and one partial vector per bag and device is exchanged, never rows."""
     code, output = launch("bags", tables)
     assert code == 0 and "FAIL" not in output, output
-    assert output.count("ok bags:") == 2 * 4, output
+    assert output.count("ok bags:") == 2 * 5, output
 
 
 def test_each_process_holds_about_its_shards(tmp_path):

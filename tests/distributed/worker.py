@@ -201,6 +201,41 @@ elif SCENARIO == "bags":
         exchange.exchanged_bytes == 4 * 3 * batch * (4 * 64 + 256) * 4,
     )
 
+    def weighted(device, sharding=None):
+        """A weighted collection: dense rows split over the devices, int8 rows on device 3."""
+        i8 = QuantizationEncoding.ROWWISE_INT8
+        summed = [
+            nn.EmbeddingBag(1001, 64, DType.float32, device, name="sum", padding_idx=0),
+            nn.EmbeddingBag(1001, 72, DType.uint8, device, i8, "int8"),
+        ]
+        collection = nn.EmbeddingBagCollection(
+            summed, {"a": 0, "b": 1, "c": 0, "d": 1, "e": 0},
+            devices=None if sharding is None else devices, sharding=sharding or "table",
+        )  # fmt: skip
+        types = [
+            TensorType(DType.int64, ["n"], device),
+            TensorType(DType.int32, [5, "b"], device),
+            TensorType(DType.float32, ["n"], device),
+        ]
+        with Graph("weighted", input_types=types) as g:
+            out = collection(*g.inputs)
+            g.output(*(out if isinstance(out, list) else [out]))
+        m = InferenceSession(devices=dist.devices()).load(g, weights)
+        scale = rng.uniform(-2, 2, values.size).astype(np.float32)
+        outs = m.execute(values, lengths, scale)
+        return [o.to_numpy() for o in outs if o is not None]
+
+    rng = np.random.default_rng(2)
+    [want_weighted] = weighted(local)
+    rng = np.random.default_rng(2)
+    outs = weighted(None, ["row", 3])
+    check(
+        "bags: a weighted collection split over processes matches the unsharded one",
+        len(outs) == 2
+        and all(np.allclose(o, want_weighted, rtol=1e-5, atol=1e-5) for o in outs)
+        and not np.allclose(want_weighted[:, :64], want[:, :64]),  # feature a, weighed
+    )
+
 elif SCENARIO == "rss":
     table = np.load(os.path.join(FOLDER, "big.npy"), mmap_mode="r")
     before = rss_mb()

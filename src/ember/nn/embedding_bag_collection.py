@@ -96,18 +96,24 @@ class EmbeddingBagCollection(Module):
         """Per bag: the index in `devices` of the one device holding its table, or "row" (split
         by rows over every device); None when the collection is not sharded."""
 
-    def __call__(self, values: Any, lengths: Any) -> TensorValue | list[TensorValue]:
+    def __call__(
+        self, values: Any, lengths: Any, per_sample_weights: Any = None
+    ) -> TensorValue | list[TensorValue]:
         """`(batch, sum of the features' widths)`: `values` the ids of every feature,
-        feature-major; `lengths` `(features, batch)`, the ids each sample has per feature.
-        Sharded: a list of that result, one per device."""
+        feature-major; `lengths` `(features, batch)`, the ids each sample has per feature;
+        `per_sample_weights` (a weighted `KeyedJaggedTensor`'s weights: one float per value)
+        scale the rows of bags that sum. Sharded: a list of that result, one per device."""
         if self.placement is not None:
-            return self._sharded(values, lengths)
+            return self._sharded(values, lengths, per_sample_weights)
         ids = index_value("embedding_bag_collection values", values).to(self.device)
         sizes = index_value("embedding_bag_collection lengths", lengths).to(self.device)
+        if per_sample_weights is not None:
+            per_sample_weights = ops.as_value(per_sample_weights).to(self.device)
         return ops.embedding_bag_collection(
             [bag.weight for bag in self.bags],
             ids,
             sizes,
+            per_sample_weights=per_sample_weights,
             features=list(self.features.values()),
             modes=[bag.mode for bag in self.bags],
             padding_idx=[bag.padding_idx for bag in self.bags],
@@ -126,7 +132,7 @@ class EmbeddingBagCollection(Module):
         start = min(size * device_index, vocab)
         return start, min(start + size, vocab)
 
-    def _sharded(self, values: Any, lengths: Any) -> list[TensorValue]:
+    def _sharded(self, values: Any, lengths: Any, weights: Any) -> list[TensorValue]:
         tables = []
         for t, bag in enumerate(self.bags):
             bounds = [self.shard_bounds(t, k) for k in range(len(self.devices))]
@@ -140,6 +146,7 @@ class EmbeddingBagCollection(Module):
             index_value("embedding_bag_collection values", values),
             index_value("embedding_bag_collection lengths", lengths),
             self.devices,
+            per_sample_weights=weights,
             features=list(self.features.values()),
             modes=[bag.mode for bag in self.bags],
             padding_idx=[bag.padding_idx for bag in self.bags],

@@ -44,6 +44,7 @@ __all__ = [
     "EMBEDDING_BAG",
     "BagMode",
     "bag_bounds",
+    "check_weights_shape",
     "embedding_bag",
     "offsets_error",
 ]
@@ -243,22 +244,34 @@ def _check_constant_offsets(
     bag_bounds(values, np.iinfo(np.int64).max if count is None else count, include_last_offset)
 
 
-def _weights_value(weights: Any, index: TensorValue, mode: str) -> TensorValue:
-    if mode != "sum":
+def check_weights_shape(op: str, weights: tuple[int, ...], ids: tuple[int, ...]) -> None:
+    """At execute: the per-sample weights' shape is the ids' (a symbolic dim may differ in
+    the graph).
+
+    Raises:
+        ValueError: it is not.
+    """
+    if tuple(weights) != tuple(ids):
         raise ValueError(
-            f"embedding_bag: per_sample_weights are only for mode='sum', got mode={mode!r}"
+            f"{op}: per_sample_weights must have the ids' shape {tuple(ids)}, got {tuple(weights)}"
         )
+
+
+def _weights_value(
+    weights: Any, index: TensorValue, mode: str, op: str = "embedding_bag"
+) -> TensorValue:
+    if mode != "sum":
+        raise ValueError(f"{op}: per_sample_weights are only for mode='sum', got mode={mode!r}")
     value = as_value(weights)
     if not value.dtype.is_float():
-        raise TypeError(f"embedding_bag: per_sample_weights must be floats, got {value.dtype!r}")
+        raise TypeError(f"{op}: per_sample_weights must be floats, got {value.dtype!r}")
     same = value.rank == index.rank and all(
         a == b or not (isinstance(a, StaticDim) and isinstance(b, StaticDim))
         for a, b in zip(value.shape, index.shape, strict=True)
     )
     if not same:
         raise ValueError(
-            f"embedding_bag: per_sample_weights must have the ids' shape {index.shape}, "
-            f"got {value.shape}"
+            f"{op}: per_sample_weights must have the ids' shape {index.shape}, got {value.shape}"
         )
     return value
 

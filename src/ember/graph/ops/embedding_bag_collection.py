@@ -35,7 +35,13 @@ from ..quantization import QuantizationEncoding
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
-from .embedding_bag import BAG_MODES, BAG_OUT_OF_RANGE, _normalized_padding, _table_type
+from .embedding_bag import (
+    BAG_MODES,
+    BAG_OUT_OF_RANGE,
+    _normalized_padding,
+    _table_type,
+    _weights_value,
+)
 from .gather import index_value
 
 __all__ = [
@@ -45,6 +51,7 @@ __all__ = [
     "LENGTHS_SUM",
     "check_lengths",
     "check_pooling",
+    "collection_weights",
     "embedding_bag_collection",
     "lengths_error",
     "values_and_lengths",
@@ -62,6 +69,7 @@ def embedding_bag_collection(
     values: Any,
     lengths: Any,
     *,
+    per_sample_weights: Any = None,
     features: Sequence[int] | None = None,
     modes: Sequence[str] | None = None,
     padding_idx: Sequence[int | None] | None = None,
@@ -75,6 +83,9 @@ def embedding_bag_collection(
       may differ in width, dtype and format.
     - `values`: 1-D integer ids of every feature, feature-major; `lengths`: integer
       `(features, batch)`, with a static number of features.
+    - `per_sample_weights`: a float weight per value (`values`' shape: TorchRec's weighted
+      `KeyedJaggedTensor`), each row multiplied by its weight before it is summed, as
+      `embedding_bag` weighs rows; every table a feature reads must pool by "sum".
     - `features[f]`: the table feature `f` reads (default: one feature per table, in order).
     - `modes`, `padding_idx`, `out_of_range`: per table, as `embedding_bag` takes them
       (default "sum", None, "error").
@@ -124,8 +135,13 @@ def embedding_bag_collection(
         widths.append(int(hidden))
         dtypes.append(dtype)
     ids, sizes = values_and_lengths("embedding_bag_collection", values, lengths, len(features))
+    inputs = [*sources, ids, sizes]
+    if per_sample_weights is not None:
+        inputs.append(
+            collection_weights("embedding_bag_collection", per_sample_weights, ids, modes, features)
+        )
     device = sources[0].device
-    for value in [*sources, ids, sizes]:
+    for value in inputs:
         if value.device != device:
             raise ValueError(
                 f"embedding_bag_collection: table 0 lives on {device} and an input on "
@@ -139,10 +155,10 @@ def embedding_bag_collection(
         "out_of_range": tuple(out_of_range),
         "encodings": tuple(encodings),
         "widths": tuple(widths[t] for t in features),
+        "has_weights": per_sample_weights is not None,
     }
     result = TensorType(out_dtype, [sizes.shape[1], sum(attrs["widths"])], device)
-    return current_graph().add_node(EMBEDDING_BAG_COLLECTION, [*sources, ids, sizes], attrs,
-                                    [result])[0]  # fmt: skip
+    return current_graph().add_node(EMBEDDING_BAG_COLLECTION, inputs, attrs, [result])[0]
 
 
 def check_pooling(op: str, t: int, mode: str, out_of_range: str) -> None:
@@ -157,6 +173,26 @@ def check_pooling(op: str, t: int, mode: str, out_of_range: str) -> None:
         raise ValueError(
             f"{op}: out_of_range[{t}] must be one of {BAG_OUT_OF_RANGE}, got {out_of_range!r}"
         )
+
+
+def collection_weights(
+    op: str, weights: Any, ids: TensorValue, modes: Sequence[str], features: Sequence[int]
+) -> TensorValue:
+    """The per-value weights as a graph value, checked: floats of the values' shape, for
+    features whose tables all pool by "sum" (a weight scales a summed term; a mean or max of
+    weighted rows is not what any peer computes).
+
+    Raises:
+        TypeError: weights not floats.
+        ValueError: a feature's table pools by another mode, or weights of another shape.
+    """
+    for f, t in enumerate(features):
+        if modes[t] != "sum":
+            raise ValueError(
+                f"{op}: per_sample_weights are only for mode='sum', but feature {f} reads "
+                f"table {t}, of mode={modes[t]!r}"
+            )
+    return _weights_value(weights, ids, "sum", op)
 
 
 def values_and_lengths(

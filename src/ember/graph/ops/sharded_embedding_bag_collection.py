@@ -45,7 +45,12 @@ from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
 from .embedding_bag import _normalized_padding, _table_type
-from .embedding_bag_collection import _per_table, check_pooling, values_and_lengths
+from .embedding_bag_collection import (
+    _per_table,
+    check_pooling,
+    collection_weights,
+    values_and_lengths,
+)
 
 __all__ = [
     "SHARDED_EMBEDDING_BAG_COLLECTION",
@@ -63,6 +68,7 @@ def sharded_embedding_bag_collection(
     lengths: Any,
     devices: Sequence[DeviceRef],
     *,
+    per_sample_weights: Any = None,
     features: Sequence[int] | None = None,
     modes: Sequence[str] | None = None,
     padding_idx: Sequence[int | None] | None = None,
@@ -120,6 +126,9 @@ def sharded_embedding_bag_collection(
         dtypes.append(dtype)
         vocab.append(offset)
     ids, sizes = values_and_lengths(op, values, lengths, len(features))
+    inputs = [*(b for table in blocks for b in table), ids, sizes]
+    if per_sample_weights is not None:
+        inputs.append(collection_weights(op, per_sample_weights, ids, modes, features))
     out_dtype = dtypes[0] if len(set(dtypes)) == 1 else DType.float32
     attrs = {
         "shards": tuple(shards),
@@ -130,8 +139,8 @@ def sharded_embedding_bag_collection(
         "out_of_range": tuple(out_of_range),
         "encodings": tuple(encodings),
         "widths": tuple(widths[t] for t in features),
+        "has_weights": per_sample_weights is not None,
     }
     shape = [sizes.shape[1], sum(attrs["widths"])]
     results = [TensorType(out_dtype, shape, d) for d in devices]
-    inputs = [*(b for table in blocks for b in table), ids, sizes]
     return list(current_graph().add_node(SHARDED_EMBEDDING_BAG_COLLECTION, inputs, attrs, results))

@@ -12,7 +12,7 @@ import numpy as np
 from ember.errors import out_of_range_error, out_of_range_ids
 from ember.graph import Node
 from ember.graph.dim import StaticDim
-from ember.graph.ops.embedding_bag import EMBEDDING_BAG
+from ember.graph.ops.embedding_bag import EMBEDDING_BAG, check_weights_shape
 
 from .kernels.bag import KIND_F32, POOLS, BagPool, offset_bounds
 from .kernels.bag_collection import BagCollection, TableSpec
@@ -81,11 +81,7 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
         else:
             bounds = offset_bounds(offsets, flat.size, include_last)
         if weights is not None:
-            if weights.shape != ids.shape:
-                raise ValueError(
-                    f"embedding_bag: per_sample_weights must have the ids' shape {ids.shape}, "
-                    f"got {weights.shape}"
-                )
+            check_weights_shape("embedding_bag", weights.shape, ids.shape)
             weights = np.ascontiguousarray(weights.reshape(-1), np.float32)
         vocab = table.shape[0]
         unread = flat.size - int(bounds[-1])  # ids after the last bag

@@ -8,6 +8,7 @@ import numpy as np
 
 from ember.errors import out_of_range_error
 from ember.graph import Node
+from ember.graph.ops.embedding_bag import check_weights_shape
 from ember.graph.ops.embedding_bag_collection import EMBEDDING_BAG_COLLECTION, check_lengths
 
 from .kernels.bag import POOLS
@@ -46,17 +47,22 @@ def lower_embedding_bag_collection(ctx: LoweringContext, node: Node) -> StepFn:
     out_dtype = node.result_types[0].dtype.to_numpy()
     row_bytes = 4 * int(columns[-1]) // len(attrs["features"])
     pools = BagCollection(specs, features, ids_dtype)
+    has_weights = attrs["has_weights"]
 
     def run(rt, slot, *inputs):
         values, lengths = inputs[count], inputs[count + 1]
         flat = np.ascontiguousarray(values.reshape(-1))  # the kernels read ids by address
+        weights = None
+        if has_weights:
+            check_weights_shape("embedding_bag_collection", inputs[-1].shape, values.shape)
+            weights = np.ascontiguousarray(inputs[-1].reshape(-1), np.float32)
         starts = check_lengths(np.asarray(lengths), flat.size)
         batch = lengths.shape[1]
         tables = [spec.rows(np.ascontiguousarray(inputs[t])) for t, spec in enumerate(specs)]
         out = rt.empty(slot, (batch, int(columns[-1])), out_dtype)
         pooled = out if out_dtype == np.float32 else np.empty(out.shape, np.float32)
         parallel = flat.size * row_bytes >= PARALLEL_MIN_BYTES
-        bad = pools(tables, flat, starts, pooled, parallel, check=bool(checked))
+        bad = pools(tables, flat, starts, pooled, parallel, bool(checked), weights)
         if bad >= 0:  # nothing written
             vocab = next(tables[t].shape[0] for f, t in checked if bad < starts[(f + 1) * batch])
             raise out_of_range_error(flat.shape, bad, flat[bad].item(), vocab, "error")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ember.graph import Node
+from ember.graph.ops.embedding_bag import check_weights_shape
 from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
 
 from ..bag_routes import SKIP, PartialLayout, route_bags
@@ -42,7 +43,13 @@ def lower_sharded_embedding_bag_collection(ctx: LoweringContext, node: Node) -> 
     width = sum(attrs["widths"])
 
     def run(rt, slot, *inputs):
-        blocks, values, lengths = inputs[: len(shards)], inputs[-2], inputs[-1]
+        count = len(shards)
+        blocks, values, lengths = inputs[:count], inputs[count], inputs[count + 1]
+        weights = None
+        if attrs["has_weights"]:  # one per value, read where the routed ids say
+            check_weights_shape(SHARDED_EMBEDDING_BAG_COLLECTION.name, inputs[-1].shape,
+                                values.shape)  # fmt: skip
+            weights = np.ascontiguousarray(inputs[-1].reshape(-1), np.float32)
         routes = route_bags(attrs, np.asarray(values), np.asarray(lengths), devices)
         batch = lengths.shape[1]
         partials = []
@@ -54,7 +61,7 @@ def lower_sharded_embedding_bag_collection(ctx: LoweringContext, node: Node) -> 
                     for spec, s in zip(specs_of[k], layout.held[k], strict=True)
                 ]
                 parallel = routes.ids[k].size * 4 * width >= PARALLEL_MIN_BYTES
-                pool(tables, routes.ids[k], routes.starts, partial, parallel)
+                pool(tables, routes.ids[k], routes.starts, partial, parallel, weights=weights)
             partials.append(partial)
         out = rt.empty(slot, (batch, width), out_dtype)
         out[...] = combine_partials(attrs, layout, partials, routes.counts, routes.total)

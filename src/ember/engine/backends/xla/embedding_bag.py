@@ -21,6 +21,7 @@ from ember.graph.ops.embedding_bag import (
     OFFSET_DECREASES,
     OFFSET_NOT_ZERO,
     OFFSET_PAST_IDS,
+    check_weights_shape,
     offsets_error,
 )
 
@@ -58,11 +59,8 @@ def lower_embedding_bag(
         segments = jnp.repeat(jnp.arange(count, dtype=jnp.int32), ids.shape[1])
     else:
         count, segments = _segments(ctx, node, offsets, flat.size, attrs["include_last_offset"])
-    if weights is not None and weights.shape != ids.shape:
-        raise ValueError(
-            f"embedding_bag: per_sample_weights must have the ids' shape {ids.shape}, "
-            f"got {weights.shape}"
-        )
+    if weights is not None:
+        check_weights_shape("embedding_bag", weights.shape, ids.shape)
     vocab = table.shape[0]
     valid = valid_ids(flat, vocab, allow_negative=False)
     if out_of_range == "error":

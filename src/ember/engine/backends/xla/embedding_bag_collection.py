@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ember.graph import Node
+from ember.graph.ops.embedding_bag import check_weights_shape
 from ember.graph.ops.embedding_bag_collection import (
     EMBEDDING_BAG_COLLECTION,
     LENGTHS_LONG,
@@ -57,6 +58,10 @@ def lower_embedding_bag_collection(
     count = len(attrs["modes"])
     tables, values, lengths = inputs[:count], inputs[count], inputs[count + 1]
     flat = values.reshape(-1)
+    weights = None
+    if attrs["has_weights"]:
+        check_weights_shape("embedding_bag_collection", inputs[-1].shape, values.shape)
+        weights = inputs[-1].reshape(-1).astype(jnp.float32)
     batch = lengths.shape[1]
     wide = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
     ends = _checked_ends(ctx, lengths.reshape(-1), wide, flat.size, batch)
@@ -82,15 +87,29 @@ def lower_embedding_bag_collection(
                 attrs["padding_idx"][t],
                 attrs["out_of_range"][t],
                 attrs["encodings"][t],
+                weights,
             )
         )
     return jnp.concatenate(pieces, axis=1).astype(node.result_types[0].dtype.to_numpy())
 
 
 def _pool_feature(
-    ctx, node, table, values, flat, mine, sample, batch, mode, padding_idx, out_of_range, encoding
+    ctx,
+    node,
+    table,
+    values,
+    flat,
+    mine,
+    sample,
+    batch,
+    mode,
+    padding_idx,
+    out_of_range,
+    encoding,
+    weights,
 ) -> jax.Array:
-    """One feature's `(batch, width)` float32: the values it owns pooled per sample."""
+    """One feature's `(batch, width)` float32: the values it owns pooled per sample, each row
+    times its weight where there are `weights`."""
     vocab = table.shape[0]
     valid = valid_ids(flat, vocab, allow_negative=False)
     if out_of_range == "error":
@@ -100,6 +119,8 @@ def _pool_feature(
     rows = (decode(encoding.name, rows) if encoding else rows).astype(jnp.float32)
     if out_of_range == "zero":
         rows = jnp.where(valid[:, None], rows, 0.0)
+    if weights is not None:
+        rows = rows * weights[:, None]
     keep = mine
     if padding_idx is not None and padding_idx <= np.iinfo(flat.dtype).max:
         keep = keep & (flat != jnp.asarray(padding_idx, flat.dtype))

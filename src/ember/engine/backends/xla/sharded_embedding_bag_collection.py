@@ -25,6 +25,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ember.graph import Node
+from ember.graph.ops.embedding_bag import check_weights_shape
 from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
 
 from ..bag_routes import SKIP, ZERO_ROW, PartialLayout, route_bags
@@ -41,7 +42,12 @@ def lower_sharded_embedding_bag_collection(
 ) -> tuple[jax.Array | None, ...]:
     exchange = exchange_of(ctx, node, lambda: PartialExchange(ctx, node))
     count = len(node.attrs["shards"])
-    return exchange(inputs[:count], np.asarray(inputs[count]), np.asarray(inputs[count + 1]))
+    values, weights = np.asarray(inputs[count]), None
+    if node.attrs["has_weights"]:
+        weights = np.asarray(inputs[-1])
+        check_weights_shape(SHARDED_EMBEDDING_BAG_COLLECTION.name, weights.shape, values.shape)
+        weights = weights.reshape(-1).astype(np.float32)
+    return exchange(inputs[:count], values, np.asarray(inputs[count + 1]), weights)
 
 
 class PartialExchange:
@@ -77,7 +83,11 @@ class PartialExchange:
             )
         )
 
-    def __call__(self, blocks, values: np.ndarray, lengths: np.ndarray) -> tuple:
+    def __call__(
+        self, blocks, values: np.ndarray, lengths: np.ndarray, weights: np.ndarray | None
+    ) -> tuple:
+        """Each device's result (None on another process's): `weights`, float32, one per
+        value, or None."""
         n, here = len(self.devices), jax.process_index()
         routes = route_bags(self.attrs, values, lengths, n)
         batch = lengths.shape[1]
@@ -88,8 +98,9 @@ class PartialExchange:
                 continue
             held = [jax.device_put(blocks[s], device) for s in self.layout.held[k]]
             ids = jax.device_put(routes.ids[k].astype(np.int32), device)
+            scale = None if weights is None else jax.device_put(weights, device)
             with jax.default_device(device):
-                mine.append(self._pools[k](held, ids, jax.device_put(bags, device), batch))
+                mine.append(self._pools[k](held, ids, jax.device_put(bags, device), batch, scale))
         stacked = jax.make_array_from_single_device_arrays(
             (n, batch, self.depth), NamedSharding(self.mesh, PartitionSpec(AXIS)), mine
         )
@@ -117,10 +128,10 @@ class PartialExchange:
             self.exchanged_bytes += n * (n - 1) * batch * self.depth * 4
             self.row_bytes += (n - 1) * rows
 
-    def _pool(self, k: int, blocks, ids, bags, batch: int) -> jax.Array:
+    def _pool(self, k: int, blocks, ids, bags, batch: int, weights) -> jax.Array:
         """Device `k`'s `(1, batch, depth)` float32 partials: for each feature with a block
-        here, the sums (or maxima, from -inf) of the rows it pools; `bags[i]` is value `i`'s
-        bag, `feature * batch + sample`."""
+        here, the sums (or maxima, from -inf) of the rows it pools, each row times its weight
+        where there are `weights`; `bags[i]` is value `i`'s bag, `feature * batch + sample`."""
         attrs, pieces = self.attrs, []
         feature, sample = bags // max(batch, 1), bags % max(batch, 1)
         for f, t in enumerate(attrs["features"]):
@@ -138,6 +149,8 @@ class PartialExchange:
             rows = jnp.take(block, jnp.clip(ids, 0, block.shape[0] - 1), axis=0)
             encoding = attrs["encodings"][t]
             rows = (decode(encoding.name, rows) if encoding else rows).astype(jnp.float32)
+            if weights is not None:
+                rows = rows * weights[:, None]
             fill = jnp.where(ids == ZERO_ROW, 0.0, empty)[:, None]  # a zero row counts in max
             terms = jnp.where((ours & (ids >= 0))[:, None], rows, fill)
             segments = jnp.where(ours, sample, batch)  # others fall past the end

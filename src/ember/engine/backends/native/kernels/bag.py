@@ -606,6 +606,14 @@ def _add_row(dst, row, kind, pool, first):
 
 
 @jit(nogil=True, inline="always")
+def _add_weighted_row(dst, row, kind, w):
+    """Add ``w`` times one float32 (or `kind` 16-bit) row to ``dst`` (a sum's term, rounded
+    to float32 before it is added, as `numpy_pool_bags` rounds it)."""
+    for k in range(dst.shape[0]):
+        dst[k] += w * _load_at(row, k, kind)
+
+
+@jit(nogil=True, inline="always")
 def _takes_over(x, best):
     """Whether `x` replaces `best` in a max: a larger value, or the first NaN, which then stays
     (NaN anywhere in a bag makes its column NaN, as `numpy.max` does, not only where it comes
@@ -641,13 +649,16 @@ def _finish(dst, pool, count):
 
 
 @jit(nogil=True)
-def _collect_dense_feature(table, kind, feature, starts, base, ids, unsigned, out, first, stop):
-    """Bags ``first:stop`` of one feature over a dense table."""
+def _collect_dense_feature(table, kind, feature, starts, base, ids, weights, unsigned, out, first,
+                           stop):  # fmt: skip
+    """Bags ``first:stop`` of one feature over a dense table; each row times its weight when
+    there are ``weights`` (one per id; none: an empty array)."""
     pool, pad, out_of_range = feature[FEATURE_POOL], feature[FEATURE_PAD], feature[
         FEATURE_OUT_OF_RANGE]  # fmt: skip
     column, width = feature[FEATURE_COLUMN], feature[FEATURE_WIDTH]
     rows, limit = table.shape[0], starts[base + stop]
-    if kind == KIND_F32 and pool != POOL_MAX and pad < 0 and out_of_range == ERROR:
+    weighted = weights.shape[0] > 0
+    if kind == KIND_F32 and pool != POOL_MAX and pad < 0 and out_of_range == ERROR and not weighted:
         mine = ids[:limit]  # prefetches stay within this feature's ids
         for b in range(first, stop):
             start, end = starts[base + b], starts[base + b + 1]
@@ -666,6 +677,8 @@ def _collect_dense_feature(table, kind, feature, starts, base, ids, unsigned, ou
             r = _row_of(x, rows, unsigned, out_of_range)
             if r < 0:
                 _add_zero_row(dst, pool, count == 0)
+            elif weighted:
+                _add_weighted_row(dst, table[r], kind, weights[j])
             else:
                 _add_row(dst, table[r], kind, pool, count == 0)
             count += 1
@@ -673,7 +686,7 @@ def _collect_dense_feature(table, kind, feature, starts, base, ids, unsigned, ou
 
 
 @jit(nogil=True)
-def _collect_dense_span(tables, features, starts, ids, unsigned, out, f16, first, stop):
+def _collect_dense_span(tables, features, starts, ids, weights, unsigned, out, f16, first, stop):
     """Samples ``first:stop`` of every feature over dense tables (float32, or 16-bit kinds)."""
     batch = out.shape[0]
     for f in range(features.shape[0]):
@@ -683,31 +696,34 @@ def _collect_dense_span(tables, features, starts, ids, unsigned, out, f16, first
         base = features[f, FEATURE_INDEX] * batch
         if kind == KIND_F32:
             table32 = carray(_f32_pointer(address), shape)
-            _collect_dense_feature(table32, kind, features[f], starts, base, ids, unsigned, out,
-                                   first, stop)  # fmt: skip
+            _collect_dense_feature(table32, kind, features[f], starts, base, ids, weights,
+                                   unsigned, out, first, stop)  # fmt: skip
         else:
             table16 = carray(_u16_pointer(address), shape)
-            _collect_dense_feature(table16, kind, features[f], starts, base, ids, unsigned, out,
-                                   first, stop)  # fmt: skip
+            _collect_dense_feature(table16, kind, features[f], starts, base, ids, weights,
+                                   unsigned, out, first, stop)  # fmt: skip
 
 
 @jit(nogil=True)
-def _collect_dense_serial(tables, features, starts, ids, unsigned, out, f16, chunks, checks):
+def _collect_dense_serial(tables, features, starts, ids, weights, unsigned, out, f16, chunks,
+                         checks):  # fmt: skip
     bad = first_unchecked(tables, checks, starts, ids, out.shape[0])
     if bad >= 0:
         return bad
-    _collect_dense_span(tables, features, starts, ids, unsigned, out, f16, 0, out.shape[0])
+    _collect_dense_span(tables, features, starts, ids, weights, unsigned, out, f16, 0,
+                        out.shape[0])  # fmt: skip
     return -1
 
 
 @jit(nogil=True, parallel=True)
-def _collect_dense_parallel(tables, features, starts, ids, unsigned, out, f16, chunks, checks):
+def _collect_dense_parallel(tables, features, starts, ids, weights, unsigned, out, f16, chunks,
+                            checks):  # fmt: skip
     bad = first_unchecked(tables, checks, starts, ids, out.shape[0])
     if bad >= 0:
         return bad
     batch = out.shape[0]
     for c in prange(chunks):
-        _collect_dense_span(tables, features, starts, ids, unsigned, out, f16,
+        _collect_dense_span(tables, features, starts, ids, weights, unsigned, out, f16,
                             c * batch // chunks, (c + 1) * batch // chunks)  # fmt: skip
     return -1
 
@@ -715,8 +731,9 @@ def _collect_dense_parallel(tables, features, starts, ids, unsigned, out, f16, c
 @functools.cache
 def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
     """(serial, parallel) collection kernels for dense tables (``fmt`` None) or tables of the
-    registry format ``fmt``, each ``kernel(tables, features, starts, ids, unsigned, out, f16,
-    chunks, checks)``: every feature's bags, samples split into ``chunks`` (parallel); -1. The
+    registry format ``fmt``, each ``kernel(tables, features, starts, ids, weights, unsigned, out,
+    f16, chunks, checks)``: every feature's bags, samples split into ``chunks`` (parallel), each
+    row times its weight when there are ``weights`` (float32, one per id; none: empty); -1. The
     features ``checks`` (rows of the same columns; none: nothing checked) are checked first
     (`first_unchecked`), in the same call, and the position of the first id outside its
     table is returned instead, before anything is written.
@@ -733,8 +750,9 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
     sum_rows = ROWS_SUMMED.get(fmt, _sum_rows_f32)  # typed in every kernel, called if fused
 
     @jit(nogil=True)
-    def span(tables, features, starts, ids, unsigned, out, f16, first, stop):
+    def span(tables, features, starts, ids, weights, unsigned, out, f16, first, stop):
         batch = out.shape[0]
+        weighted = weights.shape[0] > 0
         for f in range(features.shape[0]):
             feature, t = features[f], features[f, FEATURE_TABLE]
             rows, row_bytes = tables[t, TABLE_ROWS], tables[t, TABLE_ROW_ELEMENTS]
@@ -744,7 +762,8 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
             base = feature[FEATURE_INDEX] * batch
             limit = starts[base + stop]
             checked = feature[FEATURE_OUT_OF_RANGE] == ERROR
-            if fused and checked and pool != POOL_MAX and pad < 0 and width % _LANES == 0:
+            summed = fused and checked and pool != POOL_MAX and pad < 0 and not weighted
+            if summed and width % _LANES == 0:
                 mine = ids[:limit]  # prefetches stay within this feature's ids
                 for b in range(first, stop):
                     start, end = starts[base + b], starts[base + b + 1]
@@ -766,26 +785,29 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
                         _add_zero_row(dst, pool, count == 0)
                     else:
                         decode_row(fmt, table[r], decoded, f16)
-                        _add_row(dst, decoded, KIND_F32, pool, count == 0)
+                        if weighted:
+                            _add_weighted_row(dst, decoded, KIND_F32, weights[j])
+                        else:
+                            _add_row(dst, decoded, KIND_F32, pool, count == 0)
                     count += 1
                 _finish(dst, pool, count)
 
     @jit(nogil=True)
-    def serial(tables, features, starts, ids, unsigned, out, f16, chunks, checks):
+    def serial(tables, features, starts, ids, weights, unsigned, out, f16, chunks, checks):
         bad = first_unchecked(tables, checks, starts, ids, out.shape[0])
         if bad >= 0:
             return bad
-        span(tables, features, starts, ids, unsigned, out, f16, 0, out.shape[0])
+        span(tables, features, starts, ids, weights, unsigned, out, f16, 0, out.shape[0])
         return -1
 
     @jit(nogil=True, parallel=True)
-    def parallel(tables, features, starts, ids, unsigned, out, f16, chunks, checks):
+    def parallel(tables, features, starts, ids, weights, unsigned, out, f16, chunks, checks):
         bad = first_unchecked(tables, checks, starts, ids, out.shape[0])
         if bad >= 0:
             return bad
         batch = out.shape[0]
         for c in prange(chunks):
-            span(tables, features, starts, ids, unsigned, out, f16, c * batch // chunks,
+            span(tables, features, starts, ids, weights, unsigned, out, f16, c * batch // chunks,
                  (c + 1) * batch // chunks)  # fmt: skip
         return -1
 

@@ -51,6 +51,9 @@ __all__ = ["BagCollection", "TableSpec"]
 _NONE = np.zeros((0, 7), np.int64)
 """No feature: what a kernel call checks when it checks nothing."""
 
+_UNWEIGHTED = np.zeros(0, np.float32)
+"""No weights: what a kernel call is given for unweighted bags."""
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -106,13 +109,15 @@ class BagCollection:
         out: np.ndarray,
         parallel: bool,
         check: bool = False,
+        weights: np.ndarray | None = None,
     ) -> int:
         """Every feature's bags into the float32 ``out`` `(batch, widths)`: bag ``(f, b)`` is
         ``ids[starts[f * batch + b]:starts[f * batch + b + 1]]`` (the starts checked already;
-        ids outside a table are ZERO or CLAMP, as each feature says); -1. ``parallel`` is a
-        wish. Features marked ERROR hold rows only; with ``check`` that is checked first (one
-        compiled pass over their ids), and the position of the first id outside its table is
-        returned instead, before anything is written."""
+        ids outside a table are ZERO or CLAMP, as each feature says), each row times its
+        float32 weight in ``weights`` (one per id, sum pooling only) when given; -1.
+        ``parallel`` is a wish. Features marked ERROR hold rows only; with ``check`` that is
+        checked first (one compiled pass over their ids), and the position of the first id
+        outside its table is returned instead, before anything is written."""
         table_array = self._bind(tables)
         first = self._groups[0]
         checks = _NONE
@@ -122,9 +127,10 @@ class BagCollection:
             bad = self._first_unchecked(table_array, ids, starts, out.shape[0])
             if bad >= 0:
                 return bad
+        weights = _UNWEIGHTED if weights is None else weights
         for group in self._groups:
-            bad = group(table_array, tables, self._tables, ids, self._unsigned, starts, out,
-                        parallel, checks)  # fmt: skip
+            bad = group(table_array, tables, self._tables, ids, weights, self._unsigned, starts,
+                        out, parallel, checks)  # fmt: skip
             if bad >= 0:
                 return bad
             checks = _NONE
@@ -176,15 +182,16 @@ class _Group:
         )
         self.serial.request()
 
-    def __call__(self, table_array, tables, specs, ids, unsigned, starts, out, parallel, checks):
+    def __call__(self, table_array, tables, specs, ids, weights, unsigned, starts, out, parallel,
+                 checks):  # fmt: skip
         """Pools the group's features; -1, or the first id of the features ``checks`` outside
         its table (checked by the kernel, when compiled, before it writes anything)."""
         if not (self.compiled and self.serial.ready):
             for feature in self.features:
-                _numpy_feature(feature, tables, specs, ids, starts, out)
+                _numpy_feature(feature, tables, specs, ids, weights, starts, out)
             return -1
         serial, parallel_kernel = self.kernels
-        args = (table_array, self.features, starts, ids, unsigned, out, F16_TO_F32)
+        args = (table_array, self.features, starts, ids, weights, unsigned, out, F16_TO_F32)
         if parallel:
             threads = get_num_threads()
             if threads > 1 and self.parallel.request() and try_parallel(threads):
@@ -195,7 +202,7 @@ class _Group:
         return serial(*args, 1, checks)
 
 
-def _numpy_feature(feature, tables, specs, ids, starts, out) -> None:
+def _numpy_feature(feature, tables, specs, ids, weights, starts, out) -> None:
     """One feature's bags through numpy: `numpy_pool_bags`, quantized rows decoded first."""
     t, width, column = feature[FEATURE_TABLE], feature[FEATURE_WIDTH], feature[FEATURE_COLUMN]
     batch = out.shape[0]
@@ -203,19 +210,20 @@ def _numpy_feature(feature, tables, specs, ids, starts, out) -> None:
     bounds = starts[index * batch : (index + 1) * batch + 1]
     low, high = int(bounds[0]), int(bounds[-1])
     mine, table, spec = ids[low:high], tables[t], specs[t]
+    weights = weights[low:high] if weights.size else None
     pad = None if feature[FEATURE_PAD] < 0 else int(feature[FEATURE_PAD])
     out_of_range, pool = int(feature[FEATURE_OUT_OF_RANGE]), int(feature[FEATURE_POOL])
     target = out[:, column : column + width]
     if spec.fmt is None:
         numpy_pool_bags(table, spec.kind, mine, False, bounds[:-1] - low, bounds[1:] - low,
-                        None, pool, pad, out_of_range, target)  # fmt: skip
+                        weights, pool, pad, out_of_range, target)  # fmt: skip
         return
     vocab = table.shape[0]
     outside = (mine >= vocab) if mine.dtype.kind == "u" else (mine < 0) | (mine >= vocab)
     decoded = FORMATS[spec.fmt].dequantize(table[np.clip(mine, 0, vocab - 1).astype(np.int64)])
     if out_of_range == ZERO:
         decoded[outside] = 0
-    numpy_pool_bags(decoded, KIND_F32, mine, True, bounds[:-1] - low, bounds[1:] - low, None,
+    numpy_pool_bags(decoded, KIND_F32, mine, True, bounds[:-1] - low, bounds[1:] - low, weights,
                     pool, pad, out_of_range, target)  # fmt: skip
 
 
@@ -241,6 +249,6 @@ def _warm_up(fmt: str | None, ids_dtype: np.dtype, parallel: bool):
 
     def warm() -> None:
         tables = np.array([[table.ctypes.data, 1, table.shape[1], KIND_F32]], np.int64)
-        kernel(tables, features, starts, ids, False, out, F16_TO_F32, 1, features)
+        kernel(tables, features, starts, ids, _UNWEIGHTED, False, out, F16_TO_F32, 1, features)
 
     return warm
