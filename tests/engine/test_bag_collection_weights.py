@@ -253,9 +253,10 @@ def test_numpy_path_gives_the_kernels_weighted_bits():
         dense(ml_dtypes.bfloat16, 20, 4, 26).view(np.uint16),
         quantized("q8_0", 25, 32, 27),
         quantized("rowwise_int8", 30, 32, 28),
+        dense(np.float32, 30, 40, 30),  # 16 columns twice in registers, then 8
     ]
     specs = [TableSpec(None), TableSpec(None, KIND_BF16), TableSpec("q8_0"),
-             TableSpec("rowwise_int8")]  # fmt: skip
+             TableSpec("rowwise_int8"), TableSpec(None)]  # fmt: skip
     features = np.array(
         [
             [0, 0, POOLS["sum"], 3, CLAMP, 0, 8],
@@ -263,20 +264,21 @@ def test_numpy_path_gives_the_kernels_weighted_bits():
             [2, 1, POOLS["sum"], -1, CLAMP, 40, 4],
             [3, 3, POOLS["sum"], -1, ERROR, 44, 32],
             [4, 0, POOLS["sum"], -1, ERROR, 76, 8],
+            [5, 4, POOLS["sum"], -1, ERROR, 84, 40],
         ]
     )
-    values, lengths = draw([30, 25, 20, 30, 30], 17, seed=28)
+    values, lengths = draw([30, 25, 20, 30, 30, 30], 17, seed=28)
     values[[0, 1, 2]] = [99, 3, -2]
     weights = np.random.default_rng(29).uniform(-3, 3, values.size).astype(np.float32)
     starts = np.concatenate([[0], np.cumsum(lengths.reshape(-1))])
     pools = BagCollection(specs, features, values.dtype)
-    compiled = np.full((17, 84), np.nan, np.float32)
+    compiled = np.full((17, 124), np.nan, np.float32)
     pools(tables, values, starts, compiled, False, weights=weights)
     for group in pools._groups:
         group.compiled = False
-    numpy = np.full((17, 84), np.nan, np.float32)
+    numpy = np.full((17, 124), np.nan, np.float32)
     pools(tables, values, starts, numpy, False, weights=weights)
     np.testing.assert_array_equal(numpy, compiled)
-    unweighted = np.full((17, 84), np.nan, np.float32)
+    unweighted = np.full((17, 124), np.nan, np.float32)
     pools(tables, values, starts, unweighted, False)
     assert not np.array_equal(unweighted, compiled)

@@ -210,12 +210,9 @@ def test_gguf_tables_match_dequantize_then_float64_pooling(session, name):
         assert_close(got, want, bound)
 
 
-def test_weighted_quantized_bags_decode_in_chunks(session, monkeypatch):
-    """Many bags over several chunks, and one bag larger than a chunk (weighted quantized bags
-    decode rows into chunks; unweighted ones decode each row as they pool it)."""
-    from ember.engine.backends.native import embedding_bag as native_bags
-
-    monkeypatch.setattr(native_bags, "CHUNK_BYTES", 256 * 4 * 7)  # seven rows at a time
+def test_weighted_quantized_bags_short_and_long(session):
+    """Weighted quantized bags of every length, one of 48 rows (each row decoded as it is
+    pooled)."""
     encoding = QuantizationEncoding.Q8_0
     table = FORMATS["q8_0"].quantize(table_of(hidden=256, vocab=40))
     decoded = FORMATS["q8_0"].dequantize(table)

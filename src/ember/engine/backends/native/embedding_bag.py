@@ -1,9 +1,6 @@
 """Native lowering of `embedding_bag`: every argument checked before anything is written,
-then the bag kernel. Unweighted bags are pooled as a collection of one feature
-(`BagCollection`: one kernel call that checks the ids first; quantized rows decoded as they
-are read). Weighted bags of a dense table are pooled in place (`BagPool`); those of a
-quantized one have each chunk of bags' rows decoded by `RowLookup` into a float32 buffer of
-at most `CHUNK_BYTES` (or one bag's rows, when a bag is larger), then pooled from there."""
+then the bags pooled as a collection of one feature (`BagCollection`: one kernel call that
+checks the ids first; quantized rows decoded as they are read, weighted or not)."""
 
 from __future__ import annotations
 
@@ -14,19 +11,15 @@ from ember.graph import Node
 from ember.graph.dim import StaticDim
 from ember.graph.ops.embedding_bag import EMBEDDING_BAG, check_weights_shape
 
-from .kernels.bag import KIND_F32, POOLS, BagPool, offset_bounds
+from .kernels.bag import POOLS, offset_bounds
 from .kernels.bag_collection import BagCollection, TableSpec
 from .kernels.gather import PARALLEL_MIN_BYTES
-from .kernels.lookup import RowLookup
 from .kernels.out_of_range import CLAMP as MODE_CLAMP
 from .kernels.out_of_range import ERROR
 from .kernels.out_of_range import ZERO as MODE_ZERO
 from .lowering import LoweringContext, StepFn, lowers
 
-__all__ = ["CHUNK_BYTES", "lower_embedding_bag"]
-
-CHUNK_BYTES = 1 << 20
-"""Decoded rows of a quantized table held at once: small enough to stay in a core's L2."""
+__all__ = ["lower_embedding_bag"]
 
 
 @lowers(EMBEDDING_BAG)
@@ -35,7 +28,6 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
     pool, padding_idx = POOLS[attrs["mode"]], attrs["padding_idx"]
     out_of_range, include_last = attrs["out_of_range"], attrs["include_last_offset"]
     has_offsets, has_weights = attrs["has_offsets"], attrs["has_weights"]
-    mode = MODE_ZERO if out_of_range == "zero" else MODE_CLAMP  # "error" is checked first
     check = out_of_range == "error"
     out_dtype = node.result_types[0].dtype.to_numpy()
     pooled_in_place = out_dtype == np.float32
@@ -44,25 +36,17 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
     width = node.result_types[0].shape[1]
     static_width = int(width) if isinstance(width, StaticDim) else None
     spec = TableSpec.of(node.inputs[0].dtype.value, encoding and encoding.name)
-    kind = spec.kind
-    if not has_weights:  # every unweighted bag: one collection kernel call
-        fused_by_width = {}  # a table of symbolic width: one per width seen
+    bags_by_width = {}  # a table of symbolic width: one per width seen
 
-        def fused_bags(width: int) -> BagCollection:
-            made = fused_by_width.get(width)  # a dict look-up: ~50 ns
-            if made is None:
-                made = fused_by_width[width] = _fused_bags(
-                    spec, width, pool, padding_idx, out_of_range, ids_dtype
-                )
-            return made
+    def bags_of(width: int) -> BagCollection:
+        made = bags_by_width.get(width)  # a dict look-up: ~50 ns
+        if made is None:
+            made = bags_by_width[width] = _bags(spec, width, pool, padding_idx, out_of_range,
+                                                ids_dtype)  # fmt: skip
+        return made
 
-        if static_width is not None:
-            fused_bags(static_width)
-    elif encoding is None:
-        bags = BagPool(ids_dtype, np.float32 if kind == KIND_F32 else np.uint16)
-    else:
-        bags = BagPool(ids_dtype, np.float32)
-        rows = RowLookup(encoding.name, ids_dtype, np.dtype(np.float32))
+    if static_width is not None:
+        bags_of(static_width)
     fixed_bounds: dict[tuple[int, int], np.ndarray] = {}
     """Bounds of 2-D ids' bags, by (bags, length): the same shape comes back call after call."""
 
@@ -84,28 +68,17 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
             check_weights_shape("embedding_bag", weights.shape, ids.shape)
             weights = np.ascontiguousarray(weights.reshape(-1), np.float32)
         vocab = table.shape[0]
-        unread = flat.size - int(bounds[-1])  # ids after the last bag
-        if check and (unread or (has_weights and encoding is not None)):
-            out_of_range_ids(ids, vocab, "error")  # others are checked by the kernels
+        if check and flat.size > bounds[-1]:  # ids after the last bag: checked all the same
+            out_of_range_ids(ids, vocab, "error")
         if not table.flags.c_contiguous:
             table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
         hidden = static_width if static_width is not None else table.shape[1]
         out = rt.empty(slot, (bounds.size - 1, hidden), out_dtype)
         pooled = out if pooled_in_place else np.empty(out.shape, np.float32)
         parallel = flat.size * hidden * 4 >= PARALLEL_MIN_BYTES
-        if not has_weights:
-            fused = fused_bags(hidden)
-            bad = fused([spec.rows(table)], flat, bounds, pooled, parallel, check=check)
-            if bad >= 0:
-                raise out_of_range_error(ids.shape, bad, flat[bad].item(), vocab, "error")
-        elif encoding is None:
-            bad = bags(spec.rows(table), kind, flat, False, bounds[:-1], bounds[1:], weights, pool,
-                       padding_idx, mode, pooled, parallel, check=check)  # fmt: skip
-            if bad >= 0:
-                raise out_of_range_error(ids.shape, bad, flat[bad].item(), vocab, "error")
-        else:
-            _pool_decoded(rows, bags, table, flat, bounds[:-1], bounds[1:], weights, pool,
-                          padding_idx, mode, pooled, hidden, parallel)  # fmt: skip
+        bad = bags_of(hidden)([spec.rows(table)], flat, bounds, pooled, parallel, check, weights)
+        if bad >= 0:
+            raise out_of_range_error(ids.shape, bad, flat[bad].item(), vocab, "error")
         if pooled is not out:
             out[...] = pooled  # rounded once, to the table's dtype
         return out
@@ -113,29 +86,11 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
     return run
 
 
-def _fused_bags(spec, width, pool, padding_idx, out_of_range, ids_dtype) -> BagCollection:
-    """A table's unweighted bags as a collection of one feature: a quantized row decoded as it
-    is read (in registers, for the formats `ROWS_SUMMED` names), nothing buffered."""
+def _bags(spec, width, pool, padding_idx, out_of_range, ids_dtype) -> BagCollection:
+    """A table's bags as a collection of one feature: a quantized row decoded as it is read
+    (in registers, for the unweighted sums of the formats `ROWS_SUMMED` names), nothing
+    buffered."""
     code = {"error": ERROR, "zero": MODE_ZERO, "clamp": MODE_CLAMP}[out_of_range]
     pad = -1 if padding_idx is None else padding_idx
     feature = np.array([[0, 0, pool, pad, code, 0, width]], np.int64)
     return BagCollection([spec], feature, ids_dtype)
-
-
-def _pool_decoded(rows, bags, table, flat, starts, ends, weights, pool, padding_idx, mode, out,
-                  hidden, parallel):  # fmt: skip
-    """Bags in chunks: each chunk's rows decoded into one buffer, then pooled from it."""
-    per_chunk = max(CHUNK_BYTES // (hidden * 4), 1)
-    longest = int((ends - starts).max(initial=0))
-    buffer = np.empty((max(min(per_chunk, flat.size), longest), hidden), np.float32)
-    first = 0
-    while first < starts.size:
-        last = max(int(np.searchsorted(ends, starts[first] + per_chunk, "right")), first + 1)
-        low, high = int(starts[first]), int(ends[last - 1])
-        decoded = buffer[: high - low]
-        rows(table, flat[low:high], 0, mode, decoded, parallel)
-        weights_here = None if weights is None else weights[low:high]
-        bags(decoded, KIND_F32, flat[low:high], True, starts[first:last] - low,
-             ends[first:last] - low, weights_here, pool, padding_idx, mode, out[first:last],
-             parallel)  # fmt: skip
-        first = last

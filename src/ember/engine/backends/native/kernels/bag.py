@@ -1,31 +1,19 @@
-"""Pooled row lookups (`embedding_bag`, `embedding_bag_collection`): each bag's rows summed,
-averaged or maxed in float32, in bag order, straight into the bag's output row; parallel over
-bags. A float32 bag of ids known to be rows (no padding, no weights) is summed in vector
-registers, 128 columns at a time (`_sum_tile`), and its output written once: the same
-additions in the same order, without a load and a store of the output per row.
+"""Pooled row lookups (`embedding_bag`, `embedding_bag_collection`: a single table's bags are
+a collection of one feature): each bag's rows summed (each times its weight, when there are
+weights), averaged or maxed in float32, in bag order, straight into the bag's output row;
+parallel over samples. A float32 bag of ids known to be rows (no padding), weighted or not, is
+summed in vector registers, 128 columns at a time (`_sum_tile`), and its output written once:
+the same additions in the same order, without a load and a store of the output per row.
 
 Tables are float32 rows, or bfloat16/float16 rows seen as uint16 and widened to float32 as
-they are read (numba has no 16-bit floats): nothing table-sized is made. A "positional" call
-pools rows already gathered (decoded quantized rows): position `j` reads row `j`, and the ids
-only say which positions are padding.
+they are read (numba has no 16-bit floats), or quantized rows decoded one at a time: nothing
+table-sized is made. `numpy_pool_bags` gives the kernels' results while they compile; there a
+"positional" call pools rows already gathered (decoded quantized rows): position `j` reads
+row `j`, and the ids only say which positions are padding.
 
 Everything numba compiles lives in this one file (or in `compiled/`, whose every file stamps
 the cache) on purpose: numba's on-disk cache checks only the source file of the function it
 cached.
-
->>> table = np.arange(8, dtype=np.float32).reshape(4, 2)
->>> ids, out = np.array([3, 1, 1, 9]), np.empty((3, 2), np.float32)
->>> pools = BagPool(ids.dtype, table.dtype)
->>> pools(table, KIND_F32, ids, False, np.array([0, 2, 3]), np.array([2, 2, 4]), None,
-...       POOL_SUM, None, ZERO, out, False)
--1
->>> out.tolist()
-[[8.0, 10.0], [0.0, 0.0], [0.0, 0.0]]
->>> pools(table, KIND_F32, ids[:3], False, np.array([0, 2]), np.array([2, 3]), None,
-...       POOL_SUM, None, ZERO, out[:2], False, check=True)
--1
->>> out.tolist()
-[[8.0, 10.0], [2.0, 3.0], [0.0, 0.0]]
 """
 
 from __future__ import annotations
@@ -35,7 +23,7 @@ import functools
 import ml_dtypes
 import numpy as np
 from llvmlite import ir
-from numba import carray, get_num_threads, prange, types
+from numba import carray, prange, types
 from numba.core import cgutils
 from numba.core.dispatcher import Dispatcher
 from numba.extending import intrinsic
@@ -45,8 +33,6 @@ from ember.graph.ops.embedding_bag import bag_bounds
 from . import background
 from .compiled.cache import jit
 from .compiled.decoders import decode_row
-from .id_range import first_outside
-from .launch import launch
 from .out_of_range import ERROR, ZERO
 
 __all__ = [
@@ -56,7 +42,6 @@ __all__ = [
     "POOL_MAX",
     "POOL_MEAN",
     "POOL_SUM",
-    "BagPool",
     "collection_kernels",
     "first_unchecked",
     "numpy_pool_bags",
@@ -119,22 +104,28 @@ ROW_FLOAT32, ROW_INT8, ROW_INT4 = 32, 8, 4
 rowwise`: packed values, then scale and bias), decoded as their row decoders decode them."""
 
 
-def _sum_tile(vectors: int, bits: int = ROW_FLOAT32):
+def _sum_tile(vectors: int, bits: int = ROW_FLOAT32, weighted: bool = False):
     """An intrinsic: ``out[column : column + vectors * 16]`` (at byte address ``out_row``)
     becomes the sum of the same columns of ``table`` rows ``ids[start:end]`` (the table at byte
     address ``table_at``, rows ``row_stride`` bytes apart and ``width`` values wide; every id a
     row), each lane added in float32 in bag order from 0, in registers: the output is written
     once, not once per row. A quantized row's values are decoded first, with the row decoder's
     operations (int8: one fma of the level, scale and bias; int4: the level times the fp16
-    scale, plus the fp16 bias). When ``lines`` > 0, each step also asks for ``lines`` cache
+    scale, plus the fp16 bias). ``weighted``: each row's values are first multiplied by its
+    float32 weight, ``weights_at[j]`` (an address), and the product rounded, as
+    `numpy_pool_bags` does. When ``lines`` > 0, each step also asks for ``lines`` cache
     lines of the row `_AHEAD` ids on (`_AHEAD_F32` for float32 rows)."""
     vector = ir.VectorType(ir.FloatType(), _LANES)
     i64, i32, i8, i8p = ir.IntType(64), ir.IntType(32), ir.IntType(8), ir.IntType(8).as_pointer()
 
     @intrinsic
-    def tile(typingctx, out_row, table_at, row_stride, ids, start, end, column, width, lines):
+    def tile(
+        typingctx, out_row, table_at, row_stride, ids, weights_at, start, end, column, width, lines
+    ):
         def codegen(context, builder, sig, args):
-            out_row, table_at, row_stride, ids_arg, start, end, column, width, lines = args
+            out_row, table_at, row_stride, ids_arg, weights_at, start, end, column, width, lines = (
+                args
+            )
             ids_array = context.make_array(sig.args[3])(context, builder, ids_arg)
             ids_count = builder.extract_value(ids_array.shape, 0)
             signed = sig.args[3].dtype.signed
@@ -229,15 +220,23 @@ def _sum_tile(vectors: int, bits: int = ROW_FLOAT32):
                         builder.call(prefetch, [builder.inttoptr(at, i8p), i32(0), i32(3), i32(1)])
                 row = row_at(j)
                 scale, bias = scale_and_bias(row)
+                if weighted:
+                    at = builder.add(weights_at, builder.mul(j, i64(4)))
+                    weight = splat(builder.load(pointer(at, 0, ir.FloatType()), align=4))
+
+                def add(total, x):
+                    if weighted:
+                        x = builder.fmul(x, weight)
+                    builder.store(builder.fadd(builder.load(total), x), total)
+
                 if split:
                     for v in range(0, vectors, 2):
                         low, high = nibbles(row, v, scale, bias)
-                        for total, x in ((sums[v], low), (sums[v + 1], high)):
-                            builder.store(builder.fadd(builder.load(total), x), total)
+                        add(sums[v], low)
+                        add(sums[v + 1], high)
                 else:
                     for v, total in enumerate(sums):
-                        x = values(row, v, scale, bias)
-                        builder.store(builder.fadd(builder.load(total), x), total)
+                        add(total, values(row, v, scale, bias))
             dst = builder.add(out_row, builder.mul(column, i64(4)))
             totals = [builder.load(total) for total in sums]
             if split:  # even and odd columns back in column order
@@ -254,48 +253,49 @@ def _sum_tile(vectors: int, bits: int = ROW_FLOAT32):
             return context.get_dummy_value()
 
         i = types.int64
-        return types.void(i, i, i, ids, i, i, i, i, i), codegen
+        return types.void(i, i, i, ids, i, i, i, i, i, i), codegen
 
     return tile
 
 
-_TILES = {bits: tuple(_sum_tile(v, bits) for v in (8, 4, 1)) for bits in (32, 8, 4)}
-
-
-def _rows_summer(bits: int):
-    """`_sum_tile`'s tiles over a whole output row: ``sum_rows(table, ids, start, end, out, b,
-    column, width)`` sets ``out[b, column : column + width]`` to the float32 sum, in bag order,
-    of the rows of ``ids[start:end]`` (every one a row of ``table``): 128, 64 or 16 columns at
-    a time in registers; bit for bit the row-at-a-time loop's sums. Quantized rows need a
-    width of whole 16s; float32 ones add the last few columns alone."""
-    tile8, tile4, tile1 = _TILES[bits]
+def _rows_summer(bits: int, weighted: bool = False):
+    """`_sum_tile`'s tiles over a whole output row: ``sum_rows(table, ids, weights, start, end,
+    out, b, column, width)`` sets ``out[b, column : column + width]`` to the float32 sum, in
+    bag order, of the rows of ``ids[start:end]`` (every one a row of ``table``; each times its
+    weight in ``weights`` when ``weighted``): 128, 64 or 16 columns at a time in registers; bit
+    for bit the row-at-a-time loop's sums. Quantized rows need a width of whole 16s; float32
+    ones add the last few columns alone."""
+    tile8, tile4, tile1 = (_sum_tile(v, bits, weighted) for v in (8, 4, 1))
 
     @jit(nogil=True, inline="always")
-    def sum_rows(table, ids, start, end, out, b, column, width):
+    def sum_rows(table, ids, weights, start, end, out, b, column, width):
         table_at, row_stride = table.ctypes.data, np.int64(table.strides[0])
         out_row = out.ctypes.data + b * np.int64(out.strides[0]) + column * 4
+        weights_at = weights.ctypes.data
         lines = (table.shape[1] * table.itemsize + 63) // 64  # prefetched by the first pass
         c = 0
         while c + 128 <= width:
-            tile8(out_row, table_at, row_stride, ids, start, end, c, width, lines)
+            tile8(out_row, table_at, row_stride, ids, weights_at, start, end, c, width, lines)
             c, lines = c + 128, 0
         while c + 64 <= width:
-            tile4(out_row, table_at, row_stride, ids, start, end, c, width, lines)
+            tile4(out_row, table_at, row_stride, ids, weights_at, start, end, c, width, lines)
             c, lines = c + 64, 0
         while c + 16 <= width:
-            tile1(out_row, table_at, row_stride, ids, start, end, c, width, lines)
+            tile1(out_row, table_at, row_stride, ids, weights_at, start, end, c, width, lines)
             c, lines = c + 16, 0
         if bits == ROW_FLOAT32:
             for k in range(c, width):
                 total = np.float32(0.0)
                 for j in range(start, end):
-                    total += table[np.int64(ids[j]), k]
+                    x = table[np.int64(ids[j]), k]
+                    total += weights[j] * x if weighted else x
                 out[b, column + k] = total
 
     return sum_rows
 
 
 _sum_rows_f32 = _rows_summer(ROW_FLOAT32)
+_sum_weighted_rows_f32 = _rows_summer(ROW_FLOAT32, weighted=True)
 ROWS_SUMMED = {"rowwise_int8": _rows_summer(ROW_INT8), "rowwise_int4": _rows_summer(ROW_INT4)}
 """The quantized formats whose rows `_sum_tile` decodes itself, and their summers."""
 
@@ -317,140 +317,6 @@ def _f16_to_f32_bits(h):
         mantissa <<= 1
         shifted -= 1
     return np.uint32(sign | (shifted << 23) | ((mantissa & 0x3FF) << 13))
-
-
-@jit(nogil=True, inline="always")
-def _load(table, r, k, kind):
-    if kind == KIND_F32:
-        return np.float32(table[r, k])
-    bits = np.uint32(table[r, k])
-    if kind == KIND_BF16:
-        return _f32_from_bits(np.uint32(bits << 16))
-    return _f32_from_bits(_f16_to_f32_bits(bits))
-
-
-@jit(nogil=True, inline="always")
-def _prefetch_row(table, v, low, top, row_bytes):
-    if v >= low and v <= top:
-        r = np.int64(v)
-        for line in range(0, row_bytes, 64):
-            _prefetch(table, r, np.int64(line))
-
-
-@jit(nogil=True)
-def _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low,
-              top, out_of_range, out, summed):  # fmt: skip
-    """Pool bag `b` into `out[b]`. `pad`, `low` and `top` are of the ids' type: an id equal to
-    `pad` is skipped (when `has_pad`), and an id outside `[low, top]` is a zero row
-    (ZERO) or the nearest row (CLAMP). `summed`: every id is a row of a float32 table, none
-    padding, no weights, sum or mean: summed in registers (`_sum_rows_f32`)."""
-    hidden = out.shape[1]
-    if summed:
-        start, end = starts[b], ends[b]
-        _sum_rows_f32(table, ids, start, end, out, b, 0, hidden)
-        _finish(out[b], pool, end - start)
-        return
-    row_out = out[b]
-    for k in range(hidden):
-        row_out[k] = 0.0
-    has_weights = weights.shape[0] > 0
-    row_bytes = hidden * table.itemsize
-    vocab = table.shape[0]
-    count = 0
-    for j in range(starts[b], ends[b]):
-        v = ids[j]
-        if has_pad and v == pad:
-            continue
-        if positional:
-            r = j
-        elif v < low or v > top:
-            if out_of_range == ZERO:
-                r = -1
-            elif v < low:
-                r = 0
-            else:
-                r = vocab - 1
-        else:
-            r = np.int64(v)
-        first = count == 0
-        count += 1
-        if r < 0:  # a zero row: adds nothing, is a candidate 0 for max
-            if pool == POOL_MAX:
-                for k in range(hidden):
-                    if first or row_out[k] < 0:
-                        row_out[k] = 0.0
-            continue
-        if pool == POOL_MAX:
-            for k in range(hidden):
-                x = _load(table, r, k, kind)
-                if first or _takes_over(x, row_out[k]):
-                    row_out[k] = x
-        elif kind == KIND_F32:  # its own loops, which numba vectorizes
-            ahead = j + _AHEAD_F32
-            if not positional and ahead < ids.shape[0]:
-                _prefetch_row(table, ids[ahead], low, top, row_bytes)
-            row = table[r]
-            if has_weights:
-                w = weights[j]
-                for k in range(hidden):
-                    row_out[k] += w * row[k]
-            else:
-                for k in range(hidden):
-                    row_out[k] += row[k]
-        elif has_weights:
-            w = weights[j]
-            for k in range(hidden):
-                row_out[k] += w * _load(table, r, k, kind)
-        else:
-            for k in range(hidden):
-                row_out[k] += _load(table, r, k, kind)
-    if pool == POOL_MEAN and count > 1:
-        n = np.float32(count)
-        for k in range(hidden):
-            row_out[k] /= n
-
-
-@jit(nogil=True)
-def _pool_bags_serial(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                      low, top, out_of_range, out, summed, check):  # fmt: skip
-    if check:
-        bad = _first_outside(ids, low, top)
-        if bad >= 0:
-            return bad
-    for b in range(starts.shape[0]):
-        _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                  low, top, out_of_range, out, summed)  # fmt: skip
-    return -1
-
-
-@jit(nogil=True, parallel=True)
-def _pool_bags_parallel(table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                        low, top, out_of_range, out, summed, check):  # fmt: skip
-    if check:
-        bad = _first_outside(ids, low, top)
-        if bad >= 0:
-            return bad
-    for b in prange(starts.shape[0]):
-        _pool_bag(b, table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad,
-                  low, top, out_of_range, out, summed)  # fmt: skip
-    return -1
-
-
-@jit(nogil=True, inline="always")
-def _first_outside(ids, low, top):
-    """The position of the first id outside ``[low, top]`` (of the ids' type), or -1: their
-    least and greatest found first, in a loop that vectorizes."""
-    if ids.shape[0] == 0:
-        return -1
-    least, greatest = ids[0], ids[0]
-    for j in range(ids.shape[0]):
-        least, greatest = min(least, ids[j]), max(greatest, ids[j])
-    if least >= low and greatest <= top:
-        return -1
-    for j in range(ids.shape[0]):
-        if ids[j] < low or ids[j] > top:
-            return j
-    return -1
 
 
 @jit(nogil=True)
@@ -609,8 +475,12 @@ def _add_row(dst, row, kind, pool, first):
 def _add_weighted_row(dst, row, kind, w):
     """Add ``w`` times one float32 (or `kind` 16-bit) row to ``dst`` (a sum's term, rounded
     to float32 before it is added, as `numpy_pool_bags` rounds it)."""
-    for k in range(dst.shape[0]):
-        dst[k] += w * _load_at(row, k, kind)
+    if kind == KIND_F32:  # its own loop, which vectorizes
+        for k in range(dst.shape[0]):
+            dst[k] += w * row[k]
+    else:
+        for k in range(dst.shape[0]):
+            dst[k] += w * _load_at(row, k, kind)
 
 
 @jit(nogil=True, inline="always")
@@ -658,11 +528,14 @@ def _collect_dense_feature(table, kind, feature, starts, base, ids, weights, uns
     column, width = feature[FEATURE_COLUMN], feature[FEATURE_WIDTH]
     rows, limit = table.shape[0], starts[base + stop]
     weighted = weights.shape[0] > 0
-    if kind == KIND_F32 and pool != POOL_MAX and pad < 0 and out_of_range == ERROR and not weighted:
+    if kind == KIND_F32 and pool != POOL_MAX and pad < 0 and out_of_range == ERROR:
         mine = ids[:limit]  # prefetches stay within this feature's ids
         for b in range(first, stop):
             start, end = starts[base + b], starts[base + b + 1]
-            _sum_rows_f32(table, mine, start, end, out, b, column, width)
+            if weighted:
+                _sum_weighted_rows_f32(table, mine, weights, start, end, out, b, column, width)
+            else:
+                _sum_rows_f32(table, mine, weights, start, end, out, b, column, width)
             _finish(out[b, column : column + width], pool, end - start)
         return
     for b in range(first, stop):
@@ -767,7 +640,7 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
                 mine = ids[:limit]  # prefetches stay within this feature's ids
                 for b in range(first, stop):
                     start, end = starts[base + b], starts[base + b + 1]
-                    sum_rows(table, mine, start, end, out, b, column, width)
+                    sum_rows(table, mine, weights, start, end, out, b, column, width)
                     _finish(out[b, column : column + width], pool, end - start)
                 continue
             decoded = np.empty(width, np.float32)
@@ -812,102 +685,6 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
         return -1
 
     return serial, parallel
-
-
-class BagPool:
-    """Bags of a table of ``table_dtype`` (float32, or uint16 bits) for ids of ``ids_dtype``:
-    the compiled kernels once ready (asked for on creation), numpy until then."""
-
-    def __init__(self, ids_dtype: np.dtype, table_dtype: np.dtype) -> None:
-        ids_dtype, table_dtype = np.dtype(ids_dtype).newbyteorder("="), np.dtype(table_dtype)
-        self.serial, self.parallel = (
-            background.kernel(
-                ("embedding_bag", ids_dtype, table_dtype, parallel),
-                f"embedding_bag ({table_dtype} rows, {ids_dtype} ids"
-                f"{', parallel' if parallel else ''})",
-                _warm_up(ids_dtype, table_dtype, parallel),
-            )
-            for parallel in (False, True)
-        )
-        self.serial.request()
-        self._bounds: dict[tuple, tuple] = {}
-        """`_id_bounds` by its arguments: ~2 us of a call."""
-
-    def __call__(
-        self,
-        table: np.ndarray,
-        kind: int,
-        ids: np.ndarray,
-        positional: bool,
-        starts: np.ndarray,
-        ends: np.ndarray,
-        weights: np.ndarray | None,
-        pool: int,
-        padding_idx: int | None,
-        out_of_range: int,
-        out: np.ndarray,
-        parallel: bool,
-        check: bool = False,
-    ) -> int:
-        """Pool bag ``b``, ids ``ids[starts[b]:ends[b]]`` (int64 bounds, already checked),
-        into the float32 ``out[b]``; -1. Ids outside the table follow ``out_of_range``: ZERO
-        or CLAMP; with ``check``, the first (position) is returned instead, before anything is
-        written. ``parallel`` is a wish."""
-        if check and not positional:
-            bad = -1 if self.serial.ready else first_outside(ids, 0, table.shape[0] - 1)
-            if bad >= 0:
-                return bad
-        if not self.serial.ready:
-            numpy_pool_bags(
-                table, kind, ids, positional, starts, ends, weights, pool, padding_idx,
-                out_of_range, out,
-            )  # fmt: skip
-            return -1
-        # positional rows (a chunk's, of any length) read no bounds: one key for them all
-        key = (ids.dtype, 0 if positional else table.shape[0], padding_idx)
-        bounds = self._bounds.get(key)
-        if bounds is None:
-            bounds = self._bounds[key] = _id_bounds(*key)
-        low, top, has_pad, pad = bounds
-        check = check and not positional
-        summed = (
-            check and kind == KIND_F32 and weights is None and pool != POOL_MAX and not has_pad
-        )  # fmt: skip
-        weights = np.empty(0, np.float32) if weights is None else weights
-        args = (table, kind, ids, positional, starts, ends, weights, pool, has_pad, pad, low, top)
-        tail = (out_of_range, out, summed, check)
-        if parallel and get_num_threads() > 1 and self.parallel.request():
-            return launch(
-                lambda: _pool_bags_parallel(*args, *tail),
-                lambda: _pool_bags_serial(*args, *tail),
-            )
-        return _pool_bags_serial(*args, *tail)
-
-
-def _id_bounds(ids_dtype: np.dtype, vocab: int, padding_idx: int | None) -> tuple:
-    """``(low, top, has_pad, pad)``, of the ids' type, as the kernels take them: the rows'
-    ids ``[low, top]`` and the padding id."""
-    info = np.iinfo(ids_dtype)
-    if vocab:
-        low, top = ids_dtype.type(0), ids_dtype.type(min(vocab - 1, info.max))
-    else:  # no row at all: an empty interval, every id is outside it
-        low, top = ids_dtype.type(1), ids_dtype.type(0)
-    has_pad = padding_idx is not None and padding_idx <= info.max
-    return low, top, has_pad, ids_dtype.type(padding_idx if has_pad else 0)
-
-
-def _warm_up(ids_dtype: np.dtype, table_dtype: np.dtype, parallel: bool):
-    """A call on one bag of one row: numba compiles (or loads) the kernel."""
-    table = np.zeros((1, 1), table_dtype)
-    ids = np.zeros(1, ids_dtype)
-    bounds = np.zeros(1, np.int64), np.ones(1, np.int64)
-    out = np.empty((1, 1), np.float32)
-    kernel = _pool_bags_parallel if parallel else _pool_bags_serial
-    zero = ids_dtype.type(0)
-    return lambda: kernel(
-        table, KIND_F32, ids, False, *bounds, np.empty(0, np.float32), POOL_SUM, False, zero,
-        zero, zero, ZERO, out, False, False,
-    )  # fmt: skip
 
 
 def numpy_pool_bags(
