@@ -7,7 +7,8 @@ FBGEMM's benchmark shape (`tbe_inference_benchmark`'s defaults): batch 512, bags
 width 128. Each call reads a fresh id set, cycling through 64 of them, so rows come from
 memory rather than from the last call's cache. Ids are uniform, or Zipf(1.15) as FBGEMM's
 request generator draws them (`zipf(1.15) - 1`, modulo the rows). The `collection` case is 32
-int8 tables of 100k rows, one feature each: one ember call against torch's 32 calls.
+int8 tables of 100k rows, one feature each: one ember call against torch's 32 calls. With
+`--weighted`, every id has a per-sample weight (drawn with its id set), given to both.
 Contenders take turns in rounds (ember, torch, ember, ...); each round times `--calls` calls,
 and the median seconds per call over `--rounds` rounds is reported. Bytes are counted as
 FBGEMM counts them: the rows' values read (at the format's bits per value, row scales left
@@ -66,7 +67,7 @@ def packed(table, fmt: str):
     return weight
 
 
-def ember_bag(table: np.ndarray, fmt: str, threads: int):
+def ember_bag(table: np.ndarray, fmt: str, threads: int, weighted: bool = False):
     import ember.nn as nn
     from ember.dtype import DType
     from ember.engine import InferenceSession
@@ -77,10 +78,12 @@ def ember_bag(table: np.ndarray, fmt: str, threads: int):
     bag = nn.EmbeddingBag(table.shape[0], table.shape[1], dtype, name="t", mode="sum",
                           quantization_encoding=encoding)  # fmt: skip
     types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, ["bags"])]
+    if weighted:
+        types.append(TensorType(DType.float32, ["n"]))
     with Graph("bags", input_types=types) as g:
         g.output(bag(*g.inputs))
     model = InferenceSession(num_threads=threads).load(g, {"t": table})
-    return lambda ids, offsets: model.execute(ids, offsets)[0].to_numpy()
+    return lambda *inputs: model.execute(*inputs)[0].to_numpy()
 
 
 def torch_bag(weight, fmt: str, threads: int):
@@ -94,12 +97,12 @@ def torch_bag(weight, fmt: str, threads: int):
             "int4": torch.ops.quantized.embedding_bag_4bit_rowwise_offsets,
         }[fmt]
 
-        def op(ids, weight, offsets, mode):
-            return quantized(weight, ids, offsets, mode=0)
+        def op(ids, weight, offsets, mode, per_sample_weights=None):
+            return quantized(weight, ids, offsets, mode=0, per_sample_weights=per_sample_weights)
 
-    def call(ids, offsets):
+    def call(ids, offsets, weights=None):
         torch.set_num_threads(threads)
-        return op(ids, weight, offsets, mode="sum").numpy()
+        return op(ids, weight, offsets, mode="sum", per_sample_weights=weights).numpy()
 
     return call
 
@@ -144,6 +147,11 @@ def main() -> None:
     parser.add_argument("--formats", nargs="+", default=[*FORMATS, "collection"])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=32)
+    parser.add_argument(
+        "--weighted",
+        action="store_true",
+        help="per-sample weights (single bags; the collection is left out)",
+    )
     parser.add_argument(
         "--no-load-gate",
         action="store_true",
@@ -192,7 +200,8 @@ def run(args: argparse.Namespace) -> None:
     print(machine_note())
     print(versions())
     print(f"medians of {args.rounds} rounds taken in turns, {args.calls} calls per turn")
-    print(f"batch {BATCH}, bags of {BAG}, width {WIDTH}, sum, {ID_SETS} id sets")
+    weighing = ", per-sample weights" if args.weighted else ""
+    print(f"batch {BATCH}, bags of {BAG}, width {WIDTH}, sum{weighing}, {ID_SETS} id sets")
     gate = "off (parallel kernels always)" if args.no_load_gate else "on"
     print(f"ember's load gate: {gate}")
     print("| format, rows, ids, threads | ember M lookups/s | ember GB/s | torch M lookups/s |"
@@ -207,19 +216,30 @@ def run(args: argparse.Namespace) -> None:
             moved = lookups * WIDTH * FORMATS[fmt] / 8 + BATCH * WIDTH * 4
             for distribution in args.distributions:
                 sets = id_sets(rows, distribution)
-                sets_np = [(ids, offsets) for ids in sets]
-                sets_torch = [(torch.from_numpy(ids), torch_offsets) for ids in sets]
+                scales = sample_weights(len(sets)) if args.weighted else [()] * len(sets)
+                sets_np = [(ids, offsets, *w) for ids, w in zip(sets, scales, strict=True)]
+                sets_torch = [
+                    (torch.from_numpy(ids), torch_offsets, *map(torch.from_numpy, w))
+                    for ids, w in zip(sets, scales, strict=True)
+                ]
                 for threads in args.threads:
-                    ember, peer = ember_bag(table, fmt, threads), torch_bag(weight, fmt, threads)
+                    ember = ember_bag(table, fmt, threads, args.weighted)
+                    peer = torch_bag(weight, fmt, threads)
                     label = f"{fmt}, {rows:,}, {distribution}, {threads}"
                     check(ember(*sets_np[0]), peer(*sets_torch[0]), label)
                     report(label, lookups, moved, *timed(ember, peer, sets_np, sets_torch, args))
             del weight, table
         del values
-    if "collection" in args.formats:
+    if "collection" in args.formats and not args.weighted:
         run_collection(args, offsets)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MiB (tables, both contenders' inputs and torch)")
+
+
+def sample_weights(count: int) -> list[tuple[np.ndarray]]:
+    """Per-sample weights for `count` id sets, one float32 in [-1, 1) per id."""
+    rng = np.random.default_rng(4)
+    return [(rng.uniform(-1, 1, BATCH * BAG).astype(np.float32),) for _ in range(count)]
 
 
 def run_collection(args: argparse.Namespace, offsets: np.ndarray) -> None:

@@ -296,8 +296,12 @@ def _rows_summer(bits: int, weighted: bool = False):
 
 _sum_rows_f32 = _rows_summer(ROW_FLOAT32)
 _sum_weighted_rows_f32 = _rows_summer(ROW_FLOAT32, weighted=True)
-ROWS_SUMMED = {"rowwise_int8": _rows_summer(ROW_INT8), "rowwise_int4": _rows_summer(ROW_INT4)}
-"""The quantized formats whose rows `_sum_tile` decodes itself, and their summers."""
+ROWS_SUMMED = {
+    name: (_rows_summer(bits), _rows_summer(bits, weighted=True))
+    for name, bits in (("rowwise_int8", ROW_INT8), ("rowwise_int4", ROW_INT4))
+}
+"""The quantized formats whose rows `_sum_tile` decodes itself, and their summers (unweighted,
+weighted)."""
 
 
 @jit(nogil=True, inline="always")
@@ -620,7 +624,8 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
     if fmt is None:
         return _collect_dense_serial, _collect_dense_parallel
     fused = fmt in ROWS_SUMMED
-    sum_rows = ROWS_SUMMED.get(fmt, _sum_rows_f32)  # typed in every kernel, called if fused
+    # typed in every kernel, called if fused
+    sum_rows, sum_weighted_rows = ROWS_SUMMED.get(fmt, (_sum_rows_f32, _sum_weighted_rows_f32))
 
     @jit(nogil=True)
     def span(tables, features, starts, ids, weights, unsigned, out, f16, first, stop):
@@ -635,12 +640,14 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
             base = feature[FEATURE_INDEX] * batch
             limit = starts[base + stop]
             checked = feature[FEATURE_OUT_OF_RANGE] == ERROR
-            summed = fused and checked and pool != POOL_MAX and pad < 0 and not weighted
-            if summed and width % _LANES == 0:
+            if fused and checked and pool != POOL_MAX and pad < 0 and width % _LANES == 0:
                 mine = ids[:limit]  # prefetches stay within this feature's ids
                 for b in range(first, stop):
                     start, end = starts[base + b], starts[base + b + 1]
-                    sum_rows(table, mine, weights, start, end, out, b, column, width)
+                    if weighted:
+                        sum_weighted_rows(table, mine, weights, start, end, out, b, column, width)
+                    else:
+                        sum_rows(table, mine, weights, start, end, out, b, column, width)
                     _finish(out[b, column : column + width], pool, end - start)
                 continue
             decoded = np.empty(width, np.float32)
