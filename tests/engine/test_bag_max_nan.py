@@ -1,7 +1,10 @@
-"""Max pooling over rows holding NaN: a NaN in any pooled row makes that column NaN, wherever
-it stands in the bag (as numpy's and torch's max reductions do; torch's `embedding_bag` keeps a
-NaN only where it comes first in the bag). The same bits on every path: the native kernels, the
-numpy path that serves while they compile, XLA, and collections sharded by rows."""
+"""Max pooling over rows holding NaN and signed zeros, as IEEE 754-2019's `maximum` orders
+them, whatever the rows' order: a NaN in any pooled row makes that column NaN, wherever it
+stands in the bag (as numpy's and torch's max reductions do; torch's `embedding_bag` keeps a NaN
+only where it comes first in the bag), and +0 is above -0 (XLA's order; torch's `embedding_bag`
+keeps the zero that comes first, numpy's max the one it meets last). The same bits on every
+path: the native kernels, the numpy path that serves while they compile, XLA, and collections
+sharded by rows."""
 
 from __future__ import annotations
 
@@ -25,19 +28,26 @@ def table_of(dtype):
     table[4, 1] = np.nan
     table[4, 2] = -np.inf
     table[3, 3] = np.nan  # twice in the last bag
+    table[0, 1], table[2, 1] = -0.0, 0.0  # -0 then +0 in a bag, and +0 then -0
+    table[1, 2], table[3, 2] = -0.0, -4.0  # -0 alone at the top
     return table.astype(dtype)
 
 
 def reference(table):
-    """float64 maxima per bag, NaN wherever a pooled row has NaN; empty bags zero."""
+    """float64 maxima per bag, NaN wherever a pooled row has NaN, +0 wherever the greatest is
+    zero and a pooled row has +0; empty bags zero."""
     rows = table.astype(np.float64)
     ends = np.append(OFFSETS[1:], IDS.size)
-    return np.array(
-        [
-            rows[IDS[s:e]].max(axis=0) if e > s else np.zeros(4)
-            for s, e in zip(OFFSETS, ends, strict=True)
-        ]
-    )
+    maxima = []
+    for s, e in zip(OFFSETS, ends, strict=True):
+        bag = rows[IDS[s:e]]
+        if e == s:
+            maxima.append(np.zeros(4))
+            continue
+        best = bag.max(axis=0)
+        best[(best == 0) & ((bag == 0) & ~np.signbit(bag)).any(axis=0)] = 0.0
+        maxima.append(best)
+    return np.array(maxima)
 
 
 def assert_same_maxima(got, table):
@@ -45,6 +55,7 @@ def assert_same_maxima(got, table):
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     fine = ~np.isnan(want)
     np.testing.assert_array_equal(got.astype(np.float64)[fine], want[fine])
+    np.testing.assert_array_equal(np.signbit(got)[fine], np.signbit(want)[fine])
 
 
 def bag_model(session, dtype):
@@ -59,10 +70,12 @@ DTYPES = [np.float32, ml_dtypes.bfloat16, np.float16]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_a_nan_anywhere_in_the_bag_gives_nan(session, dtype):
+def test_a_nan_anywhere_gives_nan_and_positive_zero_beats_negative(session, dtype):
     [out] = bag_model(session, dtype).execute(IDS, OFFSETS)
     assert_same_maxima(out.to_numpy(), table_of(dtype))
     assert np.isnan(out.to_numpy()[0, 0]) and np.isnan(out.to_numpy()[1, 0])  # second, first
+    assert not np.signbit(out.to_numpy()[:2, 1]).any()  # +0 after -0, and before it
+    assert np.signbit(out.to_numpy()[2, 2])  # -0 the greatest, alone
 
 
 class NeverReady(background.Kernel):

@@ -8,9 +8,11 @@ of 2-D `ids`, one fixed-length bag each. An empty bag pools to zeros, in every m
 Numbers: each bag is accumulated in float32, in bag order, then divided by its count (mean) or
 rounded once to a bfloat16/float16 table's dtype. Against an exact sum `s` of `n` terms `x_i`
 (weighted: `w_i * x_i`), the float32 result is within `n * 2**-24 * sum |x_i|` (plus the final
-rounding, for a narrow table); max is exact, and NaN in any pooled row makes its column NaN
-wherever the row stands in the bag (as `numpy.max` and `torch.max` do; torch's `embedding_bag`
-keeps a NaN only where it comes first), so that every backend and sharding agrees.
+rounding, for a narrow table); max is exact and takes IEEE 754-2019's `maximum`, whatever the
+rows' order, so that every backend and sharding agrees: NaN in any pooled row makes its column
+NaN wherever the row stands in the bag (as `numpy.max` and `torch.max` do; torch's
+`embedding_bag` keeps a NaN only where it comes first), and +0 is above -0 (torch's
+`embedding_bag` keeps the zero that comes first).
 
 >>> from ember.graph import Graph, TensorType, Weight
 >>> table = Weight("table", DType.float32, [1000, 64])

@@ -13,7 +13,7 @@ from ember.graph.ops.embedding_bag import check_weights_shape
 from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
 
 from ..bag_routes import SKIP, PartialLayout, route_bags
-from .kernels.bag import POOL_MAX, POOL_SUM
+from .kernels.bag import POOL_MAX, POOL_SUM, column_maxima
 from .kernels.bag_collection import BagCollection, TableSpec
 from .kernels.gather import PARALLEL_MIN_BYTES
 from .kernels.out_of_range import ZERO
@@ -87,10 +87,9 @@ def combine_partials(
     for f, t in enumerate(attrs["features"]):
         width, mode = attrs["widths"][f], attrs["modes"][t]
         parts = [(k, partials[k][:, c : c + width]) for k, c in layout.column[f].items()]
-        if mode == "max":
-            acc = np.full(parts[0][1].shape, -np.inf, np.float32)
-            for k, part in parts:
-                np.maximum(acc, part, out=acc, where=counts[k, f][:, None] > 0)
+        if mode == "max":  # a device that pooled none of a bag's values has no maximum of it
+            pooled = [np.where(counts[k, f][:, None] > 0, part, -np.inf) for k, part in parts]
+            acc = column_maxima(np.stack(pooled).astype(np.float32))
             acc[total[f] == 0] = 0.0
         else:
             acc = parts[0][1].copy()

@@ -19,6 +19,7 @@ cached.
 from __future__ import annotations
 
 import functools
+import math
 
 import ml_dtypes
 import numpy as np
@@ -43,6 +44,7 @@ __all__ = [
     "POOL_MEAN",
     "POOL_SUM",
     "collection_kernels",
+    "column_maxima",
     "first_unchecked",
     "numpy_pool_bags",
     "offset_bounds",
@@ -489,9 +491,13 @@ def _add_weighted_row(dst, row, kind, w):
 
 @jit(nogil=True, inline="always")
 def _takes_over(x, best):
-    """Whether `x` replaces `best` in a max: a larger value, or the first NaN, which then stays
-    (NaN anywhere in a bag makes its column NaN, as `numpy.max` does, not only where it comes
-    first as in torch's `embedding_bag`), so that shards and backends agree."""
+    """Whether `x` replaces `best` in a max, as IEEE 754-2019's `maximum` orders them, so that
+    the result is the same whatever the order of the rows, and shards and backends agree: a
+    larger value, the first NaN, which then stays (NaN anywhere in a bag makes its column NaN,
+    not only where it comes first as in torch's `embedding_bag`), or +0 over -0 (XLA's order;
+    torch keeps whichever zero comes first)."""
+    if x == best:
+        return x == 0 and math.copysign(1.0, best) < 0 and math.copysign(1.0, x) > 0
     return best == best and not x <= best
 
 
@@ -507,11 +513,12 @@ def _load_at(row, k, kind):
 
 @jit(nogil=True, inline="always")
 def _add_zero_row(dst, pool, first):
-    """A zero row: adds nothing, is a candidate 0 for max."""
+    """A zero row: adds nothing, is a candidate +0 for max."""
     if pool == POOL_MAX:
+        zero = np.float32(0.0)
         for k in range(dst.shape[0]):
-            if first or dst[k] < 0:
-                dst[k] = 0.0
+            if first or _takes_over(zero, dst[k]):
+                dst[k] = zero
 
 
 @jit(nogil=True, inline="always")
@@ -722,7 +729,7 @@ def numpy_pool_bags(
             if out_of_range == ZERO:
                 rows[outside[keep]] = 0
         if pool == POOL_MAX:
-            out[b] = rows.max(axis=0) if len(rows) else 0
+            out[b] = column_maxima(rows) if len(rows) else 0
             continue
         if weights is not None:
             rows = weights[start:end][keep][:, None] * rows
@@ -730,6 +737,16 @@ def numpy_pool_bags(
         for row in rows:  # in bag order
             total += row
         out[b] = total / np.float32(len(rows)) if pool == POOL_MEAN and len(rows) > 1 else total
+
+
+def column_maxima(rows: np.ndarray) -> np.ndarray:
+    """The maxima of `rows` over axis 0 in the kernels' order (`_takes_over`: IEEE 754-2019's
+    `maximum`), whatever the rows' order: NaN anywhere gives NaN, and +0 is above -0 (numpy's
+    max keeps whichever zero it meets last)."""
+    best = rows.max(axis=0)
+    positive_zero = ((rows == 0) & ~np.signbit(rows)).any(axis=0)
+    best[(best == 0) & positive_zero] = 0.0
+    return best
 
 
 def _as_float32(rows: np.ndarray, kind: int) -> np.ndarray:
