@@ -10,7 +10,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 from test_bag_collection_sharded import devices
-from test_embedding_bag_collection import EPS32, assert_close, decoded, dense, draw, quantized
+from test_embedding_bag_collection import EPS32, assert_close, dense, draw, quantized, reference
 
 import ember.nn as nn
 from ember.dtype import DType
@@ -50,37 +50,6 @@ FEATURES = {"user": 0, "genre": 1, "small": 2, "item": 3, "k": 4, "int8": 5, "in
             "wide": 7, "item again": 3}  # fmt: skip
 
 
-def weighted_reference(tables, bags, features, values, lengths, weights):
-    """float64 `(batch, widths)` of the weighted sums, and their bound."""
-    batch = lengths.shape[1]
-    out, bound, at = [], [], 0
-    for f, t in enumerate(features):
-        bag, rows_of = bags[t], decoded(tables[t], bags[t].quantization_encoding)
-        vocab, width = rows_of.shape
-        got, slack = np.zeros((batch, width)), np.zeros((batch, width))
-        for b in range(batch):
-            terms = []
-            for i, w in zip(values[at : at + lengths[f, b]].tolist(),
-                            weights[at : at + lengths[f, b]].tolist(), strict=True):  # fmt: skip
-                if bag.padding_idx is not None and i == bag.padding_idx:
-                    continue
-                if 0 <= i < vocab:
-                    terms.append(w * rows_of[i])
-                elif bag.out_of_range == "zero":
-                    terms.append(np.zeros(width))
-                else:
-                    terms.append(w * rows_of[0 if i < 0 else vocab - 1])
-            at += lengths[f, b]
-            if terms:
-                terms = np.array(terms)
-                got[b] = terms.sum(axis=0)
-                slack[b] = (len(terms) + 1) * EPS32 * np.abs(terms).sum(axis=0)
-        out.append(got)
-        bound.append(slack)
-    assert at == len(values)
-    return np.concatenate(out, axis=1), np.concatenate(bound, axis=1)
-
-
 def weighted_pooled(session, collection, tables, values, lengths, weights, *, name="weighted"):
     """The collection's outputs (a list) for these weights, and the model."""
     types = [
@@ -116,9 +85,9 @@ def test_weighted_rows_are_summed_within_the_bound(session, batch):
     values[: min(2, values.size)] = 5  # the first feature's padding id
     [got], _ = weighted_pooled(session, nn.EmbeddingBagCollection(bags, FEATURES), tables,
                                values, lengths, weights)  # fmt: skip
-    want, bound = weighted_reference(tables, bags, order, values, lengths, weights)
+    want, bound = reference(tables, bags, order, values, lengths, weights)
     assert_close(got, want, bound)
-    unweighted = weighted_reference(tables, bags, order, values, lengths, np.ones_like(weights))
+    unweighted = reference(tables, bags, order, values, lengths, np.ones_like(weights))
     assert np.abs(want - unweighted[0]).max() > 1  # the weights made a difference
 
 
@@ -155,7 +124,7 @@ def test_against_torch_dense_and_rowwise_int8(session):
     values %= np.repeat([40, 30, 40], lengths.sum(axis=1))
     collection = nn.EmbeddingBagCollection(bags, {f"f{i}": t for i, t in enumerate(features)})
     [got], _ = weighted_pooled(session, collection, tables, values, lengths, weights)
-    _, bound = weighted_reference(tables, bags, features, values, lengths, weights)
+    _, bound = reference(tables, bags, features, values, lengths, weights)
     at, column = 0, 0
     for f, t in enumerate(features):
         size = int(lengths[f].sum())
@@ -203,7 +172,7 @@ def test_sharded_weighted_collection_equals_the_unsharded_one(session, n, shardi
                                   values, lengths, weights)  # fmt: skip
     sharded = nn.EmbeddingBagCollection(bags, FEATURES, devices=devices(n), sharding=sharding)
     outs, _ = weighted_pooled(session, sharded, tables, values, lengths, weights, name="sharded")
-    want, bound = weighted_reference(tables, bags, order, values, lengths, weights)
+    want, bound = reference(tables, bags, order, values, lengths, weights)
     whole = [
         c
         for name, t in FEATURES.items()

@@ -38,9 +38,12 @@ def decoded(table: np.ndarray, encoding: QuantizationEncoding | None) -> np.ndar
     return FORMATS[name].dequantize(table).astype(np.float64)
 
 
-def reference(tables, bags, features, values, lengths):
-    """float64 `(batch, widths)` and its bound, pooling each feature's bags as its bag says."""
+def reference(tables, bags, features, values, lengths, weights=None):
+    """float64 `(batch, widths)` and its bound, pooling each feature's bags as its bag says;
+    with `weights` (sum bags), each row times its value's weight (a term rounded once more:
+    the bound's `n` is `n + 1`)."""
     batch = lengths.shape[1]
+    scale_of = np.ones(len(values)) if weights is None else np.asarray(weights, np.float64)
     out, bound, at = [], [], 0
     for f, t in enumerate(features):
         bag, rows_of = bags[t], decoded(tables[t], bags[t].quantization_encoding)
@@ -48,24 +51,25 @@ def reference(tables, bags, features, values, lengths):
         got, slack = np.zeros((batch, width)), np.zeros((batch, width))
         for b in range(batch):
             rows = []
-            for i in values[at : at + lengths[f, b]].tolist():
+            for i, w in zip(values[at : at + lengths[f, b]].tolist(),
+                            scale_of[at : at + lengths[f, b]].tolist(), strict=True):  # fmt: skip
                 if bag.padding_idx is not None and i == bag.padding_idx:
                     continue
                 if 0 <= i < vocab:
-                    rows.append(rows_of[i])
+                    rows.append(w * rows_of[i])
                 elif bag.out_of_range == "zero":
                     rows.append(np.zeros(width))
                 else:
-                    rows.append(rows_of[0 if i < 0 else vocab - 1])
+                    rows.append(w * rows_of[0 if i < 0 else vocab - 1])
             at += lengths[f, b]
             if not rows:
                 continue
             rows = np.array(rows)
-            n = len(rows)
+            n = len(rows) + (weights is not None)
             if bag.mode == "max":
                 got[b] = rows.max(axis=0)
             else:
-                scale = n if bag.mode == "mean" else 1
+                scale = len(rows) if bag.mode == "mean" else 1
                 got[b] = rows.sum(axis=0) / scale
                 slack[b] = n * EPS32 * np.abs(rows).sum(axis=0) / scale
         out.append(got)
