@@ -14,6 +14,7 @@ from test_embedding_bag_collection import EPS32, assert_close, dense, draw, quan
 
 import ember.nn as nn
 from ember.dtype import DType
+from ember.engine import InferenceSession
 from ember.errors import OutOfRangeError
 from ember.graph import Graph, QuantizationEncoding, TensorType
 
@@ -251,3 +252,76 @@ def test_numpy_path_gives_the_kernels_weighted_bits():
     unweighted = np.full((17, 124), np.nan, np.float32)
     pools(tables, values, starts, unweighted, False)
     assert not np.array_equal(unweighted, compiled)
+
+
+@pytest.mark.parametrize("sharded", [False, True], ids=["one device", "2 rows"])
+def test_ids_that_add_nothing_ignore_their_weights(session, sharded):
+    """An id outside a "zero" table and a padding id add nothing, whatever their weight (NaN,
+    inf): on every backend, sharded or not, compiled kernels or numpy."""
+    bags = [nn.EmbeddingBag(4, 3, DType.float32, name="z", out_of_range="zero", padding_idx=2)]
+    table = np.arange(12, dtype=np.float32).reshape(4, 3) + 1
+    values, lengths = np.array([9, 1, 7, 2, 3]), np.array([[1, 4]])
+    weights = np.array([np.nan, 1, np.inf, -np.inf, 2], np.float32)
+    places = devices(2) if sharded else None
+    collection = nn.EmbeddingBagCollection(
+        bags, devices=places, sharding="row" if sharded else "table"
+    )
+    outs, _ = weighted_pooled(session, collection, [table], values, lengths, weights)
+    want = np.array([[0, 0, 0], table[1] + 2 * table[3]], np.float32)
+    for out in outs:
+        np.testing.assert_array_equal(out, want)
+
+
+def test_the_numpy_path_ignores_weights_of_ids_that_add_nothing():
+    from ember.engine.backends.native.kernels.bag import POOLS
+    from ember.engine.backends.native.kernels.bag_collection import BagCollection, TableSpec
+    from ember.engine.backends.native.kernels.out_of_range import ZERO
+
+    tables = [dense(np.float32, 4, 3, 40), quantized("q8_0", 4, 32, 41)]
+    features = np.array(
+        [[0, 0, POOLS["sum"], 2, ZERO, 0, 3], [1, 1, POOLS["sum"], -1, ZERO, 3, 32]]
+    )
+    values, starts = np.array([9, 1, 2, 7, 0]), np.array([0, 3, 5])
+    weights = np.array([np.nan, 1, np.inf, -np.inf, 2], np.float32)
+    pools = BagCollection([TableSpec(None), TableSpec("q8_0")], features, values.dtype)
+    compiled, numpy = np.empty((1, 35), np.float32), np.empty((1, 35), np.float32)
+    pools(tables, values, starts, compiled, False, weights=weights)
+    for group in pools._groups:
+        group.compiled = False
+    pools(tables, values, starts, numpy, False, weights=weights)
+    assert not np.isnan(compiled).any()
+    np.testing.assert_array_equal(numpy, compiled)
+
+
+def test_read_only_ids_and_weights_use_the_compiled_kernel():
+    """Frozen inputs are read through writeable-typed views: no second kernel is compiled in
+    the middle of an execute."""
+    from ember.engine.backends.native.kernels.bag import collection_kernels
+
+    bags = [nn.EmbeddingBag(10, 16, DType.float32, name="t")]
+    values, lengths = np.array([1, 2, 3], np.int64), np.array([[2, 1]], np.int32)
+    weights = np.ones(3, np.float32)
+    session = InferenceSession(num_threads=1, backend="native")
+    table = dense(np.float32, 10, 16, 42)
+    collection = nn.EmbeddingBagCollection(bags)
+    _, model = weighted_pooled(session, collection, [table], values, lengths, weights)
+    serial = collection_kernels(None)[0]
+    known = len(serial.signatures)
+    for array in (values, lengths, weights):
+        array.flags.writeable = False
+    [got] = model.execute(values, lengths, weights)
+    assert len(serial.signatures) == known
+    np.testing.assert_array_equal(got.to_numpy(), [table[1] + table[2], table[3]])
+
+
+def test_a_single_bag_ignores_weights_of_ids_that_add_nothing(session):
+    bag = nn.EmbeddingBag(4, 3, DType.float32, name="z", out_of_range="zero", padding_idx=2)
+    types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, ["b"]),
+             TensorType(DType.float32, ["n"])]  # fmt: skip
+    with Graph("single", input_types=types) as g:
+        g.output(bag(*g.inputs))
+    table = np.arange(12, dtype=np.float32).reshape(4, 3) + 1
+    weights = np.array([np.nan, 1, np.inf, -np.inf, 2], np.float32)
+    model = session.load(g, {"z": table})
+    [got] = model.execute(np.array([9, 1, 7, 2, 3]), np.array([0, 1]), weights)
+    np.testing.assert_array_equal(got.to_numpy(), [[0, 0, 0], table[1] + 2 * table[3]])

@@ -81,7 +81,8 @@ def embedding_bag(
       `quantization_encoding` (taken from a `Weight` that declares one), decoded to float32.
     - The result is float32, except for a bfloat16 or float16 table: its dtype (as torch).
     - `ids`: 1-D with 1-D `offsets` (torch's convention), or 2-D with no offsets.
-    - `per_sample_weights` (sum mode only): a float weight per id, the ids' shape.
+    - `per_sample_weights` (sum mode only): a float weight per id, the ids' shape; a padding id,
+      or an id outside the table under "zero", adds nothing, whatever its weight.
     - An id equal to `padding_idx` (negative counts from the end) is skipped: it adds nothing
       and does not count in a mean.
     - `out_of_range`: an id outside `[0, vocab)` raises `OutOfRangeError` ("error", checked

@@ -85,7 +85,8 @@ def embedding_bag_collection(
       `(features, batch)`, with a static number of features.
     - `per_sample_weights`: a float weight per value (`values`' shape: TorchRec's weighted
       `KeyedJaggedTensor`), each row multiplied by its weight before it is summed, as
-      `embedding_bag` weighs rows; every table a feature reads must pool by "sum".
+      `embedding_bag` weighs rows; every table a feature reads must pool by "sum". A padding
+      id, or an id outside a "zero" table, adds nothing, whatever its weight.
     - `features[f]`: the table feature `f` reads (default: one feature per table, in order).
     - `modes`, `padding_idx`, `out_of_range`: per table, as `embedding_bag` takes them
       (default "sum", None, "error").
@@ -97,10 +98,12 @@ def embedding_bag_collection(
     written (`ValueError` for lengths, `OutOfRangeError` naming the id's position in `values`).
 
     Raises:
-        TypeError: values or lengths not integer, or a table `embedding_bag` rejects.
+        TypeError: values or lengths not integer, per-sample weights not floats, or a table
+            `embedding_bag` rejects.
         ValueError: no tables, ranks or shapes invalid (lengths' first dim is not the number of
-            features), a feature naming no table, per-table settings of another length or
-            invalid, or tables and ids on different devices.
+            features; weights not of the values' shape, also checked at execute), a feature
+            naming no table, weights for a table that does not sum, per-table settings of
+            another length or invalid, or tables and ids on different devices.
     """
     sources = [as_value(t) for t in tables]
     count = len(sources)

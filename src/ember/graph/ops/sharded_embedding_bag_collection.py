@@ -77,7 +77,8 @@ def sharded_embedding_bag_collection(
 ) -> list[TensorValue]:
     """Every feature's bags pooled, one `(batch, sum of the features' widths)` result per
     device of `devices`; `tables[t]` is table `t`'s row blocks in order, the other arguments
-    as `embedding_bag_collection` takes them (`padding_idx` an id of the whole table).
+    (`per_sample_weights` among them) as `embedding_bag_collection` takes them (`padding_idx`
+    an id of the whole table).
 
     Raises:
         ValueError: no tables or devices, a table of no blocks, a block of no rows (or not a

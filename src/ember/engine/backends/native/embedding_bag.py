@@ -66,7 +66,6 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
             bounds = offset_bounds(offsets, flat.size, include_last)
         if weights is not None:
             check_weights_shape("embedding_bag", weights.shape, ids.shape)
-            weights = np.ascontiguousarray(weights.reshape(-1), np.float32)
         vocab = table.shape[0]
         if check and flat.size > bounds[-1]:  # ids after the last bag: checked all the same
             out_of_range_ids(ids, vocab, "error")

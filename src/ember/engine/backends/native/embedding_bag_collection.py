@@ -55,7 +55,7 @@ def lower_embedding_bag_collection(ctx: LoweringContext, node: Node) -> StepFn:
         weights = None
         if has_weights:
             check_weights_shape("embedding_bag_collection", inputs[-1].shape, values.shape)
-            weights = np.ascontiguousarray(inputs[-1].reshape(-1), np.float32)
+            weights = inputs[-1]
         starts = check_lengths(np.asarray(lengths), flat.size)
         batch = lengths.shape[1]
         tables = [spec.rows(np.ascontiguousarray(inputs[t])) for t, spec in enumerate(specs)]

@@ -49,7 +49,7 @@ def lower_sharded_embedding_bag_collection(ctx: LoweringContext, node: Node) -> 
         if attrs["has_weights"]:  # one per value, read where the routed ids say
             check_weights_shape(SHARDED_EMBEDDING_BAG_COLLECTION.name, inputs[-1].shape,
                                 values.shape)  # fmt: skip
-            weights = np.ascontiguousarray(inputs[-1].reshape(-1), np.float32)
+            weights = inputs[-1]
         routes = route_bags(attrs, np.asarray(values), np.asarray(lengths), devices)
         batch = lengths.shape[1]
         partials = []

@@ -69,13 +69,13 @@ def lower_embedding_bag(
     rows = jnp.take(table, index.astype(_index_dtype(vocab)), axis=0, mode="clip")
     encoding = attrs["encoding"]
     rows = (decode(encoding.name, rows) if encoding else rows).astype(jnp.float32)
-    if out_of_range == "zero":
+    if weights is not None:
+        rows = rows * weights.reshape(-1).astype(jnp.float32)[:, None]
+    if out_of_range == "zero":  # an id outside adds nothing, whatever its weight
         rows = jnp.where(valid[:, None], rows, 0.0)
     keep = jnp.ones(flat.shape, bool)
     if padding_idx is not None and padding_idx <= np.iinfo(flat.dtype).max:
         keep = flat != jnp.asarray(padding_idx, flat.dtype)
-    if weights is not None:
-        rows = rows * weights.reshape(-1).astype(jnp.float32)[:, None]
     out_dtype = node.result_types[0].dtype.to_numpy()
     if count == 0:
         return jnp.zeros((0, rows.shape[1]), out_dtype)

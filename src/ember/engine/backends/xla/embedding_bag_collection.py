@@ -117,10 +117,10 @@ def _pool_feature(
     index = clamped(flat, vocab) if out_of_range == "clamp" else flat
     rows = jnp.take(table, index.astype(_index_dtype(vocab)), axis=0, mode="clip")
     rows = (decode(encoding.name, rows) if encoding else rows).astype(jnp.float32)
-    if out_of_range == "zero":
-        rows = jnp.where(valid[:, None], rows, 0.0)
     if weights is not None:
         rows = rows * weights[:, None]
+    if out_of_range == "zero":  # an id outside adds nothing, whatever its weight
+        rows = jnp.where(valid[:, None], rows, 0.0)
     keep = mine
     if padding_idx is not None and padding_idx <= np.iinfo(flat.dtype).max:
         keep = keep & (flat != jnp.asarray(padding_idx, flat.dtype))

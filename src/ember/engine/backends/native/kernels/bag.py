@@ -726,13 +726,13 @@ def numpy_pool_bags(
             outside = (bag >= vocab) if bag.dtype.kind == "u" else (bag < 0) | (bag >= vocab)
             index = np.clip(bag, 0, max(vocab - 1, 0)).astype(np.int64)[keep]
             rows = _as_float32(table[index], kind)
-            if out_of_range == ZERO:
-                rows[outside[keep]] = 0
+        if weights is not None:
+            rows = weights[start:end][keep][:, None] * rows
+        if out_of_range == ZERO and not positional:  # adds nothing, whatever its weight
+            rows[outside[keep]] = 0
         if pool == POOL_MAX:
             out[b] = column_maxima(rows) if len(rows) else 0
             continue
-        if weights is not None:
-            rows = weights[start:end][keep][:, None] * rows
         total = np.zeros(out.shape[1], np.float32)
         for row in rows:  # in bag order
             total += row

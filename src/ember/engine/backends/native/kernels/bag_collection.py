@@ -43,6 +43,7 @@ from .bag import (
 from .compiled.decoders import ROW_DECODERS
 from .compiled.decoders.bytes import F16_TO_F32
 from .id_range import first_outside
+from .inputs import as_kernel_input
 from .launch import PARALLEL_LAUNCH, try_parallel
 from .out_of_range import ERROR, ZERO
 
@@ -114,11 +115,17 @@ class BagCollection:
         """Every feature's bags into the float32 ``out`` `(batch, widths)`: bag ``(f, b)`` is
         ``ids[starts[f * batch + b]:starts[f * batch + b + 1]]`` (the starts checked already;
         ids outside a table are ZERO or CLAMP, as each feature says), each row times its
-        float32 weight in ``weights`` (one per id, sum pooling only) when given; -1.
+        weight in ``weights`` (one per id, of any float dtype and shape; sum pooling only) when
+        given; -1.
         ``parallel`` is a wish. Features marked ERROR hold rows only; with ``check`` that is
         checked first (one compiled pass over their ids), and the position of the first id
         outside its table is returned instead, before anything is written."""
         table_array = self._bind(tables)
+        ids = as_kernel_input(ids)  # one compiled kernel for read-only ids and weights too
+        if weights is None:
+            weights = _UNWEIGHTED
+        else:
+            weights = as_kernel_input(np.ascontiguousarray(weights.reshape(-1), np.float32))
         first = self._groups[0]
         checks = _NONE
         if check and first.compiled and first.serial.ready:  # the first call checks them all
@@ -127,7 +134,6 @@ class BagCollection:
             bad = self._first_unchecked(table_array, ids, starts, out.shape[0])
             if bad >= 0:
                 return bad
-        weights = _UNWEIGHTED if weights is None else weights
         for group in self._groups:
             bad = group(table_array, tables, self._tables, ids, weights, self._unsigned, starts,
                         out, parallel, checks)  # fmt: skip
@@ -221,8 +227,10 @@ def _numpy_feature(feature, tables, specs, ids, weights, starts, out) -> None:
     vocab = table.shape[0]
     outside = (mine >= vocab) if mine.dtype.kind == "u" else (mine < 0) | (mine >= vocab)
     decoded = FORMATS[spec.fmt].dequantize(table[np.clip(mine, 0, vocab - 1).astype(np.int64)])
-    if out_of_range == ZERO:
+    if out_of_range == ZERO:  # an id outside adds nothing, whatever its weight
         decoded[outside] = 0
+        if weights is not None:
+            weights = np.where(outside, np.float32(0), weights)
     numpy_pool_bags(decoded, KIND_F32, mine, True, bounds[:-1] - low, bounds[1:] - low, weights,
                     pool, pad, out_of_range, target)  # fmt: skip
 
