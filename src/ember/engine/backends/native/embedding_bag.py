@@ -87,8 +87,7 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
 
 def _bags(spec, width, pool, padding_idx, out_of_range, ids_dtype) -> BagCollection:
     """A table's bags as a collection of one feature: a quantized row decoded as it is read
-    (in registers, for the sums of the formats `ROWS_SUMMED` names), nothing
-    buffered."""
+    (in registers, for the sums of the formats `ROWS_SUMMED` names), nothing buffered."""
     code = {"error": ERROR, "zero": MODE_ZERO, "clamp": MODE_CLAMP}[out_of_range]
     pad = -1 if padding_idx is None else padding_idx
     feature = np.array([[0, 0, pool, pad, code, 0, width]], np.int64)

@@ -19,7 +19,6 @@ cached.
 from __future__ import annotations
 
 import functools
-import math
 
 import ml_dtypes
 import numpy as np
@@ -66,6 +65,16 @@ def _f32_from_bits(typingctx, bits):
         return builder.bitcast(args[0], ir.FloatType())
 
     return types.float32(types.uint32), codegen
+
+
+@intrinsic
+def _bits_of(typingctx, value):
+    """The uint32 bits of the float32 `value`."""
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.uint32(types.float32), codegen
 
 
 @intrinsic
@@ -495,10 +504,9 @@ def _takes_over(x, best):
     the result is the same whatever the order of the rows, and shards and backends agree: a
     larger value, the first NaN, which then stays (NaN anywhere in a bag makes its column NaN,
     not only where it comes first as in torch's `embedding_bag`), or +0 over -0 (XLA's order;
-    torch keeps whichever zero comes first)."""
-    if x == best:
-        return x == 0 and math.copysign(1.0, best) < 0 and math.copysign(1.0, x) > 0
-    return best == best and not x <= best
+    torch keeps whichever zero comes first). Without branches, so that the loop vectorizes:
+    equal floats whose bits differ are -0 and +0, and -0's bits are the greater."""
+    return (best == best) & ((not x <= best) | ((x == best) & (_bits_of(best) > _bits_of(x))))
 
 
 @jit(nogil=True, inline="always")
