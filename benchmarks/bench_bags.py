@@ -148,6 +148,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=32)
     parser.add_argument(
+        "--batch",
+        type=int,
+        default=BATCH,
+        help=f"bags per call (default {BATCH}: FBGEMM's; small ones measure the per-call cost)",
+    )
+    parser.add_argument(
         "--weighted",
         action="store_true",
         help="per-sample weights (single bags; the collection is left out)",
@@ -195,13 +201,14 @@ def run(args: argparse.Namespace) -> None:
     thread count, and prints one table row each."""
     import torch
 
-    offsets = np.arange(0, BATCH * BAG, BAG, dtype=np.int64)
-    lookups = BATCH * BAG
+    batch = args.batch
+    offsets = np.arange(0, batch * BAG, BAG, dtype=np.int64)
+    lookups = batch * BAG
     print(machine_note())
     print(versions())
     print(f"medians of {args.rounds} rounds taken in turns, {args.calls} calls per turn")
     weighing = ", per-sample weights" if args.weighted else ""
-    print(f"batch {BATCH}, bags of {BAG}, width {WIDTH}, sum{weighing}, {ID_SETS} id sets")
+    print(f"batch {batch}, bags of {BAG}, width {WIDTH}, sum{weighing}, {ID_SETS} id sets")
     gate = "off (parallel kernels always)" if args.no_load_gate else "on"
     print(f"ember's load gate: {gate}")
     print("| format, rows, ids, threads | ember M lookups/s | ember GB/s | torch M lookups/s |"
@@ -213,10 +220,10 @@ def run(args: argparse.Namespace) -> None:
         for fmt in [f for f in FORMATS if f in args.formats]:
             weight = packed(values, fmt)
             table = weight.numpy()
-            moved = lookups * WIDTH * FORMATS[fmt] / 8 + BATCH * WIDTH * 4
+            moved = lookups * WIDTH * FORMATS[fmt] / 8 + batch * WIDTH * 4
             for distribution in args.distributions:
-                sets = id_sets(rows, distribution)
-                scales = sample_weights(len(sets)) if args.weighted else [()] * len(sets)
+                sets = id_sets(rows, distribution, lookups)
+                scales = sample_weights(len(sets), lookups) if args.weighted else [()] * len(sets)
                 sets_np = [(ids, offsets, *w) for ids, w in zip(sets, scales, strict=True)]
                 sets_torch = [
                     (torch.from_numpy(ids), torch_offsets, *map(torch.from_numpy, w))
@@ -236,10 +243,10 @@ def run(args: argparse.Namespace) -> None:
     print(f"peak RSS {peak:.0f} MiB (tables, both contenders' inputs and torch)")
 
 
-def sample_weights(count: int) -> list[tuple[np.ndarray]]:
-    """Per-sample weights for `count` id sets, one float32 in [-1, 1) per id."""
+def sample_weights(count: int, ids: int) -> list[tuple[np.ndarray]]:
+    """Per-sample weights for `count` id sets of `ids` ids, one float32 in [-1, 1) per id."""
     rng = np.random.default_rng(4)
-    return [(rng.uniform(-1, 1, BATCH * BAG).astype(np.float32),) for _ in range(count)]
+    return [(rng.uniform(-1, 1, ids).astype(np.float32),) for _ in range(count)]
 
 
 def run_collection(args: argparse.Namespace, offsets: np.ndarray) -> None:
@@ -252,9 +259,10 @@ def run_collection(args: argparse.Namespace, offsets: np.ndarray) -> None:
         for _ in range(COLLECTION_TABLES)
     ]
     tables = [w.numpy() for w in weights]
-    lookups = COLLECTION_TABLES * BATCH * BAG
-    moved = lookups * WIDTH + COLLECTION_TABLES * BATCH * WIDTH * 4
-    lengths = np.full((COLLECTION_TABLES, BATCH), BAG, np.int64)
+    batch = args.batch
+    lookups = COLLECTION_TABLES * batch * BAG
+    moved = lookups * WIDTH + COLLECTION_TABLES * batch * WIDTH * 4
+    lengths = np.full((COLLECTION_TABLES, batch), BAG, np.int64)
     torch_offsets = torch.from_numpy(offsets)
     for distribution in args.distributions:
         sets = id_sets(COLLECTION_ROWS, distribution, lookups, seed=3)

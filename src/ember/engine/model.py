@@ -14,7 +14,7 @@ from ember.graph import AlgebraicDim, DeviceRef, Graph, StaticDim, SymbolicDim, 
 from ember.graph.ops.constant import CONSTANT
 
 from .backends import Backend, Executable
-from .backends.base import FastPath
+from .backends.base import FastPath, FastStep
 
 __all__ = ["Model"]
 
@@ -33,6 +33,8 @@ class Model:
         self._execution = _Execution(graph, executable, backend, weights)
         if executable.fast_path is not None:
             self.execute = _fast_execute(self._execution, executable.fast_path)
+        elif executable.fast_step is not None:
+            self.execute = _fast_step_execute(self._execution, executable.fast_step)
 
     @property
     def input_devices(self) -> list[Device]:
@@ -227,6 +229,35 @@ def _fast_execute(execution: _Execution, fast: FastPath) -> Callable[..., list[T
                     value = fast(ids, out)
                 if value is not None:
                     return [tensor(value, device)]
+        return general(*inputs, out=out)
+
+    execute.__doc__ = Model.execute.__doc__
+    return execute
+
+
+def _fast_step_execute(execution: _Execution, fast: FastStep) -> Callable[..., list[Tensor]]:
+    """`Model.execute` for a model whose executable has a fast step: a call without ``out=``
+    whose inputs are all of the graph's dtypes and ranks, writeable and C-contiguous (numpy
+    arrays, or host DLPack producers such as torch's tensors viewed as such) goes straight to
+    it, everything else to the general path."""
+    general = execution.execute
+    dtypes, device = execution._input_dtypes, execution._output_devices[0]
+    ranks = [t.rank for t in execution._input_types]
+    count, ndarray, tensor = len(dtypes), np.ndarray, Tensor._of
+
+    def execute(*inputs: Any, out: Any = None) -> list[Tensor]:
+        if out is None and len(inputs) == count:
+            arrays = []
+            for value, dtype, rank in zip(inputs, dtypes, ranks, strict=True):
+                if type(value) is not ndarray and (value := host_array(value)) is None:
+                    break
+                if value.dtype is not dtype or value.ndim != rank or not value.flags.carray:
+                    break
+                arrays.append(value)
+            else:
+                result = fast(arrays)
+                if result is not None:
+                    return [tensor(result, device)]
         return general(*inputs, out=out)
 
     execute.__doc__ = Model.execute.__doc__

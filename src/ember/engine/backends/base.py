@@ -16,7 +16,7 @@ import numpy as np
 from ember.driver import Device
 from ember.graph import DeviceRef, Graph, Op
 
-__all__ = ["Backend", "Executable", "FastPath"]
+__all__ = ["Backend", "Executable", "FastPath", "FastStep"]
 
 
 class FastPath(Protocol):
@@ -30,6 +30,14 @@ class FastPath(Protocol):
     def accept(self, shape: tuple[int, ...]) -> None: ...
 
 
+class FastStep(Protocol):
+    """``fast_step(inputs)`` gives the graph's one output, or None to decline. The engine has
+    checked each input's dtype (the graph's, nothing to convert), rank and writeable
+    C-contiguous layout; the fast step checks their dims against the graph's input types."""
+
+    def __call__(self, inputs: Sequence[np.ndarray]) -> Any: ...
+
+
 class Executable(ABC):
     """A compiled graph; `run` is called once per `execute` with checked inputs."""
 
@@ -40,6 +48,10 @@ class Executable(ABC):
     fast_path: FastPath | None = None
     """For a graph of one input and one output: a way around the general path's fixed costs
     for small calls."""
+
+    fast_step: FastStep | None = None
+    """For a graph of one output computed in one step (a bag, a collection of bags), where
+    there is no `fast_path`: the same, for calls without ``out=``."""
 
     @abstractmethod
     def run(

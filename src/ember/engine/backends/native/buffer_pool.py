@@ -78,7 +78,7 @@ class BufferPool:
             start = self._starts.get(id(buffer))
         if start is None:
             start = -buffer.ctypes.data % ALIGNMENT
-        array = buffer[start : start + nbytes].view(dtype).reshape(shape)
+        array = np.ndarray(shape, dtype, buffer, start)  # its base: the buffer
         if nbytes >= LARGE_BYTES and _REFCOUNTS_EXACT:
             weakref.finalize(array, self._released)
         return array

@@ -45,15 +45,16 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
                                                 ids_dtype)  # fmt: skip
         return made
 
-    if static_width is not None:
-        bags_of(static_width)
+    static_bags = bags_of(static_width) if static_width is not None else None
     fixed_bounds: dict[tuple[int, int], np.ndarray] = {}
     """Bounds of 2-D ids' bags, by (bags, length): the same shape comes back call after call."""
+    last_table: list[tuple] = [(None, None)]
+    """The last contiguous table seen and its rows as the kernels read them (one tuple, read
+    at once by concurrent calls): the same weight comes back every call."""
 
     def run(rt, slot, table, ids, *rest):
-        offsets = rest[0] if has_offsets else None
         weights = rest[-1] if has_weights else None
-        flat = ids.reshape(-1)
+        flat = ids if ids.ndim == 1 else ids.reshape(-1)
         if not flat.flags.c_contiguous:
             flat = np.ascontiguousarray(flat)  # the kernels read ids by address
         if ids.ndim == 2:
@@ -63,25 +64,31 @@ def lower_embedding_bag(ctx: LoweringContext, node: Node) -> StepFn:
                 fixed_bounds.clear()  # one shape kept
                 fixed_bounds[ids.shape] = bounds
         else:
-            bounds = offset_bounds(offsets, flat.size, include_last)
+            bounds = offset_bounds(rest[0] if has_offsets else None, flat.size, include_last)
         if weights is not None:
             check_weights_shape("embedding_bag", weights.shape, ids.shape)
-        vocab = table.shape[0]
-        if check and flat.size > bounds[-1]:  # ids after the last bag: checked all the same
-            out_of_range_ids(ids, vocab, "error")
-        if not table.flags.c_contiguous:
-            table = np.ascontiguousarray(table)  # weights are bound contiguous; inputs may not be
+        bags = bounds.size - 1
+        if check and flat.size > bounds[bags]:  # ids after the last bag: checked all the same
+            out_of_range_ids(ids, table.shape[0], "error")
+        seen, tables = last_table[0]
+        if seen is not table:
+            tables = [spec.rows(np.ascontiguousarray(table))]  # weights are bound contiguous;
+            if table.flags.c_contiguous:  # inputs may not be (a copy is made anew each call)
+                last_table[0] = table, tables
         hidden = static_width if static_width is not None else table.shape[1]
-        out = rt.empty(slot, (bounds.size - 1, hidden), out_dtype)
+        out = rt.empty(slot, (bags, hidden), out_dtype)
         pooled = out if pooled_in_place else np.empty(out.shape, np.float32)
         parallel = flat.size * hidden * 4 >= PARALLEL_MIN_BYTES
-        bad = bags_of(hidden)([spec.rows(table)], flat, bounds, pooled, parallel, check, weights)
+        pool = static_bags or bags_of(hidden)
+        bad = pool(tables, flat, bounds, pooled, parallel, check, weights)
         if bad >= 0:
+            vocab = table.shape[0]
             raise out_of_range_error(ids.shape, bad, flat[bad].item(), vocab, "error")
         if pooled is not out:
             out[...] = pooled  # rounded once, to the table's dtype
         return out
 
+    run.fast_step = True  # reads only `rt.empty` of its runtime
     return run
 
 

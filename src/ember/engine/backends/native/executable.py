@@ -10,6 +10,7 @@ import numpy as np
 from ..base import Executable
 from .buffer_pool import BufferPool
 from .fast_lookup import FastLookup
+from .fast_step import FastStep
 from .plan import Plan
 from .runtime import Runtime
 from .threads import use_threads
@@ -26,6 +27,8 @@ class NativeExecutable(Executable):
             i for i, slot in enumerate(plan.output_slots) if slot in plan.borrowed
         )
         self.fast_path = _fast_path(plan, pool, num_threads)
+        if self.fast_path is None:
+            self.fast_step = FastStep.create(plan, pool, num_threads)
 
     def run(
         self,

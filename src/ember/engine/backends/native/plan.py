@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ember.graph import Graph, Node, TensorValue
+from ember.graph import Graph, Node, TensorType, TensorValue
 from ember.graph.graph import INPUT
 from ember.graph.ops.cast import CAST
 from ember.graph.ops.constant import CONSTANT, WEIGHT
@@ -44,6 +44,8 @@ class Plan:
     borrowed: frozenset[int] = frozenset()
     """Slots whose value may be an input's, a weight's or a constant's memory (or a view of it):
     an output from one of them is copied before the caller gets it."""
+    input_types: tuple[TensorType, ...] = ()
+    """The graph's input types, in `input_slots` order."""
 
 
 def build_plan(graph: Graph, weights: Mapping[str, np.ndarray]) -> Plan:
@@ -97,6 +99,7 @@ def build_plan(graph: Graph, weights: Mapping[str, np.ndarray]) -> Plan:
         steps=steps,
         preset=preset,
         borrowed=frozenset(borrowed),
+        input_types=tuple(v.type for v in graph.inputs),
     )
 
 

@@ -19,6 +19,7 @@ cached.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import ml_dtypes
 import numpy as np
@@ -33,6 +34,8 @@ from ember.graph.ops.embedding_bag import bag_bounds
 from . import background
 from .compiled.cache import jit
 from .compiled.decoders import decode_row
+from .entry import compiled_entry
+from .inputs import as_kernel_input
 from .out_of_range import ERROR, ZERO
 
 __all__ = [
@@ -369,15 +372,26 @@ def offset_bounds(offsets: np.ndarray, count: int, include_last: bool) -> np.nda
     >>> offset_bounds(np.array([0, 2, 2], np.int32), 5, True).tolist()
     [0, 2, 2]
     """
-    if offsets.ndim != 1 or not offsets.flags.c_contiguous:
-        offsets = np.ascontiguousarray(offsets.reshape(-1))
-    checker = _offsets_checker(offsets.dtype)
-    if checker.ready or checker.request():
-        valid, bounds = _offset_bounds(offsets, count, include_last)
+    if offsets.ndim != 1 or not offsets.flags.carray:
+        offsets = as_kernel_input(np.ascontiguousarray(offsets.reshape(-1)))
+    entry = _BOUNDS_ENTRIES.get(offsets.dtype)
+    if entry is None and offsets.dtype.isnative:
+        checker = _offsets_checker(offsets.dtype)
+        if checker.ready or checker.request():
+            entry = _BOUNDS_ENTRIES[offsets.dtype] = compiled_entry(
+                _offset_bounds, (offsets, count, include_last)
+            )
+    if entry is not None:
+        valid, bounds = entry(offsets, count, bool(include_last))
         if valid:
             return bounds
     starts, ends = bag_bounds(offsets, count, include_last)  # raises for bad offsets
     return np.append(starts, ends[-1:]) if starts.size else np.zeros(1, np.int64)
+
+
+_BOUNDS_ENTRIES: dict[np.dtype, Callable] = {}
+"""`_offset_bounds` compiled for offsets of each dtype (aligned, writeable, C-contiguous),
+called without numba's dispatch."""
 
 
 @functools.cache

@@ -1,0 +1,122 @@
+"""`FastStep`: a model that is one step over its weights and its inputs (a bag, a collection of
+bags) run without the general path's fixed costs.
+
+A small batch of bags takes a few microseconds in its kernel; the general path around it (the
+inputs converted and checked one by one, dims bound into a dict, a plan's slots filled, a
+runtime made, the results sorted) cost twice that again. Here the step's arguments are laid out
+once, at load, and a call checks only what the general path would check for inputs that need no
+conversion: each input's shape against its graph type. Anything else (another shape, a dim
+bound two ways) declines, and the general path says what is wrong.
+
+A lowering opts in by marking its step function ``fast_step = True``: the step reads nothing of
+its runtime but `Runtime.empty`, so that a bare runtime (no bindings, no ``out=``) serves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ember.graph import StaticDim, SymbolicDim
+
+from .buffer_pool import BufferPool
+from .plan import Plan
+from .runtime import Runtime
+from .threads import use_threads
+
+__all__ = ["FastStep"]
+
+
+class FastStep:
+    """``fast(inputs)`` -> the step's one result for the graph's inputs (each of the graph's
+    dtype and rank, writeable and C-contiguous: the caller checked), or None where a dim does
+    not fit the graph's input types."""
+
+    def __init__(
+        self,
+        run: Any,
+        slot: int,
+        arguments: list[Any],
+        positions: list[tuple[int, int]],
+        shapes: list[tuple[Any, ...]],
+        pool: BufferPool,
+        num_threads: int,
+    ) -> None:
+        self._run = run
+        self._slot = slot
+        self._arguments = arguments
+        """The step's arguments, weights in place; inputs filled in per call at `positions`:
+        ``(argument, input)`` pairs."""
+        self._positions = positions
+        self._sizes = [
+            (i, axis, dim.dim)
+            for i, shape in enumerate(shapes)
+            for axis, dim in enumerate(shape)
+            if isinstance(dim, StaticDim)
+        ]
+        """``(input, axis, size)`` of every static dim."""
+        first: dict[str, tuple[int, int]] = {}
+        self._same = []
+        for i, shape in enumerate(shapes):
+            for axis, dim in enumerate(shape):
+                if isinstance(dim, SymbolicDim):
+                    seen = first.setdefault(dim.name, (i, axis))
+                    if seen != (i, axis):
+                        self._same.append((*seen, i, axis))
+        """``(input, axis, input, axis)`` of each symbol's first axis and each later one."""
+        self._checks = bool(self._sizes or self._same)
+        weights = len(arguments) - len(shapes)
+        self._in_order = positions == [(weights + i, i) for i in range(len(shapes))]
+        """The inputs are the step's last arguments, in order, after the weights."""
+        if self._in_order:
+            self._arguments = arguments[:weights]
+        self._runtime = Runtime(pool)
+        self._num_threads = num_threads
+
+    @classmethod
+    def create(cls, plan: Plan, pool: BufferPool, num_threads: int) -> FastStep | None:
+        """The fast step of a plan that is one opted-in step whose one result is the graph's one
+        output, over weights and graph inputs of static or symbolic dims; else None."""
+        if len(plan.steps) != 1 or len(plan.output_slots) != 1:
+            return None
+        step = plan.steps[0]
+        (slot,) = step.outputs if len(step.outputs) == 1 else (None,)
+        if (
+            not getattr(step.run, "fast_step", False)
+            or slot != plan.output_slots[0]
+            or slot in plan.borrowed
+        ):
+            return None
+        shapes = [tuple(t.shape) for t in plan.input_types]
+        if any(not isinstance(d, StaticDim | SymbolicDim) for shape in shapes for d in shape):
+            return None  # an algebraic dim: the general path evaluates it
+        inputs = {s: i for i, s in enumerate(plan.input_slots)}
+        arguments: list[Any] = []
+        positions = []
+        for position, source in enumerate(step.inputs):
+            if source in plan.preset:
+                arguments.append(plan.preset[source])
+            elif source in inputs:
+                arguments.append(None)
+                positions.append((position, inputs[source]))
+            else:
+                return None
+        return cls(step.run, slot, arguments, positions, shapes, pool, num_threads)
+
+    def __call__(self, inputs: Sequence[np.ndarray]) -> Any:
+        if self._checks:
+            for i, axis, size in self._sizes:
+                if inputs[i].shape[axis] != size:
+                    return None
+            for i, axis, j, other in self._same:
+                if inputs[i].shape[axis] != inputs[j].shape[other]:
+                    return None
+        use_threads(self._num_threads)
+        if self._in_order:
+            return self._run(self._runtime, self._slot, *self._arguments, *inputs)
+        arguments = self._arguments.copy()
+        for position, i in self._positions:
+            arguments[position] = inputs[i]
+        return self._run(self._runtime, self._slot, *arguments)

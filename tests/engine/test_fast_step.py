@@ -1,0 +1,208 @@
+"""Models of one bag or one bag collection take the fast step (a call skips the general path's
+fixed costs): same results, same errors, every check kept, and the general path wherever the
+inputs need what only it does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ember.nn as nn
+from ember.dtype import DType
+from ember.engine import InferenceSession
+from ember.engine.backends.native.executable import NativeExecutable
+from ember.engine.model import _Execution
+from ember.errors import OutOfRangeError
+from ember.graph import Graph, QuantizationEncoding, TensorType, ops
+from ember.quant import FORMATS
+
+VOCAB, HIDDEN = 50, 32
+
+
+@pytest.fixture
+def generals(monkeypatch):
+    """How many calls the general path took (patched before any model is made: the fast
+    step's fallback is bound at load)."""
+    count = [0]
+    original = _Execution.execute
+
+    def counted(self, *args, **kwargs):
+        count[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_Execution, "execute", counted)
+    return count
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    """How many times the general path ran a plan."""
+    count = [0]
+    original = NativeExecutable.run
+
+    def counted(self, *args, **kwargs):
+        count[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(NativeExecutable, "run", counted)
+    return count
+
+
+def table(seed=0):
+    return np.random.default_rng(seed).standard_normal((VOCAB, HIDDEN)).astype(np.float32)
+
+
+def bag_model(weights=None, types=None, **options):
+    data = table() if weights is None else weights
+    encoding = options.pop("quantization_encoding", None)
+    dtype = DType.uint8 if encoding else DType.float32
+    bag = nn.EmbeddingBag(VOCAB, data.shape[1], dtype, name="t", quantization_encoding=encoding,
+                          **options)  # fmt: skip
+    types = types or [TensorType(DType.int64, ["n"]), TensorType(DType.int64, ["bags"])]
+    with Graph("bags", input_types=types) as g:
+        g.output(bag(*g.inputs))
+    return InferenceSession(backend="native").load(g, {"t": data})
+
+
+def reference(rows, ids, offsets, weights=None):
+    bounds = [*offsets, len(ids)]
+    out = np.zeros((len(offsets), rows.shape[1]), np.float32)
+    for b in range(len(offsets)):
+        for j in range(bounds[b], bounds[b + 1]):
+            row = rows[ids[j]] if weights is None else rows[ids[j]] * weights[j]
+            out[b] += row
+    return out
+
+
+def outcome(call):
+    try:
+        return call()[0].to_numpy().copy()
+    except Exception as exc:
+        return exc
+
+
+def test_bags_take_the_fast_step_and_give_the_general_paths_sums(runs):
+    model = bag_model()
+    rng = np.random.default_rng(1)
+    for batch in (1, 3, 17):
+        ids = rng.integers(0, VOCAB, 5 * batch)
+        offsets = np.arange(batch, dtype=np.int64) * 5
+        general = model._execution.execute(ids, offsets)[0].to_numpy().copy()
+        before = runs[0]
+        got = model.execute(ids, offsets)[0].to_numpy()
+        assert runs[0] == before, "the fast step was not taken"
+        assert got.tobytes() == general.tobytes()
+        np.testing.assert_array_equal(got, reference(table(), ids, offsets))
+
+
+def test_weighted_quantized_bags_and_torch_inputs_take_it(runs):
+    torch = pytest.importorskip("torch")
+    fmt = FORMATS["rowwise_int8"]
+    packed = fmt.quantize(table())
+    types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, ["bags"]),
+             TensorType(DType.float32, ["n"])]  # fmt: skip
+    model = bag_model(packed, types, quantization_encoding=QuantizationEncoding.ROWWISE_INT8)
+    ids, offsets = np.array([3, 9, 9, 0, 49]), np.array([0, 2])
+    weights = np.array([0.5, -2.0, 1.0, 3.0, 0.25], np.float32)
+    want = model._execution.execute(ids, offsets, weights)[0].to_numpy().copy()
+    before = runs[0]
+    for inputs in [(ids, offsets, weights), tuple(map(torch.from_numpy, (ids, offsets, weights)))]:
+        assert model.execute(*inputs)[0].to_numpy().tobytes() == want.tobytes()
+    assert runs[0] == before
+    np.testing.assert_allclose(want, reference(fmt.dequantize(packed), ids, offsets, weights),
+                               rtol=1e-6, atol=1e-6)  # fmt: skip
+
+
+def test_a_collection_takes_it(runs):
+    bags = [nn.EmbeddingBag(VOCAB, HIDDEN, DType.float32, name=f"t{k}") for k in range(2)]
+    types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, [2, "batch"])]
+    with Graph("c", input_types=types) as g:
+        g.output(nn.EmbeddingBagCollection(bags)(*g.inputs))
+    tables = {"t0": table(0), "t1": table(1)}
+    model = InferenceSession(backend="native").load(g, tables)
+    values, lengths = np.array([1, 2, 3, 4, 5, 6]), np.array([[2, 1], [0, 3]])
+    want = model._execution.execute(values, lengths)[0].to_numpy().copy()
+    before = runs[0]
+    assert model.execute(values, lengths)[0].to_numpy().tobytes() == want.tobytes()
+    assert runs[0] == before
+    np.testing.assert_array_equal(want[:, :HIDDEN], reference(tables["t0"], [1, 2, 3], [0, 2]))
+    np.testing.assert_array_equal(want[:, HIDDEN:], reference(tables["t1"], [4, 5, 6], [0, 0]))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "rank",  # 2-D ids to a 1-D input
+        "static",  # a static dim of another size
+        "symbol",  # one symbol, two sizes
+        "dtype",  # int32 ids for int64: converted by the general path
+        "read-only",
+        "strided",
+        "list",
+        "out of range",  # raised by the step itself, fast or not
+        "bad offsets",  # the same
+    ],
+)
+def test_what_the_fast_step_does_not_fit_goes_the_general_way(generals, case):
+    types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, [2]),
+             TensorType(DType.float32, ["n"])]  # fmt: skip
+    model = bag_model(types=types)
+    ids, offsets = np.array([1, 2, 3, 4]), np.array([0, 1])
+    weights = np.ones(4, np.float32)
+    general = (ids, offsets, weights)
+    inputs = {
+        "rank": (ids.reshape(2, 2), offsets, weights),
+        "static": (ids, np.array([0, 1, 2]), weights),
+        "symbol": (ids, offsets, np.ones(3, np.float32)),
+        "dtype": (ids.astype(np.int32), offsets, weights),
+        "read-only": (np.frombuffer(ids.tobytes(), np.int64), offsets, weights),
+        "strided": (np.repeat(ids, 2)[::2], offsets, weights),
+        "list": (ids.tolist(), offsets, weights),
+        "out of range": (np.array([1, 2, 3, VOCAB]), offsets, weights),
+        "bad offsets": (ids, np.array([0, 9]), weights),
+    }[case]
+    want = outcome(lambda: model._execution.execute(*inputs))
+    calls = generals[0]
+    got = outcome(lambda: model.execute(*inputs))
+    fell_back = generals[0] > calls
+    if isinstance(want, Exception):
+        assert type(got) is type(want) and str(got) == str(want)
+        if case == "out of range":
+            assert isinstance(got, OutOfRangeError)  # raised by the step, fast or not
+    else:
+        assert got.tobytes() == want.tobytes()
+        np.testing.assert_array_equal(got, reference(table(), ids, offsets, weights))
+    raised_by_the_step = case in ("out of range", "bad offsets")
+    assert fell_back != raised_by_the_step, "the fast step served what it should not"
+    calls = generals[0]
+    model.execute(*general)
+    assert generals[0] == calls, "inputs that fit did not take the fast step"
+
+
+def test_inputs_in_another_order_and_a_table_given_as_an_input():
+    types = [TensorType(DType.int64, ["bags"]), TensorType(DType.float32, [VOCAB, HIDDEN]),
+             TensorType(DType.int64, ["n"])]  # fmt: skip
+    with Graph("g", input_types=types) as g:
+        offsets, rows, ids = g.inputs
+        g.output(ops.embedding_bag(rows, ids, offsets))
+    model = InferenceSession(backend="native").load(g, {})
+    ids, offsets = np.array([4, 5, 6]), np.array([0, 1])
+    rows = table()
+    assert model._executable.fast_step is not None
+    np.testing.assert_array_equal(model.execute(offsets, rows, ids)[0].to_numpy(),
+                                  reference(rows, ids, offsets))  # fmt: skip
+    rows[5] += 1  # the same array, changed: read again
+    np.testing.assert_array_equal(model.execute(offsets, rows, ids)[0].to_numpy(),
+                                  reference(rows, ids, offsets))  # fmt: skip
+    strided = np.asfortranarray(rows)  # copied to be read: every call, never kept stale
+    for k in range(2):
+        strided[6] = k
+        np.testing.assert_array_equal(model.execute(offsets, strided, ids)[0].to_numpy(),
+                                      reference(strided, ids, offsets))  # fmt: skip
+
+
+def test_results_the_caller_holds_are_not_reused():
+    model = bag_model()
+    held = [model.execute(np.array([k]), np.array([0]))[0] for k in range(6)]
+    for k, result in enumerate(held):
+        np.testing.assert_array_equal(result.to_numpy()[0], table()[k])
