@@ -201,8 +201,28 @@ def test_inputs_in_another_order_and_a_table_given_as_an_input():
                                       reference(strided, ids, offsets))  # fmt: skip
 
 
-def test_results_the_caller_holds_are_not_reused():
+def test_results_the_caller_holds_are_never_written_again():
     model = bag_model()
-    held = [model.execute(np.array([k]), np.array([0]))[0] for k in range(6)]
+    one = np.array([0])
+    held = [model.execute(np.array([k]), one)[0] for k in range(3)]  # Tensors
+    arrays = [model.execute(np.array([k]), one)[0].to_numpy() for k in range(3, 6)]
+    views = [model.execute(np.array([k]), one)[0].to_numpy()[0, 1:] for k in range(6, 9)]
+    for k in range(9, 40):  # shapes come and go, as the spares do
+        bags = 1 + k % 6
+        got = model.execute(np.full(bags, k), np.arange(bags))[0].to_numpy()
+        np.testing.assert_array_equal(got, np.repeat(table()[[k]], bags, axis=0))
     for k, result in enumerate(held):
         np.testing.assert_array_equal(result.to_numpy()[0], table()[k])
+    for k, result in enumerate(arrays, 3):
+        np.testing.assert_array_equal(result[0], table()[k])
+    for k, result in enumerate(views, 6):
+        np.testing.assert_array_equal(result, table()[k, 1:])
+
+
+def test_a_dropped_result_is_handed_out_again():
+    model = bag_model()
+    one = np.array([0])
+    address = model.execute(np.array([1]), one)[0].to_numpy().ctypes.data
+    again = model.execute(np.array([2]), one)[0].to_numpy()
+    assert again.ctypes.data == address and again.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(again[0], table()[2])
