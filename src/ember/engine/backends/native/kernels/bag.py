@@ -484,6 +484,14 @@ def _prefetch_id(table, ids, ahead, limit):
 
 
 @jit(nogil=True, inline="always")
+def _prefetch_first(table, ids, low, ahead, limit):
+    """Ask for the rows of a feature's first ``ahead`` ids from ``low`` at once: the rows that
+    no step before them asked for (all of a small batch's)."""
+    for j in range(low, min(low + ahead, limit)):
+        _prefetch_id(table, ids, j, limit)
+
+
+@jit(nogil=True, inline="always")
 def _add_row(dst, row, kind, pool, first):
     """Pool one float32 (or `kind` 16-bit) row into ``dst``."""
     width = dst.shape[0]
@@ -561,6 +569,7 @@ def _collect_dense_feature(table, kind, feature, starts, base, ids, weights, uns
     column, width = feature[FEATURE_COLUMN], feature[FEATURE_WIDTH]
     rows, limit = table.shape[0], starts[base + stop]
     weighted = weights.shape[0] > 0
+    _prefetch_first(table, ids, starts[base + first], _AHEAD_F32, limit)
     if kind == KIND_F32 and pool != POOL_MAX and pad < 0 and out_of_range == ERROR:
         mine = ids[:limit]  # prefetches stay within this feature's ids
         for b in range(first, stop):
@@ -669,6 +678,7 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
             base = feature[FEATURE_INDEX] * batch
             limit = starts[base + stop]
             checked = feature[FEATURE_OUT_OF_RANGE] == ERROR
+            _prefetch_first(table, ids, starts[base + first], _AHEAD, limit)
             if fused and checked and pool != POOL_MAX and pad < 0 and width % _LANES == 0:
                 mine = ids[:limit]  # prefetches stay within this feature's ids
                 for b in range(first, stop):
