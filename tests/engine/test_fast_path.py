@@ -43,17 +43,9 @@ def model_of(table, ids_dtype=DType.int64, policy="error", encoding=None, dims=(
 
 
 @pytest.fixture
-def runs(monkeypatch):
+def runs(count_calls):
     """How many times the general path ran a plan."""
-    count = [0]
-    original = NativeExecutable.run
-
-    def counted(self, *args, **kwargs):
-        count[0] += 1
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(NativeExecutable, "run", counted)
-    return count
+    return count_calls(NativeExecutable, "run")
 
 
 def table_of(dtype, seed=0):

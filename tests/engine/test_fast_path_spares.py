@@ -30,16 +30,8 @@ def table():
 
 
 @pytest.fixture
-def pool_requests(monkeypatch):
-    count = [0]
-    original = BufferPool.empty
-
-    def counted(self, *args, **kwargs):
-        count[0] += 1
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(BufferPool, "empty", counted)
-    return count
+def pool_requests(count_calls):
+    return count_calls(BufferPool, "empty")
 
 
 def test_large_results_reuse_spares(table, pool_requests):

@@ -20,32 +20,16 @@ VOCAB, HIDDEN = 50, 32
 
 
 @pytest.fixture
-def generals(monkeypatch):
+def generals(count_calls):
     """How many calls the general path took (patched before any model is made: the fast
     step's fallback is bound at load)."""
-    count = [0]
-    original = _Execution.execute
-
-    def counted(self, *args, **kwargs):
-        count[0] += 1
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(_Execution, "execute", counted)
-    return count
+    return count_calls(_Execution, "execute")
 
 
 @pytest.fixture
-def runs(monkeypatch):
+def runs(count_calls):
     """How many times the general path ran a plan."""
-    count = [0]
-    original = NativeExecutable.run
-
-    def counted(self, *args, **kwargs):
-        count[0] += 1
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(NativeExecutable, "run", counted)
-    return count
+    return count_calls(NativeExecutable, "run")
 
 
 def table(seed=0):
