@@ -4,6 +4,8 @@ inputs need what only it does."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -210,3 +212,32 @@ def test_a_dropped_result_is_handed_out_again():
     again = model.execute(np.array([2]), one)[0].to_numpy()
     assert again.ctypes.data == address and again.ctypes.data % 64 == 0
     np.testing.assert_array_equal(again[0], table()[2])
+
+
+def test_threads_calling_one_model_each_get_their_own_results():
+    model = bag_model()
+    rows = table()
+    failures: list[str] = []
+
+    def work(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        kept = []
+        for call in range(150):
+            bags = 1 + call % 3  # shapes shared with the other threads
+            ids = rng.integers(0, VOCAB, 2 * bags)
+            offsets = np.arange(bags, dtype=np.int64) * 2
+            got = model.execute(ids, offsets)[0].to_numpy()
+            want = reference(rows, ids, offsets)
+            if call % 10 == 0:
+                kept.append((got, want))  # held while the others run
+            elif not np.array_equal(got, want):
+                failures.append(f"thread {seed}, call {call}")
+        failures.extend(f"thread {seed}: a held result changed" for got, want in kept
+                        if not np.array_equal(got, want))  # fmt: skip
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[:5]
