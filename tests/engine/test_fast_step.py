@@ -121,7 +121,7 @@ def test_a_collection_takes_it(runs):
         "rank",  # 2-D ids to a 1-D input
         "static",  # a static dim of another size
         "symbol",  # one symbol, two sizes
-        "dtype",  # int32 ids for int64: converted by the general path
+        "dtype",  # uint64 ids for int64: converted by the general path, once all fit
         "read-only",
         "strided",
         "list",
@@ -140,7 +140,7 @@ def test_what_the_fast_step_does_not_fit_goes_the_general_way(generals, case):
         "rank": (ids.reshape(2, 2), offsets, weights),
         "static": (ids, np.array([0, 1, 2]), weights),
         "symbol": (ids, offsets, np.ones(3, np.float32)),
-        "dtype": (ids.astype(np.int32), offsets, weights),
+        "dtype": (ids.astype(np.uint64), offsets, weights),
         "read-only": (np.frombuffer(ids.tobytes(), np.int64), offsets, weights),
         "strided": (np.repeat(ids, 2)[::2], offsets, weights),
         "list": (ids.tolist(), offsets, weights),
@@ -163,6 +163,28 @@ def test_what_the_fast_step_does_not_fit_goes_the_general_way(generals, case):
     calls = generals[0]
     model.execute(*general)
     assert generals[0] == calls, "inputs that fit did not take the fast step"
+
+
+def test_narrower_integers_are_widened_and_take_it(generals):
+    model = bag_model()
+    ids, offsets = np.array([3, 9, 9, 0, 49]), np.array([0, 2])
+    want = reference(table(), ids, offsets)
+    for ids_dtype, offsets_dtype in [
+        (np.int32, np.int64),
+        (np.uint16, np.int32),
+        (np.int8, np.uint8),
+    ]:
+        calls = generals[0]
+        got = model.execute(ids.astype(ids_dtype), offsets.astype(offsets_dtype))[0]
+        assert generals[0] == calls, f"{ids_dtype.__name__} ids took the general path"
+        np.testing.assert_array_equal(got.to_numpy(), want)
+    for bad in (np.array([3, -1]), np.array([3, VOCAB])):  # still checked, in its own type
+        narrow = bad.astype(np.int32)
+        want_error = outcome(lambda b=bad: model._execution.execute(b, offsets))
+        got_error = outcome(lambda n=narrow: model.execute(n, offsets))
+        assert type(got_error) is type(want_error) and str(got_error) == str(want_error)
+    floats = outcome(lambda: model.execute(ids.astype(np.float32), offsets))
+    assert isinstance(floats, TypeError)  # never widened: the general path refuses them
 
 
 def test_inputs_in_another_order_and_a_table_given_as_an_input():

@@ -237,13 +237,16 @@ def _fast_execute(execution: _Execution, fast: FastPath) -> Callable[..., list[T
 
 def _fast_step_execute(execution: _Execution, fast: FastStep) -> Callable[..., list[Tensor]]:
     """`Model.execute` for a model whose executable has a fast step: a call without ``out=``
-    whose inputs are all of the graph's dtypes and ranks, writeable and C-contiguous (numpy
-    arrays, or host DLPack producers such as torch's tensors viewed as such) goes straight to
-    it, everything else to the general path."""
+    whose inputs are all of the graph's ranks, writeable and C-contiguous, and of the graph's
+    dtypes (numpy arrays, or host DLPack producers such as torch's tensors viewed as such)
+    goes straight to it, everything else to the general path. Integers of a type every value
+    of which the graph's holds (int32 lengths for an int64 input, as TorchRec's) are widened
+    first, as the general path would."""
     general = execution.execute
     dtypes, device = execution._input_dtypes, execution._output_devices[0]
     ranks = [t.rank for t in execution._input_types]
     count, ndarray, tensor = len(dtypes), np.ndarray, Tensor._of
+    widens: dict[tuple[np.dtype, np.dtype], bool] = {}
 
     def execute(*inputs: Any, out: Any = None) -> list[Tensor]:
         if out is None and len(inputs) == count:
@@ -251,7 +254,14 @@ def _fast_step_execute(execution: _Execution, fast: FastStep) -> Callable[..., l
             for value, dtype, rank in zip(inputs, dtypes, ranks, strict=True):
                 if type(value) is not ndarray and (value := host_array(value)) is None:
                     break
-                if value.dtype is not dtype or value.ndim != rank or not value.flags.carray:
+                if value.dtype is not dtype:
+                    pair = (value.dtype, dtype)
+                    if (safe := widens.get(pair)) is None:
+                        safe = widens[pair] = _widens(*pair)
+                    if not safe or value.ndim != rank:
+                        break
+                    value = value.astype(dtype)  # a new C-contiguous array
+                if value.ndim != rank or not value.flags.carray:
                     break
                 arrays.append(value)
             else:
@@ -262,6 +272,11 @@ def _fast_step_execute(execution: _Execution, fast: FastStep) -> Callable[..., l
 
     execute.__doc__ = Model.execute.__doc__
     return execute
+
+
+def _widens(given: np.dtype, expected: np.dtype) -> bool:
+    """Whether integers of ``given`` all fit ``expected``, so that converting needs no check."""
+    return given.kind in "iu" and expected.kind in "iu" and np.can_cast(given, expected, "safe")
 
 
 def _from_sequence(i: int, values: list | tuple, expected: np.dtype) -> np.ndarray:

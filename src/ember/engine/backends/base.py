@@ -32,8 +32,9 @@ class FastPath(Protocol):
 
 class FastStep(Protocol):
     """``fast_step(inputs)`` gives the graph's one output, or None to decline. The engine has
-    checked each input's dtype (the graph's, nothing to convert), rank and writeable
-    C-contiguous layout; the fast step checks their dims against the graph's input types."""
+    checked each input's dtype (the graph's: narrower integers were widened), rank and
+    writeable C-contiguous layout; the fast step checks their dims against the graph's input
+    types."""
 
     def __call__(self, inputs: Sequence[np.ndarray]) -> Any: ...
 
