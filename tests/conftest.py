@@ -114,3 +114,22 @@ def assert_within_int8_bound(logits, hidden, table, block: int = 256) -> None:
     assert logits.dtype == np.float32 and logits.shape == exact.shape
     error = np.abs(logits - exact)
     assert np.all(error <= rounding + arithmetic), np.max(error - rounding - arithmetic)
+
+
+@pytest.fixture
+def count_calls(monkeypatch):
+    """``count_calls(owner, name)``: a one-item list counting the calls of ``owner.name`` from
+    now on (the method patched for the test)."""
+
+    def patch(owner: type, name: str) -> list[int]:
+        count = [0]
+        original = getattr(owner, name)
+
+        def counted(*args, **kwargs):
+            count[0] += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+        return count
+
+    return patch
