@@ -36,6 +36,7 @@ from . import (  # noqa: F401 - each registers its lowerings
 )
 from .buffer_pool import DEFAULT_MAX_IDLE_BYTES, BufferPool
 from .executable import NativeExecutable
+from .huge_pages import advise as advise_huge_pages
 from .kernels import background
 from .lowering import LOWERINGS
 from .plan import build_plan
@@ -69,5 +70,6 @@ class NativeBackend(Backend):
 
     def compile(self, graph: Graph, weights: Mapping[str, np.ndarray]) -> NativeExecutable:
         executable = NativeExecutable(build_plan(graph, weights), self._pool, self.num_threads)
+        advise_huge_pages(weights.values())
         background.wait(LOAD_WAIT_SECONDS)  # kernels in numba's disk cache load within it
         return executable
