@@ -14,6 +14,11 @@ and the median seconds per call over `--rounds` rounds is reported. Bytes are co
 FBGEMM counts them: the rows' values read (at the format's bits per value, row scales left
 out) plus the float32 pooled rows written.
 
+Each contender reads its own copy of the table, allocated by torch as a torch user's table is
+(4 KiB pages). Ember's `load` moves large weights into 2 MiB pages (`EMBER_HUGE_PAGES`); torch
+leaves its tables where they are. So the third contender is torch on a copy moved into 2 MiB
+pages the same way: ember against it compares the kernels alone.
+
     .venv-peers/bin/python benchmarks/bench_bags.py --rows 100000 2000000 --threads 1 2
 """
 
@@ -56,7 +61,8 @@ def id_sets(rows: int, distribution: str, count: int = BATCH * BAG, seed: int = 
 
 
 def packed(table, fmt: str):
-    """The table as each contender reads it: float32, or torch's prepacked rowwise bytes."""
+    """The table as torch's users hold it: float32, or torch's prepacked rowwise bytes, in
+    memory torch allocated."""
     import torch
 
     weight = torch.from_numpy(table)
@@ -64,13 +70,24 @@ def packed(table, fmt: str):
         return torch.ops.quantized.embedding_bag_byte_prepack(weight)
     if fmt == "int4":
         return torch.ops.quantized.embedding_bag_4bit_prepack(weight)
-    return weight
+    return weight.clone()
+
+
+def copies(weight):
+    """Three copies of a torch table, in memory torch allocated: torch's, ember's, and one
+    moved into 2 MiB pages as ember's `load` moves its weights."""
+    from ember.engine.backends.native import huge_pages
+
+    in_huge_pages = weight.clone()
+    huge_pages.advise([in_huge_pages.numpy()])
+    huge_pages.wait()
+    return weight, weight.clone().numpy(), in_huge_pages
 
 
 def ember_bag(table: np.ndarray, fmt: str, threads: int, weighted: bool = False):
     import ember.nn as nn
     from ember.dtype import DType
-    from ember.engine import InferenceSession
+    from ember.engine import InferenceSession, wait_for_kernels
     from ember.graph import Graph, QuantizationEncoding, TensorType
 
     encoding = None if fmt == "float32" else QuantizationEncoding[f"ROWWISE_{fmt.upper()}"]
@@ -83,6 +100,7 @@ def ember_bag(table: np.ndarray, fmt: str, threads: int, weighted: bool = False)
     with Graph("bags", input_types=types) as g:
         g.output(bag(*g.inputs))
     model = InferenceSession(num_threads=threads).load(g, {"t": table})
+    wait_for_kernels()  # and for the table's move into 2 MiB pages
     return lambda *inputs: model.execute(*inputs)[0].to_numpy()
 
 
@@ -110,7 +128,7 @@ def torch_bag(weight, fmt: str, threads: int):
 def ember_collection(tables: list[np.ndarray], threads: int):
     import ember.nn as nn
     from ember.dtype import DType
-    from ember.engine import InferenceSession
+    from ember.engine import InferenceSession, wait_for_kernels
     from ember.graph import Graph, QuantizationEncoding, TensorType
 
     bags = [
@@ -123,6 +141,7 @@ def ember_collection(tables: list[np.ndarray], threads: int):
         g.output(nn.EmbeddingBagCollection(bags)(*g.inputs))
     weights = {f"t{i}": t for i, t in enumerate(tables)}
     model = InferenceSession(num_threads=threads).load(g, weights)
+    wait_for_kernels()
     return lambda values, lengths: model.execute(values, lengths)[0].to_numpy()
 
 
@@ -174,20 +193,24 @@ def main() -> None:
         run(args)
 
 
-def timed(ember, peer, ember_sets, peer_sets, args) -> tuple[float, float]:
-    """Median seconds per call of ember and torch, in turns."""
+def timed(ember, peer, huge_peer, ember_sets, peer_sets, args) -> tuple[float, float, float]:
+    """Median seconds per call of ember, torch and torch on 2 MiB pages, in turns."""
     slots = {
-        "ember": fixed_slot(cycling(lambda s, f=ember: f(*s), ember_sets), args.calls),
-        "torch": fixed_slot(cycling(lambda s, f=peer: f(*s), peer_sets), args.calls),
+        name: fixed_slot(cycling(lambda s, f=call: f(*s), sets), args.calls)
+        for name, call, sets in (
+            ("ember", ember, ember_sets),
+            ("torch", peer, peer_sets),
+            ("huge", huge_peer, peer_sets),
+        )
     }
     seconds = medians(interleave(slots, args.rounds, warmup=3))
-    return seconds["ember"], seconds["torch"]
+    return seconds["ember"], seconds["torch"], seconds["huge"]
 
 
-def report(label: str, lookups: int, moved: float, a: float, b: float) -> None:
+def report(label: str, lookups: int, moved: float, a: float, b: float, c: float) -> None:
     print(
         f"| {label} | {lookups / a / 1e6:.1f} | {moved / a / 1e9:.2f} | {lookups / b / 1e6:.1f} | "
-        f"{moved / b / 1e9:.2f} | {ratio(b, a)}x |"
+        f"{moved / b / 1e9:.2f} | {ratio(b, a)}x | {lookups / c / 1e6:.1f} | {ratio(c, a)}x |"
     )
 
 
@@ -211,15 +234,16 @@ def run(args: argparse.Namespace) -> None:
     print(f"batch {batch}, bags of {BAG}, width {WIDTH}, sum{weighing}, {ID_SETS} id sets")
     gate = "off (parallel kernels always)" if args.no_load_gate else "on"
     print(f"ember's load gate: {gate}")
-    print("| format, rows, ids, threads | ember M lookups/s | ember GB/s | torch M lookups/s |"
-          " torch GB/s | ember / torch |")  # fmt: skip
-    print("|---" * 6 + "|")
+    print(
+        "| format, rows, ids, threads | ember M lookups/s | ember GB/s | torch M lookups/s |"
+        " torch GB/s | ember / torch | torch on 2 MiB pages M lookups/s | ember / that |"
+    )
+    print("|---" * 8 + "|")
     torch_offsets = torch.from_numpy(offsets)
     for rows in args.rows:
         values = np.random.default_rng(1).standard_normal((rows, WIDTH)).astype(np.float32)
         for fmt in [f for f in FORMATS if f in args.formats]:
-            weight = packed(values, fmt)
-            table = weight.numpy()
+            weight, table, huge_weight = copies(packed(values, fmt))
             moved = lookups * WIDTH * FORMATS[fmt] / 8 + batch * WIDTH * 4
             for distribution in args.distributions:
                 sets = id_sets(rows, distribution, lookups)
@@ -232,10 +256,12 @@ def run(args: argparse.Namespace) -> None:
                 for threads in args.threads:
                     ember = ember_bag(table, fmt, threads, args.weighted)
                     peer = torch_bag(weight, fmt, threads)
+                    huge_peer = torch_bag(huge_weight, fmt, threads)
                     label = f"{fmt}, {rows:,}, {distribution}, {threads}"
                     check(ember(*sets_np[0]), peer(*sets_torch[0]), label)
-                    report(label, lookups, moved, *timed(ember, peer, sets_np, sets_torch, args))
-            del weight, table
+                    seconds = timed(ember, peer, huge_peer, sets_np, sets_torch, args)
+                    report(label, lookups, moved, *seconds)
+            del weight, table, huge_weight
         del values
     if "collection" in args.formats and not args.weighted:
         run_collection(args, offsets)
@@ -254,11 +280,13 @@ def run_collection(args: argparse.Namespace, offsets: np.ndarray) -> None:
     import torch
 
     rng = np.random.default_rng(2)
-    weights = [
-        packed(rng.standard_normal((COLLECTION_ROWS, WIDTH)).astype(np.float32), "int8")
-        for _ in range(COLLECTION_TABLES)
-    ]
-    tables = [w.numpy() for w in weights]
+    weights, tables, huge_weights = zip(
+        *(
+            copies(packed(rng.standard_normal((COLLECTION_ROWS, WIDTH)).astype(np.float32), "int8"))
+            for _ in range(COLLECTION_TABLES)
+        ),
+        strict=True,
+    )
     batch = args.batch
     lookups = COLLECTION_TABLES * batch * BAG
     moved = lookups * WIDTH + COLLECTION_TABLES * batch * WIDTH * 4
@@ -271,11 +299,13 @@ def run_collection(args: argparse.Namespace, offsets: np.ndarray) -> None:
         for threads in args.threads:
             ember = ember_collection(tables, threads)
             peer = torch_collection(weights, threads)
+            huge_peer = torch_collection(huge_weights, threads)
             label = f"collection of {COLLECTION_TABLES} int8, {COLLECTION_ROWS:,}, "
             label += f"{distribution}, {threads}"
             want = torch.cat(peer(*sets_torch[0]), dim=1).numpy()
             check(ember(*sets_np[0]), want, label)
-            report(label, lookups, moved, *timed(ember, peer, sets_np, sets_torch, args))
+            seconds = timed(ember, peer, huge_peer, sets_np, sets_torch, args)
+            report(label, lookups, moved, *seconds)
 
 
 if __name__ == "__main__":
