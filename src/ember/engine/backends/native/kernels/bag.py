@@ -127,17 +127,19 @@ def _sum_tile(vectors: int, bits: int = ROW_FLOAT32, weighted: bool = False):
     operations (int8: one fma of the level, scale and bias; int4: the level times the fp16
     scale, plus the fp16 bias). ``weighted``: each row's values are first multiplied by its
     float32 weight, ``weights_at[j]`` (an address), and the product rounded, as
-    `numpy_pool_bags` does. When ``lines`` > 0, each step also asks for ``lines`` cache
-    lines of the row `_AHEAD` ids on (`_AHEAD_F32` for float32 rows)."""
+    `numpy_pool_bags` does. Each step also asks for the cache lines of the tile's columns of
+    the row `_AHEAD` ids on (`_AHEAD_F32` for float32 rows), and for its byte ``tail`` unless
+    that is negative (a quantized row's scale and bias, columns past the last tile): a fixed
+    run of prefetches, not a loop, so that rows in cache cost little more than their adds."""
     vector = ir.VectorType(ir.FloatType(), _LANES)
     i64, i32, i8, i8p = ir.IntType(64), ir.IntType(32), ir.IntType(8), ir.IntType(8).as_pointer()
 
     @intrinsic
     def tile(
-        typingctx, out_row, table_at, row_stride, ids, weights_at, start, end, column, width, lines
+        typingctx, out_row, table_at, row_stride, ids, weights_at, start, end, column, width, tail
     ):
         def codegen(context, builder, sig, args):
-            out_row, table_at, row_stride, ids_arg, weights_at, start, end, column, width, lines = (
+            out_row, table_at, row_stride, ids_arg, weights_at, start, end, column, width, tail = (
                 args
             )
             ids_array = context.make_array(sig.args[3])(context, builder, ids_arg)
@@ -220,18 +222,30 @@ def _sum_tile(vectors: int, bits: int = ROW_FLOAT32, weighted: bool = False):
                 builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
                 "llvm.prefetch.p0",
             )  # fmt: skip
+            # the tile's own bytes of a row: a prefetch every 64 of them, unrolled, and one
+            # at their last byte where rows are not aligned to cache lines
+            first_byte = builder.udiv(builder.mul(column, i64(bits)), i64(8))
+            span = vectors * _LANES * bits // 8
+            offsets = [builder.add(first_byte, i64(k)) for k in range(0, span, 64)]
+            last_byte = builder.add(first_byte, i64(span - 1))
+            unaligned = builder.icmp_unsigned(
+                "!=", builder.and_(builder.or_(builder.or_(table_at, row_stride), first_byte),
+                                   i64(63)), i64(0))  # fmt: skip
+
+            def ask(at):
+                builder.call(prefetch, [builder.inttoptr(at, i8p), i32(0), i32(3), i32(1)])
+
             with cgutils.for_range(builder, builder.sub(end, start)) as loop:
                 j = builder.add(start, loop.index)
                 ahead = builder.add(j, i64(_AHEAD_F32 if bits == ROW_FLOAT32 else _AHEAD))
-                wanted = builder.and_(
-                    builder.icmp_signed(">", lines, i64(0)),
-                    builder.icmp_signed("<", ahead, ids_count),
-                )
-                with builder.if_then(wanted, likely=True):
+                with builder.if_then(builder.icmp_signed("<", ahead, ids_count), likely=True):
                     next_row = row_at(ahead)
-                    with cgutils.for_range(builder, lines) as line:
-                        at = builder.add(next_row, builder.mul(line.index, i64(64)))
-                        builder.call(prefetch, [builder.inttoptr(at, i8p), i32(0), i32(3), i32(1)])
+                    for offset in offsets:
+                        ask(builder.add(next_row, offset))
+                    with builder.if_then(unaligned):
+                        ask(builder.add(next_row, last_byte))
+                    with builder.if_then(builder.icmp_signed(">=", tail, i64(0))):
+                        ask(builder.add(next_row, tail))
                 row = row_at(j)
                 scale, bias = scale_and_bias(row)
                 if weighted:
@@ -272,46 +286,62 @@ def _sum_tile(vectors: int, bits: int = ROW_FLOAT32, weighted: bool = False):
     return tile
 
 
-def _rows_summer(bits: int, weighted: bool = False):
-    """`_sum_tile`'s tiles over a whole output row: ``sum_rows(table, ids, weights, start, end,
-    out, b, column, width)`` sets ``out[b, column : column + width]`` to the float32 sum, in
-    bag order, of the rows of ``ids[start:end]`` (every one a row of ``table``; each times its
-    weight in ``weights`` when ``weighted``): 128, 64 or 16 columns at a time in registers; bit
-    for bit the row-at-a-time loop's sums. Quantized rows need a width of whole 16s; float32
-    ones add the last few columns alone."""
+def _bags_summer(bits: int, weighted: bool = False):
+    """`_sum_tile`'s tiles over whole output rows: ``sum_bags(table, ids, weights, starts, base,
+    first, stop, out, column, width, pool)`` sets ``out[b, column : column + width]``, for each
+    bag ``b`` of ``first:stop`` (ids ``starts[base + b]`` to ``starts[base + b + 1]``), to the
+    float32 sum, in bag order, of its rows (every id a row of ``table``; each times its weight
+    in ``weights`` when ``weighted``), divided by the bag's size for a mean: 128, 64 or 16
+    columns at a time in registers; bit for bit the row-at-a-time loop's sums. Quantized rows
+    need a width of whole 16s; float32 ones add the last few columns alone.
+
+    The loop over bags is in here, and touches the arrays only through addresses and scalar
+    items: a call per bag, or a view per bag, would count references to every array on each
+    bag (atomic operations, a quarter of the time of bags of cached rows)."""
     tile8, tile4, tile1 = (_sum_tile(v, bits, weighted) for v in (8, 4, 1))
 
     @jit(nogil=True, inline="always")
-    def sum_rows(table, ids, weights, start, end, out, b, column, width):
+    def sum_bags(table, ids, weights, starts, base, first, stop, out, column, width, pool):
         table_at, row_stride = table.ctypes.data, np.int64(table.strides[0])
-        out_row = out.ctypes.data + b * np.int64(out.strides[0]) + column * 4
+        out_at, out_stride = out.ctypes.data + column * 4, np.int64(out.strides[0])
         weights_at = weights.ctypes.data
-        lines = (table.shape[1] * table.itemsize + 63) // 64  # prefetched by the first pass
-        c = 0
-        while c + 128 <= width:
-            tile8(out_row, table_at, row_stride, ids, weights_at, start, end, c, width, lines)
-            c, lines = c + 128, 0
-        while c + 64 <= width:
-            tile4(out_row, table_at, row_stride, ids, weights_at, start, end, c, width, lines)
-            c, lines = c + 64, 0
-        while c + 16 <= width:
-            tile1(out_row, table_at, row_stride, ids, weights_at, start, end, c, width, lines)
-            c, lines = c + 16, 0
-        if bits == ROW_FLOAT32:
-            for k in range(c, width):
-                total = np.float32(0.0)
-                for j in range(start, end):
-                    x = table[np.int64(ids[j]), k]
-                    total += weights[j] * x if weighted else x
-                out[b, column + k] = total
+        # the row's last byte, asked for by the first tile: float32 columns past the last
+        # tile, or a quantized row's scale and bias
+        row_tail = table.shape[1] * table.itemsize - 1
+        if bits == ROW_FLOAT32 and width % 16 == 0:
+            row_tail = -1
+        for b in range(first, stop):
+            start, end = starts[base + b], starts[base + b + 1]
+            out_row = out_at + b * out_stride
+            c, tail = 0, row_tail
+            while c + 128 <= width:
+                tile8(out_row, table_at, row_stride, ids, weights_at, start, end, c, width, tail)
+                c, tail = c + 128, -1
+            while c + 64 <= width:
+                tile4(out_row, table_at, row_stride, ids, weights_at, start, end, c, width, tail)
+                c, tail = c + 64, -1
+            while c + 16 <= width:
+                tile1(out_row, table_at, row_stride, ids, weights_at, start, end, c, width, tail)
+                c, tail = c + 16, -1
+            if bits == ROW_FLOAT32:
+                for k in range(c, width):
+                    total = np.float32(0.0)
+                    for j in range(start, end):
+                        x = table[np.int64(ids[j]), k]
+                        total += weights[j] * x if weighted else x
+                    out[b, column + k] = total
+            if pool == POOL_MEAN and end - start > 1:
+                n = np.float32(end - start)
+                for k in range(column, column + width):
+                    out[b, k] /= n
 
-    return sum_rows
+    return sum_bags
 
 
-_sum_rows_f32 = _rows_summer(ROW_FLOAT32)
-_sum_weighted_rows_f32 = _rows_summer(ROW_FLOAT32, weighted=True)
+_sum_bags_f32 = _bags_summer(ROW_FLOAT32)
+_sum_weighted_bags_f32 = _bags_summer(ROW_FLOAT32, weighted=True)
 ROWS_SUMMED = {
-    name: (_rows_summer(bits), _rows_summer(bits, weighted=True))
+    name: (_bags_summer(bits), _bags_summer(bits, weighted=True))
     for name, bits in (("rowwise_int8", ROW_INT8), ("rowwise_int4", ROW_INT4))
 }
 """The quantized formats whose rows `_sum_tile` decodes itself, and their summers (unweighted,
@@ -572,13 +602,12 @@ def _collect_dense_feature(table, kind, feature, starts, base, ids, weights, uns
     _prefetch_first(table, ids, starts[base + first], _AHEAD_F32, limit)
     if kind == KIND_F32 and pool != POOL_MAX and pad < 0 and out_of_range == ERROR:
         mine = ids[:limit]  # prefetches stay within this feature's ids
-        for b in range(first, stop):
-            start, end = starts[base + b], starts[base + b + 1]
-            if weighted:
-                _sum_weighted_rows_f32(table, mine, weights, start, end, out, b, column, width)
-            else:
-                _sum_rows_f32(table, mine, weights, start, end, out, b, column, width)
-            _finish(out[b, column : column + width], pool, end - start)
+        if weighted:
+            _sum_weighted_bags_f32(table, mine, weights, starts, base, first, stop, out, column,
+                                   width, pool)  # fmt: skip
+        else:
+            _sum_bags_f32(table, mine, weights, starts, base, first, stop, out, column, width,
+                          pool)  # fmt: skip
         return
     for b in range(first, stop):
         dst = out[b, column : column + width]
@@ -663,7 +692,7 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
         return _collect_dense_serial, _collect_dense_parallel
     fused = fmt in ROWS_SUMMED
     # typed in every kernel, called if fused
-    sum_rows, sum_weighted_rows = ROWS_SUMMED.get(fmt, (_sum_rows_f32, _sum_weighted_rows_f32))
+    sum_bags, sum_weighted_bags = ROWS_SUMMED.get(fmt, (_sum_bags_f32, _sum_weighted_bags_f32))
 
     @jit(nogil=True)
     def span(tables, features, starts, ids, weights, unsigned, out, f16, first, stop):
@@ -681,13 +710,12 @@ def collection_kernels(fmt: str | None) -> tuple[Dispatcher, Dispatcher]:
             _prefetch_first(table, ids, starts[base + first], _AHEAD, limit)
             if fused and checked and pool != POOL_MAX and pad < 0 and width % _LANES == 0:
                 mine = ids[:limit]  # prefetches stay within this feature's ids
-                for b in range(first, stop):
-                    start, end = starts[base + b], starts[base + b + 1]
-                    if weighted:
-                        sum_weighted_rows(table, mine, weights, start, end, out, b, column, width)
-                    else:
-                        sum_rows(table, mine, weights, start, end, out, b, column, width)
-                    _finish(out[b, column : column + width], pool, end - start)
+                if weighted:
+                    sum_weighted_bags(table, mine, weights, starts, base, first, stop, out,
+                                      column, width, pool)  # fmt: skip
+                else:
+                    sum_bags(table, mine, weights, starts, base, first, stop, out, column, width,
+                             pool)  # fmt: skip
                 continue
             decoded = np.empty(width, np.float32)
             for b in range(first, stop):
