@@ -30,7 +30,9 @@ WORKER = textwrap.dedent(
 
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN if mode == "ignore" else on_signal)
-    (folder / f"{rank}.pid").write_text(str(os.getpid()))
+    # written whole under another name, then renamed: a reader never sees an empty file
+    (folder / f"{rank}.pid.part").write_text(str(os.getpid()))
+    os.replace(folder / f"{rank}.pid.part", folder / f"{rank}.pid")
     if mode == "rank_1_fails" and rank == 1:
         sys.exit(3)
     time.sleep(LIMIT)
