@@ -2,7 +2,7 @@
 a collection of one feature): each bag's rows summed (each times its weight, when there are
 weights), averaged or maxed in float32, in bag order, straight into the bag's output row;
 parallel over samples. A float32 bag of ids known to be rows (no padding), weighted or not, is
-summed in vector registers, 128 columns at a time (`_sum_tile`), and its output written once:
+summed in vector registers, up to 128 columns at a time (`_sum_tile`), and its output written once:
 the same additions in the same order, without a load and a store of the output per row.
 
 Tables are float32 rows, or bfloat16/float16 rows seen as uint16 and widened to float32 as
@@ -34,6 +34,7 @@ from ember.graph.ops.embedding_bag import bag_bounds
 from . import background
 from .compiled.cache import jit
 from .compiled.decoders import decode_row
+from .compiled.target import target_has
 from .entry import compiled_entry
 from .inputs import as_kernel_input
 from .out_of_range import ERROR, ZERO
@@ -112,10 +113,21 @@ flight, and more ahead slowed rows from the cache (512-byte rows: 61 us a batch 
 _LANES = 16
 """float32 lanes of the vectors a bag's sum is held in (one AVX-512 register, or two AVX)."""
 
+_AVX512 = target_has("avx512f")
+"""32 vector registers of 16 lanes, against AVX's 16 of 8: room for a whole 128-column tile."""
 
 ROW_FLOAT32, ROW_INT8, ROW_INT4 = 32, 8, 4
 """Rows `_sum_tile` reads: float32 values, or rowwise_int8 / rowwise_int4 rows (`ember.quant.
 rowwise`: packed values, then scale and bias), decoded as their row decoders decode them."""
+
+
+def _widest_tile(bits: int, weighted: bool) -> int:
+    """Columns a bag's sum holds in registers at once. 128 are 16 registers of AVX (of its 16),
+    or 8 of AVX-512's 32: with AVX they fit only where each row is added straight from memory
+    (float32, unweighted); decoding or weighting a row needs registers of its own, and there
+    the 16 sums spilled to the stack (cached int8 rows: 1.34-1.52x torch's time, against
+    1.10-1.15x when the row is read in two tiles of 64 columns)."""
+    return 128 if _AVX512 or (bits == ROW_FLOAT32 and not weighted) else 64
 
 
 def _sum_tile(vectors: int, bits: int = ROW_FLOAT32, weighted: bool = False):
@@ -299,6 +311,7 @@ def _bags_summer(bits: int, weighted: bool = False):
     items: a call per bag, or a view per bag, would count references to every array on each
     bag (atomic operations, a quarter of the time of bags of cached rows)."""
     tile8, tile4, tile1 = (_sum_tile(v, bits, weighted) for v in (8, 4, 1))
+    widest = _widest_tile(bits, weighted)
 
     @jit(nogil=True, inline="always")
     def sum_bags(table, ids, weights, starts, base, first, stop, out, column, width, pool):
@@ -314,7 +327,7 @@ def _bags_summer(bits: int, weighted: bool = False):
             start, end = starts[base + b], starts[base + b + 1]
             out_row = out_at + b * out_stride
             c, tail = 0, row_tail
-            while c + 128 <= width:
+            while widest == 128 and c + 128 <= width:
                 tile8(out_row, table_at, row_stride, ids, weights_at, start, end, c, width, tail)
                 c, tail = c + 128, -1
             while c + 64 <= width:

@@ -29,14 +29,14 @@ count). The integer sums are exact.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import binding as llvm_binding
 from llvmlite import ir
-from numba import config, prange, types
+from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .compiled.cache import jit
 from .compiled.decoders.bytes import F16_TO_F32
+from .compiled.target import target_has
 from .launch import launch
 
 __all__ = ["BLOCK", "INT8_FORMATS", "int8_rowdot", "quantize_activations"]
@@ -69,17 +69,7 @@ _FSUMS = ir.VectorType(_F32, 16)
 _LEVELS = ir.VectorType(_I8, 64)
 
 
-def _host_features() -> str:
-    if config.CPU_FEATURES is not None:
-        return config.CPU_FEATURES
-    if config.CPU_NAME not in (None, "host"):
-        return ""
-    return llvm_binding.get_host_cpu_features().flatten()
-
-
-INT8_FORMATS = (
-    tuple(_KINDS) if {"+avx512bw", "+avx512vnni"} <= set(_host_features().split(",")) else ()
-)
+INT8_FORMATS = tuple(_KINDS) if target_has("avx512bw", "avx512vnni") else ()
 """The formats with an integer kernel on this CPU (it needs AVX-512 BW and VNNI); the others
 compute exactly, as without ``int8_activations``."""
 

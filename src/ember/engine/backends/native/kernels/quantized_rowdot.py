@@ -20,9 +20,8 @@ array([[ 496.09375, 1524.     ]], dtype=float32)
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import binding as llvm_binding
 from llvmlite import ir
-from numba import config, prange, types
+from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -31,6 +30,7 @@ from ember.quant import FORMATS
 from .compiled.cache import jit
 from .compiled.decoders.bytes import F16_TO_F32
 from .compiled.dot_lanes import LANES, VECTOR, lane_indices, multiply_add, sum_lanes
+from .compiled.target import target_has
 from .launch import launch
 
 __all__ = ["FUSED_FORMATS", "ROW_BLOCK", "quantized_rowdot"]
@@ -49,15 +49,7 @@ _I8, _I32 = ir.IntType(8), ir.IntType(32)
 _SIXTEEN = ir.VectorType(VECTOR.element, 16)
 
 
-def _host_has_avx512() -> bool:
-    if config.CPU_FEATURES is not None:
-        return "+avx512f" in config.CPU_FEATURES
-    if config.CPU_NAME not in (None, "host"):
-        return False
-    return "+avx512f" in llvm_binding.get_host_cpu_features().flatten()
-
-
-_HAS_PERMUTE = _host_has_avx512()
+_HAS_PERMUTE = target_has("avx512f")
 """Q4_K's levels are looked up with AVX-512's ``vpermps`` where the CPU has it (about 1.5x
 fewer instructions than converting and scaling each), else converted."""
 

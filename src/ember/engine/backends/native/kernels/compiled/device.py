@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import platform
 
-from llvmlite import binding as llvm_binding
 from llvmlite import ir
-from numba import config, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .cache import jit
+from .target import target_has
 
 __all__ = [
     "COPY_STREAM_MIN_BYTES",
@@ -60,15 +60,9 @@ DECODE_STREAM_MIN_ROW_BYTES = 256
 
 def _vector_lanes() -> int:
     """Lanes of i64 per store that the target compiles to one instruction (AVX-512, AVX, SSE2)."""
-    if config.CPU_FEATURES is not None:
-        features = config.CPU_FEATURES
-    elif config.CPU_NAME not in (None, "host"):
-        return 2
-    else:
-        features = llvm_binding.get_host_cpu_features().flatten()
-    if "+avx512f" in features:
+    if target_has("avx512f"):
         return 8
-    return 4 if "+avx" in features else 2
+    return 4 if target_has("avx") else 2
 
 
 _LANES = _vector_lanes()

@@ -9,10 +9,10 @@ bits, whichever rows, tokens or threads a call covers.
 
 from __future__ import annotations
 
-from llvmlite import binding as llvm_binding
 from llvmlite import ir
-from numba import config
 from numba.core import cgutils
+
+from .target import target_has
 
 __all__ = ["F32", "HAS_FMA", "LANES", "VECTOR", "lane_indices", "multiply_add", "sum_lanes"]
 
@@ -24,15 +24,7 @@ F32 = ir.FloatType()
 VECTOR = ir.VectorType(F32, LANES)
 
 
-def _host_has_fma() -> bool:
-    if config.CPU_FEATURES is not None:
-        return "+fma" in config.CPU_FEATURES
-    if config.CPU_NAME not in (None, "host"):
-        return False
-    return "+fma" in llvm_binding.get_host_cpu_features().flatten()
-
-
-HAS_FMA = _host_has_fma()
+HAS_FMA = target_has("fma")
 
 
 def multiply_add(builder: ir.IRBuilder, x: ir.Value, w: ir.Value, acc: ir.Value) -> ir.Value:
