@@ -1,6 +1,8 @@
-"""Bags on a CPU with AVX's 16 vector registers (compiled for Haswell in a subprocess): decoded
-and weighted rows are summed 64 columns at a time, so that the sums stay in registers, and
-still give the float32 sums of the rows in bag order, bit for bit, as on AVX-512's 128."""
+"""Kernels compiled for a CPU with AVX's 16 vector registers (Haswell, in a subprocess) size
+their register tiles for it, and give the bits they give with AVX-512's 32: bags sum decoded
+and weighted rows 64 columns at a time, and the quantized head dots a row with two tokens, or
+two rows with one token, at a time, Q4_K's nibbles split on widened words.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import textwrap
 
 import pytest
 
-SCRIPT = textwrap.dedent(
+BAGS = textwrap.dedent(
     """
     import numpy as np
     import ember.nn as nn
@@ -56,16 +58,48 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_avx_bags_sum_in_tiles_of_64_columns(tmp_path):
+HEAD = textwrap.dedent(
+    """
+    import numpy as np
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize
+    from ember.engine.backends.native.kernels import quantized_rowdot as q
+    from ember.engine.backends.native.kernels.rowdot import rowdot
+    from ember.quant.samples import sample_table
+
+    assert (q.TOKEN_GROUP, q.GROUP_ROWS, q.ROW_GROUP) == (2, 1, 2)
+    table = sample_table("q4_k", 2 * q.ROW_BLOCK + 7, 512, seed=3)
+    values = dequantize(table, GGMLQuantizationType.Q4_K).astype(np.float32)
+    hidden = np.random.default_rng(4).standard_normal((5, 512)).astype(np.float32)
+    got = np.full((5, table.shape[0]), np.nan, np.float32)
+    q.quantized_rowdot("q4_k", hidden, table, got, parallel=False)
+    want = np.empty_like(got)
+    rowdot(hidden, values, want)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    print("ok")
+    """
+)
+
+
+def run_for_avx(script: str, cache: str) -> None:
     if platform.machine().lower() not in ("x86_64", "amd64"):
         pytest.skip("compiled for an x86-64 CPU")
     env = dict(
         os.environ,
         NUMBA_CPU_NAME="haswell",
         NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+f16c,+sse4.2",
-        NUMBA_CACHE_DIR=str(tmp_path),
+        NUMBA_CACHE_DIR=cache,
         EMBER_COMPILE="sync",
     )
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True)
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().strip() == "ok"
+
+
+def test_avx_bags_sum_in_tiles_of_64_columns(tmp_path):
+    run_for_avx(BAGS, str(tmp_path))
+
+
+def test_avx_quantized_head_tiles_give_the_dense_kernels_bits(tmp_path):
+    """Tokens in twos and alone, rows in twos and alone (5 tokens, an odd number of rows)."""
+    run_for_avx(HEAD, str(tmp_path))
