@@ -7,12 +7,13 @@ two rows with one token, at a time, Q4_K's nibbles split on widened words.
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from ember.engine.backends.native.kernels.compiled.target import target_has
 
 BAGS = textwrap.dedent(
     """
@@ -82,8 +83,8 @@ HEAD = textwrap.dedent(
 
 
 def run_for_avx(script: str, cache: str) -> None:
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        pytest.skip("compiled for an x86-64 CPU")
+    if not target_has("avx2", "fma", "f16c"):
+        pytest.skip("Haswell's code needs a CPU with AVX2, FMA and F16C")
     env = dict(
         os.environ,
         NUMBA_CPU_NAME="haswell",
