@@ -1,6 +1,6 @@
 """Kernels compiled for a CPU with AVX's 16 vector registers (Haswell, in a subprocess) size
 their register tiles for it, and give the bits they give with AVX-512's 32: bags sum decoded
-and weighted rows 64 columns at a time, and the quantized head dots a row with two tokens, or
+and weighted rows 64 columns at a time, and the quantized head dots a row with four tokens, or
 two rows with one token, at a time, Q4_K's nibbles split on widened words.
 """
 
@@ -68,7 +68,7 @@ HEAD = textwrap.dedent(
     from ember.engine.backends.native.kernels.rowdot import rowdot
     from ember.quant.samples import sample_table
 
-    assert (q.TOKEN_GROUP, q.GROUP_ROWS, q.ROW_GROUP) == (2, 1, 2)
+    assert (q.TOKEN_GROUP, q.GROUP_ROWS, q.ROW_GROUP) == (4, 1, 2)
     table = sample_table("q4_k", 2 * q.ROW_BLOCK + 7, 512, seed=3)
     values = dequantize(table, GGMLQuantizationType.Q4_K).astype(np.float32)
     hidden = np.random.default_rng(4).standard_normal((5, 512)).astype(np.float32)
@@ -102,5 +102,5 @@ def test_avx_bags_sum_in_tiles_of_64_columns(tmp_path):
 
 
 def test_avx_quantized_head_tiles_give_the_dense_kernels_bits(tmp_path):
-    """Tokens in twos and alone, rows in twos and alone (5 tokens, an odd number of rows)."""
+    """Tokens in fours and alone, rows in twos and alone (5 tokens, an odd number of rows)."""
     run_for_avx(HEAD, str(tmp_path))

@@ -348,12 +348,15 @@ def _dot_tile(rows: int, tokens: int):
 
 
 _WIDE = target_has("avx512f")
-"""A dot product's ``LANES`` sums are 2 of AVX-512's 32 registers, but 4 of AVX's 16: a tile
-keeps 8 dot products' sums in registers with AVX-512 and 2 otherwise. The AVX-512 tiles spilled
-their sums to the stack on AVX, a load and a store around each multiply-add (Q8_0 at batch 16:
-0.081-0.092 ns a value and token before, 0.054-0.055 with the smaller tiles, one thread)."""
+"""A dot product's ``LANES`` sums are 2 of AVX-512's 32 registers, but 4 of AVX's 16. The
+AVX-512 tiles (2 rows with 4 tokens, 4 rows with one) spilled sums to the stack on AVX, a load
+and a store around a multiply-add; there a group of tokens meets one row at a time, and a token
+two rows. One thread, cached rows, ns a value and token at batch 16, AVX-512's tiles / 1 x 2 /
+1 x 4: Q4_K 0.074-0.078 / 0.077-0.082 / 0.069-0.071, Q6_K 0.068-0.085 / 0.085-0.087 /
+0.065-0.068, Q8_0 0.062-0.083 / 0.055 / 0.054: a block decoded for four tokens is worth the
+few sums that still spill."""
 
-TOKEN_GROUP = 4 if _WIDE else 2
+TOKEN_GROUP = 4
 """Tokens dotted with the same rows at once: each block decoded once for all of them."""
 
 GROUP_ROWS = 2 if _WIDE else 1
