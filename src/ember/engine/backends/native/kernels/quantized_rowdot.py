@@ -49,9 +49,9 @@ _I8, _I32 = ir.IntType(8), ir.IntType(32)
 _SIXTEEN = ir.VectorType(VECTOR.element, 16)
 
 
-_HAS_PERMUTE = target_has("avx512f")
-"""Q4_K's levels are looked up with AVX-512's ``vpermps`` where the CPU has it (about 1.5x
-fewer instructions than converting and scaling each), else converted."""
+_AVX512 = target_has("avx512f")
+"""Whether Q4_K's levels are looked up with AVX-512's ``vpermps`` (about 1.5x fewer
+instructions than converting and scaling each), and the tiles sized for its 32 registers."""
 
 _HAS_AVX2 = target_has("avx2")
 """Without AVX-512, Q4_K's packed bytes are widened to 32-bit words 8 at a time straight from
@@ -135,7 +135,7 @@ class _Q4K:
         dmin = _broadcast(builder, _half(builder, block, 2, f16), 8)
         scales = (builder.fmul(d, builder.uitofp(sc, eight)),
                   builder.fmul(dmin, builder.uitofp(m, eight)))  # fmt: skip
-        if not _HAS_PERMUTE:
+        if not _AVX512:
             return scales
         # Kept in memory: each table then scales by a broadcast load folded into its multiply.
         return tuple(_stored(builder, vector) for vector in scales)
@@ -143,7 +143,7 @@ class _Q4K:
     @staticmethod
     def step(builder, block, scales, c):
         d, m = scales
-        if _HAS_PERMUTE:  # each sub-block's 16 values made once, then looked up by nibble
+        if _AVX512:  # each sub-block's 16 values made once, then looked up by nibble
             tables = [_sixteen_values(builder, d, m, j) for j in (2 * c, 2 * c + 1)]
             looked_up = [[], []]
             for half in (0, 1):  # 16 bytes widened once; the lookup reads 4 bits
@@ -227,7 +227,7 @@ class _Q6K:
     def scales(builder, block, f16):
         sc = builder.sitofp(_load_bytes(builder, block, 192, 16), ir.VectorType(VECTOR.element, 16))
         scales = builder.fmul(_broadcast(builder, _half(builder, block, 208, f16), 16), sc)
-        return _stored(builder, scales) if _HAS_PERMUTE else scales
+        return _stored(builder, scales) if _AVX512 else scales
 
     @staticmethod
     def step(builder, block, scales, h):
@@ -246,7 +246,7 @@ class _Q6K:
             level = builder.or_(nibble, builder.shl(bits, _bytes(4)))
             centered = builder.sitofp(builder.sub(level, _bytes(32)), VECTOR)  # u - 32, exact
             first = 8 * h + 2 * k
-            if _HAS_PERMUTE:  # each half a broadcast load, folded into its multiply
+            if _AVX512:  # each half a broadcast load, folded into its multiply
                 pair = [builder.load(builder.gep(scales, [_constant(builder, first + i)]))
                         for i in (0, 1)]  # fmt: skip
                 halves = [_broadcast(builder, scale, LANES // 2) for scale in pair]
@@ -347,22 +347,19 @@ def _dot_tile(rows: int, tokens: int):
     return dot_tile
 
 
-_WIDE = target_has("avx512f")
-"""A dot product's ``LANES`` sums are 2 of AVX-512's 32 registers, but 4 of AVX's 16. The
-AVX-512 tiles (2 rows with 4 tokens, 4 rows with one) spilled sums to the stack on AVX, a load
-and a store around a multiply-add; there a group of tokens meets one row at a time, and a token
-two rows. One thread, cached rows, ns a value and token at batch 16, AVX-512's tiles / 1 x 2 /
-1 x 4: Q4_K 0.074-0.078 / 0.077-0.082 / 0.069-0.071, Q6_K 0.068-0.085 / 0.085-0.087 /
-0.065-0.068, Q8_0 0.062-0.083 / 0.055 / 0.054: a block decoded for four tokens is worth the
-few sums that still spill."""
-
 TOKEN_GROUP = 4
 """Tokens dotted with the same rows at once: each block decoded once for all of them."""
 
-GROUP_ROWS = 2 if _WIDE else 1
-"""Rows dotted with a group of tokens at once."""
+GROUP_ROWS = 2 if _AVX512 else 1
+"""Rows dotted with a group of tokens at once. A dot product's ``LANES`` sums are 2 of
+AVX-512's 32 registers, but 4 of AVX's 16: the AVX-512 tiles (2 rows with 4 tokens, 4 rows
+with one) spilled sums to the stack on AVX, a load and a store around a multiply-add, so there
+a group of tokens meets one row at a time, and a token two rows. One thread, cached rows, ns a
+value and token at batch 16, AVX-512's tiles / 1 x 2 / 1 x 4: Q4_K 0.074-0.078 / 0.077-0.082
+/ 0.069-0.071, Q6_K 0.068-0.085 / 0.085-0.087 / 0.065-0.068, Q8_0 0.062-0.083 / 0.055 /
+0.054: a block decoded for four tokens is worth the few sums that still spill."""
 
-ROW_GROUP = 4 if _WIDE else 2
+ROW_GROUP = 4 if _AVX512 else 2
 """Rows dotted with one token at once: enough independent sums to hide the multiply-adds'
 latency (each row's sums are one chain per lane)."""
 
