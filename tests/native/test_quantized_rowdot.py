@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from block_fields import F16_FIELDS, set_f16
 from gguf import GGMLQuantizationType
 from gguf.quants import dequantize as gguf_dequantize
 
@@ -50,6 +51,35 @@ def test_logits_are_the_dense_kernels_over_the_decoded_table_bit_for_bit(fmt, to
         np.testing.assert_array_equal(
             logits_of(fmt, hidden, table, parallel).view(np.uint32), expected.view(np.uint32)
         )
+
+
+NONFINITE_F16 = np.array([0x7C00, 0xFC00, 0x7E00, 0xFE01, 0x7C01, 0xFD55, 0x3C00], np.uint16)
+"""inf, -inf, NaNs of either sign with and without payloads, and 1 beside them."""
+
+
+@pytest.mark.parametrize("fmt", FUSED_FORMATS)
+def test_nan_and_infinite_scales_give_the_dense_kernels_logits(fmt):
+    """A block's NaN or infinite scale, alone or beside another, makes the logits the dense
+    kernel makes over the decoded table: NaN where it has NaN (of whichever payload the sums
+    met first), the same bits everywhere else."""
+    table = sample_table(fmt, 2 * ROW_BLOCK + 3, 512, seed=5)
+    block_bytes = FORMATS[fmt].block_bytes
+    blocks = table.reshape(-1, block_bytes)
+    rng = np.random.default_rng(6)
+    chosen = rng.random(len(blocks)) < 0.25
+    changed = blocks[chosen]
+    for at in F16_FIELDS[fmt]:
+        set_f16(changed, at, rng.choice(NONFINITE_F16, len(changed)))
+    blocks[chosen] = changed
+    hidden = np.random.default_rng(7).standard_normal((5, 512)).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        expected = dense_logits(hidden, decoded(fmt, table))
+    assert np.isnan(expected).any() and np.isfinite(expected).any()
+    nan = np.isnan(expected)
+    for parallel in (True, False):
+        logits = logits_of(fmt, hidden, table, parallel)
+        np.testing.assert_array_equal(np.isnan(logits), nan)
+        np.testing.assert_array_equal(logits[~nan].view(np.uint32), expected[~nan].view(np.uint32))
 
 
 @pytest.mark.parametrize("fmt", FUSED_FORMATS)

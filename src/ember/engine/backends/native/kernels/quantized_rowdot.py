@@ -5,7 +5,9 @@ dotted with every token while it is there; no decoded row is ever written to mem
 Exact: a block's values are decoded bit for bit as `gguf.quants.dequantize` (and ember's row
 decoders) make them, from the same float32 operations in the same order, and each dot product is
 summed in `compiled.dot_lanes`' one order, the dense head's: the logits equal `rowdot`'s over
-the decoded table bit for bit, and a row's logit is the same whichever rows a call covers.
+the decoded table bit for bit, and a row's logit is the same whichever rows a call covers. (A
+NaN logit is NaN in both; which NaN payload it carries is not specified: where a product and a
+sum are both NaN, the multiply-add's operand order picks one.)
 Blocks hold a multiple of ``LANES`` values, so a block's values fill whole lane vectors.
 
 >>> import numpy as np
@@ -133,10 +135,12 @@ class _Q4K:
         eight = ir.VectorType(VECTOR.element, 8)
         d = _broadcast(builder, _half(builder, block, 0, f16), 8)
         dmin = _broadcast(builder, _half(builder, block, 2, f16), 8)
+        if not _AVX512:  # minimums negated (0 - m: a NaN keeps its sign), one multiply-add
+            minimums = builder.fmul(dmin, builder.uitofp(m, eight))
+            return (builder.fmul(d, builder.uitofp(sc, eight)),
+                    builder.fsub(_floats(0.0, 8), minimums))  # fmt: skip
         scales = (builder.fmul(d, builder.uitofp(sc, eight)),
                   builder.fmul(dmin, builder.uitofp(m, eight)))  # fmt: skip
-        if not _AVX512:
-            return scales
         # Kept in memory: each table then scales by a broadcast load folded into its multiply.
         return tuple(_stored(builder, vector) for vector in scales)
 
@@ -162,10 +166,11 @@ class _Q4K:
         else:
             packed = _load_bytes(builder, block, 16 + 32 * c)
             halves = [builder.and_(packed, _bytes(15)), builder.lshr(packed, _bytes(4))]
-        values = []
+        values = []  # (d * sc) * q is exact (11 + 6 + 4 bits): one rounding, as the decoder's
         for j, half in zip((2 * c, 2 * c + 1), halves, strict=True):
-            scaled = builder.fmul(_halves(builder, d, j, j), builder.uitofp(half, VECTOR))
-            values.append(builder.fsub(scaled, _halves(builder, m, j, j)))
+            level = builder.uitofp(half, VECTOR)
+            values.append(multiply_add(builder, _halves(builder, d, j, j), level,
+                                       _halves(builder, m, j, j)))  # fmt: skip
         return values
 
 
