@@ -171,6 +171,7 @@ def test_embed_o_writes_through_a_rename(checkpoint, tmp_path, monkeypatch, caps
         (["--force"], "argument --force: only with -o"),
         (["--format", "json", "--force"], "argument --force: only with -o"),
         (["--format", "npy", "--force"], "argument --force: only with -o"),
+        (["--format", "npy"], "argument --format npy: writes a file; give it with -o"),
     ],
 )
 def test_embed_output_arguments_are_usage_errors(
@@ -184,6 +185,25 @@ def test_embed_output_arguments_are_usage_errors(
     err = capsys.readouterr().err
     assert err.startswith("usage: ember embed") and f"ember embed: error: {message}" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf"]
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        ("1,x", "expected comma-separated whole numbers, got '1,x'"),
+        ("1,,2", "expected comma-separated whole numbers, got '1,,2'"),
+        ("", "no ids given"),
+        (" , ", "no ids given"),
+        ("99999999999999999999", "id 99999999999999999999 at position (0,) is out of range"),
+    ],
+)
+def test_malformed_ids_are_usage_errors(checkpoint, capsys, ids, message):
+    path, _ = checkpoint
+    with pytest.raises(SystemExit) as exit_info:
+        main(["embed", str(path), f"--ids={ids}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ember embed") and f"argument --ids: {message}" in err, err
 
 
 def test_embed_help_names_the_output_rules(capsys):
@@ -209,6 +229,24 @@ def test_quantize_round_trips_through_gguf_and_ember(checkpoint, tmp_path, capsy
     assert data.shape == (32, 64) and np.asarray(data.array).tobytes() == expected.tobytes()
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
+def test_quantize_takes_every_float_table(tmp_path, capsys, dtype):
+    """bfloat16, the dtype of most checkpoints, included: the bytes are those of its float32
+    values quantized."""
+    import ml_dtypes
+    from safetensors.numpy import save_file
+
+    values = np.random.default_rng(3).standard_normal((8, 256)).astype(np.float32)
+    stored = values.astype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype)
+    save_file({"model.embed_tokens.weight": stored}, tmp_path / "model.safetensors")
+    out = tmp_path / "q.gguf"
+    args = ["quantize", str(tmp_path / "model.safetensors"), "--format", "q4_k", "-o", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    [tensor] = gguf.GGUFReader(str(out)).tensors
+    expected = FORMATS["q4_k"].quantize(stored.astype(np.float32))
+    assert np.asarray(tensor.data).reshape(-1).tobytes() == expected.tobytes()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -216,13 +254,9 @@ def test_quantize_round_trips_through_gguf_and_ember(checkpoint, tmp_path, capsy
         (["embed", "{path}", "--ids", "1", "--tensor", "token_embd"], "no tensor 'token_embd'"),
         (["embed", "{path}", "--ids", "1", "--tensor", "output_norm.weight"], "is not a table"),
         (["embed", "{path}", "--ids", "1,99"], "id 99 at position (1,) is out of range"),
-        (["embed", "{path}", "--ids", "1,x"], "comma-separated whole numbers"),
-        (["embed", "{path}", "--ids", "1", "--format", "npy"], "give it with -o"),
         (["quantize", "{path}", "--format", "q9_9", "-o", "{dir}/o.gguf"], "unknown format"),
         (["quantize", "{path}", "--format", "iq2_xxs", "-o", "{dir}/o.gguf"], "llama-quantize"),
         (["quantize", "{path}", "--format", "rowwise_int8", "-o", "{dir}/o.gguf"], "no GGUF type"),
-        (["embed", "{path}", "--ids", "99999999999999999999"], "out of range of any vocab"),
-        (["embed", "{path}", "--ids", "1,,2"], "comma-separated whole numbers"),
         (["quantize", "{path}", "--format", "q8_0", "-o", "{dir}/o.gguf"], "quantize a float"),
         (["inspect", "{dir}/corrupt.gguf"], "corrupt.gguf"),
         (["inspect", "{dir}/q8k.gguf"], "Q8_K"),

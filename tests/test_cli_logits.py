@@ -105,10 +105,17 @@ def test_table_titles_are_one_line_within_the_table(tied, capsys, args, title):
 
 @pytest.mark.parametrize(
     ("shape", "dtype"),
-    [((WIDTH,), np.float32), ((2, 3, WIDTH), np.float16), ((4, WIDTH), ml_dtypes.bfloat16)],
+    [
+        ((WIDTH,), np.float32),
+        ((2, 3, WIDTH), np.float16),
+        ((4, WIDTH), ml_dtypes.bfloat16),
+        ((3, WIDTH), np.dtype(">f4")),
+        ((3, WIDTH), np.dtype(">f2")),
+    ],
 )
 def test_hidden_states_of_every_rank_and_float_dtype(tied, tmp_path, capsys, shape, dtype):
-    """One vector, (batch, seq, hidden), and bfloat16 (which .npy stores as 2-byte void)."""
+    """One vector, (batch, seq, hidden), bfloat16 (which .npy stores as 2-byte void), and
+    big-endian files."""
     path, table, _, _ = tied
     hidden = np.random.default_rng(1).integers(-2, 3, size=shape).astype(dtype)
     np.save(tmp_path / "h.npy", hidden)
@@ -192,7 +199,7 @@ def test_greedy_ids_of_the_real_checkpoint_slice(capsys, tmp_path):
         (["--hidden", "{dir}/rank4.npy"], "has shape (1, 1, 1, 64); the head takes"),
         (["--hidden", "{dir}/empty.npy"], "has shape (3, 0)"),
         (["--hidden", "{dir}/hidden.npy", "--top-k", "41"], "--top-k 41 is more than the 40"),
-        (["--hidden", "{dir}/absent.npy"], "absent.npy"),
+        (["--hidden", "{dir}/absent.npy"], "error: no file at '{dir}/absent.npy'"),
         (["--hidden", "{dir}/arrays.npz"], "is an .npz archive"),
         (["--hidden", "{dir}/text.npy"], "text.npy: it is not a .npy file; give a numeric .npy"),
         (["--hidden", "{dir}/objects.npy"], "holds pickled Python objects; give a numeric .npy"),
@@ -215,6 +222,7 @@ def test_every_error_is_one_line_and_status_1(tied, tmp_path, capsys, args, mess
     (tmp_path / "cut.npy").write_bytes((tmp_path / "cut.npy").read_bytes()[:500])
     assert main(["logits", str(path), *(a.format(dir=tmp_path) for a in args)]) == 1
     err = capsys.readouterr().err
+    message = message.format(dir=tmp_path)
     assert err.count("\n") == 1 and "ember logits: error:" in err and message in err, err
     assert "allow_pickle" not in err, err  # numpy's advice to load untrusted pickles
 

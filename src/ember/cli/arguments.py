@@ -4,7 +4,27 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["positive", "threads"]
+__all__ = ["id_list", "positive", "threads"]
+
+
+def id_list(text: str) -> list[int]:
+    """Comma-separated token ids (``1,2,3``), each within int64; the table's own range is
+    checked once it is read."""
+    parts = [part.strip() for part in text.split(",")]
+    if not any(parts):
+        raise argparse.ArgumentTypeError("no ids given")
+    try:
+        ids = [int(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated whole numbers, got {text!r}"
+        ) from None
+    for i, value in enumerate(ids):
+        if not -(2**63) <= value < 2**63:
+            raise argparse.ArgumentTypeError(
+                f"id {value} at position ({i},) is out of range of any vocabulary"
+            )
+    return ids
 
 
 def positive(text: str) -> int:

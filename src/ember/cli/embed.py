@@ -30,8 +30,6 @@ def embed(args: argparse.Namespace) -> int:
     fmt = args.format or ("npy" if args.output is not None else "table")
     output = None
     if fmt == "npy":  # the file is checked before the checkpoint is read
-        if not args.output:
-            raise UsageError("--format npy writes a file: give it with -o FILE.npy")
         output = checked_npy_output("-o", args.output, args.force)
     path = model_path(args.path)
     ids = _ids(args, path)
@@ -65,24 +63,12 @@ def embed(args: argparse.Namespace) -> int:
 
 
 def _ids(args: argparse.Namespace, path: Path) -> np.ndarray:
-    from . import UsageError
 
     if args.text is not None:
         from .text import text_ids
 
         return text_ids(args.text, path, args.tokenizer)
-    parts = [part.strip() for part in args.ids.split(",")]
-    if not any(parts):
-        raise UsageError("--ids is empty")
-    try:
-        ids = [int(part) for part in parts]
-    except ValueError:
-        raise UsageError(f"--ids takes comma-separated whole numbers, got {args.ids!r}") from None
-    limit = np.iinfo(np.int64)
-    for i, value in enumerate(ids):
-        if not limit.min <= value <= limit.max:
-            raise UsageError(f"id {value} at position ({i},) is out of range of any vocabulary")
-    return np.asarray(ids, np.int64)
+    return np.asarray(args.ids, np.int64)  # parsed and checked against int64 by `id_list`
 
 
 def _print_table(name: str, ids: np.ndarray, vectors: np.ndarray) -> None:

@@ -34,18 +34,23 @@ _LLAMA3 = (
 )
 _QWEN2 = _LLAMA3.replace(r"\p{N}{1,3}", r"\p{N}")
 _GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
-_PRE_TOKENIZERS: dict[str, tuple[str, bool]] = {
-    "gpt-2": (_GPT2, False),
-    "llama3": (_LLAMA3, True),
-    "llama-v3": (_LLAMA3, True),
-    "llama-bpe": (_LLAMA3, True),
-    "falcon3": (_LLAMA3, True),
-    "pixtral": (_LLAMA3, True),
-    "qwen2": (_QWEN2, False),
-    "deepseek-r1-qwen": (_QWEN2, False),
+_DIGITS = r"\p{N}"
+_PRE_TOKENIZERS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "gpt-2": ((_GPT2,), False),
+    "llama3": ((_LLAMA3,), True),
+    "llama-v3": ((_LLAMA3,), True),
+    "llama-bpe": ((_LLAMA3,), True),
+    "falcon3": ((_LLAMA3,), True),
+    "pixtral": ((_LLAMA3,), True),
+    "qwen2": ((_QWEN2,), False),
+    "deepseek-r1-qwen": ((_QWEN2,), False),
+    "smollm": ((_DIGITS, _GPT2), False),
+    "starcoder": ((_DIGITS, _GPT2), False),
+    "refact": ((_DIGITS, _GPT2), False),
 }
-"""`tokenizer.ggml.pre` -> (the regex that splits text into words, whether a word found whole
-in the vocabulary skips the merges), as llama.cpp's llm_tokenizer_bpe sets them."""
+"""`tokenizer.ggml.pre` -> (the regexes that split text into words, each splitting the pieces
+the one before left; whether a word found whole in the vocabulary skips the merges), as
+llama.cpp's llm_tokenizer_bpe sets them."""
 
 
 def gguf_tokenizer(file: GGUFFile) -> Tokenizer:
@@ -93,13 +98,13 @@ def _byte_level_bpe(file: GGUFFile, tokens: list[str]) -> Tokenizer:
             f"{file.path}: pre-tokenizer {pre!r} is not one ember rebuilds "
             f"({', '.join(_PRE_TOKENIZERS)}); pass --tokenizer tokenizer.json"
         )
-    pattern, ignore_merges = _PRE_TOKENIZERS[pre]
+    patterns, ignore_merges = _PRE_TOKENIZERS[pre]
     merges = [tuple(m.split(" ", 1)) for m in file.metadata_array("tokenizer.ggml.merges")]
     vocab = _vocab(tokens)
     tokenizer = Tokenizer(models.BPE(vocab, merges, ignore_merges=ignore_merges))
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
+            *(pre_tokenizers.Split(Regex(pattern), behavior="isolated") for pattern in patterns),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )

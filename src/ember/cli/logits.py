@@ -91,7 +91,7 @@ def _hidden_states(path: str) -> np.ndarray:
     try:
         hidden = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise
+        raise FileNotFoundError(f"no file at '{path}'") from None
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
     except (ValueError, EOFError):  # numpy's own words advise allow_pickle: not for a user here
@@ -103,6 +103,8 @@ def _hidden_states(path: str) -> np.ndarray:
         raise UsageError(f"{path} is an .npz archive; give one array saved with numpy.save")
     if hidden.dtype == np.dtype("V2"):  # .npy records ml_dtypes' bfloat16 as 2-byte void
         hidden = hidden.view(ml_dtypes.bfloat16)
+    if hidden.dtype.kind == "f" and not hidden.dtype.isnative:  # big-endian: the same values
+        hidden = hidden.astype(hidden.dtype.newbyteorder("="))
     if hidden.dtype not in (np.float32, np.float16, ml_dtypes.bfloat16):
         hint = " (cast with .astype(numpy.float32))" if hidden.dtype.kind == "f" else ""
         raise UsageError(
@@ -197,7 +199,7 @@ def _print_table(
     console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
     # Rich wraps a title at the table's width, which two narrow columns make small: the title
     # stays a word or two, and what the table is of goes on a line of its own above it.
-    console.print(f"{name}, {vocab} rows; {count} tokens", markup=False)
+    console.print(f"{name}, {vocab} rows; {count} token{'' if count == 1 else 's'}", markup=False)
     title = {"top_k": f"top {results[0].shape[-1]}", "argmax": "greedy ids"}.get(output)
     table = Table(title=title or "log-sum-exp")
     table.add_column("token", justify="right")

@@ -44,7 +44,7 @@ def quantize(args: argparse.Namespace) -> int:
     source = model_path(args.path)
     output = _checked_output(source, args.output, args.force)
     data = pick_table(load(source), args.tensor)
-    if data.is_quantized or data.array.dtype.kind != "f":
+    if data.is_quantized or not data.dtype.is_float():
         raise UsageError(f"{data.name!r} holds {data.kind} values; quantize a float table")
     rows, width = data.array.shape
     if width % fmt.block_elements:
