@@ -63,7 +63,6 @@ def embed(args: argparse.Namespace) -> int:
 
 
 def _ids(args: argparse.Namespace, path: Path) -> np.ndarray:
-
     if args.text is not None:
         from .text import text_ids
 
