@@ -26,6 +26,17 @@ def test_lists_and_tuples_of_ids(session):
     assert model.execute([])[0].shape == (0, 4)
 
 
+@pytest.mark.parametrize("dtype", [DType.float32, DType.bfloat16, DType.float16])
+def test_lists_of_floats_take_the_graphs_float_type(session, dtype):
+    """Python floats carry no type of their own: a list becomes the input's, bfloat16 too."""
+    with Graph("g", input_types=[TensorType(dtype, [2, 3])]) as g:
+        g.output(g.inputs[0] * 2)
+    values = [[1.0, 2.5, -3.0], [0.5, 4.0, 8.0]]
+    result = session.load(g).execute(values)[0].to_numpy()
+    assert result.dtype == dtype.to_numpy()
+    np.testing.assert_array_equal(result.astype(np.float32), 2 * np.array(values, np.float32))
+
+
 @pytest.mark.parametrize("dtype", [np.uint32, np.int64, np.uint64, np.int8, np.uint16])
 def test_ids_of_another_integer_type_that_fit(session, dtype):
     ids = np.array([9, 0, 4], dtype)

@@ -114,6 +114,19 @@ def test_argmax_keeps_the_axis_as_size_one_in_int64():
             ops.argmax(x[:, 0:0, :], axis=1)
 
 
+def test_a_symbolic_axis_too_short_at_execution_is_one_clear_error(session):
+    """What the build-time checks say of a static axis, said at execution of a symbolic one,
+    on every backend (not numpy's or XLA's own words)."""
+    with graph(f32(2, "n")) as g:
+        g.output(ops.argmax(g.inputs[0]), *ops.top_k(g.inputs[0], 3))
+    model = session.load(g)
+    with pytest.raises(ValueError, match=r"argmax: axis 1 of \(2, 0\) is empty"):
+        model.execute(np.zeros((2, 0), np.float32))
+    with pytest.raises(ValueError, match=r"top_k: k=3 is larger than axis 1 of \(2, 2\)"):
+        model.execute(np.zeros((2, 2), np.float32))
+    assert model.execute(np.zeros((2, 3), np.float32))[0].to_numpy().shape == (2, 1)
+
+
 def test_top_k_shapes_and_errors():
     with graph(f32("b", 10), TensorType(DType.int64, [10]), TensorType(DType.float64, [3])) as g:
         x, ints, wide = g.inputs

@@ -123,5 +123,23 @@ def test_tensor_value_converts_like_max():
         assert isinstance(value, TensorValue) and value.shape == [10, 4]
         assert TensorValue(value) is value
         assert TensorValue(np.zeros(3, np.int8)).dtype == DType.int8
-        with pytest.raises(TypeError, match="wrap Python scalars"):
+        with pytest.raises(TypeError, match="got the Python int 3; wrap Python scalars"):
             TensorValue(3)
+        with pytest.raises(TypeError, match=r"host DLPack tensor, got a dict$"):
+            TensorValue({"a": 1})
+
+
+def test_a_torch_tensor_is_a_constant_as_a_numpy_array_is(session):
+    """Its values copied into the graph (the graph keeps them whatever the tensor becomes)."""
+    import numpy as np
+
+    torch = pytest.importorskip("torch")
+    from ember.graph import ops
+
+    table = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    with Graph("g", input_types=[TensorType(DType.float32, [3, 4])]) as g:
+        g.output(g.inputs[0] + ops.transpose(ops.transpose(table, 0, 1), 0, 1))
+    model = session.load(g)
+    table.zero_()
+    result = model.execute(np.ones((3, 4), np.float32))[0].to_numpy()
+    np.testing.assert_array_equal(result, 1 + np.arange(12).reshape(3, 4))

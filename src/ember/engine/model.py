@@ -10,6 +10,7 @@ import numpy as np
 
 from ember.dlpack import from_dlpack, host_array
 from ember.driver import CPU, Accelerator, Device, Tensor
+from ember.dtype import DType
 from ember.graph import AlgebraicDim, DeviceRef, Graph, StaticDim, SymbolicDim, TensorType
 from ember.graph.ops.constant import CONSTANT
 
@@ -284,7 +285,7 @@ def _from_sequence(i: int, values: list | tuple, expected: np.dtype) -> np.ndarr
         array = np.asarray(values)
     except (ValueError, TypeError, OverflowError) as exc:
         raise TypeError(f"input {i}: {type(values).__name__} is not a rectangular array") from exc
-    if array.size == 0 or (array.dtype.kind == "f" and expected.kind == "f"):
+    if array.size == 0 or (array.dtype.kind == "f" and DType.from_numpy(expected).is_float()):
         return array.astype(expected)  # Python floats are float64; empty lists have no type
     if array.dtype.kind not in "biuf":
         raise TypeError(f"input {i}: expected numbers, got {array.dtype} values")

@@ -210,16 +210,22 @@ class VocabParallelEmbedding(Module):
         return [_decode(r, self.quantization_encoding, self.output_dtype) for r in rows]
 
 
+def described(value: Any) -> str:
+    """A value named by its type, and its shape and dtype where it has them, never its repr (a
+    table's repr runs to pages)."""
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    what = type(value).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
+    return what + (f", {dtype}" if dtype is not None else "")
+
+
 def _table_of(data: Any) -> tuple[int, int, DType, QuantizationEncoding | None]:
     """(vocab, width as declared, dtype, encoding) of a checkpoint tensor: a quantized table's
     declared width is its row's bytes, as GGUF stores it."""
     array = getattr(data, "array", None)
     if array is None or not hasattr(data, "quantization_encoding"):
-        shape, dtype = getattr(data, "shape", None), getattr(data, "dtype", None)
-        what = type(data).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
-        what += f", {dtype}" if dtype is not None else ""
         raise TypeError(
-            f"from_weight takes a checkpoint tensor (ember.weights.WeightData), got a {what}"
+            "from_weight takes a checkpoint tensor (ember.weights.WeightData), got a "
+            + described(data)
         )
     if array.ndim != 2:
         raise ValueError(

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from ember.dtype import DType
 from ember.graph import StaticDim, TensorValue, ops
 
-from .embedding import EmbeddingV2, VocabParallelEmbedding
+from .embedding import EmbeddingV2, VocabParallelEmbedding, described
 from .module import Module
 
 __all__ = ["HIDDEN_DTYPES", "OUTPUTS", "LMHead"]
@@ -70,7 +70,9 @@ class LMHead(Module):
     logit is summed in one order whatever rows a device holds); the log-sum-exp is within
     `ops.sharded_logsumexp`'s bound of it. The hidden states are one value (moved to every
     device) or a list of one value per device (as the lookup returns them; across the
-    processes of a job, only this form: a value is not moved between processes).
+    processes of a job, only this form: a value is not moved between processes). The values of
+    such a list must be the same hidden states, replicated as tensor parallelism replicates
+    them: each device's candidates are merged as if they were, and they are not compared.
 
     Raises (at construction):
         TypeError: `embedding` is not an embedding layer, or `int8_activations` is not a bool.
@@ -89,8 +91,8 @@ class LMHead(Module):
         super().__init__()
         if not isinstance(embedding, EmbeddingV2 | VocabParallelEmbedding):
             raise TypeError(
-                "LMHead takes an EmbeddingV2, Embedding or VocabParallelEmbedding, "
-                f"got {embedding!r}"
+                "LMHead takes an EmbeddingV2, Embedding or VocabParallelEmbedding (for a table "
+                f"array: EmbeddingV2.from_weight), got a {described(embedding)}"
             )
         if output not in OUTPUTS:
             raise ValueError(f"LMHead: output must be one of {OUTPUTS}, got {output!r}")

@@ -22,7 +22,7 @@ from ..value import TensorValue
 from .axis import normalize_axis
 from .constant import as_value
 
-__all__ = ["ARGMAX", "argmax", "ranked_value"]
+__all__ = ["ARGMAX", "argmax", "empty_axis_error", "ranked_value"]
 
 ARGMAX = Op("argmax")
 
@@ -65,4 +65,10 @@ def ranked_value(op: str, x: Any, *, floats_only: bool) -> TensorValue:
 
 def _check_not_empty(op: str, value: TensorValue, axis: int) -> None:
     if value.shape[axis] == StaticDim(0):
-        raise ValueError(f"{op}: axis {axis} of {value.shape} is empty; it has no largest value")
+        raise empty_axis_error(op, axis, value.shape)
+
+
+def empty_axis_error(op: str, axis: int, shape: Any) -> ValueError:
+    """The error for an empty axis: at build time for a static one, at execution (by each
+    backend's lowering) for a symbolic one found empty."""
+    return ValueError(f"{op}: axis {axis} of {shape} is empty; it has no largest value")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ember.dlpack import host_array
 from ember.dtype import DType
 
 from ..device import DeviceRef
@@ -58,9 +59,16 @@ def as_value(value: Any, graph: Graph | None = None) -> TensorValue:
         return _weight_value(graph, value)
     if isinstance(value, np.ndarray | np.generic):
         return _constant_node(graph, _to_array(value, None), DeviceRef.CPU())
+    if (array := host_array(value)) is not None:  # a torch tensor, or another DLPack producer
+        return _constant_node(graph, _to_array(array, None), DeviceRef.CPU())
+    if isinstance(value, numbers.Number):
+        raise TypeError(
+            f"expected a TensorValue, Weight or array, got the Python {type(value).__name__} "
+            f"{value!r}; wrap Python scalars with ops.constant(value, dtype)"
+        )
     raise TypeError(
-        f"expected a TensorValue, Weight or numpy array, got {type(value).__name__} {value!r}; "
-        "wrap Python scalars with ops.constant(value, dtype)"
+        "expected a TensorValue, Weight, numpy array or host DLPack tensor, got a "
+        f"{type(value).__name__}"
     )
 
 

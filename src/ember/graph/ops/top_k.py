@@ -24,7 +24,7 @@ from ..value import TensorValue
 from .argmax import ranked_value
 from .axis import normalize_axis
 
-__all__ = ["TOP_K", "TOP_K_DTYPES", "top_k"]
+__all__ = ["TOP_K", "TOP_K_DTYPES", "k_beyond_axis_error", "top_k"]
 
 TOP_K = Op("top_k")
 
@@ -67,3 +67,9 @@ def top_k(input: Any, k: int, axis: int = -1) -> tuple[TensorValue, TensorValue]
     attrs = {"k": int(k), "axis": axis}
     values, indices = current_graph().add_node(TOP_K, [value], attrs, results)
     return values, indices
+
+
+def k_beyond_axis_error(k: int, axis: int, shape: Any) -> ValueError:
+    """The error for a symbolic axis found shorter than `k` at execution (each backend's
+    lowering raises it)."""
+    return ValueError(f"top_k: k={k} is larger than axis {axis} of {shape}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ember.graph import Node
-from ember.graph.ops.argmax import ARGMAX
+from ember.graph.ops.argmax import ARGMAX, empty_axis_error
 
 from .lowering import LoweringContext, StepFn, lowers
 
@@ -18,6 +18,8 @@ def lower_argmax(ctx: LoweringContext, node: Node) -> StepFn:
     axis = node.attrs["axis"]
 
     def run(rt, slot, x):
+        if x.shape[axis] == 0:  # a symbolic axis, empty in this call
+            raise empty_axis_error("argmax", axis, x.shape)
         if x.dtype.kind == "V":  # bfloat16 and the other narrow floats widen exactly
             x = x.astype(np.float32)
         return np.argmax(x, axis=axis, keepdims=True).astype(np.int64, copy=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ember.graph import Node
-from ember.graph.ops.top_k import TOP_K
+from ember.graph.ops.top_k import TOP_K, k_beyond_axis_error
 
 from .lowering import LoweringContext, StepFn, lowers
 
@@ -22,7 +22,7 @@ def lower_top_k(ctx: LoweringContext, node: Node) -> StepFn:
         moved = np.moveaxis(x, axis, -1)
         size = moved.shape[-1]
         if k > size:
-            raise ValueError(f"top_k: k={k} is larger than axis {axis} of {x.shape}")
+            raise k_beyond_axis_error(k, axis, x.shape)
         rows = moved.reshape(-1, size)
         ids = top_k_ids(order_keys(rows), k)
         values = np.take_along_axis(rows, ids, axis=-1)

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from ember.graph import Node
-from ember.graph.ops.argmax import ARGMAX
+from ember.graph.ops.argmax import ARGMAX, empty_axis_error
 
 from .lowering import LoweringContext, lowers
 from .top_k import order_keys
@@ -17,5 +17,7 @@ __all__ = ["lower_argmax"]
 
 @lowers(ARGMAX)
 def lower_argmax(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
+    if x.shape[node.attrs["axis"]] == 0:  # shapes are static under jit: found at tracing
+        raise empty_axis_error("argmax", node.attrs["axis"], x.shape)
     keys = order_keys(x) if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype.itemsize <= 4 else x
     return jnp.argmax(keys, axis=node.attrs["axis"], keepdims=True).astype(jnp.int64)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from ember.graph import Node
-from ember.graph.ops.top_k import TOP_K
+from ember.graph.ops.top_k import TOP_K, k_beyond_axis_error
 
 from .lowering import LoweringContext, lowers
 
@@ -20,6 +20,8 @@ __all__ = ["lower_top_k", "order_keys"]
 def lower_top_k(ctx: LoweringContext, node: Node, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     k, axis = node.attrs["k"], node.attrs["axis"]
     moved = jnp.moveaxis(x, axis, -1)
+    if k > moved.shape[-1]:  # shapes are static under jit: found at tracing
+        raise k_beyond_axis_error(k, axis, x.shape)
     _, ids = lax.top_k(order_keys(moved), k)
     values = jnp.take_along_axis(moved, ids, axis=-1)
     return jnp.moveaxis(values, -1, axis), jnp.moveaxis(ids.astype(jnp.int64), -1, axis)
