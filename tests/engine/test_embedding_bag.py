@@ -210,6 +210,34 @@ def test_gguf_tables_match_dequantize_then_float64_pooling(session, name):
         assert_close(got, want, bound)
 
 
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_no_ids_at_all_in_every_format(session, name):
+    """A lookup of no ids, and bags that all are empty (1-D ids with offsets, and 2-D ids of
+    no columns), give empty and zero results on every backend."""
+    from ember.quant.samples import sample_table
+
+    fmt = FORMATS[name]
+    table = sample_table(name, 6, fmt.block_elements * 2)
+    width = fmt.block_elements * 2
+    encoding = QuantizationEncoding[name.upper()]
+    lookup = nn.EmbeddingV2(6, table.shape[1], DType.uint8, quantization_encoding=encoding,
+                            name="t")  # fmt: skip
+    bag = nn.EmbeddingBag(6, table.shape[1], DType.uint8, quantization_encoding=encoding,
+                          name="b")  # fmt: skip
+    types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, ["b"]),
+             TensorType(DType.int64, [3, "m"])]  # fmt: skip
+    with Graph("empty", input_types=types) as g:
+        ids, offsets, fixed = g.inputs
+        g.output(lookup(ids), bag(ids, offsets), bag(fixed))
+    model = session.load(g, {"t": table, "b": table})
+    none = np.zeros(0, np.int64)
+    looked_up, bags, fixed_bags = (r.to_numpy() for r in model.execute(
+        none, np.zeros(2, np.int64), np.zeros((3, 0), np.int64)))  # fmt: skip
+    assert looked_up.shape == (0, width)
+    np.testing.assert_array_equal(bags, np.zeros((2, width), np.float32))
+    np.testing.assert_array_equal(fixed_bags, np.zeros((3, width), np.float32))
+
+
 def test_weighted_quantized_bags_short_and_long(session):
     """Weighted quantized bags of every length, one of 48 rows (each row decoded as it is
     pooled)."""

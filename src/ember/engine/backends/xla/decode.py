@@ -104,6 +104,8 @@ def _on_rows(fmt: QuantFormat, blocks_fn: BlocksDecoder) -> Callable[[jax.Array]
                 f"{name}: rows of shape {rows.shape} are not whole {block_bytes}-byte blocks"
             )
         width = rows.shape[-1] // block_bytes * block_elements
+        if rows.size == 0:  # no blocks: the unpacking's reshapes cannot infer a size from 0
+            return jnp.zeros((*rows.shape[:-1], width), jnp.float32)
         values = blocks_fn(rows.reshape(-1, block_bytes))
         return values.reshape(*rows.shape[:-1], width)
 
@@ -128,6 +130,8 @@ def _on_whole_rows(
         if rows.ndim == 0:
             raise ValueError(f"{name} decode takes rows of bytes, got a scalar")
         width = row_values(fmt, rows.shape[-1])
+        if rows.size == 0:  # no rows: the unpacking's reshapes cannot infer a size from 0
+            return jnp.zeros((*rows.shape[:-1], width), jnp.float32)
         values = rows_fn(rows.reshape(-1, rows.shape[-1]))
         return values.reshape(*rows.shape[:-1], width)
 
