@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from ember.engine.backends.native.kernels.compiled.target import target_has
@@ -82,7 +83,26 @@ HEAD = textwrap.dedent(
 )
 
 
-def run_for_avx(script: str, cache: str) -> None:
+INT8 = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from ember.engine.backends.native.kernels import int8_rowdot as k
+
+    assert not k._VNNI and k.INT8_FORMATS == ("q4_k", "q6_k")
+    cases = np.load(sys.argv[1])
+    for name in {key.rsplit("-", 1)[0] for key in cases.files}:
+        fmt = name.split("-")[0]
+        hidden, table, want = (cases[f"{name}-{part}"] for part in ("hidden", "table", "logits"))
+        got = np.full(want.shape, np.nan, np.float32)
+        k.int8_rowdot(fmt, hidden, table, got, parallel=False)
+        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32), err_msg=name)
+    print("ok")
+    """
+)
+
+
+def run_for_avx(script: str, cache: str, *args: str) -> None:
     if not target_has("avx2", "fma", "f16c"):
         pytest.skip("Haswell's code needs a CPU with AVX2, FMA and F16C")
     env = dict(
@@ -92,7 +112,7 @@ def run_for_avx(script: str, cache: str) -> None:
         NUMBA_CACHE_DIR=cache,
         EMBER_COMPILE="sync",
     )
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
+    result = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().strip() == "ok"
 
@@ -104,3 +124,26 @@ def test_avx_bags_sum_in_tiles_of_64_columns(tmp_path):
 def test_avx_quantized_head_tiles_give_the_dense_kernels_bits(tmp_path):
     """Tokens in fours and alone, rows in twos and alone (5 tokens, an odd number of rows)."""
     run_for_avx(HEAD, str(tmp_path))
+
+
+def test_avx2_integer_head_gives_the_bits_of_this_cpus_kernel(tmp_path):
+    """``int8_activations`` without VNNI: ``vpmaddubsw`` and ``vpmaddwd`` make the integer
+    sums ``vpdpbusd`` makes, so the logits are this CPU's kernel's bits (AVX-512 VNNI's where
+    it has them), for tokens in tiles of four and one row at a time alike."""
+    from ember.engine.backends.native.kernels.int8_rowdot import INT8_FORMATS, int8_rowdot
+    from ember.quant.samples import sample_table
+
+    if not INT8_FORMATS:
+        pytest.skip("this CPU has no integer head kernel to compare with")
+    cases = {}
+    for fmt in INT8_FORMATS:
+        table = sample_table(fmt, 203, 512, seed=3)
+        for tokens in (1, 2, 5):
+            hidden = np.random.default_rng(tokens).standard_normal((tokens, 512))
+            hidden = hidden.astype(np.float32)
+            logits = np.empty((tokens, table.shape[0]), np.float32)
+            int8_rowdot(fmt, hidden, table, logits, parallel=False)
+            name = f"{fmt}-{tokens}"
+            cases |= {f"{name}-hidden": hidden, f"{name}-table": table, f"{name}-logits": logits}
+    np.savez(tmp_path / "cases.npz", **cases)
+    run_for_avx(INT8, str(tmp_path / "cache"), str(tmp_path / "cases.npz"))

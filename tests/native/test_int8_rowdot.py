@@ -21,7 +21,7 @@ from ember.engine.backends.native.kernels.quantized_rowdot import quantized_rowd
 from ember.quant import FORMATS
 from ember.quant.samples import sample_table
 
-pytestmark = pytest.mark.skipif(not INT8_FORMATS, reason="the CPU lacks AVX-512 VNNI")
+pytestmark = pytest.mark.skipif(not INT8_FORMATS, reason="the CPU lacks AVX2")
 
 
 def decoded(fmt, table):

@@ -58,7 +58,7 @@ class LMHead(Module):
     hidden states are quantized to 8 bits per block of 256 values, as llama.cpp's Q8_K and
     MAX's `qmatmul` do, and the CPU's integer dot products are used; each logit is then within
     `ops.qmatmul`'s bound of the exact one. Dense tables and other formats stay exact, and so
-    does the native backend on a CPU without AVX-512 VNNI.
+    does the native backend on a CPU without AVX2.
 
     Over a `VocabParallelEmbedding` the head returns a list, one result per device (as the
     lookup does), each over the whole vocabulary with global ids. Each device dots the hidden

@@ -51,7 +51,7 @@ def qmatmul(
     llama.cpp's Q8_K do) so that integer dot products can be used: each logit then differs
     from the exact one by at most ``sum over blocks of max|lhs|_block / 254 * sum |w|_block``
     plus float32 rounding (the native int8 kernel's docstring derives it). Formats outside
-    `INT8_ACTIVATION_FORMATS`, and CPUs without AVX-512 VNNI on the native backend, compute
+    `INT8_ACTIVATION_FORMATS`, and CPUs without AVX2 on the native backend, compute
     exactly. Every block format of `ember.quant.FORMATS` is
     taken; `config` is for GPTQ, which has no row blocks, and must be None.
 

@@ -69,8 +69,13 @@ _FSUMS = ir.VectorType(_F32, 16)
 _LEVELS = ir.VectorType(_I8, 64)
 
 
-INT8_FORMATS = tuple(_KINDS) if target_has("avx512bw", "avx512vnni") else ()
-"""The formats with an integer kernel on this CPU (it needs AVX-512 BW and VNNI); the others
+_VNNI = target_has("avx512bw", "avx512vnni")
+"""Whether each 4-byte product sum is AVX-512 VNNI's one ``vpdpbusd``; else AVX2's
+``vpmaddubsw`` and ``vpmaddwd`` make the same sums (`_dot_bytes`)."""
+
+INT8_FORMATS = tuple(_KINDS) if _VNNI or target_has("avx2") else ()
+"""The formats with an integer kernel on this CPU (it needs AVX2, and is fastest with AVX-512
+VNNI; the integer sums, and so the logits, are the same bits either way); without AVX2 they
 compute exactly, as without ``int8_activations``."""
 
 
@@ -277,9 +282,27 @@ def _vpdpbusd(builder, start, levels, x):
     product need not wait for these)."""
     chains = [start, ir.Constant(_SUMS, [0] * 16)]
     for k in range(4):
-        chains[k % 2] = _call(builder, "llvm.x86.avx512.vpdpbusd.512", _SUMS,
-                              [chains[k % 2], levels[k], x[k]])  # fmt: skip
+        chains[k % 2] = _dot_bytes(builder, chains[k % 2], levels[k], x[k])
     return builder.add(*chains)
+
+
+def _dot_bytes(builder, total, levels, x):
+    """``total`` plus, in each 32-bit lane, the sum of the products of its 4 unsigned
+    `levels` and signed `x` bytes (``vpdpbusd``). Without VNNI: ``vpmaddubsw`` adds pairs of
+    products into 16 bits, which never saturate here (levels <= 63, ``|x| <= 127``: at most
+    16002), and ``vpmaddwd`` by ones adds pairs of those: the same exact sums."""
+    if _VNNI:
+        return _call(builder, "llvm.x86.avx512.vpdpbusd.512", _SUMS, [total, levels, x])
+    words = ir.VectorType(ir.IntType(16), 16)
+    ones = ir.Constant(words, [1] * 16)
+    halves = []
+    for h in range(2):
+        lanes = list(range(32 * h, 32 * h + 32))
+        level_half, x_half = (_shuffle(builder, v, v, lanes) for v in (levels, x))
+        pairs = _call(builder, "llvm.x86.avx2.pmadd.ub.sw", words, [level_half, x_half])
+        quads = _call(builder, "llvm.x86.avx2.pmadd.wd", ir.VectorType(_I32, 8), [pairs, ones])
+        halves.append(quads)
+    return builder.add(total, _shuffle(builder, *halves, list(range(16))))
 
 
 def _emit_tile(context, builder, q4_k, rows, count, weights, arrays, first, out_p):
