@@ -37,6 +37,9 @@ _GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)
 _DIGITS = r"\p{N}"
 _PRE_TOKENIZERS: dict[str, tuple[tuple[str, ...], bool]] = {
     "gpt-2": ((_GPT2,), False),
+    "mpt": ((_GPT2,), False),
+    "olmo": ((_GPT2,), False),
+    "jais": ((_GPT2,), False),
     "llama3": ((_LLAMA3,), True),
     "llama-v3": ((_LLAMA3,), True),
     "llama-bpe": ((_LLAMA3,), True),
@@ -44,9 +47,14 @@ _PRE_TOKENIZERS: dict[str, tuple[tuple[str, ...], bool]] = {
     "pixtral": ((_LLAMA3,), True),
     "qwen2": ((_QWEN2,), False),
     "deepseek-r1-qwen": ((_QWEN2,), False),
+    "stablelm2": ((_QWEN2,), False),
     "smollm": ((_DIGITS, _GPT2), False),
     "starcoder": ((_DIGITS, _GPT2), False),
     "refact": ((_DIGITS, _GPT2), False),
+    "command-r": ((_DIGITS, _GPT2), False),
+    "codeshell": ((_DIGITS, _GPT2), False),
+    "exaone": ((_DIGITS, _GPT2), False),
+    "minerva-7b": ((_DIGITS, _GPT2), False),
 }
 """`tokenizer.ggml.pre` -> (the regexes that split text into words, each splitting the pieces
 the one before left; whether a word found whole in the vocabulary skips the merges), as
