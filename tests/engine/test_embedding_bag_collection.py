@@ -388,6 +388,17 @@ def test_bad_declarations_are_build_time_errors():
         nn.EmbeddingBagCollection([bag], {"x": 2})
     with pytest.raises(TypeError, match=r"bags\[0\] must be an EmbeddingBag"):
         nn.EmbeddingBagCollection([nn.EmbeddingV2(10, 4, DType.float32)])
+    for index in (0.7, "0", None):
+        with pytest.raises(TypeError, match=rf"feature 'x' reads bag {index!r}; give the bag's"):
+            nn.EmbeddingBagCollection([bag], {"x": index})
+    with pytest.raises(TypeError, match="features maps each feature's name to the index"):
+        nn.EmbeddingBagCollection([bag], ["x"])
+    with pytest.raises(TypeError, match="feature names are strings, got 0"):
+        nn.EmbeddingBagCollection([bag], {0: 0})
+    unnamed = [nn.EmbeddingBag(10, 4, DType.float32), nn.EmbeddingBag(10, 4, DType.float32)]
+    for bags in ([bag, bag], unnamed):  # TorchRec refuses duplicate table names too
+        with pytest.raises(ValueError, match=r"bags\[0\] and bags\[1\] are both named"):
+            nn.EmbeddingBagCollection(bags)
 
 
 def test_numpy_path_gives_the_kernels_bits():

@@ -310,8 +310,9 @@ def _converted(i: int, array: Any, expected: np.dtype, t: TensorType) -> np.ndar
         if low < info.min or high > info.max:
             bad = low if low < info.min else high
             raise TypeError(
-                f"input {i}: {array.dtype} id {bad} does not fit the graph's {t.dtype!r} "
-                f"([{info.min}, {info.max}]); declare the input with a wider type"
+                f"input {i}: {array.dtype} value {bad} does not fit the graph's {t.dtype!r} "
+                f"([{info.min}, {info.max}]); declare the input with "
+                + ("a signed type" if bad < 0 and info.min == 0 else "a wider type")
             )
     return array.astype(expected)
 

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -72,15 +73,32 @@ class EmbeddingBagCollection(Module):
                     f"bags[{i}] lives on {bag.device} and bags[0] on {self.bags[0].device}; "
                     "a collection's tables share one device"
                 )
+        names: dict[str, int] = {}
+        for i, bag in enumerate(self.bags):
+            if (j := names.setdefault(bag.weight.name, i)) != i:
+                raise ValueError(
+                    f"bags[{j}] and bags[{i}] are both named {bag.weight.name!r}; each table "
+                    "needs a name of its own (a table read by several features is one bag, "
+                    "named by several features)"
+                )
         if features is None:
-            features = {bag.weight.name: i for i, bag in enumerate(self.bags)}
+            features = names
+        if not isinstance(features, Mapping):
+            raise TypeError(
+                "features maps each feature's name to the index of the bag it reads, e.g. "
+                f'{{"user": 0}}; got a {type(features).__name__}'
+            )
         self.features: dict[str, int] = {}
         for name, index in features.items():
-            if isinstance(index, bool) or not 0 <= int(index) < len(self.bags):
+            if not isinstance(name, str):
+                raise TypeError(f"feature names are strings, got {name!r}")
+            if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+                raise TypeError(f"feature {name!r} reads bag {index!r}; give the bag's index")
+            if not 0 <= index < len(self.bags):
                 raise ValueError(
-                    f"feature {name!r} reads bag {index!r}; there are {len(self.bags)} bags"
+                    f"feature {name!r} reads bag {index}; there are {len(self.bags)} bags"
                 )
-            self.features[str(name)] = int(index)
+            self.features[name] = int(index)
         if not self.features:
             raise ValueError("EmbeddingBagCollection needs at least one feature")
         self.device = self.bags[0].device
