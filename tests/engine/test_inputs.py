@@ -57,8 +57,8 @@ def test_exact_dtype_ids_are_passed_without_a_copy(session):
 
 def test_ids_that_do_not_fit_and_other_kinds_are_clear_errors(session):
     model = lookup(session)
-    with pytest.raises(TypeError, match=r"int64 value 4294967296 does not fit the graph's int32 "
-                       r"\(\[-2147483648, 2147483647\]\); declare the input with a wider type"):  # fmt: skip
+    wider = r"int64 value 4294967296 does not fit the graph's int32 .*; declare .* a wider type"
+    with pytest.raises(TypeError, match=wider):
         model.execute(np.array([1, 2**32]))
     with pytest.raises(TypeError, match=r"uint64 value 18446744073709551615 does not fit"):
         model.execute(np.array([2**64 - 1], np.uint64))
