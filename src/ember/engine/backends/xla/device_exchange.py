@@ -34,10 +34,12 @@ AXIS = "devices"
 def peer_loss_as_error(during: str) -> Iterator[None]:
     """A collective that failed because a process of the job stopped answering (gloo's
     error, seen while blocking on the result) raised as `PeerLostError`; other errors as
-    they are."""
+    they are. jaxlib reports gloo's failure as a `JaxRuntimeError` while a job's collectives
+    are being set up, and later (a connection reset, a timed-out read) as a plain
+    `ValueError`: both are caught."""
     try:
         yield
-    except jax.errors.JaxRuntimeError as error:
+    except (jax.errors.JaxRuntimeError, ValueError) as error:
         if "gloo" not in str(error).lower():
             raise
         raise PeerLostError(
