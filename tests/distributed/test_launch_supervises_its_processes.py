@@ -147,3 +147,43 @@ def test_without_jax_the_install_hint_is_said_once(tmp_path):
     assert run.returncode == 1, run.stderr
     assert run.stderr.count("pip install 'ember[xla]'") == 1, run.stderr
     assert "Traceback" not in run.stderr, run.stderr
+
+
+def test_processes_end_when_the_launcher_is_killed(tmp_path):
+    """SIGKILL cannot be passed on: the processes get SIGTERM from the kernel instead (Linux)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("a parent-death signal is Linux's")
+    with job(tmp_path, "cooperate") as launcher:
+        launcher.kill()
+        deadline = time.monotonic() + LIMIT
+        while any(running(pid) for pid in pids(tmp_path)):
+            assert time.monotonic() < deadline, "the processes outlived their launcher"
+            time.sleep(0.05)
+        for rank in (0, 1):
+            assert (tmp_path / f"{rank}.signal").read_text() == "SIGTERM"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "argument script: give a script to run"),
+        (["{dir}/absent.py"], "argument script: no file at '{dir}/absent.py'"),
+        (["python", "{dir}/job.py"], "argument script: no file at 'python' (give the script"),
+        (["--num-processes", "1", "{dir}/job.py"], "argument -n: processes 0..1 do not fit a job"),
+        (["--first-id", "-1", "{dir}/job.py"], "argument --first-id: must be 0 or more, got -1"),
+        (["--coordinator", "localhost", "{dir}/job.py"], "argument --coordinator: expected"),
+    ],
+)
+def test_launch_arguments_are_usage_errors_before_any_process(tmp_path, args, message):
+    (tmp_path / "job.py").write_text("raise SystemExit('the job ran')\n")
+    filled = [a.format(dir=tmp_path) for a in args]
+    run = subprocess.run(
+        [sys.executable, "-m", "ember.cli", "launch", "-n", "2", *filled],
+        capture_output=True,
+        text=True,
+        timeout=LIMIT,
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith("usage: ember launch"), run.stderr
+    assert f"ember launch: error: {message.format(dir=tmp_path)}" in run.stderr, run.stderr
+    assert "the job ran" not in run.stderr

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from .arguments import id_list, positive, threads
+from .arguments import host_port, id_list, natural, positive, threads
 
 __all__ = ["main"]
 
@@ -112,13 +112,29 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("args", nargs=argparse.REMAINDER, help="more benchmark arguments")
     run.set_defaults(handler="bench")
 
-    run = commands.add_parser("launch", help="run a script as the processes of one job")
+    run = launch_parser = commands.add_parser(
+        "launch",
+        help="run a script as the processes of one job",
+        description="Run a Python script as this host's processes of one job (ember.distributed"
+        " joins them): each is told its place through EMBER_COORDINATOR, EMBER_NUM_PROCESSES, "
+        "EMBER_PROCESS_ID and EMBER_LOCAL_CPU_DEVICES.",
+    )
     run.add_argument("-n", type=positive, required=True, help="processes on this host")
-    run.add_argument("--coordinator", help="host:port of process 0 (default: local)")
+    run.add_argument(
+        "--coordinator", type=host_port, help="host:port of process 0 (default: local)"
+    )
     run.add_argument("--num-processes", type=positive, help="processes in the job")
-    run.add_argument("--first-id", type=int, default=0, help="id of the first process on this host")
-    run.add_argument("--cpu-devices", type=positive, help="CPU devices per process")
-    run.add_argument("command", nargs=argparse.REMAINDER, help="script and its arguments")
+    run.add_argument(
+        "--first-id", type=natural, default=0, help="id of the first process on this host"
+    )
+    run.add_argument(
+        "--cpu-devices",
+        type=positive,
+        help="CPU devices per process (a script's own local_cpu_devices= takes precedence)",
+    )
+    run.add_argument(
+        "script", nargs=argparse.REMAINDER, metavar="script", help="script and its arguments"
+    )
     run.set_defaults(handler="launch")
 
     args = parser.parse_args(argv)
@@ -129,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.force and args.out is None:
             logits_parser.error("argument --force: only with --out (the file it may overwrite)")
+    if args.handler == "launch":
+        _check_launch(launch_parser, args)
     if args.handler == "embed":
         if args.output is not None and args.format not in (None, "npy"):
             embed_parser.error(
@@ -157,6 +175,22 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, OutOfRangeError, FileNotFoundError, UsageError) as error:
         print(f"ember {args.command}: error: {error}", file=sys.stderr)
         return 1
+
+
+def _check_launch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors found before any process starts (once, not once per process)."""
+    if not args.script:
+        parser.error("argument script: give a script to run, e.g. ember launch -n 2 serve.py")
+    last = args.first_id + args.n
+    if args.num_processes is not None and last > args.num_processes:
+        parser.error(
+            f"argument -n: processes {args.first_id}..{last - 1} do not fit a job of "
+            f"{args.num_processes} (--num-processes)"
+        )
+    script = args.script[0]
+    if not script.startswith("-") and not os.path.isfile(script):
+        hint = " (give the script itself: it runs with this Python)" if "python" in script else ""
+        parser.error(f"argument script: no file at '{script}'{hint}")
 
 
 class UsageError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["id_list", "positive", "threads"]
+__all__ = ["host_port", "id_list", "natural", "positive", "threads"]
 
 
 def id_list(text: str) -> list[int]:
@@ -25,6 +25,25 @@ def id_list(text: str) -> list[int]:
                 f"id {value} at position ({i},) is out of range of any vocabulary"
             )
     return ids
+
+
+def host_port(text: str) -> str:
+    """``host:port``, the port a whole number in [1, 65535]."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected host:port, e.g. 10.0.0.1:9876, got {text!r}")
+    return text
+
+
+def natural(text: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def positive(text: str) -> int:

@@ -13,15 +13,13 @@ def launch(args: argparse.Namespace) -> int:
 
     from . import UsageError
 
-    if not args.command:
-        raise UsageError("give a script to run, e.g. ember launch -n 2 serve.py")
     if importlib.util.find_spec("jax") is None:  # said once here, not by every process
         raise UsageError(
             "a job of several processes runs on jax.distributed, and jax is not installed: "
             "pip install 'ember[xla]'"
         )
     return start(
-        args.command,
+        args.script,
         args.n,
         coordinator=args.coordinator,
         num_processes=args.num_processes,

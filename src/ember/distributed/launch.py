@@ -8,11 +8,13 @@ the same with `--first-id 2`.
 
 The launcher owns its processes: each runs in a process group of its own, so that a Ctrl-C
 reaches it once, through the launcher, which passes SIGINT, SIGTERM and SIGHUP on to every
-process and never returns while one still runs.
+process and never returns while one still runs. On Linux a process also gets SIGTERM when the
+launcher dies of a signal it cannot pass on (SIGKILL).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -20,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 
 from .runtime import ENV_COORDINATOR, ENV_LOCAL_CPU_DEVICES, ENV_NUM_PROCESSES, ENV_PROCESS_ID
@@ -75,7 +77,10 @@ def launch(
                 if local_cpu_devices is not None:
                     env[ENV_LOCAL_CPU_DEVICES] = str(local_cpu_devices)
                 processes[rank] = subprocess.Popen(
-                    [sys.executable, *command], env=env, process_group=0
+                    [sys.executable, *command],
+                    env=env,
+                    process_group=0,
+                    preexec_fn=_ended_with(os.getpid()),
                 )
             return _supervise(processes, grace, signals)
         finally:  # an error of the launcher's own leaves nothing running either
@@ -83,6 +88,23 @@ def launch(
                 if process.poll() is None:
                     process.kill()
                     process.wait()
+
+
+def _ended_with(launcher: int) -> Callable[[], None] | None:
+    """For a child, before it runs: a SIGTERM when the launcher dies, even of SIGKILL, which
+    it cannot pass on (Linux's parent-death signal; elsewhere nothing)."""
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def ask() -> None:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != launcher:  # it died before the signal was asked for
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return ask
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class _Signals:

@@ -255,9 +255,11 @@ def _check_crossings(dynamic: list[Node], is_local: Callable[[DeviceRef], bool])
         if node.op.cross_device and node.op not in _ACROSS_PROCESSES:
             refs = [v.device for v in node.inputs] + [t.device for t in node.result_types]
             if not all(is_local(ref) for ref in refs):
+                across = ", ".join(op.name for op in _ACROSS_PROCESSES)
                 raise NotImplementedError(
-                    f"{node.op} between processes: across processes this build moves rows "
-                    "with ops.sharded_gather (VocabParallelEmbedding) only"
+                    f"{node.op} between processes: a value reaches another process's device "
+                    f"only through {across} (give each device its own input, e.g. the "
+                    "sharded head one hidden-state input per device)"
                 )
 
 
