@@ -37,6 +37,17 @@ def test_auto_picks_native_for_the_host_and_xla_when_asked():
         assert InferenceSession(devices=[Accelerator()]).backend == "xla"
 
 
+def test_native_for_several_devices_in_a_job_of_several_processes_is_an_error(monkeypatch):
+    """Each process would compute every device's share itself: the job's devices are shared."""
+    import ember.engine.backends as backends
+
+    monkeypatch.setattr(backends, "_in_job", lambda: True)
+    with pytest.raises(ValueError, match="backend='native' runs every device in this one process"):
+        InferenceSession(devices=[CPU(0), CPU(1)], backend="native")
+    assert InferenceSession(devices=[CPU(0)], backend="native").backend == "native"
+    assert InferenceSession(devices=[CPU(0), CPU(1)]).backend == "xla"
+
+
 def test_bad_backend_arguments_are_clear_errors():
     with pytest.raises(ValueError, match=r"backend must be one of \('auto', 'native', 'xla'\)"):
         InferenceSession(backend="cuda")

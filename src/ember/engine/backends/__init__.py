@@ -25,8 +25,9 @@ def make_backend(
     """The backend called `name` (or chosen for `devices` when "auto").
 
     Raises:
-        ValueError: an unknown name, or `num_threads` or `max_idle_bytes` for a backend that
-            has no threads or buffer pool to set.
+        ValueError: an unknown name, `num_threads` or `max_idle_bytes` for a backend that has
+            no threads or buffer pool to set, or "native" for several devices in a job of
+            several processes (whose devices are not all this process's).
         ImportError: XLA was asked for, and jax is not installed.
     """
     if name not in BACKEND_NAMES:
@@ -34,6 +35,11 @@ def make_backend(
     if name == "auto":
         name = "native" if all(d.is_host for d in devices) and not _in_job() else "xla"
     if name == "native":
+        if len(devices) > 1 and _in_job():
+            raise ValueError(
+                "backend='native' runs every device in this one process, but this process is "
+                "in a job of several, which share the devices: use backend='xla' (or 'auto')"
+            )
         from .native import NativeBackend
 
         return NativeBackend(num_threads, max_idle_bytes)
