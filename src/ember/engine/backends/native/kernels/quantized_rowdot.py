@@ -106,11 +106,6 @@ def _broadcast(builder: ir.IRBuilder, value: ir.Value, count: int) -> ir.Value:
     return _shuffle(builder, vector, [0] * count)
 
 
-def _halves(builder: ir.IRBuilder, scales: ir.Value, low: int, high: int) -> ir.Value:
-    """Lane vector of ``scales[low]`` in its low half and ``scales[high]`` in its high half."""
-    return _shuffle(builder, scales, [low] * (LANES // 2) + [high] * (LANES // 2))
-
-
 class _Q4K:
     """Sub-block ``j`` (32 values): ``(d * sc_j) * q - dmin * m_j``, as ``_row_q4_k``; byte
     ``i`` of each 32-byte run holds value ``i`` of one sub-block (low nibble) and of the next."""
@@ -135,13 +130,11 @@ class _Q4K:
         eight = ir.VectorType(VECTOR.element, 8)
         d = _broadcast(builder, _half(builder, block, 0, f16), 8)
         dmin = _broadcast(builder, _half(builder, block, 2, f16), 8)
-        if not _AVX512:  # minimums negated (0 - m: a NaN keeps its sign), one multiply-add
-            minimums = builder.fmul(dmin, builder.uitofp(m, eight))
-            return (builder.fmul(d, builder.uitofp(sc, eight)),
-                    builder.fsub(_floats(0.0, 8), minimums))  # fmt: skip
         scales = (builder.fmul(d, builder.uitofp(sc, eight)),
                   builder.fmul(dmin, builder.uitofp(m, eight)))  # fmt: skip
-        # Kept in memory: each table then scales by a broadcast load folded into its multiply.
+        if not _AVX512:  # minimums negated (0 - m: a NaN keeps its sign), one multiply-add
+            scales = (scales[0], builder.fsub(_floats(0.0, 8), scales[1]))
+        # Kept in memory: each use is a broadcast load (folded into an AVX-512 multiply).
         return tuple(_stored(builder, vector) for vector in scales)
 
     @staticmethod
@@ -169,8 +162,8 @@ class _Q4K:
         values = []  # (d * sc) * q is exact (11 + 6 + 4 bits): one rounding, as the decoder's
         for j, half in zip((2 * c, 2 * c + 1), halves, strict=True):
             level = builder.uitofp(half, VECTOR)
-            values.append(multiply_add(builder, _halves(builder, d, j, j), level,
-                                       _halves(builder, m, j, j)))  # fmt: skip
+            scale, minimum = (_broadcast_at(builder, p, j, LANES) for p in (d, m))
+            values.append(multiply_add(builder, scale, level, minimum))
         return values
 
 
@@ -183,6 +176,13 @@ def _stored(builder: ir.IRBuilder, vector: ir.Value) -> ir.Value:
     pointer = builder.bitcast(slot, VECTOR.element.as_pointer())
     hide = ir.InlineAsm(ir.FunctionType(pointer.type, [pointer.type]), "", "=r,0")
     return builder.call(hide, [pointer])
+
+
+def _broadcast_at(builder: ir.IRBuilder, floats: ir.Value, index: int, count: int) -> ir.Value:
+    """``floats[index]`` (a `_stored` pointer) in ``count`` lanes: one broadcast load."""
+    return _broadcast(
+        builder, builder.load(builder.gep(floats, [_constant(builder, index)])), count
+    )
 
 
 def _sixteen_values(builder: ir.IRBuilder, d: ir.Value, m: ir.Value, j: int) -> ir.Value:
@@ -232,7 +232,7 @@ class _Q6K:
     def scales(builder, block, f16):
         sc = builder.sitofp(_load_bytes(builder, block, 192, 16), ir.VectorType(VECTOR.element, 16))
         scales = builder.fmul(_broadcast(builder, _half(builder, block, 208, f16), 16), sc)
-        return _stored(builder, scales) if _AVX512 else scales
+        return _stored(builder, scales)  # each use a broadcast load (below)
 
     @staticmethod
     def step(builder, block, scales, h):
@@ -251,13 +251,8 @@ class _Q6K:
             level = builder.or_(nibble, builder.shl(bits, _bytes(4)))
             centered = builder.sitofp(builder.sub(level, _bytes(32)), VECTOR)  # u - 32, exact
             first = 8 * h + 2 * k
-            if _AVX512:  # each half a broadcast load, folded into its multiply
-                pair = [builder.load(builder.gep(scales, [_constant(builder, first + i)]))
-                        for i in (0, 1)]  # fmt: skip
-                halves = [_broadcast(builder, scale, LANES // 2) for scale in pair]
-                scale = builder.shuffle_vector(*halves, lane_indices(0, LANES))
-            else:
-                scale = _halves(builder, scales, first, first + 1)
+            halves = [_broadcast_at(builder, scales, first + i, LANES // 2) for i in (0, 1)]
+            scale = builder.shuffle_vector(*halves, lane_indices(0, LANES))
             values.append(builder.fmul(scale, centered))
         return values
 
