@@ -112,8 +112,11 @@ def _kernel_activations(kind: int, hidden: np.ndarray):
         halves = sums.reshape(blocks, tokens, 8, 2).sum(axis=-1, dtype=np.int32)
         scaled = (halves * dx[..., None]).astype(np.float32)
         per_group = np.concatenate([scaled, np.repeat(dx[..., None], 8, axis=-1)], axis=-1)
-    else:  # lane j: values 16 j ..
-        order = xq.reshape(tokens, blocks, BLOCK // 16, 4, 4).transpose(1, 0, 3, 2, 4)
+    else:  # lane j: values 16 j .. (without VNNI: lane j holds sub-block _Q6_K_LANES[j])
+        groups = xq.reshape(tokens, blocks, BLOCK // 16, 4, 4)
+        if not _VNNI:
+            groups = groups[:, :, _Q6_K_LANES]
+        order = groups.transpose(1, 0, 3, 2, 4)
         per_group = sums * np.int32(-32)
     return (
         np.ascontiguousarray(order.reshape(blocks, tokens, BLOCK)),
@@ -205,9 +208,20 @@ def _q4_k_decode(builder, block, f16):
     return levels, scales, minimums
 
 
+_Q6_K_LANES = np.array([8 * h + s for h in (0, 1) for s in (0, 2, 4, 6, 1, 3, 5, 7)])
+"""Without VNNI, the Q6_K sub-block whose values lane ``j`` of the levels holds: the order in
+which 32-bit unpacks leave them, the sums put back in sub-block order once per block."""
+
+
 def _q6_k_decode(builder, block, f16):
     """Levels 0..63 (4 vectors of 16 lanes, lane ``j`` of vector ``k`` holding values
-    ``16 j + 4 k .. + 3``, sub-block ``j``) and ``d * sc`` per lane."""
+    ``16 j + 4 k .. + 3``, sub-block ``j``; without VNNI sub-block ``_Q6_K_LANES[j]``) and
+    ``d * sc`` per lane (of sub-block ``j`` always)."""
+    sc = builder.sext(_load(builder, block, _const(192), ir.VectorType(_I8, 16)), _SUMS)
+    d = _broadcast(builder, _half(builder, block, 208, f16))
+    scales = builder.fmul(d, builder.sitofp(sc, _FSUMS))
+    if not _VNNI:
+        return _q6_k_unpacked(builder, block), scales, None
     low_bits = [_load(builder, block, _const(64 * h), _SUMS) for h in range(2)]
     high_bits = _load(builder, block, _const(128), _SUMS)
     quarter = [(j % 8) // 2 for j in range(16)]
@@ -225,9 +239,45 @@ def _q6_k_decode(builder, block, f16):
         low = builder.and_(builder.lshr(lows, nibble_shifts), _bytes(15))
         high = builder.and_(builder.call(fshl, [highs, highs, rotations]), _bytes(0x30))
         levels.append(builder.or_(low, high))
-    sc = builder.sext(_load(builder, block, _const(192), ir.VectorType(_I8, 16)), _SUMS)
-    d = _broadcast(builder, _half(builder, block, 208, f16))
-    return levels, builder.fmul(d, builder.sitofp(sc, _FSUMS)), None
+    return levels, scales, None
+
+
+def _q6_k_unpacked(builder, block):
+    """AVX2's Q6_K levels: each half block's four runs of 32 values made with byte-wise
+    operations from the bytes as stored (no lane crossing), then 4-byte groups regrouped by
+    32-bit unpacks (within 128-bit halves): vector ``k`` gets group ``k`` of every sub-block,
+    in `_Q6_K_LANES` order."""
+    eight = ir.VectorType(_I32, 8)
+
+    def bytes_of(value):
+        return ir.Constant(eight, [value * 0x01010101] * 8)
+
+    def shifted_left(value, bits):  # a negative count shifts right
+        if bits >= 0:
+            return builder.shl(value, ir.Constant(eight, [bits] * 8))
+        return builder.lshr(value, ir.Constant(eight, [-bits] * 8))
+
+    unpack_32 = ([0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15])
+    unpack_64 = ([0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15])
+    by_half = []
+    for h in range(2):
+        low_a, low_b, high = (
+            _load(builder, block, _const(at), eight) for at in (64 * h, 64 * h + 32, 128 + 32 * h)
+        )
+        runs = [  # values 32 r .. 32 r + 31 of the half: a nibble, then two high bits
+            builder.or_(
+                builder.and_(shifted_left(low, -nibble), bytes_of(0x0F)),
+                builder.and_(shifted_left(high, 4 - 2 * r), bytes_of(0x30)),
+            )
+            for r, (low, nibble) in enumerate([(low_a, 0), (low_b, 0), (low_a, 4), (low_b, 4)])
+        ]
+        t0, t1, t2, t3 = (
+            _shuffle(builder, runs[x], runs[x + 1], lanes) for x in (0, 2) for lanes in unpack_32
+        )
+        by_half.append(
+            [_shuffle(builder, x, y, lanes) for x, y in ((t0, t2), (t1, t3)) for lanes in unpack_64]
+        )
+    return [_shuffle(builder, by_half[0][k], by_half[1][k], list(range(16))) for k in range(4)]
 
 
 _DECODERS = {Q4_K: _q4_k_decode, Q6_K: _q6_k_decode}
@@ -284,6 +334,14 @@ def _vpdpbusd(builder, start, levels, x):
     for k in range(4):
         chains[k % 2] = _dot_bytes(builder, chains[k % 2], levels[k], x[k])
     return builder.add(*chains)
+
+
+def _q6_k_total(builder, start, levels, x):
+    """``start`` plus each sub-block's integer sum, in lane ``j`` for sub-block ``j``."""
+    if _VNNI:
+        return _vpdpbusd(builder, start, levels, x)
+    sums = _vpdpbusd(builder, ir.Constant(_SUMS, [0] * 16), levels, x)
+    return builder.add(start, _shuffle(builder, sums, sums, list(np.argsort(_Q6_K_LANES))))
 
 
 def _dot_bytes(builder, total, levels, x):
@@ -365,7 +423,7 @@ def _emit_tile(context, builder, q4_k, rows, count, weights, arrays, first, out_
                     high = _shuffle(builder, a, c, [*range(8, 16), *range(24, 32)])
                     total = builder.add(low, high)
                 else:
-                    total = _vpdpbusd(builder, start, row_levels[r], xs[group[0]])
+                    total = _q6_k_total(builder, start, row_levels[r], xs[group[0]])
                 running = builder.load(sums[r][g])
                 scale = builder.fmul(row_scales[r], scale_x)
                 running = builder.call(fma, [builder.sitofp(total, _FSUMS), scale, running])
