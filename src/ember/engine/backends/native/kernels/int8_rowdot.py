@@ -112,12 +112,12 @@ def _kernel_activations(kind: int, hidden: np.ndarray):
         halves = sums.reshape(blocks, tokens, 8, 2).sum(axis=-1, dtype=np.int32)
         scaled = (halves * dx[..., None]).astype(np.float32)
         per_group = np.concatenate([scaled, np.repeat(dx[..., None], 8, axis=-1)], axis=-1)
-    else:  # lane j: values 16 j .. (without VNNI: lane j holds sub-block _Q6_K_LANES[j])
-        groups = xq.reshape(tokens, blocks, BLOCK // 16, 4, 4)
-        if not _VNNI:
-            groups = groups[:, :, _Q6_K_LANES]
-        order = groups.transpose(1, 0, 3, 2, 4)
+    else:  # lane j: values 16 j ..
+        order = xq.reshape(tokens, blocks, BLOCK // 16, 4, 4).transpose(1, 0, 3, 2, 4)
         per_group = sums * np.int32(-32)
+    order = order.reshape(blocks, tokens, 4, 16, 4)  # (block, token, vector, lane, byte)
+    if not _VNNI:
+        order = order[:, :, :, _AVX2_LANES[kind]]
     return (
         np.ascontiguousarray(order.reshape(blocks, tokens, BLOCK)),
         dx,
@@ -196,6 +196,8 @@ def _q4_k_decode(builder, block, f16):
     scales = builder.fmul(d, builder.uitofp(_shuffle(builder, sc, sc, twice), _FSUMS))
     minimums = builder.fmul(dmin, builder.uitofp(_shuffle(builder, m, m, twice), _FSUMS))
     # qs: 4 chunks of 32 bytes; chunk c's low nibbles are sub-block 2c, its high ones 2c + 1
+    if not _VNNI:
+        return _q4_k_unpacked(builder, block), scales, minimums
     first = _load(builder, block, _const(16), _SUMS)
     second = _load(builder, block, _const(80), _SUMS)
     shifts = _lanes(4 * (j % 2) for j in range(16))
@@ -208,14 +210,23 @@ def _q4_k_decode(builder, block, f16):
     return levels, scales, minimums
 
 
-_Q6_K_LANES = np.array([8 * h + s for h in (0, 1) for s in (0, 2, 4, 6, 1, 3, 5, 7)])
-"""Without VNNI, the Q6_K sub-block whose values lane ``j`` of the levels holds: the order in
-which 32-bit unpacks leave them, the sums put back in sub-block order once per block."""
+_AVX2_LANES = {
+    Q4_K: np.array([0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15]),
+    Q6_K: np.array([8 * h + s for h in (0, 1) for s in (0, 2, 4, 6, 1, 3, 5, 7)]),
+}
+"""Without VNNI, the lane (of the VNNI layout) whose values lane ``j`` of the levels holds: the
+order in which 32-bit unpacks leave them (`_regrouped`). The integer sums are put back in the
+VNNI layout's order before any float work, which is then the same."""
+
+_VNNI_LANE_AT = {
+    kind: np.arange(16) if _VNNI else np.argsort(lanes) for kind, lanes in _AVX2_LANES.items()
+}
+"""Where the levels' lanes hold the VNNI layout's lane ``j``."""
 
 
 def _q6_k_decode(builder, block, f16):
     """Levels 0..63 (4 vectors of 16 lanes, lane ``j`` of vector ``k`` holding values
-    ``16 j + 4 k .. + 3``, sub-block ``j``; without VNNI sub-block ``_Q6_K_LANES[j]``) and
+    ``16 j + 4 k .. + 3``, sub-block ``j``; without VNNI, `_AVX2_LANES` says which) and
     ``d * sc`` per lane (of sub-block ``j`` always)."""
     sc = builder.sext(_load(builder, block, _const(192), ir.VectorType(_I8, 16)), _SUMS)
     d = _broadcast(builder, _half(builder, block, 208, f16))
@@ -244,40 +255,59 @@ def _q6_k_decode(builder, block, f16):
 
 def _q6_k_unpacked(builder, block):
     """AVX2's Q6_K levels: each half block's four runs of 32 values made with byte-wise
-    operations from the bytes as stored (no lane crossing), then 4-byte groups regrouped by
-    32-bit unpacks (within 128-bit halves): vector ``k`` gets group ``k`` of every sub-block,
-    in `_Q6_K_LANES` order."""
-    eight = ir.VectorType(_I32, 8)
-
-    def bytes_of(value):
-        return ir.Constant(eight, [value * 0x01010101] * 8)
-
-    def shifted_left(value, bits):  # a negative count shifts right
-        if bits >= 0:
-            return builder.shl(value, ir.Constant(eight, [bits] * 8))
-        return builder.lshr(value, ir.Constant(eight, [-bits] * 8))
-
-    unpack_32 = ([0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15])
-    unpack_64 = ([0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15])
+    operations from the bytes as stored (no lane crossing), then `_regrouped`."""
     by_half = []
     for h in range(2):
         low_a, low_b, high = (
-            _load(builder, block, _const(at), eight) for at in (64 * h, 64 * h + 32, 128 + 32 * h)
+            _load(builder, block, _const(at), _EIGHT) for at in (64 * h, 64 * h + 32, 128 + 32 * h)
         )
         runs = [  # values 32 r .. 32 r + 31 of the half: a nibble, then two high bits
             builder.or_(
-                builder.and_(shifted_left(low, -nibble), bytes_of(0x0F)),
-                builder.and_(shifted_left(high, 4 - 2 * r), bytes_of(0x30)),
+                builder.and_(_shifted_left(builder, low, -nibble), _bytes_of(0x0F)),
+                builder.and_(_shifted_left(builder, high, 4 - 2 * r), _bytes_of(0x30)),
             )
             for r, (low, nibble) in enumerate([(low_a, 0), (low_b, 0), (low_a, 4), (low_b, 4)])
         ]
-        t0, t1, t2, t3 = (
-            _shuffle(builder, runs[x], runs[x + 1], lanes) for x in (0, 2) for lanes in unpack_32
-        )
-        by_half.append(
-            [_shuffle(builder, x, y, lanes) for x, y in ((t0, t2), (t1, t3)) for lanes in unpack_64]
-        )
+        by_half.append(_regrouped(builder, runs))
     return [_shuffle(builder, by_half[0][k], by_half[1][k], list(range(16))) for k in range(4)]
+
+
+def _q4_k_unpacked(builder, block):
+    """AVX2's Q4_K levels: each 32-byte chunk's low and high nibbles (sub-blocks 2c and
+    2c + 1, in order) by byte-wise masks, then `_regrouped` four sub-blocks at a time."""
+    sub_blocks = []
+    for c in range(4):
+        chunk = _load(builder, block, _const(16 + 32 * c), _EIGHT)
+        sub_blocks.append(builder.and_(chunk, _bytes_of(0x0F)))
+        sub_blocks.append(builder.and_(_shifted_left(builder, chunk, -4), _bytes_of(0x0F)))
+    first, last = _regrouped(builder, sub_blocks[:4]), _regrouped(builder, sub_blocks[4:])
+    return [_shuffle(builder, first[k], last[k], list(range(16))) for k in range(4)]
+
+
+_EIGHT = ir.VectorType(_I32, 8)
+
+
+def _bytes_of(value: int) -> ir.Constant:
+    return ir.Constant(_EIGHT, [value * 0x01010101] * 8)
+
+
+def _shifted_left(builder, value, bits: int):
+    """32-bit lanes shifted left by `bits` (right by ``-bits``)."""
+    if bits >= 0:
+        return builder.shl(value, ir.Constant(_EIGHT, [bits] * 8))
+    return builder.lshr(value, ir.Constant(_EIGHT, [-bits] * 8))
+
+
+def _regrouped(builder, runs):
+    """Four vectors of 8 32-bit groups ``r[0..7]`` as four vectors ``k``: ``[r0[k], r1[k],
+    r2[k], r3[k], r0[4 + k], .., r3[4 + k]]``, by 32-bit then 64-bit unpacks (which stay
+    within 128-bit halves: no lane crossing)."""
+    unpack_32 = ([0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15])
+    unpack_64 = ([0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15])
+    t0, t1, t2, t3 = (
+        _shuffle(builder, runs[x], runs[x + 1], lanes) for x in (0, 2) for lanes in unpack_32
+    )
+    return [_shuffle(builder, x, y, lanes) for x, y in ((t0, t2), (t1, t3)) for lanes in unpack_64]
 
 
 _DECODERS = {Q4_K: _q4_k_decode, Q6_K: _q6_k_decode}
@@ -336,12 +366,13 @@ def _vpdpbusd(builder, start, levels, x):
     return builder.add(*chains)
 
 
-def _q6_k_total(builder, start, levels, x):
-    """``start`` plus each sub-block's integer sum, in lane ``j`` for sub-block ``j``."""
+def _lane_sums(builder, kind, start, levels, x):
+    """``start`` plus the integer sums of `levels` and `x`, lane ``j`` that of the VNNI
+    layout's lane ``j``."""
     if _VNNI:
         return _vpdpbusd(builder, start, levels, x)
     sums = _vpdpbusd(builder, ir.Constant(_SUMS, [0] * 16), levels, x)
-    return builder.add(start, _shuffle(builder, sums, sums, list(np.argsort(_Q6_K_LANES))))
+    return builder.add(start, _shuffle(builder, sums, sums, list(_VNNI_LANE_AT[kind])))
 
 
 def _dot_bytes(builder, total, levels, x):
@@ -415,15 +446,16 @@ def _emit_tile(context, builder, q4_k, rows, count, weights, arrays, first, out_
                 scale_x = _broadcast(builder, builder.load(builder.gep(dx_p, [token])))
                 start = _load(builder, group_p, builder.mul(token, intp(16)), _SUMS, align=4)
             for r in range(rows):
-                if q4_k:
-                    totals = {t: _vpdpbusd(builder, ir.Constant(_SUMS, [0] * 16),
-                                           row_levels[r], xs[t]) for t in group}  # fmt: skip
+                if q4_k:  # the pairs' shuffles also put AVX2's lanes back in order
+                    none = ir.Constant(_SUMS, [0] * 16)
+                    totals = {t: _vpdpbusd(builder, none, row_levels[r], xs[t]) for t in group}
                     a, c = (totals[t] for t in group)
-                    low = _shuffle(builder, a, c, [*range(8), *range(16, 24)])
-                    high = _shuffle(builder, a, c, [*range(8, 16), *range(24, 32)])
+                    at = _VNNI_LANE_AT[Q4_K]
+                    low = _shuffle(builder, a, c, [*at[:8], *(16 + at[:8])])
+                    high = _shuffle(builder, a, c, [*at[8:], *(16 + at[8:])])
                     total = builder.add(low, high)
                 else:
-                    total = _q6_k_total(builder, start, row_levels[r], xs[group[0]])
+                    total = _lane_sums(builder, Q6_K, start, row_levels[r], xs[group[0]])
                 running = builder.load(sums[r][g])
                 scale = builder.fmul(row_scales[r], scale_x)
                 running = builder.call(fma, [builder.sitofp(total, _FSUMS), scale, running])
