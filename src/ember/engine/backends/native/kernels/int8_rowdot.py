@@ -18,6 +18,12 @@ added first, so that two tokens share one vector of float32 work; its minimums a
 ``-dmin * m`` times ``dx * sum(xq)`` of the sub-block. A logit adds its lanes in a fixed
 tree: every row and token gets the same operations whatever rows and tokens a call covers.
 
+Without VNNI (AVX2), ``vpmaddubsw`` then ``vpmaddwd`` make the same exact sums, and the levels
+are made from the bytes as stored, regrouped by unpacks that never cross 128-bit halves (the
+activations laid out to match); the sums are put back in the VNNI layout's lane order before
+any float work, so the logits are the same bits on either CPU. Under 4 tokens each block asks
+for the next row's while it is decoded.
+
 Error bound: rounding moves each ``x_i`` by at most ``dx / 2 = max|x|_block / 254``, so a
 logit differs from the exact ``sum_i w_i x_i`` (``w`` as gguf decodes it) by at most
 ``sum_blocks max|x|_block / 254 * sum_(i in block) |w_i|``, plus float32 rounding of the
