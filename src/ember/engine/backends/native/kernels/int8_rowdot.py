@@ -42,6 +42,7 @@ from numba.extending import intrinsic
 
 from .compiled.cache import jit
 from .compiled.decoders.bytes import F16_TO_F32
+from .compiled.device import prefetch_bytes
 from .compiled.target import target_has
 from .launch import launch
 
@@ -477,16 +478,6 @@ def _emit_tile(context, builder, q4_k, rows, count, weights, arrays, first, out_
                 builder.store(total, builder.gep(out_p, [intp(r * count + t)]))
 
 
-def _prefetch(builder, at, count):
-    """Asks for the cache lines of ``count`` bytes from ``at`` (never faults)."""
-    i8p = ir.IntType(8).as_pointer()
-    signature = ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32])
-    prefetch = cgutils.get_or_insert_function(builder.module, signature, "llvm.prefetch.p0")
-    for offset in (*range(0, count, 64), count - 1):
-        address = builder.gep(builder.bitcast(at, i8p), [_const(offset)])
-        builder.call(prefetch, [address, _const(0), _const(3), _const(1)])
-
-
 def _literals(*values) -> bool:
     return all(isinstance(value, types.IntegerLiteral) for value in values)
 
@@ -549,7 +540,7 @@ def _fused_tile(typingctx, kind, tokens, row, xq, dx, per_group, first, out, f16
 
         def weights(b):
             block = builder.gep(row_p, [builder.mul(b, intp(block_bytes))])
-            _prefetch(builder, builder.gep(block, [row_bytes]), block_bytes)  # the next row's
+            prefetch_bytes(builder, builder.gep(block, [row_bytes]), block_bytes)  # next row's
             levels, scales, minimums = decode(builder, block, f16_p)
             return [[builder.bitcast(v, _LEVELS) for v in levels]], [scales], [minimums]
 

@@ -31,6 +31,7 @@ from ember.quant import FORMATS
 
 from .compiled.cache import jit
 from .compiled.decoders.bytes import F16_TO_F32
+from .compiled.device import prefetch_bytes
 from .compiled.dot_lanes import LANES, VECTOR, lane_indices, multiply_add, sum_lanes
 from .compiled.target import target_has
 from .launch import launch
@@ -274,16 +275,6 @@ class _Q80:
 _DECODERS = {Q4_K: _Q4K, Q6_K: _Q6K, Q8_0: _Q80}
 
 
-def _prefetch_block(builder: ir.IRBuilder, block: ir.Value, block_bytes: int) -> None:
-    """Asks for the cache lines of ``block_bytes`` bytes from ``block`` (never faults)."""
-    signature = ir.FunctionType(ir.VoidType(), [block.type, _I32, _I32, _I32])
-    prefetch = cgutils.get_or_insert_function(builder.module, signature, "llvm.prefetch.p0")
-    for offset in (*range(0, block_bytes, 64), block_bytes - 1):
-        address = builder.gep(block, [_constant(builder, offset)])
-        builder.call(prefetch, [address, _constant(builder, 0), _constant(builder, 3),
-                                _constant(builder, 1)])  # fmt: skip
-
-
 def _dot_tile(rows: int, tokens: int):
     """An intrinsic ``(kind, table, r, x, t, f16) -> tuple of rows * tokens float32``: the dot
     products of decoded rows ``table[r : r + rows]`` with tokens ``x[t : t + tokens]``
@@ -324,7 +315,7 @@ def _dot_tile(rows: int, tokens: int):
                 starts = [builder.gep(p, [builder.mul(b, intp(block_bytes))]) for p in row_starts]
                 ahead = builder.mul(row_bytes, intp(rows))
                 for p in starts:  # the next tile's rows, read while this one is decoded
-                    _prefetch_block(builder, builder.gep(p, [ahead]), block_bytes)
+                    prefetch_bytes(builder, builder.gep(p, [ahead]), block_bytes)
                 scales = [decoder.scales(builder, p, f16_array.data) for p in starts]
                 first = builder.mul(b, intp(block_values))
                 for step in range(decoder.steps):

@@ -29,6 +29,7 @@ __all__ = [
     "fence",
     "memcpy",
     "prefetch",
+    "prefetch_bytes",
     "stream_row",
     "stream_rows",
     "zero",
@@ -183,6 +184,17 @@ def fence(typingctx):
         return context.get_dummy_value()
 
     return types.void(), codegen
+
+
+def prefetch_bytes(builder: ir.IRBuilder, at: ir.Value, count: int) -> None:
+    """LLVM IR asking for the cache lines of ``count`` bytes from pointer ``at`` (never
+    faults): one every 64 bytes, and one at the last byte for bytes not aligned to lines."""
+    fnty = ir.FunctionType(ir.VoidType(), [_I8P, _I32, _I32, _I32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+    start = builder.bitcast(at, _I8P)
+    for offset in (*range(0, count, 64), count - 1):
+        address = builder.gep(start, [_I32(offset)])
+        builder.call(fn, [address, _I32(0), _I32(3), _I32(1)])
 
 
 @intrinsic
