@@ -4,6 +4,7 @@ table once per call for every token of the batch.
 The table is split into blocks of rows over the threads; each row is read once and dotted with
 every token while it is in the cache. bfloat16 rows are widened to float32 exactly as they are
 loaded (a shift of their bits); float16 rows, a pair at a time, into a buffer of the thread's.
+Large batches on CPUs without AVX-512 copy rows into panels first (`PANEL_MIN_TOKENS`).
 
 Every dot product is summed in one fixed order, written out in LLVM IR rather than left to the
 optimizer (`compiled.dot_lanes`): ``LANES`` running sums (lane ``j`` takes the elements
@@ -27,12 +28,20 @@ import numpy as np
 
 from .compiled.dense_dot import ROW_BLOCK, rowdot_parallel, rowdot_serial, widen_float16
 from .compiled.dot_lanes import LANES
+from .compiled.panel_dot import panel_rowdot_parallel, panel_rowdot_serial
+from .compiled.target import target_has
 from .launch import launch
 
 __all__ = ["LANES", "ROW_BLOCK", "TABLE_DTYPES", "rowdot", "widen_float16"]
 
 TABLE_DTYPES = (np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float16))
 """The table dtypes the kernel reads; narrow ones are widened exactly as each row is read."""
+
+PANEL_MIN_TOKENS = 32 if not target_has("avx512f") else None
+"""From this many tokens, float32 and bfloat16 tables are dotted in packed panels
+(`compiled.panel_dot`, the same bits), where AVX's 16 registers cannot hold a row tile's sums
+(on Zen 3, 32768 x 4096, two threads: 0.7x the row tiles' time at 32 tokens, 0.3-0.6x at 64,
+about even at 12-24). AVX-512's 32 registers hold them: the row tiles stay."""
 
 
 def rowdot(hidden: np.ndarray, table: np.ndarray, out: np.ndarray, parallel: bool = True) -> None:
@@ -66,10 +75,14 @@ def rowdot(hidden: np.ndarray, table: np.ndarray, out: np.ndarray, parallel: boo
         table = table.view(np.int16)
     if out.size == 0:
         return
+    serial, parallel_kernel = rowdot_serial, rowdot_parallel
+    if (
+        PANEL_MIN_TOKENS is not None
+        and hidden.shape[0] >= PANEL_MIN_TOKENS
+        and table.dtype != np.int16  # float16 widens a value at a time in a panel: slower
+    ):
+        serial, parallel_kernel = panel_rowdot_serial, panel_rowdot_parallel
     if not parallel or table.shape[0] < 2 * ROW_BLOCK:
-        rowdot_serial(hidden, table, out)
+        serial(hidden, table, out)
         return
-    launch(
-        lambda: rowdot_parallel(hidden, table, out),
-        lambda: rowdot_serial(hidden, table, out),
-    )
+    launch(lambda: parallel_kernel(hidden, table, out), lambda: serial(hidden, table, out))

@@ -19,7 +19,14 @@ from .dot_lanes import VECTOR as _VECTOR
 from .dot_lanes import multiply_add as _multiply_add
 from .dot_lanes import sum_lanes as _sum_lanes
 
-__all__ = ["ROW_BLOCK", "rowdot_parallel", "rowdot_serial", "rowdot_span", "widen_float16"]
+__all__ = [
+    "ROW_BLOCK",
+    "rowdot_parallel",
+    "rowdot_serial",
+    "rowdot_span",
+    "widen_bfloat16",
+    "widen_float16",
+]
 
 ROW_BLOCK = 64
 """Rows a thread takes at a time."""
@@ -126,6 +133,12 @@ def _bits_of_float(typingctx, value):
         return builder.bitcast(args[0], ir.IntType(32))
 
     return types.uint32(types.float32), codegen
+
+
+@jit(inline="always")
+def widen_bfloat16(bits):
+    """A bfloat16 (its 16 bits) as float32, exactly: its bits followed by 16 zeros."""
+    return _float_from_bits(np.uint32(bits) << np.uint32(16))
 
 
 @jit(inline="always")

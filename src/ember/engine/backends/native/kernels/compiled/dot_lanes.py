@@ -31,7 +31,7 @@ def multiply_add(builder: ir.IRBuilder, x: ir.Value, w: ir.Value, acc: ir.Value)
     """``x * w + acc``: one fused multiply-add where the CPU has them (never an unfused pair
     on one machine and a fused one on another within a run)."""
     if HAS_FMA:
-        suffix = f"v{LANES}f32" if isinstance(x.type, ir.VectorType) else "f32"
+        suffix = f"v{x.type.count}f32" if isinstance(x.type, ir.VectorType) else "f32"
         signature = ir.FunctionType(x.type, [x.type] * 3)
         fma = cgutils.get_or_insert_function(builder.module, signature, f"llvm.fma.{suffix}")
         return builder.call(fma, [x, w, acc])
