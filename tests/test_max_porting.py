@@ -477,3 +477,48 @@ def test_int64_numpy_ids_into_an_int32_graph(cpu_session):
     np.testing.assert_array_equal(model.execute(ids)[0].to_numpy(), weights[ids])
     ids = np.random.randint(0, 20, (3, 5))
     np.testing.assert_array_equal(model(ids)[0].to_numpy(), weights[ids])
+
+
+def test_max_graph_test_idioms_value_tensor_static_dims_and_extra_graph_arguments():
+    """MAX's own graph tests write `graph.inputs[0].tensor`, `shape.static_dims` and pass
+    `output_types=` to `Graph`."""
+    from ember.graph import Shape
+
+    types = [TensorType(DType.float32, [2, "n"], DeviceRef.CPU())]
+    with Graph("g", input_types=types, output_types=types) as graph:
+        value = graph.inputs[0].tensor
+        assert value is graph.inputs[0]
+        assert value.shape.static_dims == [2]
+        graph.output(value)
+    assert Shape([2, "x", 3]).static_dims == [2, 3]
+
+
+def test_graph_forward_takes_extra_arguments(cpu_session):
+    """MAX calls `forward(*inputs, *args, **kwargs)`."""
+    graph = Graph(
+        "scaled",
+        lambda x, factor, *, offset: x * factor + offset,
+        [TensorType(DType.float32, [3])],
+        2.0,
+        offset=1.0,
+    )
+    out = cpu_session.load(graph).execute(np.array([1, 2, 3], np.float32))[0]
+    np.testing.assert_array_equal(out.to_numpy(), [3.0, 5.0, 7.0])
+
+
+def test_embedding_by_keywords_only_and_maxs_default_weight_name(cpu_session, two_cpu_session):
+    """MAX's documented `Embedding(vocab_size=..., ...)`, and its weight named "weight"
+    when no name is given, for every embedding layer."""
+    layers = [
+        nn.Embedding(vocab_size=10, hidden_dim=4, dtype=DType.float32, device=DeviceRef.CPU()),
+        nn.EmbeddingV2(10, 4, DType.float32, DeviceRef.CPU()),
+        nn.VocabParallelEmbedding(10, 4, DType.float32, [DeviceRef.CPU(0), DeviceRef.CPU(1)]),
+        nn.EmbeddingBag(10, 4, DType.float32, DeviceRef.CPU()),
+    ]
+    assert [layer.weight.name for layer in layers] == ["weight"] * 4
+    weights = table(10, 4, seed=9)
+    with Graph("kw", input_types=[TensorType(DType.int64, ["n"])]) as graph:
+        graph.output(layers[0](graph.inputs[0]))
+    ids = np.array([9, 0, 3], np.int64)
+    out = cpu_session.load(graph, weights_registry={"weight": weights}).execute(ids)[0]
+    np.testing.assert_array_equal(out.to_numpy(), weights[ids])

@@ -71,7 +71,7 @@ def test_large_lookup_runs_in_parallel_and_matches(session):
     with Graph("q", input_types=[IDS]) as g:
         g.output(emb(g.inputs[0]))
     ids = np.random.default_rng(2).integers(0, 300, (4, 256)).astype(np.int32)
-    result = session.load(g, {"embeddings": table}).execute(ids)[0].to_numpy()
+    result = session.load(g, {"weight": table}).execute(ids)[0].to_numpy()
     assert_same_bits(result, reference(encoding, table[ids]))
 
 

@@ -31,7 +31,7 @@ def run(table, encoding=None):
     emb = nn.EmbeddingV2(len(table), table.shape[1], dtype, quantization_encoding=encoding)
     with Graph("ro", input_types=[TensorType(DType.int64, ["n"])]) as g:
         g.output(emb(g.inputs[0]))
-    model = InferenceSession(num_threads=2).load(g, {"embeddings": table})
+    model = InferenceSession(num_threads=2).load(g, {"weight": table})
     ids = frozen(np.arange(len(table))[::-1])
     return ids, model.execute(ids)[0].to_numpy()
 

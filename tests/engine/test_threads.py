@@ -24,7 +24,7 @@ for table, encoding in ((dense, None), (blocks, QuantizationEncoding.Q8_0)):
     emb = nn.EmbeddingV2(2000, table.shape[1], dtype, quantization_encoding=encoding)
     with Graph("g", input_types=[TensorType(DType.int32, ["n"])]) as g:
         g.output(emb(g.inputs[0]))
-    models.append(InferenceSession(num_threads=2).load(g, {"embeddings": table}))
+    models.append(InferenceSession(num_threads=2).load(g, {"weight": table}))
 want = [dense, FORMATS["q8_0"].dequantize(blocks)]
 wrong = []
 

@@ -52,10 +52,13 @@ class Graph:
         name: str,
         forward: Callable[..., Any] | None = None,
         input_types: Iterable[TensorType] = (),
+        *args: Any,
+        **kwargs: Any,
     ) -> None:
         """With `forward` (a module or any callable), the graph is built at once: `forward`
-        is called on the inputs inside the graph, and what it returns (a value, a list or tuple
-        of values, or None) becomes the outputs.
+        is called on the inputs, then `args` and `kwargs`, inside the graph, and what it returns
+        (a value, a list or tuple of values, or None) becomes the outputs. Without `forward`,
+        `args` and `kwargs` are ignored, as MAX ignores them (its tests pass `output_types=`).
 
         Raises:
             TypeError: `forward` is not callable, or an input type is not a TensorType.
@@ -80,7 +83,7 @@ class Graph:
         self.inputs = tuple(inputs)
         if forward is not None:
             with self:
-                result = forward(*self.inputs)
+                result = forward(*self.inputs, *args, **kwargs)
                 self.output(*(() if result is None else _as_tuple(result)))
 
     def __enter__(self) -> Graph:

@@ -45,6 +45,11 @@ class Shape(list):
             size *= int(d)
         return size
 
+    @property
+    def static_dims(self) -> list[int]:
+        """The static dims, in order, as ints (symbolic and algebraic ones left out)."""
+        return [int(d) for d in self if isinstance(d, StaticDim)]
+
     def symbols(self) -> set[str]:
         return set().union(*(d.symbols() for d in self)) if self else set()
 

@@ -76,6 +76,12 @@ class TensorValue(Typed, metaclass=_ValueOf):
         return transpose(self, dim_1, dim_2)
 
     @property
+    def tensor(self) -> TensorValue:
+        """This value, as MAX's ``Value.tensor`` gives a value known to be a tensor (every
+        ember value is one)."""
+        return self
+
+    @property
     def T(self) -> TensorValue:
         """The last two axes swapped."""
         return self.transpose(-1, -2)

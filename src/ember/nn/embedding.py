@@ -55,7 +55,7 @@ class EmbeddingV2(Module):
         self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype, hidden_dim)
         self.out_of_range = _checked_out_of_range(out_of_range)
         self.weight = Weight(
-            name or "embeddings",
+            name or "weight",
             dtype,
             (self.vocab_size, self.hidden_dim),
             device=self.device,
@@ -104,6 +104,9 @@ class Embedding(EmbeddingV2):
     def __init__(self, weights: Any = None, *args: Any, **kwargs: Any) -> None:
         if isinstance(weights, numbers.Integral) and not isinstance(weights, bool):
             super().__init__(weights, *args, **kwargs)
+            return
+        if weights is None and not args and "vocab_size" in kwargs:  # every argument by name
+            super().__init__(**kwargs)
             return
         if weights is None or args:
             raise TypeError(
@@ -167,7 +170,7 @@ class VocabParallelEmbedding(Module):
         self.out_of_range = _checked_out_of_range(out_of_range)
         self.shard_size = math.ceil(self.vocab_size / len(self.devices))
         self.weight = Weight(
-            name or "embeddings",
+            name or "weight",
             dtype,
             (self.vocab_size, self.hidden_dim),
             device=DeviceRef.CPU(),

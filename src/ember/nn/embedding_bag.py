@@ -61,7 +61,7 @@ class EmbeddingBag(Module):
         self.padding_idx = _normalized_padding(padding_idx, StaticDim(self.vocab_size))
         self.out_of_range = _checked_out_of_range(out_of_range)
         self.weight = Weight(
-            name or "embeddings",
+            name or "weight",
             dtype,
             (self.vocab_size, self.hidden_dim),
             device=self.device,
