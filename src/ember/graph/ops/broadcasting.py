@@ -19,7 +19,9 @@ from ..op import Op
 from ..shape import Shape
 from ..type import TensorType
 from ..value import TensorValue
+from .cast import cast
 from .constant import _constant_node, as_value
+from .promotion import promoted_dtype
 
 __all__ = ["broadcast_shapes", "elementwise_node", "operands"]
 
@@ -48,10 +50,12 @@ def broadcast_shapes(a: Shape, b: Shape) -> Shape:
 
 
 def operands(op: str, a: Any, b: Any) -> tuple[TensorValue, TensorValue]:
-    """Two values on one device with one dtype; a Python scalar takes the other's dtype.
+    """Two values on one device with one dtype: a Python scalar takes the other's dtype, and
+    two dtypes meet in `promotion.promoted_dtype` (a cast added to the other operand).
 
     Raises:
-        TypeError: the dtypes differ, or a scalar does not fit the other operand's dtype.
+        TypeError: neither dtype holds the other's values, or a scalar does not fit the other
+            operand's dtype.
         ValueError: the values live on different devices.
     """
     if _is_scalar(a) and _is_scalar(b):
@@ -69,9 +73,8 @@ def operands(op: str, a: Any, b: Any) -> tuple[TensorValue, TensorValue]:
             f"{op}: operands live on {a.device} and {b.device}; move one with .to(device) first"
         )
     if a.dtype != b.dtype:
-        raise TypeError(
-            f"{op}: operands have dtypes {a.dtype!r} and {b.dtype!r}; cast one with .cast() first"
-        )
+        dtype = promoted_dtype(op, a.dtype, b.dtype)
+        a, b = cast(a, dtype), cast(b, dtype)
     return a, b
 
 

@@ -20,7 +20,9 @@ from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .broadcasting import broadcast_shapes
+from .cast import cast
 from .constant import as_value
+from .promotion import promoted_dtype
 from .transpose import transpose  # noqa: F401 - used by the doctest
 
 __all__ = ["MATMUL", "NARROW_FLOATS", "matmul", "matmul_dtype"]
@@ -36,13 +38,14 @@ def matmul(lhs: Any, rhs: Any) -> TensorValue:
     the other (batch) axes broadcast. A 1-D `lhs` is a `(1, K)` row and a 1-D `rhs` a `(K, 1)`
     column, and their added axes leave the result, as in MAX and numpy.
 
-    Both operands have one dtype, with one extension: a float32 `lhs` takes a bfloat16 or
-    float16 `rhs`, whose elements widen exactly to float32, and the result is float32. An LM
-    head (`hidden @ table.T`) so reads a narrow table as it is stored, never as a float32
-    copy. Floats accumulate in float32 (float64 in float64).
+    Two dtypes meet as MAX promotes them (`promotion.promoted_dtype`: bfloat16 with float32
+    gives float32, float32 with int32 an error), the other operand cast. A float32 `lhs` takes
+    a bfloat16 or float16 `rhs` as it is, without a cast: its elements widen exactly as they
+    are read, so an LM head (`hidden @ table.T`) never copies a narrow table to float32.
+    Floats accumulate in float32 (float64 in float64).
 
     Raises:
-        TypeError: the dtypes differ (beyond the float32-by-narrow case), or are bool.
+        TypeError: neither dtype holds the other's values, or they are bool.
         ValueError: the inner dims differ, the batch axes do not broadcast, an operand is a
             scalar, or the two live on different devices.
     """
@@ -53,6 +56,8 @@ def matmul(lhs: Any, rhs: Any) -> TensorValue:
             "move one with .to(device) first"
         )
     dtype = matmul_dtype(left.dtype, right.dtype)
+    if not (left.dtype is DType.float32 and right.dtype in NARROW_FLOATS):
+        left, right = cast(left, dtype), cast(right, dtype)
     if left.rank == 0 or right.rank == 0:
         raise ValueError(
             f"matmul: operands must have rank 1 or more, got shapes {left.shape} and {right.shape}"
@@ -79,7 +84,7 @@ def matmul_dtype(lhs: DType, rhs: DType) -> DType:
     """The result dtype of `lhs @ rhs`.
 
     Raises:
-        TypeError: the dtypes differ (beyond a float32 lhs with a narrow float rhs), or are bool.
+        TypeError: neither dtype holds the other's values, or they are bool.
     """
     if lhs is DType.bool or rhs is DType.bool:
         raise TypeError(f"matmul: bool operands have no product, got {lhs!r} and {rhs!r}")
@@ -87,7 +92,4 @@ def matmul_dtype(lhs: DType, rhs: DType) -> DType:
         return lhs
     if lhs is DType.float32 and rhs in NARROW_FLOATS:
         return DType.float32
-    raise TypeError(
-        f"matmul: operands have dtypes {lhs!r} and {rhs!r}; they must match, or be a float32 "
-        f"lhs with a rhs of {' or '.join(repr(d) for d in NARROW_FLOATS)} (cast one with .cast())"
-    )
+    return promoted_dtype("matmul", lhs, rhs)
