@@ -72,4 +72,5 @@ def lower_sharded_top_k(ctx: LoweringContext, node: Node, *shards: jax.Array) ->
 
 def _side_by_side(gathered: jax.Array) -> jax.Array:
     """`(devices, tokens, c)` as `(tokens, devices * c)`, device 0's candidates first."""
-    return jnp.moveaxis(gathered, 0, 1).reshape(gathered.shape[1], -1)
+    devices, tokens, count = gathered.shape
+    return jnp.moveaxis(gathered, 0, 1).reshape(tokens, devices * count)  # no -1: 0 tokens
