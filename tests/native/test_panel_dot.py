@@ -95,7 +95,7 @@ OTHER_CPU = textwrap.dedent(
     from ember.engine.backends.native.kernels.compiled.panel_dot import panel_rowdot_serial
     from ember.engine.backends.native.kernels.rowdot import PANEL_MIN_TOKENS
 
-    assert PANEL_MIN_TOKENS == 32
+    assert PANEL_MIN_TOKENS == 16
     cases = np.load(sys.argv[1])
     hidden, table, want = cases["hidden"], cases["table"], cases["logits"]
     got = np.full(want.shape, np.nan, np.float32)
@@ -143,3 +143,32 @@ def test_panels_compiled_for_another_cpu_give_its_row_tiles_bits(tmp_path, cpu, 
     )
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().strip() == "ok"
+
+
+@pytest.mark.parametrize("fmt", ["q4_k", "q6_k", "q8_0", "q4_0", "iq4_xs", "rowwise_int8"])
+def test_decoded_rows_on_panels_give_the_fused_and_row_tile_bits(fmt):
+    """A quantized head at 16 tokens or more decodes rows into panels without AVX-512: its
+    logits are the fused kernel's (Q4_K, Q6_K, Q8_0) and the row tiles' over the decoded
+    table, one token at a time, bit for bit."""
+    from ember.engine.backends.native.kernels.decoded_rowdot import decoded_rowdot
+    from ember.engine.backends.native.kernels.quantized_rowdot import (
+        FUSED_FORMATS,
+        quantized_rowdot,
+    )
+    from ember.quant import FORMATS
+    from ember.quant.samples import sample_table
+
+    width = 512
+    table = sample_table(fmt, 2 * PANEL_ROWS + 5, width, seed=2)
+    hidden = np.random.default_rng(8).standard_normal((20, width)).astype(np.float32)
+    got = np.full((20, table.shape[0]), np.nan, np.float32)
+    decoded_rowdot(fmt, hidden, table, got)
+    values = np.ascontiguousarray(FORMATS[fmt].dequantize(table), np.float32)
+    for t in (0, 13, 19):
+        alone = np.full((1, table.shape[0]), np.nan, np.float32)
+        rowdot(np.ascontiguousarray(hidden[t : t + 1]), values, alone)
+        np.testing.assert_array_equal(got[t].view(np.uint32), alone[0].view(np.uint32))
+    if fmt in FUSED_FORMATS:
+        fused = np.full_like(got, np.nan)
+        quantized_rowdot(fmt, hidden, table, fused)
+        np.testing.assert_array_equal(got.view(np.uint32), fused.view(np.uint32))

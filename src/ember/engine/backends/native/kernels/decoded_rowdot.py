@@ -30,7 +30,9 @@ from .compiled.cache import jit
 from .compiled.decoders import decode_row
 from .compiled.decoders.bytes import F16_TO_F32
 from .compiled.dense_dot import rowdot_span
+from .compiled.panel_dot import PANEL_ROWS, pack_tokens, panel_buffers, panel_span
 from .launch import launch
+from .rowdot import PANEL_MIN_TOKENS
 
 __all__ = ["DECODE_ROWS", "ROW_BLOCK", "decoded_rowdot"]
 
@@ -67,6 +69,37 @@ def _kernels(fmt: str):
         for block in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
             start = block * ROW_BLOCK
             span(table, hidden, out, start, min(start + ROW_BLOCK, rows), f16)
+
+    return serial, parallel
+
+
+@functools.cache
+def _panel_kernels(fmt: str):
+    """`_kernels`' for large batches (`rowdot.PANEL_MIN_TOKENS`): a panel's rows decoded into
+    a buffer, then dotted in `compiled.panel_dot`'s panels, with the same bits."""
+
+    @jit(nogil=True)
+    def span(table, hidden, xp, out, start, stop, f16):
+        rows = np.empty((PANEL_ROWS, hidden.shape[1]), np.float32)
+        panel, sums = panel_buffers(hidden.shape[1])
+        for first in range(start, stop, PANEL_ROWS):
+            count = min(PANEL_ROWS, stop - first)
+            for i in range(count):
+                decode_row(fmt, table[first + i], rows[i], f16)
+            panel_span(hidden, xp, rows, out[:, first : first + count], 0, count, panel, sums)
+
+    @jit(nogil=True)
+    def serial(table, hidden, out, f16):
+        span(table, hidden, pack_tokens(hidden), out, 0, table.shape[0], f16)
+
+    @jit(nogil=True, parallel=True)
+    def parallel(table, hidden, out, f16):
+        xp = pack_tokens(hidden)
+        rows = table.shape[0]
+        task = 8 * PANEL_ROWS
+        for i in prange((rows + task - 1) // task):
+            start = i * task
+            span(table, hidden, xp, out, start, min(start + task, rows), f16)
 
     return serial, parallel
 
@@ -112,7 +145,8 @@ def decoded_rowdot(
         raise ValueError("decoded_rowdot: hidden, table and out must be C-contiguous")
     if out.size == 0:
         return
-    serial, parallel_kernel = _kernels(fmt)
+    panels = PANEL_MIN_TOKENS is not None and hidden.shape[0] >= PANEL_MIN_TOKENS
+    serial, parallel_kernel = (_panel_kernels if panels else _kernels)(fmt)
     if not parallel or table.shape[0] < 2 * ROW_BLOCK:
         serial(table, hidden, out, F16_TO_F32)
         return

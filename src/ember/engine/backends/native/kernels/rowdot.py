@@ -37,11 +37,12 @@ __all__ = ["LANES", "ROW_BLOCK", "TABLE_DTYPES", "rowdot", "widen_float16"]
 TABLE_DTYPES = (np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float16))
 """The table dtypes the kernel reads; narrow ones are widened exactly as each row is read."""
 
-PANEL_MIN_TOKENS = 32 if not target_has("avx512f") else None
-"""From this many tokens, float32 and bfloat16 tables are dotted in packed panels
-(`compiled.panel_dot`, the same bits), where AVX's 16 registers cannot hold a row tile's sums
-(on Zen 3, 32768 x 4096, two threads: 0.7x the row tiles' time at 32 tokens, 0.3-0.6x at 64,
-about even at 12-24). AVX-512's 32 registers hold them: the row tiles stay."""
+PANEL_MIN_TOKENS = 16 if not target_has("avx512f") else None
+"""From this many tokens, float32 and bfloat16 tables (and decoded quantized rows,
+`decoded_rowdot`) are dotted in packed panels (`compiled.panel_dot`, the same bits), where
+AVX's 16 registers cannot hold a row tile's sums (Zen 3, 32768 x 4096 float32, two threads:
+about even at 8-16 tokens, 0.6-0.9x the row tiles' time at 24, 0.6-0.7x at 32, 0.3-0.6x at
+64). AVX-512's 32 registers hold them: the row tiles stay."""
 
 
 def rowdot(hidden: np.ndarray, table: np.ndarray, out: np.ndarray, parallel: bool = True) -> None:

@@ -30,7 +30,15 @@ from .cache import jit
 from .dense_dot import widen_bfloat16, widen_float16
 from .dot_lanes import F32, LANES, multiply_add
 
-__all__ = ["PANEL_ROWS", "TOKEN_BLOCK", "panel_rowdot_parallel", "panel_rowdot_serial"]
+__all__ = [
+    "PANEL_ROWS",
+    "TOKEN_BLOCK",
+    "pack_tokens",
+    "panel_buffers",
+    "panel_rowdot_parallel",
+    "panel_rowdot_serial",
+    "panel_span",
+]
 
 _WIDTH = 8
 """float32 values in one AVX register."""
@@ -267,7 +275,7 @@ def _finish(hidden, table, out, start, count, sums, first_token, tokens):
 
 
 @jit(nogil=True)
-def _panel_span(hidden, xp, table, out, start, stop, panel, sums):
+def panel_span(hidden, xp, table, out, start, stop, panel, sums):
     """Logits of rows ``[start, stop)``, a panel at a time, every token block against it."""
     tokens = hidden.shape[0]
     padded = xp.shape[2]
@@ -284,7 +292,8 @@ def _panel_span(hidden, xp, table, out, start, stop, panel, sums):
 
 
 @jit(nogil=True)
-def _buffers(width):
+def panel_buffers(width):
+    """A thread's panel and lane sums for rows of ``width`` values."""
     panel = np.empty((LANES, width // LANES + 1, PANEL_ROWS), np.float32)
     sums = np.empty((LANES, TOKEN_BLOCK, PANEL_ROWS), np.float32)
     return panel, sums
@@ -294,8 +303,8 @@ def _buffers(width):
 def panel_rowdot_serial(hidden, table, out):
     """`rowdot_serial`'s logits, bit for bit, a panel at a time."""
     xp = pack_tokens(hidden)
-    panel, sums = _buffers(hidden.shape[1])
-    _panel_span(hidden, xp, table, out, 0, table.shape[0], panel, sums)
+    panel, sums = panel_buffers(hidden.shape[1])
+    panel_span(hidden, xp, table, out, 0, table.shape[0], panel, sums)
 
 
 @jit(nogil=True, parallel=True)
@@ -306,6 +315,6 @@ def panel_rowdot_parallel(hidden, table, out):
     rows = table.shape[0]
     task = _PANELS_PER_TASK * PANEL_ROWS
     for i in prange((rows + task - 1) // task):
-        panel, sums = _buffers(hidden.shape[1])
+        panel, sums = panel_buffers(hidden.shape[1])
         start = i * task
-        _panel_span(hidden, xp, table, out, start, min(start + task, rows), panel, sums)
+        panel_span(hidden, xp, table, out, start, min(start + task, rows), panel, sums)
