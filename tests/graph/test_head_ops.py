@@ -107,8 +107,7 @@ def test_argmax_keeps_the_axis_as_size_one_in_int64():
         assert ops.argmax(ints).shape == [1]
         with pytest.raises(AxisError, match="axis 3 is out of range"):
             ops.argmax(x, axis=3)
-        with pytest.raises(TypeError, match="argmax: takes a numeric value, got bool"):
-            ops.argmax(x > 0)
+        assert ops.argmax(x > 0).shape == ["b", 7, 1]  # bools, as MAX takes them
         with pytest.raises(ValueError, match="is empty"):
             ops.argmax(x[:, 0:0, :], axis=1)
 
@@ -216,6 +215,12 @@ def test_argmax_is_the_first_largest_and_nan_counts_as_largest(session, dtype):
     np.testing.assert_array_equal(ids[:, 0], np.argmax(rows.astype(np.float32), axis=-1))
     [by_column] = run(session, lambda x: ops.argmax(x, axis=0), rows)
     np.testing.assert_array_equal(by_column[0], np.argmax(rows.astype(np.float32), axis=0))
+
+
+def test_argmax_of_bools_is_the_first_true(session):
+    rows = np.array([[False, True, True], [False, False, False], [True, False, True]])
+    [ids] = run(session, ops.argmax, rows)
+    np.testing.assert_array_equal(ids[:, 0], [1, 0, 0])
 
 
 @pytest.mark.parametrize("k", [1, 3, 5, 6, 12])

@@ -31,10 +31,10 @@ def argmax(x: Any, axis: int = -1) -> TensorValue:
     """int64 indices of the largest values along `axis`, which stays as a dim of size 1 (as in
     MAX). Ties go to the lowest index, on every backend, as `numpy.argmax` does. NaN counts as
     larger than every number (as in `numpy.argmax` and `torch.topk`): a slice holding NaN gives
-    its first NaN. -0.0 and 0.0 are equal.
+    its first NaN. -0.0 and 0.0 are equal. Over bools, True is the larger (as in MAX): the
+    first True, else 0.
 
     Raises:
-        TypeError: `x` is bool.
         ValueError: the axis is empty.
         AxisError: `axis` is out of range for `x`.
     """
@@ -48,16 +48,16 @@ def argmax(x: Any, axis: int = -1) -> TensorValue:
 
 
 def ranked_value(op: str, x: Any, *, floats_only: bool) -> TensorValue:
-    """`x` as a graph value of rank 1 or more, of a type its values can be ordered in.
+    """`x` as a graph value of rank 1 or more, of a type its values can be ordered in (any,
+    unless `floats_only`).
 
     Raises:
-        TypeError: `x` is bool, or an integer type when `floats_only`.
+        TypeError: `x` is not a float when `floats_only`.
         ValueError: `x` is a scalar.
     """
     value = as_value(x)
-    if value.dtype is DType.bool or (floats_only and not value.dtype.is_float()):
-        kinds = "a float" if floats_only else "a numeric"
-        raise TypeError(f"{op}: takes {kinds} value, got {value.dtype!r}")
+    if floats_only and not value.dtype.is_float():
+        raise TypeError(f"{op}: takes a float value, got {value.dtype!r}")
     if value.rank == 0:
         raise ValueError(f"{op}: takes a value of rank 1 or more, got a scalar")
     return value
