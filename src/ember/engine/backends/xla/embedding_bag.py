@@ -28,6 +28,7 @@ from ember.graph.ops.embedding_bag import (
 from .decode import decode
 from .gather import _index_dtype, clamped, valid_ids
 from .lowering import _MAX_RANK, Check, LoweringContext, lowers
+from .segment_maximum import segment_maximum
 
 __all__ = ["lower_embedding_bag"]
 
@@ -82,7 +83,7 @@ def lower_embedding_bag(
     sorted_ = {"num_segments": count, "indices_are_sorted": True}
     counts = jax.ops.segment_sum(keep.astype(jnp.int32), segments, **sorted_)
     if mode == "max":
-        pooled = jax.ops.segment_max(jnp.where(keep[:, None], rows, -jnp.inf), segments, **sorted_)
+        pooled = segment_maximum(jnp.where(keep[:, None], rows, -jnp.inf), segments, **sorted_)
         pooled = jnp.where(counts[:, None] > 0, pooled, 0.0)
     else:
         pooled = jax.ops.segment_sum(jnp.where(keep[:, None], rows, 0.0), segments, **sorted_)

@@ -27,6 +27,7 @@ from ember.graph.ops.embedding_bag_collection import (
 from .decode import decode
 from .gather import _index_dtype, clamped, valid_ids
 from .lowering import _MAX_RANK, Check, LoweringContext, lowers
+from .segment_maximum import segment_maximum
 
 __all__ = ["lower_embedding_bag_collection"]
 
@@ -127,7 +128,7 @@ def _pool_feature(
     segments = jnp.where(mine, sample, batch).astype(jnp.int32)  # others fall past the end
     counts = jax.ops.segment_sum(keep.astype(jnp.int32), segments, num_segments=batch)
     if mode == "max":
-        pooled = jax.ops.segment_max(
+        pooled = segment_maximum(
             jnp.where(keep[:, None], rows, -jnp.inf), segments, num_segments=batch
         )
         return jnp.where(counts[:, None] > 0, pooled, 0.0)

@@ -32,6 +32,7 @@ from ..bag_routes import SKIP, ZERO_ROW, PartialLayout, route_bags
 from .decode import decode
 from .device_exchange import AXIS, exchange_of, peer_loss_as_error
 from .lowering import LoweringContext, lowers
+from .segment_maximum import maximum, segment_maximum
 
 __all__ = ["PartialExchange", "lower_sharded_embedding_bag_collection"]
 
@@ -154,7 +155,7 @@ class PartialExchange:
             fill = jnp.where(ids == ZERO_ROW, 0.0, empty)[:, None]  # a zero row counts in max
             terms = jnp.where((ours & (ids >= 0))[:, None], rows, fill)
             segments = jnp.where(ours, sample, batch)  # others fall past the end
-            pool = jax.ops.segment_max if attrs["modes"][t] == "max" else jax.ops.segment_sum
+            pool = segment_maximum if attrs["modes"][t] == "max" else jax.ops.segment_sum
             pieces.append(pool(terms, segments, num_segments=batch))
         partial = jnp.concatenate(pieces, axis=1) if pieces else jnp.zeros((batch, 0), jnp.float32)
         return jnp.pad(partial, ((0, 0), (0, self.depth - partial.shape[1])))[None]
@@ -167,7 +168,7 @@ class PartialExchange:
             parts = [every[k, :, c : c + width] for k, c in self.layout.column[f].items()]
             acc = parts[0]
             for part in parts[1:]:
-                acc = jnp.maximum(acc, part) if mode == "max" else acc + part
+                acc = maximum(acc, part) if mode == "max" else acc + part
             if mode == "max":
                 acc = jnp.where(total[f][:, None] > 0, acc, 0.0)
             elif mode == "mean":
