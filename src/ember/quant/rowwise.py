@@ -23,7 +23,10 @@ The quantizers are FBGEMM's (torch's ``embedding_bag_byte_prepack``, ``_4bit_pre
 ``_2bit_prepack``, without optimized qparams) operation for operation in float32, so their bytes
 equal torch's: the row's minimum is the bias (rounded to fp16 for INT4/INT2), its range over the
 top level the scale, and each value ``rint((x - bias) * inverse)`` clamped to the levels, where a
-level that is NaN or past int32 becomes 0, as x86's conversion gives.
+level that is NaN or past int32 becomes 0, as x86's conversion gives. A row holding NaN is the
+exception: torch's minimum and maximum skip a NaN or not depending on where it falls in their
+8-wide vectors, so its bytes for such a row follow no rule; here the NaN reaches the scale and
+bias, and the whole row decodes to NaN.
 
 >>> import numpy as np
 >>> x = np.array([[0, 1, 2, 255], [-1, 0, 0, 1]], np.float32)
