@@ -30,7 +30,7 @@ from .compiled.cache import jit
 from .compiled.decoders import decode_row
 from .compiled.decoders.bytes import F16_TO_F32
 from .compiled.dense_dot import rowdot_span
-from .compiled.panel_dot import PANEL_ROWS, pack_tokens, panel_buffers, panel_span
+from .compiled.panel_dot import PANEL_ROWS, TASK_ROWS, pack_tokens, panel_buffers, panel_span
 from .launch import launch
 from .rowdot import PANEL_MIN_TOKENS
 
@@ -96,10 +96,9 @@ def _panel_kernels(fmt: str):
     def parallel(table, hidden, out, f16):
         xp = pack_tokens(hidden)
         rows = table.shape[0]
-        task = 8 * PANEL_ROWS
-        for i in prange((rows + task - 1) // task):
-            start = i * task
-            span(table, hidden, xp, out, start, min(start + task, rows), f16)
+        for i in prange((rows + TASK_ROWS - 1) // TASK_ROWS):
+            start = i * TASK_ROWS
+            span(table, hidden, xp, out, start, min(start + TASK_ROWS, rows), f16)
 
     return serial, parallel
 

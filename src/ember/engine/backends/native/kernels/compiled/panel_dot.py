@@ -32,6 +32,7 @@ from .dot_lanes import F32, LANES, multiply_add
 
 __all__ = [
     "PANEL_ROWS",
+    "TASK_ROWS",
     "TOKEN_BLOCK",
     "pack_tokens",
     "panel_buffers",
@@ -54,8 +55,8 @@ TOKEN_BLOCK = 64
 """Tokens whose lane sums a panel keeps at once (``LANES x TOKEN_BLOCK x PANEL_ROWS`` floats,
 196 KiB); more tokens reuse the packed panel block by block."""
 
-_PANELS_PER_TASK = 8
-"""Panels a thread packs and computes per parallel step (192 rows)."""
+TASK_ROWS = 8 * PANEL_ROWS
+"""Rows (eight panels) a thread packs and computes per parallel step."""
 
 _VECTOR = ir.VectorType(F32, _WIDTH)
 
@@ -310,11 +311,10 @@ def panel_rowdot_serial(hidden, table, out):
 @jit(nogil=True, parallel=True)
 def panel_rowdot_parallel(hidden, table, out):
     """`rowdot_parallel`'s logits, bit for bit: each thread packs and computes
-    ``_PANELS_PER_TASK`` panels at a time."""
+    ``TASK_ROWS`` rows at a time."""
     xp = pack_tokens(hidden)
     rows = table.shape[0]
-    task = _PANELS_PER_TASK * PANEL_ROWS
-    for i in prange((rows + task - 1) // task):
+    for i in prange((rows + TASK_ROWS - 1) // TASK_ROWS):
         panel, sums = panel_buffers(hidden.shape[1])
-        start = i * task
-        panel_span(hidden, xp, table, out, start, min(start + task, rows), panel, sums)
+        start = i * TASK_ROWS
+        panel_span(hidden, xp, table, out, start, min(start + TASK_ROWS, rows), panel, sums)
