@@ -95,7 +95,7 @@ OTHER_CPU = textwrap.dedent(
     from ember.engine.backends.native.kernels.compiled.panel_dot import panel_rowdot_serial
     from ember.engine.backends.native.kernels.rowdot import PANEL_MIN_TOKENS
 
-    assert PANEL_MIN_TOKENS == 16
+    assert PANEL_MIN_TOKENS == 12
     cases = np.load(sys.argv[1])
     hidden, table, want = cases["hidden"], cases["table"], cases["logits"]
     got = np.full(want.shape, np.nan, np.float32)
@@ -147,7 +147,7 @@ def test_panels_compiled_for_another_cpu_give_its_row_tiles_bits(tmp_path, cpu, 
 
 @pytest.mark.parametrize("fmt", ["q4_k", "q6_k", "q8_0", "q4_0", "iq4_xs", "rowwise_int8"])
 def test_decoded_rows_on_panels_give_the_fused_and_row_tile_bits(fmt):
-    """A quantized head at 16 tokens or more decodes rows into panels without AVX-512: its
+    """A quantized head at 12 tokens or more decodes rows into panels without AVX-512: its
     logits are the fused kernel's (Q4_K, Q6_K, Q8_0) and the row tiles' over the decoded
     table, one token at a time, bit for bit."""
     from ember.engine.backends.native.kernels.decoded_rowdot import decoded_rowdot

@@ -37,12 +37,12 @@ __all__ = ["LANES", "ROW_BLOCK", "TABLE_DTYPES", "rowdot", "widen_float16"]
 TABLE_DTYPES = (np.dtype(np.float32), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float16))
 """The table dtypes the kernel reads; narrow ones are widened exactly as each row is read."""
 
-PANEL_MIN_TOKENS = 16 if not target_has("avx512f") else None
+PANEL_MIN_TOKENS = 12 if not target_has("avx512f") else None
 """From this many tokens, float32 and bfloat16 tables (and decoded quantized rows,
 `decoded_rowdot`) are dotted in packed panels (`compiled.panel_dot`, the same bits), where
-AVX's 16 registers cannot hold a row tile's sums (Zen 3, 32768 x 4096 float32, two threads:
-about even at 8-16 tokens, 0.6-0.9x the row tiles' time at 24, 0.6-0.7x at 32, 0.3-0.6x at
-64). AVX-512's 32 registers hold them: the row tiles stay."""
+AVX's 16 registers cannot hold a row tile's sums (Zen 3, 65536 x 4096, two threads, panels'
+time over the row tiles': float32 0.93 / 0.76 / 0.68 at 8 / 12 / 16 tokens, bfloat16 1.17 /
+0.91 / 0.80; 0.3-0.6 at 64). AVX-512's 32 registers hold them: the row tiles stay."""
 
 
 def rowdot(hidden: np.ndarray, table: np.ndarray, out: np.ndarray, parallel: bool = True) -> None:
