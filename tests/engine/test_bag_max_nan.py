@@ -94,20 +94,27 @@ def test_the_numpy_path_gives_the_kernels_bits(monkeypatch, dtype):
     assert compiled.to_numpy().tobytes() == fallback.to_numpy().tobytes()
 
 
-@pytest.mark.parametrize("devices", [None, 2, 3], ids=["one device", "2 rows", "3 rows"])
-def test_collections_sharded_by_rows_give_the_unsharded_bits(session, devices):
-    """Bags split over devices by rows: each device's partial maxima, then their maximum."""
-    bag = nn.EmbeddingBag(6, 4, DType.float32, name="t", mode="max")
+def collection_graph(bag, devices):
+    """A collection of `bag` alone, whole on one device or split by rows over `devices`."""
     places = None if devices is None else [DeviceRef.CPU(i) for i in range(devices)]
     collection = nn.EmbeddingBagCollection(
         [bag], devices=places, sharding="row" if places else "table"
     )
-    lengths = np.diff(np.append(OFFSETS, IDS.size))[None, :]
     types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, [1, "batch"])]
     with Graph("max", input_types=types) as g:
         out = collection(*g.inputs)
         g.output(*(out if isinstance(out, list) else [out]))
-    outs = session.load(g, {"t": table_of(np.float32)}).execute(IDS, lengths)
+    return g
+
+
+@pytest.mark.parametrize("devices", [None, 2, 3], ids=["one device", "2 rows", "3 rows"])
+def test_collections_sharded_by_rows_give_the_unsharded_bits(session, devices):
+    """Bags split over devices by rows: each device's partial maxima, then their maximum."""
+    bag = nn.EmbeddingBag(6, 4, DType.float32, name="t", mode="max")
+    lengths = np.diff(np.append(OFFSETS, IDS.size))[None, :]
+    outs = session.load(collection_graph(bag, devices), {"t": table_of(np.float32)}).execute(
+        IDS, lengths
+    )
     for out in outs:
         assert_same_maxima(out.to_numpy(), table_of(np.float32))
 
@@ -126,14 +133,7 @@ def test_subnormal_rows_keep_their_bits(session, devices):
     with Graph("max", input_types=types) as bag_graph:
         bag_graph.output(bag(*bag_graph.inputs))
     [single] = session.load(bag_graph, {"t": table}).execute(ids, offsets)
-    places = None if devices is None else [DeviceRef.CPU(i) for i in range(devices)]
-    collection = nn.EmbeddingBagCollection(
-        [bag], devices=places, sharding="row" if places else "table"
-    )
     lengths = np.diff(np.append(offsets, ids.size))[None, :]
-    types = [TensorType(DType.int64, ["n"]), TensorType(DType.int64, [1, "batch"])]
-    with Graph("maxes", input_types=types) as g:
-        out = collection(*g.inputs)
-        g.output(*(out if isinstance(out, list) else [out]))
-    for got in [single, *session.load(g, {"t": table}).execute(ids, lengths)]:
+    pooled = session.load(collection_graph(bag, devices), {"t": table}).execute(ids, lengths)
+    for got in [single, *pooled]:
         np.testing.assert_array_equal(got.to_numpy().view(np.uint32), want.view(np.uint32))
