@@ -494,14 +494,22 @@ def test_max_graph_test_idioms_value_tensor_static_dims_and_extra_graph_argument
 
 
 def test_graph_forward_takes_extra_arguments(cpu_session):
-    """MAX calls `forward(*inputs, *args, **kwargs)`."""
+    """MAX calls `forward(*inputs, *args, **kwargs)`, its fourth argument being `path`; its
+    MLIR parameters are refused by name."""
     graph = Graph(
         "scaled",
         lambda x, factor, *, offset: x * factor + offset,
         [TensorType(DType.float32, [3])],
+        None,
         2.0,
         offset=1.0,
+        custom_extensions=[],
     )
+    for parameter in ("path", "context", "kernel_library", "module"):
+        with pytest.raises(NotImplementedError, match=f"Graph\\({parameter}=...\\)"):
+            Graph("g", input_types=[], **{parameter: object()})
+    with pytest.raises(NotImplementedError, match="custom_extensions"):
+        Graph("g", custom_extensions=["ops.mojopkg"])
     out = cpu_session.load(graph).execute(np.array([1, 2, 3], np.float32))[0]
     np.testing.assert_array_equal(out.to_numpy(), [3.0, 5.0, 7.0])
 

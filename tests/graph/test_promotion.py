@@ -33,6 +33,9 @@ REFUSED = [
     (D.uint32, D.float32),
     (D.float16, D.bfloat16),  # neither holds the other
     (D.float8_e8m0fnu, D.float16),  # 2**127 is no float16
+    (D.bool, D.float8_e8m0fnu),  # False: e8m0 has no zero
+    (D.float8_e5m2, D.float8_e5m2fnuz),  # infinities and -0.0: fnuz types have neither
+    (D.float8_e4m3fn, D.float8_e4m3fnuz),  # -0.0
 ]
 
 

@@ -147,7 +147,7 @@ def test_panels_compiled_for_another_cpu_give_its_row_tiles_bits(tmp_path, cpu, 
 
 @pytest.mark.parametrize("fmt", ["q4_k", "q6_k", "q8_0", "q4_0", "iq4_xs", "rowwise_int8"])
 def test_decoded_rows_on_panels_give_the_fused_and_row_tile_bits(fmt):
-    """A quantized head at 12 tokens or more decodes rows into panels without AVX-512: its
+    """`decoded_rowdot` at 12 tokens or more decodes rows into panels without AVX-512: its
     logits are the fused kernel's (Q4_K, Q6_K, Q8_0) and the row tiles' over the decoded
     table, one token at a time, bit for bit."""
     from ember.engine.backends.native.kernels.decoded_rowdot import decoded_rowdot

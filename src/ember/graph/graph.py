@@ -52,17 +52,39 @@ class Graph:
         name: str,
         forward: Callable[..., Any] | None = None,
         input_types: Iterable[TensorType] = (),
+        path: Any = None,
         *args: Any,
+        custom_extensions: Iterable[Any] = (),
+        context: Any = None,
+        kernel_library: Any = None,
+        module: Any = None,
         **kwargs: Any,
     ) -> None:
         """With `forward` (a module or any callable), the graph is built at once: `forward`
         is called on the inputs, then `args` and `kwargs`, inside the graph, and what it returns
         (a value, a list or tuple of values, or None) becomes the outputs. Without `forward`,
         `args` and `kwargs` are ignored, as MAX ignores them (its tests pass `output_types=`).
+        MAX's own parameters are taken where ember has nothing for them to do: `path` (a saved
+        MLIR graph), `custom_extensions` (Mojo kernels), `context`, `kernel_library` and
+        `module` (MLIR objects) must be left unset.
 
         Raises:
             TypeError: `forward` is not callable, or an input type is not a TensorType.
+            NotImplementedError: one of MAX's MLIR parameters is set.
         """
+        unsupported = {
+            "path": path is not None,
+            "custom_extensions": bool(list(custom_extensions)),
+            "context": context is not None,
+            "kernel_library": kernel_library is not None,
+            "module": module is not None,
+        }
+        for parameter, given in unsupported.items():
+            if given:
+                raise NotImplementedError(
+                    f"Graph({parameter}=...): ember builds graphs in Python and runs its own "
+                    "kernels; it has no MLIR graphs, contexts or Mojo extensions to load"
+                )
         if not isinstance(name, str) or not name:
             raise ValueError(f"a graph needs a non-empty str name, got {name!r}")
         if forward is not None and not callable(forward):

@@ -56,8 +56,6 @@ def matmul(lhs: Any, rhs: Any) -> TensorValue:
             "move one with .to(device) first"
         )
     dtype = matmul_dtype(left.dtype, right.dtype)
-    if not (left.dtype is DType.float32 and right.dtype in NARROW_FLOATS):
-        left, right = cast(left, dtype), cast(right, dtype)
     if left.rank == 0 or right.rank == 0:
         raise ValueError(
             f"matmul: operands must have rank 1 or more, got shapes {left.shape} and {right.shape}"
@@ -76,6 +74,8 @@ def matmul(lhs: Any, rhs: Any) -> TensorValue:
         shape.append(left_shape[-2])
     if right.rank > 1:
         shape.append(right_shape[-1])
+    if not (left.dtype is DType.float32 and right.dtype in NARROW_FLOATS):
+        left, right = cast(left, dtype), cast(right, dtype)  # once the shapes are known good
     result = TensorType(dtype, shape, left.device)
     return current_graph().add_node(MATMUL, [left, right], {}, [result])[0]
 

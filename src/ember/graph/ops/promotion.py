@@ -12,7 +12,10 @@ float32
 
 from __future__ import annotations
 
+import functools
+
 import ml_dtypes
+import numpy as np
 
 from ember.dtype import DType
 
@@ -52,26 +55,41 @@ def _bits(dtype: DType) -> int:
 def _holds(wide: DType, narrow: DType) -> bool:
     """Whether every value of `narrow` is exactly a value of `wide` (which is at least as high
     in kind and as wide)."""
-    if narrow is DType.bool:
-        return True
-    if wide.is_integral():  # signed or unsigned from unsigned, or signed from signed
-        return narrow.is_signed_integral() == wide.is_signed_integral() or (
-            _bits(narrow) < _bits(wide)
+    if wide.is_integral():  # signed or unsigned from bool or unsigned, or signed from signed
+        return narrow is DType.bool or (
+            narrow.is_signed_integral() == wide.is_signed_integral() or _bits(narrow) < _bits(wide)
         )
+    if _bits(narrow) <= 16:  # bool, small integers, every narrow float: each value tried
+        return _every_value_survives(narrow, wide)
     wide_info = _finfo(wide)
     if wide_info is None:
         return False
     if narrow.is_integral():  # a float holds integers up to 2 ** (mantissa bits + 1)
         magnitude_bits = _bits(narrow) - narrow.is_signed_integral()
         return magnitude_bits <= wide_info.nmant + 1 and float(wide_info.max) >= 2.0**magnitude_bits
-    narrow_info = _finfo(narrow)
-    return (
-        narrow_info is not None
-        and narrow_info.nmant <= wide_info.nmant
-        and float(narrow_info.max) <= float(wide_info.max)
-        and float(narrow_info.smallest_subnormal) >= float(wide_info.smallest_subnormal)
-        and (float(narrow_info.min) >= 0 or float(wide_info.min) < 0)
-    )
+    return narrow is DType.float32 and wide is DType.float64
+
+
+@functools.cache
+def _every_value_survives(narrow: DType, wide: DType) -> bool:
+    """Every bit pattern of `narrow` cast to `wide` and back: the same value (NaN stays NaN,
+    infinities and the sign of zero stay)."""
+    try:
+        narrow_type, wide_type = narrow.to_numpy(), wide.to_numpy()
+    except TypeError:  # no numpy type to try it with: refused
+        return False
+    if narrow is DType.bool:
+        values = np.array([False, True])
+    else:
+        bits = np.arange(1 << _bits(narrow), dtype=np.uint64).astype(f"u{narrow_type.itemsize}")
+        values = bits.view(narrow_type)
+    with np.errstate(invalid="ignore", over="ignore"):
+        back = values.astype(wide_type).astype(narrow_type)
+        if not narrow.is_float():
+            return bool((back == values).all())
+        a, b = values.astype(np.float64), back.astype(np.float64)
+    same = (a == b) & (np.signbit(a) == np.signbit(b))
+    return bool((same | (np.isnan(a) & np.isnan(b))).all())
 
 
 def _finfo(dtype: DType) -> ml_dtypes.finfo | None:

@@ -20,7 +20,8 @@ def select(condition: Any, x: Any, y: Any) -> TensorValue:
     """`x` where `condition` holds, else `y`.
 
     Raises:
-        TypeError: `condition` is not bool, or `x` and `y` differ in dtype.
+        TypeError: `condition` is not bool, or neither of `x`'s and `y`'s dtypes holds the
+            other's values (`promotion.promoted_dtype`).
         ValueError: the three live on different devices or do not broadcast.
     """
     cond = as_value(condition)

@@ -1,10 +1,9 @@
 """Native lowering of `qmatmul`, one kernel call per head call, the dequantized table never
 whole in memory. Q4_K, Q6_K and Q8_0 tables go to `quantized_rowdot`, which decodes each block
-in registers and dots it with every token while it is there; the other formats, and all of
-them from `rowdot.PANEL_MIN_TOKENS` tokens without AVX-512, to `decoded_rowdot`, which decodes
-a few rows at a time into a buffer of each thread's (bit for bit as gguf decodes) and dots
-them by `rowdot`'s tiles or panels (Zen 3, one thread, 2400 rows: Q4_K, Q6_K and Q8_0 at 16
-tokens 0.72-0.83x the fused kernel's time, at 32 0.46-0.56x).
+in registers and dots it with every token while it is there; the other formats, and those
+three from `FUSED_BELOW` tokens without AVX-512, to `decoded_rowdot`, which decodes a few rows
+at a time into a buffer of each thread's (bit for bit as gguf decodes) and dots them by
+`rowdot`'s tiles or panels.
 
 Both sum each dot product in `rowdot`'s one order, fixed by the width alone, so a row's logit
 has the same bits whichever tile or thread it falls in: the logits equal the dense head's over
@@ -26,9 +25,15 @@ from .kernels.quantized_rowdot import FUSED_FORMATS, quantized_rowdot
 from .kernels.rowdot import PANEL_MIN_TOKENS
 from .lowering import LoweringContext, StepFn, lowers
 
-__all__ = ["lower_qmatmul"]
+__all__ = ["FUSED_BELOW", "lower_qmatmul"]
 
 _FLOAT32 = np.dtype(np.float32)
+
+FUSED_BELOW = None if PANEL_MIN_TOKENS is None else max(PANEL_MIN_TOKENS, 16)
+"""Tokens from which Q4_K, Q6_K and Q8_0 leave their fused kernel for decoded rows in panels
+(without AVX-512; None: never). Zen 3, one thread, 2400 cached rows, panels' time over the
+fused kernel's: at 12 tokens 0.88 / 1.10 / 0.92 (Q4_K / Q6_K / Q8_0), at 16 0.72-0.89, at 32
+0.46-0.56."""
 
 
 @lowers(QMATMUL)
@@ -48,7 +53,7 @@ def lower_qmatmul(ctx: LoweringContext, node: Node) -> StepFn:
         if int8 and encoding.name in INT8_FORMATS:
             int8_rowdot(encoding.name, hidden, table, logits, parallel=parallel)
             return out
-        panels = PANEL_MIN_TOKENS is not None and hidden.shape[0] >= PANEL_MIN_TOKENS
+        panels = FUSED_BELOW is not None and hidden.shape[0] >= FUSED_BELOW
         if encoding.name in FUSED_FORMATS and not panels:
             quantized_rowdot(encoding.name, hidden, table, logits, parallel=parallel)
         else:

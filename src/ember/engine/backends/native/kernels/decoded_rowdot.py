@@ -1,12 +1,13 @@
 """Quantized LM-head logits for every registry format: each thread decodes a few rows at a time
 with the format's compiled row decoder into a buffer of its own (``DECODE_ROWS`` rows, kept in
-its core's cache), and dots them with every token by `rowdot`'s tiles, in one kernel call per
-head call. The decoded table is never whole in memory.
+its core's cache), and dots them with every token by `rowdot`'s tiles (from
+`rowdot.PANEL_MIN_TOKENS` tokens without AVX-512, a panel's rows at a time by its panels), in
+one kernel call per head call. The decoded table is never whole in memory.
 
 Rows decode bit for bit as `gguf.quants.dequantize` makes them and each dot product is summed in
 `rowdot`'s one order, so the logits equal the dense head's over the decoded table, bit for bit,
-whichever rows a call covers. (Q4_K, Q6_K and Q8_0 have a faster kernel that decodes in
-registers, `quantized_rowdot`, with the same bits.)
+whichever rows a call covers. (Q4_K, Q6_K and Q8_0 have a kernel that decodes in registers,
+`quantized_rowdot`, with the same bits, faster below `qmatmul.FUSED_BELOW` tokens.)
 
 >>> import numpy as np
 >>> from ember.quant import FORMATS, row_values

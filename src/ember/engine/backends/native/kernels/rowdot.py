@@ -4,7 +4,8 @@ table once per call for every token of the batch.
 The table is split into blocks of rows over the threads; each row is read once and dotted with
 every token while it is in the cache. bfloat16 rows are widened to float32 exactly as they are
 loaded (a shift of their bits); float16 rows, a pair at a time, into a buffer of the thread's.
-Large batches on CPUs without AVX-512 copy rows into panels first (`PANEL_MIN_TOKENS`).
+Large batches on CPUs without AVX-512 copy float32 and bfloat16 rows into panels first
+(`PANEL_MIN_TOKENS`); float16 rows stay on the tiles.
 
 Every dot product is summed in one fixed order, written out in LLVM IR rather than left to the
 optimizer (`compiled.dot_lanes`): ``LANES`` running sums (lane ``j`` takes the elements

@@ -53,7 +53,7 @@ thread: 4 x 24 ran 77-83 GFLOP/s against 69 for 6 x 16 and 60 for 5 x 16)."""
 _TOKEN_TILE = 4
 TOKEN_BLOCK = 64
 """Tokens whose lane sums a panel keeps at once (``LANES x TOKEN_BLOCK x PANEL_ROWS`` floats,
-196 KiB); more tokens reuse the packed panel block by block."""
+192 KiB); more tokens reuse the packed panel block by block."""
 
 TASK_ROWS = 8 * PANEL_ROWS
 """Rows (eight panels) a thread packs and computes per parallel step."""
