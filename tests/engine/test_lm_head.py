@@ -57,6 +57,43 @@ def test_hidden_with_a_sequence_axis(session):
     np.testing.assert_array_equal(ids, np.argmax(logits, axis=-1))
 
 
+@pytest.mark.parametrize("devices", [None, 2], ids=["one device", "two devices"])
+@pytest.mark.parametrize("encoding", [None, "q8_0"])
+def test_one_tokens_states_give_the_one_token_batchs_outputs(session, encoding, devices):
+    """A `(hidden)` query, as Flax's `attend` takes one: each output without the batch axis,
+    the bits of the same token in a batch of one."""
+    from ember.graph import DeviceRef, QuantizationEncoding
+    from ember.quant import FORMATS
+
+    rng = np.random.default_rng(4)
+    table = rng.standard_normal((VOCAB, 64)).astype(np.float32)
+    options = {"name": "t"}
+    if encoding is not None:
+        table = FORMATS[encoding].quantize(table)
+        options["quantization_encoding"] = QuantizationEncoding[encoding.upper()]
+    dtype = DType.float32 if encoding is None else DType.uint8
+    if devices is None:
+        emb = nn.EmbeddingV2(VOCAB, table.shape[1], dtype, **options)
+    else:
+        places = [DeviceRef.CPU(i) for i in range(devices)]
+        emb = nn.VocabParallelEmbedding(VOCAB, table.shape[1], dtype, places, **options)
+    types = [TensorType(DType.float32, [64]), TensorType(DType.float32, [1, 64])]
+    with Graph("one", input_types=types) as g:
+        outputs = []
+        for states in g.inputs:
+            for output in ("logits", "argmax", "top_k", "logsumexp"):
+                result = nn.LMHead(emb, output=output, k=3 if output == "top_k" else None)(states)
+                first = result[0] if isinstance(result, list) else result  # device 0's
+                outputs.extend(first if isinstance(first, tuple) else [first])
+        g.output(*outputs)
+    hidden = rng.standard_normal(64).astype(np.float32)
+    results = [r.to_numpy() for r in session.load(g, {"t": table}).execute(hidden, hidden[None])]
+    alone, batch = results[:5], results[5:]
+    assert [a.shape for a in alone] == [(VOCAB,), (), (3,), (3,), ()]
+    for a, b in zip(alone, batch, strict=True):
+        assert a.tobytes() == b[0].tobytes()
+
+
 def tied_table(rng):
     """Small integers: every product and sum is exact, so logits tie exactly and often."""
     return rng.integers(-2, 3, size=(VOCAB, WIDTH)).astype(np.float32)
@@ -203,8 +240,7 @@ def test_bad_heads_are_clear_errors_at_build_time():
             "must be one of float32, bfloat16, float16, got int32",
         ),
         (DType.float64, [2, WIDTH], TypeError, "got float64"),
-        (DType.float32, [WIDTH], ValueError, r"\(batch, hidden\) or \(batch, seq, hidden\)"),
-        (DType.float32, [1, 2, 3, WIDTH], ValueError, "got shape"),
+        (DType.float32, [1, 2, 3, WIDTH], ValueError, r"\(hidden\), \(batch, hidden\) or"),
     ],
 )
 def test_bad_hidden_states_are_clear_errors_at_build_time(dtype, shape, error, message):
