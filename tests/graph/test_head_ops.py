@@ -217,6 +217,16 @@ def test_argmax_is_the_first_largest_and_nan_counts_as_largest(session, dtype):
     np.testing.assert_array_equal(by_column[0], np.argmax(rows.astype(np.float32), axis=0))
 
 
+def test_subnormals_rank_above_zero_on_every_backend(session):
+    """XLA's CPU code runs with subnormals flushed to zero; the order keys read bits."""
+    rows = np.array([[0.0, 1e-40, -1e-40, 0.0], [-0.0, -1e-45, -2e-45, -0.0]], np.float32)
+    [ids] = run(session, ops.argmax, rows)
+    np.testing.assert_array_equal(ids[:, 0], [1, 0])
+    values, top = run(session, lambda x: ops.top_k(x, 3), rows)
+    np.testing.assert_array_equal(top, [[1, 0, 3], [0, 3, 1]])
+    assert values.tobytes() == np.take_along_axis(rows, top, axis=1).tobytes()
+
+
 def test_argmax_of_bools_is_the_first_true(session):
     rows = np.array([[False, True, True], [False, False, False], [True, False, True]])
     [ids] = run(session, ops.argmax, rows)

@@ -27,11 +27,15 @@ def lower_top_k(ctx: LoweringContext, node: Node, x: jax.Array) -> tuple[jax.Arr
     return jnp.moveaxis(values, -1, axis), jnp.moveaxis(ids.astype(jnp.int64), -1, axis)
 
 
-def order_keys(values: jax.Array) -> jax.Array:
-    """int32 keys in the order of float `values` (float32 or narrower): -0.0 equal to 0.0, and
-    every NaN equal to every other and above +inf."""
+def order_keys(values: jax.Array, equal_zeros: bool = True) -> jax.Array:
+    """int32 keys in the order of float `values` (float32 or narrower): -0.0 equal to 0.0
+    (below it unless `equal_zeros`), and every NaN equal to every other and above +inf. Taken
+    from the bits alone: JAX runs XLA's CPU code with subnormals flushed to zero, so a float
+    comparison would rank a subnormal as 0."""
     wide = values.astype(jnp.float32)
-    wide = jnp.where(wide == 0, jnp.float32(0.0), wide)  # not `+ 0.0`: XLA folds it away
     bits = lax.bitcast_convert_type(wide, jnp.int32)
+    magnitude = bits & jnp.int32(0x7FFF_FFFF)
+    if equal_zeros:
+        bits = jnp.where(magnitude == 0, jnp.int32(0), bits)
     keys = bits ^ ((bits >> 31) & jnp.int32(0x7FFF_FFFF))
-    return jnp.where(jnp.isnan(wide), jnp.int32(0x7FFF_FFFF), keys)
+    return jnp.where(magnitude > jnp.int32(0x7F80_0000), jnp.int32(0x7FFF_FFFF), keys)  # NaN
