@@ -122,16 +122,13 @@ class LMHead(Module):
                 (top_k) `k` exceeds the vocabulary of an `Embedding(weights)` table, or (split
                 table) a list of hidden states that is not one per device.
         """
+        if not isinstance(hidden, list | tuple) and ops.as_value(hidden).rank == 1:
+            # one token's states, as Flax's `attend` takes a query: a batch of one, unbatched
+            return _without_first_axis(self(ops.reshape(hidden, [1, -1])))
         table = self._table()
         if isinstance(self.embedding, VocabParallelEmbedding):
             return self._vocab_parallel(hidden, table)
         states = self._states(hidden, table)
-        if states.rank == 1:  # one token's states, as Flax's `attend` takes a query
-            return _without_first_axis(self._tokens(ops.reshape(states, [1, -1]), table))
-        return self._tokens(states, table)
-
-    def _tokens(self, states: TensorValue, table: TensorValue) -> Any:
-        """The output for checked `states` of rank 2 or 3 (one device)."""
         vocab = table.shape[0]
         if self.k is not None and isinstance(vocab, StaticDim) and self.k > int(vocab):
             raise ValueError(f"LMHead: k must be in [1, {vocab}], got {self.k}")
@@ -160,13 +157,6 @@ class LMHead(Module):
             ]
         else:
             states = self._states(hidden, table)
-            if states.rank == 1:
-                return [
-                    _without_first_axis(r)
-                    for r in self._vocab_parallel(
-                        [ops.reshape(states, [1, -1])] * len(devices), table
-                    )
-                ]
             per_device = [states.to(d) for d in devices]
         bounds = [embedding.shard_bounds(i) for i in range(len(devices))]
         logits = [
@@ -186,7 +176,7 @@ class LMHead(Module):
 
         Raises:
             TypeError: `hidden` is not float32, bfloat16 or float16.
-            ValueError: `hidden` is not of rank 1, 2 or 3, or its width is not the table's.
+            ValueError: `hidden` is not of rank 2 or 3, or its width is not the table's.
         """
         encoding = self.embedding.quantization_encoding
         width = table.shape[1] if encoding is None else encoding.hidden_size(int(table.shape[1]))
@@ -196,7 +186,7 @@ class LMHead(Module):
                 f"LMHead: hidden states must be one of "
                 f"{', '.join(repr(d) for d in HIDDEN_DTYPES)}, got {states.dtype!r}"
             )
-        if states.rank not in (1, 2, 3):
+        if states.rank not in (2, 3):
             raise ValueError(
                 "LMHead: hidden states must be (hidden), (batch, hidden) or (batch, seq, "
                 f"hidden), got shape {states.shape}"
@@ -243,7 +233,10 @@ class LMHead(Module):
 
 
 def _without_first_axis(result: Any) -> Any:
-    """A one-token batch's output (a value, or top-k's pair) without its batch axis."""
+    """A one-token batch's output (a value, top-k's pair, or a list of them per device)
+    without its batch axis."""
+    if isinstance(result, list):
+        return [_without_first_axis(r) for r in result]
     if isinstance(result, tuple):
         return tuple(ops.squeeze(r, 0) for r in result)
     return ops.squeeze(result, 0)
