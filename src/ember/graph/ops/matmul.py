@@ -74,7 +74,7 @@ def matmul(lhs: Any, rhs: Any) -> TensorValue:
         shape.append(left_shape[-2])
     if right.rank > 1:
         shape.append(right_shape[-1])
-    if not (left.dtype is DType.float32 and right.dtype in NARROW_FLOATS):
+    if not _read_as_stored(left.dtype, right.dtype):
         left, right = cast(left, dtype), cast(right, dtype)  # once the shapes are known good
     result = TensorType(dtype, shape, left.device)
     return current_graph().add_node(MATMUL, [left, right], {}, [result])[0]
@@ -90,6 +90,11 @@ def matmul_dtype(lhs: DType, rhs: DType) -> DType:
         raise TypeError(f"matmul: bool operands have no product, got {lhs!r} and {rhs!r}")
     if lhs is rhs:
         return lhs
-    if lhs is DType.float32 and rhs in NARROW_FLOATS:
+    if _read_as_stored(lhs, rhs):
         return DType.float32
     return promoted_dtype("matmul", lhs, rhs)
+
+
+def _read_as_stored(lhs: DType, rhs: DType) -> bool:
+    """A float32 `lhs` and a narrow float `rhs`, which widens exactly as it is read."""
+    return lhs is DType.float32 and rhs in NARROW_FLOATS
