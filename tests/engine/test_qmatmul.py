@@ -76,6 +76,30 @@ def test_native_logits_are_the_dense_heads_bit_for_bit(name):
     )
 
 
+@pytest.mark.parametrize("name", ["q4_k", "q6_k", "q8_0"])
+def test_fused_formats_take_panels_from_fused_below_tokens(count_calls, name):
+    """Without AVX-512, Q4_K, Q6_K and Q8_0 leave their fused kernel for decoded rows in
+    panels from `FUSED_BELOW` tokens, with the same logits as the fused kernel's."""
+    from ember.engine.backends.native import qmatmul
+
+    if qmatmul.FUSED_BELOW is None:
+        pytest.skip("with AVX-512 the fused kernel serves every batch")
+    fused = count_calls(qmatmul, "quantized_rowdot")
+    decoded = count_calls(qmatmul, "decoded_rowdot")
+    session = InferenceSession(num_threads=2, backend="native")
+    table = sample_table(name, VOCAB, WIDTH, seed=5)
+    model = session.load(qmatmul_graph(name, table, ["n", WIDTH]), {"q": table})
+    hidden = np.random.default_rng(6).standard_normal((qmatmul.FUSED_BELOW, WIDTH))
+    hidden = hidden.astype(np.float32)
+    [many] = model.execute(hidden)
+    assert (fused[0], decoded[0]) == (0, 1)
+    [few] = model.execute(np.ascontiguousarray(hidden[:-1]))
+    assert (fused[0], decoded[0]) == (1, 1)
+    np.testing.assert_array_equal(
+        many.to_numpy()[:-1].view(np.uint32), few.to_numpy().view(np.uint32)
+    )
+
+
 def quantized_head_outputs(session, name, table, hidden, k):
     emb = nn.EmbeddingV2(*table.shape, DType.uint8, quantization_encoding=encoding_of(name),
                          name="tokens")  # fmt: skip
