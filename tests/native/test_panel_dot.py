@@ -73,18 +73,24 @@ def test_panels_keep_signed_zeros_infinities_and_nans_as_the_row_tiles_do():
     assert np.signbit(want[0, 0]) == np.signbit(got[0, 0])
 
 
-def test_a_batch_on_panels_gives_each_token_its_own_logits():
+def test_a_batch_on_panels_gives_each_token_its_own_logits(count_calls):
     """`rowdot` picks panels for large batches where they are faster, and the row tiles for a
     token alone: a token's logits do not depend on the batch it comes in."""
+    from ember.engine.backends.native.kernels import rowdot as module
+
+    calls = [count_calls(module, name) for name in ("panel_rowdot_serial", "panel_rowdot_parallel")]
     rng = np.random.default_rng(11)
     table = rng.standard_normal((5 * PANEL_ROWS + 7, 4 * LANES + 3)).astype(ml_dtypes.bfloat16)
     hidden = rng.standard_normal((40, table.shape[1])).astype(np.float32)
     batch = np.full((40, table.shape[0]), np.nan, np.float32)
     rowdot(hidden, table, batch)
+    taken = sum(c[0] for c in calls)
+    assert taken == (0 if module.PANEL_MIN_TOKENS is None else 1)
     for t in (0, 17, 39):
         alone = np.full((1, table.shape[0]), np.nan, np.float32)
         rowdot(np.ascontiguousarray(hidden[t : t + 1]), table, alone)
         np.testing.assert_array_equal(alone[0].view(np.uint32), batch[t].view(np.uint32))
+    assert sum(c[0] for c in calls) == taken  # one token: the row tiles
 
 
 OTHER_CPU = textwrap.dedent(
