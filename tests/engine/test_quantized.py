@@ -95,6 +95,32 @@ def test_basic_embedding_over_a_quantized_weight_and_policies(session):
     assert not result[0, 1].any()
 
 
+@pytest.mark.parametrize(
+    "encoding",
+    [e for e in QuantizationEncoding if e.is_gguf or e.is_rowwise],
+    ids=lambda e: e.name,
+)
+def test_a_zeroed_row_is_positive_zero_fused_or_not(session, encoding, quantized_rows):
+    """Zero bytes decode to -0.0 in some formats (Q4_0's ``d * (q - 8)``); a row the gather
+    zeroed is +0.0 whether the decode fuses with the gather or runs after it."""
+    from ember.graph import ops
+
+    table = quantized_rows(encoding.name, 6, 256)
+    weight = Weight("w", DType.uint8, table.shape, quantization_encoding=encoding)
+    with Graph("z", input_types=[TensorType(DType.int64, ["n"])]) as g:
+        rows = ops.gather(weight, g.inputs[0], axis=0, out_of_range="zero")
+        g.output(ops.dequantize(encoding, rows))
+    with Graph("unfused", input_types=[TensorType(DType.int64, ["n"])]) as unfused:
+        rows = ops.gather(weight, unfused.inputs[0], axis=0, out_of_range="zero")
+        unfused.output(ops.dequantize(encoding, rows), rows)
+    ids = np.array([4, 9, 0], np.int64)
+    fused_values = session.load(g, {"w": table}).execute(ids)[0].to_numpy()
+    unfused_values, gathered = session.load(unfused, {"w": table}).execute(ids)
+    assert not gathered.to_numpy()[1].any()
+    assert_same_bits(unfused_values.to_numpy(), fused_values)
+    assert not np.signbit(fused_values[1]).any() and not fused_values[1].any()
+
+
 @pytest.mark.parametrize("encoding", [QuantizationEncoding.Q4_K, QuantizationEncoding.Q5_0])
 def test_vocab_parallel_quantized_equals_unsharded(session, encoding):
     table = quantized_table(encoding, vocab=23, hidden=256)

@@ -15,14 +15,16 @@ from ember.dtype import DType
 
 from ..dim import StaticDim
 from ..errors import GraphTypeError
-from ..graph import current_graph
+from ..graph import Node, current_graph
 from ..op import Op
 from ..quantization import QuantizationEncoding
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
+from .gather import GATHER
+from .sharded_gather import SHARDED_GATHER
 
-__all__ = ["DEQUANTIZE", "DEQUANTIZED_DTYPES", "dequantize"]
+__all__ = ["DEQUANTIZE", "DEQUANTIZED_DTYPES", "dequantize", "reads_zeroed_rows"]
 
 DEQUANTIZE = Op("dequantize")
 
@@ -56,3 +58,14 @@ def dequantize(
     result = TensorType(out_dtype, [*value.shape[:-1], hidden], value.device)
     attrs = {"encoding": encoding}
     return current_graph().add_node(DEQUANTIZE, [value], attrs, [result])[0]
+
+
+def reads_zeroed_rows(node: Node) -> bool:
+    """Whether a dequantize node's bytes come from a gather that zeroes out-of-range ids' rows.
+
+    Several formats decode zero bytes to -0.0 (Q4_0's ``d * (q - 8)`` with ``d = 0``), but where
+    the gather and the decode fuse a zeroed row is +0.0; the backends decode an all-zero row
+    after such a gather to +0.0 when they do not fuse either, so fusing never changes a bit.
+    """
+    source = node.inputs[0].node
+    return source.op in (GATHER, SHARDED_GATHER) and source.attrs["out_of_range"] == "zero"
