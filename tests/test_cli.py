@@ -256,6 +256,7 @@ def test_quantize_takes_every_float_table(tmp_path, capsys, dtype):
         (["embed", "{path}", "--ids", "1,99"], "id 99 at position (1,) is out of range"),
         (["quantize", "{path}", "--format", "q9_9", "-o", "{dir}/o.gguf"], "unknown format"),
         (["quantize", "{path}", "--format", "iq2_xxs", "-o", "{dir}/o.gguf"], "llama-quantize"),
+        (["quantize", "{path}", "--format", "nvfp4", "-o", "{dir}/o.gguf"], "FP8 sub-block"),
         (["quantize", "{path}", "--format", "rowwise_int8", "-o", "{dir}/o.gguf"], "no GGUF type"),
         (["quantize", "{path}", "--format", "q8_0", "-o", "{dir}/o.gguf"], "quantize a float"),
         (["inspect", "{dir}/corrupt.gguf"], "corrupt.gguf"),

@@ -33,6 +33,18 @@ def test_each_format_matches_gguf(name):
     assert BY_GGML_TYPE[fmt.ggml_type] is fmt
 
 
+def test_formats_are_found_by_any_case_or_encoding():
+    assert FORMATS["Q4_K"] is FORMATS["q4_k"] is FORMATS[QuantizationEncoding.Q4_K]
+    assert "Q6_K" in FORMATS and QuantizationEncoding.ROWWISE_INT8 in FORMATS
+    assert QuantizationEncoding.ROWWISE_INT8 not in GGUF_FORMATS
+    assert GGUF_FORMATS.get("IQ4_XS") is FORMATS["iq4_xs"] and FORMATS.get("q7_k") is None
+    assert list(FORMATS)[:2] == ["q4_0", "q4_1"]  # keys stay the lowercase names
+    for unknown in ("q7_k", QuantizationEncoding.GPTQ, 3):
+        assert unknown not in FORMATS
+        with pytest.raises(KeyError, match=r"unknown quantization format .*known: q4_0, q4_1"):
+            FORMATS[unknown]
+
+
 def test_get_format_any_case_and_unknown():
     assert get_format("Q4_K") is FORMATS["q4_k"]
     with pytest.raises(ValueError, match=r"known: q4_0, q4_1.*nvfp4"):

@@ -34,8 +34,8 @@ def quantize(args: argparse.Namespace) -> int:
         )
     if not fmt.quantizable:
         raise UsageError(
-            f"ember reads {fmt.name} but does not write it (it needs llama.cpp's importance-matrix "
-            f"search: use llama-quantize); ember writes: {', '.join(writable)}"
+            f"ember reads {fmt.name} but does not write it ({fmt.not_written}); "
+            f"ember writes: {', '.join(writable)}"
         )
     try:
         import gguf  # noqa: F401  (checked before the table is read and quantized)

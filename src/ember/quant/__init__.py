@@ -11,7 +11,8 @@ A new block format needs:
    ``iquants``, ``ternary``, ``fp4``; ``rowwise_format`` in ``rowwise``) and its place in
    :data:`FORMATS`; the graph's
    ``QuantizationEncoding``, the checkpoint readers, the CLI and the benchmarks follow;
-2. its reference decoder and quantizer there, numpy (``quantizable=False`` for decode only);
+2. its reference decoder and quantizer there, numpy (for decode only, no quantizer and a
+   ``not_written`` reason);
 3. its native row decoder in ``ember.engine.backends.native.kernels``;
 4. its XLA decoder in ``ember.engine.backends.xla.decode``, marked ``@_decodes(name)`` (or its
    name in that module's ``HOST_DECODED``, to decode on the host);
@@ -45,27 +46,52 @@ __all__ = [
     "FORMATS",
     "GGUF_FORMATS",
     "PLAIN_GGML_TYPES",
+    "FormatRegistry",
     "QuantFormat",
     "get_format",
     "row_bytes",
     "row_values",
 ]
 
-FORMATS: dict[str, QuantFormat] = {
-    fmt.name: fmt
+
+class FormatRegistry(dict[str, QuantFormat]):
+    """Formats keyed by their lowercase names, and found by a name of any case ("Q4_K") or by a
+    `QuantizationEncoding`; an unknown key's KeyError lists the known ones."""
+
+    def __missing__(self, key: object) -> QuantFormat:
+        name = _name_of(key)
+        if name is not None and dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        raise KeyError(f"unknown quantization format {key!r}; known: {', '.join(self)}")
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, _name_of(key))
+
+    def get(self, key: object, default: QuantFormat | None = None) -> QuantFormat | None:  # type: ignore[override]
+        return dict.get(self, _name_of(key), default)
+
+
+def _name_of(key: object) -> str | None:
+    """A registry key: a name in lowercase, or an encoding's (its `name` is lowercase)."""
+    name = getattr(key, "name", key) if not isinstance(key, str) else key
+    return name.lower() if isinstance(name, str) else None
+
+
+FORMATS = FormatRegistry(
+    (fmt.name, fmt)
     for fmt in (
         *(Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K),
         *(IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M),
         *(TQ1_0, TQ2_0, MXFP4, NVFP4),
         *(ROWWISE_INT8, ROWWISE_INT4, ROWWISE_INT2),
     )
-}
+)
 """The one registry of quantization formats: everything else (encodings, kernels' dispatch,
 tests, benchmarks, checkpoint readers) derives its list from it."""
 
-GGUF_FORMATS: dict[str, QuantFormat] = {
-    name: fmt for name, fmt in FORMATS.items() if fmt.ggml_type is not None
-}
+GGUF_FORMATS = FormatRegistry(
+    (name, fmt) for name, fmt in FORMATS.items() if fmt.ggml_type is not None
+)
 """The formats GGUF files store (all but the rowwise ones), in the registry's order."""
 
 BY_GGML_TYPE: dict[int, QuantFormat] = {fmt.ggml_type: fmt for fmt in GGUF_FORMATS.values()}
@@ -77,7 +103,7 @@ def get_format(name: str) -> QuantFormat:
     Raises:
         ValueError: no such format; the message lists the known ones.
     """
-    fmt = FORMATS.get(str(name).lower())
+    fmt = FORMATS.get(name)
     if fmt is None:
         raise ValueError(f"unknown quantization format {name!r}; known: {', '.join(FORMATS)}")
     return fmt

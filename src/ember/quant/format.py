@@ -51,11 +51,16 @@ class QuantFormat:
     block_bytes: int
     dequantize: Callable[[np.ndarray], np.ndarray]
     quantize: Callable[[np.ndarray], np.ndarray]
-    quantizable: bool = True
-    """False where ember only decodes (the grid i-quants, NVFP4): `quantize` then raises
-    NotImplementedError saying what to use instead."""
+    not_written: str | None = None
+    """Why ember only decodes this format (the grid i-quants, NVFP4) and what quantizes to it
+    instead; `quantize` then raises NotImplementedError saying so. None: ember writes it."""
     row_tail_bytes: int = 0
     """Bytes each row keeps after its values (`ember.quant.rowwise`: scale and bias)."""
+
+    @property
+    def quantizable(self) -> bool:
+        """Whether `quantize` writes this format."""
+        return self.not_written is None
 
     def __repr__(self) -> str:
         tail = f", then {self.row_tail_bytes} B a row" if self.row_tail_bytes else ""
@@ -119,11 +124,13 @@ def block_format(
     block_elements: int,
     block_bytes: int,
     decode: Callable[[np.ndarray], np.ndarray],
-    encode: Callable[[np.ndarray], np.ndarray],
-    quantizable: bool = True,
+    encode: Callable[[np.ndarray], np.ndarray] | None,
+    not_written: str | None = None,
 ) -> QuantFormat:
     """A :class:`QuantFormat` whose conversions check, reshape and chunk, then call
-    ``decode``/``encode`` on 2-D arrays of whole blocks."""
+    ``decode``/``encode`` on 2-D arrays of whole blocks. With ``not_written`` (why ember does
+    not quantize to it, and what does) there is no ``encode``: ``quantize`` raises
+    NotImplementedError with that reason."""
 
     def dequantize(blocks: np.ndarray) -> np.ndarray:
         blocks = np.asarray(blocks)
@@ -140,6 +147,8 @@ def block_format(
         return out.reshape(*blocks.shape[:-1], width // block_bytes * block_elements)
 
     def quantize(values: np.ndarray) -> np.ndarray:
+        if encode is None:
+            raise NotImplementedError(f"ember does not quantize to {name.upper()}: {not_written}")
         values = np.asarray(values)
         if values.dtype not in _FLOAT_INPUTS:
             raise TypeError(f"{name} quantize takes float values, got {values.dtype}")
@@ -161,7 +170,7 @@ def block_format(
     dequantize.__name__ = f"dequantize_{name}"
     quantize.__name__ = f"quantize_{name}"
     return QuantFormat(
-        name, ggml_type, block_elements, block_bytes, dequantize, quantize, quantizable
+        name, ggml_type, block_elements, block_bytes, dequantize, quantize, not_written
     )
 
 

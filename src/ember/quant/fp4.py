@@ -69,15 +69,15 @@ def _encode_mxfp4(x: np.ndarray) -> np.ndarray:
     return np.concatenate([e, code[:, :16] | (code[:, 16:] << 4)], axis=1)
 
 
-def _encode_nvfp4(x: np.ndarray) -> np.ndarray:
-    raise NotImplementedError(
-        "ember cannot quantize to NVFP4 (it has no search for the FP8 sub-block scales); "
-        "quantize with llama.cpp's llama-quantize"
-    )
-
-
 # Bytes per block as the sum of the struct's fields (see the layout table above).
 MXFP4 = block_format("mxfp4", 39, 32, 1 + 32 // 2, _decode_mxfp4, _encode_mxfp4)
 NVFP4 = block_format(
-    "nvfp4", 40, 64, 64 // 16 + 64 // 2, _decode_nvfp4, _encode_nvfp4, quantizable=False
+    "nvfp4",
+    40,
+    64,
+    64 // 16 + 64 // 2,
+    _decode_nvfp4,
+    None,
+    "its FP8 sub-block scales need a search ember does not have; quantize with llama.cpp's "
+    "llama-quantize",
 )

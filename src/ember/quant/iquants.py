@@ -297,14 +297,13 @@ def _encode_iq4_xs(x: np.ndarray) -> np.ndarray:
 
 def _grid_format(name: str, ggml_type: int, block_bytes: int, decode) -> QuantFormat:
     """A 256-value grid i-quant: decoded here, quantized only by llama.cpp."""
+    return block_format(name, ggml_type, QK_K, block_bytes, decode, None, _GRID_NOT_WRITTEN)
 
-    def encode(x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError(
-            f"ember does not quantize to {name.upper()}: a grid i-quant needs a lattice search "
-            "guided by an importance matrix; quantize with llama.cpp's llama-quantize"
-        )
 
-    return block_format(name, ggml_type, QK_K, block_bytes, decode, encode, quantizable=False)
+_GRID_NOT_WRITTEN = (
+    "a grid i-quant needs a lattice search guided by an importance matrix; quantize with "
+    "llama.cpp's llama-quantize"
+)
 
 
 _F16 = 2  # bytes of one fp16 scale
