@@ -11,6 +11,7 @@ import sys
 import gguf
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 from ember.cli import main
 from ember.quant import FORMATS
@@ -72,7 +73,7 @@ def test_embed_prints_json_writes_npy_and_shards(checkpoint, capsys, tmp_path):
     assert main([*args, str(out)]) == 0
     assert np.load(out).tobytes() == want.tobytes()
     assert main(["embed", str(path), "--ids", "3", "--tensor", "output.weight"]) == 0
-    assert "output.weight: 1 vectors of 64 values" in capsys.readouterr().out.replace("\n", " ")
+    assert "output.weight: 1 vector of 64 values" in capsys.readouterr().out.replace("\n", " ")
 
 
 def test_embed_o_adds_npy_names_the_file_and_overwrites_only_with_force(
@@ -195,6 +196,8 @@ def test_embed_output_arguments_are_usage_errors(
         ("", "no ids given"),
         (" , ", "no ids given"),
         ("99999999999999999999", "id 99999999999999999999 at position (0,) is out of range"),
+        ("1_0", "expected comma-separated whole numbers, got '1_0'"),
+        ("\u0661", "expected comma-separated whole numbers, got '\u0661'"),
     ],
 )
 def test_malformed_ids_are_usage_errors(checkpoint, capsys, ids, message):
@@ -351,10 +354,12 @@ def test_quantize_write_that_fails_part_way_is_one_line_and_keeps_the_old_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.gguf", "old.gguf"]
 
 
-def test_a_closed_pipe_ends_the_command_quietly(checkpoint):
-    """`ember embed ... | head -c 10`: no traceback, the status of a tool SIGPIPE ended."""
+@pytest.mark.parametrize("output", ["json", "table"])
+def test_a_closed_pipe_ends_the_command_quietly(checkpoint, output):
+    """`ember embed ... | head -c 10`: no traceback, the status of a tool SIGPIPE ended, for
+    JSON and for rich's tables alike."""
     path, _ = checkpoint
-    command = [sys.executable, "-m", "ember.cli", "embed", str(path), "--format", "json"]
+    command = [sys.executable, "-m", "ember.cli", "embed", str(path), "--format", output]
     process = subprocess.Popen(
         [*command, "--ids", ",".join(["3"] * 2000)],
         stdout=subprocess.PIPE,
@@ -363,3 +368,34 @@ def test_a_closed_pipe_ends_the_command_quietly(checkpoint):
     process.stdout.close()  # the reader is gone before the command writes a byte
     err = process.stderr.read().decode()
     assert process.wait(timeout=120) == 141 and err == "", err
+
+
+@pytest.mark.parametrize("output", ["json", "table"])
+def test_stdout_that_refuses_writes_is_one_line_and_status_1(checkpoint, output):
+    """`ember embed ... > /dev/full`: the error in one line, no traceback."""
+    path, _ = checkpoint
+    command = [sys.executable, "-m", "ember.cli", "embed", str(path), "--ids", "1,2"]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [*command, "--format", output], stdout=full, stderr=subprocess.PIPE, timeout=120
+        )
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert err == "ember embed: error: No space left on device\n", err
+
+
+def test_embed_json_writes_nan_and_infinities_as_null(tmp_path, capsys):
+    table = np.arange(12, dtype=np.float32).reshape(3, 4)
+    table[1, :3] = [np.nan, np.inf, -np.inf]
+    save_file({"model.embed_tokens.weight": table}, tmp_path / "m.safetensors")
+    assert main(["embed", str(tmp_path / "m.safetensors"), "--ids", "1,2", "--format", "json"]) == 0
+    vectors = json.loads(capsys.readouterr().out)["vectors"]  # strict JSON: no NaN literal
+    assert vectors == [[None, None, None, 7.0], [8.0, 9.0, 10.0, 11.0]]
+
+
+def test_tokenizer_without_text_is_a_usage_error(checkpoint, capsys):
+    path, _ = checkpoint
+    with pytest.raises(SystemExit) as exit_info:
+        main(["embed", str(path), "--ids", "1", "--tokenizer", "tokenizer.json"])
+    assert exit_info.value.code == 2
+    assert "argument --tokenizer: only with --text" in capsys.readouterr().err

@@ -114,14 +114,15 @@ def test_table_titles_are_one_line_within_the_table(tied, capsys, args, title):
     ],
 )
 def test_hidden_states_of_every_rank_and_float_dtype(tied, tmp_path, capsys, shape, dtype):
-    """One vector, (batch, seq, hidden), bfloat16 (which .npy stores as 2-byte void), and
-    big-endian files."""
+    """One vector (whose ids, as `nn.LMHead`'s, have no token axis), (batch, seq, hidden),
+    bfloat16 (which .npy stores as 2-byte void), and big-endian files."""
     path, table, _, _ = tied
     hidden = np.random.default_rng(1).integers(-2, 3, size=shape).astype(dtype)
     np.save(tmp_path / "h.npy", hidden)
     result = run_json(capsys, path, "--hidden", tmp_path / "h.npy", "--argmax")
     exact = hidden.astype(np.float32).reshape(-1, WIDTH) @ table.T
-    want = np.argmax(exact, axis=-1).reshape(shape[:-1] if len(shape) > 1 else (1,))
+    want = np.argmax(exact, axis=-1).reshape(shape[:-1])
+    assert np.asarray(result["ids"]).shape == want.shape
     np.testing.assert_array_equal(result["ids"], want)
 
 
@@ -278,10 +279,11 @@ def test_bad_arguments_are_usage_errors(tied, tmp_path, monkeypatch, capsys, arg
         assert "argument --force: only with --out" in err, err
 
 
-def test_a_closed_pipe_ends_the_command_quietly(tied, tmp_path):
+@pytest.mark.parametrize("output", ["json", "table"])
+def test_a_closed_pipe_ends_the_command_quietly(tied, tmp_path, output):
     path, _, _, _ = tied
     np.save(tmp_path / "many.npy", np.ones((3000, WIDTH), np.float32))
-    command = [sys.executable, "-m", "ember.cli", "logits", str(path), "--format", "json"]
+    command = [sys.executable, "-m", "ember.cli", "logits", str(path), "--format", output]
     process = subprocess.Popen(
         [*command, "--hidden", str(tmp_path / "many.npy")],
         stdout=subprocess.PIPE,

@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             embed_parser.error("argument --force: only with -o (the file it may overwrite)")
         if args.format == "npy" and args.output is None:
             embed_parser.error("argument --format npy: writes a file; give it with -o FILE.npy")
+        if args.tokenizer is not None and args.text is None:
+            embed_parser.error("argument --tokenizer: only with --text (the text it tokenizes)")
     from importlib import import_module
 
     from ember.errors import OutOfRangeError
@@ -174,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         return _CLOSED_PIPE_STATUS
     except (CheckpointError, OutOfRangeError, FileNotFoundError, UsageError) as error:
         print(f"ember {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # stdout on a full disk or a device that refuses writes
+        where = f": {error.filename!r}" if error.filename else ""
+        print(f"ember {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no failed exit flush
         return 1
 
 

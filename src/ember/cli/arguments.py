@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 __all__ = ["host_port", "id_list", "natural", "positive", "threads"]
 
@@ -13,12 +14,9 @@ def id_list(text: str) -> list[int]:
     parts = [part.strip() for part in text.split(",")]
     if not any(parts):
         raise argparse.ArgumentTypeError("no ids given")
-    try:
-        ids = [int(part) for part in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated whole numbers, got {text!r}"
-        ) from None
+    if not all(_WHOLE.fullmatch(part) for part in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
+    ids = [int(part) for part in parts]
     for i, value in enumerate(ids):
         if not -(2**63) <= value < 2**63:
             raise argparse.ArgumentTypeError(
@@ -27,10 +25,20 @@ def id_list(text: str) -> list[int]:
     return ids
 
 
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+"""A whole number in ASCII digits: `int` alone also takes "1_0" and other scripts' digits."""
+
+
 def host_port(text: str) -> str:
     """``host:port``, the port a whole number in [1, 65535]."""
     host, colon, port = text.rpartition(":")
-    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if (
+        not colon
+        or not host
+        or not port.isascii()
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+    ):
         raise argparse.ArgumentTypeError(f"expected host:port, e.g. 10.0.0.1:9876, got {text!r}")
     return text
 
@@ -45,10 +53,9 @@ def positive(text: str) -> int:
 
 
 def _whole(text: str, least: int, rule: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not _WHOLE.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    value = int(text)
     if value < least:
         raise argparse.ArgumentTypeError(f"{rule}, got {value}")
     return value

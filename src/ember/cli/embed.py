@@ -24,7 +24,7 @@ def embed(args: argparse.Namespace) -> int:
 
     from . import UsageError
     from .model_path import model_path
-    from .output import checked_npy_output, save_npy
+    from .output import checked_npy_output, json_values, save_npy
     from .tables import pick_table
 
     fmt = args.format or ("npy" if args.output is not None else "table")
@@ -53,9 +53,8 @@ def embed(args: argparse.Namespace) -> int:
         save_npy(output, vectors)
         print(f"wrote {vectors.shape} {vectors.dtype} vectors of {data.name} to {output}")
     elif fmt == "json":
-        json.dump(
-            {"tensor": data.name, "ids": ids.tolist(), "vectors": vectors.tolist()}, sys.stdout
-        )
+        fields = {"tensor": data.name, "ids": ids.tolist(), "vectors": json_values(vectors)}
+        json.dump(fields, sys.stdout, allow_nan=False)
         print()
     else:
         _print_table(data.name, ids, vectors)
@@ -71,11 +70,13 @@ def _ids(args: argparse.Namespace, path: Path) -> np.ndarray:
 
 
 def _print_table(name: str, ids: np.ndarray, vectors: np.ndarray) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from .output import console
+
     width = vectors.shape[1]
-    table = Table(title=f"{name}: {len(ids)} vectors of {width} values ({vectors.dtype})")
+    count = f"{len(ids)} vector{'' if len(ids) == 1 else 's'}"
+    table = Table(title=f"{name}: {count} of {width} values ({vectors.dtype})")
     table.add_column("id", justify="right")
     table.add_column(f"first {min(_SHOWN, width)} values")
     table.add_column("norm", justify="right")
@@ -83,4 +84,4 @@ def _print_table(name: str, ids: np.ndarray, vectors: np.ndarray) -> None:
         head = " ".join(f"{v: .4f}" for v in vector[:_SHOWN].astype(np.float64))
         norm = float(np.linalg.norm(vector.astype(np.float64)))
         table.add_row(str(token), head + (" ..." if width > _SHOWN else ""), f"{norm:.4f}")
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    console().print(table)

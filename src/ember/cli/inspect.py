@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 __all__ = ["inspect"]
 
 
 def inspect(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from ember.weights import load
 
     from .model_path import model_path
+    from .output import console
     from .tables import is_embedding
 
     weights = load(model_path(args.path))
@@ -26,5 +25,5 @@ def inspect(args: argparse.Namespace) -> int:
         mark = "token embedding" if is_embedding(name) else ""
         shape = " x ".join(str(d) for d in data.shape)
         table.add_row(name, data.kind, shape, f"{data.nbytes:,}", mark)
-    Console(width=None if sys.stdout.isatty() else 200).print(table)  # piped: names unclipped
+    console().print(table)
     return 0

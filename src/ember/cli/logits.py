@@ -24,7 +24,7 @@ def logits(args: argparse.Namespace) -> int:
 
     from . import UsageError
     from .model_path import model_path
-    from .output import checked_npy_output, save_npy
+    from .output import checked_npy_output, json_values, save_npy
 
     out = None if args.out is None else checked_npy_output("--out", args.out, args.force)
     hidden = _hidden_states(args.hidden)
@@ -49,7 +49,7 @@ def logits(args: argparse.Namespace) -> int:
         save_npy(out, results[0])
         print(f"wrote {results[0].shape} {results[0].dtype} logits of {data.name} to {out}")
     elif args.format == "json":
-        fields = dict(zip(_FIELDS[output], map(_json_values, results), strict=True))
+        fields = dict(zip(_FIELDS[output], map(json_values, results), strict=True))
         json.dump({"tensor": data.name, "output": output, **fields}, sys.stdout, allow_nan=False)
         print()
     else:
@@ -115,7 +115,7 @@ def _hidden_states(path: str) -> np.ndarray:
             f"{path} has shape {hidden.shape}; the head takes (hidden,), (tokens, hidden) or "
             "(batch, seq, hidden)"
         )
-    return hidden.reshape(1, -1) if hidden.ndim == 1 else hidden
+    return hidden
 
 
 def _not_numeric_npy(path: str) -> str:
@@ -134,15 +134,6 @@ def _not_numeric_npy(path: str) -> str:
     if dtype.hasobject:
         return "it holds pickled Python objects"
     return "it is damaged or cut short"
-
-
-def _json_values(array: np.ndarray) -> list:
-    """`array` as JSON lists: NaN and ±inf, which JSON has no number for, become null."""
-    if array.dtype.kind != "f":
-        return array.tolist()
-    values = array.astype(object)
-    values[~np.isfinite(array)] = None
-    return values.tolist()
 
 
 def _names(dtypes: tuple) -> str:
@@ -192,11 +183,12 @@ def _run_head(
 def _print_table(
     name: str, vocab: int, output: str, tokens: tuple[int, ...], results: list[np.ndarray]
 ) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from .output import console as piped_console
+
     count = int(np.prod(tokens))
-    console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    console = piped_console(highlight=False)
     # Rich wraps a title at the table's width, which two narrow columns make small: the title
     # stays a word or two, and what the table is of goes on a line of its own above it.
     console.print(f"{name}, {vocab} rows; {count} token{'' if count == 1 else 's'}", markup=False)

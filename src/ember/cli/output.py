@@ -1,15 +1,29 @@
-"""The files the `ember` commands write (`embed -o`, `logits --out`, `quantize -o`): the target
-worked out and checked before any work, and written beside it then renamed into place."""
+"""What the `ember` commands write: files (`embed -o`, `logits --out`, `quantize -o`), their
+target worked out and checked before any work, and written beside it then renamed into place;
+and what they print (rich tables, JSON values)."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["checked_npy_output", "checked_output", "npy_target", "save_npy", "write_through_rename"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = [
+    "checked_npy_output",
+    "checked_output",
+    "console",
+    "json_values",
+    "npy_target",
+    "save_npy",
+    "write_through_rename",
+]
 
 
 def npy_target(given: str) -> Path:
@@ -75,3 +89,46 @@ def save_npy(path: Path, array: np.ndarray) -> None:
             np.save(file, array)
 
     write_through_rename(path, write)
+
+
+def console(**options: object) -> Console:
+    """A rich console on stdout, as wide as the terminal or, piped, 200 columns (names
+    unclipped). A reader that closes the pipe raises BrokenPipeError, which `ember` turns into
+    a quiet status 141, where rich's own handling would exit with status 1."""
+    from rich.console import Console
+
+    class _PipedConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    width = None if sys.stdout.isatty() else 200
+    return _PipedConsole(file=_InPieces(sys.stdout), width=width, **options)
+
+
+class _InPieces:
+    """A text stream whose writes go on in pieces of at most 8 KiB. Rich writes a whole table
+    at once, and one large write to a pipe whose reader leaves midway ends short, with no
+    error: in pieces, the next one meets the closed pipe (BrokenPipeError)."""
+
+    _PIECE = 8192
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        for start in range(0, len(text), self._PIECE):
+            self._stream.write(text[start : start + self._PIECE])
+        return len(text)
+
+    def __getattr__(self, name: str) -> object:  # isatty, fileno, encoding, flush, ...
+        return getattr(self._stream, name)
+
+
+def json_values(array: np.ndarray) -> list:
+    """`array` as JSON lists: NaN and ±inf, which JSON has no number for, become null."""
+    if array.dtype.kind != "f":
+        return array.tolist()
+    values = array.astype(object)
+    values[~np.isfinite(array)] = None
+    return values.tolist()
