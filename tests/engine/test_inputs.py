@@ -74,6 +74,19 @@ def test_ids_that_do_not_fit_and_other_kinds_are_clear_errors(session):
         model.execute(["a"])
     with pytest.raises(TypeError, match="not a rectangular array"):
         model.execute([[1, 2], [3]])
+    for past_64_bits in ([2**70], [1, -(2**70)]):
+        with pytest.raises(TypeError, match=r"value -?1180591620717411303424 does not fit"):
+            model.execute(past_64_bits)
+
+
+def test_session_devices_are_a_nonempty_list():
+    from ember.engine import InferenceSession
+
+    for one in ("cpu", CPU()):
+        with pytest.raises(TypeError, match=r"devices is a list of ember.driver devices"):
+            InferenceSession(devices=one)
+    with pytest.raises(ValueError, match=r"devices is empty"):
+        InferenceSession(devices=[])
 
 
 def test_a_converted_id_out_of_the_vocabulary_still_names_itself(session):

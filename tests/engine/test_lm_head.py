@@ -11,6 +11,7 @@ from conftest import assert_within_dot_bound
 
 import ember.nn as nn
 from ember.dtype import DType
+from ember.engine import InferenceSession
 from ember.engine.backends.native.plan import build_plan
 from ember.graph import Graph, TensorType, Weight
 from ember.graph.ops.constant import WEIGHT
@@ -227,6 +228,12 @@ def test_bad_heads_are_clear_errors_at_build_time():
     with pytest.raises(TypeError, match="takes an EmbeddingV2, Embedding or VocabParallel") as info:
         nn.LMHead(np.zeros((3000, 64), np.float32))
     assert str(info.value).endswith("got a ndarray of shape (3000, 64), float32")  # no repr
+    assert "LMHead(Embedding(table))" in str(info.value)  # what to write instead, which works
+    table = np.eye(4, dtype=np.float32)
+    with Graph("array", input_types=[TensorType(DType.float32, ["n", 4])]) as g:
+        g.output(nn.LMHead(nn.Embedding(table), output="argmax")(g.inputs[0]))
+    hidden = np.array([[0, 0, 1, 0], [1, 0, 0, 0]], np.float32)
+    np.testing.assert_array_equal(InferenceSession().load(g).execute(hidden)[0].to_numpy(), [2, 0])
 
 
 @pytest.mark.parametrize(

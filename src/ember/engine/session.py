@@ -45,7 +45,13 @@ class InferenceSession:
         backend: str = "auto",
         max_idle_bytes: int | None = None,
     ) -> None:
+        if isinstance(devices, str | Device):
+            raise TypeError(
+                f"devices is a list of ember.driver devices (e.g. [CPU()]), got {devices!r}"
+            )
         devices = list(devices) if devices is not None else [CPU()]
+        if not devices:
+            raise ValueError("devices is empty: give at least one, or leave it out for [CPU()]")
         for device in devices:
             if not isinstance(device, Device):
                 raise TypeError(f"devices must be ember.driver devices, got {device!r}")
@@ -90,8 +96,9 @@ class InferenceSession:
             for t in node.result_types:
                 if not self._backend.supports(t.device):
                     raise ValueError(
-                        f"{node.op} places a value on {t.device}, which the {self.backend} "
-                        f"backend of this session cannot run on; {_available(self._backend)}"
+                        f"the graph places a value on {t.device} (its {node.op}), which the "
+                        f"{self.backend} backend of this session cannot run on; "
+                        f"{_available(self._backend)}"
                     )
 
 

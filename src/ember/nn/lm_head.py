@@ -93,7 +93,7 @@ class LMHead(Module):
         if not isinstance(embedding, EmbeddingV2 | VocabParallelEmbedding):
             raise TypeError(
                 "LMHead takes an EmbeddingV2, Embedding or VocabParallelEmbedding (for a table "
-                f"array: EmbeddingV2.from_weight), got a {described(embedding)}"
+                f"array: LMHead(Embedding(table))), got a {described(embedding)}"
             )
         if output not in OUTPUTS:
             raise ValueError(f"LMHead: output must be one of {OUTPUTS}, got {output!r}")
