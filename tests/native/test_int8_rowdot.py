@@ -81,6 +81,19 @@ def test_activations_are_levels_in_range_with_one_scale_per_block():
     np.testing.assert_array_equal(sums, xq.reshape(3, 32, 16).sum(axis=-1, dtype=np.int64))
 
 
+def test_a_subnormal_scale_keeps_every_level_in_range_and_its_sign():
+    """Under ``127 * 2**-126`` a block's scale is subnormal: rounded to nearest it may fall
+    short of ``max|x| / 127``, and the largest level past 127 would wrap to a negative int8."""
+    rng = np.random.default_rng(8)
+    for absmax in (2.5e-43, 1e-40, 3e-39, 1e-37, 1.2e-36):
+        hidden = (rng.uniform(-1, 1, (1, BLOCK)) * absmax).astype(np.float32)
+        hidden[0, :2] = [absmax, -absmax]
+        xq, dx, _ = quantize_activations(hidden)
+        assert np.abs(xq.astype(np.int32)).max() <= 127
+        assert xq[0, 0] > 0 > xq[0, 1] and (np.sign(xq) * np.sign(hidden) >= 0).all()
+        assert np.abs(xq[0].astype(np.float64) * dx[0, 0] - hidden[0]).max() <= dx[0, 0] / 2
+
+
 def test_nan_in_the_hidden_states_makes_that_tokens_logits_nan():
     table = sample_table("q4_k", 4, 512, seed=6)
     hidden = states(2, 512, seed=7)

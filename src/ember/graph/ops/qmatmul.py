@@ -50,7 +50,9 @@ def qmatmul(
     `int8_activations=True`, `lhs` is quantized to 8 bits per block of 256 values (as MAX and
     llama.cpp's Q8_K do) so that integer dot products can be used: each logit then differs
     from the exact one by at most ``sum over blocks of max|lhs|_block / 254 * sum |w|_block``
-    plus float32 rounding (the native int8 kernel's docstring derives it). Formats outside
+    plus float32 rounding (the native int8 kernel's docstring derives it; it holds for blocks
+    whose max ``|lhs|`` is at least ``127 * 2**-126``, where the scale is a normal float32,
+    and on `xla`, which flushes subnormals to zero, smaller blocks count as 0). Formats outside
     `INT8_ACTIVATION_FORMATS`, and CPUs without AVX2 on the native backend, compute
     exactly. Every block format of `ember.quant.FORMATS` is
     taken; `config` is for GPTQ, which has no row blocks, and must be None.

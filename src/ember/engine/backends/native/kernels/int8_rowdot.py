@@ -29,7 +29,9 @@ logit differs from the exact ``sum_i w_i x_i`` (``w`` as gguf decodes it) by at 
 ``sum_blocks max|x|_block / 254 * sum_(i in block) |w_i|``, plus float32 rounding of the
 scale products and of each lane's running sum over ``width / 256`` blocks (a few ulps of
 ``sum_i |w_i x_i|``, counting Q4_K's ``d * sc * q`` and ``dmin * m`` terms apart, times that
-count). The integer sums are exact.
+count). The integer sums are exact. The bound is for blocks whose scale ``dx`` is a normal
+float32 (max ``|x|`` from ``127 * 2**-126``, about 1.5e-36, up): below, ``dx`` and its
+products are subnormal and keep fewer bits, so their rounding is no longer a few ulps.
 """
 
 from __future__ import annotations
@@ -90,12 +92,16 @@ def quantize_activations(hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     """``(xq, dx, sums)`` of float32 `hidden` `(tokens, width)`: int8 levels, the float32 scale
     of each block of 256 values `(tokens, width / 256)` and the int32 sum of the levels of each
     16 values `(tokens, width / 16)`. A block with a NaN or an infinity gets a NaN scale (its
-    logits are NaN), an all-zero block the scale 0."""
+    logits are NaN), an all-zero block the scale 0. A scale below float32's normal range
+    (blocks whose max ``|x|`` is under ``127 * 2**-126``) is rounded up where rounding to
+    nearest fell short, so that no level passes 127 (as int8 it would change sign)."""
     tokens, width = hidden.shape
     blocks = hidden.reshape(tokens, width // BLOCK, BLOCK)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         absmax = np.abs(blocks).max(axis=-1, keepdims=True)
         dx = (absmax / np.float32(127)).astype(np.float32)
+        short = (dx < np.finfo(np.float32).tiny) & (dx * np.float32(127) < absmax)  # exact
+        dx[short] = np.nextafter(dx[short], np.float32(np.inf))
         dx[~np.isfinite(absmax)] = np.nan
         levels = np.where(dx > 0, np.rint(blocks / dx), 0)
     xq = np.nan_to_num(levels).astype(np.int8).reshape(tokens, width)
