@@ -19,11 +19,11 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from ember.dtype import DType  # noqa: F401 - the doctest's
+from ember.dtype import DType
 from ember.graph import DeviceRef, TensorValue, ops
 from ember.graph.ops.gather import index_value
 
-from .embedding_bag import EmbeddingBag
+from .embedding_bag import EmbeddingBag, as_output_dtype, checked_output_dtype
 from .module import Module
 
 __all__ = ["EmbeddingBagCollection"]
@@ -51,6 +51,10 @@ class EmbeddingBagCollection(Module):
     or mean may differ from the unsharded one in its last bits, as its terms are grouped by
     device; max, and every table held whole, give the same bits). Across the processes of a
     job (XLA), `values` and `lengths` are the same host arrays in every process.
+
+    The result is float32, or bfloat16 / float16 when every table is of that dtype;
+    `output_dtype` (bfloat16 or float16) rounds float32 results once more, to that dtype, as
+    TorchRec's `output_dtype` does.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class EmbeddingBagCollection(Module):
         *,
         devices: Sequence[DeviceRef] | None = None,
         sharding: Sharding | Sequence[int | Literal["row"]] = "table",
+        output_dtype: DType | None = None,
     ) -> None:
         super().__init__()
         self.bags = list(bags)
@@ -102,6 +107,15 @@ class EmbeddingBagCollection(Module):
         if not self.features:
             raise ValueError("EmbeddingBagCollection needs at least one feature")
         self.device = self.bags[0].device
+        for i, bag in enumerate(self.bags):
+            if bag.output_dtype is not None:
+                raise ValueError(
+                    f"bags[{i}] has output_dtype={bag.output_dtype!r}, which a bag alone "
+                    "takes; give a collection's output_dtype to the collection"
+                )
+        pooled_dtypes = {bag.pooled_dtype for bag in self.bags}
+        pooled = pooled_dtypes.pop() if len(pooled_dtypes) == 1 else DType.float32
+        self.output_dtype = checked_output_dtype(pooled, output_dtype, "EmbeddingBagCollection")
         self.columns: dict[str, tuple[int, int]] = {}
         """Each feature's columns `[start, stop)` in the result (`KeyedTensor`'s offsets)."""
         start = 0
@@ -127,7 +141,7 @@ class EmbeddingBagCollection(Module):
         sizes = index_value("embedding_bag_collection lengths", lengths).to(self.device)
         if per_sample_weights is not None:
             per_sample_weights = ops.as_value(per_sample_weights).to(self.device)
-        return ops.embedding_bag_collection(
+        pooled = ops.embedding_bag_collection(
             [bag.weight for bag in self.bags],
             ids,
             sizes,
@@ -138,6 +152,7 @@ class EmbeddingBagCollection(Module):
             out_of_range=[bag.out_of_range for bag in self.bags],
             quantization_encodings=[bag.quantization_encoding for bag in self.bags],
         )
+        return as_output_dtype(pooled, self.output_dtype)
 
     def shard_bounds(self, bag: int, device_index: int) -> tuple[int, int]:
         """The `[start, end)` rows of bag `bag`'s table held by device `device_index`: a
@@ -159,7 +174,7 @@ class EmbeddingBagCollection(Module):
                 [table[start:end].to(d)
                  for (start, end), d in zip(bounds, self.devices, strict=True) if end > start]
             )  # fmt: skip
-        return ops.sharded_embedding_bag_collection(
+        pooled = ops.sharded_embedding_bag_collection(
             tables,
             index_value("embedding_bag_collection values", values),
             index_value("embedding_bag_collection lengths", lengths),
@@ -171,6 +186,7 @@ class EmbeddingBagCollection(Module):
             out_of_range=[bag.out_of_range for bag in self.bags],
             quantization_encodings=[bag.quantization_encoding for bag in self.bags],
         )
+        return [as_output_dtype(result, self.output_dtype) for result in pooled]
 
     def _placement(self, sharding: Any) -> list[int | str] | None:
         """Each bag's placement, checked.
