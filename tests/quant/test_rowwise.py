@@ -12,6 +12,7 @@ from conftest import assert_same_bits
 
 from ember.graph import QuantizationEncoding
 from ember.quant import FORMATS, row_bytes
+from ember.quant.rowwise import from_fbgemm_tbe
 
 NAMES = ["rowwise_int8", "rowwise_int4", "rowwise_int2"]
 BITS = {"rowwise_int8": 8, "rowwise_int4": 4, "rowwise_int2": 2}
@@ -197,3 +198,34 @@ def test_dequantize_equals_torch_unpack(torch, name):
     for rows in (packed, random):
         want = unpack(torch.from_numpy(rows)).numpy()
         assert_same_bits(FORMATS[name].dequantize(rows), want, nan_meets_nan=True)
+
+
+# ---- FBGEMM's table-batched layout ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rows_from_fbgemm_tbe_keep_the_values_and_the_float16_scale_and_bias(name):
+    rng = np.random.default_rng(8)
+    values = rng.integers(0, 256, (50, 32 * BITS[name] // 8), dtype=np.uint8)
+    halves = (rng.standard_normal((50, 2)) * np.exp2(rng.integers(-20, 12, (50, 2)))).astype("<f2")
+    rows = from_fbgemm_tbe(values, halves.view(np.uint8), name.upper())
+    tail = 8 if name == "rowwise_int8" else 4
+    assert rows.shape == (50, values.shape[1] + tail) and rows.dtype == np.uint8
+    np.testing.assert_array_equal(rows[:, :-tail], values)
+    scale_type = "<f4" if tail == 8 else "<f2"
+    np.testing.assert_array_equal(
+        rows[:, -tail:].copy().view(scale_type), halves.astype(scale_type)
+    )
+    decoded = FORMATS[name].dequantize(rows)
+    for row, want in zip(rows[:5], decoded[:5], strict=True):
+        assert_same_bits(reference_row(name, row), want)
+
+
+def test_fbgemm_tbe_rows_of_the_wrong_kind_are_clear_errors():
+    values, scale_bias = np.zeros((3, 8), np.uint8), np.zeros((3, 4), np.uint8)
+    with pytest.raises(ValueError, match="a format of rowwise_int8, rowwise_int4, rowwise_int2"):
+        from_fbgemm_tbe(values, scale_bias, "q4_k")
+    with pytest.raises(ValueError, match=r"values are uint8 rows .* got float32"):
+        from_fbgemm_tbe(values.astype(np.float32), scale_bias, "rowwise_int8")
+    with pytest.raises(ValueError, match=r"scale_bias is uint8 of shape \(3, 4\)"):
+        from_fbgemm_tbe(values, scale_bias[:2], "rowwise_int4")

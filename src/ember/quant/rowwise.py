@@ -35,6 +35,10 @@ bias, and the whole row decodes to NaN.
 ((2, 12), [0, 1, 2, 255], [0.0, 1.0, 2.0, 255.0])
 >>> ROWWISE_INT4.quantize(x).shape, ROWWISE_INT2.quantize(x).shape
 ((2, 6), (2, 5))
+
+FBGEMM's table-batched modules (TBE, `IntNBitTableBatchedEmbeddingBagsCodegen`) keep a row's
+float16 scale and bias apart from its values (`split_embedding_weights()` gives the two);
+`from_fbgemm_tbe` makes them these rows, which decode to the values FBGEMM's kernels give.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ import numpy as np
 
 from .format import _CHUNK_ELEMENTS, _FLOAT_INPUTS, QuantFormat, read_f16, row_values
 
-__all__ = ["ROWWISE_INT2", "ROWWISE_INT4", "ROWWISE_INT8", "rowwise_format"]
+__all__ = ["ROWWISE_INT2", "ROWWISE_INT4", "ROWWISE_INT8", "from_fbgemm_tbe", "rowwise_format"]
 
 _INT8_EPSILON = np.float32(1e-8)
 """FBGEMM's guard against a zero range in the INT8 inverse scale."""
@@ -183,3 +187,43 @@ def rowwise_format(
 ROWWISE_INT8 = rowwise_format("rowwise_int8", 1, 8, _decode_int8, _encode_int8)
 ROWWISE_INT4 = rowwise_format("rowwise_int4", 2, 4, _nbit_decoder(4), _nbit_encoder(4))
 ROWWISE_INT2 = rowwise_format("rowwise_int2", 4, 4, _nbit_decoder(2), _nbit_encoder(2))
+
+
+def from_fbgemm_tbe(values: object, scale_bias: object, name: str) -> np.ndarray:
+    """The rows of format `name` ("rowwise_int8", "rowwise_int4" or "rowwise_int2") holding a
+    table kept as FBGEMM's table-batched modules keep it: `values` `(rows, packed bytes)` and
+    `scale_bias` `(rows, 4)`, each row's float16 scale then bias, as
+    `IntNBitTableBatchedEmbeddingBagsCodegen.split_embedding_weights()` gives them (numpy
+    arrays or CPU tensors). INT4 and INT2 rows take the same bytes, scale and bias moved to
+    the end; INT8 rows widen them to float32, exactly: every value decodes as FBGEMM's does.
+
+    >>> packed = np.array([[0, 7, 255]], np.uint8)
+    >>> scale_bias = np.array([[0.5, -1.0]], np.float16).view(np.uint8)
+    >>> ROWWISE_INT8.dequantize(from_fbgemm_tbe(packed, scale_bias, "rowwise_int8")).tolist()
+    [[-1.0, 2.5, 126.5]]
+
+    Raises:
+        ValueError: an unknown format, arrays of other shapes or dtypes than those above, or
+            of different row counts.
+    """
+    formats = {f.name: f for f in (ROWWISE_INT8, ROWWISE_INT4, ROWWISE_INT2)}
+    fmt = formats.get(str(name).lower())
+    if fmt is None:
+        raise ValueError(f"from_fbgemm_tbe: a format of {', '.join(formats)}, got {name!r}")
+    values, scale_bias = np.asarray(values), np.asarray(scale_bias)
+    if values.dtype != np.uint8 or values.ndim != 2 or values.shape[1] == 0:
+        raise ValueError(
+            f"from_fbgemm_tbe: values are uint8 rows (rows, packed bytes), got {values.dtype} "
+            f"of shape {values.shape}"
+        )
+    if scale_bias.dtype != np.uint8 or scale_bias.shape != (len(values), 4):
+        raise ValueError(
+            f"from_fbgemm_tbe: scale_bias is uint8 of shape ({len(values)}, 4) (a float16 scale "
+            f"and bias per row), got {scale_bias.dtype} of shape {scale_bias.shape}"
+        )
+    if fmt is ROWWISE_INT8:
+        halves = np.ascontiguousarray(scale_bias).view("<f2").astype("<f4")
+        tail = halves.view(np.uint8)
+    else:
+        tail = scale_bias
+    return np.concatenate([values, tail], axis=1)
