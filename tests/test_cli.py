@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import gguf
+import ml_dtypes
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
@@ -381,13 +382,23 @@ def test_stdout_that_refuses_writes_is_one_line_and_status_1(checkpoint, output)
         )
     err = done.stderr.decode()
     assert done.returncode == 1, err
-    assert err == "ember embed: error: No space left on device\n", err
+    assert err == "ember embed: error: cannot write to stdout: No space left on device\n", err
 
 
-def test_embed_json_writes_nan_and_infinities_as_null(tmp_path, capsys):
+def test_a_file_the_system_refuses_is_one_line_and_stdout_stays(capsys):
+    """An OSError reading a file is the file's error: stdout is not touched."""
+    assert main(["inspect", "/proc/self/mem"]) == 1
+    print("after")
+    out, err = capsys.readouterr()
+    assert out == "after\n" and err.startswith("ember inspect: error: ") and err[-1] == "\n"
+    assert err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])
+def test_embed_json_writes_nan_and_infinities_as_null(tmp_path, capsys, dtype):
     table = np.arange(12, dtype=np.float32).reshape(3, 4)
     table[1, :3] = [np.nan, np.inf, -np.inf]
-    save_file({"model.embed_tokens.weight": table}, tmp_path / "m.safetensors")
+    save_file({"model.embed_tokens.weight": table.astype(dtype)}, tmp_path / "m.safetensors")
     assert main(["embed", str(tmp_path / "m.safetensors"), "--ids", "1,2", "--format", "json"]) == 0
     vectors = json.loads(capsys.readouterr().out)["vectors"]  # strict JSON: no NaN literal
     assert vectors == [[None, None, None, 7.0], [8.0, 9.0, 10.0, 11.0]]

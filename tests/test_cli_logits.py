@@ -426,3 +426,12 @@ def test_help_names_the_hidden_shapes_and_the_top_k_default(capsys):
     assert "(hidden,), (tokens, hidden) or (batch, seq, hidden)" in text
     assert "(default k: 5)" in text
     assert "--force" in text and "not with --out" in text and "as null" in text
+
+
+@pytest.mark.parametrize("mode", [[], ["--argmax"], ["--logsumexp"]])
+def test_one_vector_prints_one_row_of_the_table(tied, tmp_path, capsys, mode):
+    path, _, _, _ = tied
+    np.save(tmp_path / "one.npy", np.ones(WIDTH, np.float32))
+    assert main(["logits", str(path), "--hidden", str(tmp_path / "one.npy"), *mode]) == 0
+    out = capsys.readouterr().out
+    assert "1 token" in out and "│     0 │" in out, out

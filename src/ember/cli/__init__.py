@@ -40,13 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--ids", type=id_list, help="comma-separated token ids, e.g. 1,2,3")
     source.add_argument("--text", help="text to tokenize (a GGUF file's vocabulary or --tokenizer)")
-    run.add_argument("--tokenizer", help="a tokenizer.json (needs the tokenizers package)")
+    run.add_argument(
+        "--tokenizer", help="with --text: a tokenizer.json (needs the tokenizers package)"
+    )
     run.add_argument("--tensor", help="the table (default: the one embedding table found)")
     run.add_argument("--devices", type=positive, default=1, help="CPU devices to shard over")
     run.add_argument(
         "--format",
         choices=["table", "json", "npy"],
-        help="table or json print the vectors (default: table); npy writes them to -o",
+        help="table or json print the vectors (default: table; JSON writes NaN and "
+        "infinities as null); npy writes them to -o",
     )
     run.add_argument(
         "-o",
@@ -165,23 +168,72 @@ def main(argv: list[str] | None = None) -> int:
     from ember.weights.errors import CheckpointError
 
     handler = getattr(import_module(f"ember.cli.{args.handler}"), args.handler)
+    stdout = sys.stdout
+    sys.stdout = _Stdout(stdout)
     try:
         status = handler(args)
         sys.stdout.flush()  # a reader gone shows here, not in the interpreter's last flush
         return status
     except BrokenPipeError:
-        # The reader closed the pipe (`ember embed ... | head`): stop quietly, as Unix tools
-        # do, and point stdout at /dev/null so the interpreter's exit flush cannot fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader closed the pipe (`ember embed ... | head`): stop quietly, as Unix tools do.
+        _point_at_null(stdout)
         return _CLOSED_PIPE_STATUS
     except (CheckpointError, OutOfRangeError, FileNotFoundError, UsageError) as error:
         print(f"ember {args.command}: error: {error}", file=sys.stderr)
         return 1
-    except OSError as error:  # stdout on a full disk or a device that refuses writes
-        where = f": {error.filename!r}" if error.filename else ""
-        print(f"ember {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no failed exit flush
+    except StdoutError as error:  # a full disk, a device that refuses writes
+        print(f"ember {args.command}: error: {error}", file=sys.stderr)
+        _point_at_null(stdout)
         return 1
+    except OSError as error:  # a file the command reads or writes, which the system refuses
+        where = f": {error.filename}" if error.filename else ""
+        print(f"ember {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = stdout
+
+
+class StdoutError(Exception):
+    """Writing to stdout failed for another reason than a reader gone."""
+
+
+class _Stdout:
+    """`sys.stdout` while a command runs: a write or flush that fails (other than a closed
+    pipe) raises StdoutError, so that only stdout's own failures are reported as such."""
+
+    def __init__(self, stream: object) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise StdoutError(f"cannot write to stdout: {error.strerror or error}") from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise StdoutError(f"cannot write to stdout: {error.strerror or error}") from None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+def _point_at_null(stream: object) -> None:
+    """Point the file descriptor under `stream` at /dev/null, so that the interpreter's exit
+    flush of what is left in its buffer cannot fail again (nothing for a stream without one)."""
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, descriptor)
+    os.close(null)
 
 
 def _check_launch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

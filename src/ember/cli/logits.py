@@ -187,6 +187,8 @@ def _print_table(
 
     from .output import console as piped_console
 
+    if not tokens:  # one (hidden,) vector: one row of the table
+        tokens, results = (1,), [r[None] for r in results]
     count = int(np.prod(tokens))
     console = piped_console(highlight=False)
     # Rich wraps a title at the table's width, which two narrow columns make small: the title

@@ -107,9 +107,9 @@ def console(**options: object) -> Console:
 
 
 class _InPieces:
-    """A text stream whose writes go on in pieces of at most 8 KiB. Rich writes a whole table
-    at once, and one large write to a pipe whose reader leaves midway ends short, with no
-    error: in pieces, the next one meets the closed pipe (BrokenPipeError)."""
+    """A text stream whose writes go on in pieces of at most 8192 characters. Rich writes a
+    whole table at once, and one large write to a pipe whose reader leaves midway ends short,
+    with no error: in pieces, the next one meets the closed pipe (BrokenPipeError)."""
 
     _PIECE = 8192
 
@@ -126,9 +126,11 @@ class _InPieces:
 
 
 def json_values(array: np.ndarray) -> list:
-    """`array` as JSON lists: NaN and ±inf, which JSON has no number for, become null."""
-    if array.dtype.kind != "f":
+    """`array` as JSON lists: NaN and ±inf, which JSON has no number for, become null (of any
+    float dtype, bfloat16 included, whose numpy kind is not "f")."""
+    if array.dtype.kind in "biu":
         return array.tolist()
-    values = array.astype(object)
-    values[~np.isfinite(array)] = None
+    wide = array.astype(np.float64)
+    values = wide.astype(object)
+    values[~np.isfinite(wide)] = None
     return values.tolist()
