@@ -77,16 +77,20 @@ def test_ids_that_do_not_fit_and_other_kinds_are_clear_errors(session):
     for past_64_bits in ([2**70], [1, -(2**70)]):
         with pytest.raises(TypeError, match=r"value -?1180591620717411303424 does not fit"):
             model.execute(past_64_bits)
+    with Graph("floats", input_types=[TensorType(DType.float32, [2])]) as g:
+        g.output(g.inputs[0])
+    with pytest.raises(TypeError, match=r"expected dtype float32, got Python ints past 64"):
+        session.load(g).execute([2**70, 0])
 
 
-def test_session_devices_are_a_nonempty_list():
+def test_session_devices_are_a_list_and_none_means_the_cpu():
     from ember.engine import InferenceSession
 
     for one in ("cpu", CPU()):
         with pytest.raises(TypeError, match=r"devices is a list of ember.driver devices"):
             InferenceSession(devices=one)
-    with pytest.raises(ValueError, match=r"devices is empty"):
-        InferenceSession(devices=[])
+    for none in ([], (), None):  # MAX's default is (), the host CPU
+        assert InferenceSession(devices=none).devices == [CPU()]
 
 
 def test_a_converted_id_out_of_the_vocabulary_still_names_itself(session):

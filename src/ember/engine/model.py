@@ -288,12 +288,17 @@ def _from_sequence(i: int, values: list | tuple, expected: np.dtype) -> np.ndarr
     if array.size == 0 or (array.dtype.kind == "f" and DType.from_numpy(expected).is_float()):
         return array.astype(expected)  # Python floats are float64; empty lists have no type
     if array.dtype.kind not in "biuf":
-        too_large = [v for v in array.flat if isinstance(v, int) and not isinstance(v, bool)]
-        if too_large and len(too_large) == array.size:  # Python ints past 64 bits
-            bad = max(too_large, key=abs)
+        ints = [v for v in array.flat if isinstance(v, int) and not isinstance(v, bool)]
+        if ints and len(ints) == array.size:  # Python ints past 64 bits
+            graph_dtype = DType.from_numpy(expected)
+            if expected.kind not in "iu":
+                raise TypeError(
+                    f"input {i}: expected dtype {graph_dtype!r}, got Python ints past 64 bits; "
+                    "convert them first (e.g. numpy.asarray(values, numpy.float32))"
+                )
             raise TypeError(
-                f"input {i}: value {bad} does not fit the graph's {DType.from_numpy(expected)!r} "
-                "(nor any 64-bit integer)"
+                f"input {i}: value {max(ints, key=abs)} does not fit the graph's "
+                f"{graph_dtype!r} (nor any 64-bit integer)"
             )
         raise TypeError(f"input {i}: expected numbers, got {array.dtype} values")
     return array
