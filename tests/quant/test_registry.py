@@ -39,10 +39,24 @@ def test_formats_are_found_by_any_case_or_encoding():
     assert QuantizationEncoding.ROWWISE_INT8 not in GGUF_FORMATS
     assert GGUF_FORMATS.get("IQ4_XS") is FORMATS["iq4_xs"] and FORMATS.get("q7_k") is None
     assert list(FORMATS)[:2] == ["q4_0", "q4_1"]  # keys stay the lowercase names
-    for unknown in ("q7_k", QuantizationEncoding.GPTQ, 3):
+    assert FORMATS[FORMATS["q8_0"]] is FORMATS["q8_0"]
+    for unknown in ("q7_k", QuantizationEncoding.GPTQ, 3, [1], pathlib.Path("q4_k")):
         assert unknown not in FORMATS
         with pytest.raises(KeyError, match=r"unknown quantization format .*known: q4_0, q4_1"):
             FORMATS[unknown]
+    with pytest.raises(TypeError):  # one registry, read-only: no second spelling gets in
+        FORMATS["Q4_K"] = FORMATS["q4_k"]
+
+
+def test_a_format_has_an_encoder_or_a_reason_not_to_write_it():
+    from ember.quant.format import block_format
+
+    def decode(blocks):
+        return blocks.astype("float32")
+
+    for encode, reason in ((None, None), (decode, "no")):
+        with pytest.raises(ValueError, match="either an encode or a not_written reason"):
+            block_format("x", 0, 1, 1, decode, encode, reason)
 
 
 def test_get_format_any_case_and_unknown():

@@ -32,6 +32,9 @@ fail until each of these is there.
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+
 from .format import QuantFormat, row_bytes, row_values
 from .fp4 import MXFP4, NVFP4
 from .iquants import IQ1_M, IQ1_S, IQ2_S, IQ2_XS, IQ2_XXS, IQ3_S, IQ3_XXS, IQ4_NL, IQ4_XS
@@ -54,32 +57,42 @@ __all__ = [
 ]
 
 
-class FormatRegistry(dict[str, QuantFormat]):
-    """Formats keyed by their lowercase names, and found by a name of any case ("Q4_K") or by a
-    `QuantizationEncoding`; an unknown key's KeyError lists the known ones."""
+class FormatRegistry(Mapping[str, QuantFormat]):
+    """A read-only mapping of formats, keyed by their lowercase names and found by a name of
+    any case ("Q4_K"), a `QuantizationEncoding` or a `QuantFormat`; an unknown key's KeyError
+    lists the known ones."""
 
-    def __missing__(self, key: object) -> QuantFormat:
-        name = _name_of(key)
-        if name is not None and dict.__contains__(self, name):
-            return dict.__getitem__(self, name)
-        raise KeyError(f"unknown quantization format {key!r}; known: {', '.join(self)}")
+    def __init__(self, formats: Iterable[QuantFormat]) -> None:
+        self._formats = {fmt.name: fmt for fmt in formats}
 
-    def __contains__(self, key: object) -> bool:
-        return dict.__contains__(self, _name_of(key))
+    def __getitem__(self, key: object) -> QuantFormat:
+        fmt = self._formats.get(_name_of(key))
+        if fmt is None:
+            raise KeyError(f"unknown quantization format {key!r}; known: {', '.join(self)}")
+        return fmt
 
-    def get(self, key: object, default: QuantFormat | None = None) -> QuantFormat | None:  # type: ignore[override]
-        return dict.get(self, _name_of(key), default)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._formats)
+
+    def __len__(self) -> int:
+        return len(self._formats)
+
+    def __repr__(self) -> str:
+        return f"FormatRegistry({', '.join(self)})"
 
 
 def _name_of(key: object) -> str | None:
-    """A registry key: a name in lowercase, or an encoding's (its `name` is lowercase)."""
-    name = getattr(key, "name", key) if not isinstance(key, str) else key
-    return name.lower() if isinstance(name, str) else None
+    """A registry key: a name in lowercase, a format's name, or an encoding's (an enum member
+    whose `name` is lowercase); None for anything else."""
+    if isinstance(key, str):
+        return key.lower()
+    if isinstance(key, QuantFormat | enum.Enum) and isinstance(key.name, str):
+        return key.name.lower()
+    return None
 
 
 FORMATS = FormatRegistry(
-    (fmt.name, fmt)
-    for fmt in (
+    (
         *(Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K),
         *(IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M),
         *(TQ1_0, TQ2_0, MXFP4, NVFP4),
@@ -89,9 +102,7 @@ FORMATS = FormatRegistry(
 """The one registry of quantization formats: everything else (encodings, kernels' dispatch,
 tests, benchmarks, checkpoint readers) derives its list from it."""
 
-GGUF_FORMATS = FormatRegistry(
-    (name, fmt) for name, fmt in FORMATS.items() if fmt.ggml_type is not None
-)
+GGUF_FORMATS = FormatRegistry(fmt for fmt in FORMATS.values() if fmt.ggml_type is not None)
 """The formats GGUF files store (all but the rowwise ones), in the registry's order."""
 
 BY_GGML_TYPE: dict[int, QuantFormat] = {fmt.ggml_type: fmt for fmt in GGUF_FORMATS.values()}

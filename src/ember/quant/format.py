@@ -15,7 +15,7 @@ array([[3., 3., 4., 4.]], dtype=float32)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ml_dtypes
 import numpy as np
@@ -51,10 +51,10 @@ class QuantFormat:
     block_bytes: int
     dequantize: Callable[[np.ndarray], np.ndarray]
     quantize: Callable[[np.ndarray], np.ndarray]
-    not_written: str | None = None
+    not_written: str | None = field(default=None, kw_only=True)
     """Why ember only decodes this format (the grid i-quants, NVFP4) and what quantizes to it
     instead; `quantize` then raises NotImplementedError saying so. None: ember writes it."""
-    row_tail_bytes: int = 0
+    row_tail_bytes: int = field(default=0, kw_only=True)
     """Bytes each row keeps after its values (`ember.quant.rowwise`: scale and bias)."""
 
     @property
@@ -130,7 +130,13 @@ def block_format(
     """A :class:`QuantFormat` whose conversions check, reshape and chunk, then call
     ``decode``/``encode`` on 2-D arrays of whole blocks. With ``not_written`` (why ember does
     not quantize to it, and what does) there is no ``encode``: ``quantize`` raises
-    NotImplementedError with that reason."""
+    NotImplementedError with that reason.
+
+    Raises:
+        ValueError: both an ``encode`` and a ``not_written`` reason, or neither.
+    """
+    if (encode is None) == (not_written is None):
+        raise ValueError(f"{name}: give either an encode or a not_written reason, not both")
 
     def dequantize(blocks: np.ndarray) -> np.ndarray:
         blocks = np.asarray(blocks)
@@ -170,7 +176,7 @@ def block_format(
     dequantize.__name__ = f"dequantize_{name}"
     quantize.__name__ = f"quantize_{name}"
     return QuantFormat(
-        name, ggml_type, block_elements, block_bytes, dequantize, quantize, not_written
+        name, ggml_type, block_elements, block_bytes, dequantize, quantize, not_written=not_written
     )
 
 

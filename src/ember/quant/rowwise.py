@@ -180,7 +180,9 @@ def rowwise_format(
     quantize.__doc__ = f"float (..., values) -> uint8 {name} rows (..., row_bytes), as torch packs."
     dequantize.__name__ = f"dequantize_{name}"
     quantize.__name__ = f"quantize_{name}"
-    fmt = QuantFormat(name, None, values_per_byte, 1, dequantize, quantize, None, tail_bytes)
+    fmt = QuantFormat(
+        name, None, values_per_byte, 1, dequantize, quantize, row_tail_bytes=tail_bytes
+    )
     return fmt
 
 

@@ -565,12 +565,13 @@ def decode(name: str, rows: jax.Array) -> jax.Array:
         NotImplementedError: a registry format with no decoder here, not declared in
             :data:`HOST_DECODED`.
     """
-    decoder = DECODERS.get(name)
-    if decoder is not None:
-        return decoder(rows)
     fmt = FORMATS.get(name)
     if fmt is None:
         raise ValueError(f"unknown quantization format {name!r}; known: {', '.join(FORMATS)}")
+    name = fmt.name
+    decoder = DECODERS.get(name)
+    if decoder is not None:
+        return decoder(rows)
     if name not in HOST_DECODED:
         raise NotImplementedError(
             f"{name} has no XLA decoder: write one in {__name__} (@_decodes({name!r})), or "

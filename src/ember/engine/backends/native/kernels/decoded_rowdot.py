@@ -124,8 +124,10 @@ def decoded_rowdot(
         ValueError: `fmt` is not a registry format, or the arrays do not fit together.
         TypeError: a dtype is not the one expected.
     """
-    if fmt not in FORMATS:
+    known = FORMATS.get(fmt)
+    if known is None:
         raise ValueError(f"decoded_rowdot: unknown format {fmt!r}")
+    fmt = known.name
     if hidden.dtype != np.float32 or out.dtype != np.float32 or table.dtype != np.uint8:
         raise TypeError(
             "decoded_rowdot: hidden and out must be float32 and the table uint8, got "
