@@ -65,7 +65,9 @@ def reads_zeroed_rows(node: Node) -> bool:
 
     Several formats decode zero bytes to -0.0 (Q4_0's ``d * (q - 8)`` with ``d = 0``), but where
     the gather and the decode fuse a zeroed row is +0.0; the backends decode an all-zero row
-    after such a gather to +0.0 when they do not fuse either, so fusing never changes a bit.
+    after such a gather to +0.0 when they do not fuse either. (A table's own all-zero row, which
+    no quantizer writes for those formats, is then +0.0 too, where the fused lookup gives
+    gguf's -0.0.)
     """
     source = node.inputs[0].node
     return source.op in (GATHER, SHARDED_GATHER) and source.attrs["out_of_range"] == "zero"
