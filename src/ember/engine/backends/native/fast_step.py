@@ -10,6 +10,8 @@ bound two ways) declines, and the general path says what is wrong.
 
 A lowering opts in by marking its step function ``fast_step = True``: the step reads nothing of
 its runtime but `Runtime.empty`, so that a bare runtime (no bindings, no ``out=``) serves it.
+Opted-in steps that each take only the one result before them (a `cast` of the pooled bags to
+a bag's `output_dtype`) may follow it.
 """
 
 from __future__ import annotations
@@ -45,8 +47,11 @@ class FastStep:
         shapes: list[tuple[Any, ...]],
         pool: BufferPool,
         num_threads: int,
+        then: Sequence[tuple[Any, int]] = (),
     ) -> None:
         self._run = run
+        self._then = list(then)
+        """``(run, slot)`` of each step after the first, each taking the result before it."""
         self._slot = slot
         self._arguments = arguments
         """The step's arguments, weights in place; inputs filled in per call at `positions`:
@@ -79,18 +84,22 @@ class FastStep:
 
     @classmethod
     def create(cls, plan: Plan, pool: BufferPool, num_threads: int) -> FastStep | None:
-        """The fast step of a plan that is one opted-in step whose one result is the graph's one
-        output, over weights and graph inputs of static or symbolic dims; else None."""
-        if len(plan.steps) != 1 or len(plan.output_slots) != 1:
+        """The fast step of a plan of opted-in steps, the first over weights and graph inputs of
+        static or symbolic dims, each later one over the one result before it, the last one's
+        one result the graph's one output; else None."""
+        if not plan.steps or len(plan.output_slots) != 1:
             return None
-        step = plan.steps[0]
-        (slot,) = step.outputs if len(step.outputs) == 1 else (None,)
-        if (
-            not getattr(step.run, "fast_step", False)
-            or slot != plan.output_slots[0]
-            or slot in plan.borrowed
-        ):
+        slots = []
+        for i, step in enumerate(plan.steps):
+            if not getattr(step.run, "fast_step", False) or len(step.outputs) != 1:
+                return None
+            if i and step.inputs != (slots[-1],):
+                return None
+            slots.append(step.outputs[0])
+        if slots[-1] != plan.output_slots[0] or slots[-1] in plan.borrowed:
             return None
+        step, slot = plan.steps[0], slots[0]
+        then = [(later.run, s) for later, s in zip(plan.steps[1:], slots[1:], strict=True)]
         shapes = [tuple(t.shape) for t in plan.input_types]
         if any(not isinstance(d, StaticDim | SymbolicDim) for shape in shapes for d in shape):
             return None  # an algebraic dim: the general path evaluates it
@@ -105,7 +114,7 @@ class FastStep:
                 positions.append((position, inputs[source]))
             else:
                 return None
-        return cls(step.run, slot, arguments, positions, shapes, pool, num_threads)
+        return cls(step.run, slot, arguments, positions, shapes, pool, num_threads, then)
 
     def __call__(self, inputs: Sequence[np.ndarray]) -> Any:
         if self._checks:
@@ -117,11 +126,15 @@ class FastStep:
                     return None
         use_threads(self._num_threads)
         if self._in_order:
-            return self._run(self._runtime, self._slot, *self._arguments, *inputs)
-        arguments = self._arguments.copy()
-        for position, i in self._positions:
-            arguments[position] = inputs[i]
-        return self._run(self._runtime, self._slot, *arguments)
+            result = self._run(self._runtime, self._slot, *self._arguments, *inputs)
+        else:
+            arguments = self._arguments.copy()
+            for position, i in self._positions:
+                arguments[position] = inputs[i]
+            result = self._run(self._runtime, self._slot, *arguments)
+        for run, slot in self._then:
+            result = run(self._runtime, slot, result)
+        return result
 
 
 _SPARE_MAX_BYTES = 1 << 20
