@@ -93,19 +93,43 @@ def test_a_collection_rounds_its_float32_result_once(session, output_dtype, shar
         assert_same_bits(narrow, wide.astype(output_dtype.to_numpy()))
 
 
+@pytest.mark.parametrize("table_dtype", [DType.bfloat16, DType.float16])
+@pytest.mark.parametrize("sharded", [False, True])
+def test_half_tables_give_their_float32_pooling_when_asked(session, table_dtype, sharded):
+    """TorchRec's float16 tables with float32 output: the float32 sums, not the half ones
+    widened; the same bits as a float32 table holding the same values."""
+    values = tables()["f32"].astype(table_dtype.to_numpy())
+    ids, offsets = ids_and_offsets()
+    results = []
+    for dtype, table in ((table_dtype, values), (DType.float32, values.astype(np.float32))):
+        for mode in ("sum", "mean"):
+            output = DType.float32 if dtype is table_dtype else None
+            bag = nn.EmbeddingBag(50, 64, dtype, name="t", mode=mode, output_dtype=output)
+            with Graph("bag", input_types=[IDS, TensorType(DType.int64, ["bags"])]) as g:
+                g.output(bag(*g.inputs))
+            results.append(session.load(g, {"t": table}).execute(ids, offsets)[0].to_numpy())
+        devices = [DeviceRef.CPU(0), DeviceRef.CPU(1)] if sharded else None
+        halves = [nn.EmbeddingBag(50, 64, dtype, name=n) for n in ("a", "b")]
+        collection = nn.EmbeddingBagCollection(
+            halves, devices=devices, sharding="row" if sharded else "table",
+            output_dtype=DType.float32 if dtype is table_dtype else None,
+        )  # fmt: skip
+        with Graph("collection", input_types=[IDS, TensorType(DType.int32, [2, "batch"])]) as g:
+            out = collection(*g.inputs)
+            g.output(*(out if sharded else [out]))
+        lengths = np.array([[3, 0, 5], [2, 2, 1]], np.int32)
+        model = session.load(g, {"a": table, "b": table[::-1].copy()})
+        results.extend(r.to_numpy() for r in model.execute(ids[:13], lengths))
+    half = len(results) // 2
+    for from_half, from_float32 in zip(results[:half], results[half:], strict=True):
+        assert from_half.dtype == np.float32
+        assert_same_bits(from_half, from_float32)
+
+
 def test_output_dtype_is_checked_when_the_layer_is_built():
-    with pytest.raises(TypeError, match=r"output_dtype must be DType.bfloat16 or DType.float16"):
+    with pytest.raises(TypeError, match=r"EmbeddingBag: output_dtype must be one of"):
         nn.EmbeddingBag(10, 4, DType.float32, output_dtype=DType.int32)
-    with pytest.raises(ValueError, match=r"bfloat16 tables come out in bfloat16.*not float32"):
-        nn.EmbeddingBag(10, 4, DType.bfloat16, output_dtype=DType.float32)
-    same = nn.EmbeddingBag(10, 4, DType.float16, output_dtype=DType.float16)  # what it gives
-    assert same.output_dtype is DType.float16
+    with pytest.raises(TypeError, match=r"EmbeddingBagCollection: output_dtype must be one of"):
+        nn.EmbeddingBagCollection([nn.EmbeddingBag(10, 4, DType.float32)], output_dtype="f16")
     with pytest.raises(ValueError, match=r"bags\[0\] has output_dtype=.*to the collection"):
         nn.EmbeddingBagCollection([nn.EmbeddingBag(10, 4, DType.float32, output_dtype=NARROW[0])])
-    halves = [nn.EmbeddingBag(10, 4, DType.bfloat16, name=n) for n in "ab"]
-    with pytest.raises(ValueError, match="bags of bfloat16 tables come out in bfloat16"):
-        nn.EmbeddingBagCollection(halves, output_dtype=DType.float16)
-    mixed = [nn.EmbeddingBag(10, 4, DType.bfloat16, name="a"), *bags()]
-    assert nn.EmbeddingBagCollection(mixed, output_dtype=DType.float16).output_dtype is (
-        DType.float16
-    )

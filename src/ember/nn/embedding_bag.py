@@ -17,7 +17,12 @@ from typing import Any
 from ember.dtype import DType
 from ember.graph import DeviceRef, QuantizationEncoding, TensorValue, Weight, ops
 from ember.graph.dim import StaticDim
-from ember.graph.ops.embedding_bag import BAG_MODES, BagMode, _normalized_padding
+from ember.graph.ops.embedding_bag import (
+    BAG_MODES,
+    BagMode,
+    _normalized_padding,
+    checked_out_dtype,
+)
 from ember.graph.ops.gather import OutOfRange, index_value
 
 from .embedding import _checked_out_of_range, _device, _output_dtype, _table_dims
@@ -32,9 +37,9 @@ class EmbeddingBag(Module):
     default here; torch's is "mean"), "mean" or "max".
 
     The result is float32 for float32 and quantized tables, and the table's dtype for bfloat16
-    and float16 ones (accumulated in float32 all the same). `output_dtype` (bfloat16 or
-    float16) rounds a float32 or quantized table's float32 sums once more, to that dtype, as
-    FBGEMM's and TorchRec's `output_dtype` do.
+    and float16 ones (accumulated in float32 all the same). `output_dtype` (float32, bfloat16
+    or float16) asks for another: the float32 pooling rounded once to it, as FBGEMM's and
+    TorchRec's `output_dtype` give it.
     """
 
     def __init__(
@@ -63,10 +68,7 @@ class EmbeddingBag(Module):
         self.include_last_offset = bool(include_last_offset)
         self.padding_idx = _normalized_padding(padding_idx, StaticDim(self.vocab_size))
         self.out_of_range = _checked_out_of_range(out_of_range)
-        half = dtype in HALF_DTYPES and quantization_encoding is None
-        self.pooled_dtype = dtype if half else DType.float32
-        """The dtype the pooling op gives: the table's for a half table, else float32."""
-        self.output_dtype = checked_output_dtype(self.pooled_dtype, output_dtype, "EmbeddingBag")
+        self.output_dtype = checked_out_dtype("EmbeddingBag", output_dtype, "output_dtype")
         self.weight = Weight(
             name or "weight",
             dtype,
@@ -85,7 +87,7 @@ class EmbeddingBag(Module):
             offsets = index_value("embedding_bag offsets", offsets).to(self.device)
         if per_sample_weights is not None:
             per_sample_weights = ops.as_value(per_sample_weights).to(self.device)
-        pooled = ops.embedding_bag(
+        return ops.embedding_bag(
             self.weight,
             ids,
             offsets,
@@ -95,39 +97,5 @@ class EmbeddingBag(Module):
             padding_idx=self.padding_idx,
             out_of_range=self.out_of_range,
             quantization_encoding=self.quantization_encoding,
+            out_dtype=self.output_dtype,
         )
-        return as_output_dtype(pooled, self.output_dtype)
-
-
-HALF_DTYPES = (DType.bfloat16, DType.float16)
-
-
-def checked_output_dtype(pooled: DType, output_dtype: DType | None, layer: str) -> DType | None:
-    """`output_dtype` for bags pooled in `pooled`: None, or bfloat16 / float16 over float32
-    sums (or `pooled` itself).
-
-    Raises:
-        TypeError: `output_dtype` is not a float DType bags can take.
-        ValueError: it would widen a half table's rounded bags, which cannot regain the bits.
-    """
-    if output_dtype is None or output_dtype is pooled:
-        return output_dtype
-    if output_dtype not in (DType.float32, *HALF_DTYPES):
-        raise TypeError(
-            f"{layer}: output_dtype must be DType.bfloat16 or DType.float16 (or float32), "
-            f"got {output_dtype!r}"
-        )
-    if pooled is not DType.float32:
-        raise ValueError(
-            f"{layer}: bags of {pooled!r} tables come out in {pooled!r} (summed in float32, "
-            f"rounded once), not {output_dtype!r}; output_dtype narrows the float32 sums of "
-            "float32 and quantized tables"
-        )
-    return output_dtype
-
-
-def as_output_dtype(pooled: TensorValue, output_dtype: DType | None) -> TensorValue:
-    """`pooled` cast to `output_dtype` where one is asked for and differs."""
-    if output_dtype is None or pooled.dtype is output_dtype:
-        return pooled
-    return pooled.cast(output_dtype)

@@ -21,9 +21,10 @@ from typing import Any, Literal
 
 from ember.dtype import DType
 from ember.graph import DeviceRef, TensorValue, ops
+from ember.graph.ops.embedding_bag import checked_out_dtype
 from ember.graph.ops.gather import index_value
 
-from .embedding_bag import EmbeddingBag, as_output_dtype, checked_output_dtype
+from .embedding_bag import EmbeddingBag
 from .module import Module
 
 __all__ = ["EmbeddingBagCollection"]
@@ -53,8 +54,8 @@ class EmbeddingBagCollection(Module):
     job (XLA), `values` and `lengths` are the same host arrays in every process.
 
     The result is float32, or bfloat16 / float16 when every table is of that dtype;
-    `output_dtype` (bfloat16 or float16) rounds float32 results once more, to that dtype, as
-    TorchRec's `output_dtype` does.
+    `output_dtype` (float32, bfloat16 or float16) asks for another: the float32 pooling
+    rounded once to it, as TorchRec's `output_dtype` gives it.
     """
 
     def __init__(
@@ -113,9 +114,9 @@ class EmbeddingBagCollection(Module):
                     f"bags[{i}] has output_dtype={bag.output_dtype!r}, which a bag alone "
                     "takes; give a collection's output_dtype to the collection"
                 )
-        pooled_dtypes = {bag.pooled_dtype for bag in self.bags}
-        pooled = pooled_dtypes.pop() if len(pooled_dtypes) == 1 else DType.float32
-        self.output_dtype = checked_output_dtype(pooled, output_dtype, "EmbeddingBagCollection")
+        self.output_dtype = checked_out_dtype(
+            "EmbeddingBagCollection", output_dtype, "output_dtype"
+        )
         self.columns: dict[str, tuple[int, int]] = {}
         """Each feature's columns `[start, stop)` in the result (`KeyedTensor`'s offsets)."""
         start = 0
@@ -141,7 +142,7 @@ class EmbeddingBagCollection(Module):
         sizes = index_value("embedding_bag_collection lengths", lengths).to(self.device)
         if per_sample_weights is not None:
             per_sample_weights = ops.as_value(per_sample_weights).to(self.device)
-        pooled = ops.embedding_bag_collection(
+        return ops.embedding_bag_collection(
             [bag.weight for bag in self.bags],
             ids,
             sizes,
@@ -151,8 +152,8 @@ class EmbeddingBagCollection(Module):
             padding_idx=[bag.padding_idx for bag in self.bags],
             out_of_range=[bag.out_of_range for bag in self.bags],
             quantization_encodings=[bag.quantization_encoding for bag in self.bags],
+            out_dtype=self.output_dtype,
         )
-        return as_output_dtype(pooled, self.output_dtype)
 
     def shard_bounds(self, bag: int, device_index: int) -> tuple[int, int]:
         """The `[start, end)` rows of bag `bag`'s table held by device `device_index`: a
@@ -174,7 +175,7 @@ class EmbeddingBagCollection(Module):
                 [table[start:end].to(d)
                  for (start, end), d in zip(bounds, self.devices, strict=True) if end > start]
             )  # fmt: skip
-        pooled = ops.sharded_embedding_bag_collection(
+        return ops.sharded_embedding_bag_collection(
             tables,
             index_value("embedding_bag_collection values", values),
             index_value("embedding_bag_collection lengths", lengths),
@@ -185,8 +186,8 @@ class EmbeddingBagCollection(Module):
             padding_idx=[bag.padding_idx for bag in self.bags],
             out_of_range=[bag.out_of_range for bag in self.bags],
             quantization_encodings=[bag.quantization_encoding for bag in self.bags],
+            out_dtype=self.output_dtype,
         )
-        return [as_output_dtype(result, self.output_dtype) for result in pooled]
 
     def _placement(self, sharding: Any) -> list[int | str] | None:
         """Each bag's placement, checked.

@@ -74,12 +74,15 @@ def embedding_bag(
     padding_idx: int | None = None,
     out_of_range: Literal["error", "zero", "clamp"] = "error",
     quantization_encoding: QuantizationEncoding | None = None,
+    out_dtype: DType | None = None,
 ) -> TensorValue:
     """Pooled rows of `table` (vocab, hidden), one vector per bag: `(bags, hidden)`.
 
     - `table`: float32, bfloat16 or float16 rows; or uint8 rows of whole blocks of
       `quantization_encoding` (taken from a `Weight` that declares one), decoded to float32.
-    - The result is float32, except for a bfloat16 or float16 table: its dtype (as torch).
+    - Rows are pooled in float32; the result is float32, except for a bfloat16 or float16
+      table: its dtype (as torch). `out_dtype` (float32, bfloat16 or float16) asks for
+      another: the float32 pooling rounded once to it (FBGEMM's `output_dtype`).
     - `ids`: 1-D with 1-D `offsets` (torch's convention), or 2-D with no offsets.
     - `per_sample_weights` (sum mode only): a float weight per id, the ids' shape; a padding id,
       or an id outside the table under "zero", adds nothing, whatever its weight.
@@ -95,14 +98,15 @@ def embedding_bag(
     before anything is written.
 
     Raises:
-        TypeError: ids or offsets not integer, weights not float, or a table dtype other than
-            the above.
+        TypeError: ids or offsets not integer, weights not float, a table dtype other than
+            the above, or another `out_dtype`.
         ValueError: ranks, shapes, devices, `mode`, `padding_idx` or `out_of_range` invalid,
             offsets invalid, or per-sample weights outside sum mode.
     """
     source = as_value(table)
     encoding = quantization_encoding or getattr(table, "quantization_encoding", None)
-    hidden, out_dtype = _table_type(source, encoding)
+    hidden, pooled_dtype = _table_type(source, encoding)
+    out_dtype = checked_out_dtype("embedding_bag", out_dtype) or pooled_dtype
     vocab = source.shape[0]
     if mode not in BAG_MODES:
         raise ValueError(f"embedding_bag: mode must be one of {BAG_MODES}, got {mode!r}")
@@ -186,6 +190,17 @@ def offsets_error(problem: int, position: int, value: int, other: int) -> ValueE
         f"embedding_bag: offsets[{position}] = {value} is past the {other} ids "
         f"(offsets must be <= {other})"
     )
+
+
+def checked_out_dtype(op: str, out_dtype: DType | None, name: str = "out_dtype") -> DType | None:
+    """`out_dtype` (the argument `name`) if it is one of `DENSE_TABLE_DTYPES`, or None.
+
+    Raises:
+        TypeError: another value.
+    """
+    if out_dtype is not None and out_dtype not in DENSE_TABLE_DTYPES:
+        raise TypeError(f"{op}: {name} must be one of {DENSE_TABLE_DTYPES}, got {out_dtype!r}")
+    return out_dtype
 
 
 def _table_type(source: TensorValue, encoding: QuantizationEncoding | None) -> tuple[Any, DType]:

@@ -41,6 +41,7 @@ from .embedding_bag import (
     _normalized_padding,
     _table_type,
     _weights_value,
+    checked_out_dtype,
 )
 from .gather import index_value
 
@@ -75,6 +76,7 @@ def embedding_bag_collection(
     padding_idx: Sequence[int | None] | None = None,
     out_of_range: Sequence[str] | None = None,
     quantization_encodings: Sequence[QuantizationEncoding | None] | None = None,
+    out_dtype: DType | None = None,
 ) -> TensorValue:
     """Every feature's bags pooled from its table: `(batch, sum of the features' widths)`.
 
@@ -91,7 +93,8 @@ def embedding_bag_collection(
     - `modes`, `padding_idx`, `out_of_range`: per table, as `embedding_bag` takes them
       (default "sum", None, "error").
     - The result is float32, or the tables' dtype when every table is bfloat16 (or every one
-      float16): then each pooled vector is rounded once to it.
+      float16): then each pooled vector is rounded once to it. `out_dtype` (float32, bfloat16
+      or float16) asks for another, the float32 pooling rounded once to it.
 
     Lengths must be non-negative and sum to the number of values, and under "error" every id
     a feature reads must be a row of its table: checked at execute, before anything is
@@ -150,7 +153,8 @@ def embedding_bag_collection(
                 f"embedding_bag_collection: table 0 lives on {device} and an input on "
                 f"{value.device}; move it with .to(device) first"
             )
-    out_dtype = dtypes[0] if len(set(dtypes)) == 1 else DType.float32
+    pooled_dtype = dtypes[0] if len(set(dtypes)) == 1 else DType.float32
+    out_dtype = checked_out_dtype("embedding_bag_collection", out_dtype) or pooled_dtype
     attrs = {
         "features": tuple(features),
         "modes": tuple(modes),

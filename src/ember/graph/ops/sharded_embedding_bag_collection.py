@@ -44,7 +44,7 @@ from ..quantization import QuantizationEncoding
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
-from .embedding_bag import _normalized_padding, _table_type
+from .embedding_bag import _normalized_padding, _table_type, checked_out_dtype
 from .embedding_bag_collection import (
     _per_table,
     check_pooling,
@@ -74,11 +74,12 @@ def sharded_embedding_bag_collection(
     padding_idx: Sequence[int | None] | None = None,
     out_of_range: Sequence[str] | None = None,
     quantization_encodings: Sequence[QuantizationEncoding | None] | None = None,
+    out_dtype: DType | None = None,
 ) -> list[TensorValue]:
     """Every feature's bags pooled, one `(batch, sum of the features' widths)` result per
     device of `devices`; `tables[t]` is table `t`'s row blocks in order, the other arguments
-    (`per_sample_weights` among them) as `embedding_bag_collection` takes them (`padding_idx`
-    an id of the whole table).
+    (`per_sample_weights` and `out_dtype` among them) as `embedding_bag_collection` takes them
+    (`padding_idx` an id of the whole table).
 
     Raises:
         ValueError: no tables or devices, a table of no blocks, a block of no rows (or not a
@@ -130,7 +131,8 @@ def sharded_embedding_bag_collection(
     inputs = [*(b for table in blocks for b in table), ids, sizes]
     if per_sample_weights is not None:
         inputs.append(collection_weights(op, per_sample_weights, ids, modes, features))
-    out_dtype = dtypes[0] if len(set(dtypes)) == 1 else DType.float32
+    pooled_dtype = dtypes[0] if len(set(dtypes)) == 1 else DType.float32
+    out_dtype = checked_out_dtype("sharded_embedding_bag_collection", out_dtype) or pooled_dtype
     attrs = {
         "shards": tuple(shards),
         "vocab": tuple(vocab),
