@@ -277,3 +277,26 @@ def test_mxfp4_data_comes_back_exactly():
     values[:, ::32] = 6  # the block's largest code
     exact = (values * np.float32(2.0**-5)).astype(np.float32)
     np.testing.assert_array_equal(round_trip("mxfp4", exact), exact)
+
+
+# ---- llama.cpp's own limits (tests/test-quantize-fns.cpp) -------------------------------------
+
+_LLAMA_ROUND_TRIP_LIMIT = {"q2_k": 0.0075, "q3_k": 0.0040, "tq1_0": 0.01, "tq2_0": 0.01}
+_LLAMA_DOT_LIMIT = {"q2_k": 0.04, "tq1_0": 0.15, "tq2_0": 0.15}
+
+
+@pytest.mark.parametrize("name", QUANTIZABLE)
+def test_errors_within_llama_cpps_limits_on_its_data(name):
+    """llama.cpp's data (0.1 + 2 cos(i), 4096 values) and its measures: the round trip's
+    sqrt(sum d^2) / n, and a dot product with the next such vector, |w . y - x . y| / n, with
+    `gguf` decoding ember's bytes (Q2_K's fit keeps its rows from shrinking toward zero, which
+    biases such dot products)."""
+    i = np.arange(4096, dtype=np.float32)
+    x = (0.1 + 2 * np.cos(i).astype(np.float64)).astype(np.float32)
+    y = (0.1 + 2 * np.cos(i + 1).astype(np.float64)).astype(np.float32)
+    fmt = FORMATS[name]
+    w = gq.dequantize(fmt.quantize(x[None]), GGMLQuantizationType(fmt.ggml_type))[0]
+    round_trip = np.sqrt(np.sum((w.astype(np.float64) - x) ** 2)) / x.size
+    dot = abs(w.astype(np.float64) @ y - x.astype(np.float64) @ y) / x.size
+    assert round_trip < _LLAMA_ROUND_TRIP_LIMIT.get(name, 0.002), round_trip
+    assert dot < _LLAMA_DOT_LIMIT.get(name, 0.02), dot

@@ -27,7 +27,9 @@ against ``gguf.quants.dequantize``. Where the bits of ``q`` sit:
 gguf ships no K-quant quantizer; ours fits each sub-block by a small grid search over its scale
 (least squares for the scale, and the minimum where there is one, at each candidate), then
 quantizes the sub-block scales against the super-scale and re-rounds every value with the final,
-stored scales.
+stored scales. Q2_K, whose four levels leave the most error, polishes each candidate with a
+Lloyd step and then refits its two super-scales part of the way toward keeping the row's norm
+(:func:`_unshrink_super_scales`), so that dot products are not biased toward zero.
 
 >>> import numpy as np
 >>> x = np.random.default_rng(0).standard_normal(256).astype(np.float32)
@@ -144,7 +146,9 @@ def _decode_q6_k(blocks: np.ndarray) -> np.ndarray:
 # ---- fitting --------------------------------------------------------------------------------
 
 
-def _fit_affine(x: np.ndarray, top: int, steps: int = 15) -> tuple[np.ndarray, np.ndarray]:
+def _fit_affine(
+    x: np.ndarray, top: int, steps: int = 15, polish: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Per sub-block of ``x`` ``(n, s, L)``: scale ``a >= 0`` and offset ``b`` with
     ``x ~ a * q + b``, ``q`` in ``0..top``, searched over a few grids near ``top/(max-min)``.
 
@@ -152,7 +156,10 @@ def _fit_affine(x: np.ndarray, top: int, steps: int = 15) -> tuple[np.ndarray, n
     levels. The stored minimum is unsigned and its super-scale shared, so within a super-block
     every ``b`` has one sign: ``b <= 0`` as ggml does, except in super-blocks whose values are
     all positive, which get ``b >= 0`` (a negative ``dmin``) instead of wasting levels on
-    ``[0, min)``. Returns ``(a, -b)``.
+    ``[0, min)``. With ``polish``, every candidate also takes one Lloyd step (values re-rounded
+    with its own ``a, b``, least squares again: the grids all pin level 0 to the minimum, the
+    step frees it), and the winner one more; a step is kept only where it lowers the error.
+    Returns ``(a, -b)``.
     """
     positive = (x.min(axis=(1, 2)) > 0)[:, None]  # per super-block
     lo = np.where(positive, x.min(axis=2), np.minimum(x.min(axis=2), 0))
@@ -164,11 +171,8 @@ def _fit_affine(x: np.ndarray, top: int, steps: int = 15) -> tuple[np.ndarray, n
     sx = x.sum(axis=2).astype(np.float64)
     sxx = np.einsum("nsl,nsl->ns", x, x).astype(np.float64)
 
-    best_a = (span / top).astype(np.float64)
-    best_b = lo.astype(np.float64)
-    best_err = np.full(lo.shape, np.inf)
-    for grid in np.linspace(top - 1, top + 1, steps, dtype=np.float32):
-        q = np.clip(np.rint(shifted * (grid * inv_span)[..., None]), 0, top)
+    def solve(q: np.ndarray):
+        """Least-squares ``a, b`` for levels ``q``, with the sign rule above, and the error."""
         sq = q.sum(axis=2).astype(np.float64)
         sqq = np.einsum("nsl,nsl->ns", q, q).astype(np.float64)
         sqx = np.einsum("nsl,nsl->ns", q, x).astype(np.float64)
@@ -181,10 +185,31 @@ def _fit_affine(x: np.ndarray, top: int, steps: int = 15) -> tuple[np.ndarray, n
             b = np.where(wrong_sign, 0, b)
         a = np.maximum(a, 0)
         err = a * a * sqq + count * b * b + sxx + 2 * a * b * sq - 2 * a * sqx - 2 * b * sx
+        return a, b, err
+
+    def lloyd(a, b, err):
+        """Values re-rounded with ``a, b``, then least squares; kept where the error drops."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = np.where(a > 0, 1 / np.where(a > 0, a, 1), 0).astype(np.float32)
+        q = np.clip(np.rint((x - b.astype(np.float32)[..., None]) * inv[..., None]), 0, top)
+        a2, b2, err2 = solve(q)
+        better = err2 < err
+        return np.where(better, a2, a), np.where(better, b2, b), np.where(better, err2, err)
+
+    best_a = (span / top).astype(np.float64)
+    best_b = lo.astype(np.float64)
+    best_err = np.full(lo.shape, np.inf)
+    for grid in np.linspace(top - 1, top + 1, steps, dtype=np.float32):
+        q = np.clip(np.rint(shifted * (grid * inv_span)[..., None]), 0, top)
+        a, b, err = solve(q)
+        if polish:
+            a, b, err = lloyd(a, b, err)
         better = err < best_err
         best_err = np.where(better, err, best_err)
         best_a = np.where(better, a, best_a)
         best_b = np.where(better, b, best_b)
+    if polish:
+        best_a, best_b, best_err = lloyd(best_a, best_b, best_err)
     return best_a, -best_b
 
 
@@ -263,16 +288,66 @@ def _pick_codes(xs, d, sc0, sc_lo, sc_hi, q_lo, q_hi, dmin=None, m0=None):
     return best_sc, best_m, best_q
 
 
-def _affine_levels(x: np.ndarray, sub: int, top: int, scale_top: int):
+def _unshrink_super_scales(xs, d, dmin, sc, m, q, share: float, slack: float = 0.02):
+    """Refits each super-block's ``d, dmin`` with its integer codes held, part of the way from
+    least squares to the norm-keeping fit.
+
+    Value ``e`` is ``d * u - dmin * v`` with ``u = sc * q`` and ``v = m``. Least squares leaves
+    the error orthogonal to the reconstruction, so the reconstruction is short along ``x``:
+    ``x . x_hat = |x|^2 - |err|^2``, and a dot product with an input that follows the weights
+    comes out biased toward zero by about the squared error. The norm-keeping fit instead solves
+    ``sum(err) = 0`` and ``x . err = 0`` (just the latter where every ``m`` is 0). ``share`` of
+    the way costs about ``share**2`` of the norm-keeping fit's extra error (that extra is about
+    ``|err|^2 / |x_hat - mean|^2`` of the error, a few percent at 2 bits) for ``share`` of the
+    bias. A super-block keeps its old scales where the new ones are not a positive ``d`` and a
+    ``dmin`` of the old sign, or its error would grow by more than ``slack``.
+    """
+    u = (sc[..., None] * q).astype(np.float64)
+    v = np.broadcast_to(m[..., None], u.shape).astype(np.float64)
+    x = xs.astype(np.float64)
+
+    def dot(p, r):
+        return np.einsum("nsl,nsl->n", p, r)
+
+    uu, uv, vv, ux, vx, xx = dot(u, u), dot(u, v), dot(v, v), dot(u, x), dot(v, x), dot(x, x)
+    su, sv, sx = u.sum(axis=(1, 2)), v.sum(axis=(1, 2)), x.sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ls_det, iv_det = uu * vv - uv * uv, sv * ux - su * vx
+        one = vv == 0  # every m is 0: dmin does not matter, only d is refitted
+        two = ~one & (ls_det > 0) & (iv_det != 0)
+        ls_d = np.where(two, (vv * ux - uv * vx) / ls_det, ux / uu)
+        ls_m = np.where(two, (uv * ux - uu * vx) / ls_det, dmin[:, 0])
+        iv_d = np.where(two, (sv * xx - vx * sx) / iv_det, xx / ux)
+        iv_m = np.where(two, (su * xx - ux * sx) / iv_det, dmin[:, 0])
+        new_d = (1 - share) * ls_d + share * iv_d
+        new_m = (1 - share) * ls_m + share * iv_m
+    new_d = np.clip(np.nan_to_num(new_d), -_F16_MAX, _F16_MAX).astype(np.float16)
+    new_m = np.clip(np.nan_to_num(new_m), -_F16_MAX, _F16_MAX).astype(np.float16)
+    new_d, new_m = new_d.astype(np.float32)[:, None], new_m.astype(np.float32)[:, None]
+    valid = (one | two)[:, None] & (new_d > 0) & (new_m * dmin >= 0) & ((new_m != 0) == (dmin != 0))
+
+    def err(dd, mm):
+        step, offset = (dd * sc).astype(np.float64), (mm * m).astype(np.float64)
+        return np.square(step[..., None] * q - offset[..., None] - x).sum(axis=(1, 2))
+
+    keep = valid & (err(new_d, new_m) <= err(d, dmin) * (1 + slack))[:, None]
+    return np.where(keep, new_d, d), np.where(keep, new_m, dmin)
+
+
+def _affine_levels(
+    x: np.ndarray, sub: int, top: int, scale_top: int, steps=15, polish=False, unshrink=0.0
+):
     """Shared by Q2_K/Q4_K/Q5_K: returns (d, dmin, sc, m, q) with q shaped (n, 256)."""
     n = x.shape[0]
     xs = x.reshape(n, QK_K // sub, sub)
-    a, m_val = _fit_affine(xs, top)  # m_val is <= 0 throughout all-positive super-blocks
+    a, m_val = _fit_affine(xs, top, steps, polish)  # m_val <= 0 in all-positive super-blocks
     d = _super_scale(a, scale_top)
     dmin = _super_scale(m_val, scale_top)
     sc = _quantize_by(a, d, 0, scale_top)
     m = _quantize_by(m_val, dmin, 0, scale_top)
     sc, m, q = _pick_codes(xs, d, sc, 0, scale_top, 0, top, dmin, m)
+    if unshrink:
+        d, dmin = _unshrink_super_scales(xs, d, dmin, sc, m, q, unshrink)
     return d, dmin, sc, m, q.reshape(n, QK_K)
 
 
@@ -328,7 +403,7 @@ def _pack_scales_q3k(sc: np.ndarray) -> np.ndarray:
 
 
 def _encode_q2_k(x: np.ndarray) -> np.ndarray:
-    d, dmin, sc, m, q = _affine_levels(x, 16, 3, 15)
+    d, dmin, sc, m, q = _affine_levels(x, 16, 3, 15, steps=8, polish=True, unshrink=0.3)
     scales = (sc | (m << 4)).astype(np.uint8)
     return np.concatenate([scales, _pack_crumbs(q), write_f16(d), write_f16(dmin)], axis=1)
 
