@@ -66,10 +66,20 @@ class FormatRegistry(Mapping[str, QuantFormat]):
         self._formats = {fmt.name: fmt for fmt in formats}
 
     def __getitem__(self, key: object) -> QuantFormat:
-        fmt = self._formats.get(_name_of(key))
+        fmt = self.get(key)
         if fmt is None:
             raise KeyError(f"unknown quantization format {key!r}; known: {', '.join(self)}")
         return fmt
+
+    def get(self, key: object, default: QuantFormat | None = None) -> QuantFormat | None:  # type: ignore[override]
+        if type(key) is str:  # the registry's own spelling first: kernels look names up per call
+            fmt = self._formats.get(key)
+            if fmt is not None:
+                return fmt
+        return self._formats.get(_name_of(key), default)
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._formats)
