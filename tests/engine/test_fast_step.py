@@ -81,6 +81,7 @@ def test_bags_take_the_fast_step_and_give_the_general_paths_sums(runs):
         np.testing.assert_array_equal(got, reference(table(), ids, offsets))
 
 
+@pytest.mark.filterwarnings("error")  # overflow to inf is IEEE's result, not a warning
 @pytest.mark.parametrize("dtype", [DType.bfloat16, DType.float16])
 def test_a_bag_then_a_cast_takes_it(runs, dtype):
     """A cast of the pooled bags follows them in the fast step, weighted and quantized too."""

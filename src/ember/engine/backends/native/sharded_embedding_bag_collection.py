@@ -64,7 +64,9 @@ def lower_sharded_embedding_bag_collection(ctx: LoweringContext, node: Node) -> 
                 pool(tables, routes.ids[k], routes.starts, partial, parallel, weights=weights)
             partials.append(partial)
         out = rt.empty(slot, (batch, width), out_dtype)
-        out[...] = combine_partials(attrs, layout, partials, routes.counts, routes.total)
+        pooled = combine_partials(attrs, layout, partials, routes.counts, routes.total)
+        with np.errstate(over="ignore"):  # past float16's range: inf, as IEEE and xla give
+            out[...] = pooled
         if devices == 1:
             return out
         out.flags.writeable = False  # one buffer: no device's result may change another's
