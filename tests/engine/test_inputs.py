@@ -89,7 +89,7 @@ def test_session_devices_are_a_list_and_none_means_the_cpu():
     for one in ("cpu", CPU()):
         with pytest.raises(TypeError, match=r"devices is a list of ember.driver devices"):
             InferenceSession(devices=one)
-    for none in ([], (), None):  # MAX's default is (), the host CPU
+    for none in ([], (), None, iter([])):  # MAX's default is (), the host CPU
         assert InferenceSession(devices=none).devices == [CPU()]
 
 

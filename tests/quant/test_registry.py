@@ -3,6 +3,8 @@ encodings, both backends' dispatch and the README all agree with it."""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import pathlib
 import re
 
@@ -40,7 +42,13 @@ def test_formats_are_found_by_any_case_or_encoding():
     assert GGUF_FORMATS.get("IQ4_XS") is FORMATS["iq4_xs"] and FORMATS.get("q7_k") is None
     assert list(FORMATS)[:2] == ["q4_0", "q4_1"]  # keys stay the lowercase names
     assert FORMATS[FORMATS["q8_0"]] is FORMATS["q8_0"]
-    for unknown in ("q7_k", QuantizationEncoding.GPTQ, 3, [1], pathlib.Path("q4_k")):
+    lookalike = dataclasses.replace(FORMATS["q4_0"], quantize=None)  # not the registry's
+
+    class Other(enum.Enum):
+        q4_0 = 1
+
+    for unknown in ("q7_k", QuantizationEncoding.GPTQ, 3, [1], pathlib.Path("q4_k"), lookalike,
+                    Other.q4_0):  # fmt: skip
         assert unknown not in FORMATS
         with pytest.raises(KeyError, match=r"unknown quantization format .*known: q4_0, q4_1"):
             FORMATS[unknown]

@@ -209,6 +209,8 @@ def test_rows_from_fbgemm_tbe_keep_the_values_and_the_float16_scale_and_bias(nam
     values = rng.integers(0, 256, (50, 32 * BITS[name] // 8), dtype=np.uint8)
     halves = (rng.standard_normal((50, 2)) * np.exp2(rng.integers(-20, 12, (50, 2)))).astype("<f2")
     rows = from_fbgemm_tbe(values, halves.view(np.uint8), name.upper())
+    for same in (QuantizationEncoding[name.upper()], FORMATS[name]):
+        assert from_fbgemm_tbe(values, halves.view(np.uint8), same).tobytes() == rows.tobytes()
     tail = 8 if name == "rowwise_int8" else 4
     assert rows.shape == (50, values.shape[1] + tail) and rows.dtype == np.uint8
     np.testing.assert_array_equal(rows[:, :-tail], values)

@@ -49,7 +49,8 @@ class InferenceSession:
             raise TypeError(
                 f"devices is a list of ember.driver devices (e.g. [CPU()]), got {devices!r}"
             )
-        devices = list(devices or [CPU()])  # none given: the host CPU, as MAX's () means
+        devices = list(devices) if devices is not None else []
+        devices = devices or [CPU()]  # none given: the host CPU, as MAX's () means
         for device in devices:
             if not isinstance(device, Device):
                 raise TypeError(f"devices must be ember.driver devices, got {device!r}")

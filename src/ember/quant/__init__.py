@@ -92,12 +92,15 @@ class FormatRegistry(Mapping[str, QuantFormat]):
 
 
 def _name_of(key: object) -> str | None:
-    """A registry key: a name in lowercase, a format's name, or an encoding's (an enum member
-    whose `name` is lowercase); None for anything else."""
+    """A registry key: a name in lowercase, a registry format's, or an encoding's (an enum
+    member whose `name` is its string value in lowercase, as `QuantizationEncoding`'s);
+    None for anything else."""
     if isinstance(key, str):
         return key.lower()
-    if isinstance(key, QuantFormat | enum.Enum) and isinstance(key.name, str):
-        return key.name.lower()
+    if isinstance(key, QuantFormat):
+        return key.name if FORMATS.get(key.name) is key else None
+    if isinstance(key, enum.Enum) and isinstance(key.value, str) and key.value.lower() == key.name:
+        return key.name
     return None
 
 

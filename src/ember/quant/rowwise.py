@@ -191,8 +191,9 @@ ROWWISE_INT4 = rowwise_format("rowwise_int4", 2, 4, _nbit_decoder(4), _nbit_enco
 ROWWISE_INT2 = rowwise_format("rowwise_int2", 4, 4, _nbit_decoder(2), _nbit_encoder(2))
 
 
-def from_fbgemm_tbe(values: object, scale_bias: object, name: str) -> np.ndarray:
-    """The rows of format `name` ("rowwise_int8", "rowwise_int4" or "rowwise_int2") holding a
+def from_fbgemm_tbe(values: object, scale_bias: object, name: object) -> np.ndarray:
+    """The rows of format `name` ("rowwise_int8", "rowwise_int4" or "rowwise_int2", or its
+    `QuantizationEncoding` or format) holding a
     table kept as FBGEMM's table-batched modules keep it: `values` `(rows, packed bytes)` and
     `scale_bias` `(rows, 4)`, each row's float16 scale then bias, as
     `IntNBitTableBatchedEmbeddingBagsCodegen.split_embedding_weights()` gives them (numpy
@@ -208,10 +209,13 @@ def from_fbgemm_tbe(values: object, scale_bias: object, name: str) -> np.ndarray
         ValueError: an unknown format, arrays of other shapes or dtypes than those above, or
             of different row counts.
     """
-    formats = {f.name: f for f in (ROWWISE_INT8, ROWWISE_INT4, ROWWISE_INT2)}
-    fmt = formats.get(str(name).lower())
-    if fmt is None:
-        raise ValueError(f"from_fbgemm_tbe: a format of {', '.join(formats)}, got {name!r}")
+    from . import FORMATS  # the registry holds this module's formats
+
+    fmt = FORMATS.get(name)
+    rowwise = (ROWWISE_INT8, ROWWISE_INT4, ROWWISE_INT2)
+    if fmt not in rowwise:
+        names = ", ".join(f.name for f in rowwise)
+        raise ValueError(f"from_fbgemm_tbe: a format of {names}, got {name!r}")
     values, scale_bias = np.asarray(values), np.asarray(scale_bias)
     if values.dtype != np.uint8 or values.ndim != 2 or values.shape[1] == 0:
         raise ValueError(
