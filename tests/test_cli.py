@@ -391,7 +391,34 @@ def test_a_file_the_system_refuses_is_one_line_and_stdout_stays(capsys):
     print("after")
     out, err = capsys.readouterr()
     assert out == "after\n" and err.startswith("ember inspect: error: ") and err[-1] == "\n"
-    assert err.count("\n") == 1, err
+    assert err.count("\n") == 1 and err.endswith(": /proc/self/mem\n"), err
+
+
+def test_a_closed_stdout_is_one_line_and_status_1(checkpoint):
+    """`ember embed ... >&-`: Python's stdout is None."""
+    path, _ = checkpoint
+    done = subprocess.run(
+        [sys.executable, "-m", "ember.cli", "embed", str(path), "--ids", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    err = done.stderr.decode()
+    assert (
+        done.returncode == 1 and err == "ember embed: error: cannot write to stdout: it is closed\n"
+    )
+
+
+def test_quantize_with_its_reader_gone_ends_quietly(checkpoint, tmp_path):
+    """Its progress bar goes to stdout: a closed pipe is status 141, as for the others."""
+    path, _ = checkpoint
+    command = [sys.executable, "-m", "ember.cli", "quantize", str(path), "--format", "q8_0"]
+    process = subprocess.Popen(
+        [*command, "--tensor", "output.weight", "-o", str(tmp_path / "q.gguf")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141 and err == "", err
 
 
 @pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])

@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         _point_at_null(stdout)
         return 1
     except OSError as error:  # a file the command reads or writes, which the system refuses
-        where = f": {error.filename}" if error.filename else ""
+        named = error.filename or getattr(args, "path", None)
+        where = f": {named}" if named else ""
         print(f"ember {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
         return 1
     finally:
@@ -199,12 +200,15 @@ class StdoutError(Exception):
 
 class _Stdout:
     """`sys.stdout` while a command runs: a write or flush that fails (other than a closed
-    pipe) raises StdoutError, so that only stdout's own failures are reported as such."""
+    pipe) raises StdoutError, so that only stdout's own failures are reported as such; so does
+    any use of a stdout the shell closed (`>&-`, where Python's is None)."""
 
     def __init__(self, stream: object) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
+        if self._stream is None:
+            raise StdoutError("cannot write to stdout: it is closed")
         try:
             return self._stream.write(text)
         except BrokenPipeError:
@@ -213,6 +217,8 @@ class _Stdout:
             raise StdoutError(f"cannot write to stdout: {error.strerror or error}") from None
 
     def flush(self) -> None:
+        if self._stream is None:
+            return
         try:
             self._stream.flush()
         except BrokenPipeError:
@@ -221,6 +227,8 @@ class _Stdout:
             raise StdoutError(f"cannot write to stdout: {error.strerror or error}") from None
 
     def __getattr__(self, name: str) -> object:
+        if self._stream is None:
+            raise StdoutError("cannot write to stdout: it is closed")
         return getattr(self._stream, name)
 
 

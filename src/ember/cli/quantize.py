@@ -20,6 +20,7 @@ def quantize(args: argparse.Namespace) -> int:
 
     from . import UsageError
     from .model_path import model_path
+    from .output import console
     from .tables import pick_table
 
     writable = [name for name, f in GGUF_FORMATS.items() if f.quantizable]
@@ -52,7 +53,7 @@ def quantize(args: argparse.Namespace) -> int:
             f"{fmt.name} blocks hold {fmt.block_elements} values; rows of {width} do not divide"
         )
     blocks = np.empty((rows, width // fmt.block_elements * fmt.block_bytes), np.uint8)
-    with Progress() as progress:
+    with Progress(console=console()) as progress:  # a closed pipe: status 141, as elsewhere
         task = progress.add_task(f"{data.name} -> {fmt.name}", total=rows)
         for start in range(0, rows, _ROWS_PER_STEP):
             stop = min(rows, start + _ROWS_PER_STEP)
