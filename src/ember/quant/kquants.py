@@ -290,7 +290,14 @@ def _pick_codes(xs, d, sc0, sc_lo, sc_hi, q_lo, q_hi, dmin=None, m0=None):
     return best_sc, best_m, best_q
 
 
-def _unshrink_super_scales(xs, d, dmin, sc, m, q, share: float, slack: float = 0.02):
+_SLACK = 0.02
+"""How much more squared error Q2_K's refit super-scales, and then its polished, unshrunk fit
+against the plain one, may store before the fit it would replace is kept: the refit trades a
+little error for less bias, and the polished grid can lose to the plain one (fp16-subnormal
+super-scales)."""
+
+
+def _unshrink_super_scales(xs, d, dmin, sc, m, q, share: float):
     """Refits each super-block's ``d, dmin`` with its integer codes held, part of the way from
     least squares to the norm-keeping fit.
 
@@ -302,7 +309,7 @@ def _unshrink_super_scales(xs, d, dmin, sc, m, q, share: float, slack: float = 0
     the way costs about ``share**2`` of the norm-keeping fit's extra error (that extra is about
     ``|err|^2 / |x_hat - mean|^2`` of the error, a few percent at 2 bits) for ``share`` of the
     bias. A super-block keeps its old scales where the new ones are not a positive ``d`` and a
-    ``dmin`` of the old sign, or its error would grow by more than ``slack``.
+    ``dmin`` of the old sign, or its error would grow by more than `_SLACK`.
     """
     u = (sc[..., None] * q).astype(np.float64)
     v = np.broadcast_to(m[..., None], u.shape).astype(np.float64)
@@ -328,11 +335,9 @@ def _unshrink_super_scales(xs, d, dmin, sc, m, q, share: float, slack: float = 0
     new_d, new_m = new_d.astype(np.float32)[:, None], new_m.astype(np.float32)[:, None]
     valid = (one | two)[:, None] & (new_d > 0) & (new_m * dmin >= 0) & ((new_m != 0) == (dmin != 0))
 
-    def err(dd, mm):
-        step, offset = (dd * sc).astype(np.float64), (mm * m).astype(np.float64)
-        return np.square(step[..., None] * q - offset[..., None] - x).sum(axis=(1, 2))
-
-    keep = valid & (err(new_d, new_m) <= err(d, dmin) * (1 + slack))[:, None]
+    new_error = _affine_error(xs, xs.shape[2], new_d, new_m, sc, m, q)
+    old_error = _affine_error(xs, xs.shape[2], d, dmin, sc, m, q)
+    keep = valid & (new_error <= old_error * (1 + _SLACK))[:, None]
     return np.where(keep, new_d, d), np.where(keep, new_m, dmin)
 
 
@@ -415,16 +420,10 @@ def _pack_scales_q3k(sc: np.ndarray) -> np.ndarray:
     return np.concatenate([low[:, 0] | (low[:, 1] << 4), np.bitwise_or.reduce(high, 1)], axis=1)
 
 
-_Q2_K_SLACK = 0.02
-"""How much more squared error a super-block's polished, unshrunk Q2_K fit may store than the
-plain fit before the plain one is kept instead: the refit trades a little error for less
-bias, but the polished grid can also lose to the plain one (fp16-subnormal super-scales)."""
-
-
 def _encode_q2_k(x: np.ndarray) -> np.ndarray:
     polished = _affine_levels(x, 16, 3, 15, steps=8, polish=True, unshrink=0.3)
     plain = _affine_levels(x, 16, 3, 15)
-    worse = _affine_error(x, 16, *polished) > _affine_error(x, 16, *plain) * (1 + _Q2_K_SLACK)
+    worse = _affine_error(x, 16, *polished) > _affine_error(x, 16, *plain) * (1 + _SLACK)
     d, dmin, sc, m, q = (
         np.where(worse[:, None], b, a) for a, b in zip(polished, plain, strict=True)
     )
