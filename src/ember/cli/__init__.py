@@ -201,7 +201,13 @@ class StdoutError(Exception):
 class _Stdout:
     """`sys.stdout` while a command runs: a write or flush that fails (other than a closed
     pipe) raises StdoutError, so that only stdout's own failures are reported as such; so does
-    any use of a stdout the shell closed (`>&-`, where Python's is None)."""
+    any use of a stdout the shell closed (`>&-`, where Python's is None).
+
+    Writes go on in pieces of at most `_PIECE` characters: rich writes a whole table at once,
+    and one large write to a pipe whose reader leaves midway ends short with no error, where
+    the next piece meets the closed pipe (BrokenPipeError)."""
+
+    _PIECE = 8192
 
     def __init__(self, stream: object) -> None:
         self._stream = stream
@@ -210,11 +216,13 @@ class _Stdout:
         if self._stream is None:
             raise StdoutError("cannot write to stdout: it is closed")
         try:
-            return self._stream.write(text)
+            for start in range(0, len(text), self._PIECE):
+                self._stream.write(text[start : start + self._PIECE])
         except BrokenPipeError:
             raise
         except OSError as error:
             raise StdoutError(f"cannot write to stdout: {error.strerror or error}") from None
+        return len(text)
 
     def flush(self) -> None:
         if self._stream is None:

@@ -102,27 +102,7 @@ def console(**options: object) -> Console:
             self.quiet = True
             raise BrokenPipeError
 
-    width = None if sys.stdout.isatty() else 200
-    return _PipedConsole(file=_InPieces(sys.stdout), width=width, **options)
-
-
-class _InPieces:
-    """A text stream whose writes go on in pieces of at most 8192 characters. Rich writes a
-    whole table at once, and one large write to a pipe whose reader leaves midway ends short,
-    with no error: in pieces, the next one meets the closed pipe (BrokenPipeError)."""
-
-    _PIECE = 8192
-
-    def __init__(self, stream: object) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        for start in range(0, len(text), self._PIECE):
-            self._stream.write(text[start : start + self._PIECE])
-        return len(text)
-
-    def __getattr__(self, name: str) -> object:  # isatty, fileno, encoding, flush, ...
-        return getattr(self._stream, name)
+    return _PipedConsole(width=None if sys.stdout.isatty() else 200, **options)
 
 
 def json_values(array: np.ndarray) -> list:

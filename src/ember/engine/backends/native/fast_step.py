@@ -10,8 +10,8 @@ bound two ways) declines, and the general path says what is wrong.
 
 A lowering opts in by marking its step function ``fast_step = True``: the step reads nothing of
 its runtime but `Runtime.empty`, so that a bare runtime (no bindings, no ``out=``) serves it.
-Opted-in steps that each take only the one result before them (a `cast` of the pooled bags to
-a bag's `output_dtype`) may follow it.
+Opted-in steps that each take only the one result before them (a `cast` of the pooled bags)
+may follow it.
 """
 
 from __future__ import annotations
