@@ -15,7 +15,7 @@ from ember import nn
 from ember.driver import CPU, Buffer, Tensor
 from ember.dtype import DType
 from ember.engine import InferenceSession
-from ember.graph import DeviceRef, Graph, TensorType, TensorValue, Weight, ops
+from ember.graph import DeviceRef, Dim, Graph, TensorType, TensorValue, Weight, ops
 
 
 @pytest.fixture
@@ -193,6 +193,65 @@ def test_one_weight_used_twice_is_one_weight(cpu_session):
     model = cpu_session.load(graph, weights_registry={"w": W_VALUES})
     out = model.execute(np.array([1, 2], np.int64))[0].to_numpy()
     np.testing.assert_array_equal(out, 2 * W_VALUES[[1, 2]])
+
+
+def test_graph_add_weight_as_maxs_weight_loading_does(cpu_session):
+    w = Weight("w", DType.float32, [4, 3], DeviceRef.CPU())
+    with Graph("added", input_types=[TensorType(DType.int64, ["n"])]) as graph:
+        value = graph.add_weight(w)
+        assert graph.add_weight(w) is value  # the same Weight again: its value
+        graph.output(ops.gather(value, graph.inputs[0], axis=0) + ops.gather(w, graph.inputs[0], 0))
+    model = cpu_session.load(graph, weights_registry={"w": W_VALUES})
+    out = model.execute(np.array([3, 0], np.int64))[0].to_numpy()
+    np.testing.assert_array_equal(out, 2 * W_VALUES[[3, 0]])
+
+
+def test_graph_add_weight_refuses_a_second_weight_of_one_name_and_a_non_weight():
+    with Graph("added") as graph:
+        graph.add_weight(Weight("w", DType.float32, [2], DeviceRef.CPU()), False)
+        with pytest.raises(ValueError, match="'w'"):
+            graph.add_weight(Weight("w", DType.float32, [3], DeviceRef.CPU()))
+        with pytest.raises(TypeError, match="takes a Weight, got a ndarray"):
+            graph.add_weight(W_VALUES)
+
+
+def test_collectives_take_maxs_signal_buffers(two_cpu_session):
+    """MAX's calls pass signal buffers (required there); ember takes them and needs none."""
+    devices = [DeviceRef.CPU(0), DeviceRef.CPU(1)]
+    embedding = nn.VocabParallelEmbedding(10, 4, DType.float32, devices=devices, name="emb")
+    types = [TensorType(DType.int64, ["n"]), *(TensorType(DType.float32, [2], d) for d in devices)]
+    with Graph("signals", input_types=types) as graph:
+        ids, *parts = graph.inputs
+        rows = embedding(ids, [])
+        gathered = ops.allgather(parts, [], axis=0)
+        summed = ops.allreduce.sum(parts, signal_buffers=[])
+        graph.output(*rows, *gathered, *summed)
+    weights = table(10, 4, seed=3)
+    parts = [np.array([1, 2], np.float32), np.array([10, 20], np.float32)]
+    model = two_cpu_session.load(graph, weights_registry={"emb": weights})
+    out = [o.to_numpy() for o in model.execute(np.array([9, 0, 5], np.int64), *parts)]
+    for rows in out[:2]:
+        np.testing.assert_array_equal(rows, weights[[9, 0, 5]])
+    for gathered in out[2:4]:
+        np.testing.assert_array_equal(gathered, [1, 2, 10, 20])
+    for summed in out[4:]:
+        np.testing.assert_array_equal(summed, [11, 22])
+
+
+def test_an_axis_given_where_max_takes_signal_buffers_is_a_type_error():
+    types = [TensorType(DType.float32, [2], DeviceRef.CPU(i)) for i in range(2)]
+    with Graph("axis", input_types=types) as graph:
+        with pytest.raises(TypeError, match=r"signal_buffers .* got 0; give what follows it by"):
+            ops.allgather(graph.inputs, 0)
+        with pytest.raises(TypeError, match=r"allreduce\.sum: signal_buffers"):
+            ops.allreduce.sum(graph.inputs, 1)
+
+
+def test_int_of_a_symbolic_dim_is_a_type_error_that_says_so():
+    for dim in (Dim("x"), Dim("x") * 2 + 1):
+        with pytest.raises(TypeError, match="only a static dim converts to an int"):
+            int(dim)
+    assert int(Dim(3)) == 3
 
 
 # -- the driver: Buffer beside Tensor, and the model's devices -------------------------------

@@ -294,3 +294,16 @@ def test_allgather_concatenates_along_any_axis(session):
     assert [r.device.id for r in results] == [0, 1, 2]
     for result in results:
         assert_same_bits(result.to_numpy(), np.concat(parts, axis=0))
+
+
+def test_allreduce_sum_of_graph_inputs(session):
+    """Inputs that go straight into the all-reduce, as they come from the caller (host arrays),
+    are summed on every device."""
+    parts = [np.arange(6, dtype=np.float32).reshape(2, 3) * (d + 1) for d in range(3)]
+    types = [TensorType(DType.float32, [2, 3], d) for d in devices(3)]
+    with Graph("allreduce", input_types=types) as g:
+        g.output(*ops.allreduce.sum(g.inputs))
+    results = session.load(g, {}).execute(*parts)
+    assert [r.device.id for r in results] == [0, 1, 2]
+    for result in results:
+        assert_same_bits(result.to_numpy(), parts[0] + parts[1] + parts[2])

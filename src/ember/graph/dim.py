@@ -98,6 +98,11 @@ class Dim(metaclass=_DimFactory):
     def __neg__(self) -> Dim:
         return _to_dim(_mul(_poly(self), _constant(-1)))
 
+    def __int__(self) -> int:
+        raise TypeError(
+            f"int({self!r}): only a static dim converts to an int, and this one is symbolic"
+        )
+
     def __repr__(self) -> str:
         return f"Dim({self})"
 

@@ -136,6 +136,24 @@ class Graph:
         self.nodes.append(node)
         return node.results
 
+    def add_weight(self, weight: Any, force_initial_weight_on_host: bool = True) -> TensorValue:
+        """`weight`'s value in this graph, as MAX's `Graph.add_weight` gives it: added on first
+        use, the same value when the same `Weight` comes again. Ops add the weights they are
+        given by themselves; this is for code that adds them first. MAX's
+        `force_initial_weight_on_host` is accepted and has nothing to do: `load` puts each
+        weight on its declared device.
+
+        Raises:
+            TypeError: `weight` is not a `Weight`.
+            ValueError: another weight of this graph has the same name.
+        """
+        from .ops.constant import as_value
+        from .weight import Weight
+
+        if not isinstance(weight, Weight):
+            raise TypeError(f"add_weight takes a Weight, got a {type(weight).__name__}")
+        return as_value(weight, self)
+
     def output(self, *values: object) -> None:
         """Mark the graph's results; the graph is complete after this."""
         from .ops.constant import as_value

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from ember.dtype import DType
 from ember.graph import DeviceRef, QuantizationEncoding, TensorValue, Weight, ops
 from ember.graph.ops.dequantize import DEQUANTIZED_DTYPES
 from ember.graph.ops.gather import OutOfRange, index_value
+from ember.graph.ops.signal_buffers import check_signal_buffers
 
 from .module import Module
 
@@ -198,9 +200,13 @@ class VocabParallelEmbedding(Module):
         start = min(self.shard_size * device_index, self.vocab_size)
         return start, min(start + self.shard_size, self.vocab_size)
 
-    def __call__(self, indices: Any) -> list[TensorValue]:
+    def __call__(
+        self, indices: Any, signal_buffers: Iterable[Any] | None = None
+    ) -> list[TensorValue]:
         """Vectors for `indices`: the full result on each device, or with `reduce="scatter"`
-        device `k`'s `k`-th slice of the ids' first axis (which the devices must divide)."""
+        device `k`'s `k`-th slice of the ids' first axis (which the devices must divide).
+        `signal_buffers` is MAX's, taken and not read (see `ember.graph.ops.signal_buffers`)."""
+        check_signal_buffers("VocabParallelEmbedding", signal_buffers)
         ids = index_value("embedding", indices)
         table = ops.as_value(self.weight)
         if len(self.devices) == 1 and (self.reduce == "all" or ids.rank > 0):

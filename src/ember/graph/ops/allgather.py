@@ -1,5 +1,6 @@
-"""`allgather(inputs, axis)`: one value per device, concatenated along `axis`, whole on every
-device (MAX's `ops.allgather`, without its signal buffers, as `allreduce.sum` has none).
+"""`allgather(inputs, signal_buffers=None, axis=0)`: one value per device, concatenated along
+`axis`, whole on every device (MAX's `ops.allgather`; its signal buffers are taken and not
+read, see `signal_buffers`).
 
 >>> from ember.graph import DeviceRef, Graph, TensorType
 >>> types = [TensorType(DType.float32, ["batch", 500], DeviceRef.CPU(i)) for i in range(2)]
@@ -23,21 +24,26 @@ from ..type import TensorType
 from ..value import TensorValue
 from .axis import normalize_axis
 from .constant import as_value
+from .signal_buffers import check_signal_buffers
 
 __all__ = ["ALLGATHER", "allgather"]
 
 ALLGATHER = Op("allgather", cross_device=True)
 
 
-def allgather(inputs: Iterable[Any], axis: int = 0) -> list[TensorValue]:
+def allgather(
+    inputs: Iterable[Any], signal_buffers: Iterable[Any] | None = None, axis: int = 0
+) -> list[TensorValue]:
     """The inputs concatenated along `axis`, in their order, on each input's device.
 
     Raises:
+        TypeError: `signal_buffers` is not iterable (an axis given by position, say).
         ValueError: no inputs, two on one device, a scalar, `axis` not static in every input,
             or shapes that differ off `axis`.
         TypeError: dtypes that differ.
         AxisError: `axis` is out of range.
     """
+    check_signal_buffers("allgather", signal_buffers)
     values = [as_value(v) for v in inputs]
     if not values:
         raise ValueError("allgather: needs at least one input")

@@ -1,5 +1,5 @@
 """Collectives across devices: `allreduce.sum` adds one value per device and gives every device
-the total."""
+the total (MAX's signal buffers are taken and not read, see `signal_buffers`)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,21 @@ from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
+from .signal_buffers import check_signal_buffers
 
 __all__ = ["ALLREDUCE_SUM", "sum"]
 
 ALLREDUCE_SUM = Op("allreduce_sum", cross_device=True)
 
 
-def sum(inputs: Iterable[Any]) -> list[TensorValue]:
+def sum(inputs: Iterable[Any], signal_buffers: Iterable[Any] | None = None) -> list[TensorValue]:
     """One input per device, all of one dtype and shape; returns the sum on each device.
 
     Raises:
         ValueError: no inputs, two inputs on one device, or different shapes.
-        TypeError: different dtypes.
+        TypeError: different dtypes, or `signal_buffers` not iterable.
     """
+    check_signal_buffers("allreduce.sum", signal_buffers)
     values = [as_value(v) for v in inputs]
     if not values:
         raise ValueError("allreduce.sum: needs at least one input")

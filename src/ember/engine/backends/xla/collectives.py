@@ -45,8 +45,8 @@ def lower_allreduce_sum(
     stacked = jax.make_array_from_single_device_arrays(
         (len(devices), *shape),
         NamedSharding(mesh, PartitionSpec(_AXIS)),
-        [p.reshape(1, *shape) for p in partials],
-    )
+        [jax.device_put(p, d).reshape(1, *shape) for p, d in zip(partials, devices, strict=True)],
+    )  # a graph input comes as the caller gave it: placed here (a no-op for placed arrays)
     total = _psum(mesh)(stacked)
     by_device = {shard.device: shard.data for shard in total.addressable_shards}
     return tuple(by_device[d] for d in devices)
