@@ -62,6 +62,31 @@ def test_inspect_lists_tensors_and_marks_the_embedding(checkpoint, capsys):
         assert expected in out, out
 
 
+def test_names_and_paths_print_as_they_are_with_control_characters_escaped(tmp_path, capsys):
+    """A file's tensor names and the user's path are text, never rich markup (a stray closing
+    tag used to raise), and their escape sequences cannot reach the terminal."""
+    folder = tmp_path / "[bold]models"
+    folder.mkdir()
+    path = folder / "m.gguf"
+    writer = gguf.GGUFWriter(str(path), "test")
+    names = ["bad[/bold]name", "osc\x1b]8;;https://example.com\x1b\\link", "token_embd.weight"]
+    for name in names:
+        writer.add_tensor(name, np.ones((2, 4), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    for expected in (
+        "[bold]models",
+        "bad[/bold]name",
+        "osc\\x1b]8;;https://example.com\\x1b\\link",
+    ):
+        assert expected in out, out
+
+
 def test_embed_prints_json_writes_npy_and_shards(checkpoint, capsys, tmp_path):
     path, values = checkpoint
     want = FORMATS["q4_k"].dequantize(FORMATS["q4_k"].quantize(values))[[3, 0, 31]]

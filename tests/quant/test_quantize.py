@@ -227,6 +227,32 @@ def test_legacy_quantize_property(name, values):
     np.testing.assert_array_equal(ours, ref)
 
 
+@pytest.mark.parametrize("name", LEGACY + TERNARY)
+def test_blocks_too_small_for_a_finite_reciprocal_decode_as_ggufs_do(name):
+    """Under about 1e-37, 1 / d overflows and gguf-py's levels are the platform's cast of inf
+    and NaN: the bytes may differ, the decoded values may not (but for the sign of zero)."""
+    fmt = FORMATS[name]
+    n = fmt.block_elements
+    for peak in (3e-38, 2e-38, 1e-38, 1e-40):
+        x = (np.linspace(-1, 1, n) * peak).astype(np.float32)[None]
+        with np.errstate(all="ignore"):
+            ref = gq.dequantize(gq.quantize(x, gguf_type(name)), gguf_type(name))
+        np.testing.assert_array_equal(fmt.dequantize(fmt.quantize(x)), ref)
+
+
+def test_mxfp4_bytes_equal_ggufs_down_to_2_to_the_minus_125():
+    """Below, gguf-py's exponent byte wraps to the top of its range (a block of zeros); ember
+    clips it to the smallest scale and keeps what it can."""
+    x = (np.linspace(-1, 1, 32) * 2.0**-125).astype(np.float32)[None]
+    np.testing.assert_array_equal(FORMATS["mxfp4"].quantize(x), gq.quantize(x, gguf_type("mxfp4")))
+    tiny = x * np.float32(0.5)
+    with np.errstate(all="ignore"):
+        ref = gq.dequantize(gq.quantize(tiny, gguf_type("mxfp4")), gguf_type("mxfp4"))
+    ours = FORMATS["mxfp4"].dequantize(FORMATS["mxfp4"].quantize(tiny))
+    assert not ref.any()  # gguf-py's block of zeros
+    assert np.abs(ours - tiny).max() < np.abs(tiny).max() / 4
+
+
 SCALES = [1.0, 1e-6, 1e-3, 1e3, 1e-30, 1e30]
 
 

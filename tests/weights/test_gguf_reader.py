@@ -210,6 +210,47 @@ def _blob(
     return head + bytes(-len(head) % align) + data
 
 
+def test_tensors_with_a_zero_dim_are_read_as_gguf_reader_reads_them(tmp_path: Path):
+    """GGUF allows a tensor of no elements (llama.cpp and gguf-py read them); it holds no bytes,
+    so it overlaps nothing, wherever its offset points."""
+    path = tmp_path / "zero.gguf"
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_tensor("empty", np.zeros((0, 4), np.float32))
+    writer.add_tensor("w", np.arange(4, dtype=np.float32))
+    writer.add_tensor(
+        "q_empty", np.zeros((0, 34), np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q8_0
+    )
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    g = read_gguf(path)
+    assert g.array("empty").shape == (0, 4) and g.array("q_empty").shape == (0, 34)
+    np.testing.assert_array_equal(g.array("w"), np.arange(4, dtype=np.float32))
+    reference = {t.name: t for t in gguf.GGUFReader(path).tensors}
+    assert [int(reference[n].n_bytes) for n in g.tensors] == [0, 16, 0]
+    # an empty tensor whose offset falls inside another's bytes
+    (tmp_path / "inside.gguf").write_bytes(
+        _blob(infos=(_info("w", (4, 2)), _info("e", (4, 0), 0, 0)), data=bytes(32))
+    )
+    assert read_gguf(tmp_path / "inside.gguf").array("e").shape == (0, 4)
+
+
+def test_a_string_value_of_other_bytes_keeps_them_and_the_file_opens(tmp_path: Path):
+    """llama.cpp opens a file whose string value is not UTF-8; ember keeps its bytes (as lone
+    surrogates), and a vocabulary item that is not is an error only when it is read."""
+    kvs = (
+        _kv("charsmap", 8, _s(b"\xff\xfeok")),
+        _kv("toks", 9, _arr(8, [_s("x"), _s(b"\xff")])),
+    )
+    (tmp_path / "bytes.gguf").write_bytes(_blob(kvs))
+    g = read_gguf(tmp_path / "bytes.gguf")
+    assert g.metadata["charsmap"].encode("utf-8", "surrogateescape") == b"\xff\xfeok"
+    assert g.array("w").shape == (2, 4)
+    with pytest.raises(CheckpointError, match="an item of 'toks' is not valid UTF-8"):
+        g.metadata_array("toks")
+
+
 def test_the_byte_builder_makes_valid_files(tmp_path: Path):
     kvs = (_kv("a", 4, struct.pack("<I", 7)), _kv("toks", 9, _arr(8, [_s("x"), _s("yz")])))
     infos = (_info("w", (4, 2)), _info("q", (32, 1), 8, 32))
@@ -284,11 +325,14 @@ CORRUPT = {
     ),
     "key not UTF-8": (_blob((_kv(b"\xff\xfe", 0, b"\1"),)), "metadata key 0 .* not valid UTF-8"),
     "n_dims 5": (_blob(infos=(_info("w", (1, 1, 1, 1, 8)),)), "'w' has 5 dims; GGUF allows"),
-    "zero dim": (_blob(infos=(_info("w", (4, 0)),)), r"'w': shape \(0, 4\) has a zero or"),
-    "negative dim": (_blob(infos=(_info("w", (2**64 - 4, 1)),)), "has a zero or negative dim"),
+    "negative dim": (_blob(infos=(_info("w", (2**64 - 4, 1)),)), "has a negative dim"),
+    "empty, but too large to address": (
+        _blob(infos=(_info("w", (0, 2**62)),)),
+        r"shape \(4611686018427387904, 0\) overflows a 64-bit byte count",
+    ),
     "overflowing dims": (
         _blob(infos=(_info("w", (2**32, 2**32)),)),
-        "overflows a 64-bit element count",
+        "overflows a 64-bit byte count",
     ),
     "row not whole blocks": (
         _blob(infos=(_info("q", (48, 1), 2),)),

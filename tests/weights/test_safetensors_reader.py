@@ -220,14 +220,14 @@ def test_zero_size_tensors_metadata_and_empty_files(tmp_path: Path) -> None:
     assert np.array_equal(got["full"], tensors["full"])
     assert read_safetensors(write(tmp_path / "none.safetensors", pack({}))) == {}
     assert read_safetensors(write(tmp_path / "meta.safetensors", pack({"__metadata__": {}}))) == {}
-    # A zero-size tensor may sit at the very end of the data area, or inside another's bytes.
+    # A zero-size tensor may sit at the start or the very end of the data area.
     header = {
         "a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]},
         "end": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]},
-        "inside": {"dtype": "F32", "shape": [0, 2], "data_offsets": [2, 2]},
+        "start": {"dtype": "F32", "shape": [0, 2], "data_offsets": [0, 0]},
     }
     got = read_safetensors(write(tmp_path / "e.safetensors", pack(header, b"abcd")))
-    assert got["end"].shape == (0,) and got["inside"].shape == (0, 2)
+    assert got["end"].shape == (0,) and got["start"].shape == (0, 2)
 
 
 # --- sharded checkpoints and folders -------------------------------------------------------------
@@ -334,7 +334,22 @@ FILE_FLAWS: dict[str, tuple[bytes, str]] = {
     ),
     "huge shape": (
         pack(entry(shape=[10**30, 10**30]), DATA),
-        f"is {4 * 10**60} bytes",
+        "shape [1000000000000000000000000000000, 1000000000000000000000000000000] of F32 "
+        "overflows a 64-bit byte count",
+    ),
+    "empty, but too large to address": (
+        pack(entry(shape=[0, 2**64], data_offsets=[0, 0]), b""),
+        "shape [0, 18446744073709551616] of F32 overflows a 64-bit byte count",
+    ),
+    # The tensors cover the data area in order (as the reference reader demands: no polyglots).
+    "bytes after the last tensor": (pack(entry(), DATA), "8 bytes after the last tensor belong"),
+    "a gap": (
+        pack({"a": F32, "b": {**F32, "data_offsets": [12, 20]}}, bytes(20)),
+        "tensor 'b' begins at byte 12 of the data area, where 8 was due",
+    ),
+    "an empty tensor inside another's bytes": (
+        pack({"a": F32, "e": {**F32, "shape": [0], "data_offsets": [4, 4]}}, bytes(8)),
+        "tensor 'e' begins at byte 4 of the data area, where 8 was due",
     ),
     "overlap": (
         pack(

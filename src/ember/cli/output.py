@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,7 @@ __all__ = [
     "console",
     "json_values",
     "npy_target",
+    "printable",
     "save_npy",
     "write_through_rename",
 ]
@@ -93,16 +94,32 @@ def save_npy(path: Path, array: np.ndarray) -> None:
 
 def console(**options: object) -> Console:
     """A rich console on stdout, as wide as the terminal or, piped, 200 columns (names
-    unclipped). A reader that closes the pipe raises BrokenPipeError, which `ember` turns into
-    a quiet status 141, where rich's own handling would exit with status 1."""
+    unclipped). Strings print as they are, never read as rich markup or emoji codes, their
+    control characters escaped (see `printable`): names and paths come from files and users.
+    A reader that closes the pipe raises BrokenPipeError, which `ember` turns into a quiet
+    status 141, where rich's own handling would exit with status 1."""
     from rich.console import Console
 
     class _PipedConsole(Console):
+        def render_str(self, text: str, **kwargs: Any) -> Any:
+            return super().render_str(printable(text), **{**kwargs, "markup": False})
+
         def on_broken_pipe(self) -> None:
             self.quiet = True
             raise BrokenPipeError
 
+    options = {"markup": False, "emoji": False, **options}
     return _PipedConsole(width=None if sys.stdout.isatty() else 200, **options)
+
+
+def printable(text: str) -> str:
+    """`text` with each character a terminal would act on or cannot show (escape sequences,
+    other control and format characters, undecodable bytes kept as surrogates) written as
+    Python writes it in a string literal (``\\x1b``), as `gguf_dump` does: a tensor name
+    cannot move the cursor, retitle the terminal or write to the clipboard. Line breaks stay."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\n" else repr(c)[1:-1] for c in text)
 
 
 def json_values(array: np.ndarray) -> list:

@@ -13,6 +13,7 @@ _ROWS_PER_STEP = 4096
 
 
 def quantize(args: argparse.Namespace) -> int:
+    from rich.markup import escape
     from rich.progress import Progress
 
     from ember.quant import FORMATS, GGUF_FORMATS
@@ -20,7 +21,7 @@ def quantize(args: argparse.Namespace) -> int:
 
     from . import UsageError
     from .model_path import model_path
-    from .output import console
+    from .output import console, printable
     from .tables import pick_table
 
     writable = [name for name, f in GGUF_FORMATS.items() if f.quantizable]
@@ -54,7 +55,7 @@ def quantize(args: argparse.Namespace) -> int:
         )
     blocks = np.empty((rows, width // fmt.block_elements * fmt.block_bytes), np.uint8)
     with Progress(console=console()) as progress:  # a closed pipe: status 141, as elsewhere
-        task = progress.add_task(f"{data.name} -> {fmt.name}", total=rows)
+        task = progress.add_task(escape(printable(f"{data.name} -> {fmt.name}")), total=rows)
         for start in range(0, rows, _ROWS_PER_STEP):
             stop = min(rows, start + _ROWS_PER_STEP)
             blocks[start:stop] = fmt.quantize(np.asarray(data.array[start:stop], np.float32))

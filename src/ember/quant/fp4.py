@@ -21,8 +21,11 @@ bit-exact against ``gguf.quants.dequantize``. Two consequences worth knowing:
   7 (no sign), reads ``e >> 3 & 15`` as exponent (bias 7, subnormal at 0) and ``e & 7`` as
   mantissa, and both 0x00 and 0x7F (E4M3's NaN) decode to 0 (0xFF reads as 480).
 
-MXFP4's quantizer is the OCP reference one, as gguf-py's (equal bytes): ``e = floor(log2 max
-|x|) - 2 + 127`` (log2 in float32), then each value's nearest code, ties to the smaller magnitude.
+MXFP4's quantizer is the OCP reference one, as gguf-py's: ``e = floor(log2 max |x|) - 2 + 127``
+(log2 in float32), then each value's nearest code, ties to the smaller magnitude. The bytes equal
+gguf-py's for finite blocks whose largest magnitude is at least ``2**-125``; below it, gguf-py's
+exponent wraps past 0 to 254 or 255 and the block decodes to zeros, where ember clips it to 0,
+the smallest scale, and keeps the values it can.
 NVFP4 is decode only (no NVFP4 quantizer here).
 
 >>> import numpy as np

@@ -16,7 +16,11 @@ In ``qs`` byte ``j`` holds value ``j`` in its low nibble and value ``j + 16`` in
 for the 5-bit formats bit ``j`` of the little-endian uint32 ``qh`` is bit 4 of value ``j``.
 
 The quantizers reproduce ggml's reference ones (``quantize_row_q*_ref``) operation for
-operation in float32, so their bytes equal ``gguf.quants.quantize``'s for finite inputs.
+operation in float32, so their bytes equal ``gguf.quants.quantize``'s for finite inputs, except
+in blocks so small (largest magnitude under about 1e-37) that the reciprocal of their scale
+overflows float32: there gguf-py casts inf and NaN to integers, which numpy leaves to the
+platform (and C to undefined behaviour), and ember's levels decode to the same values, zeros,
+but for the sign of a zero.
 
 >>> import numpy as np
 >>> x = np.linspace(-1, 1, 32, dtype=np.float32)

@@ -20,8 +20,10 @@ Value ``e`` is ``d * (t_e - 1)`` with its trit ``t_e`` in 0..2.
   values 240-255 trit ``p = (e - 240) // 4`` of ``qh[(e - 240) % 4]`` (four trits, ``t_4 = 0``).
 
 The quantizers are ggml's reference ones, ``d = max |x|`` and ``t = round(x / d) + 1``, so
-ternary data round-trips exactly and their bytes equal ``gguf.quants.quantize``'s (except that
-a peak beyond fp16's range is stored as 65504 here, not as inf).
+ternary data round-trips exactly and their bytes equal ``gguf.quants.quantize``'s, except that
+a peak beyond fp16's range is stored as 65504 here, not as inf, and in blocks whose peak is under
+about 1e-37 (``1 / d`` overflows: the legacy formats' exception) the levels differ but decode to
+the same zeros, but for their sign.
 
 >>> import numpy as np
 >>> x = np.tile(np.float32([-0.5, 0, 0.5, 0.5]), 64)

@@ -109,7 +109,9 @@ class GGUFFile:
     tensors: dict[str, GGUFTensor]
     """In file order."""
     metadata: dict[str, object]
-    """Scalars and strings as values; an array as ``("array", element_type, count)``."""
+    """Scalars and strings as values; an array as ``("array", element_type, count)``. A
+    string value that is not UTF-8 keeps its bytes as lone surrogates (``surrogateescape``:
+    ``value.encode("utf-8", "surrogateescape")`` gives them back)."""
     alignment: int
 
     def array(self, name: str) -> np.ndarray:
@@ -213,14 +215,14 @@ class _Cursor:
     def u64(self, what: str) -> int:
         return int(self.unpack(_U64, what))
 
-    def string(self, what: str, limit: int | None = None) -> str:
+    def string(self, what: str, limit: int | None = None, errors: str = "strict") -> str:
         at = self.pos
         n = self.u64(f"the length of {what}")
         start = self.take(n, f"{what} of {n} bytes")
         if limit is not None and n > limit:
             raise self.error(f"{what} at byte {at} is {n} bytes; GGUF allows at most {limit}")
         try:
-            return str(self.buf[start : start + n], "utf-8")
+            return str(self.buf[start : start + n], "utf-8", errors)
         except UnicodeDecodeError as e:
             raise self.error(f"{what} at byte {at} is not valid UTF-8 ({e.reason})") from None
 
@@ -260,8 +262,8 @@ def _read_metadata(cur: _Cursor, n_kv: int) -> dict[str, object]:
 def _read_value(cur: _Cursor, key: str, vtype: int) -> object:
     if vtype in _SCALARS:
         return cur.unpack(_SCALARS[vtype], f"the value of {key!r}")
-    if vtype == _STRING:
-        return cur.string(f"the value of {key!r}")
+    if vtype == _STRING:  # a value of other bytes keeps them (llama.cpp reads such files)
+        return cur.string(f"the value of {key!r}", errors="surrogateescape")
     if vtype == _ARRAY:
         etype = cur.u32(f"the element type of {key!r}")
         count = cur.u64(f"the length of {key!r}")
@@ -367,7 +369,7 @@ def _place_tensors(
                 f"{where}: data [{offset}, {offset + nbytes}) lies outside the file ({size} bytes)"
             )
         tensors[name] = GGUFTensor(name, type_id, shape, offset, nbytes)
-    by_offset = sorted(tensors.values(), key=lambda t: t.offset)
+    by_offset = sorted((t for t in tensors.values() if t.nbytes), key=lambda t: t.offset)
     for a, b in pairwise(by_offset):
         if b.offset < a.offset + a.nbytes:
             raise CheckpointError(f"{path}: tensors {a.name!r} and {b.name!r} overlap in the file")
@@ -375,11 +377,11 @@ def _place_tensors(
 
 
 def _tensor_nbytes(where: str, shape: tuple[int, ...], type_id: int) -> int:
-    if any(d == 0 or d > _I64_MAX for d in shape):
-        raise CheckpointError(f"{where}: shape {shape} has a zero or negative dim")
+    if any(d > _I64_MAX for d in shape):  # zero dims are allowed: a tensor of no bytes
+        raise CheckpointError(f"{where}: shape {shape} has a negative dim (as int64)")
     count = prod(shape)
-    if count > _I64_MAX:
-        raise CheckpointError(f"{where}: shape {shape} overflows a 64-bit element count")
+    if prod(d or 1 for d in shape) > _I64_MAX // 8:  # numpy refuses even empty arrays past it
+        raise CheckpointError(f"{where}: shape {shape} overflows a 64-bit byte count")
     fmt = BY_GGML_TYPE.get(type_id)
     if fmt is not None:
         cols = shape[-1] if shape else 1

@@ -36,6 +36,7 @@ __all__ = ["read_safetensors"]
 
 MAX_HEADER_BYTES = 100_000_000  # as the reference implementation: larger is not a checkpoint
 MAX_NDIM = 64  # numpy's limit
+_I64_MAX = (1 << 63) - 1  # numpy refuses arrays, even empty ones, of more bytes than this
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
 
@@ -173,6 +174,8 @@ def _parse_entry(file: Path, name: str, info: object, data_size: int) -> _Entry:
         _fail(file, f"{where}: shape has {len(shape)} dimensions, more than {MAX_NDIM}")
     if any(dim < 0 for dim in shape):
         _fail(file, f"{where}: shape {_short(shape)} has a negative dimension")
+    if math.prod(dim or 1 for dim in shape) * dtype.itemsize > _I64_MAX:
+        _fail(file, f"{where}: shape {_short(shape)} of {code} overflows a 64-bit byte count")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_int, offsets))):
         _fail(file, f"{where}: data_offsets {_short(offsets)} is not [begin, end] in integers")
     begin, end = offsets
@@ -206,6 +209,17 @@ def _parse_header(file: Path, raw: bytes, data_size: int) -> list[_Entry]:
                 f"tensors {_short(before.name)} [{before.begin}, {before.end}] and "
                 f"{_short(after.name)} [{after.begin}, {after.end}] overlap",
             )
+    due = 0  # the data area is the tensors' bytes, in order, with nothing between or after
+    for e in sorted(entries, key=lambda e: (e.begin, e.end)):
+        if e.begin != due:
+            _fail(
+                file,
+                f"tensor {_short(e.name)} begins at byte {e.begin} of the data area, where "
+                f"{due} was due; a file's tensors cover its data with no gaps",
+            )
+        due = e.end
+    if due != data_size:
+        _fail(file, f"{data_size - due} bytes after the last tensor belong to no tensor")
     return entries
 
 
