@@ -276,6 +276,16 @@ def test_quantize_takes_every_float_table(tmp_path, capsys, dtype):
     assert np.asarray(tensor.data).reshape(-1).tobytes() == expected.tobytes()
 
 
+def test_a_tensor_ember_does_not_read_is_listed_and_refused_by_name(tmp_path, capsys):
+    path = tmp_path / "model.safetensors"
+    save_file({"freqs": np.ones((2, 2), np.complex64), "embed": np.ones((4, 3), np.float32)}, path)
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 tensors" in out and "not read" in out and "freqs" in out
+    assert main(["embed", str(path), "--tensor", "freqs", "--ids", "0"]) == 1
+    assert "tensor 'freqs' holds complex64 values" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -628,3 +628,19 @@ def test_fuzzed_headers_read_or_raise_checkpoint_error(
         check_read(path)
     finally:
         tracemalloc.stop()
+
+
+def test_a_tensor_of_a_dtype_graphs_cannot_hold_leaves_the_rest_usable(tmp_path: Path) -> None:
+    """A complex64 tensor is read by the file reader, named by `load`, and refused only when
+    asked for."""
+    from ember.weights import CheckpointError as Refused
+    from ember.weights import load
+
+    tensors = {"freqs": np.ones((2, 2), np.complex64), "embed": np.arange(8, dtype=np.float32)}
+    path = write(tmp_path / "c.safetensors", build(tensors))
+    weights = load(path)
+    assert list(weights) == ["embed"]
+    np.testing.assert_array_equal(weights["embed"].array, tensors["embed"])
+    assert "complex64" in weights.unreadable["freqs"]
+    with pytest.raises(Refused, match="tensor 'freqs' holds complex64 values"):
+        weights["freqs"]

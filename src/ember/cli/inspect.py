@@ -17,7 +17,8 @@ def inspect(args: argparse.Namespace) -> int:
     from .tables import is_embedding
 
     weights = load(model_path(args.path))
-    count = f"{len(weights)} tensor" + ("" if len(weights) == 1 else "s")
+    total = len(weights) + len(weights.unreadable)
+    count = f"{total} tensor" + ("" if total == 1 else "s")
     table = Table(title=f"{args.path}: {count}")
     for column in ("tensor", "type", "shape", "bytes", ""):
         table.add_column(column, justify="right" if column == "bytes" else "left")
@@ -25,5 +26,7 @@ def inspect(args: argparse.Namespace) -> int:
         mark = "token embedding" if is_embedding(name) else ""
         shape = " x ".join(str(d) for d in data.shape)
         table.add_row(name, data.kind, shape, f"{data.nbytes:,}", mark)
+    for name in weights.unreadable:
+        table.add_row(name, "not read", "", "", "a dtype graphs cannot hold")
     console().print(table)
     return 0

@@ -39,6 +39,9 @@ def pick_table(weights: Mapping[str, WeightData], name: str | None) -> WeightDat
             what = "no embedding table" if not found else f"several: {', '.join(found)}"
             raise UsageError(f"found {what}; name the table with --tensor")
         name = found[0]
+    unreadable = getattr(weights, "unreadable", {}).get(name)  # a Checkpoint's, saying why
+    if unreadable is not None:
+        raise UsageError(unreadable)
     if name not in weights:
         close = difflib.get_close_matches(name, list(weights), n=3)
         hint = f" (close: {', '.join(close)})" if close else ""

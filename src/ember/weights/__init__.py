@@ -20,9 +20,17 @@ __all__ = ["Checkpoint", "CheckpointError", "WeightData", "load"]
 
 
 class Checkpoint(dict):
-    """A checkpoint's tensors by name; a missing name is a KeyError listing close ones."""
+    """A checkpoint's tensors by name; a missing name is a KeyError listing close ones. A tensor
+    ember does not read (a safetensors complex64) is not among them: `unreadable` says why, and
+    asking for it raises that as a CheckpointError."""
+
+    def __init__(self, tensors: dict[str, WeightData], unreadable: dict[str, str] | None = None):
+        super().__init__(tensors)
+        self.unreadable = dict(unreadable or {})
 
     def __missing__(self, name: str) -> WeightData:
+        if name in self.unreadable:
+            raise CheckpointError(self.unreadable[name])
         close = difflib.get_close_matches(str(name), list(self), n=3)
         hint = f"; close: {', '.join(close)}" if close else ""
         raise KeyError(f"no tensor {name!r} in the checkpoint ({len(self)} tensors){hint}")
@@ -35,8 +43,9 @@ def load(path: str | os.PathLike) -> Checkpoint:
 
     Raises:
         FileNotFoundError: nothing at `path`.
-        CheckpointError: the file is corrupt, of an unknown kind, or holds a tensor type
-            ember does not read (named).
+        CheckpointError: the file is corrupt, of an unknown kind, or (GGUF) holds a tensor
+            type ember does not read (named). A safetensors tensor of a dtype graphs cannot
+            hold is left out and named in `Checkpoint.unreadable`.
     """
     path = Path(path)
     if not path.exists():
@@ -48,7 +57,7 @@ def load(path: str | os.PathLike) -> Checkpoint:
     if path.is_dir() or path.suffix in (".safetensors", ".json"):
         from .safetensors_weights import safetensors_weights
 
-        return Checkpoint(safetensors_weights(path))
+        return Checkpoint(*safetensors_weights(path))
     raise CheckpointError(
         f"{str(path)!r} is neither a GGUF file nor safetensors (a .safetensors file, its "
         "index .json, or a model folder)"
