@@ -205,6 +205,7 @@ def test_greedy_ids_of_the_real_checkpoint_slice(capsys, tmp_path):
         (["--hidden", "{dir}/text.npy"], "text.npy: it is not a .npy file; give a numeric .npy"),
         (["--hidden", "{dir}/objects.npy"], "holds pickled Python objects; give a numeric .npy"),
         (["--hidden", "{dir}/cut.npy"], "cut.npy: it is damaged or cut short; give a numeric"),
+        (["--hidden", "{dir}/cut_header.npy"], "cut_header.npy: its header is damaged or cut"),
         (["--hidden", "{dir}/hidden.npy", "--tensor", "output"], "no tensor 'output'"),
         (["--hidden", "{dir}/hidden.npy", "--tensor", "output_norm.weight"], "is not a table"),
     ],
@@ -220,6 +221,7 @@ def test_every_error_is_one_line_and_status_1(tied, tmp_path, capsys, args, mess
     (tmp_path / "text.npy").write_text("not an array")
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None]), allow_pickle=True)
     np.save(tmp_path / "cut.npy", np.zeros((40, WIDTH), np.float32))
+    (tmp_path / "cut_header.npy").write_bytes((tmp_path / "cut.npy").read_bytes()[:40])
     (tmp_path / "cut.npy").write_bytes((tmp_path / "cut.npy").read_bytes()[:500])
     assert main(["logits", str(path), *(a.format(dir=tmp_path) for a in args)]) == 1
     err = capsys.readouterr().err

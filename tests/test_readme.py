@@ -20,6 +20,10 @@ def test_readme_python_example_runs():
     for block in blocks:
         exec(compile(block, str(README), "exec"), namespace)
     np.testing.assert_array_equal(namespace["vectors"], namespace["table"][np.array([[1, 2, 3]])])
+    logits = namespace["vectors"][0].astype(np.float64) @ namespace["table"].T.astype(np.float64)
+    top = np.argsort(-logits, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(namespace["ids"], top)
+    np.testing.assert_allclose(namespace["values"], np.take_along_axis(logits, top, 1), rtol=1e-5)
 
 
 def test_readme_checkpoint_example_runs_and_binds_quietly(tmp_path, monkeypatch):

@@ -255,6 +255,56 @@ def test_bad_vocab_parallel_heads_are_clear_errors():
         head(g.inputs[0])
 
 
+@pytest.mark.parametrize(
+    ("dtype", "batch", "message"),
+    [
+        (DType.bfloat16, "b", "must be the same states, replicated"),
+        (DType.float32, "c", r"float32\[Dim\('b'\), Dim\(72\)\] and"),
+    ],
+)
+def test_per_device_hidden_states_that_cannot_be_replicas_are_refused(dtype, batch, message):
+    emb = nn.VocabParallelEmbedding(VOCAB, WIDTH, DType.float32, devices(2), name="t")
+    types = [
+        TensorType(DType.float32, ["b", WIDTH], DeviceRef.CPU(0)),
+        TensorType(dtype, [batch, WIDTH], DeviceRef.CPU(1)),
+    ]
+    with Graph("bad", input_types=types) as g, pytest.raises(ValueError, match=message):
+        nn.LMHead(emb, output="argmax")(list(g.inputs))
+
+
+def test_a_head_over_a_scattering_lookup_takes_one_value_only(session):
+    """`reduce="scatter"` leaves each device other tokens: its per-device results fed to the
+    head would merge different tokens' candidates, so that is refused; one value works."""
+    table = np.random.default_rng(5).standard_normal((VOCAB, WIDTH)).astype(np.float32)
+    emb = nn.VocabParallelEmbedding(VOCAB, WIDTH, DType.float32, devices(2), reduce="scatter")
+    head = nn.LMHead(emb, output="argmax")
+    with Graph("scatter", input_types=[TensorType(DType.int64, [4])]) as g:
+        with pytest.raises(ValueError, match='reduce="scatter", whose lookup leaves each device'):
+            head(emb(g.inputs[0]))
+        g.output(*head(ops.constant(table[[5, 100, 7, 299]], DType.float32)))
+    ids = [r.to_numpy() for r in session.load(g, {"weight": table}).execute(np.arange(4))]
+    for per_device in ids:
+        np.testing.assert_array_equal(per_device, np.argmax(table[[5, 100, 7, 299]] @ table.T, 1))
+
+
+def test_a_list_of_hidden_states_for_a_head_on_one_device_is_refused():
+    head = nn.LMHead(nn.EmbeddingV2(VOCAB, WIDTH, DType.float32, name="t"))
+    with (
+        Graph("bad", input_types=[TensorType(DType.float32, ["b", WIDTH])]) as g,
+        pytest.raises(ValueError, match="table is on one device: give one value, not a"),
+    ):
+        head([g.inputs[0]])
+
+
+def test_a_quantized_tables_width_is_said_in_values_not_bytes():
+    emb = nn.EmbeddingV2(VOCAB, 34 * 3, DType.uint8, None, QuantizationEncoding.Q8_0, name="t")
+    with (
+        Graph("bad", input_types=[TensorType(DType.float32, ["b", 97])]) as g,
+        pytest.raises(ValueError, match=r"\(300 rows of 96 values, Q8_0\): expected width 96"),
+    ):
+        nn.LMHead(emb)(g.inputs[0])
+
+
 def test_the_ops_type_rules():
     types = [TensorType(DType.float32, ["b", 10], d) for d in devices(2)]
     with Graph("ops", input_types=types) as g:

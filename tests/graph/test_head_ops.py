@@ -276,6 +276,14 @@ def test_logsumexp_matches_float64_and_never_overflows(session):
     np.testing.assert_allclose(by_column, reference_logsumexp(columns, axis=0), rtol=2e-6)
 
 
+@pytest.mark.filterwarnings("error")
+def test_logsumexp_of_logits_a_float32_apart_is_exact_and_silent(session):
+    """`x - max` past float32's range is -inf, whose exp is 0: the right sum, no warning."""
+    rows = np.array([[2e38, -2e38, 1.0], [3e38, -3e38, -3e38]], np.float32)
+    [lse] = run(session, ops.logsumexp, rows)
+    np.testing.assert_array_equal(lse[:, 0], rows[:, 0])
+
+
 def reference_logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     wide = x.astype(np.float64)
     peak = wide.max(axis=axis, keepdims=True)

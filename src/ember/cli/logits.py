@@ -122,15 +122,16 @@ def _not_numeric_npy(path: str) -> str:
     """Why `np.load` refused `path`: not a .npy file, a pickled object array, or a damaged
     one."""
     fmt = np.lib.format
-    try:
-        with open(path, "rb") as file:
+    with open(path, "rb") as file:
+        try:
             version = fmt.read_magic(file)
-            read_header = (
-                fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            )
+        except (ValueError, EOFError, OSError):
+            return "it is not a .npy file"
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        try:
             dtype = read_header(file)[2]
-    except (ValueError, EOFError, OSError):
-        return "it is not a .npy file"
+        except (ValueError, EOFError, OSError):
+            return "its header is damaged or cut short"
     if dtype.hasobject:
         return "it holds pickled Python objects"
     return "it is damaged or cut short"

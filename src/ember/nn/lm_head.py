@@ -73,7 +73,9 @@ class LMHead(Module):
     device) or a list of one value per device (as the lookup returns them; across the
     processes of a job, only this form: a value is not moved between processes). The values of
     such a list must be the same hidden states, replicated as tensor parallelism replicates
-    them: each device's candidates are merged as if they were, and they are not compared.
+    them: each device's candidates are merged as if they were. Their dtypes and shapes are
+    checked; their values are not compared. Over a `reduce="scatter"` layer, whose lookup
+    leaves each device other tokens, only one value is taken.
 
     Raises (at construction):
         TypeError: `embedding` is not an embedding layer, or `int8_activations` is not a bool.
@@ -119,8 +121,10 @@ class LMHead(Module):
         Raises:
             TypeError: `hidden` is not float32, bfloat16 or float16.
             ValueError: `hidden` is not of rank 1, 2 or 3, its width is not the table's,
-                (top_k) `k` exceeds the vocabulary of an `Embedding(weights)` table, or (split
-                table) a list of hidden states that is not one per device.
+                (top_k) `k` exceeds the vocabulary of an `Embedding(weights)` table, a list
+                of hidden states for a table on one device, or (split table) a list that is
+                not one per device, whose values differ in dtype or shape, or over a
+                `reduce="scatter"` layer.
         """
         if not isinstance(hidden, list | tuple) and ops.as_value(hidden).rank == 1:
             # one token's states, as Flax's `attend` takes a query: a batch of one, unbatched
@@ -128,6 +132,12 @@ class LMHead(Module):
         table = self._table()
         if isinstance(self.embedding, VocabParallelEmbedding):
             return self._vocab_parallel(hidden, table)
+        if isinstance(hidden, list | tuple):
+            raise ValueError(
+                "LMHead: a list of hidden states (one per device) is for a table split over "
+                f"devices; this head's table is on one device: give one value, not a list of "
+                f"{len(hidden)}"
+            )
         states = self._states(hidden, table)
         vocab = table.shape[0]
         if self.k is not None and isinstance(vocab, StaticDim) and self.k > int(vocab):
@@ -152,8 +162,23 @@ class LMHead(Module):
                     f"LMHead: {len(hidden)} hidden states for a table split over "
                     f"{len(devices)} devices; give one value, or one per device"
                 )
+            if embedding.reduce == "scatter":
+                raise ValueError(
+                    'LMHead: its VocabParallelEmbedding has reduce="scatter", whose lookup '
+                    "leaves each device other tokens; one hidden-state value per device would "
+                    "merge different tokens' candidates. Give one value (moved to every "
+                    'device), or use a reduce="all" layer'
+                )
+            values = [ops.as_value(h) for h in hidden]
+            for other in values[1:]:  # replicas of the same states: their type says so at once
+                if other.dtype != values[0].dtype or list(other.shape) != list(values[0].shape):
+                    raise ValueError(
+                        "LMHead: the hidden states of the devices must be the same states, "
+                        f"replicated; got {values[0].dtype!r}{values[0].shape} and "
+                        f"{other.dtype!r}{other.shape}"
+                    )
             per_device = [
-                self._states(h, table).to(d) for h, d in zip(hidden, devices, strict=True)
+                self._states(h, table).to(d) for h, d in zip(values, devices, strict=True)
             ]
         else:
             states = self._states(hidden, table)
@@ -192,9 +217,10 @@ class LMHead(Module):
                 f"hidden), got shape {states.shape}"
             )
         if states.shape[-1] != width:
+            stored = "" if encoding is None else f", {encoding.value}"
             raise ValueError(
                 f"LMHead: hidden states of width {states.shape[-1]} do not match the table "
-                f"{table.shape} (vocab, hidden): expected width {width}"
+                f"({table.shape[0]} rows of {width} values{stored}): expected width {width}"
             )
         return states.cast(DType.float32)
 

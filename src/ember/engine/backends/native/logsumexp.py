@@ -22,7 +22,7 @@ def lower_logsumexp(ctx: LoweringContext, node: Node) -> StepFn:
             return np.full((*x.shape[:axis], 1, *x.shape[axis + 1 :]), -np.inf, np.float32)
         peak = np.max(x, axis=axis, keepdims=True)
         shift = np.where(np.isfinite(peak), peak, 0)  # all -inf, or +inf: no inf - inf
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # -inf, 0: exact
             total = np.sum(np.exp(x - shift), axis=axis, keepdims=True)
             return (np.log(total) + shift).astype(np.float32)
 
