@@ -24,6 +24,17 @@ def test_readme_python_example_runs():
     top = np.argsort(-logits, axis=1, kind="stable")[:, :5]
     np.testing.assert_array_equal(namespace["ids"], top)
     np.testing.assert_allclose(namespace["values"], np.take_along_axis(logits, top, 1), rtol=1e-5)
+    items, categories = namespace["tables"]["items"], namespace["tables"]["categories"]
+    want = [  # sample 0, then 1: item, history (sums of items), category (mean of categories)
+        [items[[4, 9]].sum(0), items[[1, 2, 3]].sum(0), categories[[7]].mean(0)],
+        [items[[9]].sum(0), np.zeros(16, np.float32), categories[[0, 5]].mean(0)],
+    ]
+    np.testing.assert_allclose(namespace["pooled"], [np.concat(w) for w in want], rtol=1e-6)
+    assert namespace["collection"].columns == {
+        "item": (0, 16),
+        "history": (16, 32),
+        "category": (32, 40),
+    }
 
 
 def test_readme_checkpoint_example_runs_and_binds_quietly(tmp_path, monkeypatch):

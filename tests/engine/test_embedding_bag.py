@@ -303,6 +303,9 @@ def test_bad_arguments_are_build_time_errors():
         nn.EmbeddingBag(VOCAB, HIDDEN, DType.float32, padding_idx=50)
     with pytest.raises(ValueError, match="mode must be one of"):
         nn.EmbeddingBag(VOCAB, HIDDEN, DType.float32, mode="median")
+    for dtype in (DType.uint8, DType.int32, DType.float64):  # uint8 only with an encoding
+        with pytest.raises(TypeError, match=f"a table of {dtype!r} cannot be pooled; declare"):
+            nn.EmbeddingBag(VOCAB, HIDDEN, dtype)
 
 
 def test_weights_of_another_length_are_an_execute_error(session):

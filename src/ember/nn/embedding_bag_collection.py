@@ -48,9 +48,10 @@ class EmbeddingBagCollection(Module):
     table `t` whole on `devices[t % n]`; `"row"` splits every table by rows as
     `VocabParallelEmbedding` splits it; a list says per bag: a device index, or "row". Each
     device pools only the rows it holds and sends one partial vector per bag, never rows
-    (`ops.sharded_embedding_bag_collection`, whose docstring gives the bound: a row-split sum
-    or mean may differ from the unsharded one in its last bits, as its terms are grouped by
-    device; max, and every table held whole, give the same bits). Across the processes of a
+    (`ops.sharded_embedding_bag_collection`): a row-split sum or mean may differ from the
+    unsharded one in its last bits, as its terms are grouped by device, within the same bound
+    `n * 2**-24 * sum |x_i|` of the exact one (`ember.graph.ops.embedding_bag`); max, and
+    every table held whole, give the same bits. Across the processes of a
     job (XLA), `values` and `lengths` are the same host arrays in every process.
 
     The result is float32, or bfloat16 / float16 when every table is of that dtype;
