@@ -286,6 +286,48 @@ def test_a_tensor_ember_does_not_read_is_listed_and_refused_by_name(tmp_path, ca
     assert "tensor 'freqs' holds complex64 values" in capsys.readouterr().err
 
 
+def test_an_unread_head_is_named_not_passed_over_for_the_embedding(tmp_path, capsys):
+    path = tmp_path / "model.safetensors"
+    tables = {"lm_head.weight": np.ones((4, 3), np.complex64), "embed": np.ones((4, 3), np.float32)}
+    save_file(tables, path)
+    np.save(tmp_path / "h.npy", np.ones((1, 3), np.float32))
+    assert main(["logits", str(path), "--hidden", str(tmp_path / "h.npy")]) == 1
+    assert "tensor 'lm_head.weight' holds complex64 values" in capsys.readouterr().err
+
+
+def test_an_empty_table_is_one_line_not_a_traceback(tmp_path, capsys):
+    writer = gguf.GGUFWriter(str(tmp_path / "m.gguf"), "test")
+    writer.add_tensor("token_embd.weight", np.zeros((0, 8), np.float32))
+    writer.add_tensor("wide", np.zeros((4, 0), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    np.save(tmp_path / "h.npy", np.ones((1, 8), np.float32))
+    path = str(tmp_path / "m.gguf")
+    for args in (["embed", path, "--ids", "0"], ["embed", path, "--tensor", "wide", "--ids", "0"],
+                 ["logits", path, "--hidden", str(tmp_path / "h.npy")]):  # fmt: skip
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is an empty table: its shape is" in err, err
+
+
+def test_names_in_plain_lines_and_errors_cannot_reach_the_terminal(tmp_path, capsys):
+    """`embed -o` and errors print a name from the file in a plain line: escaped, as the
+    tables print it, and a lone surrogate (valid JSON) is written, not a UnicodeEncodeError."""
+    name = "t\x1b]0;title\x07\ud800"
+    header = json.dumps({name: {"dtype": "F32", "shape": [2, 4], "data_offsets": [0, 32]}})
+    raw = header.encode()
+    (tmp_path / "m.safetensors").write_bytes(len(raw).to_bytes(8, "little") + raw + bytes(32))
+    path, out = str(tmp_path / "m.safetensors"), str(tmp_path / "v.npy")
+    assert main(["embed", path, "--tensor", name, "--ids", "1", "-o", out]) == 0
+    assert main(["embed", path, "--tensor", name, "--ids", "7"]) == 1
+    captured = capsys.readouterr()
+    for text in (captured.out, captured.err):
+        assert "\x1b" not in text and "\x07" not in text
+    assert "t\\x1b]0;title\\x07\\ud800" in captured.out
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

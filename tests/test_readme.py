@@ -21,9 +21,10 @@ def test_readme_python_example_runs():
         exec(compile(block, str(README), "exec"), namespace)
     np.testing.assert_array_equal(namespace["vectors"], namespace["table"][np.array([[1, 2, 3]])])
     logits = namespace["vectors"][0].astype(np.float64) @ namespace["table"].T.astype(np.float64)
-    top = np.argsort(-logits, axis=1, kind="stable")[:, :5]
-    np.testing.assert_array_equal(namespace["ids"], top)
-    np.testing.assert_allclose(namespace["values"], np.take_along_axis(logits, top, 1), rtol=1e-5)
+    ids, values = namespace["ids"], namespace["values"]  # the table is random: near-ties may
+    np.testing.assert_allclose(values, np.take_along_axis(logits, ids, 1), rtol=1e-5)  # swap
+    fifth = np.sort(logits, axis=1)[:, -5]
+    assert (np.diff(values, axis=1) <= 0).all() and (values[:, -1] >= fifth * (1 - 1e-5)).all()
     items, categories = namespace["tables"]["items"], namespace["tables"]["categories"]
     want = [  # sample 0, then 1: item, history (sums of items), category (mean of categories)
         [items[[4, 9]].sum(0), items[[1, 2, 3]].sum(0), categories[[7]].mean(0)],

@@ -304,7 +304,7 @@ def test_bad_arguments_are_build_time_errors():
     with pytest.raises(ValueError, match="mode must be one of"):
         nn.EmbeddingBag(VOCAB, HIDDEN, DType.float32, mode="median")
     for dtype in (DType.uint8, DType.int32, DType.float64):  # uint8 only with an encoding
-        with pytest.raises(TypeError, match=f"a table of {dtype!r} cannot be pooled; declare"):
+        with pytest.raises(TypeError, match=f"a table of {dtype!r} cannot be pooled; it must"):
             nn.EmbeddingBag(VOCAB, HIDDEN, dtype)
 
 

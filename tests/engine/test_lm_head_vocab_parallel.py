@@ -272,19 +272,25 @@ def test_per_device_hidden_states_that_cannot_be_replicas_are_refused(dtype, bat
         nn.LMHead(emb, output="argmax")(list(g.inputs))
 
 
-def test_a_head_over_a_scattering_lookup_takes_one_value_only(session):
-    """`reduce="scatter"` leaves each device other tokens: its per-device results fed to the
-    head would merge different tokens' candidates, so that is refused; one value works."""
+def test_a_head_refuses_the_token_slices_of_a_scattering_lookup(session):
+    """`reduce="scatter"` leaves each device other tokens: fed to the head (as they are, or
+    after per-device ops) they would merge different tokens' candidates, so they are refused;
+    gathered again, or given as one value, they are the head's usual replicas."""
     table = np.random.default_rng(5).standard_normal((VOCAB, WIDTH)).astype(np.float32)
     emb = nn.VocabParallelEmbedding(VOCAB, WIDTH, DType.float32, devices(2), reduce="scatter")
     head = nn.LMHead(emb, output="argmax")
+    tokens = np.array([5, 100, 7, 299])
     with Graph("scatter", input_types=[TensorType(DType.int64, [4])]) as g:
-        with pytest.raises(ValueError, match='reduce="scatter", whose lookup leaves each device'):
-            head(emb(g.inputs[0]))
-        g.output(*head(ops.constant(table[[5, 100, 7, 299]], DType.float32)))
-    ids = [r.to_numpy() for r in session.load(g, {"weight": table}).execute(np.arange(4))]
-    for per_device in ids:
-        np.testing.assert_array_equal(per_device, np.argmax(table[[5, 100, 7, 299]] @ table.T, 1))
+        slices = emb(g.inputs[0])  # device k: tokens 2k, 2k + 1
+        for given in (slices, [s * 2 for s in slices]):
+            with pytest.raises(ValueError, match='come from a reduce="scatter" lookup'):
+                head(given)
+        gathered = ops.allgather(slices, axis=0)
+        g.output(*head(gathered), *head(ops.constant(table[tokens], DType.float32)))
+    results = session.load(g, {"weight": table}).execute(tokens)
+    want = np.argmax(table[tokens] @ table.T, axis=1)
+    for result in results:
+        np.testing.assert_array_equal(result.to_numpy(), want)
 
 
 def test_a_list_of_hidden_states_for_a_head_on_one_device_is_refused():

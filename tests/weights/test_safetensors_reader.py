@@ -644,3 +644,12 @@ def test_a_tensor_of_a_dtype_graphs_cannot_hold_leaves_the_rest_usable(tmp_path:
     assert "complex64" in weights.unreadable["freqs"]
     with pytest.raises(Refused, match="tensor 'freqs' holds complex64 values"):
         weights["freqs"]
+    # a graph that reads it, bound to the whole checkpoint, says the same at load
+    from ember.dtype import DType
+    from ember.engine import InferenceSession
+    from ember.graph import Graph, Weight
+
+    with Graph("reads_freqs") as graph:
+        graph.output(Weight("freqs", DType.float32, [2, 2]).cast(DType.float32))
+    with pytest.raises(Refused, match="tensor 'freqs' holds complex64 values"):
+        InferenceSession().load(graph, weights_registry=weights)

@@ -179,19 +179,27 @@ def main(argv: list[str] | None = None) -> int:
         _point_at_null(stdout)
         return _CLOSED_PIPE_STATUS
     except (CheckpointError, OutOfRangeError, FileNotFoundError, UsageError) as error:
-        print(f"ember {args.command}: error: {error}", file=sys.stderr)
+        _print_error(args.command, str(error))
         return 1
     except StdoutError as error:  # a full disk, a device that refuses writes
-        print(f"ember {args.command}: error: {error}", file=sys.stderr)
+        _print_error(args.command, str(error))
         _point_at_null(stdout)
         return 1
     except OSError as error:  # a file the command reads or writes, which the system refuses
         named = error.filename or getattr(args, "path", None)
         where = f": {named}" if named else ""
-        print(f"ember {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        _print_error(args.command, f"{error.strerror or error}{where}")
         return 1
     finally:
         sys.stdout = stdout
+
+
+def _print_error(command: str, message: str) -> None:
+    """One line on stderr; names from files in `message` cannot reach the terminal as escape
+    sequences (`printable`)."""
+    from .output import printable
+
+    print(f"ember {command}: error: {printable(message)}", file=sys.stderr)
 
 
 class StdoutError(Exception):

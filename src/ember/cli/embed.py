@@ -24,7 +24,7 @@ def embed(args: argparse.Namespace) -> int:
 
     from . import UsageError
     from .model_path import model_path
-    from .output import checked_npy_output, json_values, save_npy
+    from .output import checked_npy_output, json_values, printable, save_npy
     from .tables import pick_table
 
     fmt = args.format or ("npy" if args.output is not None else "table")
@@ -51,7 +51,9 @@ def embed(args: argparse.Namespace) -> int:
     vectors = model.execute(ids)[0].to_numpy()
     if output is not None:
         save_npy(output, vectors)
-        print(f"wrote {vectors.shape} {vectors.dtype} vectors of {data.name} to {output}")
+        print(
+            printable(f"wrote {vectors.shape} {vectors.dtype} vectors of {data.name} to {output}")
+        )
     elif fmt == "json":
         fields = {"tensor": data.name, "ids": ids.tolist(), "vectors": json_values(vectors)}
         json.dump(fields, sys.stdout, allow_nan=False)

@@ -24,7 +24,7 @@ def logits(args: argparse.Namespace) -> int:
 
     from . import UsageError
     from .model_path import model_path
-    from .output import checked_npy_output, json_values, save_npy
+    from .output import checked_npy_output, json_values, printable, save_npy
 
     out = None if args.out is None else checked_npy_output("--out", args.out, args.force)
     hidden = _hidden_states(args.hidden)
@@ -47,7 +47,9 @@ def logits(args: argparse.Namespace) -> int:
     tokens = hidden.shape[:-1]
     if out is not None:
         save_npy(out, results[0])
-        print(f"wrote {results[0].shape} {results[0].dtype} logits of {data.name} to {out}")
+        print(
+            printable(f"wrote {results[0].shape} {results[0].dtype} logits of {data.name} to {out}")
+        )
     elif args.format == "json":
         fields = dict(zip(_FIELDS[output], map(json_values, results), strict=True))
         json.dump({"tensor": data.name, "output": output, **fields}, sys.stdout, allow_nan=False)
@@ -68,7 +70,8 @@ def head_table(weights: Mapping[str, WeightData], name: str | None) -> WeightDat
     from .tables import pick_table
 
     if name is None:
-        heads = [n for n in UNTIED_HEADS if n in weights]
+        unreadable = getattr(weights, "unreadable", {})  # found, so that pick_table says why
+        heads = [n for n in UNTIED_HEADS if n in weights or n in unreadable]
         if len(heads) > 1:
             raise UsageError(f"found several heads: {', '.join(heads)}; name one with --tensor")
         name = heads[0] if heads else None

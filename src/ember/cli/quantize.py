@@ -61,7 +61,7 @@ def quantize(args: argparse.Namespace) -> int:
             blocks[start:stop] = fmt.quantize(np.asarray(data.array[start:stop], np.float32))
             progress.update(task, completed=stop)
     _write_gguf(output, data.name, blocks, fmt.ggml_type)
-    print(f"wrote {data.name} ({rows} x {width}) as {fmt.name} to {output}")
+    print(printable(f"wrote {data.name} ({rows} x {width}) as {fmt.name} to {output}"))
     return 0
 
 

@@ -28,8 +28,8 @@ def pick_table(weights: Mapping[str, WeightData], name: str | None) -> WeightDat
     """The tensor called `name`, or the one embedding table when `name` is None.
 
     Raises:
-        UsageError: no such tensor (close names listed), none or several candidates, or a
-            tensor that is not a 2-D table.
+        UsageError: no such tensor (close names listed), one ember does not read (saying
+            why), none or several candidates, or a tensor that is not a 2-D table or is empty.
     """
     from . import UsageError
 
@@ -49,4 +49,6 @@ def pick_table(weights: Mapping[str, WeightData], name: str | None) -> WeightDat
     data = weights[name]
     if data.array.ndim != 2:
         raise UsageError(f"{name!r} is not a table: its shape is {data.shape}")
+    if 0 in data.shape:
+        raise UsageError(f"{name!r} is an empty table: its shape is {data.shape}")
     return data

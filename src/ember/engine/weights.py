@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ember.graph import Graph
-from ember.weights import Checkpoint
+from ember.weights import Checkpoint, CheckpointError
 
 __all__ = ["COPY_WARNING_BYTES", "bind_weights"]
 
@@ -27,6 +27,7 @@ def bind_weights(
 
     Raises:
         ValueError: a weight has no array (the message lists close names), or a shape differs.
+        CheckpointError: the weight is a checkpoint tensor ember does not read (its reason).
         TypeError: the registry is not a mapping, or an array's dtype differs from its
             weight's (its bytes would be misread).
     Warns:
@@ -39,8 +40,12 @@ def bind_weights(
             f"weights_registry maps weight names to arrays; got a {type(registry).__name__}"
         )
     whole_checkpoint = isinstance(registry, Checkpoint)
+    unreadable = registry.unreadable if whole_checkpoint else {}
     registry = dict(registry or {})
     missing = [name for name in used if name not in registry]
+    for name in missing:
+        if name in unreadable:  # a tensor the checkpoint holds but ember does not read
+            raise CheckpointError(unreadable[name])
     if missing:
         hints = []
         for name in missing:

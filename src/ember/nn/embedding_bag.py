@@ -19,9 +19,9 @@ from ember.graph import DeviceRef, QuantizationEncoding, TensorValue, Weight, op
 from ember.graph.dim import StaticDim
 from ember.graph.ops.embedding_bag import (
     BAG_MODES,
-    DENSE_TABLE_DTYPES,
     BagMode,
     _normalized_padding,
+    check_dense_table_dtype,
     checked_out_dtype,
 )
 from ember.graph.ops.gather import OutOfRange, index_value
@@ -65,12 +65,8 @@ class EmbeddingBag(Module):
         self.vocab_size, self.hidden_dim = _table_dims(vocab_size, hidden_dim)
         self.quantization_encoding = quantization_encoding
         _output_dtype(dtype, quantization_encoding, None, hidden_dim)  # checks the declaration
-        if quantization_encoding is None and dtype not in DENSE_TABLE_DTYPES:
-            raise TypeError(
-                f"EmbeddingBag: a table of {dtype!r} cannot be pooled; declare one of "
-                f"{', '.join(repr(d) for d in DENSE_TABLE_DTYPES)}, or uint8 rows with a "
-                "quantization_encoding"
-            )
+        if quantization_encoding is None:
+            check_dense_table_dtype("EmbeddingBag", dtype)
         self.mode = mode
         self.include_last_offset = bool(include_last_offset)
         self.padding_idx = _normalized_padding(padding_idx, StaticDim(self.vocab_size))

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from ember.dtype import DType
 from ember.graph import StaticDim, TensorValue, ops
+from ember.graph.ops.sharded_gather import scattered
 
 from .embedding import EmbeddingV2, VocabParallelEmbedding, described
 from .module import Module
@@ -74,8 +75,8 @@ class LMHead(Module):
     processes of a job, only this form: a value is not moved between processes). The values of
     such a list must be the same hidden states, replicated as tensor parallelism replicates
     them: each device's candidates are merged as if they were. Their dtypes and shapes are
-    checked; their values are not compared. Over a `reduce="scatter"` layer, whose lookup
-    leaves each device other tokens, only one value is taken.
+    checked; their values are not compared. States that come from a `reduce="scatter"`
+    lookup (each device other tokens), not gathered since, are refused.
 
     Raises (at construction):
         TypeError: `embedding` is not an embedding layer, or `int8_activations` is not a bool.
@@ -123,8 +124,8 @@ class LMHead(Module):
             ValueError: `hidden` is not of rank 1, 2 or 3, its width is not the table's,
                 (top_k) `k` exceeds the vocabulary of an `Embedding(weights)` table, a list
                 of hidden states for a table on one device, or (split table) a list that is
-                not one per device, whose values differ in dtype or shape, or over a
-                `reduce="scatter"` layer.
+                not one per device, whose values differ in dtype or shape, or that come from
+                a `reduce="scatter"` lookup.
         """
         if not isinstance(hidden, list | tuple) and ops.as_value(hidden).rank == 1:
             # one token's states, as Flax's `attend` takes a query: a batch of one, unbatched
@@ -162,14 +163,14 @@ class LMHead(Module):
                     f"LMHead: {len(hidden)} hidden states for a table split over "
                     f"{len(devices)} devices; give one value, or one per device"
                 )
-            if embedding.reduce == "scatter":
-                raise ValueError(
-                    'LMHead: its VocabParallelEmbedding has reduce="scatter", whose lookup '
-                    "leaves each device other tokens; one hidden-state value per device would "
-                    "merge different tokens' candidates. Give one value (moved to every "
-                    'device), or use a reduce="all" layer'
-                )
             values = [ops.as_value(h) for h in hidden]
+            if any(map(scattered, values)):
+                raise ValueError(
+                    'LMHead: the hidden states come from a reduce="scatter" lookup, which '
+                    "leaves each device other tokens; merging their candidates would mix "
+                    "different tokens. Gather them first (ops.allgather), or look them up "
+                    'with reduce="all"'
+                )
             for other in values[1:]:  # replicas of the same states: their type says so at once
                 if other.dtype != values[0].dtype or list(other.shape) != list(values[0].shape):
                     raise ValueError(

@@ -46,6 +46,7 @@ __all__ = [
     "EMBEDDING_BAG",
     "BagMode",
     "bag_bounds",
+    "check_dense_table_dtype",
     "check_weights_shape",
     "embedding_bag",
     "offsets_error",
@@ -221,12 +222,19 @@ def _table_type(source: TensorValue, encoding: QuantizationEncoding | None) -> t
                 f"{source.dtype!r} of shape {source.shape}"
             )
         return encoding.hidden_size(int(source.shape[1])), DType.float32
-    if source.dtype not in DENSE_TABLE_DTYPES:
-        raise TypeError(
-            f"embedding_bag: a table of {source.dtype!r} cannot be pooled; it must be one of "
-            f"{DENSE_TABLE_DTYPES} or quantized rows (uint8 with a quantization_encoding)"
-        )
+    check_dense_table_dtype("embedding_bag", source.dtype)
     return source.shape[1], source.dtype
+
+
+def check_dense_table_dtype(owner: str, dtype: DType) -> None:
+    """Raises TypeError where a table of `dtype`, without a quantization encoding, cannot be
+    pooled (`owner` names the caller: the op, or a layer checking its declaration early)."""
+    if dtype not in DENSE_TABLE_DTYPES:
+        raise TypeError(
+            f"{owner}: a table of {dtype!r} cannot be pooled; it must be one of "
+            f"{', '.join(map(repr, DENSE_TABLE_DTYPES))}, or quantized rows (uint8 with a "
+            "quantization_encoding)"
+        )
 
 
 def _bag_count(index: TensorValue, offsets: Any, include_last_offset: bool) -> Any:

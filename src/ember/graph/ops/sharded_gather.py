@@ -29,9 +29,11 @@ from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
+from .distributed_broadcast import BROADCAST
 from .gather import index_value
+from .transfer import TRANSFER_TO
 
-__all__ = ["SHARDED_GATHER", "SHARDED_OUT_OF_RANGE", "sharded_gather"]
+__all__ = ["SHARDED_GATHER", "SHARDED_OUT_OF_RANGE", "scattered", "sharded_gather"]
 
 SHARDED_GATHER = Op("sharded_gather", lookup=True, cross_device=True)
 SHARDED_OUT_OF_RANGE = ("error", "zero", "clamp")
@@ -98,3 +100,22 @@ def sharded_gather(
     attrs = {"offsets": offsets, "rows": rows, "size": sum(rows), "out_of_range": out_of_range}
     attrs["reduce"] = reduce
     return list(current_graph().add_node(SHARDED_GATHER, [*values, ids], attrs, results))
+
+
+def scattered(value: TensorValue) -> bool:
+    """Whether `value` holds one device's slice of a `reduce="scatter"` lookup's tokens: it
+    depends on such a lookup's results through no exchange that makes each device whole
+    again (moving a value, or copying it to devices, keeps it a slice)."""
+    seen: set[int] = set()
+    stack = [value.node]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.op is SHARDED_GATHER and node.attrs["reduce"] == "scatter":
+            return True
+        if node.op.cross_device and node.op not in (TRANSFER_TO, BROADCAST):
+            continue  # an all-gather, an all-reduce, a reduction across shards: whole
+        stack.extend(v.node for v in node.inputs)
+    return False

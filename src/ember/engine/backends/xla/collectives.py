@@ -1,6 +1,7 @@
-"""XLA lowerings of the ops that cross devices. They run between jitted segments, on arrays
-already placed: a transfer or a broadcast is `jax.device_put`, and an all-reduce is XLA's own
-collective, `lax.psum` under `shard_map` over a mesh of the devices involved."""
+"""XLA lowerings of the ops that cross devices. They run between jitted segments, on what the
+segments made (placed) or the caller gave (host arrays, for a graph input read straight): a
+transfer or a broadcast is `jax.device_put`, and an all-reduce is XLA's own collective,
+`lax.psum` under `shard_map` over a mesh of the devices involved."""
 
 from __future__ import annotations
 
