@@ -133,3 +133,27 @@ def count_calls(monkeypatch):
         return count
 
     return patch
+
+
+def write_gguf(path, tensors):
+    """A GGUF file at `path` of `tensors`: name -> array (written as it is; bfloat16 as GGUF's
+    BF16) or (format name, uint8 blocks of that format)."""
+    import gguf
+    import ml_dtypes
+
+    from ember.quant import FORMATS
+
+    writer = gguf.GGUFWriter(str(path), "test")
+    for name, value in tensors.items():
+        if isinstance(value, tuple):
+            kind = gguf.GGMLQuantizationType(FORMATS[value[0]].ggml_type)
+            writer.add_tensor(name, value[1], raw_dtype=kind)
+        elif value.dtype == ml_dtypes.bfloat16:
+            writer.add_tensor(name, value.view(np.uint16), raw_dtype=gguf.GGMLQuantizationType.BF16)
+        else:
+            writer.add_tensor(name, value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

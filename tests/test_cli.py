@@ -12,6 +12,7 @@ import gguf
 import ml_dtypes
 import numpy as np
 import pytest
+from conftest import write_gguf
 from safetensors.numpy import save_file
 
 from ember.cli import main
@@ -42,16 +43,12 @@ def checkpoint(tmp_path):
     """A GGUF file with a Q4_K token table, a float32 table and a 1-D norm."""
     rng = np.random.default_rng(0)
     values = rng.standard_normal((32, 256)).astype(np.float32)
-    writer = gguf.GGUFWriter(str(tmp_path / "model.gguf"), "test")
-    q4k = gguf.GGMLQuantizationType(FORMATS["q4_k"].ggml_type)
-    writer.add_tensor("token_embd.weight", FORMATS["q4_k"].quantize(values), raw_dtype=q4k)
-    writer.add_tensor("output.weight", values[:, :64].copy())
-    writer.add_tensor("output_norm.weight", values[0].copy())
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return tmp_path / "model.gguf", values
+    tensors = {
+        "token_embd.weight": ("q4_k", FORMATS["q4_k"].quantize(values)),
+        "output.weight": values[:, :64].copy(),
+        "output_norm.weight": values[0].copy(),
+    }
+    return write_gguf(tmp_path / "model.gguf", tensors), values
 
 
 def test_inspect_lists_tensors_and_marks_the_embedding(checkpoint, capsys):
@@ -67,15 +64,8 @@ def test_names_and_paths_print_as_they_are_with_control_characters_escaped(tmp_p
     tag used to raise), and their escape sequences cannot reach the terminal."""
     folder = tmp_path / "[bold]models"
     folder.mkdir()
-    path = folder / "m.gguf"
-    writer = gguf.GGUFWriter(str(path), "test")
     names = ["bad[/bold]name", "osc\x1b]8;;https://example.com\x1b\\link", "token_embd.weight"]
-    for name in names:
-        writer.add_tensor(name, np.ones((2, 4), np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    path = write_gguf(folder / "m.gguf", {name: np.ones((2, 4), np.float32) for name in names})
     assert main(["inspect", str(path)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out
@@ -296,15 +286,12 @@ def test_an_unread_head_is_named_not_passed_over_for_the_embedding(tmp_path, cap
 
 
 def test_an_empty_table_is_one_line_not_a_traceback(tmp_path, capsys):
-    writer = gguf.GGUFWriter(str(tmp_path / "m.gguf"), "test")
-    writer.add_tensor("token_embd.weight", np.zeros((0, 8), np.float32))
-    writer.add_tensor("wide", np.zeros((4, 0), np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    empty = {
+        "token_embd.weight": np.zeros((0, 8), np.float32),
+        "wide": np.zeros((4, 0), np.float32),
+    }
+    path = str(write_gguf(tmp_path / "m.gguf", empty))
     np.save(tmp_path / "h.npy", np.ones((1, 8), np.float32))
-    path = str(tmp_path / "m.gguf")
     for args in (["embed", path, "--ids", "0"], ["embed", path, "--tensor", "wide", "--ids", "0"],
                  ["logits", path, "--hidden", str(tmp_path / "h.npy")]):  # fmt: skip
         assert main(args) == 1

@@ -13,23 +13,12 @@ import gguf
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import BACKENDS
+from conftest import BACKENDS, write_gguf
 
 from ember.cli import main
 from ember.quant import FORMATS
 
 VOCAB, WIDTH = 40, 64
-
-
-def write_gguf(path: Path, tensors: dict[str, np.ndarray]) -> Path:
-    writer = gguf.GGUFWriter(str(path), "llama")
-    for name, array in tensors.items():
-        writer.add_tensor(name, array)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ naming them all."""
 
 import warnings
 
-import gguf
 import numpy as np
 import pytest
+from conftest import write_gguf
 
 import ember.nn as nn
 import ember.weights
@@ -20,15 +20,9 @@ UNUSED = [f"blk.{i}.attn_q.weight" for i in range(40)]
 @pytest.fixture
 def checkpoint(tmp_path):
     """A GGUF file: a token table and forty tensors a lookup graph does not read."""
-    writer = gguf.GGUFWriter(str(tmp_path / "model.gguf"), "test")
-    writer.add_tensor("token_embd.weight", np.arange(40, dtype=np.float32).reshape(10, 4))
-    for name in UNUSED:
-        writer.add_tensor(name, np.zeros((4, 4), np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return ember.weights.load(tmp_path / "model.gguf")
+    tensors = {"token_embd.weight": np.arange(40, dtype=np.float32).reshape(10, 4)}
+    tensors.update((name, np.zeros((4, 4), np.float32)) for name in UNUSED)
+    return ember.weights.load(write_gguf(tmp_path / "model.gguf", tensors))
 
 
 def lookup(weights):

@@ -8,6 +8,7 @@ import gguf
 import ml_dtypes
 import numpy as np
 import pytest
+from conftest import write_gguf
 
 import ember.nn as nn
 import ember.weights
@@ -19,24 +20,6 @@ pytest.importorskip("safetensors")
 
 ROWS, COLS = 40, 256
 IDS = np.array([[0, 39, 7], [7, 12, 1]], np.int64)
-
-
-def write_gguf(path, tensors):
-    """`tensors`: name -> float array (written as is) or (format name, uint8 blocks)."""
-    writer = gguf.GGUFWriter(str(path), "test")
-    for name, value in tensors.items():
-        if isinstance(value, tuple):
-            kind = gguf.GGMLQuantizationType(FORMATS[value[0]].ggml_type)
-            writer.add_tensor(name, value[1], raw_dtype=kind)
-        elif value.dtype == ml_dtypes.bfloat16:
-            writer.add_tensor(name, value.view(np.uint16), raw_dtype=gguf.GGMLQuantizationType.BF16)
-        else:
-            writer.add_tensor(name, value)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
 
 
 def values(seed=0, dtype=np.float32):
