@@ -227,6 +227,42 @@ def test_subnormals_rank_above_zero_on_every_backend(session):
     assert values.tobytes() == np.take_along_axis(rows, top, axis=1).tobytes()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16, np.float16], ids=str)
+def test_argmin_is_the_first_smallest_and_nan_counts_as_smallest(session, dtype):
+    rows = np.stack(
+        [
+            SPECIAL,
+            np.where(np.isnan(SPECIAL), 0.0, SPECIAL),  # no NaN: the first -inf
+            np.where(np.isfinite(SPECIAL), SPECIAL, 2.0) * -1,  # ties at -3.0: the first one
+            np.array([0.0, -0.0] * 6, np.float32),  # 0.0 equals -0.0: index 0
+            np.array([0.0, 1e-40, -1e-40, -1e-45], np.float32).repeat(3),  # subnormals count
+        ]
+    ).astype(dtype)
+    [ids] = run(session, ops.argmin, rows)
+    assert ids.dtype == np.int64
+    want = np.argmin(rows.astype(np.float32), axis=-1)
+    np.testing.assert_array_equal(ids[:, 0], want)
+    np.testing.assert_array_equal(want[:4], [1, 7, 2, 0])
+    [by_column] = run(session, lambda x: ops.argmin(x, axis=0), rows)
+    np.testing.assert_array_equal(by_column[0], np.argmin(rows.astype(np.float32), axis=0))
+
+
+def test_argmin_of_ints_and_bools_and_its_errors(session):
+    ints = np.array([[3, -7, 2, -7], [0, 0, 0, 0]], np.int64)
+    bools = np.array([[True, False, False], [True, True, True]])
+    [by_ints] = run(session, ops.argmin, ints)
+    [by_bools] = run(session, ops.argmin, bools)
+    np.testing.assert_array_equal(by_ints[:, 0], [1, 0])
+    np.testing.assert_array_equal(by_bools[:, 0], [1, 0])
+    with graph(f32("b", 7, 5)) as g:
+        x = g.inputs[0]
+        assert (ops.argmin(x, axis=1).shape, ops.argmin(x).dtype) == (["b", 1, 5], DType.int64)
+        with pytest.raises(AxisError, match="axis 3 is out of range"):
+            ops.argmin(x, axis=3)
+        with pytest.raises(ValueError, match="is empty; it has no smallest value"):
+            ops.argmin(x[:, 0:0, :], axis=1)
+
+
 def test_argmax_of_bools_is_the_first_true(session):
     rows = np.array([[False, True, True], [False, False, False], [True, False, True]])
     [ids] = run(session, ops.argmax, rows)

@@ -3,6 +3,7 @@
 from . import allreduce
 from .allgather import allgather
 from .argmax import argmax
+from .argmin import argmin
 from .axis import AxisError
 from .cast import cast
 from .check_indices import check_indices
@@ -39,6 +40,7 @@ __all__ = [
     "allgather",
     "allreduce",
     "argmax",
+    "argmin",
     "as_value",
     "cast",
     "check_indices",

@@ -22,7 +22,7 @@ from ..value import TensorValue
 from .axis import normalize_axis
 from .constant import as_value
 
-__all__ = ["ARGMAX", "argmax", "empty_axis_error", "ranked_value"]
+__all__ = ["ARGMAX", "argmax", "check_not_empty", "empty_axis_error", "ranked_value"]
 
 ARGMAX = Op("argmax")
 
@@ -40,7 +40,7 @@ def argmax(x: Any, axis: int = -1) -> TensorValue:
     """
     value = ranked_value("argmax", x, floats_only=False)
     axis = normalize_axis("argmax", axis, value.rank)
-    _check_not_empty("argmax", value, axis)
+    check_not_empty("argmax", value, axis)
     shape = list(value.shape)
     shape[axis] = StaticDim(1)
     result = TensorType(DType.int64, shape, value.device)
@@ -63,7 +63,8 @@ def ranked_value(op: str, x: Any, *, floats_only: bool) -> TensorValue:
     return value
 
 
-def _check_not_empty(op: str, value: TensorValue, axis: int) -> None:
+def check_not_empty(op: str, value: TensorValue, axis: int) -> None:
+    """Raises `empty_axis_error` where `value`'s axis `axis` is static and empty."""
     if value.shape[axis] == StaticDim(0):
         raise empty_axis_error(op, axis, value.shape)
 
@@ -71,4 +72,5 @@ def _check_not_empty(op: str, value: TensorValue, axis: int) -> None:
 def empty_axis_error(op: str, axis: int, shape: Any) -> ValueError:
     """The error for an empty axis: at build time for a static one, at execution (by each
     backend's lowering) for a symbolic one found empty."""
-    return ValueError(f"{op}: axis {axis} of {shape} is empty; it has no largest value")
+    extreme = "smallest" if op == "argmin" else "largest"
+    return ValueError(f"{op}: axis {axis} of {shape} is empty; it has no {extreme} value")

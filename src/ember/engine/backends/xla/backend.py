@@ -19,6 +19,7 @@ from ..base import Backend
 from . import (  # noqa: F401 - each registers its lowerings
     allgather,
     argmax,
+    argmin,
     cast,
     check_indices,
     collectives,

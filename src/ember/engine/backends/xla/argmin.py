@@ -1,0 +1,26 @@
+"""XLA lowering of `argmin`: floats are compared by their order keys (-0.0 equal to 0.0), NaN
+given the lowest key, where `jnp.argmin` takes the first of equal values."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ember.graph import Node
+from ember.graph.ops.argmax import empty_axis_error
+from ember.graph.ops.argmin import ARGMIN
+
+from .lowering import LoweringContext, lowers
+from .top_k import order_keys
+
+__all__ = ["lower_argmin"]
+
+
+@lowers(ARGMIN)
+def lower_argmin(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
+    if x.shape[node.attrs["axis"]] == 0:  # shapes are static under jit: found at tracing
+        raise empty_axis_error("argmin", node.attrs["axis"], x.shape)
+    keys = x
+    if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype.itemsize <= 4:
+        keys = jnp.where(jnp.isnan(x), jnp.iinfo(jnp.int32).min, order_keys(x))
+    return jnp.argmin(keys, axis=node.attrs["axis"], keepdims=True).astype(jnp.int64)
