@@ -179,7 +179,7 @@ def test_values_cannot_cross_graphs_or_live_without_one():
 def test_two_weights_of_one_name():
     with graph(TensorType(DType.int32, [2])) as g:
         ops.gather(Weight("w", DType.float32, [4, 4]), g.inputs[0], axis=0)
-        with pytest.raises(ValueError, match="already has a weight named 'w'"):
+        with pytest.raises(ValueError, match="a weight named 'w' already exists"):
             ops.gather(Weight("w", DType.float32, [4, 4]), g.inputs[0], axis=0)
 
 

@@ -100,7 +100,7 @@ class Dim(metaclass=_DimFactory):
 
     def __int__(self) -> int:
         raise TypeError(
-            f"int({self!r}): only a static dim converts to an int, and this one is symbolic"
+            f"int({self!r}): conversions only supported for static dims; this one is symbolic"
         )
 
     def __repr__(self) -> str:
@@ -118,7 +118,7 @@ class StaticDim(Dim):
         if int(dim) not in _INT64:
             raise ValueError(f"a static dim fits int64, [-2**63, 2**63); got {dim}")
         if dim < 0:
-            raise GraphTypeError(f"dimensions are >= 0, got {dim}")
+            raise GraphTypeError(f"dimensions must be non-negative (>= 0), got {dim}")
         self.dim = int(dim)
 
     def __int__(self) -> int:

@@ -15,6 +15,7 @@ from .elementwise import abs, add, div, floor_div, max, min, mod, mul, negate, p
 from .embedding_bag import embedding_bag
 from .embedding_bag_collection import embedding_bag_collection
 from .gather import gather
+from .gather_nd import gather_nd
 from .logical import logical_and, logical_not, logical_or, logical_xor
 from .logsumexp import logsumexp
 from .matmul import matmul
@@ -53,6 +54,7 @@ __all__ = [
     "equal",
     "floor_div",
     "gather",
+    "gather_nd",
     "greater",
     "greater_equal",
     "less",

@@ -114,7 +114,7 @@ def _weight_value(graph: Graph, weight: Weight) -> TensorValue:
         if declared is weight:
             return value
         raise ValueError(
-            f"graph {graph.name!r} already has a weight named {weight.name!r} "
+            f"graph {graph.name!r}: a weight named {weight.name!r} already exists "
             f"({declared.dtype!r}{declared.shape}); two weights cannot share a name"
         )
     attrs = {"name": weight.name, "encoding": weight.quantization_encoding}

@@ -53,7 +53,10 @@ def dequantize(
             f"dequantize: out_dtype must be one of {DEQUANTIZED_DTYPES}, got {out_dtype!r}"
         )
     if value.rank == 0 or not isinstance(value.shape[-1], StaticDim):
-        raise GraphTypeError(f"dequantize: the last axis must be static bytes, got {value.shape}")
+        raise GraphTypeError(
+            "dequantize only supported with static last dimension: the last axis must be "
+            f"static bytes, got {value.shape}"
+        )
     hidden = encoding.hidden_size(int(value.shape[-1]))
     result = TensorType(out_dtype, [*value.shape[:-1], hidden], value.device)
     attrs = {"encoding": encoding}

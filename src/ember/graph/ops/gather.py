@@ -53,8 +53,8 @@ def gather(
         )
     if source.device != index.device:
         raise ValueError(
-            f"gather: input lives on {source.device} and indices on {index.device}; "
-            "move the indices with .to(device) first"
+            f"gather: input and indices must be on the same device; input lives on "
+            f"{source.device} and indices on {index.device}: move the indices with .to(device)"
         )
     shape = [*source.shape[:axis], *index.shape, *source.shape[axis + 1 :]]
     result = TensorType(source.dtype, shape, source.device)

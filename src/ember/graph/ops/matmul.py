@@ -52,8 +52,8 @@ def matmul(lhs: Any, rhs: Any) -> TensorValue:
     left, right = as_value(lhs), as_value(rhs)
     if left.device != right.device:
         raise ValueError(
-            f"matmul: lhs lives on {left.device} and rhs on {right.device}; "
-            "move one with .to(device) first"
+            f"matmul: lhs and rhs must be on the same device; lhs lives on {left.device} and "
+            f"rhs on {right.device}: move one with .to(device)"
         )
     dtype = matmul_dtype(left.dtype, right.dtype)
     if left.rank == 0 or right.rank == 0:

@@ -89,8 +89,8 @@ def qmatmul(
         raise TypeError(f"qmatmul: lhs must have rank 2 or more, got shape {left.shape}")
     if left.device != right.device:
         raise ValueError(
-            f"qmatmul: lhs lives on {left.device} and rhs on {right.device}; "
-            "move one with .to(device) first"
+            f"qmatmul: lhs and rhs must be on the same device; lhs lives on {left.device} and "
+            f"rhs on {right.device}: move one with .to(device)"
         )
     row_bytes = right.shape[1]
     if not isinstance(row_bytes, StaticDim):

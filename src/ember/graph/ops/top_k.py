@@ -72,4 +72,7 @@ def top_k(input: Any, k: int, axis: int = -1) -> tuple[TensorValue, TensorValue]
 def k_beyond_axis_error(k: int, axis: int, shape: Any) -> ValueError:
     """The error for a symbolic axis found shorter than `k` at execution (each backend's
     lowering raises it)."""
-    return ValueError(f"top_k: k={k} is larger than axis {axis} of {shape}")
+    return ValueError(
+        f"top_k: k={k} is larger than axis {axis} of {shape} (k ({k}) cannot be larger than "
+        f"dimension size along axis {axis})"
+    )

@@ -28,6 +28,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     embedding_bag,
     embedding_bag_collection,
     gather,
+    gather_nd,
     logsumexp,
     matmul,
     qmatmul,

@@ -1,0 +1,39 @@
+"""Native lowering of `gather_nd`: each index vector's components checked against the dims
+they index (in order, the first bad one raising), negative ones counted from the end, then one
+numpy advanced index."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.errors import out_of_range_ids
+from ember.graph import Node
+from ember.graph.ops.gather_nd import GATHER_ND
+
+from .lowering import LoweringContext, StepFn, lowers
+
+__all__ = ["lower_gather_nd"]
+
+
+@lowers(GATHER_ND)
+def lower_gather_nd(ctx: LoweringContext, node: Node) -> StepFn:
+    batch_dims = node.attrs["batch_dims"]
+
+    def run(rt, slot, source, indices):
+        size = indices.shape[-1]
+        components = []
+        for j in range(size):
+            dim = source.shape[batch_dims + j]
+            component = indices[..., j]
+            out_of_range_ids(component, dim, "wrap", batch_dims + j)
+            if component.dtype.kind == "i":
+                component = np.where(component < 0, component + dim, component)
+            components.append(component.astype(np.intp, copy=False))
+        lead = indices.shape[:-1]  # the batch dims, then the gathered ones
+        batch = [
+            np.broadcast_to(np.arange(n).reshape((n,) + (1,) * (len(lead) - i - 1)), lead)
+            for i, n in enumerate(lead[:batch_dims])
+        ]
+        return np.ascontiguousarray(source[(*batch, *components)])
+
+    return run
