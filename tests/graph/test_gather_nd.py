@@ -62,6 +62,18 @@ def test_gather_nd_matches_the_definition(
     assert got.tobytes() == reference(source, indices, batch_dims).tobytes()
 
 
+@pytest.mark.parametrize("index_dtype", [np.int8, np.uint64])
+def test_narrow_and_wide_index_types_index_a_long_dim(session, index_dtype):
+    """int8's -1 on a dim of 200 is 199, which int8 cannot hold; uint64 ids compare as they
+    are."""
+    source = np.arange(600, dtype=np.float32).reshape(200, 3)
+    indices = np.array([[-1, 2], [127, 0]] if index_dtype == np.int8 else [[199, 2], [127, 0]])
+    got = run(session, source, indices.astype(index_dtype))
+    np.testing.assert_array_equal(got, [source[199, 2], source[127, 0]])
+    with pytest.raises(OutOfRangeError, match="id 18446744073709551615 at position"):
+        run(session, source, np.array([[2**64 - 1, 0]], np.uint64))
+
+
 def test_gather_nd_of_bfloat16_keeps_its_bits(session):
     source = np.arange(24, dtype=np.float32).reshape(4, 6).astype(ml_dtypes.bfloat16)
     indices = np.array([[3, 5], [0, 0], [-1, -6]], np.int64)

@@ -26,9 +26,8 @@ def lower_gather_nd(ctx: LoweringContext, node: Node) -> StepFn:
             dim = source.shape[batch_dims + j]
             component = indices[..., j]
             out_of_range_ids(component, dim, "wrap", batch_dims + j)
-            if component.dtype.kind == "i":
-                component = np.where(component < 0, component + dim, component)
-            components.append(component.astype(np.intp, copy=False))
+            component = component.astype(np.intp)  # in range now; wide enough to add `dim`
+            components.append(np.where(component < 0, component + dim, component))
         lead = indices.shape[:-1]  # the batch dims, then the gathered ones
         batch = [
             np.broadcast_to(np.arange(n).reshape((n,) + (1,) * (len(lead) - i - 1)), lead)

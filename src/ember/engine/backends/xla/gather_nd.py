@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ember.graph import Node
 from ember.graph.ops.gather_nd import GATHER_ND
@@ -27,9 +26,8 @@ def lower_gather_nd(
         dim = source.shape[batch_dims + j]
         component = indices[..., j]
         ctx.check(node, component, ~valid_ids(component, dim, True), dim, "wrap", batch_dims + j)
-        if np.iinfo(component.dtype).min < 0:
-            component = jnp.where(component < 0, component + dim, component)
-        components.append(component.astype(jnp.int32 if dim < 2**31 else jnp.int64))
+        component = component.astype(jnp.int32 if dim < 2**31 else jnp.int64)  # holds `+ dim`
+        components.append(jnp.where(component < 0, component + dim, component))
     lead = indices.shape[:-1]  # the batch dims, then the gathered ones
     batch = [
         jnp.broadcast_to(jnp.arange(n).reshape((n,) + (1,) * (len(lead) - i - 1)), lead)
