@@ -169,7 +169,9 @@ class SymbolicDim(Dim):
                 f"a symbolic dim's name is a str, not {name!r} ({type(name).__name__})"
             )
         if not _NAME.match(name):
-            raise ValueError(f"a symbolic dim's name is an identifier, got {name!r}")
+            raise ValueError(
+                f"Invalid name for symbolic dimension: a name is an identifier, got {name!r}"
+            )
         self.name = name
 
     def __eq__(self, other: object) -> bool:
