@@ -154,6 +154,24 @@ def test_elementwise_and_shape_ops_execute_like_numpy(session):
         np.testing.assert_array_equal(got, want)
 
 
+def test_float_division_by_a_broadcast_divisor_is_rounded_once(session):
+    """XLA would multiply by the divisor's reciprocal (an ulp off for 7 / 3); both backends
+    give numpy's correctly rounded quotients, and so does a bag's mean."""
+    x = np.array([[2.5, 7.0, 10.0], [1.0, -7.0, 1e-3]], np.float32)
+    types = [TensorType(DType.float32, [2, 3]), TensorType(DType.float32, [])]
+    with Graph("div", input_types=types) as g:
+        g.output(g.inputs[0] / g.inputs[1], g.inputs[0] / g.inputs[0][:, 0:1])
+    by_scalar, by_column = (t.to_numpy() for t in session.load(g).execute(x, np.float32(3)))
+    assert by_scalar.tobytes() == (x / np.float32(3)).tobytes()
+    assert by_column.tobytes() == (x / x[:, 0:1]).tobytes()
+    bag = nn.EmbeddingBag(3, 2, DType.float32, name="t", mode="mean")
+    with Graph("mean", input_types=[TensorType(DType.int64, [1, 3])]) as g:
+        g.output(bag(g.inputs[0]))
+    table = np.array([[7.0, 1.0], [0.0, 1.0], [0.0, 1.0]], np.float32)
+    [mean] = (t.to_numpy() for t in session.load(g, {"t": table}).execute(np.array([[0, 1, 2]])))
+    assert mean.tobytes() == (table.sum(axis=0, keepdims=True) / np.float32(3)).tobytes()
+
+
 def test_inputs_the_outputs_ignore_are_still_checked(session):
     with Graph("unused", input_types=[TensorType(DType.int32, ["n"])] * 2) as g:
         g.output(g.inputs[0] + 1)

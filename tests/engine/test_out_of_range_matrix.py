@@ -272,3 +272,24 @@ def test_gather_on_other_axes_wrap_and_error_raise(session, axis, policy, ids_dt
     wrapped = np.array([x % size for x in as_ints(fine)]).reshape(fine.shape)
     got = model.execute(fine)[0].to_numpy()
     assert_same_bits(got, np.ascontiguousarray(np.take(table, wrapped, axis=axis)))
+
+
+@pytest.mark.parametrize(("shape", "axis"), [((5, 0), 1), ((0, 3), 0), ((2, 0, 3), 1)])
+def test_an_empty_axis_zeroes_every_id_and_clamps_none(session, shape, axis):
+    """Every id lies outside an empty axis: "zero" gives zero slices; "clamp" has no slice to
+    clamp to, so it raises as "error" does, on both backends."""
+    table = np.zeros(shape, np.float32)
+    ids = np.array([2, 0], np.int32)
+    results = {}
+    for policy in ("zero", "clamp"):
+        types = [TensorType(DType.float32, list(shape)), TensorType(DType.int32, [2])]
+        with Graph("empty_axis", input_types=types) as g:
+            g.output(ops.gather(g.inputs[0], g.inputs[1], axis, out_of_range=policy))
+        model = session.load(g)
+        if policy == "zero":
+            results[policy] = model.execute(table, ids)[0].to_numpy()
+        else:
+            with pytest.raises(OutOfRangeError, match=r"id 2 at position \(0,\) is out of range"):
+                model.execute(table, ids)
+    want_shape = (*shape[:axis], 2, *shape[axis + 1 :])
+    assert_same_bits(results["zero"], np.zeros(want_shape, np.float32))

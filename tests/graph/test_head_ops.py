@@ -175,6 +175,18 @@ def test_transpose_and_matmul_match_numpy(session):
     np.testing.assert_allclose(mixed, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("lhs", "rhs"), [((2, 0), (0, 3)), ((0,), (0, 2)), ((2, 0, 0), (0, 1)), ((1, 3, 0), (0, 1))]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int32])
+def test_a_product_over_nothing_is_zeros(session, lhs, rhs, dtype):
+    """An inner dim of 0: every element an empty sum, as numpy gives it."""
+    a, b = np.ones(lhs, dtype), np.ones(rhs, dtype)
+    [out] = run(session, lambda a, b: a @ b, a, b)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, np.matmul(a, b))
+
+
 def test_transpose_output_is_the_callers_own_copy(session):
     """A view of an input must not reach the caller: it would change with the input."""
     x = np.arange(6, dtype=np.float32).reshape(2, 3)

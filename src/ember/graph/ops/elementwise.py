@@ -78,7 +78,9 @@ def mul(lhs: Any, rhs: Any) -> TensorValue:
 
 
 def div(lhs: Any, rhs: Any) -> TensorValue:
-    """True division; integers divide with truncation toward zero, as MAX does."""
+    """True division; integers divide with truncation toward zero, as MAX does. An integer
+    divisor of 0 gives an unspecified value (each backend's hardware answer: they differ), not
+    an error; float division follows IEEE (inf, NaN), each quotient rounded once."""
     return _numeric(DIV, lhs, rhs)
 
 

@@ -38,7 +38,8 @@ def gather(
     `out_of_range` says what an index outside `[0, size)` does when the model executes:
     "wrap" (MAX's rule: `-size <= i < 0` counts from the end, others raise IndexError),
     "error" (raise IndexError naming the index, its position and the size), "zero" (a zero
-    slice) or "clamp" (the nearest valid slice).
+    slice) or "clamp" (the nearest valid slice; on an empty axis, where there is none, it
+    raises as "error" does).
 
     Raises:
         TypeError: `indices` is not an integer tensor.

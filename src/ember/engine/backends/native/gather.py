@@ -92,6 +92,12 @@ def lower_gather(ctx: LoweringContext, node: Node) -> StepFn:
 def _lower_numpy_gather(axis: int, out_of_range: str) -> StepFn:
     def run(rt, slot, table, ids):
         size = table.shape[axis]
+        if size == 0 and ids.size:  # every id is outside an empty axis
+            if out_of_range == "zero":
+                return np.zeros((*table.shape[:axis], *ids.shape, *table.shape[axis + 1 :]),
+                                table.dtype)  # fmt: skip
+            if out_of_range == "clamp":  # no slice is near: as "error"
+                raise out_of_range_error(ids.shape, 0, ids.reshape(-1)[0].item(), 0, "clamp", axis)
         bad = out_of_range_ids(ids, size, out_of_range, axis)
         if bad is None:
             return np.take(table, ids.astype(np.int64), axis=axis)

@@ -42,6 +42,7 @@ def _is_transposed_table(lhs: np.ndarray, rhs: np.ndarray) -> bool:
         and rhs.dtype in TABLE_DTYPES
         and rhs.T.flags.c_contiguous
         and lhs.ndim >= 1
+        and rhs.shape[0] > 0  # no products to stream: numpy's empty sums are zeros
     )
 
 

@@ -26,14 +26,22 @@ from ember.graph.ops.select import SELECT
 
 from .lowering import LoweringContext, lowers
 
-__all__ = ["ELEMENTWISE_OPS", "lower_elementwise"]
+__all__ = ["ELEMENTWISE_OPS", "divide_rounded_once", "lower_elementwise"]
 
 
 def _divide(a: jax.Array, b: jax.Array) -> jax.Array:
     """Integer division rounds toward zero, as C and MAX do; floats divide truly."""
     if jnp.issubdtype(a.dtype, jnp.integer):
         return lax.div(*jnp.broadcast_arrays(a, b))
-    return jnp.true_divide(a, b)
+    return divide_rounded_once(a, b)
+
+
+def divide_rounded_once(a: jax.Array, b: jax.Array) -> jax.Array:
+    """`a / b` for floats, each quotient rounded once, as numpy and the native backend give
+    it: XLA turns a division by a broadcast divisor into a product with its reciprocal (an ulp
+    off), unless the divisor reaches the division whole, behind a barrier."""
+    shape = jnp.broadcast_shapes(a.shape, b.shape)
+    return jnp.true_divide(a, lax.optimization_barrier(jnp.broadcast_to(b, shape)))
 
 
 ELEMENTWISE_OPS = {

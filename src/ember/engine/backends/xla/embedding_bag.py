@@ -26,6 +26,7 @@ from ember.graph.ops.embedding_bag import (
 )
 
 from .decode import decode
+from .elementwise import divide_rounded_once
 from .gather import _index_dtype, clamped, valid_ids
 from .lowering import _MAX_RANK, Check, LoweringContext, lowers
 from .segment_maximum import segment_maximum
@@ -88,7 +89,9 @@ def lower_embedding_bag(
     else:
         pooled = jax.ops.segment_sum(jnp.where(keep[:, None], rows, 0.0), segments, **sorted_)
         if mode == "mean":
-            pooled = pooled / jnp.maximum(counts, 1).astype(jnp.float32)[:, None]
+            pooled = divide_rounded_once(
+                pooled, jnp.maximum(counts, 1).astype(jnp.float32)[:, None]
+            )
     return pooled.astype(out_dtype)
 
 

@@ -25,6 +25,7 @@ from ember.graph.ops.embedding_bag_collection import (
 )
 
 from .decode import decode
+from .elementwise import divide_rounded_once
 from .gather import _index_dtype, clamped, valid_ids
 from .lowering import _MAX_RANK, Check, LoweringContext, lowers
 from .segment_maximum import segment_maximum
@@ -134,7 +135,7 @@ def _pool_feature(
         return jnp.where(counts[:, None] > 0, pooled, 0.0)
     pooled = jax.ops.segment_sum(jnp.where(keep[:, None], rows, 0.0), segments, num_segments=batch)
     if mode == "mean":
-        pooled = pooled / jnp.maximum(counts, 1).astype(jnp.float32)[:, None]
+        pooled = divide_rounded_once(pooled, jnp.maximum(counts, 1).astype(jnp.float32)[:, None])
     return pooled
 
 

@@ -36,8 +36,8 @@ def clamped(ids: jax.Array, size: int) -> jax.Array:
 def lower_gather(ctx: LoweringContext, node: Node, table: jax.Array, ids: jax.Array) -> jax.Array:
     axis, out_of_range = node.attrs["axis"], node.attrs["out_of_range"]
     size = table.shape[axis]
-    if size == 0:  # an empty shard (fewer rows than devices): every id is outside it
-        if out_of_range in ("error", "wrap"):
+    if size == 0:  # every id is outside an empty axis (a shard of fewer rows than devices)
+        if out_of_range in ("error", "wrap", "clamp"):  # clamp: no slice is near
             ctx.check(node, ids, jnp.ones(ids.shape, bool), size, out_of_range, axis)
         shape = (*table.shape[:axis], *ids.shape, *table.shape[axis + 1 :])
         return jnp.zeros(shape, table.dtype)

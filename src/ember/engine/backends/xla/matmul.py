@@ -23,6 +23,8 @@ def lower_matmul(ctx: LoweringContext, node: Node, lhs: jax.Array, rhs: jax.Arra
     dtype = node.result_types[0].dtype.to_numpy()
     if jnp.issubdtype(dtype, jnp.floating) and jnp.dtype(dtype).itemsize <= 4:
         lhs, rhs = lhs.astype(jnp.float32), rhs.astype(jnp.float32)
+        if rhs.ndim == 2 and rhs.shape[0] == 0:  # no products: empty sums are zeros
+            return jnp.zeros((*lhs.shape[:-1], rhs.shape[1]), dtype)
         if rhs.ndim == 2:  # the LM head: each logit's bits the same on any shard of the rows
             flat = rowdot(
                 lhs.reshape(-1, rhs.shape[0]),

@@ -31,6 +31,7 @@ from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_B
 from ..bag_routes import SKIP, ZERO_ROW, PartialLayout, route_bags
 from .decode import decode
 from .device_exchange import AXIS, exchange_of, peer_loss_as_error
+from .elementwise import divide_rounded_once
 from .lowering import LoweringContext, lowers
 from .segment_maximum import maximum, segment_maximum
 
@@ -172,6 +173,7 @@ class PartialExchange:
             if mode == "max":
                 acc = jnp.where(total[f][:, None] > 0, acc, 0.0)
             elif mode == "mean":
-                acc = jnp.where(total[f][:, None] > 1, acc / total[f][:, None], acc)
+                quotient = divide_rounded_once(acc, total[f][:, None].astype(acc.dtype))
+                acc = jnp.where(total[f][:, None] > 1, quotient, acc)
             pieces.append(acc)
         return jnp.concatenate(pieces, axis=1).astype(self.out_dtype)
