@@ -118,16 +118,13 @@ def test_hidden_states_of_every_rank_and_float_dtype(tied, tmp_path, capsys, sha
 def test_a_q8_0_table_is_read_as_gguf_decodes_it(tmp_path, capsys):
     rng = np.random.default_rng(2)
     values = rng.standard_normal((VOCAB, WIDTH)).astype(np.float32)
-    q8 = gguf.GGMLQuantizationType.Q8_0
-    writer = gguf.GGUFWriter(str(tmp_path / "q8.gguf"), "llama")
-    writer.add_tensor("token_embd.weight", FORMATS["q8_0"].quantize(values), raw_dtype=q8)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    write_gguf(
+        tmp_path / "q8.gguf", {"token_embd.weight": ("q8_0", FORMATS["q8_0"].quantize(values))}
+    )
     hidden = rng.standard_normal((3, WIDTH)).astype(np.float32)
     np.save(tmp_path / "h.npy", hidden)
     result = run_json(capsys, tmp_path / "q8.gguf", "--hidden", tmp_path / "h.npy", "--argmax")
+    q8 = gguf.GGMLQuantizationType.Q8_0
     table = gguf.quants.dequantize(FORMATS["q8_0"].quantize(values), q8).astype(np.float64)
     np.testing.assert_array_equal(result["ids"], np.argmax(hidden @ table.T, axis=-1))
 

@@ -63,14 +63,13 @@ def ranked_value(op: str, x: Any, *, floats_only: bool) -> TensorValue:
     return value
 
 
-def check_not_empty(op: str, value: TensorValue, axis: int) -> None:
+def check_not_empty(op: str, value: TensorValue, axis: int, extreme: str = "largest") -> None:
     """Raises `empty_axis_error` where `value`'s axis `axis` is static and empty."""
     if value.shape[axis] == StaticDim(0):
-        raise empty_axis_error(op, axis, value.shape)
+        raise empty_axis_error(op, axis, value.shape, extreme)
 
 
-def empty_axis_error(op: str, axis: int, shape: Any) -> ValueError:
+def empty_axis_error(op: str, axis: int, shape: Any, extreme: str = "largest") -> ValueError:
     """The error for an empty axis: at build time for a static one, at execution (by each
-    backend's lowering) for a symbolic one found empty."""
-    extreme = "smallest" if op == "argmin" else "largest"
+    backend's lowering) for a symbolic one found empty. (`extreme`: the value `op` seeks.)"""
     return ValueError(f"{op}: axis {axis} of {shape} is empty; it has no {extreme} value")

@@ -40,7 +40,7 @@ def argmin(x: Any, axis: int = -1) -> TensorValue:
     """
     value = ranked_value("argmin", x, floats_only=False)
     axis = normalize_axis("argmin", axis, value.rank)
-    check_not_empty("argmin", value, axis)
+    check_not_empty("argmin", value, axis, "smallest")
     shape = list(value.shape)
     shape[axis] = StaticDim(1)
     result = TensorType(DType.int64, shape, value.device)

@@ -70,7 +70,8 @@ def operands(op: str, a: Any, b: Any) -> tuple[TensorValue, TensorValue]:
         a, b = as_value(a), as_value(b)
     if a.device != b.device:
         raise ValueError(
-            f"{op}: operands live on {a.device} and {b.device}; move one with .to(device) first"
+            f"{op}: operands must be on the same device; they live on {a.device} and "
+            f"{b.device}: move one with .to(device) first"
         )
     if a.dtype != b.dtype:
         dtype = promoted_dtype(op, a.dtype, b.dtype)

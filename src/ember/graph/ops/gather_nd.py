@@ -36,7 +36,8 @@ def gather_nd(input: Any, indices: Any, batch_dims: int = 0) -> TensorValue:
     input.shape[batch_dims + k:]`.
 
     Indices follow `gather`'s MAX rule: `-size <= i < 0` counts from the end of its dim; any
-    other index outside `[0, size)` raises `OutOfRangeError` at execution, naming it.
+    other index outside `[0, size)` raises `OutOfRangeError` at execution, naming it, the
+    position of its vector (over `indices.shape[:-1]`) and the input axis it indexes.
 
     Raises:
         GraphTypeError: `indices` is not of an integer dtype (a `TypeError` as ember's other

@@ -57,7 +57,10 @@ def top_k(input: Any, k: int, axis: int = -1) -> tuple[TensorValue, TensorValue]
     axis = normalize_axis("top_k", axis, value.rank)
     size = value.shape[axis]
     if k < 1 or (isinstance(size, StaticDim) and k > int(size)):
-        raise ValueError(f"top_k: k must be in [1, {size}] (axis {axis} of {value.shape}), got {k}")
+        raise ValueError(
+            f"top_k: k must be in [1, {size}] (axis {axis} of {value.shape}), got {k}: k ({k}) "
+            f"cannot be larger than dimension size along axis {axis}"
+        )
     shape = list(value.shape)
     shape[axis] = StaticDim(int(k))
     results = [
@@ -73,6 +76,5 @@ def k_beyond_axis_error(k: int, axis: int, shape: Any) -> ValueError:
     """The error for a symbolic axis found shorter than `k` at execution (each backend's
     lowering raises it)."""
     return ValueError(
-        f"top_k: k={k} is larger than axis {axis} of {shape} (k ({k}) cannot be larger than "
-        f"dimension size along axis {axis})"
+        f"top_k: k ({k}) cannot be larger than dimension size along axis {axis} of {shape}"
     )

@@ -20,7 +20,7 @@ def lower_argmin(ctx: LoweringContext, node: Node) -> StepFn:
 
     def run(rt, slot, x):
         if x.shape[axis] == 0:  # a symbolic axis, empty in this call
-            raise empty_axis_error("argmin", axis, x.shape)
+            raise empty_axis_error("argmin", axis, x.shape, "smallest")
         if x.dtype.kind == "V":  # bfloat16 and the other narrow floats widen exactly
             x = x.astype(np.float32)
         return np.argmin(x, axis=axis, keepdims=True).astype(np.int64, copy=False)

@@ -33,6 +33,8 @@ def lower_gather_nd(ctx: LoweringContext, node: Node) -> StepFn:
             np.broadcast_to(np.arange(n).reshape((n,) + (1,) * (len(lead) - i - 1)), lead)
             for i, n in enumerate(lead[:batch_dims])
         ]
-        return np.ascontiguousarray(source[(*batch, *components)])
+        if not batch and not components:  # empty vectors: the whole input, at every one
+            return np.array(np.broadcast_to(source, (*lead, *source.shape)))
+        return np.array(source[(*batch, *components)])  # a copy, of rank 0 too
 
     return run

@@ -19,5 +19,5 @@ __all__ = ["lower_argmax"]
 def lower_argmax(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
     if x.shape[node.attrs["axis"]] == 0:  # shapes are static under jit: found at tracing
         raise empty_axis_error("argmax", node.attrs["axis"], x.shape)
-    keys = order_keys(x) if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype.itemsize <= 4 else x
+    keys = order_keys(x) if jnp.issubdtype(x.dtype, jnp.floating) else x
     return jnp.argmax(keys, axis=node.attrs["axis"], keepdims=True).astype(jnp.int64)

@@ -19,8 +19,9 @@ __all__ = ["lower_argmin"]
 @lowers(ARGMIN)
 def lower_argmin(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
     if x.shape[node.attrs["axis"]] == 0:  # shapes are static under jit: found at tracing
-        raise empty_axis_error("argmin", node.attrs["axis"], x.shape)
+        raise empty_axis_error("argmin", node.attrs["axis"], x.shape, "smallest")
     keys = x
-    if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype.itemsize <= 4:
-        keys = jnp.where(jnp.isnan(x), jnp.iinfo(jnp.int32).min, order_keys(x))
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        keys = order_keys(x)
+        keys = jnp.where(jnp.isnan(x), jnp.iinfo(keys.dtype).min, keys)
     return jnp.argmin(keys, axis=node.attrs["axis"], keepdims=True).astype(jnp.int64)

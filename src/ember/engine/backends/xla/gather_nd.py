@@ -33,6 +33,8 @@ def lower_gather_nd(
         jnp.broadcast_to(jnp.arange(n).reshape((n,) + (1,) * (len(lead) - i - 1)), lead)
         for i, n in enumerate(lead[:batch_dims])
     ]
+    if not batch and not components:  # empty vectors: the whole input, at every one
+        return jnp.broadcast_to(source, (*lead, *source.shape))
     if any(source.shape[batch_dims + j] == 0 for j in range(len(components))):
         shape = (*indices.shape[:-1], *source.shape[batch_dims + len(components) :])
         return jnp.zeros(shape, source.dtype)  # no element to read: every index was flagged

@@ -28,14 +28,19 @@ def lower_top_k(ctx: LoweringContext, node: Node, x: jax.Array) -> tuple[jax.Arr
 
 
 def order_keys(values: jax.Array, equal_zeros: bool = True) -> jax.Array:
-    """int32 keys in the order of float `values` (float32 or narrower): -0.0 equal to 0.0
-    (below it unless `equal_zeros`), and every NaN equal to every other and above +inf. Taken
-    from the bits alone: JAX runs XLA's CPU code with subnormals flushed to zero, so a float
-    comparison would rank a subnormal as 0."""
-    wide = values.astype(jnp.float32)
-    bits = lax.bitcast_convert_type(wide, jnp.int32)
-    magnitude = bits & jnp.int32(0x7FFF_FFFF)
+    """Integer keys in the order of float `values`: int32 for float32 and narrower (widened
+    exactly), int64 for float64. -0.0 is equal to 0.0 (below it unless `equal_zeros`), and
+    every NaN equal to every other and above +inf, the largest key. Taken from the bits
+    alone: JAX runs XLA's CPU code with subnormals flushed to zero, so a float comparison
+    would rank a subnormal as 0."""
+    if values.dtype == jnp.float64:
+        ints, width, infinity = jnp.int64, 64, 0x7FF0_0000_0000_0000
+    else:
+        values, ints, width, infinity = values.astype(jnp.float32), jnp.int32, 32, 0x7F80_0000
+    largest = ints((1 << (width - 1)) - 1)
+    bits = lax.bitcast_convert_type(values, ints)
+    magnitude = bits & largest
     if equal_zeros:
-        bits = jnp.where(magnitude == 0, jnp.int32(0), bits)
-    keys = bits ^ ((bits >> 31) & jnp.int32(0x7FFF_FFFF))
-    return jnp.where(magnitude > jnp.int32(0x7F80_0000), jnp.int32(0x7FFF_FFFF), keys)  # NaN
+        bits = jnp.where(magnitude == 0, ints(0), bits)
+    keys = bits ^ ((bits >> (width - 1)) & largest)
+    return jnp.where(magnitude > ints(infinity), largest, keys)  # NaN
