@@ -256,6 +256,33 @@ def test_int_of_a_symbolic_dim_is_a_type_error_that_says_so():
     assert int(Dim(3)) == 3
 
 
+def test_max_pipeline_idioms_of_embeddings_and_heads(cpu_session):
+    """What MAX's pipelines write around their embeddings and tied heads: `x @ weight.T`,
+    `TensorValue(dim)`, `Graph.current`, `offsets[1:] - 1` on a symbolic dim, and the type
+    and device helpers."""
+    from ember.graph import TensorValueLike  # noqa: F401 - MAX exports it from max.graph
+
+    w = Weight("w", DType.float32, [4, 3], DeviceRef.CPU())
+    types = [TensorType(DType.float32, ["tokens", 3]), TensorType(DType.uint32, ["offsets"])]
+    with Graph("head", input_types=types) as graph:
+        assert Graph.current is graph
+        hidden, offsets = graph.inputs
+        last = ops.gather(hidden, offsets[1:] - 1, axis=0)
+        logits = last @ w.T
+        graph.output(logits, w.transpose(0, 1) + 0, TensorValue(hidden.shape[0]))
+    hidden = np.arange(15, dtype=np.float32).reshape(5, 3)
+    model = cpu_session.load(graph, weights_registry={"w": W_VALUES})
+    logits, transposed, tokens = (t.to_numpy() for t in model.execute(hidden, np.uint32([0, 2, 5])))
+    np.testing.assert_allclose(logits, hidden[[1, 4]] @ W_VALUES.T, rtol=1e-6)
+    np.testing.assert_array_equal(transposed, W_VALUES.T)
+    assert tokens.shape == () and tokens.dtype == np.int64 and int(tokens) == 5
+    assert TensorType(DType.float32, [2, 3]).num_elements() == 6
+    with pytest.raises(RuntimeError, match="symbolic dims"):
+        TensorType(DType.float32, ["n", 3]).num_elements()
+    assert DeviceRef.from_device(DeviceRef.CPU(1)) == DeviceRef.CPU(1)
+    assert DeviceRef.CPU(0).to_device() == CPU()
+
+
 # -- the driver: Buffer beside Tensor, and the model's devices -------------------------------
 
 

@@ -172,6 +172,24 @@ def test_float_division_by_a_broadcast_divisor_is_rounded_once(session):
     assert mean.tobytes() == (table.sum(axis=0, keepdims=True) / np.float32(3)).tobytes()
 
 
+def test_slices_of_a_symbolic_dim_as_maxs_logits_take_them(session):
+    """`offsets[1:] - 1`: the last token of each sequence, the rows a head reads; an axis
+    shorter than a slice needs is an error at execution, never a shorter result."""
+    types = [TensorType(DType.float32, ["tokens", 2]), TensorType(DType.uint32, ["offsets"])]
+    with Graph("last_tokens", input_types=types) as g:
+        hidden, offsets = g.inputs
+        g.output(ops.gather(hidden, offsets[1:] - 1, axis=0), offsets[:-1], offsets[-2:])
+    model = session.load(g)
+    hidden = np.arange(12, dtype=np.float32).reshape(6, 2)
+    offsets = np.array([0, 2, 3, 6], np.uint32)
+    last, starts, tail = (t.to_numpy() for t in model.execute(hidden, offsets))
+    np.testing.assert_array_equal(last, hidden[[1, 2, 5]])
+    np.testing.assert_array_equal(starts, [0, 2, 3])
+    np.testing.assert_array_equal(tail, [3, 6])
+    with pytest.raises(ValueError, match=r"axis 0 has 1 elements at execution; \[-2:\] needs"):
+        model.execute(hidden, np.array([0], np.uint32))
+
+
 def test_inputs_the_outputs_ignore_are_still_checked(session):
     with Graph("unused", input_types=[TensorType(DType.int32, ["n"])] * 2) as g:
         g.output(g.inputs[0] + 1)

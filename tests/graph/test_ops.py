@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ember.dtype import DType
-from ember.graph import DeviceRef, Graph, QuantizationEncoding, TensorType, Weight, ops
+from ember.graph import DeviceRef, Dim, Graph, QuantizationEncoding, TensorType, Weight, ops
 
 CPU, GPU = DeviceRef.CPU(), DeviceRef.GPU()
 
@@ -134,8 +134,15 @@ def test_shape_ops():
             x.reshape(["batch", 31])
         with pytest.raises(ValueError, match="not 1"):
             ops.squeeze(x, 1)
-        with pytest.raises(ValueError, match="symbolic dim"):
-            x[1:3]
+        assert [x[1:].shape[0], x[:-2].shape[0], x[1:-1].shape[0]] == [
+            Dim("batch") - 1,
+            Dim("batch") - 2,
+            Dim("batch") - 2,
+        ]
+        assert [x[1:3].shape[0], x[-3:].shape[0], x[-3:-1].shape[0]] == [2, 3, 2]
+        for unknown in (slice(None, None, 2), slice(-2, 3), slice(3, 1)):
+            with pytest.raises(ValueError, match=r"symbolic dim .* has an unknown length"):
+                x[unknown]
         with pytest.raises(IndexError, match="out of range for axis 1"):
             x[:, 4]
         with pytest.raises(ValueError, match="at most one dim may be -1"):

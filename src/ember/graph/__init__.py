@@ -11,6 +11,8 @@ from .type import TensorType
 from .value import TensorValue
 from .weight import Weight
 
+TensorValueLike = ops.TensorValueLike
+
 __all__ = [
     "AlgebraicDim",
     "BlockParameters",
@@ -28,6 +30,7 @@ __all__ = [
     "SymbolicDim",
     "TensorType",
     "TensorValue",
+    "TensorValueLike",
     "Weight",
     "all_ops",
     "current_graph",

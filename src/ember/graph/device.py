@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import numbers
+from typing import Any
 
 __all__ = ["DeviceKind", "DeviceRef"]
 
@@ -44,11 +45,20 @@ class DeviceRef:
 
     @classmethod
     def from_device(cls, device: object) -> DeviceRef:
-        """The reference to a driver device (`ember.driver.CPU()`, `Accelerator(i)`)."""
+        """The reference to a driver device (`ember.driver.CPU()`, `Accelerator(i)`), or a
+        reference itself, as MAX takes either."""
+        if isinstance(device, DeviceRef):
+            return device
         label, index = getattr(device, "label", None), getattr(device, "id", None)
         if label not in ("cpu", "gpu") or not isinstance(index, int):
             raise TypeError(f"expected an ember.driver device, got {device!r}")
         return cls(label, index)
+
+    def to_device(self) -> Any:
+        """The driver device this refers to (`ember.driver.CPU(id)` or `Accelerator(id)`)."""
+        from ember.driver import CPU, Accelerator
+
+        return CPU(self.id) if self.is_cpu() else Accelerator(self.id)
 
     def is_cpu(self) -> bool:
         return self.device_type is DeviceKind.CPU

@@ -44,8 +44,17 @@ class Node:
         return f"{outs} = {self.op}({', '.join(args)})"
 
 
+class _Current:
+    """`Graph.current`: the innermost open graph, as MAX's class property gives it."""
+
+    def __get__(self, instance: object, owner: type) -> Graph:
+        return current_graph()
+
+
 class Graph:
     """A computation under construction; use it as a context manager."""
+
+    current = _Current()
 
     def __init__(
         self,

@@ -8,11 +8,13 @@ TensorType(float32, [Dim(3)], cpu:0)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ember.dtype import DType
 
 from .device import DeviceRef
+from .dim import StaticDim
 from .shape import Shape, ShapeLike
 
 __all__ = ["TensorType", "Typed"]
@@ -42,6 +44,16 @@ class TensorType:
     def cast(self, dtype: DType) -> TensorType:
         """This type with another element type: the same shape and device."""
         return TensorType(dtype, self.shape, self.device)
+
+    def num_elements(self) -> int:
+        """The number of elements of a static shape.
+
+        Raises:
+            RuntimeError: a dim is symbolic (MAX's class).
+        """
+        if not all(isinstance(d, StaticDim) for d in self.shape):
+            raise RuntimeError(f"{self.shape} has symbolic dims: its size is not known yet")
+        return math.prod(int(d) for d in self.shape)
 
     def __hash__(self) -> int:
         return hash((self.dtype, tuple(self.shape), self.device))

@@ -30,12 +30,16 @@ __all__ = ["TensorValue"]
 
 
 class _ValueOf(type):
-    """`TensorValue(x)` with one argument converts `x` (a weight, an array), as in MAX."""
+    """`TensorValue(x)` with one argument converts `x` (a weight, an array; a dim: its size at
+    execution, an int64 scalar on the CPU), as in MAX."""
 
     def __call__(cls, *args: Any) -> TensorValue:
         if len(args) == 1:
             from .ops.constant import as_value
+            from .ops.shape_to_tensor import shape_to_tensor
 
+            if isinstance(args[0], Dim):
+                return shape_to_tensor([args[0]]).reshape([])
             return as_value(args[0])
         return super().__call__(*args)
 

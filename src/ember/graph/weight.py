@@ -126,6 +126,14 @@ class Weight(Typed):
     def reshape(self, shape: ShapeLike) -> TensorValue:
         return self.value().reshape(shape)
 
+    def transpose(self, dim_1: int, dim_2: int) -> TensorValue:
+        return self.value().transpose(dim_1, dim_2)
+
+    @property
+    def T(self) -> TensorValue:
+        """The transposed value, as `x @ self.weight.T` in MAX's linear layers reads it."""
+        return self.value().T
+
     def _shape(self) -> tuple[int, ...]:
         return tuple(int(d) for d in self.shape)
 
@@ -147,8 +155,8 @@ def _through_value(name: str):
 # Arithmetic, logic and ordering, forward and reflected. Not == and !=: a weight stays usable
 # as a dict key and in `in` tests outside any graph.
 for _name in (
-    *(f"__{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow")),
-    *(f"__r{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow")),
+    *(f"__{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul")),
+    *(f"__r{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul")),
     *(f"__{op}__" for op in ("and", "or", "xor", "rand", "ror", "rxor")),
     "__lt__",
     "__le__",

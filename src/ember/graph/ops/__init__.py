@@ -8,6 +8,7 @@ from .axis import AxisError
 from .cast import cast
 from .check_indices import check_indices
 from .comparison import equal, greater, greater_equal, less, less_equal, not_equal
+from .concat import concat
 from .constant import TensorValueLike, as_value, constant
 from .dequantize import dequantize
 from .distributed_broadcast import distributed_broadcast
@@ -45,6 +46,7 @@ __all__ = [
     "as_value",
     "cast",
     "check_indices",
+    "concat",
     "constant",
     "dequantize",
     "distributed_broadcast",

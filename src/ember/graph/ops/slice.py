@@ -3,8 +3,9 @@
 >>> from ember.graph import Graph, TensorType
 >>> with Graph("g", input_types=[TensorType(DType.float32, ["n", 10, 4])]) as g:
 ...     y = slice_tensor(g.inputs[0], (..., slice(2, 8, 2), -1))
->>> y.shape
-[Dim('n'), Dim(3)]
+...     offsets = slice_tensor(g.inputs[0], slice(1, None))
+>>> y.shape, offsets.shape[0]
+([Dim('n'), Dim(3)], Dim(n - 1))
 """
 
 from __future__ import annotations
@@ -21,20 +22,26 @@ from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
 
-__all__ = ["SLICE", "slice_tensor"]
+__all__ = ["SLICE", "slice_tensor", "slice_too_long"]
 
 SLICE = Op("slice", may_alias=True)
 
 
 def slice_tensor(x: Any, index: Any) -> TensorValue:
-    """Raises:
-    TypeError: an index item is not an int, a slice of ints, or `...`.
-    IndexError: an int is out of range of a static dim.
-    ValueError: a bounded slice of a symbolic dim (its length is unknown), a zero step.
+    """A symbolic dim `n` takes slices of step 1 whose ends count from the same end or from
+    both: `[s:]` and `[:-e]` (length `n - s - e`, as MAX's `offsets[1:]`), `[s:t]` and
+    `[-s:-t]` (length `t - s`); executing with an axis shorter than such a slice needs is an
+    error, never a shorter result.
+
+    Raises:
+        TypeError: an index item is not an int, a slice of ints, or `...`.
+        IndexError: an int is out of range of a static dim.
+        ValueError: a zero step; a slice of a symbolic dim of another step, or whose start
+            counts from the end and stop from the start.
     """
     value = as_value(x)
     items = _expand(value.rank, index if isinstance(index, tuple) else (index,))
-    dims, normalized = [], []
+    dims, normalized, needs = [], [], {}
     for axis, (item, dim) in enumerate(zip(items, value.shape, strict=True)):
         if isinstance(item, numbers.Integral) and not isinstance(item, bool):
             if isinstance(dim, StaticDim) and not -int(dim) <= item < int(dim):
@@ -53,13 +60,44 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
         elif item == slice(None):
             dims.append(dim)
         else:
-            raise ValueError(
-                f"slice: axis {axis} is the symbolic dim {dim!r}; a bounded slice of it has an "
-                "unknown length (slice static dims, or take the whole axis)"
-            )
+            length, needs[axis] = _symbolic_slice(axis, dim, item)
+            dims.append(length)
         normalized.append(item)
     result = TensorType(value.dtype, dims, value.device)
-    return current_graph().add_node(SLICE, [value], {"index": tuple(normalized)}, [result])[0]
+    attrs = {"index": tuple(normalized), "needs": needs}
+    return current_graph().add_node(SLICE, [value], attrs, [result])[0]
+
+
+def _symbolic_slice(axis: int, dim: Any, item: slice) -> tuple[Any, int]:
+    """(the length of `item` over the symbolic `dim`, the size the axis must have at least)."""
+    start, stop = item.start or 0, item.stop
+    if item.step in (None, 1):
+        if start >= 0 and (stop is None or stop < 0):  # [s:], [:-e], [s:-e]
+            drop = start + (-stop if stop is not None else 0)
+            return dim - drop, drop
+        if 0 <= start <= stop:  # [s:t]
+            return StaticDim(stop - start), stop
+        if start < 0 and stop is not None and start <= stop < 0:  # [-s:-t]
+            return StaticDim(stop - start), -start
+        if start < 0 and stop is None:  # [-s:]
+            return StaticDim(-start), -start
+    raise ValueError(
+        f"slice: axis {axis} is the symbolic dim {dim!r}; {_text(item)} of it has an unknown "
+        "length: a slice of a symbolic dim has step 1 and ends that count from the same end "
+        "([s:], [:-e], [s:-e], [s:t], [-s:], [-s:-t])"
+    )
+
+
+def slice_too_long(axis: int, size: int, needs: int, index: tuple) -> ValueError:
+    """The error for an axis found, at execution, shorter than a slice of it needs."""
+    return ValueError(
+        f"slice: axis {axis} has {size} elements at execution; {_text(index[axis])} needs "
+        f"at least {needs}"
+    )
+
+
+def _text(item: slice) -> str:
+    return "[" + ":".join("" if v is None else str(v) for v in (item.start, item.stop)) + "]"
 
 
 def _expand(rank: int, items: tuple) -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ember.graph import Node
 from ember.graph.ops.distributed_broadcast import BROADCAST
 from ember.graph.ops.reshape import RESHAPE
-from ember.graph.ops.slice import SLICE
+from ember.graph.ops.slice import SLICE, slice_too_long
 from ember.graph.ops.transfer import TRANSFER_TO
 
 from .lowering import LoweringContext, StepFn, lowers
@@ -25,9 +25,12 @@ def lower_reshape(ctx: LoweringContext, node: Node) -> StepFn:
 
 @lowers(SLICE)
 def lower_slice(ctx: LoweringContext, node: Node) -> StepFn:
-    index = node.attrs["index"]
+    index, needs = node.attrs["index"], node.attrs["needs"]
 
     def run(rt, slot, x):
+        for axis, size in needs.items():  # slices of symbolic dims: never shorter than typed
+            if x.shape[axis] < size:
+                raise slice_too_long(axis, x.shape[axis], size, index)
         return x[index]
 
     return run

@@ -23,6 +23,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     cast,
     check_indices,
     collectives,
+    concat,
     dequantize,
     elementwise,
     embedding_bag,

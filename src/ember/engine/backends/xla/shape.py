@@ -6,7 +6,7 @@ import jax
 
 from ember.graph import Node
 from ember.graph.ops.reshape import RESHAPE
-from ember.graph.ops.slice import SLICE
+from ember.graph.ops.slice import SLICE, slice_too_long
 
 from .lowering import LoweringContext, lowers
 
@@ -20,4 +20,8 @@ def lower_reshape(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
 
 @lowers(SLICE)
 def lower_slice(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
-    return x[node.attrs["index"]]
+    index = node.attrs["index"]
+    for axis, size in node.attrs["needs"].items():  # shapes are static under jit: at tracing
+        if x.shape[axis] < size:
+            raise slice_too_long(axis, x.shape[axis], size, index)
+    return x[index]
