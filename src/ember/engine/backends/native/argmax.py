@@ -3,6 +3,8 @@ NaN, exactly the op's rule."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ember.graph import Node
@@ -10,18 +12,24 @@ from ember.graph.ops.argmax import ARGMAX, empty_axis_error
 
 from .lowering import LoweringContext, StepFn, lowers
 
-__all__ = ["lower_argmax"]
+__all__ = ["arg_extreme_step", "lower_argmax"]
 
 
 @lowers(ARGMAX)
 def lower_argmax(ctx: LoweringContext, node: Node) -> StepFn:
+    return arg_extreme_step(node, np.argmax, "argmax", "largest")
+
+
+def arg_extreme_step(node: Node, pick: Any, op: str, extreme: str) -> StepFn:
+    """The step of `argmax` or `argmin`: numpy's `pick`, which takes the first of equal values
+    and the first NaN, exactly the ops' rule."""
     axis = node.attrs["axis"]
 
     def run(rt, slot, x):
         if x.shape[axis] == 0:  # a symbolic axis, empty in this call
-            raise empty_axis_error("argmax", axis, x.shape)
+            raise empty_axis_error(op, axis, x.shape, extreme)
         if x.dtype.kind == "V":  # bfloat16 and the other narrow floats widen exactly
             x = x.astype(np.float32)
-        return np.argmax(x, axis=axis, keepdims=True).astype(np.int64, copy=False)
+        return pick(x, axis=axis, keepdims=True).astype(np.int64, copy=False)
 
     return run
