@@ -16,7 +16,6 @@ allocation larger than the header (which is capped at 100 MB).
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import mmap
@@ -201,23 +200,22 @@ def _parse_header(file: Path, raw: bytes, data_size: int) -> list[_Entry]:
     if metadata is not None and not isinstance(metadata, dict):
         _fail(file, f"__metadata__ is {_kind(metadata)}, not an object")
     entries = [_parse_entry(file, name, info, data_size) for name, info in header.items()]
-    spans = sorted((e for e in entries if e.end > e.begin), key=lambda e: (e.begin, e.end))
-    for before, after in itertools.pairwise(spans):
-        if after.begin < before.end:
+    due, last = 0, None  # the data area is the tensors' bytes, in order, nothing between
+    for e in sorted(entries, key=lambda e: (e.begin, e.end)):
+        if e.begin < due and e.end > e.begin:  # `last` holds the bytes up to `due`
             _fail(
                 file,
-                f"tensors {_short(before.name)} [{before.begin}, {before.end}] and "
-                f"{_short(after.name)} [{after.begin}, {after.end}] overlap",
+                f"tensors {_short(last.name)} [{last.begin}, {last.end}] and "
+                f"{_short(e.name)} [{e.begin}, {e.end}] overlap",
             )
-    due = 0  # the data area is the tensors' bytes, in order, with nothing between or after
-    for e in sorted(entries, key=lambda e: (e.begin, e.end)):
         if e.begin != due:
             _fail(
                 file,
                 f"tensor {_short(e.name)} begins at byte {e.begin} of the data area, where "
                 f"{due} was due; a file's tensors cover its data with no gaps",
             )
-        due = e.end
+        if e.end > e.begin:
+            due, last = e.end, e
     if due != data_size:
         _fail(file, f"{data_size - due} bytes after the last tensor belong to no tensor")
     return entries

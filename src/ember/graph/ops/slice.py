@@ -29,9 +29,9 @@ SLICE = Op("slice", may_alias=True)
 
 def slice_tensor(x: Any, index: Any) -> TensorValue:
     """A symbolic dim `n` takes slices of step 1 whose ends count from the same end or from
-    both: `[s:]` and `[:-e]` (length `n - s - e`, as MAX's `offsets[1:]`), `[s:t]` and
-    `[-s:-t]` (length `t - s`); executing with an axis shorter than such a slice needs is an
-    error, never a shorter result.
+    both: `[s:]`, `[:-e]` and `[s:-e]` (length `n - s - e`, as MAX's `offsets[1:]`), `[s:t]`,
+    `[-s:]` and `[-s:-t]` (a static length); executing with an axis shorter than such a slice
+    needs is an error, never a shorter result.
 
     Raises:
         TypeError: an index item is not an int, a slice of ints, or `...`.

@@ -35,6 +35,7 @@ def lower_gather_nd(ctx: LoweringContext, node: Node) -> StepFn:
         ]
         if not batch and not components:  # empty vectors: the whole input, at every one
             return np.array(np.broadcast_to(source, (*lead, *source.shape)))
-        return np.array(source[(*batch, *components)])  # a copy, of rank 0 too
+        # integer indexing copies already; asarray makes a scalar (all dims indexed) 0-d
+        return np.asarray(source[(*batch, *components)])
 
     return run
