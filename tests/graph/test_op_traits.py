@@ -17,6 +17,7 @@ from ember.graph.ops.distributed_broadcast import BROADCAST
 from ember.graph.ops.embedding_bag import EMBEDDING_BAG
 from ember.graph.ops.embedding_bag_collection import EMBEDDING_BAG_COLLECTION
 from ember.graph.ops.gather import GATHER
+from ember.graph.ops.rebind import REBIND
 from ember.graph.ops.reshape import RESHAPE
 from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
@@ -48,6 +49,7 @@ def test_lookup_ops_read_rows_by_id():
 def test_may_alias_ops_can_return_their_input_memory():
     assert ops_with("may_alias") == {
         RESHAPE,
+        REBIND,
         SLICE,
         TRANSPOSE,
         TRANSFER_TO,

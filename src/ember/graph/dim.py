@@ -373,6 +373,11 @@ def _evaluate(terms: _Poly, bindings: Mapping[str, int]) -> int:
         product = coefficient
         for atom in monomial:
             if isinstance(atom, str):
+                if atom not in bindings:
+                    raise ValueError(
+                        f"the symbolic dim {atom} has no size here: the graph's inputs bind "
+                        "symbolic dims, and a rebind its new names on its own device"
+                    )
                 product *= bindings[atom]
             else:
                 denominator = _evaluate(atom.denominator, bindings)

@@ -79,6 +79,21 @@ class TensorValue(Typed, metaclass=_ValueOf):
 
         return transpose(self, dim_1, dim_2)
 
+    def broadcast_to(self, shape: ShapeLike) -> TensorValue:
+        from .ops.broadcast_to import broadcast_to
+
+        return broadcast_to(self, shape)
+
+    def rebind(self, shape: ShapeLike, message: str = "") -> TensorValue:
+        from .ops.rebind import rebind
+
+        return rebind(self, shape, message)
+
+    def argmax(self, axis: int = -1) -> TensorValue:
+        from .ops.argmax import argmax
+
+        return argmax(self, axis)
+
     @property
     def tensor(self) -> TensorValue:
         """This value, as MAX's ``Value.tensor`` gives a value known to be a tensor (every

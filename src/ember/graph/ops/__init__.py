@@ -5,6 +5,7 @@ from .allgather import allgather
 from .argmax import argmax
 from .argmin import argmin
 from .axis import AxisError
+from .broadcast_to import broadcast_to
 from .cast import cast
 from .check_indices import check_indices
 from .comparison import equal, greater, greater_equal, less, less_equal, not_equal
@@ -21,6 +22,8 @@ from .logical import logical_and, logical_not, logical_or, logical_xor
 from .logsumexp import logsumexp
 from .matmul import matmul
 from .qmatmul import qmatmul
+from .range import range
+from .rebind import rebind
 from .reshape import reshape
 from .select import select
 from .shape_to_tensor import shape_to_tensor
@@ -30,6 +33,7 @@ from .sharded_logsumexp import sharded_logsumexp
 from .sharded_top_k import sharded_top_k
 from .slice import slice_tensor
 from .squeeze import squeeze, unsqueeze
+from .stack import stack
 from .top_k import top_k
 from .transfer import transfer_to
 from .transpose import transpose
@@ -44,6 +48,7 @@ __all__ = [
     "argmax",
     "argmin",
     "as_value",
+    "broadcast_to",
     "cast",
     "check_indices",
     "concat",
@@ -75,6 +80,8 @@ __all__ = [
     "not_equal",
     "pow",
     "qmatmul",
+    "range",
+    "rebind",
     "reshape",
     "select",
     "shape_to_tensor",
@@ -84,6 +91,7 @@ __all__ = [
     "sharded_top_k",
     "slice_tensor",
     "squeeze",
+    "stack",
     "sub",
     "top_k",
     "transfer_to",

@@ -18,6 +18,7 @@ from ember.dlpack import host_array
 from ember.dtype import DType
 
 from ..device import DeviceRef
+from ..errors import GraphTypeError
 from ..graph import Graph, current_graph
 from ..op import Op
 from ..type import TensorType
@@ -38,7 +39,9 @@ def constant(
     """A tensor baked into the graph; `device` defaults to the CPU, as in MAX.
 
     Raises:
-        TypeError: `value` is not numeric or cannot be represented in `dtype` without loss.
+        TypeError: `value` is not numeric.
+        GraphTypeError: `value` cannot be represented in `dtype` without loss (both a
+            `TypeError` and, as MAX raises, a `ValueError`).
     """
     device = device if device is not None else DeviceRef.CPU()
     if not isinstance(device, DeviceRef):
@@ -84,7 +87,9 @@ def _to_array(value: Any, dtype: DType | None) -> np.ndarray:
         raise TypeError(f"constant: {value!r} is not a rectangular numeric array") from exc
     if array.dtype == object and dtype is not None and dtype.is_integral():
         info = np.iinfo(dtype.to_numpy())
-        raise TypeError(f"constant: {value!r} does not fit {dtype!r} ([{info.min}, {info.max}])")
+        raise GraphTypeError(
+            f"constant: {value!r} does not fit {dtype!r} ([{info.min}, {info.max}])"
+        )
     if array.dtype.kind not in "biuf" and not _is_narrow_float(array.dtype):
         raise TypeError(f"constant: expected numbers, got an array of {array.dtype}")
     if dtype is None:
@@ -96,7 +101,7 @@ def _to_array(value: Any, dtype: DType | None) -> np.ndarray:
     target = dtype.to_numpy()
     converted = array.astype(target)
     if dtype.is_integral() and not np.array_equal(converted.astype(np.float64), array):
-        raise TypeError(f"constant: values of {array.dtype} do not fit {dtype!r} exactly")
+        raise GraphTypeError(f"constant: values of {array.dtype} do not fit {dtype!r} exactly")
     return converted
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from ember.dtype import DType
 
 from ..device import DeviceRef
-from ..dim import SymbolicDim
 from ..graph import current_graph
 from ..op import Op
 from ..shape import Shape, ShapeLike
 from ..type import TensorType
 from ..value import TensorValue
+from .dim_binders import dim_binders
 
 __all__ = ["SHAPE_TO_TENSOR", "shape_to_tensor"]
 
@@ -37,17 +37,6 @@ def shape_to_tensor(shape: ShapeLike) -> TensorValue:
     shape = Shape(shape)
     graph = current_graph()
     device = DeviceRef.CPU()
-    needed = shape.symbols()
-    binders = [v for v in graph.inputs if v.device == device and needed & _plain_symbols(v)]
-    unbound = needed.difference(*(_plain_symbols(v) for v in binders))
-    if unbound:
-        raise ValueError(
-            f"shape_to_tensor: {', '.join(sorted(unbound))} is the dim of no axis of a graph "
-            f"input on {device}, so no execution binds it there (shape {shape})"
-        )
+    binders = dim_binders("shape_to_tensor", graph, shape.symbols(), device, f"shape {shape}")
     result = TensorType(DType.int64, [len(shape)], device)
     return graph.add_node(SHAPE_TO_TENSOR, binders, {"shape": shape}, [result])[0]
-
-
-def _plain_symbols(value: TensorValue) -> set[str]:
-    return {d.name for d in value.shape if isinstance(d, SymbolicDim)}

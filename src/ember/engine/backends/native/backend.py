@@ -15,6 +15,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     allgather,
     argmax,
     argmin,
+    broadcast_to,
     cast,
     check_indices,
     collectives,
@@ -37,6 +38,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     top_k,
     transpose,
 )
+from . import range as range_lowering  # noqa: F401 - not to shadow the builtin
 from .buffer_pool import DEFAULT_MAX_IDLE_BYTES, BufferPool
 from .executable import NativeExecutable
 from .huge_pages import advise as advise_huge_pages

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from ember.graph import Node
 from ember.graph.ops.distributed_broadcast import BROADCAST
+from ember.graph.ops.rebind import REBIND, check_rebind
 from ember.graph.ops.reshape import RESHAPE
 from ember.graph.ops.slice import SLICE, slice_too_long
 from ember.graph.ops.transfer import TRANSFER_TO
 
 from .lowering import LoweringContext, StepFn, lowers
 
-__all__ = ["lower_broadcast", "lower_reshape", "lower_slice", "lower_transfer"]
+__all__ = ["lower_broadcast", "lower_rebind", "lower_reshape", "lower_slice", "lower_transfer"]
 
 
 @lowers(RESHAPE)
@@ -19,6 +20,19 @@ def lower_reshape(ctx: LoweringContext, node: Node) -> StepFn:
 
     def run(rt, slot, x):
         return x.reshape(shape.evaluate(rt.bindings))
+
+    return run
+
+
+@lowers(REBIND)
+def lower_rebind(ctx: LoweringContext, node: Node) -> StepFn:
+    """The value itself, once its shape is checked; inputs past it only order the step after
+    the inputs that bind the new dims."""
+    attrs = node.attrs
+
+    def run(rt, slot, x, *binders):
+        check_rebind(attrs, x.shape, rt.bindings)
+        return x
 
     return run
 

@@ -20,6 +20,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     allgather,
     argmax,
     argmin,
+    broadcast_to,
     cast,
     check_indices,
     collectives,
@@ -42,6 +43,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     top_k,
     transpose,
 )
+from . import range as range_lowering  # noqa: F401 - not to shadow the builtin
 from .devices import accelerators, host_devices
 from .executable import XlaExecutable
 from .lowering import LOWERINGS

@@ -32,7 +32,7 @@ from ember.graph.ops.sharded_top_k import SHARDED_TOP_K
 from ember.graph.ops.transfer import TRANSFER_TO
 
 from ..base import Executable
-from .lowering import LOWERINGS, Check, LoweringContext
+from .lowering import LOWERINGS, Check, LoweringContext, Requirement
 
 __all__ = ["XlaExecutable"]
 
@@ -183,7 +183,7 @@ class _Segment:
         self.nodes, self.device, self.args, self.exports = nodes, device, args, exports
         self._checked_on_host = checked
         self.pinned = False
-        self._checks: list[Check] = []
+        self._checks: list[Check | Requirement] = []
         # results stay on the segment's device even when they read none of its arguments
         self._jitted = jax.jit(
             self._trace, static_argnums=0, out_shardings=SingleDeviceSharding(device)
@@ -268,7 +268,7 @@ def _lower(ctx: LoweringContext, node: Node, inputs: list[Any]) -> tuple:
     return result if isinstance(result, tuple) else (result,)
 
 
-def _raise_first(checks: list[Check], rows: np.ndarray) -> None:
+def _raise_first(checks: list[Check | Requirement], rows: np.ndarray) -> None:
     for check, row in zip(checks, rows, strict=True):
         if row[0] >= 0:
             raise check.error(row)

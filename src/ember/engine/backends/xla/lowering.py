@@ -4,7 +4,7 @@ while its segment is traced by `jax.jit` (or, for work on weights alone, once at
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ from jax import lax
 from ember.errors import OutOfRangeError, out_of_range_error
 from ember.graph import DeviceRef, Node, Op
 
-__all__ = ["LOWERINGS", "Check", "Lowering", "LoweringContext", "lowers"]
+__all__ = ["LOWERINGS", "Check", "Lowering", "LoweringContext", "Requirement", "lowers"]
 
 Lowering = Callable[..., Any]
 """`fn(ctx, node, *inputs)`: one array for a node of one result, else a tuple."""
@@ -65,14 +65,28 @@ class Check:
         )
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """A condition on values known only at execution, computed inside the jitted function and
+    raised on the host when it fails: `row` (a `Check`'s length) holds 0 when it failed, else
+    -1, then the integers `make` formats into the error."""
+
+    row: jax.Array
+    facts: int
+    make: Callable[[list[int]], Exception]
+
+    def error(self, row: np.ndarray) -> Exception:
+        return self.make([int(v) for v in row[1 : 1 + self.facts]])
+
+
 @dataclass
 class LoweringContext:
     """What a lowering may ask: the size of each symbolic dim, the JAX device of a graph
     device, where to record out-of-range checks, and (across devices) its memo."""
 
-    bindings: Mapping[str, int]
+    bindings: dict[str, int]
     device: Callable[[DeviceRef], jax.Device]
-    checks: list[Check] = field(default_factory=list)
+    checks: list[Check | Requirement] = field(default_factory=list)
     memo: dict[Any, Any] = field(default_factory=dict)
     """What a lowering of a cross-device op keeps from one execute to the next."""
     checked_on_host: frozenset[int] = frozenset()
@@ -113,3 +127,16 @@ class LoweringContext:
         constants = jnp.asarray([int(size), ids.ndim, *shape], wide)
         row = jnp.concatenate([jnp.stack([position, bad_id]), constants])
         self.checks.append(Check(row, out_of_range, axis, np.dtype(ids.dtype)))
+
+    ROW_FACTS = 3 + _MAX_RANK
+    """How many integers a `require` may carry."""
+
+    def require(
+        self, holds: jax.Array, facts: list[Any], make: Callable[[list[int]], Exception]
+    ) -> None:
+        """Raise `make(facts)` after the segment runs unless `holds`; `facts` are at most
+        `ROW_FACTS` integers, each within the row's integer type."""
+        wide = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+        row = [jnp.where(holds, -1, 0).astype(wide), *(jnp.asarray(f).astype(wide) for f in facts)]
+        row += [jnp.zeros((), wide)] * (4 + _MAX_RANK - len(row))
+        self.checks.append(Requirement(jnp.stack(row), len(facts), make))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import jax
 
 from ember.graph import Node
+from ember.graph.ops.rebind import REBIND, check_rebind
 from ember.graph.ops.reshape import RESHAPE
 from ember.graph.ops.slice import SLICE, slice_too_long
 
 from .lowering import LoweringContext, lowers
 
-__all__ = ["lower_reshape", "lower_slice"]
+__all__ = ["lower_rebind", "lower_reshape", "lower_slice"]
 
 
 @lowers(RESHAPE)
@@ -25,3 +26,10 @@ def lower_slice(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
         if x.shape[axis] < size:
             raise slice_too_long(axis, x.shape[axis], size, index)
     return x[index]
+
+
+@lowers(REBIND)
+def lower_rebind(ctx: LoweringContext, node: Node, x: jax.Array, *binders: jax.Array) -> jax.Array:
+    """Shapes are static under jit: a wrong one raises at tracing."""
+    check_rebind(node.attrs, x.shape, ctx.bindings)
+    return x

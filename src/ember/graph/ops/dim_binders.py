@@ -1,0 +1,36 @@
+"""Which graph inputs bind a set of symbolic dims: an op whose result depends on the sizes of
+an execution (not on any value's data) reads those inputs, so that it runs at each execution,
+once the sizes are bound, and is never folded into a constant at load."""
+
+from __future__ import annotations
+
+from ..device import DeviceRef
+from ..dim import SymbolicDim
+from ..graph import Graph
+from ..value import TensorValue
+
+__all__ = ["dim_binders"]
+
+
+def dim_binders(
+    op: str, graph: Graph, symbols: set[str], device: DeviceRef, where: str
+) -> list[TensorValue]:
+    """The inputs of `graph` on `device` that have one of `symbols` as a plain axis dim.
+
+    Raises:
+        ValueError: a symbol is the plain dim of no such input, so no execution binds it;
+            `where` says what named it.
+    """
+    binders = [v for v in graph.inputs if v.device == device and symbols & _plain_symbols(v)]
+    unbound = symbols.difference(*(_plain_symbols(v) for v in binders))
+    if unbound:
+        raise ValueError(
+            f"{op}: {', '.join(sorted(unbound))} is the dim of no axis of a graph input on "
+            f"{device}, so no execution binds it there ({where}); ember binds symbolic dims "
+            "from the graph's inputs"
+        )
+    return binders
+
+
+def _plain_symbols(value: TensorValue) -> set[str]:
+    return {d.name for d in value.shape if isinstance(d, SymbolicDim)}
