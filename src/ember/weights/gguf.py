@@ -49,6 +49,7 @@ import numpy as np
 
 from ember.quant import BY_GGML_TYPE, PLAIN_GGML_TYPES
 from ember.weights.access import advise_random
+from ember.weights.byte_counts import I64_MAX, overflows_numpy
 from ember.weights.errors import CheckpointError
 
 __all__ = ["GGUFFile", "GGUFTensor", "read_gguf"]
@@ -60,7 +61,6 @@ _DEFAULT_ALIGNMENT = 32
 _MAX_DIMS = 4
 _MAX_ARRAY_DEPTH = 3  # an array of arrays of arrays; deeper is not a real file
 _MAX_NAME_BYTES = (1 << 16) - 1  # the spec's bound on keys; tensor names are far shorter
-_I64_MAX = (1 << 63) - 1
 _ARRAY, _STRING = 9, 8
 # The fewest bytes one metadata entry (key str, type, 1-byte value) and one tensor info
 # (name str, n_dims, type, offset) can take: bounds the counts before any loop runs.
@@ -377,10 +377,10 @@ def _place_tensors(
 
 
 def _tensor_nbytes(where: str, shape: tuple[int, ...], type_id: int) -> int:
-    if any(d > _I64_MAX for d in shape):  # zero dims are allowed: a tensor of no bytes
+    if any(d > I64_MAX for d in shape):  # zero dims are allowed: a tensor of no bytes
         raise CheckpointError(f"{where}: shape {shape} has a negative dim (as int64)")
     count = prod(shape)
-    if prod(d or 1 for d in shape) > _I64_MAX // 8:  # numpy refuses even empty arrays past it
+    if overflows_numpy(shape, 8):  # the widest GGUF element, before the type is known
         raise CheckpointError(f"{where}: shape {shape} overflows a 64-bit byte count")
     fmt = BY_GGML_TYPE.get(type_id)
     if fmt is not None:

@@ -29,13 +29,13 @@ import ml_dtypes
 import numpy as np
 
 from ember.weights.access import advise_random
+from ember.weights.byte_counts import overflows_numpy
 from ember.weights.errors import CheckpointError
 
 __all__ = ["read_safetensors"]
 
 MAX_HEADER_BYTES = 100_000_000  # as the reference implementation: larger is not a checkpoint
 MAX_NDIM = 64  # numpy's limit
-_I64_MAX = (1 << 63) - 1  # numpy refuses arrays, even empty ones, of more bytes than this
 INDEX_NAME = "model.safetensors.index.json"
 SINGLE_NAME = "model.safetensors"
 
@@ -173,7 +173,7 @@ def _parse_entry(file: Path, name: str, info: object, data_size: int) -> _Entry:
         _fail(file, f"{where}: shape has {len(shape)} dimensions, more than {MAX_NDIM}")
     if any(dim < 0 for dim in shape):
         _fail(file, f"{where}: shape {_short(shape)} has a negative dimension")
-    if math.prod(dim or 1 for dim in shape) * dtype.itemsize > _I64_MAX:
+    if overflows_numpy(shape, dtype.itemsize):
         _fail(file, f"{where}: shape {_short(shape)} of {code} overflows a 64-bit byte count")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_int, offsets))):
         _fail(file, f"{where}: data_offsets {_short(offsets)} is not [begin, end] in integers")
