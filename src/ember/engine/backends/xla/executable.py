@@ -183,7 +183,9 @@ class _Segment:
         self.nodes, self.device, self.args, self.exports = nodes, device, args, exports
         self._checked_on_host = checked
         self.pinned = False
-        self._checks: list[Check | Requirement] = []
+        self._checks: dict[tuple, list[Check | Requirement]] = {}
+        """Each signature's checks, in the order its trace stacked their rows (a trace's
+        shapes may decide which checks it makes, and jit keeps every signature's trace)."""
         # results stay on the segment's device even when they read none of its arguments
         self._jitted = jax.jit(
             self._trace, static_argnums=0, out_shardings=SingleDeviceSharding(device)
@@ -197,7 +199,7 @@ class _Segment:
             results = _lower(ctx, node, [env[id(v)] for v in node.inputs])
             for v, result in zip(node.results, results, strict=True):
                 env[id(v)] = result
-        self._checks = ctx.checks  # the same checks, in the same order, for every signature
+        self._checks[signature] = ctx.checks
         rows = jax.numpy.stack([c.row for c in ctx.checks]) if ctx.checks else None
         return tuple(env[key] for key in self.exports), rows
 
@@ -209,7 +211,7 @@ class _Segment:
             with jax.default_device(self.device):
                 exports, rows = self._jitted(signature, *args)
         if rows is not None:
-            _raise_first(self._checks, np.asarray(rows))
+            _raise_first(self._checks[signature], np.asarray(rows))
         for key, value in zip(self.exports, exports, strict=True):
             env[key] = value
 
