@@ -169,6 +169,20 @@ def test_logsumexp_of_large_logits_within_the_bound(session):
     assert abs(lse[0] - math.log(VOCAB)) <= 4 * EPS32 * math.log(VOCAB)
 
 
+def test_logsumexp_with_a_shard_of_only_minus_infinity_beside_tiny_logits(session):
+    """A shard whose logits are all -inf adds nothing, even when the largest logit is below
+    float32's `log` of its smallest normal (rescaling that shard by `exp(0 - M)` overflowed to
+    inf, times its sum of 0: NaN)."""
+    table = np.zeros((4, 2), np.float32)
+    table[:2, 0], table[2:, 0] = -np.inf, -100.0  # device 0's rows, then device 1's
+    hidden = np.array([[1.0, 0.0], [0.5, 0.0]], np.float32)
+    want = np.array([-100 + math.log(2), -50 + math.log(2)])
+    [*_, lse] = outputs(session, table, hidden, k=1)
+    np.testing.assert_allclose(lse.ravel(), want, rtol=4 * EPS32)
+    for got in outputs(session, table, hidden, 2, k=1):
+        np.testing.assert_allclose(got[4].ravel(), want, rtol=4 * EPS32)
+
+
 def test_a_tied_model_looks_up_and_decodes_on_every_device(session):
     """The lookup's per-device results are the head's per-device hidden states; one weight."""
     table, _ = tied_inputs(seed=11)

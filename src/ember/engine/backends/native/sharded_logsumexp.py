@@ -46,11 +46,12 @@ def partial_logsumexp(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def combine_partials(peaks: np.ndarray, sums: np.ndarray) -> np.ndarray:
-    """`M + log(sum_d s_d exp(m_d - M))` over the first axis, `M` the largest finite peak's
-    shift, in float32."""
-    shifts = np.where(np.isfinite(peaks), peaks, np.float32(0))
+    """`M + log(sum_d s_d exp(m_d - M))` over the first axis, `M` the largest peak where it is
+    finite (else 0), in float32. A shard whose peak is not finite is scaled by 1: its sum is
+    0 (all -inf), inf or NaN as it stands (never `0 * exp(-M)`, which overflows to NaN)."""
     top = np.max(peaks, axis=0)
     shift = np.where(np.isfinite(top), top, np.float32(0))
+    shifts = np.where(np.isfinite(peaks), peaks, shift)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         scaled = sums * np.exp(shifts - shift)
         total = scaled[0].copy()

@@ -30,9 +30,9 @@ def lower_sharded_logsumexp(ctx: LoweringContext, node: Node, *shards: jax.Array
         total = jnp.sum(jnp.exp(block - shift[:, None]), axis=-1)
         peaks = lax.all_gather(peak, AXIS)
         sums = lax.all_gather(total, AXIS)
-        shifts = jnp.where(jnp.isfinite(peaks), peaks, 0)
         top = jnp.max(peaks, axis=0)
         common = jnp.where(jnp.isfinite(top), top, 0)
+        shifts = jnp.where(jnp.isfinite(peaks), peaks, common)  # an all -inf shard adds 0
         scaled = sums * jnp.exp(shifts - common)
         combined = scaled[0]
         for part in range(1, len(rows)):  # in device order, as on the native backend
