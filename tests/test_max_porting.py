@@ -618,3 +618,78 @@ def test_embedding_by_keywords_only_and_maxs_default_weight_name(cpu_session, tw
     ids = np.array([9, 0, 3], np.int64)
     out = cpu_session.load(graph, weights_registry={"weight": weights}).execute(ids)[0]
     np.testing.assert_array_equal(out.to_numpy(), weights[ids])
+
+
+def test_integer_division_is_true_division_in_float64(cpu_session):
+    """MAX's `ops.div` casts two integer operands to float64 first, as Python's `/` does."""
+    with Graph("div", input_types=[TensorType(DType.int32, [2], DeviceRef.CPU())] * 2) as g:
+        quotient = ops.div(*g.inputs)
+        assert quotient.dtype == DType.float64
+        g.output(quotient, g.inputs[0] / 4)
+    a, b = np.array([7, -7], np.int32), np.array([2, 2], np.int32)
+    quotient, quarter = (t.to_numpy() for t in cpu_session.load(g).execute(a, b))
+    assert quotient.tolist() == [3.5, -3.5] and quarter.tolist() == [1.75, -1.75]
+
+
+def test_the_value_errors_max_raises_are_value_errors_here(cpu_session):
+    cpu = DeviceRef.CPU()
+    types = [TensorType(DType.int8, [2], cpu), TensorType(DType.uint8, [2], cpu),
+             TensorType(DType.bool, [2], cpu)]  # fmt: skip
+    with Graph("errors", input_types=types) as g:
+        signed, unsigned, flags = g.inputs
+        for build in (
+            lambda: signed - unsigned,  # "Unsafe cast" in MAX
+            lambda: flags / 2,
+            lambda: ops.concat([signed, unsigned]),
+            lambda: ops.stack([signed, unsigned]),
+            lambda: ops.shape_to_tensor("not a shape"),
+            lambda: ops.constant([[0, 1, 2], [3, 4]], dtype=DType.int8, device=cpu),
+            lambda: ops.constant(np.array([70000.0]), dtype=DType.float16, device=cpu),
+            lambda: ops.constant(300, dtype=DType.int8, device=cpu),
+        ):
+            with pytest.raises(ValueError):
+                build()
+
+
+def test_graph_values_are_neither_iterable_nor_containers():
+    """`list(x)` on a symbolic first dim would never end by indexing; MAX raises TypeError."""
+    with Graph("iter", input_types=[TensorType(DType.float32, ["a", "b"], DeviceRef.CPU())]) as g:
+        with pytest.raises(TypeError, match="not iterable"):
+            list(g.inputs[0])
+        with pytest.raises(TypeError, match="not a container"):
+            _ = 1 in g.inputs[0]
+
+
+def test_graph_and_buffer_forms_max_accepts(cpu_session):
+    with Graph("", input_types=[TensorType(DType.float32, [4, 3], DeviceRef.CPU())]) as g:
+        first = ops.slice_tensor(g.inputs[0], [slice(0, 1)])  # any sequence, not only a tuple
+        table = ops.constant(Buffer.from_dlpack(np.arange(6).reshape(2, 3)))  # dtype its own
+        assert first.shape == [1, 3] and table.dtype == DType.int64
+        g.output(first, table)
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    first, table = (t.to_numpy() for t in cpu_session.load(g).execute(x))
+    assert np.array_equal(first, x[:1]) and np.array_equal(table, np.arange(6).reshape(2, 3))
+    buffer = Buffer(DType.bfloat16, (2, 3), CPU())  # MAX's Buffer(dtype, shape, device)
+    assert buffer.shape == (2, 3) and buffer.dtype == DType.bfloat16 and buffer.is_host
+    assert DType.float4_e2m1fn.size_in_bits == 4 and DType.bfloat16.size_in_bits == 16
+
+
+def test_a_range_of_int64_extent_has_its_exact_length():
+    with Graph("range", input_types=()):
+        cpu = DeviceRef.CPU()
+        assert ops.range(0, 2**53 + 1, 1, dtype=DType.int64, device=cpu).shape == [2**53 + 1]
+        assert ops.range(0, 2**63 - 1, 1, dtype=DType.int64, device=cpu).shape == [2**63 - 1]
+        with pytest.raises(ValueError, match="fits int64"):
+            ops.range(-(2**63), 2**63 - 1, 1, dtype=DType.int64, device=cpu)
+
+
+def test_reshapes_of_empty_and_of_algebraic_dims(cpu_session):
+    cpu = DeviceRef.CPU()
+    with Graph("empty", input_types=[TensorType(DType.float32, [0, "batch"], cpu)]) as g:
+        assert g.inputs[0].reshape([0]).shape == [0]
+    with Graph("quarters", input_types=[TensorType(DType.float32, ["n", 3], cpu)]) as g:
+        g.output(g.inputs[0].reshape([Dim("n") // 4, 4, 3]))
+    model = cpu_session.load(g)
+    assert model.execute(np.zeros((8, 3), np.float32))[0].to_numpy().shape == (2, 4, 3)
+    with pytest.raises(ValueError, match=r"\[6, 3\] cannot be viewed as .* \(\[1, 4, 3\] at this"):
+        model.execute(np.zeros((6, 3), np.float32))

@@ -57,6 +57,12 @@ class DType(enum.Enum):
         return _SIZES[self]
 
     @property
+    def size_in_bits(self) -> int:
+        """Bits of one element's value, as MAX counts them: 4 for `float4_e2m1fn` (which takes a
+        whole byte in memory here), else 8 per byte."""
+        return 4 if self is DType.float4_e2m1fn else 8 * _SIZES[self]
+
+    @property
     def align(self) -> int:
         """The byte boundary an element must start on: its numpy type's alignment (sub-byte
         floats, which take a whole byte, align to 1)."""

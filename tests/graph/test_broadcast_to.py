@@ -3,6 +3,8 @@ graph value with `out_dims`, and the errors, on every backend."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -65,15 +67,47 @@ def test_a_shape_value_with_out_dims_is_checked_at_execution(session):
         model.execute(x, np.array([4, 3]), np.zeros((2, 3), np.int64))
 
 
+MAX_MESSAGE = (
+    "[broadcast_to] input dimension at index 0 (6) must be either 1 or equal to corresponding "
+    "output dimension at index 1 (7)"
+)
+
+
+def test_a_static_dim_against_a_symbolic_one_is_checked_at_execution(session):
+    types = [TensorType(DType.int32, [2]), TensorType(DType.int32, ["m", "n"]),
+             TensorType(DType.int32, ["k"])]  # fmt: skip
+    with Graph("b", input_types=types) as g:
+        pair, _grid, any_length = g.inputs
+        g.output(ops.broadcast_to(pair, ["m", "n"]), ops.broadcast_to(any_length, [3, 2]))
+    model = session.load(g)
+    pair = np.array([4, 5], np.int32)
+    wide, tall = model.execute(pair, np.zeros((3, 2), np.int32), np.ones(2, np.int32))
+    assert np.array_equal(wide.to_numpy(), np.tile(pair, (3, 1))) and tall.to_numpy().shape == (
+        3,
+        2,
+    )
+    assert model.execute(pair, np.zeros((1, 2), np.int32), np.ones(1, np.int32))[
+        1
+    ].to_numpy().shape == (3, 2)
+    with pytest.raises(
+        ValueError, match=r"index 0 \(2\) must be either 1 or equal to .* index 1 \(3\)"
+    ):
+        model.execute(pair, np.zeros((1, 3), np.int32), np.ones(2, np.int32))
+    with pytest.raises(
+        ValueError, match=r"index 0 \(5\) must be either 1 or equal to .* index 1 \(2\)"
+    ):
+        model.execute(pair, np.zeros((1, 2), np.int32), np.ones(5, np.int32))
+
+
 def test_errors():
     types = [TensorType(DType.float32, [6]), TensorType(DType.float32, ["d0"]),
              TensorType(DType.int64, [2]), TensorType(DType.float32, [2])]  # fmt: skip
     with Graph("bad", input_types=types):
         six, d0, shape, floats = Graph.current.inputs
-        with pytest.raises(ValueError, match=r"dim Dim\(6\) of axis 0 is neither 1 nor Dim\(7\)"):
+        with pytest.raises(ValueError, match=re.escape(MAX_MESSAGE)):  # MAX's own words
             ops.broadcast_to(six, [6, 7])
-        with pytest.raises(ValueError, match="neither 1 nor"):
-            ops.broadcast_to(d0, ["d1", "d2"])
+        with pytest.raises(ValueError, match=r"index 0 \(d0\) .* at index 1 \(d2\)"):
+            ops.broadcast_to(d0, ["d1", "d2"])  # two symbolic dims never match, as in MAX
         with pytest.raises(ValueError, match="more dims than the target"):
             ops.broadcast_to(six, [])
         with pytest.raises(ValueError, match="needs out_dims"):

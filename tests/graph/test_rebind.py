@@ -40,6 +40,21 @@ def test_new_names_are_bound_and_shapes_checked_at_execution(session):
         model.execute(x, np.ones((3, 10), np.float32), np.ones((3, 10, 2), np.float32))
 
 
+def test_a_new_name_in_an_expression_is_solved_for(session):
+    """MAX's MAXPLAT-328 pattern: `rebind([Dim("k") * 4, ...])` binds k to a quarter."""
+    with Graph("rebind", input_types=[TensorType(DType.float32, ["n", 8])]) as g:
+        quarters = g.inputs[0].rebind([Dim("k") * 4, 8], "rows come in fours")
+        g.output(quarters.reshape(["k", 4, 8]), ops.reshape(quarters, [Dim("k") * 2, 16]))
+    model = session.load(g)
+    x = np.arange(96, dtype=np.float32).reshape(12, 8)
+    split, regrouped = (t.to_numpy() for t in model.execute(x))
+    assert np.array_equal(split, x.reshape(3, 4, 8)) and regrouped.shape == (6, 16)
+    with pytest.raises(
+        ValueError, match=r"^rows come in fours: rebind: the value's shape is \[6, 8\]"
+    ):
+        model.execute(np.zeros((6, 8), np.float32))
+
+
 def test_message_leads_the_error(session):
     with Graph("rebind", input_types=[TensorType(DType.int32, ["n"])]) as g:
         g.output(ops.rebind(g.inputs[0], [4], message="four tokens"))
@@ -57,6 +72,6 @@ def test_errors():
         with pytest.raises(ValueError, match=r"axis 1 of \[Dim\(6\), Dim\(5\)\] is Dim\(5\)"):
             x.rebind([6, 4])
         with pytest.raises(ValueError, match="no axis of a graph input"):
-            x.rebind(["a", Dim("b") * 2])  # a new name inside an expression binds nothing
+            x.rebind([Dim("a") + Dim("b"), 5])  # two new names on one axis: neither is bound
         with pytest.raises(NotImplementedError, match="filter layouts"):
             ops.rebind(x, [6, 5], layout="RSCF")

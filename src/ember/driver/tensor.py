@@ -28,7 +28,28 @@ class Tensor:
 
     __slots__ = ("_array", "device")
 
-    def __init__(self, array: np.ndarray, device: Device | None = None) -> None:
+    def __init__(
+        self, array: np.ndarray | DType, *args: Any, pinned: bool = False, **kwargs: Any
+    ) -> None:
+        """`Tensor(array, device=None)` wraps a numpy array without copying it;
+        `Tensor(dtype, shape, device=None)` (MAX's `Buffer(dtype, shape, device)`) is a new
+        one of zeros. MAX's `pinned` (page-locked host memory) has nothing to do here.
+
+        Raises:
+            TypeError: neither form, or a dtype a graph cannot hold.
+        """
+        names = ("shape", "device") if isinstance(array, DType) else ("device",)
+        if len(args) > len(names) or set(kwargs) - set(names[len(args) :]):
+            form = "dtype, shape, device=None" if len(names) == 2 else "array, device=None"
+            raise TypeError(f"Tensor({form}) got {len(args) + 1} positional and {sorted(kwargs)}")
+        given = dict(zip(names, args, strict=False)) | kwargs
+        device = given.get("device")
+        if isinstance(array, DType):
+            if "shape" not in given:
+                raise TypeError("Tensor(dtype, shape, device=None) needs a shape")
+            made = Tensor.zeros(given["shape"], array, device)
+            self._array, self.device = made._array, made.device
+            return
         if not isinstance(array, np.ndarray):
             raise TypeError(f"Tensor wraps a numpy array, got {type(array).__name__}")
         DType.from_numpy(array.dtype)  # rejects dtypes a graph cannot hold

@@ -94,8 +94,8 @@ class Graph:
                     f"Graph({parameter}=...): ember builds graphs in Python and runs its own "
                     "kernels; it has no MLIR graphs, contexts or Mojo extensions to load"
                 )
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"a graph needs a non-empty str name, got {name!r}")
+        if not isinstance(name, str):
+            raise TypeError(f"a graph's name is a str, got {name!r}")
         if forward is not None and not callable(forward):
             raise TypeError(
                 f"forward must be callable (a module or function), got {type(forward).__name__}; "

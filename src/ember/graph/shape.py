@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from .dim import Dim, DimLike, StaticDim
+from .errors import GraphTypeError
 
 __all__ = ["Shape", "ShapeLike"]
 
@@ -20,11 +21,11 @@ class Shape(list):
 
     def __init__(self, dims: Iterable[DimLike] = ()) -> None:
         if isinstance(dims, str | bytes):
-            raise TypeError(f"a shape is a sequence of dims, not {dims!r}")
+            raise GraphTypeError(f"a shape is a sequence of dims, not {dims!r}")
         try:
             items = list(dims)
         except TypeError as exc:
-            raise TypeError(f"a shape is a sequence of dims, not {dims!r}") from exc
+            raise GraphTypeError(f"a shape is a sequence of dims, not {dims!r}") from exc
         super().__init__(Dim(d) for d in items)
 
     @property

@@ -59,6 +59,14 @@ class TensorValue(Typed, metaclass=_ValueOf):
     def __bool__(self) -> bool:
         raise TypeError("a graph value has no truth value when the graph is built; use ops.select")
 
+    def __iter__(self) -> Any:
+        raise TypeError(
+            f"a graph value is not iterable (as in MAX): index it, x[i], for each row ({self.type})"
+        )
+
+    def __contains__(self, item: object) -> bool:
+        raise TypeError("a graph value is not a container (as in MAX); compare with ops.equal")
+
     def to(self, device: DeviceRef) -> TensorValue:
         from .ops.transfer import transfer_to
 

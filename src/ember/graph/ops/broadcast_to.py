@@ -15,7 +15,7 @@ from typing import Any
 
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
-from ..dim import DimLike, StaticDim
+from ..dim import Dim, DimLike, StaticDim
 from ..graph import current_graph
 from ..op import Op
 from ..shape import Shape
@@ -25,7 +25,7 @@ from .constant import as_value
 from .dim_binders import dim_binders
 from .transfer import transfer_to
 
-__all__ = ["BROADCAST_TO", "broadcast_to", "wrong_shape"]
+__all__ = ["BROADCAST_TO", "broadcast_to", "check_broadcast", "not_broadcastable", "wrong_shape"]
 
 BROADCAST_TO = Op("broadcast_to")
 
@@ -33,7 +33,8 @@ BROADCAST_TO = Op("broadcast_to")
 def broadcast_to(
     x: Any, shape: TensorValue | Iterable[DimLike], out_dims: Iterable[DimLike] | None = None
 ) -> TensorValue:
-    """Each dim of `x`, aligned from the end, must equal the target's or be 1. A symbolic target
+    """Each dim of `x`, aligned from the end, must equal the target's or be 1; where one of the
+    two is static and the other symbolic, that is checked at each execution. A symbolic target
     dim must be bound by a graph input on `x`'s device. As in MAX, the shape may be a graph
     value (rank 1, integers) when `out_dims` gives the result's dims; its values must equal
     them at each execution, else the execution raises.
@@ -65,12 +66,10 @@ def broadcast_to(
     if len(target) < value.rank:
         raise ValueError(f"broadcast_to: {value.shape} has more dims than the target {target}")
     for axis, dim in enumerate(value.shape):
-        to = target[len(target) - value.rank + axis]
-        if dim != to and dim != StaticDim(1):
-            raise ValueError(
-                f"broadcast_to: {value.shape} does not broadcast to {target}: dim {dim!r} of "
-                f"axis {axis} is neither 1 nor {to!r}"
-            )
+        at = len(target) - value.rank + axis
+        to = target[at]
+        if dim != to and dim != StaticDim(1) and not _sizes_decide(dim, to):
+            raise not_broadcastable(axis, dim, at, to)
     graph = current_graph()
     new = target.symbols() - value.shape.symbols()
     inputs += dim_binders("broadcast_to", graph, new, value.device, f"shape {target}")
@@ -85,3 +84,24 @@ def wrong_shape(sizes: list[int], dims: list[int]) -> ValueError:
     return ValueError(
         f"broadcast_to: the shape value is {sizes} at this execution, but out_dims are {dims}"
     )
+
+
+def _sizes_decide(dim: Dim, to: Dim) -> bool:
+    """Whether only the sizes of an execution can say if `dim` broadcasts to `to`: one is
+    static, the other not (two different symbolic dims never match, as in MAX)."""
+    return isinstance(dim, StaticDim) != isinstance(to, StaticDim)
+
+
+def not_broadcastable(axis: int, dim: Any, at: int, to: Any) -> ValueError:
+    return ValueError(
+        f"[broadcast_to] input dimension at index {axis} ({dim}) must be either 1 or equal to "
+        f"corresponding output dimension at index {at} ({to})"
+    )
+
+
+def check_broadcast(shape: tuple[int, ...], dims: tuple[int, ...]) -> None:
+    """Raise `not_broadcastable` where this execution's sizes do not broadcast."""
+    for axis, size in enumerate(shape):
+        at = len(dims) - len(shape) + axis
+        if size not in (1, dims[at]):
+            raise not_broadcastable(axis, size, at, dims[at])

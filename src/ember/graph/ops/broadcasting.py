@@ -14,6 +14,7 @@ import numpy as np
 from ember.dtype import DType
 
 from ..dim import StaticDim
+from ..errors import GraphTypeError
 from ..graph import current_graph
 from ..op import Op
 from ..shape import Shape
@@ -95,13 +96,13 @@ def _is_scalar(x: Any) -> bool:
 def _scalar(op: str, scalar: Any, like: TensorValue) -> TensorValue:
     target = like.dtype.to_numpy()
     if like.dtype.is_integral() and not float(scalar).is_integer():
-        raise TypeError(
+        raise GraphTypeError(
             f"{op}: {scalar!r} is not an integer; it cannot combine with {like.dtype!r}"
         )
     if like.dtype is DType.bool and scalar not in (0, 1):
-        raise TypeError(f"{op}: {scalar!r} is not a bool; it cannot combine with bool values")
+        raise GraphTypeError(f"{op}: {scalar!r} is not a bool; it cannot combine with bool values")
     if like.dtype.is_integral():
         info = np.iinfo(target)
         if not info.min <= scalar <= info.max:
-            raise TypeError(f"{op}: {scalar!r} does not fit {like.dtype!r}")
+            raise GraphTypeError(f"{op}: {scalar!r} does not fit {like.dtype!r}")
     return _constant_node(current_graph(), np.asarray(scalar).astype(target), like.device)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
+from ..errors import GraphTypeError
 from ..graph import current_graph
 from ..op import Op
 from ..type import TensorType
@@ -51,11 +52,11 @@ def concat(original_vals: Iterable[Any], axis: int = 0) -> TensorValue:
         if v.rank != first.rank:
             raise ValueError(f"concat: ranks differ: {first.shape} and {v.shape}")
         if v.dtype != first.dtype:
-            raise TypeError(f"concat: dtypes differ: {first.dtype!r} and {v.dtype!r}")
+            raise GraphTypeError(f"concat: dtypes differ: {first.dtype!r} and {v.dtype!r}")
         if v.device != first.device:
             raise ValueError(
-                f"concat: values must be on the same device; they live on {first.device} and "
-                f"{v.device}: move one with .to(device)"
+                f"concat: Input values must be on the same device; they live on {first.device} "
+                f"and {v.device}: move one with .to(device)"
             )
         for i, (a, b) in enumerate(zip(first.shape, v.shape, strict=True)):
             if i != axis and a != b:

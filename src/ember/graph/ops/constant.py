@@ -81,10 +81,12 @@ def _constant_node(graph: Graph, array: np.ndarray, device: DeviceRef) -> Tensor
 
 
 def _to_array(value: Any, dtype: DType | None) -> np.ndarray:
+    if not isinstance(value, np.ndarray | np.generic) and (array := host_array(value)) is not None:
+        value = array  # an ember Tensor (MAX's Buffer), a torch tensor: its own dtype
     try:
         array = np.asarray(value)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise TypeError(f"constant: {value!r} is not a rectangular numeric array") from exc
+        raise GraphTypeError(f"constant: {value!r} is not a rectangular numeric array") from exc
     if array.dtype == object and dtype is not None and dtype.is_integral():
         info = np.iinfo(dtype.to_numpy())
         raise GraphTypeError(
@@ -99,9 +101,14 @@ def _to_array(value: Any, dtype: DType | None) -> np.ndarray:
     if not isinstance(dtype, DType):
         raise TypeError(f"constant: dtype must be a DType, got {dtype!r}")
     target = dtype.to_numpy()
-    converted = array.astype(target)
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = array.astype(target)
     if dtype.is_integral() and not np.array_equal(converted.astype(np.float64), array):
         raise GraphTypeError(f"constant: values of {array.dtype} do not fit {dtype!r} exactly")
+    if dtype.is_float() and array.dtype != target:
+        wide = array.astype(np.float64)
+        if np.any(np.isinf(converted.astype(np.float64)) & np.isfinite(wide)):
+            raise GraphTypeError(f"constant: finite values of {array.dtype} overflow {dtype!r}")
     return converted
 
 

@@ -15,9 +15,11 @@ import numpy as np  # noqa: F401 - used by the doctest
 
 from ember.dtype import DType
 
+from ..errors import GraphTypeError
 from ..op import Op
 from ..value import TensorValue
 from .broadcasting import elementwise_node, operands
+from .cast import cast
 from .constant import as_value, constant  # noqa: F401 - constant is used by the doctest
 
 __all__ = [
@@ -61,7 +63,7 @@ ABS = Op("abs")
 def _numeric(op: Op, a: Any, b: Any) -> TensorValue:
     x, y = operands(op, a, b)
     if x.dtype is DType.bool:
-        raise TypeError(f"{op}: arithmetic needs numbers, got bool values; cast them first")
+        raise GraphTypeError(f"{op}: arithmetic needs numbers, got bool values; cast them first")
     return elementwise_node(op, [x, y], x.dtype)
 
 
@@ -78,10 +80,12 @@ def mul(lhs: Any, rhs: Any) -> TensorValue:
 
 
 def div(lhs: Any, rhs: Any) -> TensorValue:
-    """True division; integers divide with truncation toward zero, as MAX does. An integer
-    divisor of 0 gives an unspecified value (each backend's hardware answer: they differ), not
-    an error; float division follows IEEE (inf, NaN), each quotient rounded once."""
-    return _numeric(DIV, lhs, rhs)
+    """True division, as Python's ``/`` and MAX's: two integer operands are cast to float64
+    first (a float64 result); floats follow IEEE (inf, NaN), each quotient rounded once."""
+    x, y = operands(DIV, lhs, rhs)
+    if x.dtype.is_integral() and x.dtype is not DType.bool:
+        x, y = cast(x, DType.float64), cast(y, DType.float64)
+    return _numeric(DIV, x, y)
 
 
 def floor_div(lhs: Any, rhs: Any) -> TensorValue:
@@ -107,7 +111,7 @@ def min(lhs: Any, rhs: Any) -> TensorValue:
 def _unary(op: Op, x: Any) -> TensorValue:
     value = as_value(x)
     if value.dtype is DType.bool:
-        raise TypeError(f"{op}: arithmetic needs numbers, got bool values")
+        raise GraphTypeError(f"{op}: arithmetic needs numbers, got bool values")
     return elementwise_node(op, [value], value.dtype)
 
 

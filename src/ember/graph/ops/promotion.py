@@ -19,6 +19,8 @@ import numpy as np
 
 from ember.dtype import DType
 
+from ..errors import GraphTypeError
+
 __all__ = ["promoted_dtype"]
 
 
@@ -34,7 +36,7 @@ def promoted_dtype(op: str, a: DType, b: DType) -> DType:
         higher = _kind(wide) >= _kind(narrow) and _bits(wide) >= _bits(narrow)
         if higher and _holds(wide, narrow):
             return wide
-    raise TypeError(
+    raise GraphTypeError(
         f"{op}: operands have dtypes {a!r} and {b!r}, and neither holds every value of the "
         "other; cast one with .cast() first"
     )

@@ -77,7 +77,9 @@ def range(
     for name, arg in zip(_NAMES, (start, stop, step), strict=True):
         if isinstance(arg, TensorValue):
             if arg.rank != 0:
-                raise ValueError(f"range: {name} must be a scalar, got a value of {arg.shape}")
+                raise ValueError(
+                    f"range expected scalar values as inputs! {name} is a value of {arg.shape}"
+                )
             args.append(("input", len(inputs)))
             inputs.append(transfer_to(cast(arg, dtype), device))
         elif isinstance(arg, Dim | str):
@@ -100,8 +102,8 @@ def range(
     if out_dim is None:
         if inputs:
             raise ValueError(
-                "range: a start, stop or step given as a graph value needs an explicit out_dim "
-                "(the length is known only at execution)"
+                "range: Dynamic ranges must provide an explicit out_dim (a start, stop or step "
+                "given as a graph value: the length is known only at execution)"
             )
         out_dim = _length(*args)
     out_dim = Dim(out_dim)
@@ -118,6 +120,8 @@ def range(
 
 def _length(start: Any, stop: Any, step: Any) -> Dim:
     """The number of values, from numbers and dims: numpy's `ceil((stop - start) / step)`."""
+    if all(isinstance(a, int) for a in (start, stop, step)):
+        return Dim(builtins.max(0, -((start - stop) // step)))  # exact past 2**53
     if not any(isinstance(a, Dim) for a in (start, stop, step)):
         return Dim(builtins.max(0, math.ceil((stop - start) / step)))
     if not isinstance(step, int):
@@ -147,7 +151,7 @@ def range_count(start: np.ndarray, stop: np.ndarray, step: np.ndarray) -> int:
     if step == 0:
         return -1
     if start.dtype.kind in "iu":
-        return len(builtins.range(int(start), int(stop), int(step)))
+        return builtins.max(0, -((int(start) - int(stop)) // int(step)))
     span = (float(stop) - float(start)) / float(step)
     return builtins.max(0, math.ceil(span)) if math.isfinite(span) else -1
 

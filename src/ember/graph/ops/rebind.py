@@ -1,6 +1,7 @@
 """`rebind(x, shape, message)`: `x` under new dims that must describe its shape (MAX's
 `ops.rebind`): a symbolic axis takes another name or a static size, checked at each execution.
-A name that no graph input binds is bound by the rebind, to the size its axis has then.
+A name that no graph input binds is bound by the rebind, from the size of the first axis it
+is the only new name of (`Dim("k") * 4` binds `k` to a quarter of that size).
 
 >>> from ember.graph import Graph, TensorType
 >>> types = [TensorType(DType.float32, ["n", 8]), TensorType(DType.int64, ["m"])]
@@ -17,7 +18,7 @@ from typing import Any
 
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
-from ..dim import DimLike, StaticDim, SymbolicDim
+from ..dim import Dim, DimLike, StaticDim
 from ..graph import current_graph
 from ..op import Op
 from ..shape import Shape
@@ -36,8 +37,8 @@ def rebind(x: Any, shape: Iterable[DimLike], message: str = "", layout: Any = No
     `layout` (a convolution filter's) must be left unset.
 
     Raises:
-        ValueError: a rank other than `x`'s, two static dims that differ, or a new name inside
-            an expression (only a whole axis binds one).
+        ValueError: a rank other than `x`'s, two static dims that differ, or an axis of two
+            new names (no axis names only one of them).
         NotImplementedError: `layout` is set.
     """
     if layout is not None:
@@ -51,12 +52,12 @@ def rebind(x: Any, shape: Iterable[DimLike], message: str = "", layout: Any = No
             lead = f"{message}: " if message else ""
             raise ValueError(f"{lead}rebind: axis {axis} of {value.shape} is {a!r}, never {b!r}")
     graph = current_graph()
-    bound = set().union(*(v.shape.symbols() for v in graph.inputs))
-    binds = {
-        d.name: axis
-        for axis, d in enumerate(target)
-        if isinstance(d, SymbolicDim) and d.name not in bound | value.shape.symbols()
-    }
+    known = set().union(value.shape.symbols(), *(v.shape.symbols() for v in graph.inputs))
+    binds: dict[str, int] = {}  # each new name, and the first axis where it is the only one
+    for axis, dim in enumerate(target):
+        unknown = dim.symbols() - known - binds.keys()
+        if len(unknown) == 1:
+            binds[unknown.pop()] = axis
     new = target.symbols() - value.shape.symbols() - binds.keys()
     binders = dim_binders("rebind", graph, new, value.device, f"shape {target}")
     result = TensorType(value.dtype, target, value.device)
@@ -73,7 +74,8 @@ def check_rebind(node_attrs: dict[str, Any], actual: tuple[int, ...], bindings: 
     """
     target = node_attrs["shape"]
     for name, axis in node_attrs["binds"].items():
-        bindings.setdefault(name, actual[axis])
+        if name not in bindings:
+            bindings[name] = _solve(target[axis], name, actual[axis], bindings)
     dims = target.evaluate(bindings)
     if actual != tuple(dims):
         message = node_attrs["message"]
@@ -82,3 +84,11 @@ def check_rebind(node_attrs: dict[str, Any], actual: tuple[int, ...], bindings: 
             f"{lead}rebind: the value's shape is {list(actual)} at this execution, not {target} "
             f"({list(dims)} here)"
         )
+
+
+def _solve(dim: Dim, name: str, size: int, bindings: dict[str, int]) -> int:
+    """The size of `name` that makes `dim` (linear in it: `a * name + b`) equal `size`; where
+    none does, any (the shape check after it raises)."""
+    base = dim.evaluate({**bindings, name: 0})
+    slope = dim.evaluate({**bindings, name: 1}) - base
+    return (size - base) // slope if slope else size

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -22,7 +23,7 @@ from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
 
-__all__ = ["RESHAPE", "reshape"]
+__all__ = ["RESHAPE", "reshape", "reshaped"]
 
 RESHAPE = Op("reshape", may_alias=True)
 
@@ -51,7 +52,8 @@ def reshape(x: Any, shape: Any) -> TensorValue:
         new_shape = Shape(fill if i in holes else d for i, d in enumerate(requested))
     else:
         new_shape = known
-        if source is not None and target is not None and source != target:
+        empty = source is not None and target is not None and source[0] == target[0] == 0
+        if source is not None and target is not None and source != target and not empty:
             raise ValueError(
                 f"reshape: {value.shape} and {new_shape} hold different numbers of elements"
             )
@@ -76,3 +78,19 @@ def _factor(shape: Shape) -> tuple[int, Counter] | None:
         else:
             return None
     return static, symbols
+
+
+def reshaped(x: Any, shape: Shape, bindings: dict[str, int]) -> Any:
+    """`x` (a numpy or JAX array) in `shape` at this execution's sizes.
+
+    Raises:
+        ValueError: the sizes give another element count (dims the type rule could not
+            compare, such as `n // 4`).
+    """
+    dims = shape.evaluate(bindings)
+    if math.prod(dims) != math.prod(x.shape):
+        raise ValueError(
+            f"reshape: a value of shape {list(x.shape)} cannot be viewed as {shape} "
+            f"({list(dims)} at this execution)"
+        )
+    return x.reshape(dims)

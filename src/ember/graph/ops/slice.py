@@ -33,6 +33,8 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
     `[-s:]` and `[-s:-t]` (a static length); executing with an axis shorter than such a slice
     needs is an error, never a shorter result.
 
+    `index` is one item or a tuple or list of them (MAX takes any sequence).
+
     Raises:
         TypeError: an index item is not an int, a slice of ints, or `...`.
         IndexError: an int is out of range of a static dim.
@@ -40,7 +42,7 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
             counts from the end and stop from the start.
     """
     value = as_value(x)
-    items = _expand(value.rank, index if isinstance(index, tuple) else (index,))
+    items = _expand(value.rank, tuple(index) if isinstance(index, tuple | list) else (index,))
     dims, normalized, needs = [], [], {}
     for axis, (item, dim) in enumerate(zip(items, value.shape, strict=True)):
         if isinstance(item, numbers.Integral) and not isinstance(item, bool):

@@ -15,8 +15,9 @@ from typing import Any
 
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
+from ..errors import GraphTypeError
 from ..value import TensorValue
-from .axis import normalize_axis
+from .axis import AxisError, normalize_axis
 from .concat import concat
 from .constant import as_value
 from .squeeze import unsqueeze
@@ -29,14 +30,29 @@ def stack(values: Iterable[Any], axis: int = 0) -> TensorValue:
 
     Raises:
         ValueError: no values, or values whose shapes differ (concat's errors for the rest).
+        GraphTypeError: dtypes that differ (a `TypeError`, and MAX's `ValueError`).
         AxisError: `axis` out of range (an `IndexError`, as MAX raises).
     """
     values = [as_value(v) for v in values]
     if not values:
-        raise ValueError("stack: needs at least one value")
+        raise ValueError("stack: Expected at least one value to stack")
     first = values[0]
     for v in values[1:]:
-        if v.rank != first.rank or any(a != b for a, b in zip(v.shape, first.shape, strict=True)):
+        if v.rank != first.rank:
+            raise ValueError(
+                f"stack: All inputs to stack must be the same rank: {first.shape} and {v.shape}"
+            )
+        if v.dtype != first.dtype:
+            raise GraphTypeError(
+                f"stack: All inputs to stack must have the same dtype: {first.dtype!r} and "
+                f"{v.dtype!r}"
+            )
+        if any(a != b for a, b in zip(v.shape, first.shape, strict=True)):
             raise ValueError(f"stack: every value must have one shape: {first.shape} and {v.shape}")
+    if isinstance(axis, int) and not -first.rank - 1 <= axis <= first.rank:
+        raise AxisError(
+            f"stack: Axis out of range (expected to be in range of [{-first.rank - 1}, "
+            f"{first.rank}], but got {axis})"
+        )
     axis = normalize_axis("stack", axis, first.rank + 1)
     return concat([unsqueeze(v, axis) for v in values], axis=axis)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ember.graph import Node
-from ember.graph.ops.broadcast_to import BROADCAST_TO, wrong_shape
+from ember.graph.ops.broadcast_to import BROADCAST_TO, check_broadcast, wrong_shape
 
 from .lowering import LoweringContext, StepFn, lowers
 
@@ -23,6 +23,7 @@ def lower_broadcast_to(ctx: LoweringContext, node: Node) -> StepFn:
         dims = shape.evaluate(rt.bindings)
         if checked and rest[0].tolist() != list(dims):
             raise wrong_shape(rest[0].tolist(), list(dims))
+        check_broadcast(x.shape, tuple(dims))
         result = np.empty(dims, x.dtype)
         result[...] = x
         return result

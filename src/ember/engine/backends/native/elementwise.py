@@ -27,21 +27,11 @@ from .lowering import LoweringContext, StepFn, lowers
 __all__ = ["ELEMENTWISE_OPS", "lower_elementwise"]
 
 
-def _truncating_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Integer division rounding toward zero, as C and MAX do (numpy floors)."""
-    if a.dtype.kind not in "iu":
-        return np.true_divide(a, b)
-    with np.errstate(divide="ignore"):
-        quotient = np.floor_divide(a, b)
-        fix = (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
-    return quotient + fix.astype(quotient.dtype)
-
-
 ELEMENTWISE_OPS = {
     ADD: np.add,
     SUB: np.subtract,
     MUL: np.multiply,
-    DIV: _truncating_divide,
+    DIV: np.true_divide,  # of floats: `div` casts integers to float64
     FLOOR_DIV: np.floor_divide,
     MOD: np.mod,
     POW: np.power,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ember.graph import Node
 from ember.graph.ops.distributed_broadcast import BROADCAST
 from ember.graph.ops.rebind import REBIND, check_rebind
-from ember.graph.ops.reshape import RESHAPE
+from ember.graph.ops.reshape import RESHAPE, reshaped
 from ember.graph.ops.slice import SLICE, slice_too_long
 from ember.graph.ops.transfer import TRANSFER_TO
 
@@ -19,7 +19,7 @@ def lower_reshape(ctx: LoweringContext, node: Node) -> StepFn:
     shape = node.attrs["shape"]
 
     def run(rt, slot, x):
-        return x.reshape(shape.evaluate(rt.bindings))
+        return reshaped(x, shape, rt.bindings)
 
     return run
 

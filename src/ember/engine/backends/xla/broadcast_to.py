@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from ember.graph import Node
-from ember.graph.ops.broadcast_to import BROADCAST_TO, wrong_shape
+from ember.graph.ops.broadcast_to import BROADCAST_TO, check_broadcast, wrong_shape
 
 from .lowering import LoweringContext, lowers
 
@@ -27,4 +27,5 @@ def lower_broadcast_to(ctx: LoweringContext, node: Node, x: jax.Array, *rest) ->
             facts,
             lambda facts: wrong_shape(facts[:count], facts[count:]),
         )
+    check_broadcast(x.shape, dims)  # shapes are static under jit: at tracing
     return jnp.broadcast_to(x, dims)

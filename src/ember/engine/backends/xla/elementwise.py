@@ -29,13 +29,6 @@ from .lowering import LoweringContext, lowers
 __all__ = ["ELEMENTWISE_OPS", "divide_rounded_once", "lower_elementwise"]
 
 
-def _divide(a: jax.Array, b: jax.Array) -> jax.Array:
-    """Integer division rounds toward zero, as C and MAX do; floats divide truly."""
-    if jnp.issubdtype(a.dtype, jnp.integer):
-        return lax.div(*jnp.broadcast_arrays(a, b))
-    return divide_rounded_once(a, b)
-
-
 def divide_rounded_once(a: jax.Array, b: jax.Array) -> jax.Array:
     """`a / b` for floats, each quotient rounded once, as numpy and the native backend give
     it: XLA turns a division by a broadcast divisor into a product with its reciprocal (an ulp
@@ -48,7 +41,7 @@ ELEMENTWISE_OPS = {
     ADD: jnp.add,
     SUB: jnp.subtract,
     MUL: jnp.multiply,
-    DIV: _divide,
+    DIV: divide_rounded_once,  # of floats: `div` casts integers to float64
     FLOOR_DIV: jnp.floor_divide,
     MOD: jnp.mod,
     POW: jnp.power,

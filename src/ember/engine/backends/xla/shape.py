@@ -6,7 +6,7 @@ import jax
 
 from ember.graph import Node
 from ember.graph.ops.rebind import REBIND, check_rebind
-from ember.graph.ops.reshape import RESHAPE
+from ember.graph.ops.reshape import RESHAPE, reshaped
 from ember.graph.ops.slice import SLICE, slice_too_long
 
 from .lowering import LoweringContext, lowers
@@ -16,7 +16,7 @@ __all__ = ["lower_rebind", "lower_reshape", "lower_slice"]
 
 @lowers(RESHAPE)
 def lower_reshape(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
-    return x.reshape(node.attrs["shape"].evaluate(ctx.bindings))
+    return reshaped(x, node.attrs["shape"], ctx.bindings)
 
 
 @lowers(SLICE)
