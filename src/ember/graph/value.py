@@ -102,6 +102,21 @@ class TensorValue(Typed, metaclass=_ValueOf):
 
         return argmax(self, axis)
 
+    def max(self, axis: int = -1) -> TensorValue:
+        from .ops.reduction import reduce_max
+
+        return reduce_max(self, axis)
+
+    def min(self, axis: int = -1) -> TensorValue:
+        from .ops.reduction import reduce_min
+
+        return reduce_min(self, axis)
+
+    def mean(self, axis: int = -1) -> TensorValue:
+        from .ops.reduction import reduce_mean
+
+        return reduce_mean(self, axis)
+
     @property
     def tensor(self) -> TensorValue:
         """This value, as MAX's ``Value.tensor`` gives a value known to be a tensor (every

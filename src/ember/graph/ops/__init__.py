@@ -24,8 +24,11 @@ from .matmul import matmul
 from .qmatmul import qmatmul
 from .range import range
 from .rebind import rebind
+from .reduction import reduce_mean as mean
+from .reduction import reduce_prod as prod
+from .reduction import reduce_sum as sum
 from .reshape import reshape
-from .select import select
+from .select import select, where
 from .shape_to_tensor import shape_to_tensor
 from .sharded_embedding_bag_collection import sharded_embedding_bag_collection
 from .sharded_gather import sharded_gather
@@ -73,12 +76,14 @@ __all__ = [
     "logsumexp",
     "matmul",
     "max",
+    "mean",
     "min",
     "mod",
     "mul",
     "negate",
     "not_equal",
     "pow",
+    "prod",
     "qmatmul",
     "range",
     "rebind",
@@ -93,8 +98,10 @@ __all__ = [
     "squeeze",
     "stack",
     "sub",
+    "sum",
     "top_k",
     "transfer_to",
     "transpose",
     "unsqueeze",
+    "where",
 ]

@@ -21,6 +21,7 @@ from ..value import TensorValue
 from .broadcasting import elementwise_node, operands
 from .cast import cast
 from .constant import as_value, constant  # noqa: F401 - constant is used by the doctest
+from .reduction import reduce_max, reduce_min
 
 __all__ = [
     "ABS",
@@ -100,11 +101,31 @@ def pow(lhs: Any, rhs: Any) -> TensorValue:
     return _numeric(POW, lhs, rhs)
 
 
-def max(lhs: Any, rhs: Any) -> TensorValue:
+def max(lhs: Any, rhs: Any = None, /, axis: int | None = None) -> TensorValue:
+    """The elementwise maximum of two values; of one, its largest along `axis` (-1 if not
+    given), as MAX's overload does.
+
+    Raises:
+        ValueError: two values and an axis.
+    """
+    if rhs is None:
+        return reduce_max(lhs, -1 if axis is None else axis)
+    if axis is not None:
+        raise ValueError("max: Axis not allowed for elementwise max (of two values)")
     return _numeric(MAX, lhs, rhs)
 
 
-def min(lhs: Any, rhs: Any) -> TensorValue:
+def min(lhs: Any, rhs: Any = None, /, axis: int | None = None) -> TensorValue:
+    """The elementwise minimum of two values; of one, its smallest along `axis` (-1 if not
+    given), as MAX's overload does.
+
+    Raises:
+        ValueError: two values and an axis.
+    """
+    if rhs is None:
+        return reduce_min(lhs, -1 if axis is None else axis)
+    if axis is not None:
+        raise ValueError("min: Axis not allowed for elementwise min (of two values)")
     return _numeric(MIN, lhs, rhs)
 
 

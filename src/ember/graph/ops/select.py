@@ -11,7 +11,7 @@ from ..value import TensorValue
 from .broadcasting import elementwise_node, operands
 from .constant import as_value
 
-__all__ = ["SELECT", "select"]
+__all__ = ["SELECT", "select", "where"]
 
 SELECT = Op("select")
 
@@ -31,3 +31,8 @@ def select(condition: Any, x: Any, y: Any) -> TensorValue:
     if cond.device != a.device:
         raise ValueError(f"select: condition on {cond.device}, values on {a.device}; use .to()")
     return elementwise_node(SELECT, [cond, a, b], a.dtype)
+
+
+def where(condition: Any, x: Any, y: Any) -> TensorValue:
+    """MAX's name for `select`."""
+    return select(condition, x, y)

@@ -34,6 +34,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     logsumexp,
     matmul,
     qmatmul,
+    reduction,
     shape,
     shape_to_tensor,
     sharded_embedding_bag_collection,

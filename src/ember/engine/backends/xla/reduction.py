@@ -1,0 +1,29 @@
+"""XLA lowering of the reductions: `jax.numpy`'s, in the value's own dtype (integers wrap as
+it does) or, for floats narrower than float32, in float32 rounded once at the end."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ember.graph import Node
+from ember.graph.ops.argmax import empty_axis_error
+from ember.graph.ops.reduction import REDUCE
+
+from .lowering import LoweringContext, lowers
+
+__all__ = ["lower_reduce"]
+
+_JNP = {"sum": jnp.sum, "mean": jnp.mean, "prod": jnp.prod, "max": jnp.max, "min": jnp.min}
+
+
+@lowers(REDUCE)
+def lower_reduce(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
+    kind, axis = node.attrs["kind"], node.attrs["axis"]
+    if kind in ("max", "min") and x.shape[axis] == 0:  # shapes are static under jit
+        raise empty_axis_error(kind, axis, x.shape, "largest" if kind == "max" else "smallest")
+    dtype = np.dtype(x.dtype)
+    work = jnp.float32 if dtype.kind in "fV" and dtype.itemsize < 4 else x.dtype
+    typed = {"dtype": work} if kind in ("sum", "mean", "prod") else {}
+    return _JNP[kind](x.astype(work), axis=axis, keepdims=True, **typed).astype(x.dtype)

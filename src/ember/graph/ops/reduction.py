@@ -1,0 +1,82 @@
+"""Reductions along one axis, which stays as a dim of size 1 (MAX's `ops.sum`, `ops.mean`,
+`ops.prod`, and `ops.max` / `ops.min` given one value): the pooling of a lookup's rows, a
+norm's statistics.
+
+>>> from ember.graph import Graph, TensorType
+>>> with Graph("g", input_types=[TensorType(DType.float32, ["batch", 8])]) as g:
+...     total = reduce_sum(g.inputs[0])
+>>> total.shape, total.dtype
+([Dim('batch'), Dim(1)], float32)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ember.dtype import DType
+
+from ..dim import StaticDim
+from ..errors import GraphTypeError
+from ..graph import current_graph
+from ..op import Op
+from ..type import TensorType
+from ..value import TensorValue
+from .argmax import check_not_empty, ranked_value
+from .axis import normalize_axis
+
+__all__ = ["REDUCE", "REDUCTIONS", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
+           "reduce_sum"]  # fmt: skip
+
+REDUCE = Op("reduce")
+
+REDUCTIONS = ("sum", "mean", "prod", "max", "min")
+"""The `kind` attribute of a `REDUCE` node."""
+
+
+def _reduce(kind: str, x: Any, axis: int) -> TensorValue:
+    """The node of one reduction; floats narrower than float32 are reduced in float32 and the
+    result rounded once to their dtype, on every backend.
+
+    Raises:
+        GraphTypeError: bool values, or integers for `mean` (cast them first).
+        ValueError: a scalar, or `max` / `min` of a static empty axis.
+        AxisError: `axis` out of range.
+    """
+    value = ranked_value(kind, x, floats_only=False)
+    if value.dtype is DType.bool or (kind == "mean" and not value.dtype.is_float()):
+        raise GraphTypeError(
+            f"{kind}: takes {'float' if kind == 'mean' else 'numeric'} values, got "
+            f"{value.dtype!r}; cast them first"
+        )
+    axis = normalize_axis(kind, axis, value.rank)
+    if kind in ("max", "min"):
+        check_not_empty(kind, value, axis, "largest" if kind == "max" else "smallest")
+    shape = list(value.shape)
+    shape[axis] = StaticDim(1)
+    result = TensorType(value.dtype, shape, value.device)
+    return current_graph().add_node(REDUCE, [value], {"kind": kind, "axis": axis}, [result])[0]
+
+
+def reduce_sum(x: Any, axis: int = -1) -> TensorValue:
+    """The sum along `axis` (0 for an empty one); integers wrap as their dtype does."""
+    return _reduce("sum", x, axis)
+
+
+def reduce_mean(x: Any, axis: int = -1) -> TensorValue:
+    """The mean of float values along `axis` (NaN for an empty one)."""
+    return _reduce("mean", x, axis)
+
+
+def reduce_prod(x: Any, axis: int = -1) -> TensorValue:
+    """The product along `axis` (1 for an empty one)."""
+    return _reduce("prod", x, axis)
+
+
+def reduce_max(x: Any, axis: int = -1) -> TensorValue:
+    """The largest value along `axis`; NaN where the slice holds one."""
+    return _reduce("max", x, axis)
+
+
+def reduce_min(x: Any, axis: int = -1) -> TensorValue:
+    """The smallest value along `axis`; NaN where the slice holds one."""
+    return _reduce("min", x, axis)
