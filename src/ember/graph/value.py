@@ -102,6 +102,16 @@ class TensorValue(Typed, metaclass=_ValueOf):
 
         return argmax(self, axis)
 
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> TensorValue:
+        from .ops.rearrange import flatten
+
+        return flatten(self, start_dim, end_dim)
+
+    def permute(self, dims: list[int]) -> TensorValue:
+        from .ops.transpose import permute
+
+        return permute(self, dims)
+
     def max(self, axis: int = -1) -> TensorValue:
         from .ops.reduction import reduce_max
 

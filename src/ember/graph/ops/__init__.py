@@ -23,6 +23,7 @@ from .logsumexp import logsumexp
 from .matmul import matmul
 from .qmatmul import qmatmul
 from .range import range
+from .rearrange import chunk, flatten, outer, split, tile
 from .rebind import rebind
 from .reduction import reduce_mean as mean
 from .reduction import reduce_prod as prod
@@ -39,7 +40,7 @@ from .squeeze import squeeze, unsqueeze
 from .stack import stack
 from .top_k import top_k
 from .transfer import transfer_to
-from .transpose import transpose
+from .transpose import permute, transpose
 
 __all__ = [
     "AxisError",
@@ -54,6 +55,7 @@ __all__ = [
     "broadcast_to",
     "cast",
     "check_indices",
+    "chunk",
     "concat",
     "constant",
     "dequantize",
@@ -62,6 +64,7 @@ __all__ = [
     "embedding_bag",
     "embedding_bag_collection",
     "equal",
+    "flatten",
     "floor_div",
     "gather",
     "gather_nd",
@@ -82,6 +85,8 @@ __all__ = [
     "mul",
     "negate",
     "not_equal",
+    "outer",
+    "permute",
     "pow",
     "prod",
     "qmatmul",
@@ -95,10 +100,12 @@ __all__ = [
     "sharded_logsumexp",
     "sharded_top_k",
     "slice_tensor",
+    "split",
     "squeeze",
     "stack",
     "sub",
     "sum",
+    "tile",
     "top_k",
     "transfer_to",
     "transpose",

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ember.dtype import DType  # noqa: F401 - used by the doctest
@@ -20,7 +21,7 @@ from ..value import TensorValue
 from .axis import normalize_axis
 from .constant import as_value
 
-__all__ = ["TRANSPOSE", "transpose"]
+__all__ = ["TRANSPOSE", "permute", "transpose"]
 
 TRANSPOSE = Op("transpose", may_alias=True)
 
@@ -47,3 +48,26 @@ def transpose(x: Any, axis_1: int, axis_2: int) -> TensorValue:
     result = TensorType(value.dtype, shape, value.device)
     attrs = {"permutation": tuple(permutation)}
     return current_graph().add_node(TRANSPOSE, [value], attrs, [result])[0]
+
+
+def permute(x: Any, dims: Sequence[int]) -> TensorValue:
+    """`x` with its axes in the order `dims` (MAX's `ops.permute`, numpy's `transpose`):
+    result axis `i` is `x`'s axis `dims[i]` (negative: from the end).
+
+    Raises:
+        ValueError: `dims` does not name each axis once.
+        AxisError: an axis out of range (an IndexError, as in MAX).
+    """
+    value = as_value(x)
+    if len(dims) != value.rank:
+        raise ValueError(
+            f"permute: The rank of the input ({value.rank}) does not match the number of dims "
+            f"used for ordering ({len(dims)})"
+        )
+    order = tuple(normalize_axis("permute", d, value.rank) for d in dims)
+    if len(set(order)) != len(order):
+        raise ValueError(f"permute: The ordering may not contain duplicate dimensions: {order}")
+    if order == tuple(range(value.rank)):
+        return value
+    result = TensorType(value.dtype, [value.shape[axis] for axis in order], value.device)
+    return current_graph().add_node(TRANSPOSE, [value], {"permutation": order}, [result])[0]

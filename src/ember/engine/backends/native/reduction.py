@@ -13,6 +13,7 @@ from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_reduce"]
 
+
 def _mean(x: np.ndarray, axis: int, keepdims: bool, dtype: np.dtype) -> np.ndarray:
     """numpy's mean (the sum, then one division by the count), NaN for an empty axis without
     numpy's warning."""
