@@ -183,6 +183,29 @@ def test_logsumexp_with_a_shard_of_only_minus_infinity_beside_tiny_logits(sessio
         np.testing.assert_allclose(got[4].ravel(), want, rtol=4 * EPS32)
 
 
+def test_one_tokens_states_on_every_device_decode_without_a_token_axis(session):
+    """A rank-0 id's lookup gives one `(hidden,)` vector per device; the head takes that list
+    as it takes one such vector: results without a token axis."""
+    table, _ = tied_inputs(seed=12)
+    emb = nn.VocabParallelEmbedding(VOCAB, WIDTH, DType.float32, devices(3), name="t")
+    with Graph("tied", input_types=[TensorType(DType.int64, [])]) as g:
+        states = emb(g.inputs[0])
+        ids = nn.LMHead(emb, output="argmax")(states)
+        pairs = nn.LMHead(emb, output="top_k", k=3)(states)
+        lse = nn.LMHead(emb, output="logsumexp")(states)
+        assert [v.shape for v in ids] == [[]] * 3 and pairs[0][1].shape == [3]
+        g.output(*ids, *(v for pair in pairs for v in pair), *lse)
+    got = [r.to_numpy() for r in session.load(g, {"t": table}).execute(np.int64(150))]
+    logits = table.astype(np.float64) @ table[150].astype(np.float64)
+    top = np.argsort(-logits, kind="stable")[:3]
+    want_lse = np.log(np.exp(logits - logits.max()).sum()) + logits.max()
+    for device in range(3):
+        assert got[device] == top[0]
+        values, top_ids = got[3 + 2 * device], got[4 + 2 * device]
+        assert top_ids.tolist() == top.tolist() and values.tolist() == logits[top].tolist()
+        assert abs(got[9 + device] - want_lse) <= documented_bound(VOCAB)(want_lse)
+
+
 def test_a_tied_model_looks_up_and_decodes_on_every_device(session):
     """The lookup's per-device results are the head's per-device hidden states; one weight."""
     table, _ = tied_inputs(seed=11)

@@ -130,6 +130,10 @@ class LMHead(Module):
         if not isinstance(hidden, list | tuple) and ops.as_value(hidden).rank == 1:
             # one token's states, as Flax's `attend` takes a query: a batch of one, unbatched
             return _without_first_axis(self(ops.reshape(hidden, [1, -1])))
+        if isinstance(hidden, list | tuple) and hidden:
+            values = [ops.as_value(h) for h in hidden]
+            if all(v.rank == 1 for v in values):  # one token's states on each device
+                return _without_first_axis(self([ops.reshape(v, [1, -1]) for v in values]))
         table = self._table()
         if isinstance(self.embedding, VocabParallelEmbedding):
             return self._vocab_parallel(hidden, table)
