@@ -108,11 +108,7 @@ def max(lhs: Any, rhs: Any = None, /, axis: int | None = None) -> TensorValue:
     Raises:
         ValueError: two values and an axis.
     """
-    if rhs is None:
-        return reduce_max(lhs, -1 if axis is None else axis)
-    if axis is not None:
-        raise ValueError("max: Axis not allowed for elementwise max (of two values)")
-    return _numeric(MAX, lhs, rhs)
+    return _one_or_two(MAX, reduce_max, lhs, rhs, axis)
 
 
 def min(lhs: Any, rhs: Any = None, /, axis: int | None = None) -> TensorValue:
@@ -122,11 +118,15 @@ def min(lhs: Any, rhs: Any = None, /, axis: int | None = None) -> TensorValue:
     Raises:
         ValueError: two values and an axis.
     """
+    return _one_or_two(MIN, reduce_min, lhs, rhs, axis)
+
+
+def _one_or_two(op: Op, reduce: Any, lhs: Any, rhs: Any, axis: int | None) -> TensorValue:
     if rhs is None:
-        return reduce_min(lhs, -1 if axis is None else axis)
+        return reduce(lhs, -1 if axis is None else axis)
     if axis is not None:
-        raise ValueError("min: Axis not allowed for elementwise min (of two values)")
-    return _numeric(MIN, lhs, rhs)
+        raise ValueError(f"{op}: Axis not allowed for elementwise {op} (of two values)")
+    return _numeric(op, lhs, rhs)
 
 
 def _unary(op: Op, x: Any) -> TensorValue:
