@@ -693,3 +693,11 @@ def test_reshapes_of_empty_and_of_algebraic_dims(cpu_session):
     assert model.execute(np.zeros((8, 3), np.float32))[0].to_numpy().shape == (2, 4, 3)
     with pytest.raises(ValueError, match=r"\[6, 3\] cannot be viewed as .* \(\[1, 4, 3\] at this"):
         model.execute(np.zeros((6, 3), np.float32))
+
+
+def test_a_python_float_that_overflows_the_values_dtype_is_refused():
+    with Graph("scalar", input_types=[TensorType(DType.float16, [1], DeviceRef.CPU())]) as g:
+        with pytest.raises(ValueError, match=r"1000000\.0 overflows float16"):
+            _ = g.inputs[0] / 1e6  # would divide by inf
+        with pytest.raises(TypeError, match="chunks must be an int"):
+            ops.chunk(g.inputs[0], 1.0)

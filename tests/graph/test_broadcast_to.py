@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ember.dtype import DType
-from ember.graph import DeviceRef, Graph, TensorType, ops
+from ember.graph import DeviceRef, Dim, Graph, TensorType, ops
 
 
 @pytest.mark.parametrize(
@@ -129,3 +129,20 @@ def test_errors():
         pytest.raises(ValueError, match="no axis of a graph input on cpu:0"),
     ):
         ops.broadcast_to(Graph.current.inputs[0], ["n"])
+
+
+def test_a_narrow_shape_value_and_a_negative_dim_are_clear_errors(session):
+    types = [TensorType(DType.float32, [1]), TensorType(DType.int8, [1]),
+             TensorType(DType.float32, ["n"])]  # fmt: skip
+    with Graph("b", input_types=types) as g:
+        x, shape, _ = g.inputs
+        g.output(ops.broadcast_to(x, shape, [200]))  # no int8 shape value says 200
+    with pytest.raises(ValueError, match=r"shape value is \[100\] at this execution, but out_dims"):
+        inputs = np.ones(1, np.float32), np.array([100], np.int8), np.ones(2, np.float32)
+        session.load(g).execute(*inputs)
+    with Graph("b", input_types=types) as g:
+        g.output(ops.broadcast_to(g.inputs[0], [Dim("n") - 2]))
+    model = session.load(g)
+    assert model.execute(np.ones(1, np.float32), np.array([0], np.int8), np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="dim n - 2 is -1 at this execution; a size is never"):
+        model.execute(np.ones(1, np.float32), np.array([0], np.int8), np.ones(1, np.float32))

@@ -163,3 +163,48 @@ def test_bfloat16_has_its_numpy_type(session):
         g.output(ops.range(0, 3, dtype=DType.bfloat16, device=CPU))
     [got] = _run(session, g)
     assert got.dtype == ml_dtypes.bfloat16 and got.astype(np.float32).tolist() == [0, 1, 2]
+
+
+def test_unsigned_graph_value_ends_are_counted_unsigned(session):
+    types = [
+        TensorType(DType.uint64, []),
+        TensorType(DType.uint32, []),
+        TensorType(DType.uint32, []),
+    ]
+    with Graph("range", input_types=types) as g:
+        wide, low, high = g.inputs
+        g.output(ops.range(low, high, 1, out_dim=2, dtype=DType.uint32, device=CPU),
+                 ops.range(wide, 20, 5, out_dim=0, dtype=DType.uint64, device=CPU))  # fmt: skip
+    model = session.load(g)
+    pair, empty = model.execute(np.uint64(2**64 - 1), np.uint32(2**31 - 1), np.uint32(2**31 + 1))
+    assert pair.to_numpy().tolist() == [2**31 - 1, 2**31] and empty.to_numpy().size == 0
+    with pytest.raises(ValueError, match="make 0 values, but out_dim is 2"):
+        model.execute(np.uint64(0), np.uint32(2**32 - 1), np.uint32(5))
+
+
+def test_float_graph_value_ends_are_counted_in_float64(session):
+    """`ceil((stop - start) / step)` in float64 on every backend, as numpy's `arange` counts."""
+    with Graph("range", input_types=[TensorType(DType.float32, [])]) as g:
+        g.output(ops.range(0.8724998, g.inputs[0], 2.8058665, 15, dtype=DType.float32, device=CPU))
+    [got] = session.load(g).execute(np.float32(40.154633))
+    assert got.to_numpy().shape == (15,)
+
+
+def test_an_integer_range_over_a_symbolic_dim_of_floats(session):
+    with Graph("range", input_types=[TensorType(DType.int64, ["n"])]) as g:
+        g.output(ops.range(0, g.inputs[0].shape[0], 1, dtype=DType.float32, device=CPU))
+    [got] = session.load(g).execute(np.zeros(3, np.int64))
+    assert got.to_numpy().tolist() == [0.0, 1.0, 2.0]
+
+
+def test_no_finite_length_and_backwards_symbolic_ranges_are_clear_errors(session):
+    with Graph("bad", input_types=()):
+        for end in (float("inf"), float("nan")):
+            with pytest.raises(ValueError, match="make no finite length"):
+                ops.range(0.0, end, 1.0, dtype=DType.float32, device=CPU)
+    with Graph("range", input_types=[TensorType(DType.int64, ["n"])]) as g:
+        g.output(ops.range(0, g.inputs[0].shape[0] - 1, 1, dtype=DType.int64, device=CPU))
+    model = session.load(g)
+    assert model.execute(np.zeros(3, np.int64))[0].to_numpy().tolist() == [0, 1]
+    with pytest.raises(ValueError, match="its length is -1 at this execution"):
+        model.execute(np.zeros(0, np.int64))

@@ -72,6 +72,19 @@ def test_nan_and_empty_axes(session):
     assert np.isnan(_run(session, "mean", empty, 1)).all()
 
 
+@pytest.mark.parametrize("kind", ["max", "min"])
+def test_max_and_min_are_the_values_at_argmax_and_argmin(session, kind):
+    """The same bits on every backend: subnormals ranked as numbers (XLA's CPU code flushes
+    them in float compares), the first of -0.0 and 0.0, the first NaN with its payload."""
+    tiny = np.float32(1e-39)
+    x = np.array([[tiny, -tiny, 0.0], [0.0, -0.0, -tiny], [-0.0, 0.0, tiny], [1.0, np.nan, 2.0]],
+                 np.float32)  # fmt: skip
+    x[3, 1] = np.frombuffer(np.uint32(0x7FC0_1234).tobytes(), np.float32)[0]  # a NaN payload
+    pick = np.argmax if kind == "max" else np.argmin
+    want = np.take_along_axis(x, pick(x, axis=1, keepdims=True), axis=1)
+    assert _run(session, kind, x, 1).tobytes() == want.tobytes()
+
+
 def test_a_symbolic_axis_found_empty_raises_for_max(session):
     with Graph("r", input_types=[TensorType(DType.float32, [2, "n"])]) as g:
         g.output(g.inputs[0].max(), g.inputs[0].min(axis=1), g.inputs[0].mean(axis=0))

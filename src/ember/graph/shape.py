@@ -55,7 +55,19 @@ class Shape(list):
         return set().union(*(d.symbols() for d in self)) if self else set()
 
     def evaluate(self, bindings: Mapping[str, int]) -> tuple[int, ...]:
-        return tuple(d.evaluate(bindings) for d in self)
+        """Each dim's size under `bindings` (an execution's).
+
+        Raises:
+            ValueError: a dim is negative there (`n - 2` with `n` bound to 1).
+        """
+        sizes = tuple(d.evaluate(bindings) for d in self)
+        if sizes and min(sizes) < 0:
+            at = next(i for i, size in enumerate(sizes) if size < 0)
+            raise ValueError(
+                f"shape {self}: dim {self[at]} is {sizes[at]} at this execution; a size is "
+                "never negative"
+            )
+        return sizes
 
     def __repr__(self) -> str:
         return "[" + ", ".join(repr(d) for d in self) + "]"

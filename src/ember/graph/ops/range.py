@@ -87,9 +87,10 @@ def range(
             args.append(int(dim) if isinstance(dim, StaticDim) else dim)
         elif isinstance(arg, numbers.Real | np.generic) and not isinstance(arg, np.bool_):
             try:
-                args.append(_to_array(arg, dtype).item())
+                value = _to_array(arg, dtype).item()
             except GraphTypeError as exc:
                 raise GraphTypeError(f"range: {name} {arg!r} does not fit {dtype!r}") from exc
+            args.append(int(arg) if isinstance(arg, numbers.Integral) else value)
         else:
             raise TypeError(
                 f"range: {name} must be a number, a dim or a scalar graph value, got {arg!r}"
@@ -105,10 +106,15 @@ def range(
                 "range: Dynamic ranges must provide an explicit out_dim (a start, stop or step "
                 "given as a graph value: the length is known only at execution)"
             )
-        out_dim = _length(*args)
+        if symbolic:
+            out_dim = _symbolic_length(*args)
+        else:
+            out_dim = range_count(*(np.asarray(a).astype(dtype.to_numpy()) for a in args))
+            if out_dim < 0:
+                raise ValueError(f"range: {start}, {stop} and {step} make no finite length")
     out_dim = Dim(out_dim)
     if not inputs and not symbolic and isinstance(out_dim, StaticDim):
-        count = range_count(*(np.asarray(a, dtype.to_numpy()) for a in args))
+        count = range_count(*(np.asarray(a).astype(dtype.to_numpy()) for a in args))
         if count != int(out_dim):
             raise wrong_length(count, int(out_dim))
     symbols = out_dim.symbols().union(*(a.symbols() for a in symbolic))
@@ -118,12 +124,9 @@ def range(
     return graph.add_node(RANGE, inputs, attrs, [result])[0]
 
 
-def _length(start: Any, stop: Any, step: Any) -> Dim:
-    """The number of values, from numbers and dims: numpy's `ceil((stop - start) / step)`."""
-    if all(isinstance(a, int) for a in (start, stop, step)):
-        return Dim(builtins.max(0, -((start - stop) // step)))  # exact past 2**53
-    if not any(isinstance(a, Dim) for a in (start, stop, step)):
-        return Dim(builtins.max(0, math.ceil((stop - start) / step)))
+def _symbolic_length(start: Any, stop: Any, step: Any) -> Dim:
+    """The number of values from ints and dims, `ceil((stop - start) / step)` as a dim; it must
+    not be negative at execution (a range over a symbolic dim that runs backwards)."""
     if not isinstance(step, int):
         raise ValueError(f"range: with a symbolic dim, step must be an int; give out_dim ({step})")
     if step > 0:
@@ -160,7 +163,10 @@ def range_values(
     start: Any, step: Any, count: int, dtype: np.dtype, xp: Any = np, wide: Any = np.int64
 ) -> Any:
     """``start + i * step`` for ``i < count`` in `dtype`, with `xp` numpy or `jax.numpy`;
-    integers in `wide` arithmetic (wrapping where it must: the values fit `dtype`)."""
+    integers in `wide` arithmetic (wrapping where it must: the values fit `dtype`), floats in
+    float32 (float64 for float64), rounded after the product and after the sum. (XLA's CPU
+    compiler may fuse the two into one multiply-add where the ends are graph values: the last
+    bit may differ there.)"""
     if dtype.kind in "iu":
         start, step = xp.asarray(start).astype(wide), xp.asarray(step).astype(wide)
         return (start + xp.arange(count, dtype=wide) * step).astype(dtype)
@@ -170,6 +176,11 @@ def range_values(
 
 
 def wrong_length(count: int, expected: int) -> ValueError:
+    if expected < 0:
+        return ValueError(
+            f"range: its length is {expected} at this execution: a range whose length follows "
+            "a symbolic dim must not run backwards"
+        )
     if count < 0:
         return ValueError(
             "range: start, stop and step make no finite length (a step of 0, or an end that is "

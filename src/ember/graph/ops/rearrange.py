@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import numbers
 import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -118,10 +119,13 @@ def chunk(x: Any, chunks: int, axis: int = 0) -> list[TensorValue]:
     static one).
 
     Raises:
+        TypeError: `chunks` is not an int.
         ValueError: a count that does not divide the axis, or a symbolic axis.
         AxisError: `axis` out of range.
     """
     value = as_value(x)
+    if isinstance(chunks, bool) or not isinstance(chunks, numbers.Integral):
+        raise TypeError(f"chunk: chunks must be an int, got {chunks!r}")
     axis = normalize_axis("chunk", axis, value.rank)
     dim = value.shape[axis]
     if not isinstance(dim, StaticDim) or chunks < 1 or int(dim) % chunks:

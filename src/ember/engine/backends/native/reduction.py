@@ -1,5 +1,7 @@
-"""Native lowering of the reductions: numpy's, in the value's own dtype (integers wrap as it
-does) or, for floats narrower than float32, in float32 rounded once at the end."""
+"""Native lowering of the reductions: sums, means and products by numpy, in the value's own
+dtype (integers wrap as it does) or, for floats narrower than float32, in float32 rounded once
+at the end; `max` and `min` as the value at `argmax` / `argmin` (the first NaN, else the first
+of equal values: -0.0 and 0.0 included)."""
 
 from __future__ import annotations
 
@@ -21,22 +23,26 @@ def _mean(x: np.ndarray, axis: int, keepdims: bool, dtype: np.dtype) -> np.ndarr
     return total / dtype.type(x.shape[axis])
 
 
-_NUMPY = {"sum": np.sum, "mean": _mean, "prod": np.prod, "max": np.max, "min": np.min}
+_NUMPY = {"sum": np.sum, "mean": _mean, "prod": np.prod}
 
 
 @lowers(REDUCE)
 def lower_reduce(ctx: LoweringContext, node: Node) -> StepFn:
     kind, axis = node.attrs["kind"], node.attrs["axis"]
-    reduce = _NUMPY[kind]
+    reduce = _NUMPY.get(kind)
     dtype = node.result_types[0].dtype.to_numpy()
     work = np.dtype(np.float32) if dtype.kind in "fV" and dtype.itemsize < 4 else dtype
-    typed = {"dtype": work} if kind in ("sum", "mean", "prod") else {}
 
     def run(rt, slot, x):
-        if kind in ("max", "min") and x.shape[axis] == 0:  # a symbolic axis, empty here
-            raise empty_axis_error(kind, axis, x.shape, "largest" if kind == "max" else "smallest")
+        if kind in ("max", "min"):  # the value at argmax / argmin, as on every backend
+            if x.shape[axis] == 0:  # a symbolic axis, empty here
+                extreme = "largest" if kind == "max" else "smallest"
+                raise empty_axis_error(kind, axis, x.shape, extreme)
+            keys = x.astype(np.float32) if x.dtype.kind == "V" else x  # exact widening
+            at = (np.argmax if kind == "max" else np.argmin)(keys, axis=axis, keepdims=True)
+            return np.take_along_axis(x, at, axis=axis)
         with np.errstate(all="ignore"):  # overflow, an empty mean: IEEE's answers, no warnings
-            return reduce(x.astype(work, copy=False), axis=axis, keepdims=True, **typed).astype(
+            return reduce(x.astype(work, copy=False), axis=axis, keepdims=True, dtype=work).astype(
                 dtype, copy=False
             )
 

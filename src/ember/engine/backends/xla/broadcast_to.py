@@ -21,9 +21,10 @@ def lower_broadcast_to(ctx: LoweringContext, node: Node, x: jax.Array, *rest) ->
     dims = tuple(node.attrs["shape"].evaluate(ctx.bindings))
     if node.attrs["checked"] and dims:
         sizes, count = rest[0], len(dims)
+        wide = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
         facts = [*sizes, *dims] if 2 * count < ctx.ROW_FACTS else []  # the sizes, where they fit
         ctx.require(
-            jnp.all(sizes == jnp.asarray(dims, sizes.dtype)),
+            jnp.all(sizes.astype(wide) == jnp.asarray(dims, wide)),
             facts,
             lambda facts: wrong_shape(facts[:count], facts[count:]),
         )

@@ -25,6 +25,7 @@ from ember.graph.ops.allgather import ALLGATHER
 from ember.graph.ops.check_indices import CHECK_INDICES
 from ember.graph.ops.constant import CONSTANT, WEIGHT
 from ember.graph.ops.gather import GATHER
+from ember.graph.ops.range import RANGE
 from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
 from ember.graph.ops.sharded_logsumexp import SHARDED_LOGSUMEXP
@@ -218,6 +219,12 @@ class _Segment:
 
 def _needs_x64(nodes: list[Node]) -> bool:
     for node in nodes:
+        if (
+            node.op is RANGE
+            and node.attrs["dtype"].is_float()
+            and any(isinstance(a, tuple) for a in node.attrs["args"])
+        ):
+            return True  # graph-value ends of floats are counted in float64
         for t in (*(v.type for v in node.inputs), *node.result_types):
             dtype = t.dtype.to_numpy()
             if dtype.itemsize == 8 and dtype.kind in "iuf":

@@ -1,5 +1,7 @@
-"""XLA lowering of the reductions: `jax.numpy`'s, in the value's own dtype (integers wrap as
-it does) or, for floats narrower than float32, in float32 rounded once at the end."""
+"""XLA lowering of the reductions: sums, means and products by `jax.numpy`, in the value's own
+dtype (integers wrap as it does) or, for floats narrower than float32, in float32 rounded once
+at the end; `max` and `min` as the value at `argmax` / `argmin` (bits, not float compares,
+which XLA's CPU code makes with subnormals flushed to zero)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,13 @@ from ember.graph import Node
 from ember.graph.ops.argmax import empty_axis_error
 from ember.graph.ops.reduction import REDUCE
 
+from .argmax import argmax_indices
+from .argmin import argmin_indices
 from .lowering import LoweringContext, lowers
 
 __all__ = ["lower_reduce"]
 
-_JNP = {"sum": jnp.sum, "mean": jnp.mean, "prod": jnp.prod, "max": jnp.max, "min": jnp.min}
+_JNP = {"sum": jnp.sum, "mean": jnp.mean, "prod": jnp.prod}
 
 
 @lowers(REDUCE)
@@ -23,7 +27,9 @@ def lower_reduce(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
     kind, axis = node.attrs["kind"], node.attrs["axis"]
     if kind in ("max", "min") and x.shape[axis] == 0:  # shapes are static under jit
         raise empty_axis_error(kind, axis, x.shape, "largest" if kind == "max" else "smallest")
+    if kind in ("max", "min"):  # the value at argmax / argmin: its exact bits on every backend
+        at = (argmax_indices if kind == "max" else argmin_indices)(x, axis)
+        return jnp.take_along_axis(x, at, axis=axis)
     dtype = np.dtype(x.dtype)
     work = jnp.float32 if dtype.kind in "fV" and dtype.itemsize < 4 else x.dtype
-    typed = {"dtype": work} if kind in ("sum", "mean", "prod") else {}
-    return _JNP[kind](x.astype(work), axis=axis, keepdims=True, **typed).astype(x.dtype)
+    return _JNP[kind](x.astype(work), axis=axis, keepdims=True, dtype=work).astype(x.dtype)
