@@ -695,9 +695,14 @@ def test_reshapes_of_empty_and_of_algebraic_dims(cpu_session):
         model.execute(np.zeros((6, 3), np.float32))
 
 
-def test_a_python_float_that_overflows_the_values_dtype_is_refused():
+def test_a_python_float_past_a_float_dtype_is_inf_as_in_max(cpu_session):
+    """MAX: "floats are always promotable to float dtypes"; an array of another dtype that does
+    not fit is refused."""
     with Graph("scalar", input_types=[TensorType(DType.float16, [1], DeviceRef.CPU())]) as g:
-        with pytest.raises(ValueError, match=r"1000000\.0 overflows float16"):
-            _ = g.inputs[0] / 1e6  # would divide by inf
+        g.output(g.inputs[0] / 1e6, ops.constant(1e6, DType.float16))
+        with pytest.raises(ValueError, match="overflow float16"):
+            ops.constant(np.array([1e6]), DType.float16)
         with pytest.raises(TypeError, match="chunks must be an int"):
             ops.chunk(g.inputs[0], 1.0)
+    quotient, big = cpu_session.load(g).execute(np.array([1000.0], np.float16))
+    assert quotient.to_numpy().tolist() == [0.0] and np.isinf(big.to_numpy())

@@ -105,7 +105,8 @@ def _to_array(value: Any, dtype: DType | None) -> np.ndarray:
         converted = array.astype(target)
     if dtype.is_integral() and not np.array_equal(converted.astype(np.float64), array):
         raise GraphTypeError(f"constant: values of {array.dtype} do not fit {dtype!r} exactly")
-    if dtype.is_float() and array.dtype != target:
+    if dtype.is_float() and array.dtype != target and isinstance(value, np.ndarray | np.generic):
+        # an array of another float type must fit; a Python float past the range is inf (MAX)
         wide = array.astype(np.float64)
         if np.any(np.isinf(converted.astype(np.float64)) & np.isfinite(wide)):
             raise GraphTypeError(f"constant: finite values of {array.dtype} overflow {dtype!r}")

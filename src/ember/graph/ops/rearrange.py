@@ -21,8 +21,9 @@ from typing import Any
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
 from ..dim import Dim, DimLike, StaticDim
+from ..errors import GraphTypeError
 from ..value import TensorValue
-from .axis import normalize_axis
+from .axis import AxisError, normalize_axis
 from .broadcast_to import broadcast_to
 from .constant import as_value
 from .elementwise import mul
@@ -86,31 +87,37 @@ def outer(lhs: Any, rhs: Any) -> TensorValue:
 
 
 def split(x: Any, split_sizes: Sequence[DimLike], axis: int = 0) -> list[TensorValue]:
-    """`x` cut along `axis` into pieces of `split_sizes`, which must add up to the axis (a
-    static one).
+    """`x` cut along `axis` into pieces of `split_sizes`, which must add up to the axis (checked
+    in MAX's order and words: the axis, the sum, then the signs).
 
     Raises:
-        ValueError: sizes that are negative, symbolic, or do not add up to the axis.
-        AxisError: `axis` out of range.
+        TypeError: a symbolic size (a `GraphTypeError`, also a `ValueError`).
+        ValueError: sizes that do not add up to the axis, or a negative one.
+        AxisError: `axis` out of range (an `IndexError`, as in MAX).
     """
     value = as_value(x)
     if not split_sizes:
         return []
+    given = [s if isinstance(s, numbers.Integral) else Dim(s) for s in split_sizes]
+    if not all(isinstance(s, numbers.Integral | StaticDim) for s in given):
+        raise GraphTypeError(f"split: split sizes must be static, got {given}")
+    sizes = [int(s) for s in given]
+    if isinstance(axis, int) and not -value.rank <= axis < value.rank:
+        raise AxisError(f"split: Axis must be in range [{-value.rank}, {value.rank}), got {axis}")
     axis = normalize_axis("split", axis, value.rank)
-    sizes = [Dim(s) for s in split_sizes]
-    if not all(isinstance(s, StaticDim) and int(s) >= 0 for s in sizes):
-        raise ValueError(f"split: Split sizes must be static and not negative: {sizes}")
-    if sum(int(s) for s in sizes) != value.shape[axis]:
+    if sum(sizes) != value.shape[axis]:
         raise ValueError(
-            f"split: Split sizes must sum to dimension value; {value.shape[axis]} != "
-            f"sum({[int(s) for s in sizes]})"
+            f"split: Split sizes must sum to dimension value; x.shape[axis]={value.shape[axis]!r}"
+            f" != sum(sizes={sizes})"
         )
+    if any(size < 0 for size in sizes):
+        raise ValueError(f"split: Split sizes must be positive: sizes={sizes}")
     pieces, start = [], 0
     for size in sizes:
         index = [slice(None)] * value.rank
-        index[axis] = slice(start, start + int(size))
+        index[axis] = slice(start, start + size)
         pieces.append(value[tuple(index)])
-        start += int(size)
+        start += size
     return pieces
 
 
@@ -119,8 +126,8 @@ def chunk(x: Any, chunks: int, axis: int = 0) -> list[TensorValue]:
     static one).
 
     Raises:
-        TypeError: `chunks` is not an int.
-        ValueError: a count that does not divide the axis, or a symbolic axis.
+        TypeError: `chunks` is not an int, or the axis is symbolic (a `GraphTypeError`).
+        ValueError: a count that does not divide the axis.
         AxisError: `axis` out of range.
     """
     value = as_value(x)
@@ -128,6 +135,8 @@ def chunk(x: Any, chunks: int, axis: int = 0) -> list[TensorValue]:
         raise TypeError(f"chunk: chunks must be an int, got {chunks!r}")
     axis = normalize_axis("chunk", axis, value.rank)
     dim = value.shape[axis]
-    if not isinstance(dim, StaticDim) or chunks < 1 or int(dim) % chunks:
+    if not isinstance(dim, StaticDim):
+        raise GraphTypeError(f"chunk: the axis must be static to chunk, got {dim!r}")
+    if chunks < 1 or int(dim) % chunks:
         raise ValueError(f"chunk: chunks={chunks} must statically divide the axis {dim!r}")
     return split(value, [int(dim) // chunks] * chunks, axis)

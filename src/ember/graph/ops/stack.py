@@ -37,16 +37,15 @@ def stack(values: Iterable[Any], axis: int = 0) -> TensorValue:
     if not values:
         raise ValueError("stack: Expected at least one value to stack")
     first = values[0]
+    if len({v.rank for v in values}) > 1:  # each kind of difference over all values, as MAX
+        raise ValueError(
+            f"stack: All inputs to stack must be the same rank: {[v.shape for v in values]}"
+        )
+    if len({v.dtype for v in values}) > 1:
+        raise GraphTypeError(
+            f"stack: All inputs to stack must have the same dtype: {[v.dtype for v in values]}"
+        )
     for v in values[1:]:
-        if v.rank != first.rank:
-            raise ValueError(
-                f"stack: All inputs to stack must be the same rank: {first.shape} and {v.shape}"
-            )
-        if v.dtype != first.dtype:
-            raise GraphTypeError(
-                f"stack: All inputs to stack must have the same dtype: {first.dtype!r} and "
-                f"{v.dtype!r}"
-            )
         if any(a != b for a, b in zip(v.shape, first.shape, strict=True)):
             raise ValueError(f"stack: every value must have one shape: {first.shape} and {v.shape}")
     if isinstance(axis, int) and not -first.rank - 1 <= axis <= first.rank:
