@@ -106,19 +106,24 @@ def test_max_and_min_of_two_values_stay_elementwise():
             ops.max(a, b, axis=0)
 
 
+def test_integer_means_truncate_toward_zero_and_bools_pool_as_numpy(session):
+    x = np.array([[-7, 2, 0], [7, -2, 1], [127, 127, 127], [-128, -128, 1]], np.int8)
+    got = _run(session, "mean", x, 1)
+    want = np.trunc(x.astype(np.float64).mean(axis=1, keepdims=True)).astype(np.int8)
+    assert got.dtype == np.int8 and np.array_equal(got, want)  # summed wide: no wrap
+    b = np.array([[True, True, False], [True, True, True], [False, False, False]])
+    for kind, want in (("sum", b.any(1)), ("prod", b.all(1)), ("mean", b.all(1)),
+                       ("max", b.any(1)), ("min", b.all(1))):  # fmt: skip
+        assert _run(session, kind, b, 1).ravel().tolist() == want.tolist()
+
+
 def test_errors():
-    types = [
-        TensorType(DType.bool, [3]),
-        TensorType(DType.int32, [3]),
-        TensorType(DType.float32, [0]),
-    ]
+    types = [TensorType(DType.int32, [3]), TensorType(DType.float32, [0])]
     with Graph("bad", input_types=types) as g:
-        flags, ints, empty = g.inputs
-        with pytest.raises(ValueError, match="numeric values"):  # a GraphTypeError
-            ops.sum(flags)
-        with pytest.raises(TypeError, match="takes float values"):
-            ops.mean(ints)
+        ints, empty = g.inputs
         with pytest.raises(ValueError, match="empty; it has no smallest value"):
             ops.min(empty)
         with pytest.raises(IndexError, match="out of range"):
             ops.sum(ints, axis=1)
+        with pytest.raises(ValueError, match="rank 1 or more"):
+            ops.sum(ops.constant(3, DType.int32))

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember.dtype import DType
+from ember.dtype import DType  # noqa: F401 - used by the doctest
 
 from ..dim import StaticDim
-from ..errors import GraphTypeError
 from ..graph import current_graph
 from ..op import Op
 from ..type import TensorType
@@ -34,20 +33,14 @@ REDUCTIONS = ("sum", "mean", "prod", "max", "min")
 
 
 def _reduce(kind: str, x: Any, axis: int) -> TensorValue:
-    """The node of one reduction; floats narrower than float32 are reduced in float32 and the
-    result rounded once to their dtype, on every backend.
+    """The node of one reduction, of the value's dtype; floats narrower than float32 are
+    reduced in float32 and the result rounded once to their dtype, on every backend.
 
     Raises:
-        GraphTypeError: bool values, or integers for `mean` (cast them first).
         ValueError: a scalar, or `max` / `min` of a static empty axis.
         AxisError: `axis` out of range.
     """
     value = ranked_value(kind, x, floats_only=False)
-    if value.dtype is DType.bool or (kind == "mean" and not value.dtype.is_float()):
-        raise GraphTypeError(
-            f"{kind}: takes {'float' if kind == 'mean' else 'numeric'} values, got "
-            f"{value.dtype!r}; cast them first"
-        )
     axis = normalize_axis(kind, axis, value.rank)
     if kind in ("max", "min"):
         check_not_empty(kind, value, axis, "largest" if kind == "max" else "smallest")
@@ -58,17 +51,20 @@ def _reduce(kind: str, x: Any, axis: int) -> TensorValue:
 
 
 def reduce_sum(x: Any, axis: int = -1) -> TensorValue:
-    """The sum along `axis` (0 for an empty one); integers wrap as their dtype does."""
+    """The sum along `axis` (0 for an empty one); integers wrap as their dtype does; of bools,
+    whether any is true (numpy's bool sum)."""
     return _reduce("sum", x, axis)
 
 
 def reduce_mean(x: Any, axis: int = -1) -> TensorValue:
-    """The mean of float values along `axis` (NaN for an empty one)."""
+    """The mean along `axis`: of floats, NaN for an empty one; of integers, the exact mean
+    (summed in 64 bits, 32 on `xla` without 64-bit types) truncated toward zero, as numpy's
+    integer mean (0 for an empty one); of bools, whether all are true."""
     return _reduce("mean", x, axis)
 
 
 def reduce_prod(x: Any, axis: int = -1) -> TensorValue:
-    """The product along `axis` (1 for an empty one)."""
+    """The product along `axis` (1 for an empty one); of bools, whether all are true."""
     return _reduce("prod", x, axis)
 
 

@@ -17,10 +17,20 @@ __all__ = ["lower_reduce"]
 
 
 def _mean(x: np.ndarray, axis: int, keepdims: bool, dtype: np.dtype) -> np.ndarray:
-    """numpy's mean (the sum, then one division by the count), NaN for an empty axis without
-    numpy's warning."""
+    """numpy's mean of floats (the sum, then one division by the count; NaN for an empty axis
+    without numpy's warning); of integers the exact one, truncated toward zero; of bools,
+    whether all are true."""
+    count = x.shape[axis]
+    if dtype.kind == "b":
+        return np.all(x, axis=axis, keepdims=keepdims)
+    if dtype.kind in "iu":
+        total = np.sum(
+            x, axis=axis, keepdims=keepdims, dtype=np.int64 if dtype.kind == "i" else np.uint64
+        )
+        quotient = total // max(count, 1)
+        return quotient + ((total % max(count, 1) != 0) & (total < 0))
     total = np.sum(x, axis=axis, keepdims=keepdims, dtype=dtype)
-    return total / dtype.type(x.shape[axis])
+    return total / dtype.type(count)
 
 
 _NUMPY = {"sum": np.sum, "mean": _mean, "prod": np.prod}
