@@ -117,6 +117,17 @@ def test_integer_means_truncate_toward_zero_and_bools_pool_as_numpy(session):
         assert _run(session, kind, b, 1).ravel().tolist() == want.tolist()
 
 
+def test_elementwise_max_and_min_of_bools_and_maxs_module_names(session):
+    import ember.graph.ops.reduction as reduction
+
+    assert reduction.max is reduction.reduce_max and reduction.sum is reduction.reduce_sum
+    a, b = np.array([True, False, False]), np.array([True, True, False])
+    with Graph("r", input_types=[TensorType(DType.bool, [3])] * 2) as g:
+        g.output(ops.max(*g.inputs), ops.min(*g.inputs))
+    either, both = (t.to_numpy() for t in session.load(g).execute(a, b))
+    assert either.tolist() == (a | b).tolist() and both.tolist() == (a & b).tolist()
+
+
 def test_errors():
     types = [TensorType(DType.int32, [3]), TensorType(DType.float32, [0])]
     with Graph("bad", input_types=types) as g:

@@ -126,7 +126,8 @@ def _one_or_two(op: Op, reduce: Any, lhs: Any, rhs: Any, axis: int | None) -> Te
         return reduce(lhs, -1 if axis is None else axis)
     if axis is not None:
         raise ValueError(f"{op}: Axis not allowed for elementwise {op} (of two values)")
-    return _numeric(op, lhs, rhs)
+    x, y = operands(op, lhs, rhs)  # of bools too: numpy's or (max) and and (min)
+    return elementwise_node(op, [x, y], x.dtype)
 
 
 def _unary(op: Op, x: Any) -> TensorValue:

@@ -23,8 +23,8 @@ from ..value import TensorValue
 from .argmax import check_not_empty, ranked_value
 from .axis import normalize_axis
 
-__all__ = ["REDUCE", "REDUCTIONS", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
-           "reduce_sum"]  # fmt: skip
+__all__ = ["REDUCE", "REDUCTIONS", "max", "mean", "min", "prod", "reduce_max", "reduce_mean",
+           "reduce_min", "reduce_prod", "reduce_sum", "sum"]  # fmt: skip
 
 REDUCE = Op("reduce")
 
@@ -76,3 +76,7 @@ def reduce_max(x: Any, axis: int = -1) -> TensorValue:
 def reduce_min(x: Any, axis: int = -1) -> TensorValue:
     """The smallest value along `axis`; NaN where the slice holds one."""
     return _reduce("min", x, axis)
+
+
+sum, mean, prod, max, min = reduce_sum, reduce_mean, reduce_prod, reduce_max, reduce_min
+"""MAX's names in its `ops.reduction` module (`ops.max` and `ops.min` also take two values)."""
