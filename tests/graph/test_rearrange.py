@@ -89,3 +89,19 @@ def test_errors():
         with pytest.raises(TypeError, match="the axis must be static"):
             ops.chunk(x, 2, axis=2)  # a symbolic axis
         assert ops.split(x, []) == []
+
+
+def test_reshape_infers_minus_one_beside_expression_dims(session):
+    """`-1` is what times the other dims gives the element count, also for expressions
+    (`flatten`'s `n * m`, `concat`'s sums) where it divides exactly."""
+    with Graph("r", input_types=[TensorType(DType.float32, ["n", "m", 2])]) as g:
+        tokens = ops.flatten(g.inputs[0], 0, 1)
+        rows = ops.reshape(tokens, ["n", -1])
+        flat = ops.reshape(ops.concat([tokens, tokens]), [-1])
+        assert rows.shape == ["n", Dim("m") * 2] and flat.shape == [Dim("n") * Dim("m") * 4]
+        with pytest.raises(ValueError, match="cannot infer -1"):
+            ops.reshape(tokens, [Dim("n") + 1, -1])  # n + 1 divides no count of n * m * 2
+        g.output(rows, flat)
+    x = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
+    rows, flat = (t.to_numpy() for t in session.load(g).execute(x))
+    assert np.array_equal(rows, x.reshape(2, 6)) and np.array_equal(flat, np.tile(x.ravel(), 2))

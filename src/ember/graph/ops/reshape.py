@@ -38,9 +38,12 @@ def reshape(x: Any, shape: Any) -> TensorValue:
     known = Shape(d for i, d in enumerate(requested) if i not in holes)
     source = _factor(value.shape)
     target = _factor(known)
-    if holes:
-        if source is None or target is None or target[1] - source[1]:
+    if holes and (source is None or target is None or target[1] - source[1]):
+        fill = _quotient(value.shape, known)  # expressions: `n * m` over `n` is `m`
+        if fill is None:
             raise ValueError(f"reshape: cannot infer -1 from {value.shape} into {requested}")
+        new_shape = Shape(fill if i in holes else d for i, d in enumerate(requested))
+    elif holes:
         missing = source[1] - target[1]
         static = source[0] // target[0] if target[0] else 0
         if target[0] * static != source[0]:
@@ -65,6 +68,16 @@ def reshape(x: Any, shape: Any) -> TensorValue:
         )
     result = TensorType(value.dtype, new_shape, value.device)
     return current_graph().add_node(RESHAPE, [value], {"shape": new_shape}, [result])[0]
+
+
+def _quotient(source: Shape, known: Shape) -> Dim | None:
+    """The dim that times `known`'s dims gives `source`'s element count, where it divides
+    exactly; else None."""
+    whole, part = math.prod(source, start=Dim(1)), math.prod(known, start=Dim(1))
+    if part == Dim(0):
+        return None
+    fill = whole // part
+    return fill if fill * part == whole else None
 
 
 def _factor(shape: Shape) -> tuple[int, Counter] | None:
