@@ -672,6 +672,10 @@ def test_graph_and_buffer_forms_max_accepts(cpu_session):
     buffer = Buffer(DType.bfloat16, (2, 3), CPU())  # MAX's Buffer(dtype, shape, device)
     assert buffer.shape == (2, 3) and buffer.dtype == DType.bfloat16 and buffer.is_host
     assert DType.float4_e2m1fn.size_in_bits == 4 and DType.bfloat16.size_in_bits == 16
+    with pytest.raises(TypeError, match="needs a shape"):
+        Buffer(DType.int8)
+    with pytest.raises(TypeError, match=r"Tensor\(array, device=None\) got 3 positional"):
+        Tensor(np.ones(2), CPU(), 3)
 
 
 def test_a_range_of_int64_extent_has_its_exact_length():
@@ -706,3 +710,13 @@ def test_a_python_float_past_a_float_dtype_is_inf_as_in_max(cpu_session):
             ops.chunk(g.inputs[0], 1.0)
     quotient, big = cpu_session.load(g).execute(np.array([1000.0], np.float16))
     assert quotient.to_numpy().tolist() == [0.0] and np.isinf(big.to_numpy())
+
+
+def test_where_and_the_argmax_method(cpu_session):
+    with Graph("where", input_types=[TensorType(DType.float32, [2, 3], DeviceRef.CPU())]) as g:
+        x = g.inputs[0]
+        g.output(ops.where(x > 0, x, 0.0), x.argmax(), x.argmax(axis=0))
+    x = np.array([[1.0, -2.0, 3.0], [-4.0, 5.0, 0.5]], np.float32)
+    kept, rows, columns = (t.to_numpy() for t in cpu_session.load(g).execute(x))
+    assert np.array_equal(kept, np.where(x > 0, x, 0.0))
+    assert rows.ravel().tolist() == [2, 1] and columns.ravel().tolist() == [0, 1, 0]

@@ -89,6 +89,12 @@ def test_errors():
         with pytest.raises(TypeError, match="the axis must be static"):
             ops.chunk(x, 2, axis=2)  # a symbolic axis
         assert ops.split(x, []) == []
+        with pytest.raises(ValueError, match=r"Split sizes must be positive: sizes=\[4, -1\]"):
+            ops.split(x, [4, -1], axis=1)
+        with pytest.raises(IndexError, match=r"Axis must be in range \[-3, 3\), got 3"):
+            ops.split(x, [3], axis=3)
+        with pytest.raises(TypeError, match="split sizes must be static"):
+            ops.split(x, ["n"], axis=2)
 
 
 def test_reshape_infers_minus_one_beside_expression_dims(session):

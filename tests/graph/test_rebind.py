@@ -75,3 +75,13 @@ def test_errors():
             x.rebind([Dim("a") + Dim("b"), 5])  # two new names on one axis: neither is bound
         with pytest.raises(NotImplementedError, match="filter layouts"):
             ops.rebind(x, [6, 5], layout="RSCF")
+
+
+def test_a_new_name_bound_on_a_folded_constant_is_a_clear_error(session):
+    """A rebind of a constant runs once at load; a later node that needs its new name at
+    execution finds no size for it: one clear error, not a KeyError."""
+    with Graph("rebind", input_types=()) as g:
+        named = ops.rebind(ops.constant(np.arange(4), DType.int64), ["k"])
+        g.output(ops.reshape(named, ["k", 1]))
+    with pytest.raises(ValueError, match="the symbolic dim k has no size here"):
+        session.load(g).execute()

@@ -100,23 +100,20 @@ def range(
     symbolic = [a for a in args if isinstance(a, Dim)]
     if symbolic and any(isinstance(a, float) for a in args):
         raise ValueError("range: a float cannot be combined with a symbolic dim; cast after")
+    static = not inputs and not symbolic
+    count = range_count(*(np.asarray(a).astype(dtype.to_numpy()) for a in args)) if static else 0
     if out_dim is None:
         if inputs:
             raise ValueError(
                 "range: Dynamic ranges must provide an explicit out_dim (a start, stop or step "
                 "given as a graph value: the length is known only at execution)"
             )
-        if symbolic:
-            out_dim = _symbolic_length(*args)
-        else:
-            out_dim = range_count(*(np.asarray(a).astype(dtype.to_numpy()) for a in args))
-            if out_dim < 0:
-                raise ValueError(f"range: {start}, {stop} and {step} make no finite length")
+        if static and count < 0:
+            raise ValueError(f"range: {start}, {stop} and {step} make no finite length")
+        out_dim = count if static else _symbolic_length(*args)
     out_dim = Dim(out_dim)
-    if not inputs and not symbolic and isinstance(out_dim, StaticDim):
-        count = range_count(*(np.asarray(a).astype(dtype.to_numpy()) for a in args))
-        if count != int(out_dim):
-            raise wrong_length(count, int(out_dim))
+    if static and isinstance(out_dim, StaticDim) and count != int(out_dim):
+        raise wrong_length(count, int(out_dim))
     symbols = out_dim.symbols().union(*(a.symbols() for a in symbolic))
     inputs += dim_binders("range", graph, symbols, device, f"out_dim {out_dim}")
     result = TensorType(dtype, [out_dim], device)

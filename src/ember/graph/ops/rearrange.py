@@ -12,9 +12,8 @@
 from __future__ import annotations
 
 import builtins
-import functools
+import math
 import numbers
-import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -47,7 +46,7 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> TensorValue:
     if start > end:
         raise ValueError(f"flatten: start_dim cannot come after end_dim ({start} > {end})")
     shape = list(value.shape) or [StaticDim(1)]
-    merged = functools.reduce(operator.mul, shape[start : end + 1])
+    merged = math.prod(shape[start : end + 1], start=StaticDim(1))
     return reshape(value, [*shape[:start], merged, *shape[end + 1 :]])
 
 

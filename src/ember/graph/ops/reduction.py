@@ -23,13 +23,11 @@ from ..value import TensorValue
 from .argmax import check_not_empty, ranked_value
 from .axis import normalize_axis
 
-__all__ = ["REDUCE", "REDUCTIONS", "max", "mean", "min", "prod", "reduce_max", "reduce_mean",
+__all__ = ["REDUCE", "max", "mean", "min", "prod", "reduce_max", "reduce_mean",
            "reduce_min", "reduce_prod", "reduce_sum", "sum"]  # fmt: skip
 
 REDUCE = Op("reduce")
-
-REDUCTIONS = ("sum", "mean", "prod", "max", "min")
-"""The `kind` attribute of a `REDUCE` node."""
+"""Its node's `kind` is "sum", "mean", "prod", "max" or "min"."""
 
 
 def _reduce(kind: str, x: Any, axis: int) -> TensorValue:

@@ -12,7 +12,7 @@ from ember.graph.ops.argmax import ARGMAX, empty_axis_error
 
 from .lowering import LoweringContext, StepFn, lowers
 
-__all__ = ["arg_extreme_step", "lower_argmax"]
+__all__ = ["arg_extreme", "arg_extreme_step", "lower_argmax"]
 
 
 @lowers(ARGMAX)
@@ -21,15 +21,24 @@ def lower_argmax(ctx: LoweringContext, node: Node) -> StepFn:
 
 
 def arg_extreme_step(node: Node, pick: Any, op: str, extreme: str) -> StepFn:
-    """The step of `argmax` or `argmin`: numpy's `pick`, which takes the first of equal values
-    and the first NaN, exactly the ops' rule."""
+    """The step of `argmax` or `argmin`."""
     axis = node.attrs["axis"]
 
     def run(rt, slot, x):
-        if x.shape[axis] == 0:  # a symbolic axis, empty in this call
-            raise empty_axis_error(op, axis, x.shape, extreme)
-        if x.dtype.kind == "V":  # bfloat16 and the other narrow floats widen exactly
-            x = x.astype(np.float32)
-        return pick(x, axis=axis, keepdims=True).astype(np.int64, copy=False)
+        return arg_extreme(x, pick, op, axis, extreme).astype(np.int64, copy=False)
 
     return run
+
+
+def arg_extreme(x: np.ndarray, pick: Any, op: str, axis: int, extreme: str) -> np.ndarray:
+    """numpy's `pick` (`argmax` or `argmin`) along `axis`, kept: the first of equal values and
+    the first NaN, exactly the ops' rule.
+
+    Raises:
+        ValueError: the axis (a symbolic one) is empty in this call.
+    """
+    if x.shape[axis] == 0:
+        raise empty_axis_error(op, axis, x.shape, extreme)
+    if x.dtype.kind == "V":  # bfloat16 and the other narrow floats widen exactly
+        x = x.astype(np.float32)
+    return pick(x, axis=axis, keepdims=True)

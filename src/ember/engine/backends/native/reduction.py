@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from ember.graph import Node
-from ember.graph.ops.argmax import empty_axis_error
 from ember.graph.ops.reduction import REDUCE
 
+from .argmax import arg_extreme
 from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_reduce"]
@@ -45,11 +45,8 @@ def lower_reduce(ctx: LoweringContext, node: Node) -> StepFn:
 
     def run(rt, slot, x):
         if kind in ("max", "min"):  # the value at argmax / argmin, as on every backend
-            if x.shape[axis] == 0:  # a symbolic axis, empty here
-                extreme = "largest" if kind == "max" else "smallest"
-                raise empty_axis_error(kind, axis, x.shape, extreme)
-            keys = x.astype(np.float32) if x.dtype.kind == "V" else x  # exact widening
-            at = (np.argmax if kind == "max" else np.argmin)(keys, axis=axis, keepdims=True)
+            pick, extreme = (np.argmax, "largest") if kind == "max" else (np.argmin, "smallest")
+            at = arg_extreme(x, pick, kind, axis, extreme)
             return np.take_along_axis(x, at, axis=axis)
         with np.errstate(all="ignore"):  # overflow, an empty mean: IEEE's answers, no warnings
             return reduce(x.astype(work, copy=False), axis=axis, keepdims=True, dtype=work).astype(

@@ -26,9 +26,10 @@ _JNP = {"sum": jnp.sum, "mean": jnp.mean, "prod": jnp.prod}
 @lowers(REDUCE)
 def lower_reduce(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
     kind, axis = node.attrs["kind"], node.attrs["axis"]
-    if kind in ("max", "min") and x.shape[axis] == 0:  # shapes are static under jit
-        raise empty_axis_error(kind, axis, x.shape, "largest" if kind == "max" else "smallest")
     if kind in ("max", "min"):  # the value at argmax / argmin: its exact bits on every backend
+        if x.shape[axis] == 0:  # shapes are static under jit: found at tracing
+            extreme = "largest" if kind == "max" else "smallest"
+            raise empty_axis_error(kind, axis, x.shape, extreme)
         at = (argmax_indices if kind == "max" else argmin_indices)(x, axis)
         return jnp.take_along_axis(x, at, axis=axis)
     dtype = np.dtype(x.dtype)
