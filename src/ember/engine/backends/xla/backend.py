@@ -41,8 +41,10 @@ from . import (  # noqa: F401 - each registers its lowerings
     sharded_gather,
     sharded_logsumexp,
     sharded_top_k,
+    softmax,
     top_k,
     transpose,
+    unary,
 )
 from . import range as range_lowering  # noqa: F401 - not to shadow the builtin
 from .devices import accelerators, host_devices
