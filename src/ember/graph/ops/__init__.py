@@ -18,6 +18,7 @@ from .embedding_bag import embedding_bag
 from .embedding_bag_collection import embedding_bag_collection
 from .gather import gather
 from .gather_nd import gather_nd
+from .layer_norm import layer_norm
 from .logical import logical_and, logical_not, logical_or, logical_xor
 from .logsumexp import logsumexp
 from .matmul import matmul
@@ -29,6 +30,7 @@ from .reduction import reduce_mean as mean
 from .reduction import reduce_prod as prod
 from .reduction import reduce_sum as sum
 from .reshape import reshape
+from .rms_norm import rms_norm
 from .select import select, where
 from .shape_to_tensor import shape_to_tensor
 from .sharded_embedding_bag_collection import sharded_embedding_bag_collection
@@ -104,6 +106,7 @@ __all__ = [
     "greater_equal",
     "is_inf",
     "is_nan",
+    "layer_norm",
     "less",
     "less_equal",
     "log",
@@ -131,6 +134,7 @@ __all__ = [
     "rebind",
     "relu",
     "reshape",
+    "rms_norm",
     "round",
     "rsqrt",
     "select",

@@ -1,0 +1,79 @@
+"""`layer_norm(input, gamma, beta, epsilon)`: MAX's layer normalization over the last axis,
+`gamma * (x - mean) / sqrt(var + epsilon) + beta` (the variance of the axis' values, not
+their sample variance, as torch's).
+
+>>> import numpy as np
+>>> from ember.graph import Graph, TensorType
+>>> with Graph("g", input_types=[TensorType(DType.bfloat16, ["tokens", 384])]) as g:
+...     y = layer_norm(g.inputs[0], np.ones(384, np.float32), np.zeros(384, np.float32), 1e-12)
+>>> y.shape, y.dtype
+([Dim('tokens'), Dim(384)], bfloat16)
+
+Natively the axis is reduced in float64 and the result rounded once to `input`'s dtype; on
+`xla` in float32 (float64 stays float64). Either is more exact than MAX's reduction in the
+input's own dtype. A row of one value gives `beta`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ember.dtype import DType  # noqa: F401 - used by the doctest
+
+from ..errors import GraphTypeError
+from ..graph import current_graph
+from ..op import Op
+from ..value import TensorValue
+from ..weight import Weight
+from .argmax import ranked_value
+from .constant import as_value
+from .transfer import transfer_to
+
+__all__ = ["LAYER_NORM", "layer_norm", "per_feature"]
+
+LAYER_NORM = Op("layer_norm")
+
+
+def per_feature(op: str, what: str, vector: Any, x: TensorValue) -> TensorValue:
+    """`vector` as a float value of shape `(x.shape[-1],)` on `x`'s device (an array is put
+    there; a graph value must live there).
+
+    Raises:
+        ValueError: its shape is not that, or the graph value lives on another device.
+        GraphTypeError: it is not a float value.
+    """
+    value = as_value(vector)
+    if not isinstance(vector, TensorValue | Weight) and value.device != x.device:
+        value = transfer_to(value, x.device)
+    if not value.dtype.is_float():
+        raise GraphTypeError(f"{op}: {what} must be floats, got {value.dtype!r}")
+    if value.rank != 1 or value.shape[0] != x.shape[-1]:
+        raise ValueError(
+            f"{op}: {what} of shape {value.shape} does not match the last dimension of the "
+            f"input {x.shape}: it must be [{x.shape[-1]}] (rebind a symbolic one to match)"
+        )
+    if value.device != x.device:
+        raise ValueError(
+            f"{op}: {what} lives on {value.device}, the input on {x.device}: they must be on "
+            "the same device"
+        )
+    return value
+
+
+def layer_norm(input: Any, gamma: Any, beta: Any, epsilon: float) -> TensorValue:
+    """Normalize each slice along the last axis to mean 0 and variance 1, then scale by
+    `gamma` and shift by `beta` (each of shape `(input.shape[-1],)`, any float dtype).
+
+    Raises:
+        TypeError: `input` is not a float value.
+        ValueError: `input` is a scalar; `gamma` or `beta` does not match its last dimension
+            or lives on another device; `epsilon` is not positive.
+        GraphTypeError: `gamma` or `beta` are not floats.
+    """
+    x = ranked_value("layer_norm", input, floats_only=True)
+    scale = per_feature("layer_norm", "gamma", gamma, x)
+    shift = per_feature("layer_norm", "beta", beta, x)
+    if not epsilon > 0:
+        raise ValueError(f"layer_norm: epsilon must be positive, got {epsilon!r}")
+    attrs = {"epsilon": float(epsilon)}
+    return current_graph().add_node(LAYER_NORM, [x, scale, shift], attrs, [x.type])[0]
