@@ -322,10 +322,6 @@ def test_names_in_plain_lines_and_errors_cannot_reach_the_terminal(tmp_path, cap
         (["embed", "{path}", "--ids", "1", "--tensor", "token_embd"], "no tensor 'token_embd'"),
         (["embed", "{path}", "--ids", "1", "--tensor", "output_norm.weight"], "is not a table"),
         (["embed", "{path}", "--ids", "1,99"], "id 99 at position (1,) is out of range"),
-        (["quantize", "{path}", "--format", "q9_9", "-o", "{dir}/o.gguf"], "unknown format"),
-        (["quantize", "{path}", "--format", "iq2_xxs", "-o", "{dir}/o.gguf"], "llama-quantize"),
-        (["quantize", "{path}", "--format", "nvfp4", "-o", "{dir}/o.gguf"], "FP8 sub-block"),
-        (["quantize", "{path}", "--format", "rowwise_int8", "-o", "{dir}/o.gguf"], "no GGUF type"),
         (["quantize", "{path}", "--format", "q8_0", "-o", "{dir}/o.gguf"], "quantize a float"),
         (["inspect", "{dir}/corrupt.gguf"], "corrupt.gguf"),
         (["inspect", "{dir}/q8k.gguf"], "Q8_K"),
@@ -345,6 +341,27 @@ def test_every_error_is_one_line_and_status_1(checkpoint, tmp_path, capsys, args
     assert main(filled) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"ember {args[0]}: error:" in err and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("fmt", "message"),
+    [
+        ("q9_9", "unknown format 'q9_9'; ember writes: "),
+        ("iq2_xxs", "llama-quantize"),
+        ("nvfp4", "FP8 sub-block"),
+        ("rowwise_int8", "no GGUF type"),
+    ],
+)
+def test_a_format_quantize_does_not_write_is_a_usage_error(
+    checkpoint, tmp_path, capsys, fmt, message
+):
+    path, _ = checkpoint
+    with pytest.raises(SystemExit) as exit_info:
+        main(["quantize", str(path), "--format", fmt, "-o", str(tmp_path / "o.gguf")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ember quantize") and "argument --format: " in err, err
+    assert message in err and not (tmp_path / "o.gguf").exists()
 
 
 def test_text_needs_a_vocabulary(checkpoint, capsys):

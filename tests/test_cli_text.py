@@ -209,3 +209,27 @@ def test_a_vocabulary_ember_cannot_rebuild_is_one_line(tmp_path, capsys, metadat
     assert main(["embed", str(tmp_path / "model.gguf"), "--text", "a"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+def test_a_model_folder_s_own_tokenizer_json_serves_without_tokenizer(tmp_path, capsys):
+    """A Hugging Face folder holds its tokenizer.json beside its safetensors: `--text` on the
+    folder, its safetensors or its index reads it; `--tokenizer` still chooses another."""
+    from safetensors.numpy import save_file
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    def word_level(words):
+        tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, "[UNK]"))
+        tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+        return tokenizer
+
+    word_level(["[UNK]", "hello", "world"]).save(str(tmp_path / "tokenizer.json"))
+    table = np.arange(12, dtype=np.float32).reshape(3, 4)
+    save_file({"embed_tokens.weight": table}, str(tmp_path / "model.safetensors"))
+    for path in (tmp_path, tmp_path / "model.safetensors"):
+        assert embedded_ids(capsys, path, "world hello") == [2, 1]
+    other = tmp_path / "other.json"
+    word_level(["[UNK]", "world", "hello"]).save(str(other))
+    assert embedded_ids(capsys, tmp_path, "world hello", "--tokenizer", str(other)) == [1, 2]
+    (tmp_path / "tokenizer.json").unlink()
+    assert main(["embed", str(tmp_path), "--text", "hello"]) == 1
+    assert "needs --tokenizer tokenizer.json (none is beside" in capsys.readouterr().err

@@ -144,3 +144,17 @@ def test_out_may_be_a_bfloat16_dlpack_tensor_and_jax_arrays_go_in():
     target = np.zeros((2, 3), ml_dtypes.bfloat16)
     model.execute(table, np.array([4, 1], np.int32), out=_Producer(target))
     np.testing.assert_array_equal(target, np.asarray(table)[[4, 1]])
+
+
+def test_buffer_by_keywords_as_max_documents_it():
+    from ember.driver import Buffer
+
+    buffer = Buffer(shape=[2, 3], dtype=DType.bfloat16, device=CPU(1))
+    assert buffer.shape == (2, 3) and buffer.dtype is DType.bfloat16 and buffer.is_host
+    assert buffer.device == CPU(1) and not buffer.to_numpy().astype(np.float32).any()
+    with pytest.raises(TypeError, match="array, or a dtype and a shape"):
+        Buffer()
+    with pytest.raises(TypeError, match="dtype twice"):
+        Buffer(DType.int8, [2], dtype=DType.int8)
+    with pytest.raises(TypeError, match="takes no dtype"):
+        Buffer(np.zeros(2), dtype=DType.int8)

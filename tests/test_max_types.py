@@ -80,6 +80,15 @@ def test_graph_forward_as_a_keyword_and_returning_one_value_or_none():
     assert Graph("none", forward=lambda: None).output_types == []
 
 
+def test_graph_forward_may_return_any_iterable_of_values():
+    types = [TensorType(DType.int8, [2])] * 2
+    pairs = Graph("gen", forward=lambda a, b: (v + 1 for v in (a, b)), input_types=types)
+    assert pairs.output_types == types
+    assert Graph("map", forward=lambda a, b: map(ops.negate, [a, b]), input_types=types)
+    constant = Graph("array", forward=lambda: np.arange(3, dtype=np.int8))
+    assert constant.output_types == [TensorType(DType.int8, [3])]  # one array, one output
+
+
 def test_graph_forward_must_be_callable():
     with pytest.raises(TypeError, match="input_types="):
         Graph("g", [TensorType(DType.int8, [2])])

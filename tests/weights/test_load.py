@@ -113,3 +113,18 @@ def test_load_errors(tmp_path):
         ember.weights.load(tmp_path / "notes.txt")
     with pytest.raises(TypeError, match="from_weight takes a checkpoint tensor"):
         nn.EmbeddingV2.from_weight(np.zeros((2, 2)))
+
+
+def test_a_folder_holding_one_gguf_file_is_that_checkpoint(tmp_path):
+    table = values()
+    write_gguf(tmp_path / "model.gguf", {"token_embd.weight": table})
+    weights = ember.weights.load(tmp_path)
+    assert np.array_equal(np.asarray(weights["token_embd.weight"].array), table)
+    assert ember.weights.checkpoint_file(tmp_path) == tmp_path / "model.gguf"
+    write_gguf(tmp_path / "other.gguf", {"token_embd.weight": table})
+    with pytest.raises(ember.weights.CheckpointError, match="several GGUF files"):
+        ember.weights.load(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ember.weights.CheckpointError, match="holds no checkpoint"):
+        ember.weights.load(empty)

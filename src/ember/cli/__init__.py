@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 
-from .arguments import host_port, id_list, natural, positive, threads
+from .arguments import gguf_format, host_port, id_list, natural, positive, threads
 
 __all__ = ["main"]
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("path", help="a .gguf or .safetensors file, an index .json or a folder")
     run.add_argument("--tensor", help="the table (default: the one embedding table found)")
     run.add_argument(
-        "--format", required=True, type=str.lower, help="q4_k, q8_0, iq4_nl, mxfp4, ..."
+        "--format", required=True, type=gguf_format, help="q4_k, q8_0, iq4_nl, mxfp4, ..."
     )
     run.add_argument("-o", "--output", required=True, help="the .gguf file to write")
     run.add_argument("--force", action="store_true", help="overwrite an existing output file")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-__all__ = ["host_port", "id_list", "natural", "positive", "threads"]
+__all__ = ["gguf_format", "host_port", "id_list", "natural", "positive", "threads"]
 
 
 def id_list(text: str) -> list[int]:
@@ -70,3 +70,26 @@ def threads(text: str) -> int:
             f"this machine runs at most {numba.config.NUMBA_NUM_THREADS} threads, got {value}"
         )
     return value
+
+
+def gguf_format(text: str) -> str:
+    """The name of a format `ember quantize` writes (any case): one of the registry's, with a
+    GGUF type, that ember quantizes."""
+    from ember.quant import FORMATS, GGUF_FORMATS
+
+    writable = ", ".join(name for name, f in GGUF_FORMATS.items() if f.quantizable)
+    fmt = FORMATS.get(text.lower())
+    if fmt is None:
+        raise argparse.ArgumentTypeError(f"unknown format {text!r}; ember writes: {writable}")
+    if fmt.ggml_type is None:
+        raise argparse.ArgumentTypeError(
+            f"{fmt.name} has no GGUF type, and ember quantize writes GGUF files: quantize such "
+            f"a table in Python with ember.quant.FORMATS[{fmt.name!r}].quantize; "
+            f"ember writes: {writable}"
+        )
+    if not fmt.quantizable:
+        raise argparse.ArgumentTypeError(
+            f"ember reads {fmt.name} but does not write it ({fmt.not_written}); "
+            f"ember writes: {writable}"
+        )
+    return fmt.name

@@ -20,10 +20,9 @@ def embed(args: argparse.Namespace) -> int:
     from ember.dtype import DType
     from ember.engine import InferenceSession
     from ember.graph import DeviceRef, Graph, TensorType
-    from ember.weights import load
+    from ember.weights import checkpoint_file, load
 
     from . import UsageError
-    from .model_path import model_path
     from .output import checked_npy_output, json_values, printable, save_npy
     from .tables import pick_table
 
@@ -31,7 +30,7 @@ def embed(args: argparse.Namespace) -> int:
     output = None
     if fmt == "npy":  # the file is checked before the checkpoint is read
         output = checked_npy_output("-o", args.output, args.force)
-    path = model_path(args.path)
+    path = checkpoint_file(args.path)
     ids = _ids(args, path)
     data = pick_table(load(path), args.tensor)
     if args.devices > data.shape[0]:

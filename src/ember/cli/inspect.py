@@ -10,13 +10,12 @@ __all__ = ["inspect"]
 def inspect(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from ember.weights import load
+    from ember.weights import checkpoint_file, load
 
-    from .model_path import model_path
     from .output import console
     from .tables import is_embedding
 
-    weights = load(model_path(args.path))
+    weights = load(checkpoint_file(args.path))
     total = len(weights) + len(weights.unreadable)
     count = f"{total} tensor" + ("" if total == 1 else "s")
     table = Table(title=f"{args.path}: {count}")

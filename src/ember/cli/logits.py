@@ -20,15 +20,14 @@ UNTIED_HEADS = ("output.weight", "lm_head.weight")
 
 def logits(args: argparse.Namespace) -> int:
     from ember.nn.lm_head import HIDDEN_DTYPES
-    from ember.weights import load
+    from ember.weights import checkpoint_file, load
 
     from . import UsageError
-    from .model_path import model_path
     from .output import checked_npy_output, json_values, printable, save_npy
 
     out = None if args.out is None else checked_npy_output("--out", args.out, args.force)
     hidden = _hidden_states(args.hidden)
-    data = head_table(load(model_path(args.path)), args.tensor)
+    data = head_table(load(checkpoint_file(args.path)), args.tensor)
     if not data.is_quantized and data.dtype not in HIDDEN_DTYPES:
         raise UsageError(
             f"{data.name} holds {data.kind} values; the head takes a table of "

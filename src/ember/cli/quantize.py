@@ -16,34 +16,19 @@ def quantize(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.progress import Progress
 
-    from ember.quant import FORMATS, GGUF_FORMATS
-    from ember.weights import load
+    from ember.quant import FORMATS
+    from ember.weights import checkpoint_file, load
 
     from . import UsageError
-    from .model_path import model_path
     from .output import console, printable
     from .tables import pick_table
 
-    writable = [name for name, f in GGUF_FORMATS.items() if f.quantizable]
-    fmt = FORMATS.get(args.format)
-    if fmt is None:
-        raise UsageError(f"unknown format {args.format!r}; ember writes: {', '.join(writable)}")
-    if fmt.ggml_type is None:
-        raise UsageError(
-            f"{fmt.name} has no GGUF type, and ember quantize writes GGUF files: quantize such a "
-            f"table in Python with ember.quant.FORMATS[{fmt.name!r}].quantize; "
-            f"ember writes: {', '.join(writable)}"
-        )
-    if not fmt.quantizable:
-        raise UsageError(
-            f"ember reads {fmt.name} but does not write it ({fmt.not_written}); "
-            f"ember writes: {', '.join(writable)}"
-        )
+    fmt = FORMATS[args.format]  # checked by `arguments.gguf_format`
     try:
         import gguf  # noqa: F401  (checked before the table is read and quantized)
     except ImportError:
         raise UsageError("writing GGUF needs the gguf package: pip install gguf") from None
-    source = model_path(args.path)
+    source = checkpoint_file(args.path)
     output = _checked_output(source, args.output, args.force)
     data = pick_table(load(source), args.tensor)
     if data.is_quantized or not data.dtype.is_float():

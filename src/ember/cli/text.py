@@ -1,5 +1,6 @@
 """The ids `ember embed --text` looks up: the text's own tokens (no padding, no truncation),
-by a tokenizer.json or by the vocabulary a GGUF file carries."""
+by a tokenizer.json (`--tokenizer`, else the one beside a safetensors checkpoint, as a Hugging
+Face model folder holds it) or by the vocabulary a GGUF file carries."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ def text_ids(text: str, checkpoint: Path, tokenizer_file: str | None) -> np.ndar
         from tokenizers import Tokenizer
     except ImportError:
         raise UsageError("--text needs the tokenizers package: pip install tokenizers") from None
+    beside = (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "tokenizer.json"
+    if tokenizer_file is None and not _is_gguf(checkpoint) and beside.is_file():
+        tokenizer_file = str(beside)  # a Hugging Face model folder's own
     if tokenizer_file is not None:
         try:
             tokenizer = Tokenizer.from_file(tokenizer_file)
@@ -30,7 +34,10 @@ def text_ids(text: str, checkpoint: Path, tokenizer_file: str | None) -> np.ndar
 
         tokenizer = gguf_tokenizer(read_gguf(checkpoint))
     else:
-        raise UsageError("--text on a safetensors checkpoint needs --tokenizer tokenizer.json")
+        raise UsageError(
+            "--text on a safetensors checkpoint needs --tokenizer tokenizer.json (none is "
+            "beside the checkpoint)"
+        )
     # A tokenizer.json may pad every text to a fixed length (MiniLM's: 128) and truncate it:
     # batching concerns of a model's input, not tokens of the text.
     tokenizer.no_padding()

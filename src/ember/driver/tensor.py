@@ -29,15 +29,29 @@ class Tensor:
     __slots__ = ("_array", "device")
 
     def __init__(
-        self, array: np.ndarray | DType, *args: Any, pinned: bool = False, **kwargs: Any
+        self,
+        array: np.ndarray | DType | None = None,
+        *args: Any,
+        pinned: bool = False,
+        dtype: DType | None = None,
+        **kwargs: Any,
     ) -> None:
         """`Tensor(array, device=None)` wraps a numpy array without copying it;
-        `Tensor(dtype, shape, device=None)` (MAX's `Buffer(dtype, shape, device)`) is a new
-        one of zeros. MAX's `pinned` (page-locked host memory) has nothing to do here.
+        `Tensor(dtype, shape, device=None)` (MAX's `Buffer(dtype, shape, device)`, its
+        arguments also by keyword) is a new one of zeros. MAX's `pinned` (page-locked host
+        memory) has nothing to do here.
 
         Raises:
             TypeError: neither form, or a dtype a graph cannot hold.
         """
+        if dtype is not None:
+            if isinstance(array, DType):
+                raise TypeError("Tensor(dtype, shape, device=None) got its dtype twice")
+            if array is not None:
+                raise TypeError("Tensor(array, device=None) takes no dtype: cast the array")
+            array = dtype
+        if array is None:
+            raise TypeError("Tensor takes an array, or a dtype and a shape")
         names = ("shape", "device") if isinstance(array, DType) else ("device",)
         if len(args) > len(names) or set(kwargs) - set(names[len(args) :]):
             form = "dtype, shape, device=None" if len(names) == 2 else "array, device=None"

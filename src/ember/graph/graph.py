@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
 from .op import Op
-from .type import TensorType
+from .type import TensorType, Typed
 from .value import TensorValue
 
 __all__ = ["INPUT", "Graph", "Node", "current_graph"]
@@ -71,7 +73,8 @@ class Graph:
     ) -> None:
         """With `forward` (a module or any callable), the graph is built at once: `forward`
         is called on the inputs, then `args` and `kwargs`, inside the graph, and what it returns
-        (a value, a list or tuple of values, or None) becomes the outputs. Without `forward`,
+        (a value, any iterable of values such as a list or a generator, or None) becomes the
+        outputs. Without `forward`,
         `args` and `kwargs` are ignored, as MAX ignores them (its tests pass `output_types=`).
         MAX's own parameters are taken where ember has nothing for them to do: `path` (a saved
         MLIR graph), `custom_extensions` (Mojo kernels), `context`, `kernel_library` and
@@ -225,7 +228,12 @@ def current_graph() -> Graph:
 
 
 def _as_tuple(result: Any) -> tuple[Any, ...]:
-    return tuple(result) if isinstance(result, list | tuple) else (result,)
+    """`forward`'s outputs: the items of an iterable of them (a list, a tuple, a generator),
+    as MAX takes any; one value, weight or array is one output."""
+    one = (TensorValue, Typed, np.ndarray, np.generic, str, bytes)
+    if isinstance(result, one) or not isinstance(result, Iterable):
+        return (result,)
+    return tuple(result)
 
 
 def _short(t: TensorType) -> str:

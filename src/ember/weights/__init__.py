@@ -16,7 +16,7 @@ from pathlib import Path
 from .data import WeightData
 from .errors import CheckpointError
 
-__all__ = ["Checkpoint", "CheckpointError", "WeightData", "load"]
+__all__ = ["Checkpoint", "CheckpointError", "WeightData", "checkpoint_file", "load"]
 
 
 class Checkpoint(dict):
@@ -50,6 +50,7 @@ def load(path: str | os.PathLike) -> Checkpoint:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
+    path = checkpoint_file(path)
     if path.is_file() and _is_gguf(path):
         from .gguf_weights import gguf_weights
 
@@ -62,6 +63,29 @@ def load(path: str | os.PathLike) -> Checkpoint:
         f"{str(path)!r} is neither a GGUF file nor safetensors (a .safetensors file, its "
         "index .json, or a model folder)"
     )
+
+
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """`path`, or the one GGUF file of the folder `path` when the folder holds no safetensors
+    (a model folder of a GGUF, as a Hugging Face folder is one of safetensors).
+
+    Raises:
+        CheckpointError: the folder holds several GGUF files and no safetensors (name one), or
+            no checkpoint at all.
+    """
+    path = Path(path)
+    if not path.is_dir() or any(path.glob("*.safetensors")) or any(path.glob("*.index.json")):
+        return path  # the safetensors reader names what such a folder lacks
+    found = sorted(path.glob("*.gguf"))
+    if len(found) > 1:
+        names = ", ".join(f.name for f in found)
+        raise CheckpointError(f"{str(path)!r} holds several GGUF files ({names}); name one")
+    if not found:
+        raise CheckpointError(
+            f"folder {str(path)!r} holds no checkpoint: no .gguf file and no .safetensors file "
+            "or index"
+        )
+    return found[0]
 
 
 def _is_gguf(path: Path) -> bool:
