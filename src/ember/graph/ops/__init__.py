@@ -4,6 +4,7 @@ from . import allreduce
 from .allgather import allgather
 from .argmax import argmax
 from .argmin import argmin
+from .argsort import argsort
 from .axis import AxisError
 from .broadcast_to import broadcast_to
 from .cast import cast
@@ -11,6 +12,7 @@ from .check_indices import check_indices
 from .comparison import equal, greater, greater_equal, less, less_equal, not_equal
 from .concat import concat
 from .constant import TensorValueLike, as_value, constant
+from .cumsum import cumsum
 from .dequantize import dequantize
 from .distributed_broadcast import distributed_broadcast
 from .elementwise import abs, add, div, floor_div, max, min, mod, mul, negate, pow, sub
@@ -41,7 +43,7 @@ from .slice import slice_tensor
 from .softmax import logsoftmax, softmax
 from .squeeze import squeeze, unsqueeze
 from .stack import stack
-from .top_k import top_k
+from .top_k import bottom_k, top_k
 from .transfer import transfer_to
 from .transpose import permute, transpose
 from .unary import (
@@ -78,8 +80,10 @@ __all__ = [
     "allreduce",
     "argmax",
     "argmin",
+    "argsort",
     "as_value",
     "atanh",
+    "bottom_k",
     "broadcast_to",
     "cast",
     "ceil",
@@ -88,6 +92,7 @@ __all__ = [
     "concat",
     "constant",
     "cos",
+    "cumsum",
     "dequantize",
     "distributed_broadcast",
     "div",

@@ -1,5 +1,6 @@
 """`top_k(input, k, axis)`: the `k` largest values along an axis, largest first, with their
-indices; equal values in index order.
+indices; equal values in index order. `bottom_k`, MAX's other half, is the same op keeping
+the `k` smallest, smallest first.
 
 >>> import numpy as np
 >>> from ember.graph import Graph
@@ -24,7 +25,7 @@ from ..value import TensorValue
 from .argmax import ranked_value
 from .axis import normalize_axis
 
-__all__ = ["TOP_K", "TOP_K_DTYPES", "k_beyond_axis_error", "top_k"]
+__all__ = ["TOP_K", "TOP_K_DTYPES", "bottom_k", "k_beyond_axis_error", "top_k"]
 
 TOP_K = Op("top_k")
 
@@ -46,19 +47,37 @@ def top_k(input: Any, k: int, axis: int = -1) -> tuple[TensorValue, TensorValue]
         ValueError: `k` is outside `[1, size]` for the axis's static size.
         AxisError: `axis` is out of range for `input`.
     """
-    value = ranked_value("top_k", input, floats_only=True)
+    return _kept(input, k, axis, largest=True)
+
+
+def bottom_k(input: Any, k: int, axis: int = -1) -> tuple[TensorValue, TensorValue]:
+    """`(values, indices)`: the `k` smallest values along `axis`, sorted smallest first, and
+    their int64 indices, as `top_k` ranks them: ties to the lowest index, NaN above every
+    number (so kept last, only when fewer numbers remain), -0.0 equal to 0.0.
+
+    Raises:
+        TypeError: `input` is not float32, bfloat16 or float16, or `k` is not an int.
+        ValueError: `k` is outside `[1, size]` for the axis's static size.
+        AxisError: `axis` is out of range for `input`.
+    """
+    return _kept(input, k, axis, largest=False)
+
+
+def _kept(input: Any, k: int, axis: int, largest: bool) -> tuple[TensorValue, TensorValue]:
+    name = "top_k" if largest else "bottom_k"
+    value = ranked_value(name, input, floats_only=True)
     if value.dtype not in TOP_K_DTYPES:
         raise TypeError(
-            f"top_k: takes one of {', '.join(repr(d) for d in TOP_K_DTYPES)}, got "
+            f"{name}: takes one of {', '.join(repr(d) for d in TOP_K_DTYPES)}, got "
             f"{value.dtype!r} (cast it first)"
         )
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"top_k: k must be an int, got {k!r}")
-    axis = normalize_axis("top_k", axis, value.rank)
+        raise TypeError(f"{name}: k must be an int, got {k!r}")
+    axis = normalize_axis(name, axis, value.rank)
     size = value.shape[axis]
     if k < 1 or (isinstance(size, StaticDim) and k > int(size)):
         raise ValueError(
-            f"top_k: k must be in [1, {size}] (axis {axis} of {value.shape}), got {k}: k ({k}) "
+            f"{name}: k must be in [1, {size}] (axis {axis} of {value.shape}), got {k}: k ({k}) "
             f"cannot be larger than dimension size along axis {axis}"
         )
     shape = list(value.shape)
@@ -67,7 +86,7 @@ def top_k(input: Any, k: int, axis: int = -1) -> tuple[TensorValue, TensorValue]
         TensorType(value.dtype, shape, value.device),
         TensorType(DType.int64, shape, value.device),
     ]
-    attrs = {"k": int(k), "axis": axis}
+    attrs = {"k": int(k), "axis": axis, "largest": largest}
     values, indices = current_graph().add_node(TOP_K, [value], attrs, results)
     return values, indices
 

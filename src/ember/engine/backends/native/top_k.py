@@ -1,6 +1,7 @@
 """Native lowering of `top_k`, exact at ties: values become int32 keys in their order, a
 partition finds each row's k-th largest key, and the few keys at or above it are sorted by key,
-then by index, so that no tie is left to chance (on the k-th boundary included)."""
+then by index, so that no tie is left to chance (on the k-th boundary included). `bottom_k`
+ranks the keys' complements: the same order reversed, ties still to the lower index."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ __all__ = ["lower_top_k", "order_keys", "top_k_ids"]
 
 @lowers(TOP_K)
 def lower_top_k(ctx: LoweringContext, node: Node) -> StepFn:
-    k, axis = node.attrs["k"], node.attrs["axis"]
+    k, axis, largest = node.attrs["k"], node.attrs["axis"], node.attrs["largest"]
 
     def run(rt, slot, x):
         moved = np.moveaxis(x, axis, -1)
@@ -24,7 +25,8 @@ def lower_top_k(ctx: LoweringContext, node: Node) -> StepFn:
         if k > size:
             raise k_beyond_axis_error(k, axis, x.shape)
         rows = moved.reshape(-1, size)
-        ids = top_k_ids(order_keys(rows), k)
+        keys = order_keys(rows)
+        ids = top_k_ids(keys if largest else ~keys, k)
         values = np.take_along_axis(rows, ids, axis=-1)
         shape = (*moved.shape[:-1], k)
         return (
@@ -49,10 +51,15 @@ def top_k_ids(keys: np.ndarray, k: int) -> np.ndarray:
 
 
 def order_keys(values: np.ndarray) -> np.ndarray:
-    """int32 keys in the order of float `values` (float32 or narrower): -0.0 equal to 0.0, and
-    every NaN equal to every other and above +inf."""
-    wide = values.astype(np.float32)
-    wide = np.where(wide == 0, np.float32(0.0), wide)
-    bits = wide.view(np.int32)
-    keys = bits ^ ((bits >> 31) & np.int32(0x7FFF_FFFF))
-    return np.where(np.isnan(wide), np.int32(0x7FFF_FFFF), keys)
+    """Integer keys in the order of float `values`: int32 for float32 and narrower (widened
+    exactly), int64 for float64. -0.0 is equal to 0.0, and every NaN equal to every other and
+    above +inf."""
+    if values.dtype == np.float64:
+        wide, ints, shift = values, np.int64, 63
+    else:
+        wide, ints, shift = values.astype(np.float32), np.int32, 31
+    largest = np.iinfo(ints).max
+    wide = np.where(wide == 0, wide.dtype.type(0.0), wide)
+    bits = wide.view(ints)
+    keys = bits ^ ((bits >> shift) & ints(largest))
+    return np.where(np.isnan(wide), ints(largest), keys)

@@ -1,6 +1,6 @@
 """XLA lowering of `top_k`, on int32 keys in the values' order (-0.0 equal to 0.0, NaN above
 +inf): `lax.top_k` puts the lower index first among equal keys, so ties match the native
-backend's exactly."""
+backend's exactly. `bottom_k` ranks the keys' complements (the same order reversed)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def lower_top_k(ctx: LoweringContext, node: Node, x: jax.Array) -> tuple[jax.Arr
     moved = jnp.moveaxis(x, axis, -1)
     if k > moved.shape[-1]:  # shapes are static under jit: found at tracing
         raise k_beyond_axis_error(k, axis, x.shape)
-    _, ids = lax.top_k(order_keys(moved), k)
+    keys = order_keys(moved)
+    _, ids = lax.top_k(keys if node.attrs["largest"] else ~keys, k)
     values = jnp.take_along_axis(moved, ids, axis=-1)
     return jnp.moveaxis(values, -1, axis), jnp.moveaxis(ids.astype(jnp.int64), -1, axis)
 

@@ -1,0 +1,34 @@
+"""Native lowering of `cumsum`: numpy's running sum, one element after another, in the
+value's dtype (bfloat16 and float16 in float32)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ember.graph import Node
+from ember.graph.ops.cumsum import CUMSUM
+
+from .lowering import LoweringContext, StepFn, lowers
+
+__all__ = ["lower_cumsum"]
+
+
+@lowers(CUMSUM)
+def lower_cumsum(ctx: LoweringContext, node: Node) -> StepFn:
+    axis, exclusive, reverse = (node.attrs[k] for k in ("axis", "exclusive", "reverse"))
+    dtype = node.result_types[0].dtype.to_numpy()
+
+    def run(rt, slot, x):
+        narrow = x.dtype.kind not in "iu" and x.dtype.itemsize < 4
+        wide = x.astype(np.float32) if narrow else x
+        if reverse:
+            wide = np.flip(wide, axis)
+        sums = np.cumsum(wide, axis=axis, dtype=wide.dtype)
+        if exclusive:  # each sum moved one place on, from 0: no subtraction, no rounding
+            sums = np.roll(sums, 1, axis)
+            np.moveaxis(sums, axis, 0)[:1] = 0
+        if reverse:
+            sums = np.flip(sums, axis)
+        return np.ascontiguousarray(sums).astype(dtype, copy=False)
+
+    return run
