@@ -5,6 +5,7 @@ from .embedding_bag import EmbeddingBag
 from .embedding_bag_collection import EmbeddingBagCollection
 from .lm_head import LMHead
 from .module import Module
+from .norm import LayerNorm, RMSNorm
 
 __all__ = [
     "Embedding",
@@ -12,6 +13,8 @@ __all__ = [
     "EmbeddingBagCollection",
     "EmbeddingV2",
     "LMHead",
+    "LayerNorm",
     "Module",
+    "RMSNorm",
     "VocabParallelEmbedding",
 ]
