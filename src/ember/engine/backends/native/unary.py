@@ -8,31 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ember.graph import Node
-from ember.graph.ops.unary import (
-    ACOS,
-    ATANH,
-    CEIL,
-    COS,
-    ERF,
-    EXP,
-    FLOOR,
-    GELU,
-    GELU_QUICK,
-    GELU_TANH,
-    IS_INF,
-    IS_NAN,
-    LOG,
-    LOG1P,
-    RELU,
-    ROUND,
-    RSQRT,
-    SIGMOID,
-    SILU,
-    SIN,
-    SQRT,
-    TANH,
-    TRUNC,
-)
+from ember.graph.ops import unary as op
 
 from .kernels.special import erf, erfc
 from .lowering import LoweringContext, StepFn, lowers
@@ -47,27 +23,27 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 FLOAT64_FUNCTIONS = {
-    EXP: np.exp,
-    LOG: np.log,
-    LOG1P: np.log1p,
-    SQRT: np.sqrt,
-    RSQRT: lambda x: 1 / np.sqrt(x),
-    TANH: np.tanh,
-    ATANH: np.arctanh,
-    SIN: np.sin,
-    COS: np.cos,
-    ACOS: np.arccos,
-    ERF: erf,
-    FLOOR: np.floor,
-    CEIL: np.ceil,
-    ROUND: np.rint,  # halves to even
-    TRUNC: np.trunc,
-    SIGMOID: _sigmoid,
-    SILU: lambda x: x * _sigmoid(x),
-    GELU: lambda x: 0.5 * x * erfc(-x * np.sqrt(0.5)),  # erfc: no cancellation below 0
+    op.EXP: np.exp,
+    op.LOG: np.log,
+    op.LOG1P: np.log1p,
+    op.SQRT: np.sqrt,
+    op.RSQRT: lambda x: 1 / np.sqrt(x),
+    op.TANH: np.tanh,
+    op.ATANH: np.arctanh,
+    op.SIN: np.sin,
+    op.COS: np.cos,
+    op.ACOS: np.arccos,
+    op.ERF: erf,
+    op.FLOOR: np.floor,
+    op.CEIL: np.ceil,
+    op.ROUND: np.rint,  # halves to even
+    op.TRUNC: np.trunc,
+    op.SIGMOID: _sigmoid,
+    op.SILU: lambda x: x * _sigmoid(x),
+    op.GELU: lambda x: 0.5 * x * erfc(-x * np.sqrt(0.5)),  # erfc: no cancellation below 0
     # 0.5 * (1 + tanh(u)) is sigmoid(2 u), which keeps its digits where tanh(u) nears -1
-    GELU_TANH: lambda x: x * _sigmoid(2 * _SQRT_2_OVER_PI * (x + 0.044715 * x**3)),
-    GELU_QUICK: lambda x: x * _sigmoid(1.702 * x),
+    op.GELU_TANH: lambda x: x * _sigmoid(2 * _SQRT_2_OVER_PI * (x + 0.044715 * x**3)),
+    op.GELU_QUICK: lambda x: x * _sigmoid(1.702 * x),
 }
 """Each float function, on float64 arrays."""
 
@@ -84,7 +60,7 @@ def lower_unary(ctx: LoweringContext, node: Node) -> StepFn:
     return run
 
 
-@lowers(RELU)
+@lowers(op.RELU)
 def lower_relu(ctx: LoweringContext, node: Node) -> StepFn:
     dtype = node.result_types[0].dtype.to_numpy()
 
@@ -97,9 +73,9 @@ def lower_relu(ctx: LoweringContext, node: Node) -> StepFn:
     return run
 
 
-@lowers(IS_NAN, IS_INF)
+@lowers(op.IS_NAN, op.IS_INF)
 def lower_predicate(ctx: LoweringContext, node: Node) -> StepFn:
-    test = np.isnan if node.op is IS_NAN else np.isinf
+    test = np.isnan if node.op is op.IS_NAN else np.isinf
 
     def run(rt, slot, x):
         if x.dtype.kind in "biu":

@@ -11,31 +11,7 @@ import numpy as np
 from jax import lax
 
 from ember.graph import Node
-from ember.graph.ops.unary import (
-    ACOS,
-    ATANH,
-    CEIL,
-    COS,
-    ERF,
-    EXP,
-    FLOOR,
-    GELU,
-    GELU_QUICK,
-    GELU_TANH,
-    IS_INF,
-    IS_NAN,
-    LOG,
-    LOG1P,
-    RELU,
-    ROUND,
-    RSQRT,
-    SIGMOID,
-    SILU,
-    SIN,
-    SQRT,
-    TANH,
-    TRUNC,
-)
+from ember.graph.ops import unary as op
 
 from .lowering import LoweringContext, lowers
 
@@ -44,26 +20,26 @@ __all__ = ["FLOAT_FUNCTIONS", "lower_predicate", "lower_relu", "lower_unary"]
 _SQRT_2_OVER_PI = float(np.sqrt(2 / np.pi))
 
 FLOAT_FUNCTIONS = {
-    EXP: jnp.exp,
-    LOG: jnp.log,
-    LOG1P: jnp.log1p,
-    SQRT: jnp.sqrt,
-    RSQRT: lax.rsqrt,
-    TANH: jnp.tanh,
-    ATANH: jnp.arctanh,
-    SIN: jnp.sin,
-    COS: jnp.cos,
-    ACOS: jnp.arccos,
-    ERF: lax.erf,
-    FLOOR: jnp.floor,
-    CEIL: jnp.ceil,
-    ROUND: jnp.round,  # halves to even
-    TRUNC: jnp.trunc,
-    SIGMOID: lax.logistic,
-    SILU: lambda x: x * lax.logistic(x),
-    GELU: lambda x: 0.5 * x * lax.erfc(-x * np.sqrt(0.5).astype(x.dtype)),
-    GELU_TANH: lambda x: x * lax.logistic(2 * _SQRT_2_OVER_PI * (x + 0.044715 * x**3)),
-    GELU_QUICK: lambda x: x * lax.logistic(1.702 * x),
+    op.EXP: jnp.exp,
+    op.LOG: jnp.log,
+    op.LOG1P: jnp.log1p,
+    op.SQRT: jnp.sqrt,
+    op.RSQRT: lax.rsqrt,
+    op.TANH: jnp.tanh,
+    op.ATANH: jnp.arctanh,
+    op.SIN: jnp.sin,
+    op.COS: jnp.cos,
+    op.ACOS: jnp.arccos,
+    op.ERF: lax.erf,
+    op.FLOOR: jnp.floor,
+    op.CEIL: jnp.ceil,
+    op.ROUND: jnp.round,  # halves to even
+    op.TRUNC: jnp.trunc,
+    op.SIGMOID: lax.logistic,
+    op.SILU: lambda x: x * lax.logistic(x),
+    op.GELU: lambda x: 0.5 * x * lax.erfc(-x * np.sqrt(0.5).astype(x.dtype)),
+    op.GELU_TANH: lambda x: x * lax.logistic(2 * _SQRT_2_OVER_PI * (x + 0.044715 * x**3)),
+    op.GELU_QUICK: lambda x: x * lax.logistic(1.702 * x),
 }
 """Each float function, on float32 or float64 arrays."""
 
@@ -74,7 +50,7 @@ def lower_unary(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
     return FLOAT_FUNCTIONS[node.op](wide).astype(x.dtype)
 
 
-@lowers(RELU)
+@lowers(op.RELU)
 def lower_relu(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
     keep = x > 0
     if jnp.issubdtype(x.dtype, jnp.inexact):
@@ -82,8 +58,8 @@ def lower_relu(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
     return jnp.where(keep, x, jnp.zeros((), x.dtype))
 
 
-@lowers(IS_NAN, IS_INF)
+@lowers(op.IS_NAN, op.IS_INF)
 def lower_predicate(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         return jnp.zeros(x.shape, jnp.bool_)
-    return (jnp.isnan if node.op is IS_NAN else jnp.isinf)(x)
+    return (jnp.isnan if node.op is op.IS_NAN else jnp.isinf)(x)
