@@ -25,6 +25,7 @@ def test_readme_python_example_runs():
     np.testing.assert_allclose(values, np.take_along_axis(logits, ids, 1), rtol=1e-5)  # swap
     fifth = np.sort(logits, axis=1)[:, -5]
     assert (np.diff(values, axis=1) <= 0).all() and (values[:, -1] >= fifth * (1 - 1e-5)).all()
+    _check_sampling(namespace)
     items, categories = namespace["tables"]["items"], namespace["tables"]["categories"]
     want = [  # sample 0, then 1: item, history (sums of items), category (mean of categories)
         [items[[4, 9]].sum(0), items[[1, 2, 3]].sum(0), categories[[7]].mean(0)],
@@ -36,6 +37,26 @@ def test_readme_python_example_runs():
         "history": (16, 32),
         "category": (32, 40),
     }
+
+
+def _check_sampling(namespace):
+    """The README's sampler: top-40 candidates, softmax at temperature 0.8, the likeliest
+    whose mass before them is under 0.9 kept, renormalized; a drawn id among those kept."""
+    p, candidates = namespace["p"], namespace["candidates"]
+    logits = namespace["hidden"].astype(np.float64) @ namespace["table"].T.astype(np.float64)
+    assert p.shape == candidates.shape == (3, 40)
+    chosen = np.take_along_axis(logits, candidates, 1)
+    assert (np.diff(chosen, axis=1) <= 1e-5 * np.abs(chosen[:, :1])).all()  # largest first
+    scaled = np.exp((chosen - chosen[:, :1]) / 0.8)
+    probs = scaled / scaled.sum(axis=1, keepdims=True)
+    ahead = np.cumsum(probs, axis=1) - probs
+    kept = np.where(ahead < 0.9, probs, 0.0)
+    clear = (np.abs(ahead - 0.9) > 1e-4).all(axis=1)  # rows with no candidate on the edge
+    assert clear.any() and ((p > 0).sum(axis=1) > 1).all()  # several kept: top-p at work
+    np.testing.assert_allclose(p[clear], (kept / kept.sum(1, keepdims=True))[clear], atol=1e-5)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    for row_p, row_ids, drawn in zip(p, candidates, namespace["next_ids"], strict=True):
+        assert drawn in row_ids[row_p > 0].tolist()
 
 
 def test_readme_checkpoint_example_runs_and_binds_quietly(tmp_path, monkeypatch):
