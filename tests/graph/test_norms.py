@@ -123,16 +123,13 @@ def test_rms_norm_float32_and_zero_rows(session, backend):
 
 def test_norm_errors_at_build():
     with Graph("e", input_types=[TensorType(DType.float32, ["t", 8]),
-                                 TensorType(DType.float32, ["t", "h"]),
                                  TensorType(DType.int32, ["t", 8])]) as g:  # fmt: skip
-        x, symbolic, ints = g.inputs
+        x, ints = g.inputs
         ones = np.ones(8, np.float32)
         with pytest.raises(ValueError, match=r"must be \[8\]"):
             ops.layer_norm(x, np.ones(7, np.float32), ones, 1e-5)
         with pytest.raises(ValueError, match="beta"):
             ops.layer_norm(x, ones, np.ones((1, 8), np.float32), 1e-5)
-        with pytest.raises(ValueError, match="rebind"):
-            ops.rms_norm(symbolic, ones, 1e-6)
         with pytest.raises(GraphTypeError, match="floats"):
             ops.rms_norm(x, np.ones(8, np.int32), 1e-6)
         with pytest.raises(ValueError, match="positive"):
@@ -143,3 +140,62 @@ def test_norm_errors_at_build():
             ops.layer_norm(ints, ones, ones, 1e-5)
         with pytest.raises(ValueError, match="scalar"):
             ops.rms_norm(np.float32(1.0), ones[:1], 1e-6)
+
+
+def test_a_symbolic_last_dimension_is_checked_at_execution(session):
+    """As MAX does, a static weight meets a symbolic dimension at build; at execution a
+    mismatch is one clear error on every backend, never a broadcast or a crash."""
+    weight = np.ones(6, np.float32)
+    with Graph("n", input_types=[TensorType(DType.float32, ["t", "h"])]) as g:
+        x = g.inputs[0]
+        g.output(ops.rms_norm(x, weight, 1e-6), ops.layer_norm(x, weight, weight, 1e-5))
+    model = session.load(g)
+    x = np.arange(12, dtype=np.float32).reshape(2, 6)
+    rms, layer = (r.to_numpy() for r in model.execute(x))
+    np.testing.assert_allclose(rms, _normalized(x, 1e-6), rtol=1e-6)
+    np.testing.assert_allclose(layer, _layer_norm_reference(x, 1.0, 1.0, 1e-5), rtol=1e-6)
+    with pytest.raises(
+        ValueError, match="weight has 6 values, and the input's last dimension is 5"
+    ):
+        model.execute(np.ones((2, 5), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, BF16])
+def test_constant_and_huge_rows(session, dtype):
+    """A row of one value gives beta exactly (its variance is 0, not an ulp squared); rows of
+    values near float32's largest neither overflow nor vanish."""
+    beta = np.linspace(-1, 1, 7).astype(np.float32)
+    gamma = np.full(7, 3.0, np.float32)
+    rows = np.array([[1000.0] * 7, [3.25] * 7, [1e30, -2e30, 3e30, 0, 1e29, -1e30, 2e30]])
+    x = rows.astype(dtype)
+    got = _run(session, lambda v: ops.layer_norm(v, gamma, beta, 1e-12), x)
+    assert (
+        got[:2].astype(np.float32).tolist() == [beta.astype(dtype).astype(np.float32).tolist()] * 2
+    )
+    want = _layer_norm_reference(x[2:], gamma.astype(np.float64), beta.astype(np.float64), 1e-12)
+    np.testing.assert_allclose(
+        got[2:].astype(np.float64), want, rtol=2**-6 if dtype is BF16 else 1e-5
+    )
+    rms = _run(session, lambda v: ops.rms_norm(v, np.ones(7, np.float32), 1e-6), x[2:])
+    np.testing.assert_allclose(
+        rms.astype(np.float64), _normalized(x[2:], 0.0), rtol=2**-6 if dtype is BF16 else 1e-5
+    )
+
+
+def test_norm_arguments_are_checked():
+    with Graph("e", input_types=[TensorType(DType.float32, [2, 4])]) as g:
+        x, ones = g.inputs[0], np.ones(4, np.float32)
+        for epsilon in ("1e-5", None, True):
+            with pytest.raises(TypeError, match="epsilon must be a number"):
+                ops.layer_norm(x, ones, ones, epsilon)
+        for epsilon in (np.inf, np.nan):
+            with pytest.raises(ValueError, match="epsilon must be finite"):
+                ops.rms_norm(x, ones, epsilon)
+        with pytest.raises(TypeError, match="weight_offset must be a number"):
+            ops.rms_norm(x, ones, 1e-6, weight_offset="1")
+        with pytest.raises(ValueError, match="weight_offset must be finite"):
+            ops.rms_norm(x, ones, 1e-6, weight_offset=np.nan)
+        with pytest.raises(TypeError, match="multiply_before_cast must be a bool"):
+            ops.rms_norm(x, ones, 1e-6, multiply_before_cast="no")
+        with pytest.raises(GraphTypeError, match="float"):
+            ops.layer_norm(x.cast(DType.int32), ones, ones, 1e-5)

@@ -130,7 +130,7 @@ EDGES = {
     "rsqrt": ([0.0, np.inf, -1.0, 4.0], [np.inf, 0.0, np.nan, 0.5]),
     "tanh": ([np.inf, -np.inf, 0.0, np.nan], [1.0, -1.0, 0.0, np.nan]),
     "atanh": ([1.0, -1.0, 2.0, 0.0], [np.inf, -np.inf, np.nan, 0.0]),
-    "acos": ([2.0, 1.0, -1.0], [np.nan, 0.0, np.float32(math.pi)]),
+    "acos": ([2.0, 1.0, -1.5, np.nan], [0.0, 0.0, np.float32(math.pi), np.nan]),  # clamped
     "sin": ([np.inf, 0.0], [np.nan, 0.0]),
     "cos": ([-np.inf, 0.0], [np.nan, 1.0]),
     "erf": ([np.inf, -np.inf, 0.0], [1.0, -1.0, 0.0]),
@@ -281,3 +281,21 @@ def test_errors_at_build():
             ops.logsoftmax(ints.cast(DType.float32), axis=1)
         with pytest.raises(ValueError, match="scalar"):
             ops.softmax(np.float32(1.0))
+
+
+def test_rank_0_predicates_and_bfloat16_nan_payloads(session):
+    """A scalar's predicate is an array a DLPack consumer takes; bfloat16 NaNs of any payload
+    pass relu and the predicates without numpy's warnings."""
+    nan = _run(session, ops.is_nan, np.array(np.nan, np.float32))
+    assert nan.shape == () and bool(nan)
+    with Graph("s", input_types=[TensorType(DType.float32, [])]) as g:
+        g.output(ops.is_inf(g.inputs[0]))
+    result = session.load(g).execute(np.array(np.inf, np.float32))[0]
+    assert np.from_dlpack(result).tolist() is True
+    payloads = np.array([0x7FC0, 0xFF81, 0x7F81, 0x3F80], np.uint16).view(ml_dtypes.bfloat16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        relu = _run(session, ops.relu, payloads)
+        flags = _run(session, ops.is_nan, payloads)
+    assert np.isnan(relu[:3].astype(np.float32)).all() and relu[3] == 1
+    assert flags.tolist() == [True, True, True, False]

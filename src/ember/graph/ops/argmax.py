@@ -15,6 +15,7 @@ from typing import Any
 from ember.dtype import DType
 
 from ..dim import StaticDim
+from ..errors import GraphTypeError
 from ..graph import current_graph
 from ..op import Op
 from ..type import TensorType
@@ -52,12 +53,13 @@ def ranked_value(op: str, x: Any, *, floats_only: bool) -> TensorValue:
     unless `floats_only`).
 
     Raises:
-        TypeError: `x` is not a float when `floats_only`.
+        GraphTypeError: `x` is not a float when `floats_only` (a `TypeError`, and MAX's
+            `ValueError`).
         ValueError: `x` is a scalar.
     """
     value = as_value(x)
     if floats_only and not value.dtype.is_float():
-        raise TypeError(f"{op}: takes a float value, got {value.dtype!r}")
+        raise GraphTypeError(f"{op}: takes a float value, got {value.dtype!r}")
     if value.rank == 0:
         raise ValueError(f"{op}: takes a value of rank 1 or more, got a scalar")
     return value

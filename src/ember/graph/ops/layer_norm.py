@@ -10,16 +10,23 @@ their sample variance, as torch's).
 ([Dim('tokens'), Dim(384)], bfloat16)
 
 Natively the axis is reduced in float64 and the result rounded once to `input`'s dtype; on
-`xla` in float32 (float64 stays float64). Either is more exact than MAX's reduction in the
-input's own dtype. A row of one value gives `beta`.
+`xla` in float32 (float64 stays float64), within `2**-19 * (|gamma * x_hat| + |beta| + 1)`
+of the exact value (`x_hat` the normalized value). Either is more exact than MAX's reduction
+in the input's own dtype. A row of one value gives `beta` exactly, and rows near float32's
+largest values neither overflow nor vanish (each is scaled by a power of two first).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
+
+import numpy as np
 
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
+from ..dim import StaticDim
 from ..errors import GraphTypeError
 from ..graph import current_graph
 from ..op import Op
@@ -29,14 +36,15 @@ from .argmax import ranked_value
 from .constant import as_value
 from .transfer import transfer_to
 
-__all__ = ["LAYER_NORM", "layer_norm", "per_feature"]
+__all__ = ["LAYER_NORM", "features_error", "finite_number", "layer_norm", "per_feature"]
 
 LAYER_NORM = Op("layer_norm")
 
 
 def per_feature(op: str, what: str, vector: Any, x: TensorValue) -> TensorValue:
     """`vector` as a float value of shape `(x.shape[-1],)` on `x`'s device (an array is put
-    there; a graph value must live there).
+    there; a graph value must live there). Where either size is symbolic, as MAX does, the two
+    are compared at execution (`features_error`).
 
     Raises:
         ValueError: its shape is not that, or the graph value lives on another device.
@@ -47,10 +55,12 @@ def per_feature(op: str, what: str, vector: Any, x: TensorValue) -> TensorValue:
         value = transfer_to(value, x.device)
     if not value.dtype.is_float():
         raise GraphTypeError(f"{op}: {what} must be floats, got {value.dtype!r}")
-    if value.rank != 1 or value.shape[0] != x.shape[-1]:
+    size, last = (value.shape[0] if value.rank == 1 else None), x.shape[-1]
+    static = isinstance(size, StaticDim) and isinstance(last, StaticDim)
+    if value.rank != 1 or (static and size != last):
         raise ValueError(
-            f"{op}: {what} of shape {value.shape} does not match the last dimension of the "
-            f"input {x.shape}: it must be [{x.shape[-1]}] (rebind a symbolic one to match)"
+            f"{op}: {what} of shape {value.shape} does not match dimension of reduction, the "
+            f"input's last dimension ({x.shape}): it must be [{last}]"
         )
     if value.device != x.device:
         raise ValueError(
@@ -60,6 +70,29 @@ def per_feature(op: str, what: str, vector: Any, x: TensorValue) -> TensorValue:
     return value
 
 
+def finite_number(op: str, name: str, value: Any) -> float:
+    """`value` as a float, where it is a finite real number.
+
+    Raises:
+        TypeError: it is not a number (a bool is not one here).
+        ValueError: it is inf or NaN.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{op}: {name} must be finite, got {value!r}")
+    return float(value)
+
+
+def features_error(op: str, what: str, size: int, last: int) -> ValueError:
+    """The error for a `what` whose size, or the input's last dimension, was symbolic and
+    differs at execution (each backend's lowering raises it)."""
+    return ValueError(
+        f"{op}: {what} has {size} values, and the input's last dimension is {last} at this "
+        "execution: they must be equal"
+    )
+
+
 def layer_norm(input: Any, gamma: Any, beta: Any, epsilon: float) -> TensorValue:
     """Normalize each slice along the last axis to mean 0 and variance 1, then scale by
     `gamma` and shift by `beta` (each of shape `(input.shape[-1],)`, any float dtype).
@@ -67,13 +100,14 @@ def layer_norm(input: Any, gamma: Any, beta: Any, epsilon: float) -> TensorValue
     Raises:
         TypeError: `input` is not a float value.
         ValueError: `input` is a scalar; `gamma` or `beta` does not match its last dimension
-            or lives on another device; `epsilon` is not positive.
+            or lives on another device; `epsilon` is not positive and finite.
         GraphTypeError: `gamma` or `beta` are not floats.
     """
     x = ranked_value("layer_norm", input, floats_only=True)
     scale = per_feature("layer_norm", "gamma", gamma, x)
     shift = per_feature("layer_norm", "beta", beta, x)
+    epsilon = finite_number("layer_norm", "epsilon", epsilon)
     if not epsilon > 0:
         raise ValueError(f"layer_norm: epsilon must be positive, got {epsilon!r}")
-    attrs = {"epsilon": float(epsilon)}
+    attrs = {"epsilon": epsilon}
     return current_graph().add_node(LAYER_NORM, [x, scale, shift], attrs, [x.type])[0]

@@ -14,15 +14,18 @@ How each backend computes (the tests hold them to it):
 - `floor`, `ceil`, `round` (half to even, as numpy, torch and JAX), `trunc`, `sqrt`, `relu`,
   `is_nan` and `is_inf` are exact: the same bits on every backend.
 - The others round a value near the exact one. Natively a float32 or narrower input is
-  computed in float64 and rounded once to its dtype (the correctly rounded result, but for
-  ties of the double rounding). On `xla` it is computed in float32: the math functions within
+  computed in float64 and rounded once to its dtype (bfloat16 and float8 included: not
+  through float32). On `xla` it is computed in float32: the math functions within
   8 units in the last place of the exact result; the activations, whose arguments are
   rounded to float32 first (`x / sqrt 2` for `gelu`), within 8 units plus 4 per unit of
   their condition number `|x f'(x) / f(x)|` (`gelu(-10)`: about 400). float64 inputs are
   computed in float64 on both. `silu` and `gelu` of -inf are NaN (`-inf * 0`), as in torch
   and JAX.
-- On `xla` on a CPU, subnormal inputs and results count as zero (XLA's CPU code flushes
-  them), as in its comparisons.
+- On `xla` on a CPU, subnormal inputs, results and intermediate values count as zero (XLA's
+  CPU code flushes them), as in its comparisons: `silu` below about -88, `gelu` below about
+  -13 and `gelu(approximate="quick")` below about -52 give -0.0 there, where the exact
+  result is a normal float32 under 1e-36. float64 on `xla` is XLA's own float64 arithmetic:
+  `log1p` and `atanh` within about 128 units in the last place, the others within 8.
 """
 
 from __future__ import annotations
@@ -168,7 +171,8 @@ def cos(x: Any) -> TensorValue:
 
 
 def acos(x: Any) -> TensorValue:
-    """The arc cosine, in `[0, pi]`; NaN outside `[-1, 1]`."""
+    """The arc cosine, in `[0, pi]`; `x` is clamped to `[-1, 1]` first, as MAX does (numpy and
+    torch give NaN outside it)."""
     return _of_floats(ACOS, x)
 
 

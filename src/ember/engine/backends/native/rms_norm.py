@@ -1,4 +1,5 @@
-"""Native lowering of `rms_norm`: in float64, rounded where MAX's variant rounds."""
+"""Native lowering of `rms_norm`: in float64 (each row first scaled by a power of two, exactly,
+so that no square overflows), rounded where MAX's variant rounds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import numpy as np
 from ember.graph import Node
 from ember.graph.ops.rms_norm import RMS_NORM
 
+from .layer_norm import checked_features, scaled_rows
 from .lowering import LoweringContext, StepFn, lowers
+from .rounding import rounded
 
 __all__ = ["lower_rms_norm"]
 
@@ -19,14 +22,16 @@ def lower_rms_norm(ctx: LoweringContext, node: Node) -> StepFn:
     dtype = node.result_types[0].dtype.to_numpy()
 
     def run(rt, slot, x, weight):
+        checked_features("rms_norm", x, weight=weight)
         if x.shape[-1] == 0:
             return np.empty(x.shape, dtype)
-        x = x.astype(np.float64)
         scale = weight.astype(np.float64) + offset
         with np.errstate(all="ignore"):  # a row of zeros with epsilon 0: NaN, as IEEE gives
-            normalized = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + epsilon)
+            v, exponent = scaled_rows(x.astype(np.float64))
+            mean_square = np.mean(v * v, axis=-1, keepdims=True)
+            normalized = v / np.sqrt(mean_square + np.ldexp(epsilon, -2 * exponent))
             if not wide_product:  # Llama's: rounded to the dtype before the weight
-                normalized = normalized.astype(dtype).astype(np.float64)
-            return (normalized * scale).astype(dtype)
+                normalized = rounded(normalized, dtype).astype(np.float64)
+            return rounded(normalized * scale, dtype)
 
     return run

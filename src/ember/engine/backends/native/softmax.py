@@ -9,6 +9,7 @@ from ember.graph import Node
 from ember.graph.ops.softmax import LOGSOFTMAX, SOFTMAX
 
 from .lowering import LoweringContext, StepFn, lowers
+from .rounding import rounded
 
 __all__ = ["lower_softmax"]
 
@@ -30,6 +31,6 @@ def lower_softmax(ctx: LoweringContext, node: Node) -> StepFn:
             else:
                 e = np.exp(shifted)
                 result = e / np.sum(e, axis=axis, keepdims=True)
-        return result.astype(dtype)
+        return rounded(result, dtype)
 
     return run

@@ -1,7 +1,7 @@
 """Native lowerings of the functions of one value (`graph/ops/unary.py`): a float value is
-computed in float64 (or its own float64) and rounded once to its dtype, so that float32 and
-narrower results are the correctly rounded ones (but for ties of the double rounding); IEEE
-results (inf, NaN) without numpy's warnings."""
+computed in float64 (or its own float64) and rounded once to its dtype (`rounding.rounded`), so
+that float32 and narrower results are the float64 result's nearest; IEEE results (inf, NaN)
+without numpy's warnings."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ember.graph.ops import unary as op
 
 from .kernels.special import erf, erfc
 from .lowering import LoweringContext, StepFn, lowers
+from .rounding import rounded
 
 __all__ = ["FLOAT64_FUNCTIONS", "lower_predicate", "lower_relu", "lower_unary"]
 
@@ -32,7 +33,7 @@ FLOAT64_FUNCTIONS = {
     op.ATANH: np.arctanh,
     op.SIN: np.sin,
     op.COS: np.cos,
-    op.ACOS: np.arccos,
+    op.ACOS: lambda x: np.arccos(np.clip(x, -1, 1)),  # clamped first, as MAX does
     op.ERF: erf,
     op.FLOOR: np.floor,
     op.CEIL: np.ceil,
@@ -55,7 +56,7 @@ def lower_unary(ctx: LoweringContext, node: Node) -> StepFn:
 
     def run(rt, slot, x):
         with np.errstate(all="ignore"):
-            return np.asarray(fn(x.astype(np.float64))).astype(dtype)
+            return rounded(fn(x.astype(np.float64)), dtype)
 
     return run
 
@@ -65,9 +66,10 @@ def lower_relu(ctx: LoweringContext, node: Node) -> StepFn:
     dtype = node.result_types[0].dtype.to_numpy()
 
     def run(rt, slot, x):
-        keep = x > 0
-        if x.dtype.kind not in "iu":
-            keep |= x != x  # NaN stays
+        with np.errstate(invalid="ignore"):  # bfloat16 NaN compared
+            keep = x > 0
+            if x.dtype.kind not in "iu":
+                keep |= x != x  # NaN stays
         return np.where(keep, x, np.zeros((), dtype))
 
     return run
@@ -80,6 +82,7 @@ def lower_predicate(ctx: LoweringContext, node: Node) -> StepFn:
     def run(rt, slot, x):
         if x.dtype.kind in "biu":
             return np.zeros(x.shape, np.bool_)
-        return test(x.astype(np.float64))
+        with np.errstate(invalid="ignore"):  # a NaN of bfloat16 widened
+            return np.asarray(test(x.astype(np.float64)))
 
     return run

@@ -29,7 +29,7 @@ FLOAT_FUNCTIONS = {
     op.ATANH: jnp.arctanh,
     op.SIN: jnp.sin,
     op.COS: jnp.cos,
-    op.ACOS: jnp.arccos,
+    op.ACOS: lambda x: jnp.arccos(jnp.clip(x, -1, 1)),  # clamped first, as MAX does
     op.ERF: lax.erf,
     op.FLOOR: jnp.floor,
     op.CEIL: jnp.ceil,
