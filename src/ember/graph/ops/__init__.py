@@ -1,6 +1,6 @@
 """Graph operations: each is a type rule that adds one node; backends execute them."""
 
-from . import allreduce
+from . import allreduce, random
 from .allgather import allgather
 from .argmax import argmax
 from .argmin import argmin
@@ -135,6 +135,7 @@ __all__ = [
     "pow",
     "prod",
     "qmatmul",
+    "random",
     "range",
     "rebind",
     "relu",

@@ -45,6 +45,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     transpose,
     unary,
 )
+from . import random as random_lowering  # noqa: F401 - not to shadow the stdlib's
 from . import range as range_lowering  # noqa: F401 - not to shadow the builtin
 from .buffer_pool import DEFAULT_MAX_IDLE_BYTES, BufferPool
 from .executable import NativeExecutable

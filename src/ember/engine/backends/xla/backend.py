@@ -50,6 +50,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     transpose,
     unary,
 )
+from . import random as random_lowering  # noqa: F401 - not to shadow the stdlib's
 from . import range as range_lowering  # noqa: F401 - not to shadow the builtin
 from .devices import accelerators, host_devices
 from .executable import XlaExecutable
