@@ -12,11 +12,11 @@ import warnings
 import ml_dtypes
 import numpy as np
 import pytest
+from conftest import assert_same_bits
 
 from ember.dtype import DType
 from ember.graph import Graph, TensorType, ops
 from ember.graph.errors import GraphTypeError
-from tests.conftest import assert_same_bits
 
 _C = math.sqrt(2 / math.pi)
 
