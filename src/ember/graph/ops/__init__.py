@@ -24,6 +24,7 @@ from .layer_norm import layer_norm
 from .logical import logical_and, logical_not, logical_or, logical_xor
 from .logsumexp import logsumexp
 from .matmul import matmul
+from .pad import pad
 from .qmatmul import qmatmul
 from .range import range
 from .rearrange import chunk, flatten, outer, split, tile
@@ -131,6 +132,7 @@ __all__ = [
     "negate",
     "not_equal",
     "outer",
+    "pad",
     "permute",
     "pow",
     "prod",

@@ -24,7 +24,7 @@ from .cast import cast
 from .constant import _constant_node, as_value
 from .promotion import promoted_dtype
 
-__all__ = ["broadcast_shapes", "elementwise_node", "operands"]
+__all__ = ["broadcast_shapes", "elementwise_node", "operands", "scalar_in"]
 
 
 def broadcast_shapes(a: Shape, b: Shape) -> Shape:
@@ -94,17 +94,28 @@ def _is_scalar(x: Any) -> bool:
 
 
 def _scalar(op: str, scalar: Any, like: TensorValue) -> TensorValue:
-    target = like.dtype.to_numpy()
-    if like.dtype.is_integral() and not float(scalar).is_integer():
+    value = scalar_in(op, scalar, like.dtype)
+    return _constant_node(current_graph(), value, like.device)
+
+
+def scalar_in(op: str, scalar: Any, dtype: DType) -> np.ndarray:
+    """A Python number as a rank-0 array of `dtype`, where it fits: an integer dtype takes
+    whole numbers in its range, bool 0 and 1; a float past a float dtype's range is inf, as
+    MAX promotes it.
+
+    Raises:
+        GraphTypeError: the number does not fit `dtype`.
+    """
+    target = dtype.to_numpy()
+    if dtype.is_integral() and not float(scalar).is_integer():
         raise GraphTypeError(
-            f"{op}: {scalar!r} is not an integer; it cannot combine with {like.dtype!r}"
+            f"{op}: {scalar!r} is not an integer; it cannot combine with {dtype!r}"
         )
-    if like.dtype is DType.bool and scalar not in (0, 1):
+    if dtype is DType.bool and scalar not in (0, 1):
         raise GraphTypeError(f"{op}: {scalar!r} is not a bool; it cannot combine with bool values")
-    if like.dtype.is_integral():
+    if dtype.is_integral():
         info = np.iinfo(target)
         if not info.min <= scalar <= info.max:
-            raise GraphTypeError(f"{op}: {scalar!r} does not fit {like.dtype!r}")
-    with np.errstate(over="ignore"):  # a float past the dtype's range is inf, as in MAX
-        value = np.asarray(scalar).astype(target)
-    return _constant_node(current_graph(), value, like.device)
+            raise GraphTypeError(f"{op}: {scalar!r} does not fit {dtype!r}")
+    with np.errstate(over="ignore"):
+        return np.asarray(scalar).astype(target)

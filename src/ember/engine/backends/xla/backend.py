@@ -36,6 +36,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     layer_norm,
     logsumexp,
     matmul,
+    pad,
     qmatmul,
     reduction,
     rms_norm,
