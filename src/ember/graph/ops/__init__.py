@@ -32,6 +32,7 @@ from .rebind import rebind
 from .reduction import reduce_mean as mean
 from .reduction import reduce_prod as prod
 from .reduction import reduce_sum as sum
+from .repeat_interleave import repeat_interleave
 from .reshape import reshape
 from .rms_norm import rms_norm
 from .select import select, where
@@ -141,6 +142,7 @@ __all__ = [
     "range",
     "rebind",
     "relu",
+    "repeat_interleave",
     "reshape",
     "rms_norm",
     "round",

@@ -34,6 +34,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     pad,
     qmatmul,
     reduction,
+    repeat_interleave,
     rms_norm,
     shape,
     shape_to_tensor,

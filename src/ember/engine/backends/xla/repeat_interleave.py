@@ -1,0 +1,35 @@
+"""XLA lowering of `repeat_interleave`: `jax.numpy.repeat` to the size the graph declares
+(shapes are static under jit); a counts value is checked on the device, and raises after
+the segment runs."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ember.graph import Node
+from ember.graph.ops.repeat_interleave import REPEAT_INTERLEAVE, repeats_error
+
+from .lowering import LoweringContext, lowers
+
+__all__ = ["lower_repeat_interleave"]
+
+
+@lowers(REPEAT_INTERLEAVE)
+def lower_repeat_interleave(
+    ctx: LoweringContext, node: Node, x: jax.Array, *rest: jax.Array
+) -> jax.Array:
+    """Inputs past the counts only order the node after those that bind `out_dim`."""
+    axis = node.attrs["axis"]
+    if "repeats" in node.attrs:
+        return jnp.repeat(x, node.attrs["repeats"], axis)
+    size, expected = x.shape[axis], node.attrs["out_dim"].evaluate(ctx.bindings)
+    counts = rest[0]
+    counts = jnp.broadcast_to(counts, (size,)) if counts.ndim == 0 else counts
+    if counts.shape[0] != size:  # found at tracing
+        raise repeats_error(0, expected, counts.shape[0], size)
+    wide = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    counts = counts.astype(wide)
+    total = jnp.where((counts < 0).any(), -1, counts.sum())
+    ctx.require(total == expected, [total, expected], lambda facts: repeats_error(*facts))
+    return jnp.repeat(x, jnp.maximum(counts, 0), axis, total_repeat_length=expected)

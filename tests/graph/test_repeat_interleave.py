@@ -1,0 +1,87 @@
+"""MAX's `repeat_interleave` on every backend, against Python's own repetition: int repeats
+on any axis (and flattened), counts per element with zeros, TorchRec's lengths made into
+each id's bag, and every count that does not fit, at build or at execution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ember.dtype import DType
+from ember.graph import DeviceRef, Graph, TensorType, ops
+from ember.graph.errors import GraphTypeError
+
+
+def _repeated(rows: list, counts: list[int]) -> list:
+    return [row for row, count in zip(rows, counts, strict=True) for _ in range(count)]
+
+
+def _run(session, build, *inputs, dims=None):
+    types = [TensorType(DType.from_numpy(x.dtype), d or list(x.shape))
+             for x, d in zip(inputs, dims or [None] * len(inputs), strict=True)]  # fmt: skip
+    with Graph("repeat", input_types=types) as g:
+        g.output(build(*g.inputs))
+    model = session.load(g)
+    return model, model.execute(*inputs)[0].to_numpy()
+
+
+def test_int_repeats_on_each_axis_and_flattened(session):
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    _, rows = _run(session, lambda v: ops.repeat_interleave(v, 2, axis=0), x)
+    assert rows.tolist() == _repeated(x.tolist(), [2, 2])
+    _, columns = _run(session, lambda v: ops.repeat_interleave(v, 3, axis=-1), x)
+    assert columns.tolist() == [_repeated(row, [3, 3, 3]) for row in x.tolist()]
+    _, flat = _run(session, lambda v: ops.repeat_interleave(v, 2), x)
+    assert flat.tolist() == _repeated(x.ravel().tolist(), [2] * 6)
+
+
+def test_counts_per_element_and_zero_counts(session):
+    x = np.array([[1, 2], [3, 4], [5, 6]], np.int32)
+    counts = np.array([2, 0, 3], np.int64)
+    _, got = _run(session, lambda v, c: ops.repeat_interleave(v, c, axis=0, out_dim=5), x, counts)
+    assert got.tolist() == _repeated(x.tolist(), [2, 0, 3])
+
+
+def test_lengths_give_each_id_its_bag(session):
+    """TorchRec's jagged layout: lengths per bag, ids concatenated; each id's bag index."""
+    lengths = np.array([2, 0, 3, 1], np.int64)
+    ids = np.arange(6, dtype=np.int64) * 10
+
+    def build(lengths_value, ids_value):
+        batch = lengths_value.shape[0]
+        bags = ops.range(0, batch, 1, batch, dtype=DType.int64, device=DeviceRef.CPU())
+        return ops.repeat_interleave(bags, lengths_value, axis=0, out_dim=ids_value.shape[0])
+
+    model, got = _run(session, build, lengths, ids, dims=[["batch"], ["n"]])
+    assert got.tolist() == [0, 0, 2, 2, 2, 3]
+    with pytest.raises(ValueError, match="the repeats sum to 6, and out_dim is 5"):
+        model.execute(lengths, ids[:5])
+    with pytest.raises(ValueError, match="a repeat count is negative"):
+        model.execute(np.array([4, -1, 2, 1], np.int64), ids)
+
+
+def test_a_count_for_every_element_is_checked_at_execution(session):
+    def build(v, c):
+        return ops.repeat_interleave(v, c, axis=0, out_dim=4)
+
+    model, got = _run(session, build, np.arange(2, dtype=np.float32), np.array([1, 3], np.int64),
+                      dims=[["m"], ["k"]])  # fmt: skip
+    assert got.tolist() == [0.0, 1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="3 repeats for an axis of 2"):
+        model.execute(np.arange(2, dtype=np.float32), np.array([1, 1, 2], np.int64))
+
+
+def test_errors_at_build():
+    types = [TensorType(DType.float32, [3, 2]), TensorType(DType.int64, [2])]
+    with Graph("e", input_types=types) as g:
+        x, counts = g.inputs
+        with pytest.raises(ValueError, match="must be positive"):
+            ops.repeat_interleave(x, 0)
+        with pytest.raises(ValueError, match="not one count"):
+            ops.repeat_interleave(x, counts, axis=0, out_dim=4)
+        with pytest.raises(ValueError, match="need out_dim"):
+            ops.repeat_interleave(x, counts, axis=1)
+        with pytest.raises(GraphTypeError, match="integers"):
+            ops.repeat_interleave(x, x, axis=1, out_dim=4)
+        with pytest.raises(ValueError, match="no axis of a graph input"):
+            ops.repeat_interleave(x, counts, axis=1, out_dim="z")
