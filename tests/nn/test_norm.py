@@ -85,9 +85,9 @@ def test_an_encoder_s_embedding_sum_under_layer_norm(session, use_bias):
 
 
 def test_bad_declarations():
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match="must be a positive int"):
         nn.RMSNorm(0, DType.float32)
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match="must be a positive int"):
         nn.LayerNorm(2.5, [DeviceRef.CPU()], DType.float32)
     norm = nn.RMSNorm(8, DType.float32)
     with (

@@ -3,6 +3,7 @@
 from .embedding import Embedding, EmbeddingV2, VocabParallelEmbedding
 from .embedding_bag import EmbeddingBag
 from .embedding_bag_collection import EmbeddingBagCollection
+from .linear import Linear
 from .lm_head import LMHead
 from .module import Module
 from .norm import LayerNorm, RMSNorm
@@ -14,6 +15,7 @@ __all__ = [
     "EmbeddingV2",
     "LMHead",
     "LayerNorm",
+    "Linear",
     "Module",
     "RMSNorm",
     "VocabParallelEmbedding",

@@ -253,10 +253,18 @@ def _decode(
 
 
 def _table_dims(vocab_size: Any, hidden_dim: Any) -> tuple[int, int]:
-    for label, value in (("vocab_size", vocab_size), ("hidden_dim", hidden_dim)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-            raise ValueError(f"{label} must be a positive int, got {value!r}")
-    return int(vocab_size), int(hidden_dim)
+    return _positive("vocab_size", vocab_size), _positive("hidden_dim", hidden_dim)
+
+
+def _positive(label: str, value: Any) -> int:
+    """A layer's size as an int.
+
+    Raises:
+        ValueError: `value` is not a positive int.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{label} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def _output_dtype(

@@ -23,7 +23,7 @@ import numpy as np
 from ember.dtype import DType
 from ember.graph import DeviceRef, TensorValue, Weight, ops
 
-from .embedding import _device
+from .embedding import _device, _positive
 from .module import Module
 
 __all__ = ["LayerNorm", "RMSNorm"]
@@ -33,12 +33,6 @@ def _weight_names(name: str | None, *kinds: str) -> list[str]:
     """MAX's names ("weight", "bias"), or under `name` as a checkpoint names them
     ("model.norm" -> "model.norm.weight")."""
     return [kind if name is None else f"{name}.{kind}" for kind in kinds]
-
-
-def _dims(dim: Any) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 1:
-        raise ValueError(f"a norm's dimension must be a positive int, got {dim!r}")
-    return int(dim)
 
 
 class RMSNorm(Module):
@@ -59,7 +53,7 @@ class RMSNorm(Module):
         device: DeviceRef | None = None,
     ) -> None:
         super().__init__()
-        self.dim, self.dtype, self.eps = _dims(dim), dtype, eps
+        self.dim, self.dtype, self.eps = _positive("dim", dim), dtype, eps
         self.weight_offset, self.multiply_before_cast = weight_offset, multiply_before_cast
         (weight,) = _weight_names(name, "weight")
         self.weight = Weight(weight, dtype, [self.dim], device=_device(device))
@@ -96,7 +90,7 @@ class LayerNorm(Module):
         super().__init__()
         first = devices[0] if isinstance(devices, Sequence) and devices else devices
         device = _device(first)
-        self.dim, self.dtype, self.eps = _dims(dims), dtype, eps
+        self.dim, self.dtype, self.eps = _positive("dims", dims), dtype, eps
         weight, bias = _weight_names(name, "weight", "bias")
         self.weight = Weight(weight, dtype, (self.dim,), device=device)
         self.bias = Weight(bias, dtype, (self.dim,), device=device) if use_bias else None
