@@ -6,6 +6,7 @@ from .argmax import argmax
 from .argmin import argmin
 from .argsort import argsort
 from .axis import AxisError
+from .band_part import band_part
 from .broadcast_to import broadcast_to
 from .cast import cast
 from .check_indices import check_indices
@@ -85,6 +86,7 @@ __all__ = [
     "argsort",
     "as_value",
     "atanh",
+    "band_part",
     "bottom_k",
     "broadcast_to",
     "cast",
