@@ -37,6 +37,12 @@ def threefry2x32(key0: Any, key1: Any, count0: Any, count1: Any) -> tuple[Any, A
 def random_words(xp: Any, key0: Any, key1: Any, size: int) -> tuple[Any, Any]:
     """Two uint32 words for each of `size` positions under the key `(key0, key1)` (uint32
     scalars of the namespace `xp`): the counter of position `i` is `(i, 0)`, which serves
-    fewer than 2**32 positions."""
+    fewer than 2**32 positions.
+
+    Raises:
+        ValueError: `size` is 2**32 or more (the counters would repeat).
+    """
+    if size >= 2**32:
+        raise ValueError(f"ops.random draws fewer than 2**32 values at once, asked for {size}")
     counters = xp.arange(size, dtype=xp.uint32)
     return threefry2x32(key0, key1, counters, counters * xp.uint32(0))
