@@ -158,3 +158,10 @@ def test_errors():
             ops.random.gaussian(like, std=-1)
         with pytest.raises(ValueError, match="scalar"):
             ops.random.gaussian(like, mean=np.zeros(2))
+
+
+def test_no_more_values_than_the_counters_reach():
+    from ember.engine.backends.threefry import random_words
+
+    with pytest.raises(ValueError, match="fewer than 2\\*\\*32 values"):
+        random_words(np, np.uint32(0), np.uint32(0), 2**32)
