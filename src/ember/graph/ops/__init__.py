@@ -36,6 +36,18 @@ from .reduction import reduce_sum as sum
 from .repeat_interleave import repeat_interleave
 from .reshape import reshape
 from .rms_norm import rms_norm
+from .scatter import (
+    scatter,
+    scatter_add,
+    scatter_max,
+    scatter_min,
+    scatter_mul,
+    scatter_nd,
+    scatter_nd_add,
+    scatter_nd_max,
+    scatter_nd_min,
+    scatter_nd_mul,
+)
 from .select import select, where
 from .shape_to_tensor import shape_to_tensor
 from .sharded_embedding_bag_collection import sharded_embedding_bag_collection
@@ -149,6 +161,16 @@ __all__ = [
     "rms_norm",
     "round",
     "rsqrt",
+    "scatter",
+    "scatter_add",
+    "scatter_max",
+    "scatter_min",
+    "scatter_mul",
+    "scatter_nd",
+    "scatter_nd_add",
+    "scatter_nd_max",
+    "scatter_nd_min",
+    "scatter_nd_mul",
     "select",
     "shape_to_tensor",
     "sharded_embedding_bag_collection",

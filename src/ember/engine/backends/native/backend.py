@@ -36,6 +36,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     reduction,
     repeat_interleave,
     rms_norm,
+    scatter,
     shape,
     shape_to_tensor,
     sharded_embedding_bag_collection,
