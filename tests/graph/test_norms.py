@@ -166,20 +166,16 @@ def test_constant_and_huge_rows(session, dtype):
     values near float32's largest neither overflow nor vanish."""
     beta = np.linspace(-1, 1, 7).astype(np.float32)
     gamma = np.full(7, 3.0, np.float32)
-    rows = np.array([[1000.0] * 7, [3.25] * 7, [1e30, -2e30, 3e30, 0, 1e29, -1e30, 2e30]])
-    x = rows.astype(dtype)
-    got = _run(session, lambda v: ops.layer_norm(v, gamma, beta, 1e-12), x)
-    assert (
-        got[:2].astype(np.float32).tolist() == [beta.astype(dtype).astype(np.float32).tolist()] * 2
-    )
-    want = _layer_norm_reference(x[2:], gamma.astype(np.float64), beta.astype(np.float64), 1e-12)
-    np.testing.assert_allclose(
-        got[2:].astype(np.float64), want, rtol=2**-6 if dtype is BF16 else 1e-5
-    )
-    rms = _run(session, lambda v: ops.rms_norm(v, np.ones(7, np.float32), 1e-6), x[2:])
-    np.testing.assert_allclose(
-        rms.astype(np.float64), _normalized(x[2:], 0.0), rtol=2**-6 if dtype is BF16 else 1e-5
-    )
+    rows = np.array([[1000.0] * 7, [3.25] * 7, [3e38] * 7])  # the last: epsilon scaled to 0
+    huge = np.array([[1e30, -2e30, 3e30, 0, 1e29, -1e30, 2e30]]).astype(dtype)
+    got = _run(session, lambda v: ops.layer_norm(v, gamma, beta, 1e-12), rows.astype(dtype))
+    assert got.astype(np.float32).tolist() == [beta.astype(dtype).astype(np.float32).tolist()] * 3
+    bound = 2**-6 if dtype is BF16 else 1e-5
+    got = _run(session, lambda v: ops.layer_norm(v, gamma, beta, 1e-12), huge)
+    want = _layer_norm_reference(huge, gamma.astype(np.float64), beta.astype(np.float64), 1e-12)
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=bound)
+    rms = _run(session, lambda v: ops.rms_norm(v, np.ones(7, np.float32), 1e-6), huge)
+    np.testing.assert_allclose(rms.astype(np.float64), _normalized(huge, 0.0), rtol=bound)
 
 
 def test_norm_arguments_are_checked():

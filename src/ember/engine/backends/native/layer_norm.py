@@ -28,6 +28,7 @@ def lower_layer_norm(ctx: LoweringContext, node: Node) -> StepFn:
             centered = v - np.mean(v, axis=-1, keepdims=True)
             variance = np.mean(centered * centered, axis=-1, keepdims=True)
             normalized = centered / np.sqrt(variance + np.ldexp(epsilon, -2 * exponent))
+            normalized[centered == 0] = 0  # a scaled epsilon can underflow to 0: not 0 / 0
             y = normalized * gamma.astype(np.float64) + beta.astype(np.float64)
         return rounded(y, dtype)
 

@@ -31,6 +31,7 @@ def lower_layer_norm(
     variance = divide_rounded_once(jnp.sum(centered * centered, axis=-1, keepdims=True), n)
     epsilon = jnp.ldexp(jnp.asarray(node.attrs["epsilon"], wide), -2 * exponent)
     normalized = divide_rounded_once(centered, jnp.sqrt(variance + epsilon))
+    normalized = jnp.where(centered == 0, 0, normalized)  # a scaled epsilon can underflow to 0
     return (normalized * gamma.astype(wide) + beta.astype(wide)).astype(x.dtype)
 
 
