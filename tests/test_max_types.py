@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -122,3 +123,9 @@ def test_dequantize_of_a_symbolic_last_dimension(caught):
     graph = Graph("g", input_types=[TensorType(DType.uint8, ["n", "bytes"])])
     with graph, pytest.raises(caught, match="static"):
         ops.dequantize(QuantizationEncoding.Q4_0, graph.inputs[0])
+
+
+def test_rank_0_input_takes_a_scalar_of_its_own_narrow_dtype(session):
+    graph = Graph("bf16", lambda v: v * 2, input_types=[TensorType(DType.bfloat16, [])])
+    result = session.load(graph).execute(ml_dtypes.bfloat16(1.5))[0].to_numpy()
+    assert result.dtype == ml_dtypes.bfloat16 and float(result) == 3.0

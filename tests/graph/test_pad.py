@@ -91,3 +91,12 @@ def test_pad_errors_at_build():
             ops.pad(x, [0, 0, 0, 1], value=0.5)
         with pytest.raises(TypeError, match="value must be a number"):
             ops.pad(x, [0, 0, 0, 1], value="0")
+
+
+def test_a_scalar_has_nothing_to_pad(session):
+    assert _run(session, np.array(2.5, np.float32), []).tolist() == 2.5
+    with (
+        Graph("e", input_types=[TensorType(DType.float32, [2])]) as g,
+        pytest.raises(ValueError, match="two ints per axis"),
+    ):
+        ops.pad(g.inputs[0], None)

@@ -165,3 +165,29 @@ def test_no_more_values_than_the_counters_reach():
 
     with pytest.raises(ValueError, match="fewer than 2\\*\\*32 values"):
         random_words(np, np.uint32(0), np.uint32(0), 2**32)
+
+
+def test_ranges_past_the_dtype_and_bad_seeds_and_ranges():
+    with Graph("e") as g:
+        ops.random.set_seed(0)
+        with pytest.raises(ValueError, match="passes float16's largest"):
+            ops.random.uniform(TensorType(DType.float16, [4]), range=(0, 1e5))
+        for seed in (1.5, True, "7"):
+            with pytest.raises(TypeError, match="a seed is a uint64"):
+                ops.random.set_seed(seed)
+        with pytest.raises(TypeError, match=r"range is \(lower, upper\)"):
+            ops.random.uniform(TensorType(DType.float32, [4]), range=(0,))
+        assert g is not None
+
+
+def test_a_range_as_wide_as_float32_spreads(session):
+    like = TensorType(DType.float32, [10000])
+
+    def build():
+        ops.random.set_seed(0)
+        return ops.random.uniform(like, range=(-3e38, 3e38))
+
+    with np.errstate(all="raise"):
+        _, (values,) = _draw(session, build)
+    assert np.isfinite(values).all() and values.min() < -2e38 and values.max() > 2e38
+    assert len(np.unique(values)) > 9000

@@ -85,3 +85,19 @@ def test_errors_at_build():
             ops.repeat_interleave(x, x, axis=1, out_dim=4)
         with pytest.raises(ValueError, match="no axis of a graph input"):
             ops.repeat_interleave(x, counts, axis=1, out_dim="z")
+
+
+def test_an_out_dim_past_the_machine_is_refused_before_anything_is_made(session):
+    def build(v, c):
+        return ops.repeat_interleave(v, c, axis=0, out_dim=3 * 2**40)
+
+    with pytest.raises(ValueError, match="out_dim"):
+        _run(session, build, np.ones(3, np.float32), np.ones(3, np.int64))
+    big = np.array([2**64 - 1, 1, 1], np.uint64)
+    with pytest.raises(ValueError, match="negative, or past int64"):
+        _run(
+            session,
+            lambda v, c: ops.repeat_interleave(v, c, axis=0, out_dim=3),
+            np.ones(3, np.float32),
+            big,
+        )

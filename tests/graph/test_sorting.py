@@ -157,3 +157,18 @@ def test_errors_at_build():
             ops.bottom_k(x, 4)
         with pytest.raises(TypeError, match="bottom_k: takes one of"):
             ops.bottom_k(x.cast(DType.float64), 1)
+
+
+def test_inf_sums_without_warnings_and_k_messages(session):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (got,) = run(session, ops.cumsum, np.array([np.inf, -np.inf, 1.0], np.float32))
+    assert got[0] == np.inf and np.isnan(got[1:]).all()
+    with Graph("k", input_types=[TensorType(DType.float32, ["n"])]) as g:
+        with pytest.raises(ValueError, match="top_k: k must be at least 1, got 0"):
+            ops.top_k(g.inputs[0], 0)
+        g.output(*ops.bottom_k(g.inputs[0], 3))
+    with pytest.raises(ValueError, match="bottom_k: k \\(3\\) cannot be larger"):
+        session.load(g).execute(np.zeros(2, np.float32))

@@ -287,6 +287,8 @@ def _from_sequence(i: int, values: list | tuple, expected: np.dtype) -> np.ndarr
         raise TypeError(f"input {i}: {type(values).__name__} is not a rectangular array") from exc
     if array.size == 0 or (array.dtype.kind == "f" and DType.from_numpy(expected).is_float()):
         return array.astype(expected)  # Python floats are float64; empty lists have no type
+    if array.dtype == expected:  # a scalar of the graph's own dtype: ml_dtypes' bfloat16 too
+        return array
     if array.dtype.kind not in "biuf":
         ints = [v for v in array.flat if isinstance(v, int) and not isinstance(v, bool)]
         if ints and len(ints) == array.size:  # Python ints past 64 bits

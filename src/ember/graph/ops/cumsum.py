@@ -12,7 +12,8 @@
 end. Integers are exact (wrapping as the dtype does); bfloat16 and float16 are summed in
 float32, each sum rounded once. The order of a float sum is each backend's own (natively
 one element after another; XLA's scan may group them), so a float32 sum of `n` terms is
-within `n * 2**-24 * sum |x_i|` of the exact one on either.
+within `n * 2**-24 * sum |x_i|` of the exact one on either, but that on `xla` on a CPU
+subnormal values and sums count as zero (XLA's CPU code flushes them).
 """
 
 from __future__ import annotations

@@ -44,7 +44,12 @@ def pad(input: Any, paddings: Any, mode: str = "constant", value: Any = 0) -> Te
         raise ValueError(
             f"unsupported padding mode {mode!r}; expected 'constant', 'reflect', or 'edge'"
         )
-    widths = list(paddings)
+    try:
+        widths = list(paddings)
+    except TypeError:
+        raise ValueError(
+            f"pad: paddings are two ints per axis of {x.shape}, got {paddings!r}"
+        ) from None
     if len(widths) != 2 * x.rank or not all(
         isinstance(w, numbers.Integral) and not isinstance(w, bool) for w in widths
     ):
@@ -56,6 +61,8 @@ def pad(input: Any, paddings: Any, mode: str = "constant", value: Any = 0) -> Te
     if not isinstance(value, numbers.Number):
         raise TypeError(f"pad: value must be a number, got {value!r}")
     fill = scalar_in("pad", value, x.dtype).item()
+    if x.rank == 0:  # no axis to pad: the value itself, as MAX's shape rule gives
+        return x
     shape = [d + int(widths[2 * i]) + int(widths[2 * i + 1]) for i, d in enumerate(x.shape)]
     attrs = {"paddings": tuple(int(w) for w in widths), "mode": mode, "value": fill}
     return current_graph().add_node(PAD, [x], attrs, [TensorType(x.dtype, shape, x.device)])[0]

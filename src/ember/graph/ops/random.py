@@ -22,6 +22,7 @@ each other); float64 in float64 on both.
 
 from __future__ import annotations
 
+import math
 import weakref
 from typing import Any
 
@@ -65,6 +66,8 @@ def set_seed(seed: Any = 0) -> None:
         if not 0 <= int(seed) < 2**64:
             raise ValueError(f"set_seed: a seed is a uint64, got {seed}")
         value = constant(np.array([int(seed)], np.uint64), DType.uint64, DeviceRef.CPU())
+    elif not isinstance(seed, TensorValue | np.ndarray):
+        raise TypeError(f"set_seed: a seed is a uint64: an int or a uint64 value, got {seed!r}")
     else:
         value = as_value(seed)
         if not value.dtype.is_integral():
@@ -89,16 +92,22 @@ def uniform(like: TensorType, range: tuple[Any, Any] = (0, 1)) -> TensorValue:
         ValueError: a bound is not finite, or `lower >= upper`.
         GraphTypeError: `like` is not of a float dtype.
     """
+    if not isinstance(range, tuple | list) or len(range) != 2:
+        raise TypeError(f"uniform: range is (lower, upper), got {range!r}")
     lower, upper = range
     low = finite_number("uniform", "lower", _number(lower))
     high = finite_number("uniform", "upper", _number(upper))
     if not low < high:
         raise ValueError(f"uniform: the range is [lower, upper) with lower < upper, got {range}")
     dtype = _float_like("uniform", like).dtype.to_numpy()
+    with np.errstate(over="ignore"):
+        ends = np.array([low, high]).astype(dtype)
+    if not np.isfinite(ends.astype(np.float64)).all():
+        raise ValueError(f"uniform: the range {range} passes {np.dtype(dtype)}'s largest values")
     below = _below(high, low, dtype)
     if dtype != np.float64:  # 24 random bits times a 24-bit span: a product float64 holds
         low = float(np.float32(low))
-        span = float(np.float32(np.float32(high) - np.float32(low)))
+        span = _to_24_bits(high - low)
     else:
         span = high - low
     attrs = {"distribution": "uniform", "low": low, "span": span, "high": high}
@@ -141,6 +150,12 @@ def _float_like(op: str, like: Any) -> TensorType:
     if not like.dtype.is_float():
         raise GraphTypeError(f"{op}: draws floats, got {like.dtype!r}; cast the values it gives")
     return like
+
+
+def _to_24_bits(value: float) -> float:
+    """`value` rounded to 24 significant bits (float32's), in float64: no overflow."""
+    mantissa, exponent = math.frexp(value)
+    return math.ldexp(round(mantissa * 2**24), exponent - 24)
 
 
 def _below(high: float, low: float, dtype: np.dtype) -> float:

@@ -75,7 +75,11 @@ def _kept(input: Any, k: int, axis: int, largest: bool) -> tuple[TensorValue, Te
         raise TypeError(f"{name}: k must be an int, got {k!r}")
     axis = normalize_axis(name, axis, value.rank)
     size = value.shape[axis]
-    if k < 1 or (isinstance(size, StaticDim) and k > int(size)):
+    static = isinstance(size, StaticDim)
+    if k < 1:
+        where = f" in [1, {size}] (axis {axis} of {value.shape})" if static else " at least 1"
+        raise ValueError(f"{name}: k must be{where}, got {k}")
+    if static and k > int(size):
         raise ValueError(
             f"{name}: k must be in [1, {size}] (axis {axis} of {value.shape}), got {k}: k ({k}) "
             f"cannot be larger than dimension size along axis {axis}"
@@ -91,9 +95,10 @@ def _kept(input: Any, k: int, axis: int, largest: bool) -> tuple[TensorValue, Te
     return values, indices
 
 
-def k_beyond_axis_error(k: int, axis: int, shape: Any) -> ValueError:
+def k_beyond_axis_error(k: int, axis: int, shape: Any, largest: bool = True) -> ValueError:
     """The error for a symbolic axis found shorter than `k` at execution (each backend's
-    lowering raises it)."""
+    lowering raises it; `largest`: a `top_k`, else a `bottom_k`)."""
+    name = "top_k" if largest else "bottom_k"
     return ValueError(
-        f"top_k: k ({k}) cannot be larger than dimension size along axis {axis} of {shape}"
+        f"{name}: k ({k}) cannot be larger than dimension size along axis {axis} of {shape}"
     )

@@ -23,7 +23,8 @@ def lower_cumsum(ctx: LoweringContext, node: Node) -> StepFn:
         wide = x.astype(np.float32) if narrow else x
         if reverse:
             wide = np.flip(wide, axis)
-        sums = np.cumsum(wide, axis=axis, dtype=wide.dtype)
+        with np.errstate(all="ignore"):  # inf + -inf: NaN, as IEEE gives
+            sums = np.cumsum(wide, axis=axis, dtype=wide.dtype)
         if exclusive:  # each sum moved one place on, from 0: no subtraction, no rounding
             sums = np.roll(sums, 1, axis)
             np.moveaxis(sums, axis, 0)[:1] = 0

@@ -23,7 +23,7 @@ def lower_top_k(ctx: LoweringContext, node: Node) -> StepFn:
         moved = np.moveaxis(x, axis, -1)
         size = moved.shape[-1]
         if k > size:
-            raise k_beyond_axis_error(k, axis, x.shape)
+            raise k_beyond_axis_error(k, axis, x.shape, node.attrs["largest"])
         rows = moved.reshape(-1, size)
         keys = order_keys(rows)
         ids = top_k_ids(keys if largest else ~keys, k)

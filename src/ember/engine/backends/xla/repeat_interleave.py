@@ -1,12 +1,15 @@
 """XLA lowering of `repeat_interleave`: `jax.numpy.repeat` to the size the graph declares
 (shapes are static under jit); a counts value is checked on the device, and raises after
-the segment runs."""
+the segment runs, so an `out_dim` past the machine's memory is refused first."""
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
 
+from ember.driver import CPU
 from ember.graph import Node
 from ember.graph.ops.repeat_interleave import REPEAT_INTERLEAVE, repeats_error
 
@@ -24,6 +27,13 @@ def lower_repeat_interleave(
     if "repeats" in node.attrs:
         return jnp.repeat(x, node.attrs["repeats"], axis)
     size, expected = x.shape[axis], node.attrs["out_dim"].evaluate(ctx.bindings)
+    result_bytes = expected * math.prod(x.shape[:axis] + x.shape[axis + 1 :]) * x.dtype.itemsize
+    memory = CPU().max_single_alloc_size
+    if result_bytes > memory:  # the counts are checked after the result is made
+        raise ValueError(
+            f"repeat_interleave: out_dim {expected} asks for a result of {result_bytes} bytes, "
+            f"more than this machine's memory ({memory} bytes)"
+        )
     counts = rest[0]
     counts = jnp.broadcast_to(counts, (size,)) if counts.ndim == 0 else counts
     if counts.shape[0] != size:  # found at tracing

@@ -21,7 +21,7 @@ def lower_top_k(ctx: LoweringContext, node: Node, x: jax.Array) -> tuple[jax.Arr
     k, axis = node.attrs["k"], node.attrs["axis"]
     moved = jnp.moveaxis(x, axis, -1)
     if k > moved.shape[-1]:  # shapes are static under jit: found at tracing
-        raise k_beyond_axis_error(k, axis, x.shape)
+        raise k_beyond_axis_error(k, axis, x.shape, node.attrs["largest"])
     keys = order_keys(moved)
     _, ids = lax.top_k(keys if node.attrs["largest"] else ~keys, k)
     values = jnp.take_along_axis(moved, ids, axis=-1)
