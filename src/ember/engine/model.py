@@ -203,6 +203,8 @@ def _fast_execute(execution: _Execution, fast: FastPath) -> Callable[..., list[T
                 ids = host_array(ids)
             if ids is not None and ids.dtype is dtype and ids.flags.carray:
                 value = None
+                if type(out) in (list, tuple) and len(out) == 1:  # one output: its array
+                    out = out[0]
                 if out is None:
                     value = fast(ids, None)
                 elif (
