@@ -36,7 +36,7 @@ from .argmax import ranked_value
 from .constant import as_value
 from .transfer import transfer_to
 
-__all__ = ["LAYER_NORM", "features_error", "finite_number", "layer_norm", "per_feature"]
+__all__ = ["LAYER_NORM", "check_features", "finite_number", "layer_norm", "per_feature"]
 
 LAYER_NORM = Op("layer_norm")
 
@@ -44,7 +44,7 @@ LAYER_NORM = Op("layer_norm")
 def per_feature(op: str, what: str, vector: Any, x: TensorValue) -> TensorValue:
     """`vector` as a float value of shape `(x.shape[-1],)` on `x`'s device (an array is put
     there; a graph value must live there). Where either size is symbolic, as MAX does, the two
-    are compared at execution (`features_error`).
+    are compared at execution (`check_features`).
 
     Raises:
         ValueError: its shape is not that, or the graph value lives on another device.
@@ -84,13 +84,19 @@ def finite_number(op: str, name: str, value: Any) -> float:
     return float(value)
 
 
-def features_error(op: str, what: str, size: int, last: int) -> ValueError:
-    """The error for a `what` whose size, or the input's last dimension, was symbolic and
-    differs at execution (each backend's lowering raises it)."""
-    return ValueError(
-        f"{op}: {what} has {size} values, and the input's last dimension is {last} at this "
-        "execution: they must be equal"
-    )
+def check_features(op: str, last: int, **sizes: int) -> None:
+    """At execution, where a size or the input's last dimension was symbolic at build: each
+    named vector's length (`sizes`) must be `last` (each backend's lowering calls it).
+
+    Raises:
+        ValueError: a length differs from `last`.
+    """
+    for what, size in sizes.items():
+        if size != last:
+            raise ValueError(
+                f"{op}: {what} has {size} values, and the input's last dimension is {last} at "
+                "this execution: they must be equal"
+            )
 
 
 def layer_norm(input: Any, gamma: Any, beta: Any, epsilon: float) -> TensorValue:
@@ -98,10 +104,11 @@ def layer_norm(input: Any, gamma: Any, beta: Any, epsilon: float) -> TensorValue
     `gamma` and shift by `beta` (each of shape `(input.shape[-1],)`, any float dtype).
 
     Raises:
-        TypeError: `input` is not a float value.
+        GraphTypeError: `input`, `gamma` or `beta` is not floats (a `TypeError`, and MAX's
+            `ValueError`).
+        TypeError: `epsilon` is not a number.
         ValueError: `input` is a scalar; `gamma` or `beta` does not match its last dimension
             or lives on another device; `epsilon` is not positive and finite.
-        GraphTypeError: `gamma` or `beta` are not floats.
     """
     x = ranked_value("layer_norm", input, floats_only=True)
     scale = per_feature("layer_norm", "gamma", gamma, x)

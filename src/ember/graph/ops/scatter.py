@@ -33,7 +33,6 @@ from .axis import normalize_axis
 from .constant import as_value
 
 __all__ = [
-    "REDUCTIONS",
     "SCATTER",
     "SCATTER_ND",
     "scatter",
@@ -51,18 +50,16 @@ __all__ = [
 SCATTER = Op("scatter")
 SCATTER_ND = Op("scatter_nd")
 
-REDUCTIONS = (None, "add", "mul", "max", "min")
-"""How an update meets the value it lands on: None replaces it."""
-
 
 def scatter(input: Any, updates: Any, indices: Any, axis: int = -1) -> TensorValue:
     """A copy of `input` with `updates[p]` written at `p` with its `axis` component replaced by
     `indices[p]` (`indices` of `updates`' shape; the other components within `input`'s dims).
 
     Raises:
-        ValueError: dtypes or devices that differ, ranks that differ, indices of another shape
-            than the updates, or an updates dim past `input`'s where both are static.
-        GraphTypeError: indices that are not int32 or int64.
+        ValueError: devices that differ, ranks that differ, indices of another shape than the
+            updates, or an updates dim past `input`'s where both are static.
+        GraphTypeError: dtypes that differ (MAX's `ValueError`), or indices that are not int32
+            or int64.
         AxisError: `axis` is out of range.
     """
     return _scatter(input, updates, indices, axis, None)
@@ -94,9 +91,10 @@ def scatter_nd(input: Any, updates: Any, indices: Any) -> TensorValue:
     `indices.shape[:-1] + input.shape[k:]` (rows of a table for `k = 1`).
 
     Raises:
-        ValueError: dtypes or devices that differ, index vectors longer than `input`'s rank,
-            or updates of another shape.
-        GraphTypeError: indices that are not int32 or int64.
+        ValueError: devices that differ, index vectors longer than `input`'s rank, or updates
+            of another shape.
+        GraphTypeError: dtypes that differ (MAX's `ValueError`), or indices that are not int32
+            or int64.
     """
     return _scatter_nd(input, updates, indices, None)
 
@@ -126,7 +124,9 @@ def _operands(
 ) -> tuple[TensorValue, ...]:
     x, u, i = as_value(input), as_value(updates), as_value(indices)
     if x.dtype != u.dtype:
-        raise ValueError(f"The input dtype '{x.dtype}' and updates dtype '{u.dtype}' must match.")
+        raise GraphTypeError(
+            f"The input dtype '{x.dtype}' and updates dtype '{u.dtype}' must match."
+        )
     if i.dtype not in (DType.int32, DType.int64):
         raise GraphTypeError(
             f"Invalid indices dtype: '{i.dtype}'. Indices must be of type int32 or int64."

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 from ember.graph import Node
-from ember.graph.ops.layer_norm import LAYER_NORM, features_error
+from ember.graph.ops.layer_norm import LAYER_NORM, check_features
 
 from .lowering import LoweringContext, StepFn, lowers
 from .rounding import rounded
 
-__all__ = ["checked_features", "lower_layer_norm", "scaled_rows"]
+__all__ = ["lower_layer_norm", "scaled_rows"]
 
 
 @lowers(LAYER_NORM)
@@ -20,7 +20,7 @@ def lower_layer_norm(ctx: LoweringContext, node: Node) -> StepFn:
     dtype = node.result_types[0].dtype.to_numpy()
 
     def run(rt, slot, x, gamma, beta):
-        checked_features("layer_norm", x, gamma=gamma, beta=beta)
+        check_features("layer_norm", x.shape[-1], gamma=gamma.shape[0], beta=beta.shape[0])
         if x.shape[-1] == 0:
             return np.empty(x.shape, dtype)
         with np.errstate(all="ignore"):  # inf and NaN rows: NaN, as IEEE gives
@@ -33,13 +33,6 @@ def lower_layer_norm(ctx: LoweringContext, node: Node) -> StepFn:
         return rounded(y, dtype)
 
     return run
-
-
-def checked_features(op: str, x: np.ndarray, **vectors: np.ndarray) -> None:
-    """Raises `features_error` where a vector's length is not `x`'s last dimension."""
-    for what, vector in vectors.items():
-        if vector.shape[0] != x.shape[-1]:
-            raise features_error(op, what, vector.shape[0], x.shape[-1])
 
 
 def scaled_rows(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
