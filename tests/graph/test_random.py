@@ -164,7 +164,7 @@ def test_no_more_values_than_the_counters_reach():
     from ember.engine.backends.threefry import random_words
 
     with pytest.raises(ValueError, match="fewer than 2\\*\\*32 values"):
-        random_words(np, np.uint32(0), np.uint32(0), 2**32)
+        random_words(np, np.zeros(1, np.uint64), 2**32)
 
 
 def test_ranges_past_the_dtype_and_bad_seeds_and_ranges():

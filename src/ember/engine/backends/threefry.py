@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["random_words", "threefry2x32"]
+__all__ = ["random_words", "threefry2x32", "unit_interval", "unit_pair"]
 
 _ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
 _PARITY = 0x1BD11BDA
@@ -34,15 +34,33 @@ def threefry2x32(key0: Any, key1: Any, count0: Any, count1: Any) -> tuple[Any, A
     return x0, x1
 
 
-def random_words(xp: Any, key0: Any, key1: Any, size: int) -> tuple[Any, Any]:
-    """Two uint32 words for each of `size` positions under the key `(key0, key1)` (uint32
-    scalars of the namespace `xp`): the counter of position `i` is `(i, 0)`, which serves
-    fewer than 2**32 positions.
+def random_words(xp: Any, seed: Any, size: int) -> tuple[Any, Any]:
+    """Two uint32 words for each of `size` positions under a uint64 `seed` (an array of one,
+    of the namespace `xp`), its halves the key: the counter of position `i` is `(i, 0)`,
+    which serves fewer than 2**32 positions.
 
     Raises:
         ValueError: `size` is 2**32 or more (the counters would repeat).
     """
     if size >= 2**32:
         raise ValueError(f"ops.random draws fewer than 2**32 values at once, asked for {size}")
+    key0 = (seed[0] & 0xFFFFFFFF).astype(xp.uint32)
+    key1 = (seed[0] >> 32).astype(xp.uint32)
     counters = xp.arange(size, dtype=xp.uint32)
-    return threefry2x32(key0, key1, counters, counters * xp.uint32(0))
+    return threefry2x32(key0, key1, counters, xp.zeros_like(counters))
+
+
+def unit_interval(xp: Any, x0: Any, x1: Any, wide: bool) -> Any:
+    """float64 in `[0, 1)` from the words: 53 random bits for float64 values (`wide`), else
+    24 (exact in float32, and times a 24-bit span exact in float64)."""
+    if wide:
+        return ((x0 >> 5).astype(xp.float64) * 2.0**26 + (x1 >> 6).astype(xp.float64)) * 2.0**-53
+    return (x0 >> 8).astype(xp.float64) * 2.0**-24
+
+
+def unit_pair(xp: Any, x0: Any, x1: Any, wide: bool, float_type: Any) -> tuple[Any, Any]:
+    """Two uniforms of `float_type` for Box-Muller, the first in `(0, 1]` (its log is finite):
+    from 32 random bits each for float64 values (`wide`), else from 24."""
+    if wide:
+        return (x0.astype(float_type) + 1) * 2.0**-32, x1.astype(float_type) * 2.0**-32
+    return ((x0 >> 8).astype(float_type) + 1) * 2.0**-24, (x1 >> 8).astype(float_type) * 2.0**-24
