@@ -22,7 +22,7 @@ from ember.graph import DeviceRef, QuantizationEncoding, TensorValue, Weight, op
 from .embedding import _device, _output_dtype, _positive
 from .module import Module
 
-__all__ = ["Linear"]
+__all__ = ["Linear", "row_products"]
 
 
 class Linear(Module):
@@ -70,19 +70,26 @@ class Linear(Module):
 
     def __call__(self, x: Any) -> TensorValue:
         value = ops.as_value(x)
-        weight = ops.as_value(self.weight)
-        if self.quantization_encoding is None:
-            y = ops.matmul(value, ops.transpose(weight, 0, 1))
-        else:
-            states = value if value.dtype is DType.float32 else value.cast(DType.float32)
-            y = ops.qmatmul(
-                self.quantization_encoding,
-                None,
-                states,
-                weight,
-                int8_activations=self.int8_activations,
-            )
+        if self.quantization_encoding is not None and value.dtype is not DType.float32:
+            value = value.cast(DType.float32)  # qmatmul's lhs
+        y = row_products(
+            value, ops.as_value(self.weight), self.quantization_encoding, self.int8_activations
+        )
         if self.bias is None:
             return y
         bias = ops.as_value(self.bias)
         return y + (bias if bias.dtype is y.dtype else bias.cast(y.dtype))
+
+
+def row_products(
+    x: TensorValue,
+    weight: TensorValue,
+    encoding: QuantizationEncoding | None,
+    int8_activations: bool = False,
+) -> TensorValue:
+    """`x` against every row of `weight` (`x @ weight.T`): `ops.matmul` with its transpose, or
+    `ops.qmatmul` reading a quantized weight's blocks (`x` then float32). What `Linear` and the
+    LM head both compute."""
+    if encoding is None:
+        return ops.matmul(x, ops.transpose(weight, 0, 1))
+    return ops.qmatmul(encoding, None, x, weight, int8_activations=int8_activations)

@@ -21,6 +21,7 @@ from ember.graph import StaticDim, TensorValue, ops
 from ember.graph.ops.sharded_gather import scattered
 
 from .embedding import EmbeddingV2, VocabParallelEmbedding, described
+from .linear import row_products
 from .module import Module
 
 __all__ = ["HIDDEN_DTYPES", "OUTPUTS", "LMHead"]
@@ -232,9 +233,7 @@ class LMHead(Module):
     def _logits(self, states: TensorValue, table: TensorValue) -> TensorValue:
         """float32 logits of `states` against every row of `table` (on the table's device)."""
         encoding = self.embedding.quantization_encoding
-        if encoding is None:
-            return ops.matmul(states, ops.transpose(table, 0, 1))
-        return ops.qmatmul(encoding, None, states, table, int8_activations=self.int8_activations)
+        return row_products(states, table, encoding, self.int8_activations)
 
     def _table(self) -> TensorValue:
         """The embedding's table as a graph value: `(vocab, hidden)` floats, or `(vocab, row
