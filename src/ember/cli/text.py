@@ -19,15 +19,16 @@ def text_ids(text: str, checkpoint: Path, tokenizer_file: str | None) -> np.ndar
         from tokenizers import Tokenizer
     except ImportError:
         raise UsageError("--text needs the tokenizers package: pip install tokenizers") from None
+    gguf = _is_gguf(checkpoint)
     beside = (checkpoint if checkpoint.is_dir() else checkpoint.parent) / "tokenizer.json"
-    if tokenizer_file is None and not _is_gguf(checkpoint) and beside.is_file():
+    if tokenizer_file is None and not gguf and beside.is_file():
         tokenizer_file = str(beside)  # a Hugging Face model folder's own
     if tokenizer_file is not None:
         try:
             tokenizer = Tokenizer.from_file(tokenizer_file)
         except Exception as error:  # tokenizers raises its own Exception types
             raise UsageError(f"cannot read tokenizer {tokenizer_file!r}: {error}") from None
-    elif _is_gguf(checkpoint):
+    elif gguf:
         from ember.weights.gguf import read_gguf
 
         from .gguf_tokenizer import gguf_tokenizer
