@@ -24,7 +24,9 @@ from .gather_nd import gather_nd
 from .layer_norm import layer_norm
 from .logical import logical_and, logical_not, logical_or, logical_xor
 from .logsumexp import logsumexp
+from .masked_scatter import masked_scatter
 from .matmul import matmul
+from .nonzero import nonzero
 from .pad import pad
 from .qmatmul import qmatmul
 from .range import range
@@ -138,6 +140,7 @@ __all__ = [
     "logical_xor",
     "logsoftmax",
     "logsumexp",
+    "masked_scatter",
     "matmul",
     "max",
     "mean",
@@ -145,6 +148,7 @@ __all__ = [
     "mod",
     "mul",
     "negate",
+    "nonzero",
     "not_equal",
     "outer",
     "pad",

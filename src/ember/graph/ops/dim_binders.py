@@ -9,7 +9,7 @@ from ..dim import SymbolicDim
 from ..graph import Graph
 from ..value import TensorValue
 
-__all__ = ["dim_binders"]
+__all__ = ["dim_binders", "full_binders"]
 
 
 def dim_binders(
@@ -21,8 +21,7 @@ def dim_binders(
         ValueError: a symbol is the plain dim of no such input, so no execution binds it;
             `where` says what named it.
     """
-    binders = [v for v in graph.inputs if v.device == device and symbols & _plain_symbols(v)]
-    unbound = symbols.difference(*(_plain_symbols(v) for v in binders))
+    binders, unbound = _binders(graph, symbols, device)
     if unbound:
         raise ValueError(
             f"{op}: {', '.join(sorted(unbound))} is the dim of no axis of a graph input on "
@@ -30,6 +29,19 @@ def dim_binders(
             "from the graph's inputs"
         )
     return binders
+
+
+def full_binders(graph: Graph, symbols: set[str], device: DeviceRef) -> list[TensorValue] | None:
+    """`dim_binders`, or None where some symbol is the dim of no input (a name only)."""
+    binders, unbound = _binders(graph, symbols, device)
+    return None if unbound else binders
+
+
+def _binders(
+    graph: Graph, symbols: set[str], device: DeviceRef
+) -> tuple[list[TensorValue], set[str]]:
+    binders = [v for v in graph.inputs if v.device == device and symbols & _plain_symbols(v)]
+    return binders, symbols.difference(*(_plain_symbols(v) for v in binders))
 
 
 def _plain_symbols(value: TensorValue) -> set[str]:

@@ -9,11 +9,11 @@ import math
 import jax
 import jax.numpy as jnp
 
-from ember.driver import CPU
 from ember.graph import Node
 from ember.graph.ops.repeat_interleave import REPEAT_INTERLEAVE, repeats_error
 
 from .lowering import LoweringContext, lowers
+from .result_memory import refuse_past_memory
 
 __all__ = ["lower_repeat_interleave"]
 
@@ -28,12 +28,7 @@ def lower_repeat_interleave(
         return jnp.repeat(x, node.attrs["repeats"], axis)
     size, expected = x.shape[axis], node.attrs["out_dim"].evaluate(ctx.bindings)
     result_bytes = expected * math.prod(x.shape[:axis] + x.shape[axis + 1 :]) * x.dtype.itemsize
-    memory = CPU().max_single_alloc_size
-    if result_bytes > memory:  # the counts are checked after the result is made
-        raise ValueError(
-            f"repeat_interleave: out_dim {expected} asks for a result of {result_bytes} bytes, "
-            f"more than this machine's memory ({memory} bytes)"
-        )
+    refuse_past_memory("repeat_interleave", expected, result_bytes)
     counts = rest[0]
     counts = jnp.broadcast_to(counts, (size,)) if counts.ndim == 0 else counts
     if counts.shape[0] != size:  # found at tracing

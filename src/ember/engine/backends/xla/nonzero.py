@@ -1,0 +1,27 @@
+"""XLA lowering of `nonzero`: `jax.numpy.nonzero` at the size the graph declares (shapes are
+static under jit); the count is checked on the device and raises after the segment runs."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ember.graph import Node
+from ember.graph.ops.nonzero import NONZERO, nonzero_error
+
+from .lowering import LoweringContext, lowers
+from .result_memory import refuse_past_memory
+
+__all__ = ["lower_nonzero"]
+
+
+@lowers(NONZERO)
+def lower_nonzero(ctx: LoweringContext, node: Node, x: jax.Array, *binders: jax.Array) -> jax.Array:
+    """Inputs past the first only order the node after those that bind `out_dim`."""
+    expected = node.attrs["out_dim"].evaluate(ctx.bindings)
+    refuse_past_memory("nonzero", expected, expected * max(x.ndim, 1) * 8)
+    nonzero = x != 0
+    count = jnp.count_nonzero(nonzero).astype(jnp.int64)
+    ctx.require(count == expected, [count, expected], lambda facts: nonzero_error(*facts))
+    coordinates = jnp.nonzero(nonzero, size=expected, fill_value=0)
+    return jnp.stack(coordinates, axis=-1).astype(jnp.int64)
