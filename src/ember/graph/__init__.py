@@ -7,8 +7,8 @@ from .graph import Graph, Node, current_graph
 from .op import Op, all_ops
 from .quantization import BlockParameters, QuantizationEncoding
 from .shape import Shape, ShapeLike
-from .type import TensorType
-from .value import TensorValue
+from .type import BufferType, TensorType
+from .value import BufferValue, TensorValue
 from .weight import Weight
 
 TensorValueLike = ops.TensorValueLike
@@ -16,6 +16,8 @@ TensorValueLike = ops.TensorValueLike
 __all__ = [
     "AlgebraicDim",
     "BlockParameters",
+    "BufferType",
+    "BufferValue",
     "DeviceKind",
     "DeviceRef",
     "Dim",

@@ -19,8 +19,8 @@ import numpy as np
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
 from .op import Op
-from .type import TensorType, Typed
-from .value import TensorValue
+from .type import BufferType, TensorType, Typed
+from .value import BufferValue, TensorValue
 
 __all__ = ["INPUT", "Graph", "Node", "current_graph"]
 
@@ -144,7 +144,10 @@ class Graph:
         if self.outputs is not None:
             raise ValueError(f"graph {self.name!r} already has its outputs; add no more nodes")
         node = Node(op, tuple(inputs), dict(attrs), tuple(result_types))
-        node.results = tuple(TensorValue(self, node, i, t) for i, t in enumerate(result_types))
+        node.results = tuple(
+            (BufferValue if isinstance(t, BufferType) else TensorValue)(self, node, i, t)
+            for i, t in enumerate(result_types)
+        )
         self.nodes.append(node)
         return node.results
 

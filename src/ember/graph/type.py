@@ -4,6 +4,8 @@
 TensorType(int32, [Dim('batch'), Dim(16)], cpu:0)
 >>> TensorType(DType.int32, [3]).cast(DType.float32)
 TensorType(float32, [Dim(3)], cpu:0)
+>>> BufferType(DType.uint8, [1], DeviceRef.CPU(1)).as_tensor()
+TensorType(uint8, [Dim(1)], cpu:1)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from .device import DeviceRef
 from .dim import StaticDim
 from .shape import Shape, ShapeLike
 
-__all__ = ["TensorType", "Typed"]
+__all__ = ["BufferType", "TensorType", "Typed"]
 
 
 @dataclass(frozen=True, init=False)
@@ -60,6 +62,26 @@ class TensorType:
 
     def __repr__(self) -> str:
         return f"TensorType({self.dtype!r}, {self.shape}, {self.device})"
+
+
+@dataclass(frozen=True, init=False)
+class BufferType(TensorType):
+    """MAX's type of a graph input that is a mutable buffer. Ember takes buffers as inputs for
+    MAX's signal buffers (`nn.Signals`), which its collectives accept and need not read;
+    ops read tensors, so a buffer value is no op's operand."""
+
+    def cast(self, dtype: DType) -> BufferType:
+        return BufferType(dtype, self.shape, self.device)
+
+    def as_tensor(self) -> TensorType:
+        """The tensor type of the same dtype, shape and device."""
+        return TensorType(self.dtype, self.shape, self.device)
+
+    def __hash__(self) -> int:
+        return hash(("buffer", self.dtype, tuple(self.shape), self.device))
+
+    def __repr__(self) -> str:
+        return f"BufferType({self.dtype!r}, {self.shape}, {self.device})"
 
 
 class Typed:

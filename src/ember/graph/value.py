@@ -26,7 +26,7 @@ from .type import TensorType, Typed
 if TYPE_CHECKING:
     from .graph import Graph, Node
 
-__all__ = ["TensorValue"]
+__all__ = ["BufferValue", "TensorValue"]
 
 
 class _ValueOf(type):
@@ -129,9 +129,17 @@ class TensorValue(Typed, metaclass=_ValueOf):
 
     @property
     def tensor(self) -> TensorValue:
-        """This value, as MAX's ``Value.tensor`` gives a value known to be a tensor (every
-        ember value is one)."""
+        """This value, as MAX's ``Value.tensor`` gives a value known to be a tensor."""
         return self
+
+    @property
+    def buffer(self) -> BufferValue:
+        """MAX's ``Value.buffer``, for a graph input of a `BufferType`.
+
+        Raises:
+            TypeError: this value is a tensor.
+        """
+        raise TypeError(f"{self!r} is a tensor, not a buffer")
 
     @property
     def T(self) -> TensorValue:
@@ -216,3 +224,22 @@ for _dunder, _fn in [
 ]:
     setattr(TensorValue, f"__{_dunder}__", _binary("comparison", _fn))
 TensorValue.__hash__ = object.__hash__  # type: ignore[method-assign]
+
+
+class BufferValue(TensorValue):
+    """A graph input of a `BufferType`: MAX's signal buffers, given to the collectives and
+    layers that take `signal_buffers`. No op reads it (see `BufferType`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"BufferValue({self.dtype!r}, {self.shape}, {self.device})"
+
+    @property
+    def tensor(self) -> TensorValue:
+        """Raises TypeError: a buffer value is not a tensor."""
+        raise TypeError(f"{self!r} is a buffer, not a tensor")
+
+    @property
+    def buffer(self) -> BufferValue:
+        return self

@@ -7,6 +7,7 @@ from .linear import Linear
 from .lm_head import LMHead
 from .module import Module
 from .norm import LayerNorm, RMSNorm
+from .signals import Signals
 
 __all__ = [
     "Embedding",
@@ -18,5 +19,6 @@ __all__ = [
     "Linear",
     "Module",
     "RMSNorm",
+    "Signals",
     "VocabParallelEmbedding",
 ]

@@ -22,7 +22,7 @@ from ..errors import GraphTypeError
 from ..graph import Graph, current_graph
 from ..op import Op
 from ..type import TensorType
-from ..value import TensorValue
+from ..value import BufferValue, TensorValue
 from ..weight import Weight
 
 __all__ = ["CONSTANT", "WEIGHT", "TensorValueLike", "as_value", "constant"]
@@ -53,8 +53,14 @@ def as_value(value: Any, graph: Graph | None = None) -> TensorValue:
     """The graph value for `value`: a value itself, a weight's node, or a new constant.
 
     Raises:
-        TypeError: `value` is a Python scalar (its dtype is ambiguous) or not value-like.
+        TypeError: `value` is a Python scalar (its dtype is ambiguous), a buffer, or not
+            value-like.
     """
+    if isinstance(value, BufferValue):
+        raise TypeError(
+            f"{value!r} is a buffer: ember takes buffers as MAX's signal buffers, for the "
+            "collectives and layers that take signal_buffers, and its ops read tensors"
+        )
     if isinstance(value, TensorValue):
         return value
     graph = graph or current_graph()

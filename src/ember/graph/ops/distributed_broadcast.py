@@ -1,4 +1,5 @@
-"""`distributed_broadcast(x, devices)`: a copy of one value on each of several devices."""
+"""`distributed_broadcast(x, devices)`: a copy of one value on each of several devices, named
+by `DeviceRef`s or, as MAX names them, by one signal buffer on each (`nn.Signals`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ..device import DeviceRef
 from ..graph import current_graph
 from ..op import Op
 from ..type import TensorType
-from ..value import TensorValue
+from ..value import BufferValue, TensorValue
 from .constant import as_value
 
 __all__ = ["BROADCAST", "distributed_broadcast"]
@@ -17,10 +18,18 @@ __all__ = ["BROADCAST", "distributed_broadcast"]
 BROADCAST = Op("broadcast", may_alias=True, cross_device=True)
 
 
-def distributed_broadcast(x: Any, devices: Sequence[DeviceRef]) -> list[TensorValue]:
+def distributed_broadcast(
+    x: Any,
+    devices: Sequence[DeviceRef | BufferValue] | None = None,
+    *,
+    signal_buffers: Sequence[BufferValue] | None = None,
+) -> list[TensorValue]:
     """Raises ValueError for no devices or a repeated one, TypeError for a non-device."""
+    if devices is not None and signal_buffers is not None:
+        raise TypeError("distributed_broadcast: give devices or signal_buffers, not both")
     value = as_value(x)
-    devices = list(devices)
+    given = devices if devices is not None else signal_buffers
+    devices = [d.device if isinstance(d, BufferValue) else d for d in given or ()]
     if not devices:
         raise ValueError("distributed_broadcast: needs at least one device")
     for device in devices:
