@@ -18,6 +18,7 @@ from ember.graph.ops.embedding_bag import EMBEDDING_BAG
 from ember.graph.ops.embedding_bag_collection import EMBEDDING_BAG_COLLECTION
 from ember.graph.ops.gather import GATHER
 from ember.graph.ops.rebind import REBIND
+from ember.graph.ops.reducescatter import REDUCESCATTER_SUM
 from ember.graph.ops.reshape import RESHAPE
 from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
 from ember.graph.ops.sharded_gather import SHARDED_GATHER
@@ -63,6 +64,7 @@ def test_cross_device_ops_move_values_between_devices():
         TRANSFER_TO,
         BROADCAST,
         ALLREDUCE_SUM,
+        REDUCESCATTER_SUM,
         ALLGATHER,
         SHARDED_GATHER,
         SHARDED_TOP_K,

@@ -171,10 +171,10 @@ class LMHead(Module):
             values = [ops.as_value(h) for h in hidden]
             if any(map(scattered, values)):
                 raise ValueError(
-                    'LMHead: the hidden states come from a reduce="scatter" lookup, which '
-                    "leaves each device other tokens; merging their candidates would mix "
-                    "different tokens. Gather them first (ops.allgather, for a static token "
-                    'count), or look them up with reduce="all"'
+                    'LMHead: the hidden states come from a reduce="scatter" lookup or a '
+                    "reducescatter.sum, which leave each device other tokens; merging their "
+                    "candidates would mix different tokens. Gather them first (ops.allgather, "
+                    'for a static token count), or look them up with reduce="all"'
                 )
             for other in values[1:]:  # replicas of the same states: their type says so at once
                 if other.dtype != values[0].dtype or list(other.shape) != list(values[0].shape):

@@ -1,6 +1,6 @@
 """Graph operations: each is a type rule that adds one node; backends execute them."""
 
-from . import allreduce, random
+from . import allreduce, random, reducescatter
 from .allgather import allgather
 from .argmax import argmax
 from .argmin import argmin
@@ -159,6 +159,7 @@ __all__ = [
     "random",
     "range",
     "rebind",
+    "reducescatter",
     "relu",
     "repeat_interleave",
     "reshape",

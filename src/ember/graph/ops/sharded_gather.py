@@ -31,6 +31,7 @@ from ..value import TensorValue
 from .constant import as_value
 from .distributed_broadcast import BROADCAST
 from .gather import index_value
+from .reducescatter import REDUCESCATTER_SUM
 from .transfer import TRANSFER_TO
 
 __all__ = ["SHARDED_GATHER", "SHARDED_OUT_OF_RANGE", "scattered", "sharded_gather"]
@@ -103,7 +104,8 @@ def sharded_gather(
 
 
 def scattered(value: TensorValue) -> bool:
-    """Whether `value` holds one device's slice of a `reduce="scatter"` lookup's tokens: it
+    """Whether `value` holds one device's slice of a `reduce="scatter"` lookup's tokens (or of
+    a `reducescatter.sum`'s): it
     depends on such a lookup's results through no exchange that makes each device whole
     again (moving a value, or copying it to devices, keeps it a slice)."""
     seen: set[int] = set()
@@ -113,7 +115,9 @@ def scattered(value: TensorValue) -> bool:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if node.op is SHARDED_GATHER and node.attrs["reduce"] == "scatter":
+        if node.op is REDUCESCATTER_SUM or (
+            node.op is SHARDED_GATHER and node.attrs["reduce"] == "scatter"
+        ):
             return True
         if node.op.cross_device and node.op not in (TRANSFER_TO, BROADCAST):
             continue  # an all-gather, an all-reduce, a reduction across shards: whole

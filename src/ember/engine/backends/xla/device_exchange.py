@@ -1,4 +1,5 @@
-"""What the XLA lowerings of `sharded_top_k`, `sharded_logsumexp` and `allgather` share: one
+"""What the XLA lowerings of `sharded_top_k`, `sharded_logsumexp`, `allgather` and
+`reducescatter_sum` share: one
 block per device (padded to a common shape on its own device), made one array over a mesh of
 the devices without a copy, one jitted `shard_map` that reduces and exchanges, and a count of
 the bytes the devices received, as `ShardedTable.exchanged_bytes` counts a lookup's.
@@ -65,8 +66,9 @@ def exchange_of(ctx: LoweringContext, node: Node, make: Callable[[], DeviceExcha
 
 class DeviceExchange:
     """`local(block)` run on every device's block under `shard_map`, its result left whole on
-    every device; `received(block_shape, dtype)` says how many bytes one device receives from
-    each other device for a block of that shape."""
+    every device (or, `per_device`, each device's own: a reduce-scatter's runs);
+    `received(block_shape, dtype)` says how many bytes one device receives from each other
+    device for a block of that shape."""
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class DeviceExchange:
         node: Node,
         local: Callable[[jax.Array], tuple[jax.Array, ...]],
         received: Callable[[tuple[int, ...]], int],
+        per_device: bool = False,
     ) -> None:
         self.devices = [ctx.device(v.device) for v in node.inputs]
         self.mesh = Mesh(np.array(self.devices), (AXIS,))
@@ -86,7 +89,7 @@ class DeviceExchange:
                 lambda block: local(block[0]),
                 mesh=self.mesh,
                 in_specs=PartitionSpec(AXIS),
-                out_specs=PartitionSpec(),
+                out_specs=PartitionSpec(AXIS) if per_device else PartitionSpec(),
                 check_vma=False,
             )
         )
