@@ -9,11 +9,12 @@
 ([Dim(1), Dim(3)], int32)
 
 `exclusive` starts each sum at 0 and leaves the element itself out; `reverse` sums from the
-end. Integers are exact (wrapping as the dtype does); bfloat16 and float16 are summed in
-float32, each sum rounded once. The order of a float sum is each backend's own (natively
-one element after another; XLA's scan may group them), so a float32 sum of `n` terms is
-within `n * 2**-24 * sum |x_i|` of the exact one on either, but that on `xla` on a CPU
-subnormal values and sums count as zero (XLA's CPU code flushes them).
+end. Integers are exact (wrapping as the dtype does); as in MAX, float32 is summed in
+float64 and bfloat16 and float16 in float32, each sum rounded once. The order of a float sum
+is each backend's own (natively one element after another; XLA's scan may group them), so a
+float32 running sum of `n` terms is within half a unit in its last place plus
+`n * 2**-53 * sum |x_i|` of the exact one on either, but that on `xla` on a CPU subnormal
+values and sums count as zero (XLA's CPU code flushes them).
 """
 
 from __future__ import annotations

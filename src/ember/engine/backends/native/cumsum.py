@@ -1,5 +1,5 @@
 """Native lowering of `cumsum`: numpy's running sum, one element after another, in the
-value's dtype (bfloat16 and float16 in float32)."""
+value's dtype (float32 in float64, bfloat16 and float16 in float32, as MAX sums them)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from .lowering import LoweringContext, StepFn, lowers
 
 __all__ = ["lower_cumsum"]
 
+_WIDER = {1: np.float32, 2: np.float32, 4: np.float64, 8: np.float64}
+"""The dtype a float of each size is summed in."""
+
 
 @lowers(CUMSUM)
 def lower_cumsum(ctx: LoweringContext, node: Node) -> StepFn:
@@ -19,8 +22,7 @@ def lower_cumsum(ctx: LoweringContext, node: Node) -> StepFn:
     dtype = node.result_types[0].dtype.to_numpy()
 
     def run(rt, slot, x):
-        narrow = x.dtype.kind not in "iu" and x.dtype.itemsize < 4
-        wide = x.astype(np.float32) if narrow else x
+        wide = x.astype(_WIDER[x.dtype.itemsize]) if x.dtype.kind not in "iu" else x
         if reverse:
             wide = np.flip(wide, axis)
         with np.errstate(all="ignore"):  # inf + -inf: NaN, as IEEE gives

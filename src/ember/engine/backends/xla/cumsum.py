@@ -1,5 +1,5 @@
-"""XLA lowering of `cumsum`: `lax.cumsum` in the value's dtype (bfloat16 and float16 in
-float32)."""
+"""XLA lowering of `cumsum`: `lax.cumsum` in the value's dtype (float32 in float64, the
+executable turning 64-bit types on for it; bfloat16 and float16 in float32, as MAX sums them)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ __all__ = ["lower_cumsum"]
 @lowers(CUMSUM)
 def lower_cumsum(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
     axis, exclusive, reverse = (node.attrs[k] for k in ("axis", "exclusive", "reverse"))
-    narrow = jnp.issubdtype(x.dtype, jnp.floating) and x.dtype.itemsize < 4
-    wide = x.astype(jnp.float32) if narrow else x
+    floating = jnp.issubdtype(x.dtype, jnp.floating)
+    wide = x.astype(jnp.float32 if x.dtype.itemsize < 4 else jnp.float64) if floating else x
     if x.shape[axis] == 0:
         return x
     sums = lax.cumsum(wide, axis=axis, reverse=reverse)

@@ -24,6 +24,7 @@ from ember.graph.graph import INPUT
 from ember.graph.ops.allgather import ALLGATHER
 from ember.graph.ops.check_indices import CHECK_INDICES
 from ember.graph.ops.constant import CONSTANT, WEIGHT
+from ember.graph.ops.cumsum import CUMSUM
 from ember.graph.ops.gather import GATHER
 from ember.graph.ops.range import RANGE
 from ember.graph.ops.sharded_embedding_bag_collection import SHARDED_EMBEDDING_BAG_COLLECTION
@@ -225,6 +226,8 @@ def _needs_x64(nodes: list[Node]) -> bool:
             and any(isinstance(a, tuple) for a in node.attrs["args"])
         ):
             return True  # graph-value ends of floats are counted in float64
+        if node.op is CUMSUM and node.result_types[0].dtype.to_numpy() == np.float32:
+            return True  # float32 is summed in float64
         for t in (*(v.type for v in node.inputs), *node.result_types):
             dtype = t.dtype.to_numpy()
             if dtype.itemsize == 8 and dtype.kind in "iuf":
