@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "InputError",
     "OutOfRangeError",
     "PeerLostError",
     "out_of_range_error",
@@ -26,6 +27,11 @@ __all__ = [
 class OutOfRangeError(IndexError, ValueError):
     """An id outside its table: an `IndexError`, and a `ValueError` as MAX raises, so either
     `except` catches it (numpy's `AxisError` is both in the same way)."""
+
+
+class InputError(TypeError, ValueError):
+    """An input `execute` cannot take (their number, or a dtype): a `TypeError`, and a
+    `ValueError` as MAX raises, so either `except` catches it."""
 
 
 class PeerLostError(RuntimeError):

@@ -7,6 +7,7 @@ import ember.nn as nn
 from ember.driver import Tensor
 from ember.dtype import DType
 from ember.engine import InferenceSession
+from ember.errors import InputError
 from ember.graph import DeviceRef, Graph, TensorType, Weight, ops
 
 
@@ -55,11 +56,12 @@ def test_unused_weights_are_reported(session):
 
 def test_bad_inputs(session):
     model = session.load(lookup_graph(), {"tokens": np.zeros((10, 4), np.float32)})
-    with pytest.raises(TypeError, match="expected dtype int32, got float32"):
+    with pytest.raises(InputError, match="expected dtype int32, got float32") as raised:
         model.execute(np.zeros((1, 2), np.float32))
+    assert isinstance(raised.value, TypeError) and isinstance(raised.value, ValueError)
     with pytest.raises(ValueError, match="expected rank 2"):
         model.execute(np.zeros(3, np.int32))
-    with pytest.raises(TypeError, match="takes 1 inputs, got 2"):
+    with pytest.raises(ValueError, match="takes 1 inputs, got 2"):  # as MAX raises (and TypeError)
         model.execute(np.zeros((1, 1), np.int32), np.zeros((1, 1), np.int32))
     with pytest.raises(TypeError, match="got set"):
         model.execute({1, 2})

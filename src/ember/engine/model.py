@@ -11,6 +11,7 @@ import numpy as np
 from ember.dlpack import from_dlpack, host_array
 from ember.driver import CPU, Accelerator, Device, Tensor
 from ember.dtype import DType
+from ember.errors import InputError
 from ember.graph import AlgebraicDim, DeviceRef, Graph, StaticDim, SymbolicDim, TensorType
 from ember.graph.ops.constant import CONSTANT
 
@@ -64,9 +65,11 @@ class Model:
         place of fresh buffers. If execution raises, an `out` array may be partly written.
 
         Raises:
-            TypeError: wrong number of inputs, an input not array-like, of another kind of
-                dtype, or holding an id the input's integer type cannot hold (ids of another
-                integer type, and lists or tuples, are converted when every value fits).
+            InputError: wrong number of inputs, an input of another kind of dtype, or
+                holding an id the input's integer type cannot hold (ids of another integer
+                type, and lists or tuples, are converted when every value fits); both a
+                TypeError and, as MAX raises, a ValueError.
+            TypeError: an input not array-like.
             ValueError: an input's rank or dims disagree with the graph's input types.
             OutOfRangeError: an id is out of range (per the lookup's out-of-range policy); it
                 is both an IndexError and a ValueError.
@@ -130,7 +133,7 @@ class _Execution:
     def _check_inputs(self, inputs: Sequence[Any]) -> list[Any]:
         types = self._input_types
         if len(inputs) != len(types):
-            raise TypeError(f"the model takes {len(types)} inputs, got {len(inputs)}")
+            raise InputError(f"the model takes {len(types)} inputs, got {len(inputs)}")
         arrays = []
         for i, (value, expected) in enumerate(zip(inputs, self._input_dtypes, strict=True)):
             array = self._as_input(i, value, expected)
@@ -296,15 +299,15 @@ def _from_sequence(i: int, values: list | tuple, expected: np.dtype) -> np.ndarr
         if ints and len(ints) == array.size:  # Python ints past 64 bits
             graph_dtype = DType.from_numpy(expected)
             if expected.kind not in "iu":
-                raise TypeError(
+                raise InputError(
                     f"input {i}: expected dtype {graph_dtype!r}, got Python ints past 64 bits; "
                     "convert them first (e.g. numpy.asarray(values, numpy.float32))"
                 )
-            raise TypeError(
+            raise InputError(
                 f"input {i}: value {max(ints, key=abs)} does not fit the graph's "
                 f"{graph_dtype!r} (nor any 64-bit integer)"
             )
-        raise TypeError(f"input {i}: expected numbers, got {array.dtype} values")
+        raise InputError(f"input {i}: expected numbers, got {array.dtype} values")
     return array
 
 
@@ -316,7 +319,7 @@ def _converted(i: int, array: Any, expected: np.dtype, t: TensorType) -> np.ndar
     """
     array = np.asarray(array)
     if array.dtype.kind not in "iu" or expected.kind not in "iu":
-        raise TypeError(
+        raise InputError(
             f"input {i}: expected dtype {t.dtype!r}, got {array.dtype}; "
             "convert it first (e.g. array.astype(...))"
         )
@@ -325,7 +328,7 @@ def _converted(i: int, array: Any, expected: np.dtype, t: TensorType) -> np.ndar
         low, high = array.min(), array.max()
         if low < info.min or high > info.max:
             bad = low if low < info.min else high
-            raise TypeError(
+            raise InputError(
                 f"input {i}: {array.dtype} value {bad} does not fit the graph's {t.dtype!r} "
                 f"([{info.min}, {info.max}]); declare the input with "
                 + ("a signed type" if bad < 0 and info.min == 0 else "a wider type")
