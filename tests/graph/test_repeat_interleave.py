@@ -42,6 +42,14 @@ def test_counts_per_element_and_zero_counts(session):
     assert got.tolist() == _repeated(x.tolist(), [2, 0, 3])
 
 
+def test_one_count_for_every_element(session):
+    """MAX's test: a repeats value of one count, as torch broadcasts it."""
+    x = np.array([1, 2, 3, 4], np.int64)
+    _, got = _run(session, lambda v, c: ops.repeat_interleave(v, c, 0, out_dim=16), x,
+                  np.array([4], np.int64))  # fmt: skip
+    assert got.tolist() == _repeated(x.tolist(), [4] * 4)
+
+
 def test_lengths_give_each_id_its_bag(session):
     """TorchRec's jagged layout: lengths per bag, ids concatenated; each id's bag index."""
     lengths = np.array([2, 0, 3, 1], np.int64)

@@ -12,9 +12,10 @@ value says: from TorchRec's `lengths`, the bag of each id.
 >>> bag_of_each_id.shape
 [Dim('n')]
 
-With a `repeats` value, the repeated axis' size is `out_dim` (a number, or dims the graph's
-inputs bind); at each execution the repeats must sum to it and none be negative (0 drops an
-element, as in torch), else one clear error.
+With a `repeats` value (one count per element, or one count for all, as in torch), the
+repeated axis' size is `out_dim` (a number, or dims the graph's inputs bind); at each
+execution the repeats must sum to it and none be negative (0 drops an element, as in
+torch), else one clear error.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def repeat_interleave(
         counts.rank == 1
         and isinstance(counts.shape[0], StaticDim)
         and isinstance(shape[axis], StaticDim)
-        and counts.shape[0] != shape[axis]
+        and counts.shape[0] not in (shape[axis], StaticDim(1))
     ):
         raise ValueError(
             f"repeat_interleave: repeats of shape {counts.shape} are not one count (or one per "

@@ -23,7 +23,7 @@ def lower_repeat_interleave(ctx: LoweringContext, node: Node) -> StepFn:
 
     def run(rt, slot, x, counts, *binders):
         size, expected = x.shape[axis], out_dim.evaluate(rt.bindings)
-        counts = np.broadcast_to(counts, (size,)) if counts.ndim == 0 else counts
+        counts = np.broadcast_to(counts, (size,)) if counts.size == 1 else counts  # one for all
         if counts.shape[0] != size:
             raise repeats_error(0, expected, counts.shape[0], size)
         counts = counts.astype(np.int64)

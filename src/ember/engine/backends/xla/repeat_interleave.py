@@ -30,7 +30,7 @@ def lower_repeat_interleave(
     result_bytes = expected * math.prod(x.shape[:axis] + x.shape[axis + 1 :]) * x.dtype.itemsize
     refuse_past_memory("repeat_interleave", expected, result_bytes)
     counts = rest[0]
-    counts = jnp.broadcast_to(counts, (size,)) if counts.ndim == 0 else counts
+    counts = jnp.broadcast_to(counts.reshape(()), (size,)) if counts.size == 1 else counts
     if counts.shape[0] != size:  # found at tracing
         raise repeats_error(0, expected, counts.shape[0], size)
     wide = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
