@@ -269,10 +269,13 @@ def test_max_pipeline_idioms_of_embeddings_and_heads(cpu_session):
         hidden, offsets = graph.inputs
         last = ops.gather(hidden, offsets[1:] - 1, axis=0)
         logits = last @ w.T
-        graph.output(logits, w.transpose(0, 1) + 0, TensorValue(hidden.shape[0]))
+        sizes = TensorValue(hidden.shape)  # a shape: its sizes, as shape_to_tensor gives them
+        graph.output(logits, w.transpose(0, 1) + 0, TensorValue(hidden.shape[0]), sizes)
     hidden = np.arange(15, dtype=np.float32).reshape(5, 3)
     model = cpu_session.load(graph, weights_registry={"w": W_VALUES})
-    logits, transposed, tokens = (t.to_numpy() for t in model.execute(hidden, np.uint32([0, 2, 5])))
+    results = model.execute(hidden, np.uint32([0, 2, 5]))
+    logits, transposed, tokens, sizes = (t.to_numpy() for t in results)
+    assert sizes.dtype == np.int64 and sizes.tolist() == [5, 3]
     np.testing.assert_allclose(logits, hidden[[1, 4]] @ W_VALUES.T, rtol=1e-6)
     np.testing.assert_array_equal(transposed, W_VALUES.T)
     assert tokens.shape == () and tokens.dtype == np.int64 and int(tokens) == 5

@@ -192,6 +192,18 @@ def test_slices_of_a_symbolic_dim_as_maxs_logits_take_them(session):
         model.execute(hidden, np.array([0], np.uint32))
 
 
+@pytest.mark.parametrize(
+    "index",
+    [(..., None), (slice(None), None), (None,), (None, 0, None, ..., None), (1, None, slice(0, 2)),
+     (None, ..., 2), (..., None, 1, None)],
+)  # fmt: skip
+def test_none_in_an_index_is_a_new_axis_as_in_numpy(session, index):
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    with Graph("new_axes", input_types=[TensorType(DType.float32, ["a", 3, 4])]) as g:
+        g.output(g.inputs[0][index])
+    np.testing.assert_array_equal(session.load(g).execute(x)[0].to_numpy(), x[index])
+
+
 def test_inputs_the_outputs_ignore_are_still_checked(session):
     with Graph("unused", input_types=[TensorType(DType.int32, ["n"])] * 2) as g:
         g.output(g.inputs[0] + 1)

@@ -20,7 +20,7 @@ from ember.dtype import DType
 
 from .device import DeviceRef
 from .dim import Dim, StaticDim
-from .shape import ShapeLike
+from .shape import Shape, ShapeLike
 from .type import TensorType, Typed
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ __all__ = ["BufferValue", "TensorValue"]
 
 class _ValueOf(type):
     """`TensorValue(x)` with one argument converts `x` (a weight, an array; a dim: its size at
-    execution, an int64 scalar on the CPU), as in MAX."""
+    execution, an int64 scalar on the CPU; a shape: its sizes, int64 on the CPU), as in MAX."""
 
     def __call__(cls, *args: Any) -> TensorValue:
         if len(args) == 1:
@@ -40,6 +40,8 @@ class _ValueOf(type):
 
             if isinstance(args[0], Dim):
                 return shape_to_tensor([args[0]]).reshape([])
+            if isinstance(args[0], Shape):
+                return shape_to_tensor(args[0])
             return as_value(args[0])
         return super().__call__(*args)
 

@@ -1,11 +1,13 @@
-"""`slice_tensor(x, index)`: basic indexing with ints, static slices and `...`.
+"""`slice_tensor(x, index)`: basic indexing with ints, static slices, `...` and `None` (a new
+axis of size 1, an `unsqueeze` after the slice).
 
 >>> from ember.graph import Graph, TensorType
 >>> with Graph("g", input_types=[TensorType(DType.float32, ["n", 10, 4])]) as g:
 ...     y = slice_tensor(g.inputs[0], (..., slice(2, 8, 2), -1))
 ...     offsets = slice_tensor(g.inputs[0], slice(1, None))
->>> y.shape, offsets.shape[0]
-([Dim('n'), Dim(3)], Dim(n - 1))
+...     z = g.inputs[0][:, None, 0, None]
+>>> y.shape, offsets.shape[0], z.shape
+([Dim('n'), Dim(3)], Dim(n - 1), [Dim('n'), Dim(1), Dim(1), Dim(4)])
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
+from .squeeze import unsqueeze
 
 __all__ = ["SLICE", "slice_tensor", "slice_too_long"]
 
@@ -36,13 +39,19 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
     `index` is one item or a tuple or list of them (MAX takes any sequence).
 
     Raises:
-        TypeError: an index item is not an int, a slice of ints, or `...`.
+        TypeError: an index item is not an int, a slice of ints, `...` or None.
         IndexError: an int is out of range of a static dim.
         ValueError: a zero step; a slice of a symbolic dim of another step, or whose start
             counts from the end and stop from the start.
     """
     value = as_value(x)
-    items = _expand(value.rank, tuple(index) if isinstance(index, tuple | list) else (index,))
+    items = tuple(index) if isinstance(index, tuple | list) else (index,)
+    if any(item is None for item in items):
+        result = slice_tensor(value, tuple(item for item in items if item is not None))
+        for axis in _new_axes(value.rank, items):
+            result = unsqueeze(result, axis)
+        return result
+    items = _expand(value.rank, items)
     dims, normalized, needs = [], [], {}
     for axis, (item, dim) in enumerate(zip(items, value.shape, strict=True)):
         if isinstance(item, numbers.Integral) and not isinstance(item, bool):
@@ -54,7 +63,7 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
             v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool))
             for v in (item.start, item.stop, item.step)
         ):
-            raise TypeError(f"slice: expected ints, slices of ints or ..., got {item!r}")
+            raise TypeError(f"slice: expected ints, slices of ints, ... or None, got {item!r}")
         if item.step == 0:
             raise ValueError("slice: the step cannot be zero")
         if isinstance(dim, StaticDim):
@@ -100,6 +109,21 @@ def slice_too_long(axis: int, size: int, needs: int, index: tuple) -> ValueError
 
 def _text(item: slice) -> str:
     return "[" + ":".join("" if v is None else str(v) for v in (item.start, item.stop)) + "]"
+
+
+def _new_axes(rank: int, items: tuple) -> list[int]:
+    """Where each `None` of `items` puts its new axis in the result, in increasing order."""
+    consumed = sum(item is not None and item is not Ellipsis for item in items)
+    axes, at = [], 0
+    for item in items:
+        if item is None:
+            axes.append(at)
+            at += 1
+        elif item is Ellipsis:
+            at += max(rank - consumed, 0)
+        elif isinstance(item, slice):
+            at += 1
+    return axes
 
 
 def _expand(rank: int, items: tuple) -> list:
