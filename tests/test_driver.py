@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ember import dlpack
-from ember.driver import CPU, Accelerator, Tensor, accelerator_count
+from ember.driver import CPU, Accelerator, Buffer, Tensor, accelerator_count
 from ember.dtype import DType
 
 
@@ -158,3 +158,45 @@ def test_buffer_by_keywords_as_max_documents_it():
         Buffer(DType.int8, [2], dtype=DType.int8)
     with pytest.raises(TypeError, match="takes no dtype"):
         Buffer(np.zeros(2), dtype=DType.int8)
+
+
+def test_max_s_buffer_helpers_index_write_and_read_scalars():
+    """MAX's `Buffer` API beside numpy's: slices share memory, ints alone give rank 0,
+    writes land in place, and scalars come back as Python values."""
+    array = np.arange(20, dtype=np.float32).reshape(2, 10)
+    buffer = Buffer.from_numpy(array)
+    head = buffer[0, :5]
+    assert head.shape == (5,) and np.shares_memory(head.to_numpy(), array)
+    one = buffer[1, 2]
+    assert one.shape == () and one.item() == 12.0 and type(one.item()) is float
+    buffer[0] = 5.0
+    buffer[1, :2] = Buffer.from_numpy(np.array([-1, -2], np.float32))
+    assert array[0].tolist() == [5.0] * 10 and array[1, :2].tolist() == [-1.0, -2.0]
+    assert buffer.num_elements == 20 and buffer.element_size == 4
+    assert Buffer.scalar(3, DType.int32).item() == 3
+    assert Buffer.scalar(1.5, DType.bfloat16).item() == 1.5
+    assert Buffer.scalar(True, DType.bool).item() is True
+    assert Buffer.scalar(7, DType.int64).num_elements == 1
+    with pytest.raises(ValueError, match="holds 20 elements, not one"):
+        buffer.item()
+    with pytest.raises(OverflowError):
+        Buffer.scalar(300, DType.uint8)
+
+
+def test_max_s_buffer_copies_views_and_layout():
+    array = np.arange(12, dtype=np.int32).reshape(3, 4)
+    buffer = Buffer.from_numpy(array)
+    copy = buffer.copy()
+    copy[0, 0] = 99
+    assert array[0, 0] == 0 and copy.to_numpy()[0, 0] == 99 and copy.device == buffer.device
+    strided = buffer[:, ::2]
+    assert not strided.is_contiguous and buffer.is_contiguous
+    packed = strided.contiguous()
+    assert packed.is_contiguous and packed.to_numpy().tolist() == array[:, ::2].tolist()
+    assert buffer.view(DType.uint8).shape == (3, 16)
+    assert buffer.view(DType.float32, [12]).to_numpy().tobytes() == array.tobytes()
+    target = Buffer.zeros((3, 4), DType.int32)
+    target.inplace_copy_from(buffer)
+    assert target.to_numpy().tolist() == array.tolist()
+    with pytest.raises(ValueError, match=r"shape \(4,\) into \(3, 4\)"):
+        target.inplace_copy_from(np.zeros(4, np.int32))

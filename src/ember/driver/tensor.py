@@ -10,6 +10,7 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,18 @@ class Tensor:
             raise TypeError(f"zeros: dtype must be a DType, got {dtype!r}")
         return cls(np.zeros(shape, dtype.to_numpy())).to(device or CPU())
 
+    @classmethod
+    def scalar(cls, value: Any, dtype: DType, device: Device | None = None) -> Tensor:
+        """A rank-0 tensor holding `value` as `dtype`, on `device` (the host CPU by default).
+
+        Raises:
+            TypeError: `dtype` is not a DType.
+            OverflowError: `value` does not fit an integer `dtype`.
+        """
+        if not isinstance(dtype, DType):
+            raise TypeError(f"scalar: dtype must be a DType, got {dtype!r}")
+        return cls(np.array(value, dtype.to_numpy())).to(device or CPU())
+
     def to(self, device: Device) -> Tensor:
         """This tensor on `device`: the same memory on any CPU device, a copy on an
         accelerator (through JAX) or back from one.
@@ -129,6 +142,22 @@ class Tensor:
         return self._array.ndim
 
     @property
+    def num_elements(self) -> int:
+        """How many elements the tensor holds (1 for rank 0)."""
+        return math.prod(self.shape)
+
+    @property
+    def element_size(self) -> int:
+        """The bytes of one element."""
+        return np.dtype(self._array.dtype).itemsize
+
+    @property
+    def is_contiguous(self) -> bool:
+        """Whether the elements lie in row-major order without gaps (a slice may not)."""
+        array = self._array
+        return array.flags.c_contiguous if isinstance(array, np.ndarray) else True
+
+    @property
     def is_host(self) -> bool:
         """Whether the memory is the host's (any CPU device), so numpy reads it in place."""
         return self.device.is_host
@@ -138,6 +167,76 @@ class Tensor:
         copy of a device array."""
         array = self._array
         return array if isinstance(array, np.ndarray) else np.asarray(array)
+
+    def item(self) -> Any:
+        """The one element of a tensor of one element, as a Python number or bool.
+
+        Raises:
+            ValueError: the tensor holds more or fewer elements than one.
+        """
+        if self.num_elements != 1:
+            raise ValueError(f"item: the tensor holds {self.num_elements} elements, not one")
+        value = self.to_numpy().reshape(()).item()
+        return value if isinstance(value, bool | int | float) else float(value)  # ml_dtypes
+
+    def copy(self, device: Device | None = None) -> Tensor:
+        """A copy of the elements, on `device` (this tensor's by default)."""
+        return Tensor._of(self._array.copy(), self.device).to(device or self.device)
+
+    def contiguous(self) -> Tensor:
+        """A copy whose elements lie in row-major order."""
+        array = self._array
+        if isinstance(array, np.ndarray):
+            return Tensor._of(np.array(array, order="C", copy=True), self.device)
+        return self.copy()
+
+    def view(self, dtype: DType, shape: Any = None) -> Tensor:
+        """The same host memory read as `dtype` (and `shape`): the last axis rescaled by the
+        two dtypes' sizes where no shape is given.
+
+        Raises:
+            ValueError: the bytes cannot be read so (numpy's rules), or a device's tensor.
+        """
+        if not isinstance(dtype, DType):
+            raise TypeError(f"view: dtype must be a DType, got {dtype!r}")
+        array = self._host("view")
+        viewed = array.view(dtype.to_numpy())
+        return Tensor._of(viewed if shape is None else viewed.reshape(shape), self.device)
+
+    def inplace_copy_from(self, src: Any) -> None:
+        """Copy `src`'s elements (a tensor or array of this shape) into this tensor's memory.
+
+        Raises:
+            ValueError: another shape, a read-only tensor, or a device's tensor.
+        """
+        source = src.to_numpy() if isinstance(src, Tensor) else np.asarray(src)
+        if source.shape != self.shape:
+            raise ValueError(f"inplace_copy_from: shape {source.shape} into {self.shape}")
+        np.copyto(self._host("inplace_copy_from"), source, casting="unsafe")
+
+    def __getitem__(self, index: Any) -> Tensor:
+        """The elements at `index` (numpy's indexing), sharing memory where numpy's view
+        does; ints alone give a rank-0 tensor."""
+        items = index if isinstance(index, tuple) else (index,)
+        array = self._array
+        if isinstance(array, np.ndarray) and Ellipsis not in items:
+            items = (*items, Ellipsis)  # numpy then gives a rank-0 view, not a scalar
+        return Tensor._of(array[items], self.device)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """Write `value` (a number, array or tensor) at `index`, in place.
+
+        Raises:
+            ValueError: a read-only tensor (a model's shared result), or a device's tensor.
+        """
+        value = value.to_numpy() if isinstance(value, Tensor) else value
+        self._host("item assignment")[index] = value
+
+    def _host(self, what: str) -> np.ndarray:
+        array = self._array
+        if not isinstance(array, np.ndarray):
+            raise ValueError(f"{what}: the tensor is on {self.device}; copy it to the host first")
+        return array
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         array = self.to_numpy()
