@@ -326,6 +326,10 @@ def test_model_devices_and_integration_test_idiom(cpu_session):
     model = cpu_session.load(embedding_v2_graph(vocab, hidden), weights_registry={"emb": weights})
     assert model.input_devices == [CPU()]
     assert model.output_devices == [CPU()]
+    assert model.devices == [CPU()]
+    from ember.engine.api import InferenceSession  # where MAX's code imports it from
+
+    assert InferenceSession is type(cpu_session)
 
     ids = np.array([[1, 15, 0], [7, 7, 2]], dtype=np.int64)
     ids_buffer = Buffer.from_dlpack(ids).to(model.input_devices[0])

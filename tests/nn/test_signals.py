@@ -30,6 +30,7 @@ def test_max_s_multi_device_pattern_runs_on_cpu_devices(session, count):
         g.output(*rows, *summed, *gathered, *copies)
     table = np.random.default_rng(count).standard_normal((50, 8)).astype(np.float32)
     model = session.load(g, {"embed": table})
+    assert model.devices == [CPU(i) for i in range(count)]
     ids_array = np.array([0, 49, 17, 17, 3], np.int64)
     results = model.execute(ids_array, *signals.buffers())
     rows, summed, gathered, copies = (results[k * count : (k + 1) * count] for k in range(4))

@@ -33,10 +33,17 @@ class Model:
     ) -> None:
         self._executable = executable
         self._execution = _Execution(graph, executable, backend, weights)
+        refs = [t.device for n in graph.live_nodes() for t in n.result_types]
+        self._devices = [_device(ref) for ref in dict.fromkeys(refs)]
         if executable.fast_path is not None:
             self.execute = _fast_execute(self._execution, executable.fast_path)
         elif executable.fast_step is not None:
             self.execute = _fast_step_execute(self._execution, executable.fast_step)
+
+    @property
+    def devices(self) -> list[Device]:
+        """Every device the model's values live on, in the order the graph first uses them."""
+        return list(self._devices)
 
     @property
     def input_devices(self) -> list[Device]:
