@@ -1,5 +1,6 @@
 """Layers that compose graph ops."""
 
+from .clamp import clamp
 from .embedding import Embedding, EmbeddingV2, VocabParallelEmbedding
 from .embedding_bag import EmbeddingBag
 from .embedding_bag_collection import EmbeddingBagCollection
@@ -21,4 +22,5 @@ __all__ = [
     "RMSNorm",
     "Signals",
     "VocabParallelEmbedding",
+    "clamp",
 ]
