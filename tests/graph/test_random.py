@@ -60,7 +60,8 @@ def test_uniform_is_the_formula_over_threefry_bits(session):
 
     def build():
         ops.random.set_seed(seed)
-        return ops.random.uniform(like), ops.random.uniform(like, range=(-3, 5))
+        bounds = (ops.constant(-3.0, DType.float32), ops.constant(5, DType.int32))  # as MAX's
+        return ops.random.uniform(like), ops.random.uniform(like, range=bounds)
 
     _, (unit, ranged) = _draw(session, build)
     x0, _ = _jax_words(seed, 1000)
@@ -158,6 +159,8 @@ def test_errors():
             ops.random.gaussian(like, std=-1)
         with pytest.raises(ValueError, match="scalar"):
             ops.random.gaussian(like, mean=np.zeros(2))
+        with pytest.raises(TypeError, match="known when the graph is built"):
+            ops.random.uniform(like, range=(0, g.inputs[0][0]))
 
 
 def test_no_more_values_than_the_counters_reach():

@@ -37,7 +37,7 @@ from ..graph import Graph, current_graph
 from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
-from .constant import as_value, constant
+from .constant import CONSTANT, as_value, constant
 from .dim_binders import dim_binders
 from .layer_norm import finite_number
 
@@ -88,15 +88,15 @@ def uniform(like: TensorType, range: tuple[Any, Any] = (0, 1)) -> TensorValue:
 
     Raises:
         RuntimeError: no seed is set on the graph (`set_seed`).
-        TypeError: `like` is not a TensorType, or a bound is not a number.
+        TypeError: `like` is not a TensorType, or a bound is not a number (or a constant).
         ValueError: a bound is not finite, or `lower >= upper`.
         GraphTypeError: `like` is not of a float dtype.
     """
     if not isinstance(range, tuple | list) or len(range) != 2:
         raise TypeError(f"uniform: range is (lower, upper), got {range!r}")
     lower, upper = range
-    low = finite_number("uniform", "lower", _number(lower))
-    high = finite_number("uniform", "upper", _number(upper))
+    low = finite_number("uniform", "lower", _number("uniform", lower))
+    high = finite_number("uniform", "upper", _number("uniform", upper))
     if not low < high:
         raise ValueError(f"uniform: the range is [lower, upper) with lower < upper, got {range}")
     dtype = _float_like("uniform", like).dtype.to_numpy()
@@ -124,8 +124,8 @@ def gaussian(like: TensorType, mean: Any = 0, std: Any = 1) -> TensorValue:
         ValueError: `mean` or `std` is not finite, or `std` is negative.
         GraphTypeError: `like` is not of a float dtype.
     """
-    center = finite_number("gaussian", "mean", _number(mean))
-    spread = finite_number("gaussian", "std", _number(std))
+    center = finite_number("gaussian", "mean", _number("gaussian", mean))
+    spread = finite_number("gaussian", "std", _number("gaussian", std))
     if spread < 0:
         raise ValueError(f"gaussian: std must be 0 or more, got {std!r}")
     _float_like("gaussian", like)
@@ -135,8 +135,16 @@ def gaussian(like: TensorType, mean: Any = 0, std: Any = 1) -> TensorValue:
 normal = gaussian
 
 
-def _number(value: Any) -> Any:
-    """A scalar array's number (MAX takes scalars): a value of more elements is an error."""
+def _number(op: str, value: Any) -> Any:
+    """A scalar array's number (MAX takes scalars, and constants of the graph): a value of
+    more elements is an error, and so is a graph value known only at execution."""
+    if isinstance(value, TensorValue):
+        if value.node.op is not CONSTANT:
+            raise TypeError(
+                f"{op}: takes numbers, or graph constants (known when the graph is built), "
+                f"got {value!r}"
+            )
+        value = np.asarray(value.node.attrs["value"]).astype(np.float64)
     if isinstance(value, np.ndarray):
         if value.shape:
             raise ValueError(f"Expected a scalar value, got shape {value.shape}")
