@@ -1,5 +1,6 @@
 """MAX's `nonzero` on every backend, against `numpy.argwhere`: ranks 1-3, floats with NaN and
--0.0, bools, the coordinates fed to `gather_nd`, and a count other than `out_dim`."""
+-0.0, bools, the coordinates fed to `gather_nd`, a count other than `out_dim`, and a new name
+for the count (native)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from ember.dtype import DType
-from ember.graph import Graph, TensorType, ops
+from ember.graph import Dim, Graph, TensorType, ops
 
 
 def _model(session, x: np.ndarray, out_dim):
@@ -44,6 +45,26 @@ def test_the_count_is_checked_and_feeds_gather_nd(session):
         model.execute(keep, np.zeros((2, 2), np.float32))
 
 
+def test_a_new_name_is_bound_by_the_count_natively():
+    """MAX's "newly generated dimension": natively the count binds it at each execution, for
+    the nodes after (a constant's too); XLA compiles static shapes and refuses it by name."""
+    from ember.engine import InferenceSession
+
+    with Graph("fresh", input_types=[TensorType(DType.int32, [5])]) as g:
+        places = ops.nonzero(g.inputs[0], out_dim="nnz")
+        assert places.shape == ["nnz", 1]
+        fixed = ops.nonzero(ops.constant(np.int32([0, 1, 1, 0, 1]), DType.int32), "m")
+        g.output(places.reshape(["nnz"]) * 10, fixed.reshape(["m"]))
+    model = InferenceSession(backend="native").load(g)
+    for data in ([0, 3, 0, 3, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]):
+        x = np.array(data, np.int32)
+        scaled, fixed = (t.to_numpy() for t in model.execute(x))
+        assert scaled.tolist() == (np.flatnonzero(x) * 10).tolist()
+        assert fixed.tolist() == [1, 2, 4]
+    with pytest.raises(ValueError, match="out_dim 'nnz' is bound by no graph input"):
+        InferenceSession(backend="xla").load(g).execute(np.ones(5, np.int32))
+
+
 def test_errors(session):
     with pytest.raises(ValueError, match="nonzero: 2 elements are nonzero, and out_dim is 1"):
         _model(session, np.array([0, 1, 2], np.int32), 1).execute(np.array([0, 1, 2], np.int32))
@@ -55,4 +76,4 @@ def test_errors(session):
         with pytest.raises(ValueError, match="Scalar inputs not supported"):
             ops.nonzero(scalar, out_dim=1)
         with pytest.raises(ValueError, match="no axis of a graph input"):
-            ops.nonzero(vector, out_dim="nnz")
+            ops.nonzero(vector, out_dim=Dim("nnz") * 2)

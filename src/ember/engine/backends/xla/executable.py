@@ -109,7 +109,11 @@ class XlaExecutable(Executable):
                 static[id(value)] = (value, node.attrs["value"])
             elif node.op is WEIGHT:
                 static[id(value)] = (value, weights[node.attrs["name"]])
-            elif not node.op.lookup and all(id(v) in static for v in node.inputs):
+            elif (
+                not node.op.lookup
+                and not node.attrs.get("binds")  # names bound at execution (rebind, nonzero)
+                and all(id(v) in static for v in node.inputs)
+            ):
                 inputs = [static[id(v)][1] for v in node.inputs]
                 if any(x is None for x in inputs) or (
                     node.op is TRANSFER_TO and not self._is_local(node)

@@ -18,6 +18,12 @@ __all__ = ["lower_nonzero"]
 @lowers(NONZERO)
 def lower_nonzero(ctx: LoweringContext, node: Node, x: jax.Array, *binders: jax.Array) -> jax.Array:
     """Inputs past the first only order the node after those that bind `out_dim`."""
+    if node.attrs["binds"] is not None:  # found at tracing
+        raise ValueError(
+            f"nonzero: out_dim {node.attrs['binds']!r} is bound by no graph input, so its size "
+            "is the data's, and the xla backend compiles static shapes; give out_dim as a "
+            "number or a dim an input binds (the count is checked), or use the native backend"
+        )
     expected = node.attrs["out_dim"].evaluate(ctx.bindings)
     refuse_past_memory("nonzero", expected, expected * max(x.ndim, 1) * 8)
     nonzero = x != 0
