@@ -193,6 +193,20 @@ def test_slices_of_a_symbolic_dim_as_maxs_logits_take_them(session):
 
 
 @pytest.mark.parametrize(
+    "item",
+    [slice(None, None, 2), slice(1, None, 3), slice(2, -1, 2), slice(-5, None, 2),
+     slice(None, None, -1), slice(None, None, -3)],
+)  # fmt: skip
+def test_stepped_slices_of_a_symbolic_dim_as_numpy_takes_them(session, item):
+    with Graph("steps", input_types=[TensorType(DType.float32, ["n", 2])]) as g:
+        g.output(g.inputs[0][item])
+    model = session.load(g)
+    for n in (7, 8, 10):
+        x = np.arange(2 * n, dtype=np.float32).reshape(n, 2)
+        np.testing.assert_array_equal(model.execute(x)[0].to_numpy(), x[item])
+
+
+@pytest.mark.parametrize(
     "index",
     [(..., None), (slice(None), None), (None,), (None, 0, None, ..., None), (1, None, slice(0, 2)),
      (None, ..., 2), (..., None, 1, None)],

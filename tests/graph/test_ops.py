@@ -140,7 +140,9 @@ def test_shape_ops():
             Dim("batch") - 2,
         ]
         assert [x[1:3].shape[0], x[-3:].shape[0], x[-3:-1].shape[0]] == [2, 3, 2]
-        for unknown in (slice(None, None, 2), slice(-2, 3), slice(3, 1)):
+        steps = [x[::2].shape[0], x[1::3].shape[0], x[::-1].shape[0], x[-5::2].shape[0]]
+        assert [d.evaluate({"batch": 8}) for d in steps] == [4, 3, 8, 3]
+        for unknown in (slice(None, 1, -1), slice(-2, 3), slice(3, 1)):
             with pytest.raises(ValueError, match=r"symbolic dim .* has an unknown length"):
                 x[unknown]
         with pytest.raises(IndexError, match="out of range for axis 1"):

@@ -31,18 +31,19 @@ SLICE = Op("slice", may_alias=True)
 
 
 def slice_tensor(x: Any, index: Any) -> TensorValue:
-    """A symbolic dim `n` takes slices of step 1 whose ends count from the same end or from
-    both: `[s:]`, `[:-e]` and `[s:-e]` (length `n - s - e`, as MAX's `offsets[1:]`), `[s:t]`,
-    `[-s:]` and `[-s:-t]` (a static length); executing with an axis shorter than such a slice
-    needs is an error, never a shorter result.
+    """A symbolic dim `n` takes slices whose ends count from the same end or from both:
+    `[s:]`, `[:-e]` and `[s:-e]` (length `n - s - e`, as MAX's `offsets[1:]`), `[s:t]`,
+    `[-s:]` and `[-s:-t]` (a static length), each with any positive step (`[::2]`: length
+    `(n + 1) // 2`), and `[::-k]`; executing with an axis shorter than such a slice needs is
+    an error, never a shorter result.
 
     `index` is one item or a tuple or list of them (MAX takes any sequence).
 
     Raises:
         TypeError: an index item is not an int, a slice of ints, `...` or None.
         IndexError: an int is out of range of a static dim.
-        ValueError: a zero step; a slice of a symbolic dim of another step, or whose start
-            counts from the end and stop from the start.
+        ValueError: a zero step; a slice of a symbolic dim whose start counts from the end
+            and stop from the start, or of a negative step with ends.
     """
     value = as_value(x)
     items = tuple(index) if isinstance(index, tuple | list) else (index,)
@@ -81,21 +82,24 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
 
 def _symbolic_slice(axis: int, dim: Any, item: slice) -> tuple[Any, int]:
     """(the length of `item` over the symbolic `dim`, the size the axis must have at least)."""
-    start, stop = item.start or 0, item.stop
-    if item.step in (None, 1):
-        if start >= 0 and (stop is None or stop < 0):  # [s:], [:-e], [s:-e]
+    start, stop, step = item.start or 0, item.stop, item.step or 1
+    if step > 0:
+        if start >= 0 and (stop is None or stop < 0):  # [s::k], [:-e:k], [s:-e:k]
             drop = start + (-stop if stop is not None else 0)
-            return dim - drop, drop
-        if 0 <= start <= stop:  # [s:t]
-            return StaticDim(stop - start), stop
-        if start < 0 and stop is not None and start <= stop < 0:  # [-s:-t]
-            return StaticDim(stop - start), -start
-        if start < 0 and stop is None:  # [-s:]
-            return StaticDim(-start), -start
+            return (dim - drop + (step - 1)) // step, drop
+        if 0 <= start <= stop:  # [s:t:k]
+            return StaticDim(len(range(start, stop, step))), stop
+        if start < 0 and stop is not None and start <= stop < 0:  # [-s:-t:k]
+            return StaticDim(len(range(start, stop, step))), -start
+        if start < 0 and stop is None:  # [-s::k]
+            return StaticDim(len(range(start, 0, step))), -start
+    if item.start is None and stop is None:  # [::-k]
+        return (dim + (-step - 1)) // -step, 0
     raise ValueError(
         f"slice: axis {axis} is the symbolic dim {dim!r}; {_text(item)} of it has an unknown "
-        "length: a slice of a symbolic dim has step 1 and ends that count from the same end "
-        "([s:], [:-e], [s:-e], [s:t], [-s:], [-s:-t])"
+        "length: a slice of a symbolic dim has ends that count from the same end ([s:], "
+        "[:-e], [s:-e], [s:t], [-s:], [-s:-t], each with any positive step), or reverses it "
+        "whole ([::-k])"
     )
 
 
@@ -108,7 +112,8 @@ def slice_too_long(axis: int, size: int, needs: int, index: tuple) -> ValueError
 
 
 def _text(item: slice) -> str:
-    return "[" + ":".join("" if v is None else str(v) for v in (item.start, item.stop)) + "]"
+    ends = (item.start, item.stop) if item.step in (None, 1) else (item.start, item.stop, item.step)
+    return "[" + ":".join("" if v is None else str(v) for v in ends) + "]"
 
 
 def _new_axes(rank: int, items: tuple) -> list[int]:
