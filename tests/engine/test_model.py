@@ -192,6 +192,27 @@ def test_slices_of_a_symbolic_dim_as_maxs_logits_take_them(session):
         model.execute(hidden, np.array([0], np.uint32))
 
 
+def test_a_slice_by_dims_an_input_binds(session):
+    """`table[start:start + n]`, as a rotary embedding slices its table by positions: the
+    ends are checked at each execution; other ends with dims are refused at build."""
+    table = np.arange(20, dtype=np.float32).reshape(10, 2)
+    types = [TensorType(DType.float32, ["n", 2]), TensorType(DType.int32, ["start"])]
+    with Graph("window", input_types=types) as g:
+        x, start = g.inputs
+        begin = start.shape[0]
+        rows = ops.constant(table, DType.float32)[begin : begin + x.shape[0]]
+        assert rows.shape == ["n", 2]
+        for bad in (slice(begin, -1), slice(begin, begin + 4, 2), slice(-2, begin)):
+            with pytest.raises(ValueError, match="ends that count from the start"):
+                _ = ops.constant(table, DType.float32)[bad]
+        g.output(rows + x)
+    model = session.load(g)
+    got = model.execute(np.zeros((3, 2), np.float32), np.zeros(6, np.int32))[0].to_numpy()
+    np.testing.assert_array_equal(got, table[6:9])
+    with pytest.raises(ValueError, match=r"is \[8:11\] at this execution"):
+        model.execute(np.zeros((3, 2), np.float32), np.zeros(8, np.int32))
+
+
 @pytest.mark.parametrize(
     "item",
     [slice(None, None, 2), slice(1, None, 3), slice(2, -1, 2), slice(-5, None, 2),

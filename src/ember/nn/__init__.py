@@ -8,6 +8,7 @@ from .linear import Linear
 from .lm_head import LMHead
 from .module import Module
 from .norm import LayerNorm, RMSNorm
+from .rotary_embedding import Llama3RopeScalingParams, Llama3RotaryEmbedding, RotaryEmbedding
 from .signals import Signals
 
 __all__ = [
@@ -18,8 +19,11 @@ __all__ = [
     "LMHead",
     "LayerNorm",
     "Linear",
+    "Llama3RopeScalingParams",
+    "Llama3RotaryEmbedding",
     "Module",
     "RMSNorm",
+    "RotaryEmbedding",
     "Signals",
     "VocabParallelEmbedding",
     "clamp",

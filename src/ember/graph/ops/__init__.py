@@ -30,7 +30,7 @@ from .nonzero import nonzero
 from .pad import pad
 from .qmatmul import qmatmul
 from .range import range
-from .rearrange import chunk, flatten, outer, split, tile
+from .rearrange import as_interleaved_complex, chunk, flatten, outer, split, tile
 from .rebind import rebind
 from .reduction import reduce_mean as mean
 from .reduction import reduce_prod as prod
@@ -98,6 +98,7 @@ __all__ = [
     "argmax",
     "argmin",
     "argsort",
+    "as_interleaved_complex",
     "as_value",
     "atanh",
     "band_part",

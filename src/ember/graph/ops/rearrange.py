@@ -1,5 +1,5 @@
 """MAX's ops that rearrange a value by composing `reshape`, slices, `broadcast_to` and `mul`:
-`flatten`, `tile`, `outer`, `split` and `chunk`.
+`flatten`, `tile`, `outer`, `split`, `chunk` and `as_interleaved_complex`.
 
 >>> from ember.graph import Graph, TensorType
 >>> with Graph("g", input_types=[TensorType(DType.float32, ["batch", "seq", 8])]) as g:
@@ -29,6 +29,25 @@ from .elementwise import mul
 from .reshape import reshape
 
 __all__ = ["chunk", "flatten", "outer", "split", "tile"]
+
+
+def as_interleaved_complex(x: Any) -> TensorValue:
+    """`x`'s last axis of alternating (real, imaginary) values as pairs: `(..., d)` becomes
+    `(..., d // 2, 2)` (rotary embeddings' interleaved layout).
+
+    Raises:
+        TypeError: the last dim is symbolic.
+        ValueError: the last dim is odd, or `x` is a scalar.
+    """
+    value = as_value(x)
+    last = value.shape[-1] if value.rank else None
+    if last is None:
+        raise ValueError("as_interleaved_complex: takes values of rank 1 or more, got a scalar")
+    if not isinstance(last, StaticDim):
+        raise TypeError("as_interleaved_complex: The last dimension must be static.")
+    if int(last) % 2:
+        raise ValueError("as_interleaved_complex: The last dimension must be divisible by 2.")
+    return reshape(value, [*value.shape[:-1], int(last) // 2, 2])
 
 
 def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> TensorValue:

@@ -13,19 +13,21 @@ axis of size 1, an `unsqueeze` after the slice).
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 from ember.dtype import DType  # noqa: F401 - used by the doctest
 
-from ..dim import StaticDim
+from ..dim import Dim, StaticDim
 from ..graph import current_graph
 from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
+from .dim_binders import dim_binders
 from .squeeze import unsqueeze
 
-__all__ = ["SLICE", "slice_tensor", "slice_too_long"]
+__all__ = ["SLICE", "concrete_index", "slice_tensor", "slice_too_long"]
 
 SLICE = Op("slice", may_alias=True)
 
@@ -52,9 +54,14 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
         for axis in _new_axes(value.rank, items):
             result = unsqueeze(result, axis)
         return result
-    items = _expand(value.rank, items)
-    dims, normalized, needs = [], [], {}
+    items = [_static_ends(item) for item in _expand(value.rank, items)]
+    dims, normalized, needs, symbols = [], [], {}, set()
     for axis, (item, dim) in enumerate(zip(items, value.shape, strict=True)):
+        if isinstance(item, slice) and any(isinstance(v, Dim) for v in (item.start, item.stop)):
+            dims.append(_dim_slice(axis, item))
+            symbols |= Dim(item.start or 0).symbols() | Dim(item.stop).symbols()
+            normalized.append(item)
+            continue
         if isinstance(item, numbers.Integral) and not isinstance(item, bool):
             if isinstance(dim, StaticDim) and not -int(dim) <= item < int(dim):
                 raise IndexError(f"slice: index {item} is out of range for axis {axis} of {dim}")
@@ -76,8 +83,52 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
             dims.append(length)
         normalized.append(item)
     result = TensorType(value.dtype, dims, value.device)
-    attrs = {"index": tuple(normalized), "needs": needs}
-    return current_graph().add_node(SLICE, [value], attrs, [result])[0]
+    attrs = {"index": tuple(normalized), "needs": needs, "dim_ends": bool(symbols)}
+    graph = current_graph()
+    binders = dim_binders("slice", graph, symbols, value.device, "its ends") if symbols else []
+    return graph.add_node(SLICE, [value, *binders], attrs, [result])[0]
+
+
+def concrete_index(index: tuple, bindings: Mapping[str, int], shape: tuple) -> tuple:
+    """`index` with its dim ends evaluated for an execution (each backend's lowering calls it).
+
+    Raises:
+        ValueError: ends that do not lie in order within their axis at this execution.
+    """
+    concrete = []
+    for axis, item in enumerate(index):
+        if isinstance(item, slice) and any(isinstance(v, Dim) for v in (item.start, item.stop)):
+            start, stop = Dim(item.start or 0).evaluate(bindings), Dim(item.stop).evaluate(bindings)
+            if not 0 <= start <= stop <= shape[axis]:
+                raise ValueError(
+                    f"slice: [{item.start}:{item.stop}] is [{start}:{stop}] at this execution, "
+                    f"which does not lie in order within axis {axis} of {shape[axis]} elements"
+                )
+            item = slice(start, stop)
+        concrete.append(item)
+    return tuple(concrete)
+
+
+def _static_ends(item: Any) -> Any:
+    """A slice's static dim ends as ints."""
+    if not isinstance(item, slice):
+        return item
+    ends = [int(v) if isinstance(v, StaticDim) else v for v in (item.start, item.stop)]
+    return slice(*ends, item.step)
+
+
+def _dim_slice(axis: int, item: slice) -> Dim:
+    """The length of a slice with symbolic ends (`x[start:start + n]`, as MAX's rotary
+    embedding slices its table by positions): ends counting from the start, step 1."""
+    ends = (item.start or 0, item.stop)
+    if item.step not in (None, 1) or any(
+        not isinstance(v, Dim) and (not isinstance(v, numbers.Integral) or v < 0) for v in ends
+    ):
+        raise ValueError(
+            f"slice: axis {axis} is sliced by dims [{item.start}:{item.stop}]; such a slice "
+            "takes ends that count from the start (dims, or ints of 0 or more) and step 1"
+        )
+    return Dim(ends[1]) - Dim(ends[0])
 
 
 def _symbolic_slice(axis: int, dim: Any, item: slice) -> tuple[Any, int]:

@@ -6,7 +6,7 @@ from ember.graph import Node
 from ember.graph.ops.distributed_broadcast import BROADCAST
 from ember.graph.ops.rebind import REBIND, check_rebind
 from ember.graph.ops.reshape import RESHAPE, reshaped
-from ember.graph.ops.slice import SLICE, slice_too_long
+from ember.graph.ops.slice import SLICE, concrete_index, slice_too_long
 from ember.graph.ops.transfer import TRANSFER_TO
 
 from .lowering import LoweringContext, StepFn, lowers
@@ -39,13 +39,14 @@ def lower_rebind(ctx: LoweringContext, node: Node) -> StepFn:
 
 @lowers(SLICE)
 def lower_slice(ctx: LoweringContext, node: Node) -> StepFn:
-    index, needs = node.attrs["index"], node.attrs["needs"]
+    index, needs, dim_ends = (node.attrs[k] for k in ("index", "needs", "dim_ends"))
 
-    def run(rt, slot, x):
+    def run(rt, slot, x, *binders):
+        """Inputs past the value only order the step after those that bind its dim ends."""
         for axis, size in needs.items():  # slices of symbolic dims: never shorter than typed
             if x.shape[axis] < size:
                 raise slice_too_long(axis, x.shape[axis], size, index)
-        return x[index]
+        return x[concrete_index(index, rt.bindings, x.shape) if dim_ends else index]
 
     return run
 

@@ -7,7 +7,7 @@ import jax
 from ember.graph import Node
 from ember.graph.ops.rebind import REBIND, check_rebind
 from ember.graph.ops.reshape import RESHAPE, reshaped
-from ember.graph.ops.slice import SLICE, slice_too_long
+from ember.graph.ops.slice import SLICE, concrete_index, slice_too_long
 
 from .lowering import LoweringContext, lowers
 
@@ -20,12 +20,13 @@ def lower_reshape(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
 
 
 @lowers(SLICE)
-def lower_slice(ctx: LoweringContext, node: Node, x: jax.Array) -> jax.Array:
+def lower_slice(ctx: LoweringContext, node: Node, x: jax.Array, *binders: jax.Array) -> jax.Array:
+    """Inputs past the value only order the node after those that bind its dim ends."""
     index = node.attrs["index"]
     for axis, size in node.attrs["needs"].items():  # shapes are static under jit: at tracing
         if x.shape[axis] < size:
             raise slice_too_long(axis, x.shape[axis], size, index)
-    return x[index]
+    return x[concrete_index(index, ctx.bindings, x.shape) if node.attrs["dim_ends"] else index]
 
 
 @lowers(REBIND)

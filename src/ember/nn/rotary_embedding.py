@@ -1,0 +1,177 @@
+"""MAX's rotary position embeddings: `RotaryEmbedding` turns each pair of a head's values by
+an angle that grows with the token's position (RoFormer), in MAX's interleaved layout (pairs
+side by side) or the half-split one (Hugging Face's `rotate_half`); `Llama3RotaryEmbedding`
+stretches the low frequencies as Llama 3.1 and later do for long contexts. Both compose ops:
+the table of angles is a graph constant computed at load.
+
+>>> from ember.dtype import DType
+>>> from ember.graph import Graph, TensorType
+>>> rope = RotaryEmbedding(dim=64, n_heads=4, theta=10000.0, max_seq_len=128)
+>>> with Graph("g", input_types=[TensorType(DType.float32, [1, "seq", 4, 16])]) as g:
+...     turned = rope(g.inputs[0])
+>>> turned.shape
+[Dim(1), Dim('seq'), Dim(4), Dim(16)]
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from ember.dtype import DType
+from ember.graph import DeviceRef, Dim, Graph, TensorValue, current_graph, ops
+
+from .module import Module
+
+__all__ = ["Llama3RopeScalingParams", "Llama3RotaryEmbedding", "RotaryEmbedding"]
+
+
+class RotaryEmbedding(Module):
+    """RoPE over activations `(batch, seq_len, n_heads, head_dim)`, for positions
+    `start_pos .. start_pos + seq_len` (of at most `2 * max_seq_len`)."""
+
+    def __init__(
+        self,
+        dim: int,
+        n_heads: int,
+        theta: float,
+        max_seq_len: int,
+        head_dim: int | None = None,
+        _freqs_cis: Any = None,
+        interleaved: bool = True,
+    ) -> None:
+        """Raises ValueError: a size that is not a positive int, an odd head dim, or a
+        `theta` that is not a number above 1."""
+        super().__init__()
+        for name, value in (("dim", dim), ("n_heads", n_heads), ("max_seq_len", max_seq_len)):
+            _positive(name, value)
+        self.dim, self.n_heads, self.theta, self.max_seq_len = dim, n_heads, theta, max_seq_len
+        self.head_dim = head_dim if head_dim is not None else dim // n_heads
+        _positive("head_dim", self.head_dim)
+        if self.head_dim % 2:
+            raise ValueError(f"RotaryEmbedding: head_dim must be even, got {self.head_dim}")
+        if isinstance(theta, bool) or not isinstance(theta, int | float) or not theta > 1:
+            raise ValueError(f"RotaryEmbedding: theta must be a number above 1, got {theta!r}")
+        self.interleaved = interleaved
+        self._freqs_cis = _freqs_cis
+        self._tables: weakref.WeakKeyDictionary[Graph, TensorValue] = weakref.WeakKeyDictionary()
+
+    def _compute_inv_freqs(self) -> TensorValue:
+        """`theta ** (-2i / head_dim)` for each pair `i`, in float64, then float32."""
+        n = self.head_dim
+        iota = ops.range(0, n, 2, dtype=DType.float64, device=DeviceRef.CPU())
+        return ops.cast(1.0 / (self.theta ** (iota / n)), DType.float32)
+
+    def freqs_cis_base(self) -> TensorValue:
+        """The cosine and sine of each position's angle for each pair,
+        `(2 * max_seq_len, head_dim // 2, 2)` (or the `_freqs_cis` given)."""
+        if self._freqs_cis is not None:
+            return ops.as_value(self._freqs_cis)
+        positions = ops.range(
+            0, self.max_seq_len * 2, 1, dtype=DType.float32, device=DeviceRef.CPU()
+        )
+        angles = ops.outer(positions, self._compute_inv_freqs())
+        return ops.stack([ops.cos(angles), ops.sin(angles)], axis=-1)
+
+    @property
+    def freqs_cis(self) -> TensorValue:
+        """`freqs_cis_base()` as `(2 * max_seq_len, head_dim)`, made once per graph."""
+        graph = current_graph()
+        table = self._tables.get(graph)
+        if table is None:
+            base = self.freqs_cis_base()
+            table = base if base.rank == 2 else base.reshape([base.shape[0], self.head_dim])
+            self._tables[graph] = table
+        return table
+
+    def compute_scale(self, user_scale: float | None = None) -> float:
+        """Attention's scale: `user_scale`, or `1 / sqrt(head_dim)`."""
+        return user_scale if user_scale is not None else math.sqrt(1.0 / self.head_dim)
+
+    def __call__(self, x: Any, start_pos: Any = None, seq_len: Any = None) -> TensorValue:
+        """`x` turned by the angles of positions `start_pos ..` (a dim or int, 0 by default),
+        `seq_len` of them (`x.shape[-3]` by default); each execution checks that they lie
+        within the table.
+
+        Raises:
+            ValueError: `x`'s last dim is not `head_dim`.
+        """
+        v = ops.as_value(x)
+        if v.rank < 3 or v.shape[-1] != Dim(self.head_dim):
+            raise ValueError(
+                f"RotaryEmbedding: takes (batch, seq_len, n_heads, {self.head_dim}) "
+                f"activations, got {v.shape}"
+            )
+        half = self.head_dim // 2
+        if self.interleaved:
+            pairs = ops.as_interleaved_complex(v)
+            x_re, x_im = pairs[..., 0], pairs[..., 1]
+        else:
+            x_re, x_im = v[..., :half], v[..., half:]
+        start = Dim(0 if start_pos is None else start_pos)
+        count = v.shape[-3] if seq_len is None else Dim(seq_len)
+        table = self.freqs_cis.to(v.device)[start : start + count]
+        table = ops.cast(table.reshape([count, half, 2]), v.dtype)
+        table = ops.unsqueeze(ops.unsqueeze(table, 1), 0)
+        cos, sin = table[..., 0], table[..., 1]
+        turned_re = x_re * cos - x_im * sin
+        turned_im = x_re * sin + x_im * cos
+        if self.interleaved:
+            turned = ops.stack([turned_re, turned_im], axis=-1)
+        else:
+            turned = ops.concat([turned_re, turned_im], axis=-1)
+        return ops.cast(turned.reshape(v.shape), v.dtype)
+
+
+@dataclass
+class Llama3RopeScalingParams:
+    """Llama 3's long-context scaling: `factor` divides the low frequencies, and the band
+    between `low_freq_factor` and `high_freq_factor` (of `orig_max_position`) blends."""
+
+    factor: float
+    low_freq_factor: float
+    high_freq_factor: float
+    orig_max_position: int
+
+
+class Llama3RotaryEmbedding(RotaryEmbedding):
+    """`RotaryEmbedding` whose frequencies are scaled as Llama 3.1 and later scale them."""
+
+    def __init__(
+        self,
+        dim: int,
+        n_heads: int,
+        theta: float,
+        max_seq_len: int,
+        head_dim: int | None = None,
+        _freqs_cis: Any = None,
+        interleaved: bool = True,
+        scaling_params: Llama3RopeScalingParams | None = None,
+    ) -> None:
+        super().__init__(dim, n_heads, theta, max_seq_len, head_dim, _freqs_cis, interleaved)
+        self.scaling_params = scaling_params
+
+    def _compute_inv_freqs(self) -> TensorValue:
+        inv_freqs = super()._compute_inv_freqs()
+        params = self.scaling_params
+        if params is None:
+            return inv_freqs
+        low_wavelen = params.orig_max_position / params.low_freq_factor
+        high_wavelen = params.orig_max_position / params.high_freq_factor
+        wavelen = 2 * math.pi / inv_freqs
+        if params.low_freq_factor != params.high_freq_factor:
+            smooth = (params.orig_max_position / wavelen - params.low_freq_factor) / (
+                params.high_freq_factor - params.low_freq_factor
+            )
+        else:
+            smooth = ops.constant(0, DType.float32, device=DeviceRef.CPU())
+        blended = (1 - smooth) * inv_freqs / params.factor + smooth * inv_freqs
+        low = ops.where(wavelen > low_wavelen, inv_freqs / params.factor, blended)
+        return ops.where(wavelen < high_wavelen, inv_freqs, low)
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"RotaryEmbedding: {name} must be a positive int, got {value!r}")

@@ -1,0 +1,117 @@
+"""MAX's rotary position embeddings on every backend, against a float64 numpy RoPE written
+from the formula (RoFormer; Hugging Face's `rotate_half` for the half-split layout; Llama 3's
+frequency scaling as `transformers` computes it): both layouts, positions from a dim an input
+binds, bfloat16 activations, a table reused by two graphs, and positions past the table."""
+
+from __future__ import annotations
+
+import math
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import ember.nn as nn
+from ember.dtype import DType
+from ember.graph import Graph, TensorType
+
+
+def _inv_freqs(head_dim: int, theta: float) -> np.ndarray:
+    return 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+
+
+def _llama3(inv: np.ndarray, factor, low, high, original) -> np.ndarray:
+    wavelen = 2 * math.pi / inv
+    scaled = np.where(wavelen > original / low, inv / factor, inv)
+    smooth = (original / wavelen - low) / (high - low)
+    blended = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= original / high) & (wavelen <= original / low)
+    return np.where(medium, blended, scaled)
+
+
+def _rope(x: np.ndarray, start: int, inv: np.ndarray, interleaved: bool) -> np.ndarray:
+    d = x.shape[-1]
+    angles = np.outer(np.arange(start, start + x.shape[1]), inv)[None, :, None, :]
+    cos, sin, x = np.cos(angles), np.sin(angles), x.astype(np.float64)
+    re, im = (x[..., 0::2], x[..., 1::2]) if interleaved else (x[..., : d // 2], x[..., d // 2 :])
+    turned = (re * cos - im * sin, re * sin + im * cos)
+    if interleaved:
+        return np.stack(turned, -1).reshape(x.shape)
+    return np.concatenate(turned, -1)
+
+
+@pytest.mark.parametrize("interleaved", [True, False])
+def test_against_the_formula_from_position_zero_and_from_a_bound_dim(session, interleaved):
+    rope = nn.RotaryEmbedding(64, 4, 10000.0, 64, interleaved=interleaved)
+    types = [TensorType(DType.float32, [2, "seq", 4, 16]), TensorType(DType.int32, ["past"])]
+    with Graph("rope", input_types=types) as g:
+        x, past = g.inputs
+        g.output(rope(x), rope(x, start_pos=past.shape[0]))
+    model = session.load(g)
+    rng = np.random.default_rng(0)
+    inv = _inv_freqs(16, 10000.0).astype(np.float32)
+    for seq, past in ((5, 7), (1, 100), (3, 0)):
+        x = rng.standard_normal((2, seq, 4, 16)).astype(np.float32)
+        first, later = (t.to_numpy() for t in model.execute(x, np.zeros(past, np.int32)))
+        assert first.dtype == np.float32 and first.shape == x.shape
+        bound = 1e-6 * (1 + past)  # float32 angles: positions times frequencies, rounded
+        np.testing.assert_allclose(first, _rope(x, 0, inv, interleaved), atol=1e-6)
+        np.testing.assert_allclose(later, _rope(x, past, inv, interleaved), atol=bound)
+
+
+def test_bfloat16_activations_stay_bfloat16(session):
+    rope = nn.RotaryEmbedding(32, 2, 10000.0, 16)
+    with Graph("bf16", input_types=[TensorType(DType.bfloat16, [1, 4, 2, 16])]) as g:
+        g.output(rope(g.inputs[0]))
+    x = np.random.default_rng(1).standard_normal((1, 4, 2, 16)).astype(ml_dtypes.bfloat16)
+    got = session.load(g).execute(x)[0].to_numpy()
+    assert got.dtype == ml_dtypes.bfloat16
+    want = _rope(x.astype(np.float32), 0, _inv_freqs(16, 10000.0), True)
+    np.testing.assert_allclose(got.astype(np.float32), want, atol=0.05)
+
+
+def test_llama3_frequency_scaling(session):
+    params = nn.Llama3RopeScalingParams(8.0, 1.0, 4.0, 8192)
+    rope = nn.Llama3RotaryEmbedding(2048, 32, 500000.0, 256, interleaved=False,
+                                    scaling_params=params)  # fmt: skip
+    with Graph("llama3", input_types=[TensorType(DType.float32, [1, "seq", 2, 64])]) as g:
+        g.output(rope(g.inputs[0], start_pos=200))
+    x = np.random.default_rng(2).standard_normal((1, 9, 2, 64)).astype(np.float32)
+    got = session.load(g).execute(x)[0].to_numpy()
+    inv = _llama3(_inv_freqs(64, 500000.0), 8.0, 1.0, 4.0, 8192)
+    assert not np.allclose(inv, _inv_freqs(64, 500000.0))  # the scaling changes some
+    np.testing.assert_allclose(got, _rope(x, 200, inv, False), atol=3e-4)
+
+
+def test_one_layer_in_two_graphs_and_positions_past_the_table(session):
+    rope = nn.RotaryEmbedding(16, 2, 10000.0, 4)  # a table of 8 positions
+    types = [TensorType(DType.float32, [1, "seq", 2, 8]), TensorType(DType.int32, ["past"])]
+    for name in ("first", "second"):
+        with Graph(name, input_types=types) as g:
+            x, past = g.inputs
+            g.output(rope(x, start_pos=past.shape[0]))
+        model = session.load(g)
+        x = np.ones((1, 3, 2, 8), np.float32)
+        np.testing.assert_allclose(
+            model.execute(x, np.zeros(5, np.int32))[0].to_numpy(),
+            _rope(x, 5, _inv_freqs(8, 10000.0), True),
+            atol=1e-5,
+        )
+        with pytest.raises(ValueError, match=r"is \[6:9\] at this execution"):
+            model.execute(x, np.zeros(6, np.int32))
+    assert rope.compute_scale() == math.sqrt(1 / 8) and rope.compute_scale(0.5) == 0.5
+
+
+def test_bad_declarations_and_inputs():
+    with pytest.raises(ValueError, match="head_dim must be even"):
+        nn.RotaryEmbedding(30, 2, 10000.0, 8)
+    with pytest.raises(ValueError, match="theta must be a number above 1"):
+        nn.RotaryEmbedding(32, 2, 1, 8)
+    with pytest.raises(ValueError, match="n_heads must be a positive int"):
+        nn.RotaryEmbedding(32, 0, 10000.0, 8)
+    rope = nn.RotaryEmbedding(32, 2, 10000.0, 8)
+    with (
+        Graph("bad", input_types=[TensorType(DType.float32, [1, 3, 2, 8])]) as g,
+        pytest.raises(ValueError, match=r"takes \(batch, seq_len, n_heads, 16\)"),
+    ):
+        rope(g.inputs[0])
