@@ -74,7 +74,7 @@ def test_errors_at_build():
              TensorType(DType.bool, [2], on_1), TensorType(DType.float32, [], on_1)]  # fmt: skip
     with Graph("errors", input_types=types) as g:
         a, wide, ints, flag_0, flag_1, scalar = g.inputs
-        with pytest.raises(ValueError, match="must have unique devices"):
+        with pytest.raises(ValueError, match="each input must be on its own device"):
             ops.reducescatter.sum([a, a])
         with pytest.raises(ValueError, match="must have the same shape"):
             ops.reducescatter.sum([a, wide])

@@ -23,8 +23,7 @@ from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .axis import normalize_axis
-from .constant import as_value
-from .signal_buffers import check_signal_buffers
+from .per_device import per_device_values
 
 __all__ = ["ALLGATHER", "allgather"]
 
@@ -43,20 +42,13 @@ def allgather(
         TypeError: dtypes that differ.
         AxisError: `axis` is out of range.
     """
-    check_signal_buffers("allgather", signal_buffers)
-    values = [as_value(v) for v in inputs]
-    if not values:
-        raise ValueError("allgather: needs at least one input")
+    values = per_device_values("allgather", inputs, signal_buffers)
     devices = [v.device for v in values]
-    if len(set(devices)) != len(devices):
-        raise ValueError(f"allgather: each input must be on its own device, got {devices}")
     first = values[0]
     if first.rank == 0:
         raise ValueError("allgather: takes values of rank 1 or more, got a scalar")
     axis = normalize_axis("allgather", axis, first.rank)
     for v in values:
-        if v.dtype != first.dtype:
-            raise TypeError(f"allgather: dtypes differ: {first.dtype!r} and {v.dtype!r}")
         if v.rank != first.rank or any(
             a != b for i, (a, b) in enumerate(zip(v.shape, first.shape, strict=True)) if i != axis
         ):

@@ -10,8 +10,7 @@ from ..graph import current_graph
 from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
-from .constant import as_value
-from .signal_buffers import check_signal_buffers
+from .per_device import per_device_values
 
 __all__ = ["ALLREDUCE_SUM", "sum"]
 
@@ -25,17 +24,10 @@ def sum(inputs: Iterable[Any], signal_buffers: Iterable[Any] | None = None) -> l
         ValueError: no inputs, two inputs on one device, or different shapes.
         TypeError: different dtypes, or `signal_buffers` not iterable.
     """
-    check_signal_buffers("allreduce.sum", signal_buffers)
-    values = [as_value(v) for v in inputs]
-    if not values:
-        raise ValueError("allreduce.sum: needs at least one input")
+    values = per_device_values("allreduce.sum", inputs, signal_buffers)
     first = values[0]
     devices = [v.device for v in values]
-    if len(set(devices)) != len(devices):
-        raise ValueError(f"allreduce.sum: each input must be on its own device, got {devices}")
     for v in values[1:]:
-        if v.dtype != first.dtype:
-            raise TypeError(f"allreduce.sum: dtypes differ: {first.dtype!r} and {v.dtype!r}")
         if list(v.shape) != list(first.shape):
             raise ValueError(f"allreduce.sum: shapes differ: {first.shape} and {v.shape}")
     results = [TensorType(first.dtype, first.shape, d) for d in devices]

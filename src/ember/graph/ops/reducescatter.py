@@ -25,8 +25,7 @@ from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .axis import normalize_axis
-from .constant import as_value
-from .signal_buffers import check_signal_buffers
+from .per_device import per_device_values
 
 __all__ = ["REDUCESCATTER_SUM", "run_bounds", "sum"]
 
@@ -43,20 +42,10 @@ def sum(
         TypeError: dtypes that differ, bool values, or `signal_buffers` not iterable.
         AxisError: `axis` is out of range.
     """
-    check_signal_buffers("reducescatter.sum", signal_buffers)
-    values = [as_value(v) for v in inputs]
-    if not values:
-        raise ValueError("reducescatter.sum: needs at least one input")
+    values = per_device_values("reducescatter.sum", inputs, signal_buffers)
     devices = [v.device for v in values]
-    if len(set(devices)) != len(devices):
-        raise ValueError(
-            "reducescatter.sum operation must have unique devices across its input tensors. "
-            f"Got: {devices}"
-        )
     first = values[0]
     for v in values[1:]:
-        if v.dtype != first.dtype:
-            raise TypeError(f"reducescatter.sum: dtypes differ: {first.dtype!r} and {v.dtype!r}")
         if list(v.shape) != list(first.shape):
             raise ValueError(
                 "reducescatter.sum operation must have the same shape across all input "
