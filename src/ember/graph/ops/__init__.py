@@ -52,6 +52,7 @@ from .scatter import (
 )
 from .select import select, where
 from .shape_to_tensor import shape_to_tensor
+from .shard_and_stack import shard_and_stack
 from .sharded_embedding_bag_collection import sharded_embedding_bag_collection
 from .sharded_gather import sharded_gather
 from .sharded_logsumexp import sharded_logsumexp
@@ -179,6 +180,7 @@ __all__ = [
     "scatter_nd_mul",
     "select",
     "shape_to_tensor",
+    "shard_and_stack",
     "sharded_embedding_bag_collection",
     "sharded_gather",
     "sharded_logsumexp",
