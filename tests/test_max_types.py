@@ -95,6 +95,18 @@ def test_graph_forward_must_be_callable():
         Graph("g", [TensorType(DType.int8, [2])])
 
 
+def test_graph_takes_max_s_device_placement_policy():
+    from ember.graph import DevicePlacementPolicy
+
+    policy = DevicePlacementPolicy.Error
+    graph = Graph("g", lambda x: x + 1, input_types=[TensorType(DType.int8, [2])],
+                  strict_device_placement=policy)  # fmt: skip
+    assert graph.strict_device_placement is policy
+    assert Graph("h").strict_device_placement is DevicePlacementPolicy.Warn  # MAX's default
+    with pytest.raises(TypeError, match="must be a DevicePlacementPolicy"):
+        Graph("g", strict_device_placement="error")
+
+
 @pytest.mark.parametrize("scalar", [np.int32(3), 3, np.int64(3), np.array(3)])
 def test_rank_0_input_takes_a_scalar(session, scalar):
     graph = Graph("scalar", lambda i: i * 2, input_types=[TensorType(DType.int32, [])])

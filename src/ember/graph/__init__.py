@@ -3,7 +3,7 @@
 from . import ops
 from .device import DeviceKind, DeviceRef
 from .dim import AlgebraicDim, Dim, DimLike, StaticDim, SymbolicDim
-from .graph import Graph, Node, current_graph
+from .graph import DevicePlacementPolicy, Graph, Node, current_graph
 from .op import Op, all_ops
 from .quantization import BlockParameters, QuantizationEncoding
 from .shape import Shape, ShapeLike
@@ -19,6 +19,7 @@ __all__ = [
     "BufferType",
     "BufferValue",
     "DeviceKind",
+    "DevicePlacementPolicy",
     "DeviceRef",
     "Dim",
     "DimLike",

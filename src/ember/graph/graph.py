@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,20 @@ from .op import Op
 from .type import BufferType, TensorType, Typed
 from .value import BufferValue, TensorValue
 
-__all__ = ["INPUT", "Graph", "Node", "current_graph"]
+__all__ = ["INPUT", "DevicePlacementPolicy", "Graph", "Node", "current_graph"]
 
 INPUT = Op("input", source=True)
+
+
+class DevicePlacementPolicy(Enum):
+    """MAX's choice of what to do when an op with only CPU kernels moves a value to the CPU
+    (transfer silently, warn, or raise). Ember's ops run where their values live, so no op
+    moves one implicitly; a graph takes the policy and has nothing for it to report."""
+
+    Ignore = "ignore"
+    Warn = "warn"
+    Error = "error"
+
 
 _open_graphs: list[Graph] = []
 
@@ -69,6 +81,7 @@ class Graph:
         context: Any = None,
         kernel_library: Any = None,
         module: Any = None,
+        strict_device_placement: DevicePlacementPolicy = DevicePlacementPolicy.Warn,
         **kwargs: Any,
     ) -> None:
         """With `forward` (a module or any callable), the graph is built at once: `forward`
@@ -80,10 +93,19 @@ class Graph:
         MLIR graph), `custom_extensions` (Mojo kernels), `context`, `kernel_library` and
         `module` (MLIR objects) must be left unset.
 
+        `strict_device_placement` (a `DevicePlacementPolicy`) is kept, and has nothing to do.
+
         Raises:
-            TypeError: `forward` is not callable, or an input type is not a TensorType.
+            TypeError: `forward` is not callable, an input type is not a TensorType, or the
+                policy is not a `DevicePlacementPolicy`.
             NotImplementedError: one of MAX's MLIR parameters is set.
         """
+        if not isinstance(strict_device_placement, DevicePlacementPolicy):
+            raise TypeError(
+                "strict_device_placement must be a DevicePlacementPolicy, got "
+                f"{strict_device_placement!r}"
+            )
+        self.strict_device_placement = strict_device_placement
         unsupported = {
             "path": path is not None,
             "custom_extensions": bool(list(custom_extensions)),
