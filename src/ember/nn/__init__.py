@@ -4,7 +4,7 @@ from .clamp import clamp
 from .embedding import Embedding, EmbeddingV2, VocabParallelEmbedding
 from .embedding_bag import EmbeddingBag
 from .embedding_bag_collection import EmbeddingBagCollection
-from .linear import Linear
+from .linear import ColumnParallelLinear, Linear
 from .lm_head import LMHead
 from .module import Module
 from .norm import LayerNorm, RMSNorm
@@ -12,6 +12,7 @@ from .rotary_embedding import Llama3RopeScalingParams, Llama3RotaryEmbedding, Ro
 from .signals import Signals
 
 __all__ = [
+    "ColumnParallelLinear",
     "Embedding",
     "EmbeddingBag",
     "EmbeddingBagCollection",

@@ -14,15 +14,17 @@ its table): an untied LM head, or a recommendation model's MLP over pooled bags.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ember.dtype import DType
 from ember.graph import DeviceRef, QuantizationEncoding, TensorValue, Weight, ops
+from ember.graph.ops.reducescatter import run_bounds
 
 from .embedding import _device, _output_dtype, _positive
 from .module import Module
 
-__all__ = ["Linear", "row_products"]
+__all__ = ["ColumnParallelLinear", "Linear", "row_products"]
 
 
 class Linear(Module):
@@ -93,3 +95,76 @@ def row_products(
     if encoding is None:
         return ops.matmul(x, ops.transpose(weight, 0, 1))
     return ops.qmatmul(encoding, None, x, weight, int8_activations=int8_activations)
+
+
+class ColumnParallelLinear(Linear):
+    """MAX's `Linear` split over `devices` by output rows: device `i` computes the products of
+    its run of rows (runs as `reducescatter.sum` splits them), and an all-gather gives every
+    device all of `y`. `tied_weight` (an embedding's `Weight`, of this layer's shape, dtype and
+    encoding) makes it a tied LM head, as MAX's models tie theirs; `nn.LMHead` is ember's own,
+    which exchanges candidates rather than logits."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        dtype: DType,
+        devices: Sequence[DeviceRef],
+        tied_weight: Weight | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`kwargs` are `Linear`'s (`has_bias`, `quantization_encoding`, `name`, ...).
+
+        Raises:
+            ValueError: no devices; a bias beside a tied weight (as MAX refuses it); a tied
+                weight of another shape, dtype or encoding than the layer's.
+        """
+        devices = list(devices)
+        if not devices:
+            raise ValueError("ColumnParallelLinear requires a non-empty devices argument")
+        if tied_weight is not None and kwargs.get("has_bias", False):
+            raise ValueError("ColumnParallelLinear: a tied weight takes no bias")
+        super().__init__(in_dim, out_dim, dtype, devices[0], **kwargs)
+        if tied_weight is not None:
+            own = (self.weight.type.shape, self.weight.dtype, self.quantization_encoding)
+            tied = (tied_weight.type.shape, tied_weight.dtype, tied_weight.quantization_encoding)
+            if own != tied:
+                raise ValueError(
+                    f"ColumnParallelLinear: the tied weight {tied_weight.name!r} is {tied}; "
+                    f"this layer's is {own}"
+                )
+            self.weight = tied_weight
+        self.devices = devices
+
+    def __call__(self, x: Any, signal_buffers: Any = None) -> list[TensorValue]:  # type: ignore[override]
+        """`y` on every device, from `x` (one value per device, as MAX passes it, or one value
+        for all).
+
+        Raises:
+            ValueError: a number of values other than one or one per device.
+        """
+        values = list(x) if isinstance(x, list | tuple) else [x] * len(self.devices)
+        if len(values) != len(self.devices):
+            raise ValueError(
+                f"ColumnParallelLinear: {len(values)} inputs for {len(self.devices)} devices; "
+                "give one value, or one per device"
+            )
+        weight = ops.as_value(self.weight)
+        bias = None if self.bias is None else ops.as_value(self.bias)
+        outs = []
+        runs = run_bounds(int(weight.shape[0]), len(self.devices))
+        for (start, stop), device, value in zip(runs, self.devices, values, strict=True):
+            value = ops.as_value(value).to(device)
+            if self.quantization_encoding is not None and value.dtype is not DType.float32:
+                value = value.cast(DType.float32)
+            y = row_products(
+                value,
+                weight[start:stop].to(device),
+                self.quantization_encoding,
+                self.int8_activations,
+            )
+            if bias is not None:
+                part = bias[start:stop].to(device)
+                y = y + (part if part.dtype is y.dtype else part.cast(y.dtype))
+            outs.append(y)
+        return ops.allgather(outs, signal_buffers, axis=-1)
