@@ -102,10 +102,27 @@ def test_an_out_dim_past_the_machine_is_refused_before_anything_is_made(session)
     with pytest.raises(ValueError, match="out_dim"):
         _run(session, build, np.ones(3, np.float32), np.ones(3, np.int64))
     big = np.array([2**64 - 1, 1, 1], np.uint64)
-    with pytest.raises(ValueError, match="negative, or past int64"):
+    with pytest.raises(ValueError, match="negative, or the counts sum past int64"):
         _run(
             session,
             lambda v, c: ops.repeat_interleave(v, c, axis=0, out_dim=3),
             np.ones(3, np.float32),
             big,
         )
+
+
+def test_counts_whose_sum_wraps_int64_and_a_negative_count_on_an_empty_axis(session):
+    """Four counts of 2**62 sum to 2**64, which wraps to 0 in int64: that must not pass for
+    an out_dim of 0 (numpy would be asked for 2**64 elements). A negative count is refused
+    even where the axis is empty, as torch refuses it."""
+    types = [TensorType(DType.float32, ["n"]), TensorType(DType.int64, ["r"]),
+             TensorType(DType.int8, ["m"])]  # fmt: skip
+    with Graph("wrap", input_types=types) as g:
+        x, counts, sized = g.inputs
+        g.output(ops.repeat_interleave(x, counts, axis=0, out_dim=sized.shape[0]))
+    model = session.load(g)
+    nothing = np.zeros(0, np.int8)
+    for x, counts in ((np.ones(4, np.float32), [2**62]), (np.ones(4, np.float32), [2**62] * 4),
+                      (np.ones(0, np.float32), [-1])):  # fmt: skip
+        with pytest.raises(ValueError, match="negative, or the counts sum past int64"):
+            model.execute(x, np.array(counts, np.int64), nothing)

@@ -104,7 +104,9 @@ def repeats_error(total: int, expected: int, count: int = -1, size: int = -1) ->
             f"repeat_interleave: {count} repeats for an axis of {size} at this execution"
         )
     if total < 0:
-        return ValueError("repeat_interleave: a repeat count is negative, or past int64")
+        return ValueError(
+            "repeat_interleave: a repeat count is negative, or the counts sum past int64"
+        )
     return ValueError(
         f"repeat_interleave: the repeats sum to {total}, and out_dim is {expected} at this "
         "execution"

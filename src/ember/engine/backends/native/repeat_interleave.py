@@ -23,11 +23,13 @@ def lower_repeat_interleave(ctx: LoweringContext, node: Node) -> StepFn:
 
     def run(rt, slot, x, counts, *binders):
         size, expected = x.shape[axis], out_dim.evaluate(rt.bindings)
+        negative = bool((counts < 0).any())  # before one count meets an empty axis
         counts = np.broadcast_to(counts, (size,)) if counts.size == 1 else counts  # one for all
         if counts.shape[0] != size:
             raise repeats_error(0, expected, counts.shape[0], size)
-        counts = counts.astype(np.int64)
-        total = -1 if (counts < 0).any() else int(counts.sum())
+        counts = counts.astype(np.int64)  # a uint64 count past int64 turns negative
+        past = counts.sum(dtype=np.float64) >= 2.0**62  # an int64 sum would wrap
+        total = -1 if negative or past or (counts < 0).any() else int(counts.sum())
         if total != expected:
             raise repeats_error(total, expected)
         return np.repeat(x, counts, axis)

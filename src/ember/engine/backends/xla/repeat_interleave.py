@@ -30,11 +30,14 @@ def lower_repeat_interleave(
     result_bytes = expected * math.prod(x.shape[:axis] + x.shape[axis + 1 :]) * x.dtype.itemsize
     refuse_past_memory("repeat_interleave", expected, result_bytes)
     counts = rest[0]
+    negative = (counts < 0).any()  # before one count meets an empty axis
     counts = jnp.broadcast_to(counts.reshape(()), (size,)) if counts.size == 1 else counts
     if counts.shape[0] != size:  # found at tracing
         raise repeats_error(0, expected, counts.shape[0], size)
-    wide = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
-    counts = counts.astype(wide)
-    total = jnp.where((counts < 0).any(), -1, counts.sum())
+    x64 = jax.config.jax_enable_x64
+    wide = jnp.int64 if x64 else jnp.int32
+    counts = counts.astype(wide)  # a uint64 count past int64 turns negative
+    past = counts.astype(jnp.float64 if x64 else jnp.float32).sum() >= (2.0**62 if x64 else 2.0**30)
+    total = jnp.where(negative | past | (counts < 0).any(), -1, counts.sum())
     ctx.require(total == expected, [total, expected], lambda facts: repeats_error(*facts))
     return jnp.repeat(x, jnp.maximum(counts, 0), axis, total_repeat_length=expected)
