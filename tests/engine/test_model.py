@@ -192,6 +192,17 @@ def test_slices_of_a_symbolic_dim_as_maxs_logits_take_them(session):
         model.execute(hidden, np.array([0], np.uint32))
 
 
+def test_an_int_index_past_a_symbolic_axis_raises_on_every_backend(session):
+    """XLA would clamp it (JAX's indexing) and numpy raise: both raise one clear error."""
+    with Graph("index", input_types=[TensorType(DType.float32, ["n"])]) as g:
+        g.output(g.inputs[0][3], g.inputs[0][-3])
+    model = session.load(g)
+    first, last = (t.to_numpy() for t in model.execute(np.arange(5, dtype=np.float32)))
+    assert (first, last) == (3.0, 2.0)
+    with pytest.raises(ValueError, match=r"axis 0 has 2 elements at execution; \[3\] needs"):
+        model.execute(np.arange(2, dtype=np.float32))
+
+
 def test_a_slice_by_dims_an_input_binds(session):
     """`table[start:start + n]`, as a rotary embedding slices its table by positions: the
     ends are checked at each execution; other ends with dims are refused at build."""
@@ -211,6 +222,22 @@ def test_a_slice_by_dims_an_input_binds(session):
     np.testing.assert_array_equal(got, table[6:9])
     with pytest.raises(ValueError, match=r"is \[8:11\] at this execution"):
         model.execute(np.zeros((3, 2), np.float32), np.zeros(8, np.int32))
+
+
+@pytest.mark.parametrize(
+    ("dims", "item"),
+    [([5], slice(None, None, 2**63)), ([5], slice(None, None, -(2**63))),
+     ([5], slice(4, None, -2)), ([5], slice(10, None)), ([5], slice(-10, 2, -1)),
+     (["n"], slice(3, 1)), (["n"], slice(-1, -3))],
+)  # fmt: skip
+def test_slices_numpy_takes_at_their_edges(session, dims, item):
+    """Steps past the axis (XLA refuses a step past int64), ends past it, and slices of a
+    symbolic axis that are empty whatever its size."""
+    with Graph("edges", input_types=[TensorType(DType.float32, dims)]) as g:
+        g.output(g.inputs[0][item])
+    x = np.arange(5, dtype=np.float32)
+    got = session.load(g).execute(x)[0].to_numpy()
+    assert got.shape == x[item].shape and got.tolist() == x[item].tolist()
 
 
 @pytest.mark.parametrize(

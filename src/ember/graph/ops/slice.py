@@ -65,6 +65,8 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
         if isinstance(item, numbers.Integral) and not isinstance(item, bool):
             if isinstance(dim, StaticDim) and not -int(dim) <= item < int(dim):
                 raise IndexError(f"slice: index {item} is out of range for axis {axis} of {dim}")
+            if not isinstance(dim, StaticDim):  # checked at execution, as a slice's end is
+                needs[axis] = int(item) + 1 if item >= 0 else -int(item)
             normalized.append(int(item))
             continue
         if not isinstance(item, slice) or not all(
@@ -75,7 +77,9 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
         if item.step == 0:
             raise ValueError("slice: the step cannot be zero")
         if isinstance(dim, StaticDim):
-            dims.append(StaticDim(len(range(int(dim))[item])))
+            taken = range(int(dim))[item]
+            dims.append(StaticDim(len(taken)))
+            item = _plain(taken)
         elif item == slice(None):
             dims.append(dim)
         else:
@@ -109,6 +113,14 @@ def concrete_index(index: tuple, bindings: Mapping[str, int], shape: tuple) -> t
     return tuple(concrete)
 
 
+def _plain(taken: range) -> slice:
+    """The slice of a static axis that takes `taken`, its ends within the axis and a step no
+    longer than it (XLA refuses a step past int64, and numpy's would reach nothing)."""
+    if len(taken) <= 1:
+        return slice(taken.start, taken.start + len(taken), 1)
+    return slice(taken.start, taken.stop if taken.stop >= 0 else None, taken.step)
+
+
 def _static_ends(item: Any) -> Any:
     """A slice's static dim ends as ints."""
     if not isinstance(item, slice):
@@ -138,12 +150,14 @@ def _symbolic_slice(axis: int, dim: Any, item: slice) -> tuple[Any, int]:
         if start >= 0 and (stop is None or stop < 0):  # [s::k], [:-e:k], [s:-e:k]
             drop = start + (-stop if stop is not None else 0)
             return (dim - drop + (step - 1)) // step, drop
+        if stop is not None and (0 <= stop <= start or stop <= start < 0):
+            return StaticDim(0), 0  # [s:t] or [-s:-t] that ends where it starts, or before
         if 0 <= start <= stop:  # [s:t:k]
-            return StaticDim(len(range(start, stop, step))), stop
+            return StaticDim(_count(stop - start, step)), stop
         if start < 0 and stop is not None and start <= stop < 0:  # [-s:-t:k]
-            return StaticDim(len(range(start, stop, step))), -start
+            return StaticDim(_count(stop - start, step)), -start
         if start < 0 and stop is None:  # [-s::k]
-            return StaticDim(len(range(start, 0, step))), -start
+            return StaticDim(_count(-start, step)), -start
     if item.start is None and stop is None:  # [::-k]
         return (dim + (-step - 1)) // -step, 0
     raise ValueError(
@@ -154,6 +168,12 @@ def _symbolic_slice(axis: int, dim: Any, item: slice) -> tuple[Any, int]:
     )
 
 
+def _count(span: int, step: int) -> int:
+    """How many of every `step`-th element a run of `span` holds (a range's length, without
+    `len`, which refuses ranges past a C size)."""
+    return (span + step - 1) // step
+
+
 def slice_too_long(axis: int, size: int, needs: int, index: tuple) -> ValueError:
     """The error for an axis found, at execution, shorter than a slice of it needs."""
     return ValueError(
@@ -162,7 +182,9 @@ def slice_too_long(axis: int, size: int, needs: int, index: tuple) -> ValueError
     )
 
 
-def _text(item: slice) -> str:
+def _text(item: slice | int) -> str:
+    if not isinstance(item, slice):
+        return f"[{item}]"
     ends = (item.start, item.stop) if item.step in (None, 1) else (item.start, item.stop, item.step)
     return "[" + ":".join("" if v is None else str(v) for v in ends) + "]"
 
