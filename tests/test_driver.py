@@ -200,3 +200,20 @@ def test_max_s_buffer_copies_views_and_layout():
     assert target.to_numpy().tolist() == array.tolist()
     with pytest.raises(ValueError, match=r"shape \(4,\) into \(3, 4\)"):
         target.inplace_copy_from(np.zeros(4, np.int32))
+
+
+def test_buffer_takes_numpy_index_arrays_and_xla_results_take_writes():
+    buffer = Buffer.from_numpy(np.arange(6, dtype=np.float32))
+    assert buffer[np.array([0, 2])].to_numpy().tolist() == [0.0, 2.0]
+    assert buffer[np.arange(6) > 3].to_numpy().tolist() == [4.0, 5.0]
+    pytest.importorskip("jax")
+    from ember.engine import InferenceSession
+    from ember.graph import Graph, TensorType
+
+    with Graph("twice", input_types=[TensorType(DType.float32, [2])]) as g:
+        g.output(g.inputs[0] * 2)
+    result = InferenceSession(backend="xla").load(g).execute(np.ones(2, np.float32))[0]
+    assert result.is_host
+    result[0] = 5.0  # a JAX array on a CPU device: the tensor takes a host copy to write
+    assert result.to_numpy().tolist() == [5.0, 2.0]
+    assert result.view(DType.int32).shape == (2,)

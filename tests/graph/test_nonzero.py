@@ -30,6 +30,15 @@ def test_against_argwhere(session, shape, dtype):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_subnormal_values_are_nonzero(session, dtype):
+    """XLA's CPU code compares subnormals as zero; numpy (and ember) count them."""
+    tiny = np.finfo(dtype).smallest_subnormal
+    x = np.array([tiny, 1.0, 0.0, -0.0, -tiny, np.nan], dtype)
+    want = np.argwhere(x)
+    np.testing.assert_array_equal(_model(session, x, len(want)).execute(x)[0].to_numpy(), want)
+
+
 def test_the_count_is_checked_and_feeds_gather_nd(session):
     types = [TensorType(DType.bool, ["seq"]), TensorType(DType.float32, ["kept", 2])]
     with Graph("kept", input_types=types) as g:

@@ -219,7 +219,7 @@ class Tensor:
         does; ints alone give a rank-0 tensor."""
         items = index if isinstance(index, tuple) else (index,)
         array = self._array
-        if isinstance(array, np.ndarray) and Ellipsis not in items:
+        if isinstance(array, np.ndarray) and not any(item is Ellipsis for item in items):
             items = (*items, Ellipsis)  # numpy then gives a rank-0 view, not a scalar
         return Tensor._of(array[items], self.device)
 
@@ -233,10 +233,22 @@ class Tensor:
         self._host("item assignment")[index] = value
 
     def _host(self, what: str) -> np.ndarray:
+        """The host memory to write or view: an XLA result on a CPU device (an immutable JAX
+        array) becomes a numpy copy this tensor holds from then on.
+
+        Raises:
+            ValueError: the tensor is on an accelerator.
+        """
         array = self._array
-        if not isinstance(array, np.ndarray):
-            raise ValueError(f"{what}: the tensor is on {self.device}; copy it to the host first")
-        return array
+        if isinstance(array, np.ndarray):
+            return array
+        if not self.device.is_host:
+            raise ValueError(
+                f"{what}: the tensor is on {self.device}, an accelerator; bring it to the "
+                "host first (.to(CPU()))"
+            )
+        self._array = np.array(array)
+        return self._array
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         array = self.to_numpy()

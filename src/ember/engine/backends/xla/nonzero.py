@@ -1,10 +1,13 @@
 """XLA lowering of `nonzero`: `jax.numpy.nonzero` at the size the graph declares (shapes are
-static under jit); the count is checked on the device and raises after the segment runs."""
+static under jit); the count is checked on the device and raises after the segment runs.
+Floats are compared by their bits, so that subnormal values count, as numpy counts them."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
 from ember.graph import Node
 from ember.graph.ops.nonzero import NONZERO, nonzero_error
@@ -26,8 +29,17 @@ def lower_nonzero(ctx: LoweringContext, node: Node, x: jax.Array, *binders: jax.
         )
     expected = node.attrs["out_dim"].evaluate(ctx.bindings)
     refuse_past_memory("nonzero", expected, expected * max(x.ndim, 1) * 8)
-    nonzero = x != 0
+    nonzero = _nonzero(x)
     count = jnp.count_nonzero(nonzero).astype(jnp.int64)
     ctx.require(count == expected, [count, expected], lambda facts: nonzero_error(*facts))
     coordinates = jnp.nonzero(nonzero, size=expected, fill_value=0)
     return jnp.stack(coordinates, axis=-1).astype(jnp.int64)
+
+
+def _nonzero(x: jax.Array) -> jax.Array:
+    """Where `x` is not zero; a float by its bits (all but the sign), since XLA's CPU code
+    treats subnormal values as zero in comparisons."""
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return x != 0
+    bits = lax.bitcast_convert_type(x, jnp.dtype(f"uint{8 * x.dtype.itemsize}"))
+    return (bits & ~np.array(1 << (8 * x.dtype.itemsize - 1)).astype(bits.dtype)) != 0
