@@ -1,7 +1,8 @@
 """MAX's rotary position embeddings on every backend, against a float64 numpy RoPE written
 from the formula (RoFormer; Hugging Face's `rotate_half` for the half-split layout; Llama 3's
-frequency scaling as `transformers` computes it): both layouts, positions from a dim an input
-binds, bfloat16 activations, a table reused by two graphs, and positions past the table."""
+and YaRN's frequency scaling as `transformers` computes them): both layouts, positions from a
+dim an input binds, bfloat16 activations, a table reused by two graphs, and positions past
+the table."""
 
 from __future__ import annotations
 
@@ -81,6 +82,33 @@ def test_llama3_frequency_scaling(session):
     inv = _llama3(_inv_freqs(64, 500000.0), 8.0, 1.0, 4.0, 8192)
     assert not np.allclose(inv, _inv_freqs(64, 500000.0))  # the scaling changes some
     np.testing.assert_allclose(got, _rope(x, 200, inv, False), atol=3e-4)
+
+
+def _yarn(head_dim, theta, factor, beta_fast, beta_slow, original, truncate):
+    """YaRN's frequencies and attention scale, as its paper and Hugging Face compute them."""
+    powers = theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+
+    def pair_of(turns):
+        return head_dim * math.log(original / (turns * 2 * math.pi)) / (2 * math.log(theta))
+
+    low, high = pair_of(beta_fast), pair_of(beta_slow)
+    if truncate:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, head_dim - 1)
+    ramp = np.clip((np.arange(head_dim // 2) - low) / ((high - low) or 0.001), 0, 1)
+    return (1 - ramp) / powers + ramp / (factor * powers), 0.1 * math.log(factor) + 1
+
+
+@pytest.mark.parametrize("truncate", [True, False])
+def test_yarn_frequencies_and_scale(session, truncate):
+    params = nn.YarnScalingParams(4.0, 32.0, 1.0, 4096, truncate)
+    rope = nn.YarnRotaryEmbedding(1024, 8, 1e6, 256, interleaved=False, scaling_params=params)
+    with Graph("yarn", input_types=[TensorType(DType.float32, [1, "seq", 2, 128])]) as g:
+        g.output(rope(g.inputs[0], start_pos=100))
+    x = np.random.default_rng(3).standard_normal((1, 7, 2, 128)).astype(np.float32)
+    inv, scale = _yarn(128, 1e6, 4.0, 32.0, 1.0, 4096, truncate)
+    got = session.load(g).execute(x)[0].to_numpy()
+    np.testing.assert_allclose(got, scale * _rope(x, 100, inv, False), atol=1e-4)
 
 
 def test_one_layer_in_two_graphs_and_positions_past_the_table(session):

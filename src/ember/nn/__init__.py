@@ -8,7 +8,13 @@ from .linear import ColumnParallelLinear, Linear
 from .lm_head import LMHead
 from .module import Module
 from .norm import LayerNorm, RMSNorm
-from .rotary_embedding import Llama3RopeScalingParams, Llama3RotaryEmbedding, RotaryEmbedding
+from .rotary_embedding import (
+    Llama3RopeScalingParams,
+    Llama3RotaryEmbedding,
+    RotaryEmbedding,
+    YarnRotaryEmbedding,
+    YarnScalingParams,
+)
 from .signals import Signals
 
 __all__ = [
@@ -27,5 +33,7 @@ __all__ = [
     "RotaryEmbedding",
     "Signals",
     "VocabParallelEmbedding",
+    "YarnRotaryEmbedding",
+    "YarnScalingParams",
     "clamp",
 ]

@@ -1,8 +1,9 @@
 """MAX's rotary position embeddings: `RotaryEmbedding` turns each pair of a head's values by
 an angle that grows with the token's position (RoFormer), in MAX's interleaved layout (pairs
 side by side) or the half-split one (Hugging Face's `rotate_half`); `Llama3RotaryEmbedding`
-stretches the low frequencies as Llama 3.1 and later do for long contexts. Both compose ops:
-the table of angles is a graph constant computed at load.
+stretches the low frequencies as Llama 3.1 and later do for long contexts, and
+`YarnRotaryEmbedding` interpolates them as YaRN does (Qwen's and gpt-oss's long contexts). All
+compose ops: the table of angles is a graph constant computed at load.
 
 >>> from ember.dtype import DType
 >>> from ember.graph import Graph, TensorType
@@ -25,7 +26,13 @@ from ember.graph import DeviceRef, Dim, Graph, TensorValue, current_graph, ops
 
 from .module import Module
 
-__all__ = ["Llama3RopeScalingParams", "Llama3RotaryEmbedding", "RotaryEmbedding"]
+__all__ = [
+    "Llama3RopeScalingParams",
+    "Llama3RotaryEmbedding",
+    "RotaryEmbedding",
+    "YarnRotaryEmbedding",
+    "YarnScalingParams",
+]
 
 
 class RotaryEmbedding(Module):
@@ -170,6 +177,71 @@ class Llama3RotaryEmbedding(RotaryEmbedding):
         blended = (1 - smooth) * inv_freqs / params.factor + smooth * inv_freqs
         low = ops.where(wavelen > low_wavelen, inv_freqs / params.factor, blended)
         return ops.where(wavelen < high_wavelen, inv_freqs, low)
+
+
+@dataclass
+class YarnScalingParams:
+    """YaRN's scaling: frequencies of fewer than `beta_slow` turns over
+    `original_max_position_embeddings` positions are divided by `factor`, those of more than
+    `beta_fast` kept, the band between blended; `truncate` rounds the band's ends to whole
+    pairs (as Hugging Face's `truncate`)."""
+
+    factor: float
+    beta_fast: float
+    beta_slow: float
+    original_max_position_embeddings: int
+    truncate: bool = True
+
+
+class YarnRotaryEmbedding(RotaryEmbedding):
+    """`RotaryEmbedding` with YaRN's frequencies, and its cosines and sines scaled by
+    `0.1 * ln(factor) + 1` (the attention temperature YaRN folds into them); the table holds
+    `max_seq_len` positions, as MAX's does."""
+
+    def __init__(
+        self,
+        dim: int,
+        n_heads: int,
+        theta: float,
+        max_seq_len: int,
+        head_dim: int | None = None,
+        _freqs_cis: Any = None,
+        interleaved: bool = True,
+        scaling_params: YarnScalingParams | None = None,
+    ) -> None:
+        super().__init__(dim, n_heads, theta, max_seq_len, head_dim, _freqs_cis, interleaved)
+        self.scaling_params = scaling_params
+
+    def freqs_cis_base(self) -> TensorValue:
+        params = self.scaling_params
+        if self._freqs_cis is not None or params is None:
+            return super().freqs_cis_base()
+        positions = ops.range(0, self.max_seq_len, 1, dtype=DType.float32, device=DeviceRef.CPU())
+        angles = ops.outer(positions, self._yarn_inv_freqs(params))
+        scale = 0.1 * math.log(params.factor) + 1.0 if params.factor > 1 else 1.0
+        return ops.stack([ops.cos(angles) * scale, ops.sin(angles) * scale], axis=-1)
+
+    def _yarn_inv_freqs(self, params: YarnScalingParams) -> TensorValue:
+        """Each pair's frequency: the plain one for fast pairs, divided by `factor` for slow
+        ones, blended linearly across the band between."""
+        n, cpu = self.head_dim, DeviceRef.CPU()
+        powers = self.theta ** (ops.range(0, n, 2, dtype=DType.float64, device=cpu) / n)
+        kept = ops.cast(1.0 / powers, DType.float32)
+        divided = ops.cast(1.0 / (params.factor * powers), DType.float32)
+
+        def pair_of(turns: float) -> float:
+            """The pair whose frequency turns `turns` times over the original positions."""
+            span = params.original_max_position_embeddings / (turns * 2 * math.pi)
+            return n * math.log(span) / (2 * math.log(self.theta))
+
+        low, high = pair_of(params.beta_fast), pair_of(params.beta_slow)
+        if params.truncate:
+            low, high = math.floor(low), math.ceil(high)
+        low, high = max(low, 0), min(high, n - 1)
+        width = high - low if high != low else 0.001
+        pairs = ops.range(0, n // 2, 1, dtype=DType.float32, device=cpu)
+        ramp = ops.min(ops.max((pairs - low) / width, 0.0), 1.0)  # 0 fast .. 1 slow
+        return divided * ramp + kept * (1 - ramp)
 
 
 def _positive(name: str, value: Any) -> None:
