@@ -16,6 +16,7 @@ from .constant import TensorValueLike, as_value, constant
 from .cumsum import cumsum
 from .dequantize import dequantize
 from .distributed_broadcast import distributed_broadcast
+from .distributed_scatter import distributed_scatter
 from .elementwise import abs, add, div, floor_div, max, min, mod, mul, negate, pow, sub
 from .embedding_bag import embedding_bag
 from .embedding_bag_collection import embedding_bag_collection
@@ -115,6 +116,7 @@ __all__ = [
     "cumsum",
     "dequantize",
     "distributed_broadcast",
+    "distributed_scatter",
     "div",
     "embedding_bag",
     "embedding_bag_collection",
