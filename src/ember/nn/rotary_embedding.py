@@ -143,8 +143,8 @@ class Llama3RopeScalingParams:
     orig_max_position: int
 
 
-class Llama3RotaryEmbedding(RotaryEmbedding):
-    """`RotaryEmbedding` whose frequencies are scaled as Llama 3.1 and later scale them."""
+class _ScaledRotaryEmbedding(RotaryEmbedding):
+    """`RotaryEmbedding` with MAX's `scaling_params` last (None: no scaling)."""
 
     def __init__(
         self,
@@ -155,10 +155,15 @@ class Llama3RotaryEmbedding(RotaryEmbedding):
         head_dim: int | None = None,
         _freqs_cis: Any = None,
         interleaved: bool = True,
-        scaling_params: Llama3RopeScalingParams | None = None,
+        scaling_params: Any = None,
     ) -> None:
         super().__init__(dim, n_heads, theta, max_seq_len, head_dim, _freqs_cis, interleaved)
         self.scaling_params = scaling_params
+
+
+class Llama3RotaryEmbedding(_ScaledRotaryEmbedding):
+    """`RotaryEmbedding` whose frequencies are scaled as Llama 3.1 and later scale them
+    (`scaling_params`: a `Llama3RopeScalingParams`)."""
 
     def _compute_inv_freqs(self) -> TensorValue:
         inv_freqs = super()._compute_inv_freqs()
@@ -193,24 +198,10 @@ class YarnScalingParams:
     truncate: bool = True
 
 
-class YarnRotaryEmbedding(RotaryEmbedding):
-    """`RotaryEmbedding` with YaRN's frequencies, and its cosines and sines scaled by
-    `0.1 * ln(factor) + 1` (the attention temperature YaRN folds into them); the table holds
-    `max_seq_len` positions, as MAX's does."""
-
-    def __init__(
-        self,
-        dim: int,
-        n_heads: int,
-        theta: float,
-        max_seq_len: int,
-        head_dim: int | None = None,
-        _freqs_cis: Any = None,
-        interleaved: bool = True,
-        scaling_params: YarnScalingParams | None = None,
-    ) -> None:
-        super().__init__(dim, n_heads, theta, max_seq_len, head_dim, _freqs_cis, interleaved)
-        self.scaling_params = scaling_params
+class YarnRotaryEmbedding(_ScaledRotaryEmbedding):
+    """`RotaryEmbedding` with YaRN's frequencies (`scaling_params`: a `YarnScalingParams`),
+    and its cosines and sines scaled by `0.1 * ln(factor) + 1` (the attention temperature YaRN
+    folds into them); the table holds `max_seq_len` positions, as MAX's does."""
 
     def freqs_cis_base(self) -> TensorValue:
         params = self.scaling_params
