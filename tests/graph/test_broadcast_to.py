@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from ember.driver import CPU
 from ember.dtype import DType
 from ember.graph import DeviceRef, Dim, Graph, TensorType, ops
 
@@ -118,17 +119,15 @@ def test_errors():
             ops.broadcast_to(six, floats, out_dims=[2, 6])
         with pytest.raises(ValueError, match="no axis of a graph input"):
             ops.broadcast_to(six, ["unbound", 6])
-    with (
-        Graph(
-            "elsewhere",
-            input_types=[
-                TensorType(DType.float32, [1]),
-                TensorType(DType.float32, ["n"], DeviceRef.CPU(1)),
-            ],
-        ),
-        pytest.raises(ValueError, match="no axis of a graph input on cpu:0"),
-    ):
-        ops.broadcast_to(Graph.current.inputs[0], ["n"])
+
+
+def test_a_dim_an_input_on_another_device_binds(session):
+    """An empty copy of that input stands in on the op's device: no data travels."""
+    types = [TensorType(DType.float32, [1]), TensorType(DType.float32, ["n"], DeviceRef.CPU(1))]
+    with Graph("elsewhere", input_types=types) as g:
+        g.output(ops.broadcast_to(g.inputs[0], ["n"]))
+    got = session.load(g).execute(np.full(1, 7, np.float32), np.zeros(3, np.float32))[0]
+    assert got.device == CPU() and got.to_numpy().tolist() == [7.0] * 3
 
 
 def test_a_narrow_shape_value_and_a_negative_dim_are_clear_errors(session):

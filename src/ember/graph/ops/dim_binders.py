@@ -1,8 +1,11 @@
 """Which graph inputs bind a set of symbolic dims: an op whose result depends on the sizes of
 an execution (not on any value's data) reads those inputs, so that it runs at each execution,
-once the sizes are bound, and is never folded into a constant at load."""
+once the sizes are bound, and is never folded into a constant at load. An input on another
+device stands in through an empty copy of it moved to the op's device (no data travels)."""
 
 from __future__ import annotations
+
+import weakref
 
 from ..device import DeviceRef
 from ..dim import SymbolicDim
@@ -15,7 +18,8 @@ __all__ = ["dim_binders", "full_binders"]
 def dim_binders(
     op: str, graph: Graph, symbols: set[str], device: DeviceRef, where: str
 ) -> list[TensorValue]:
-    """The inputs of `graph` on `device` that have one of `symbols` as a plain axis dim.
+    """The inputs of `graph` on `device` that have one of `symbols` as a plain axis dim (or an
+    empty copy, on `device`, of an input elsewhere that has).
 
     Raises:
         ValueError: a symbol is the plain dim of no such input, so no execution binds it;
@@ -41,7 +45,27 @@ def _binders(
     graph: Graph, symbols: set[str], device: DeviceRef
 ) -> tuple[list[TensorValue], set[str]]:
     binders = [v for v in graph.inputs if v.device == device and symbols & _plain_symbols(v)]
-    return binders, symbols.difference(*(_plain_symbols(v) for v in binders))
+    unbound = symbols.difference(*(_plain_symbols(v) for v in binders))
+    for value in graph.inputs:
+        if value.device != device and unbound & _plain_symbols(value):
+            binders.append(_empty_copy(graph, value, device))
+            unbound -= _plain_symbols(value)
+    return binders, unbound
+
+
+_EMPTY_COPIES: weakref.WeakKeyDictionary[Graph, dict] = weakref.WeakKeyDictionary()
+
+
+def _empty_copy(graph: Graph, value: TensorValue, device: DeviceRef) -> TensorValue:
+    """`value` with a new leading axis of 0 elements (its own axes, and their dims, kept), on
+    `device`: made once per graph, input and device."""
+    from .squeeze import unsqueeze
+
+    copies = _EMPTY_COPIES.setdefault(graph, {})
+    key = (id(value), device)
+    if key not in copies:
+        copies[key] = unsqueeze(value, 0)[0:0].to(device)
+    return copies[key]
 
 
 def _plain_symbols(value: TensorValue) -> set[str]:
