@@ -220,6 +220,21 @@ def test_a_slice_by_dims_an_input_binds(session):
     model = session.load(g)
     got = model.execute(np.zeros((3, 2), np.float32), np.zeros(6, np.int32))[0].to_numpy()
     np.testing.assert_array_equal(got, table[6:9])
+    with Graph("tail", input_types=[TensorType(DType.int32, ["start"])]) as g:
+        begin = g.inputs[0].shape[0]
+        rows = ops.constant(table, DType.float32)
+        g.output(rows[begin:], rows[begin:begin])  # the rest, and nothing (anywhere)
+    tail = session.load(g)
+    rest, nothing = (t.to_numpy() for t in tail.execute(np.zeros(7, np.int32)))
+    np.testing.assert_array_equal(rest, table[7:])
+    assert nothing.shape == (0, 2)
+    with pytest.raises(ValueError, match=r"\[start:\] is \[12:10\] at this execution"):
+        tail.execute(np.zeros(12, np.int32))
+    with Graph("none", input_types=[TensorType(DType.int32, ["start"])]) as g:
+        begin = g.inputs[0].shape[0]
+        g.output(ops.constant(table, DType.float32)[begin:begin])  # as Python's [12:12]
+    empty = session.load(g).execute(np.zeros(12, np.int32))[0].to_numpy()
+    assert empty.shape == (0, 2)
     with pytest.raises(ValueError, match=r"is \[8:11\] at this execution"):
         model.execute(np.zeros((3, 2), np.float32), np.zeros(8, np.int32))
 

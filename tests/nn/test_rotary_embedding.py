@@ -130,6 +130,27 @@ def test_one_layer_in_two_graphs_and_positions_past_the_table(session):
     assert rope.compute_scale() == math.sqrt(1 / 8) and rope.compute_scale(0.5) == 0.5
 
 
+def test_a_subclass_with_a_table_of_its_own_as_max_s_tests_write_one(session):
+    """MAX's tests give a canned table by setting `_freqs_cis` alone, skipping the
+    constructor; static positions past the table are refused by name."""
+    inv = _inv_freqs(8, 10000.0)
+    angles = np.outer(np.arange(6), inv).astype(np.float32)
+    canned = np.stack([np.cos(angles), np.sin(angles)], -1).astype(np.float32)
+
+    class Canned(nn.RotaryEmbedding):
+        def __init__(self, table):
+            self._freqs_cis = table
+
+    rope = Canned(canned)
+    with Graph("canned", input_types=[TensorType(DType.float32, [1, 4, 2, 8])]) as g:
+        with pytest.raises(ValueError, match=r"positions 3..6 pass the table's 6 positions"):
+            rope(g.inputs[0], 3)
+        g.output(rope(g.inputs[0], 2))
+    x = np.random.default_rng(4).standard_normal((1, 4, 2, 8)).astype(np.float32)
+    got = session.load(g).execute(x)[0].to_numpy()
+    np.testing.assert_allclose(got, _rope(x, 2, inv, True), atol=1e-5)
+
+
 def test_bad_declarations_and_inputs():
     with pytest.raises(ValueError, match="head_dim must be even"):
         nn.RotaryEmbedding(30, 2, 10000.0, 8)

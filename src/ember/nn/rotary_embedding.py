@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ember.dtype import DType
-from ember.graph import DeviceRef, Dim, Graph, TensorValue, current_graph, ops
+from ember.graph import DeviceRef, Dim, StaticDim, TensorValue, current_graph, ops
 
 from .module import Module
 
@@ -37,7 +37,11 @@ __all__ = [
 
 class RotaryEmbedding(Module):
     """RoPE over activations `(batch, seq_len, n_heads, head_dim)`, for positions
-    `start_pos .. start_pos + seq_len` (of at most `2 * max_seq_len`)."""
+    `start_pos .. start_pos + seq_len` (of at most `2 * max_seq_len`). As in MAX, a subclass
+    may set only `_freqs_cis` (a table of its own) and skip this constructor."""
+
+    interleaved: bool = True
+    _freqs_cis: Any = None
 
     def __init__(
         self,
@@ -63,7 +67,6 @@ class RotaryEmbedding(Module):
             raise ValueError(f"RotaryEmbedding: theta must be a number above 1, got {theta!r}")
         self.interleaved = interleaved
         self._freqs_cis = _freqs_cis
-        self._tables: weakref.WeakKeyDictionary[Graph, TensorValue] = weakref.WeakKeyDictionary()
 
     def _compute_inv_freqs(self) -> TensorValue:
         """`theta ** (-2i / head_dim)` for each pair `i`, in float64, then float32."""
@@ -84,14 +87,15 @@ class RotaryEmbedding(Module):
 
     @property
     def freqs_cis(self) -> TensorValue:
-        """`freqs_cis_base()` as `(2 * max_seq_len, head_dim)`, made once per graph."""
+        """`freqs_cis_base()` as `(positions, head_dim)`, made once per graph."""
+        tables = self.__dict__.setdefault("_tables", weakref.WeakKeyDictionary())
         graph = current_graph()
-        table = self._tables.get(graph)
-        if table is None:
+        if graph not in tables:
             base = self.freqs_cis_base()
-            table = base if base.rank == 2 else base.reshape([base.shape[0], self.head_dim])
-            self._tables[graph] = table
-        return table
+            if base.rank == 3:
+                base = base.reshape([base.shape[0], base.shape[1] * base.shape[2]])
+            tables[graph] = base
+        return tables[graph]
 
     def compute_scale(self, user_scale: float | None = None) -> float:
         """Attention's scale: `user_scale`, or `1 / sqrt(head_dim)`."""
@@ -103,15 +107,18 @@ class RotaryEmbedding(Module):
         within the table.
 
         Raises:
-            ValueError: `x`'s last dim is not `head_dim`.
+            ValueError: `x`'s last dim is not the table's head dim, or static positions that
+                pass the table.
         """
         v = ops.as_value(x)
-        if v.rank < 3 or v.shape[-1] != Dim(self.head_dim):
+        freqs = self.freqs_cis
+        rows, head_dim = freqs.shape
+        if v.rank < 3 or v.shape[-1] != head_dim:
             raise ValueError(
-                f"RotaryEmbedding: takes (batch, seq_len, n_heads, {self.head_dim}) "
-                f"activations, got {v.shape}"
+                f"RotaryEmbedding: takes (batch, seq_len, n_heads, {head_dim}) activations, "
+                f"got {v.shape}"
             )
-        half = self.head_dim // 2
+        half = int(head_dim) // 2
         if self.interleaved:
             pairs = ops.as_interleaved_complex(v)
             x_re, x_im = pairs[..., 0], pairs[..., 1]
@@ -119,7 +126,13 @@ class RotaryEmbedding(Module):
             x_re, x_im = v[..., :half], v[..., half:]
         start = Dim(0 if start_pos is None else start_pos)
         count = v.shape[-3] if seq_len is None else Dim(seq_len)
-        table = self.freqs_cis.to(v.device)[start : start + count]
+        end = start + count
+        if isinstance(end, StaticDim) and int(end) > int(rows):
+            raise ValueError(
+                f"RotaryEmbedding: positions {start}..{int(end) - 1} pass the table's {rows} "
+                "positions (max_seq_len sets them)"
+            )
+        table = freqs.to(v.device)[start:end]
         table = ops.cast(table.reshape([count, half, 2]), v.dtype)
         table = ops.unsqueeze(ops.unsqueeze(table, 1), 0)
         cos, sin = table[..., 0], table[..., 1]

@@ -58,8 +58,8 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
     dims, normalized, needs, symbols = [], [], {}, set()
     for axis, (item, dim) in enumerate(zip(items, value.shape, strict=True)):
         if isinstance(item, slice) and any(isinstance(v, Dim) for v in (item.start, item.stop)):
-            dims.append(_dim_slice(axis, item))
-            symbols |= Dim(item.start or 0).symbols() | Dim(item.stop).symbols()
+            dims.append(_dim_slice(axis, item, dim))
+            symbols |= Dim(item.start or 0).symbols() | Dim(item.stop or 0).symbols()
             normalized.append(item)
             continue
         if isinstance(item, numbers.Integral) and not isinstance(item, bool):
@@ -102,10 +102,11 @@ def concrete_index(index: tuple, bindings: Mapping[str, int], shape: tuple) -> t
     concrete = []
     for axis, item in enumerate(index):
         if isinstance(item, slice) and any(isinstance(v, Dim) for v in (item.start, item.stop)):
-            start, stop = Dim(item.start or 0).evaluate(bindings), Dim(item.stop).evaluate(bindings)
-            if not 0 <= start <= stop <= shape[axis]:
+            start = Dim(item.start or 0).evaluate(bindings)
+            stop = shape[axis] if item.stop is None else Dim(item.stop).evaluate(bindings)
+            if not (0 <= start <= stop <= shape[axis] or 0 <= start == stop):  # [k:k]: empty
                 raise ValueError(
-                    f"slice: [{item.start}:{item.stop}] is [{start}:{stop}] at this execution, "
+                    f"slice: {_text(item)} is [{start}:{stop}] at this execution, "
                     f"which does not lie in order within axis {axis} of {shape[axis]} elements"
                 )
             item = slice(start, stop)
@@ -129,10 +130,11 @@ def _static_ends(item: Any) -> Any:
     return slice(*ends, item.step)
 
 
-def _dim_slice(axis: int, item: slice) -> Dim:
+def _dim_slice(axis: int, item: slice, dim: Dim) -> Dim:
     """The length of a slice with symbolic ends (`x[start:start + n]`, as MAX's rotary
-    embedding slices its table by positions): ends counting from the start, step 1."""
-    ends = (item.start or 0, item.stop)
+    embedding slices its table by positions, or `x[start:]`): ends counting from the start,
+    step 1."""
+    ends = (item.start or 0, dim if item.stop is None else item.stop)
     if item.step not in (None, 1) or any(
         not isinstance(v, Dim) and (not isinstance(v, numbers.Integral) or v < 0) for v in ends
     ):
