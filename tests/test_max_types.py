@@ -95,6 +95,13 @@ def test_graph_forward_must_be_callable():
         Graph("g", [TensorType(DType.int8, [2])])
 
 
+def test_type_is_max_s_base_of_graph_types():
+    from ember.graph import BufferType, Type
+
+    assert isinstance(TensorType(DType.int8, [2]), Type)
+    assert isinstance(BufferType(DType.uint8, [1]), Type)
+
+
 def test_graph_takes_max_s_device_placement_policy():
     from ember.graph import DevicePlacementPolicy
 

@@ -60,8 +60,13 @@ def test_refusals():
     embedding = nn.EmbeddingV2(50, 32, DType.float32, name="tok")
     with pytest.raises(ValueError, match="non-empty devices"):
         nn.ColumnParallelLinear(32, 50, DType.float32, [])
-    with pytest.raises(ValueError, match="takes no bias"):
+    with pytest.raises(ValueError, match="float8 and bias are both unsupported"):
         nn.ColumnParallelLinear(32, 50, DType.float32, devices, embedding.weight, has_bias=True)
+    with pytest.raises(ValueError, match="float8 and bias are both unsupported"):
+        nn.ColumnParallelLinear(32, 50, DType.float32, devices, embedding.weight, quant_config={})
+    assert nn.ColumnParallelLinear(32, 50, DType.float32, devices, quant_config={}).devices
+    with pytest.raises(NotImplementedError, match="float8 scaling"):
+        nn.Linear(32, 50, DType.float32, quant_config={"weight_scale": 1})
     with pytest.raises(ValueError, match="the tied weight 'tok' is"):
         nn.ColumnParallelLinear(32, 49, DType.float32, devices, tied_weight=embedding.weight)
     layer = nn.ColumnParallelLinear(32, 50, DType.float32, devices, tied_weight=embedding.weight)

@@ -7,7 +7,7 @@ from .graph import DevicePlacementPolicy, Graph, Node, current_graph
 from .op import Op, all_ops
 from .quantization import BlockParameters, QuantizationEncoding
 from .shape import Shape, ShapeLike
-from .type import BufferType, TensorType
+from .type import BufferType, TensorType, Type
 from .value import BufferValue, TensorValue
 from .weight import Weight
 
@@ -34,6 +34,7 @@ __all__ = [
     "TensorType",
     "TensorValue",
     "TensorValueLike",
+    "Type",
     "Weight",
     "all_ops",
     "current_graph",

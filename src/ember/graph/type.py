@@ -19,7 +19,7 @@ from .device import DeviceRef
 from .dim import StaticDim
 from .shape import Shape, ShapeLike
 
-__all__ = ["BufferType", "TensorType", "Typed"]
+__all__ = ["BufferType", "TensorType", "Type", "Typed"]
 
 
 @dataclass(frozen=True, init=False)
@@ -82,6 +82,11 @@ class BufferType(TensorType):
 
     def __repr__(self) -> str:
         return f"BufferType({self.dtype!r}, {self.shape}, {self.device})"
+
+
+Type = TensorType
+"""MAX's base of graph types, for annotations and `isinstance`: every ember type (a
+`BufferType` too) is a `TensorType`."""
 
 
 class Typed:

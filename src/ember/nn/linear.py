@@ -48,7 +48,19 @@ class Linear(Module):
         name: str | None = None,
         *,
         int8_activations: bool = False,
+        quant_config: Any = None,
     ) -> None:
+        """`quant_config` (MAX's float8 configuration) is taken where it says nothing (None or
+        empty); ember's quantized weights are `quantization_encoding`'s formats.
+
+        Raises:
+            NotImplementedError: a `quant_config` that asks for float8 scaling.
+        """
+        if quant_config:
+            raise NotImplementedError(
+                "Linear: quant_config (MAX's float8 scaling) is not supported; quantized weights "
+                "take a quantization_encoding (GGUF or rowwise formats)"
+            )
         super().__init__()
         self.device = _device(device)
         in_dim, out_dim = _positive("in_dim", in_dim), _positive("out_dim", out_dim)
@@ -116,14 +128,20 @@ class ColumnParallelLinear(Linear):
         """`kwargs` are `Linear`'s (`has_bias`, `quantization_encoding`, `name`, ...).
 
         Raises:
-            ValueError: no devices; a bias beside a tied weight (as MAX refuses it); a tied
-                weight of another shape, dtype or encoding than the layer's.
+            ValueError: no devices; a bias or `quant_config` beside a tied weight (as MAX
+                refuses them); a tied weight of another shape, dtype or encoding than the
+                layer's.
         """
         devices = list(devices)
         if not devices:
             raise ValueError("ColumnParallelLinear requires a non-empty devices argument")
-        if tied_weight is not None and kwargs.get("has_bias", False):
-            raise ValueError("ColumnParallelLinear: a tied weight takes no bias")
+        if tied_weight is not None and (
+            kwargs.get("quant_config") is not None or kwargs.get("has_bias", False)
+        ):
+            raise ValueError(
+                "float8 and bias are both unsupported by ColumnParallelLinear currently: a "
+                "tied weight takes neither"
+            )
         super().__init__(in_dim, out_dim, dtype, devices[0], **kwargs)
         if tied_weight is not None:
             own = (self.weight.type.shape, self.weight.dtype, self.quantization_encoding)
