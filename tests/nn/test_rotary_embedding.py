@@ -111,6 +111,42 @@ def test_yarn_frequencies_and_scale(session, truncate):
     np.testing.assert_allclose(got, scale * _rope(x, 100, inv, False), atol=1e-4)
 
 
+def test_longrope_per_pair_factors_stitched_at_the_original_length(session):
+    rng = np.random.default_rng(5)
+    short, long = list(rng.uniform(1, 1.5, 8)), list(rng.uniform(1, 20, 8))
+    params = nn.LongRoPEScalingParams(short, long, 16, 128)
+    rope = nn.LongRoPERotaryEmbedding(32, 2, 10000.0, 32, interleaved=False,
+                                      scaling_params=params)  # fmt: skip
+    types = [TensorType(DType.float32, [1, "seq", 2, 16]), TensorType(DType.int8, ["past"])]
+    with Graph("longrope", input_types=types) as g:
+        x, past = g.inputs
+        g.output(rope(x, past.shape[0]))
+    model = session.load(g)
+    x = rng.standard_normal((1, 6, 2, 16)).astype(np.float32)
+    inv = _inv_freqs(16, 10000.0)
+    for start in (0, 13, 40):  # before, across and after the stitch at 16
+        got = model.execute(x, np.zeros(start, np.int8))[0].to_numpy()
+        positions = np.arange(start, start + 6)
+        factors = np.where(positions[:, None] < 16, [short], [long])
+        want = np.concatenate(
+            [
+                _rope(x[:, i : i + 1], p, inv / f, False)
+                for i, (p, f) in enumerate(zip(positions, factors, strict=True))
+            ],
+            axis=1,
+        )
+        np.testing.assert_allclose(got, want, atol=1e-5)  # float32 angles, positions to 45
+    assert rope.compute_scale() == pytest.approx(
+        math.sqrt(1 / 16 * (1 + math.log(8) / math.log(16)))
+    )
+    few = nn.LongRoPEScalingParams([1.0], [1.0], 16, 128)
+    with (
+        Graph("few", input_types=[TensorType(DType.float32, [1, 2, 2, 16])]) as g,
+        pytest.raises(ValueError, match="1 factors for 8 pairs; give one factor per pair"),
+    ):
+        nn.LongRoPERotaryEmbedding(32, 2, 1e4, 32, scaling_params=few)(g.inputs[0])
+
+
 def test_one_layer_in_two_graphs_and_positions_past_the_table(session):
     rope = nn.RotaryEmbedding(16, 2, 10000.0, 4)  # a table of 8 positions
     types = [TensorType(DType.float32, [1, "seq", 2, 8]), TensorType(DType.int32, ["past"])]

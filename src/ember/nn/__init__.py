@@ -11,6 +11,8 @@ from .norm import LayerNorm, RMSNorm
 from .rotary_embedding import (
     Llama3RopeScalingParams,
     Llama3RotaryEmbedding,
+    LongRoPERotaryEmbedding,
+    LongRoPEScalingParams,
     RotaryEmbedding,
     YarnRotaryEmbedding,
     YarnScalingParams,
@@ -28,6 +30,8 @@ __all__ = [
     "Linear",
     "Llama3RopeScalingParams",
     "Llama3RotaryEmbedding",
+    "LongRoPERotaryEmbedding",
+    "LongRoPEScalingParams",
     "Module",
     "RMSNorm",
     "RotaryEmbedding",

@@ -1,9 +1,10 @@
 """MAX's rotary position embeddings: `RotaryEmbedding` turns each pair of a head's values by
 an angle that grows with the token's position (RoFormer), in MAX's interleaved layout (pairs
-side by side) or the half-split one (Hugging Face's `rotate_half`); `Llama3RotaryEmbedding`
-stretches the low frequencies as Llama 3.1 and later do for long contexts, and
-`YarnRotaryEmbedding` interpolates them as YaRN does (Qwen's and gpt-oss's long contexts). All
-compose ops: the table of angles is a graph constant computed at load.
+side by side) or the half-split one (Hugging Face's `rotate_half`). For long contexts,
+`Llama3RotaryEmbedding` stretches the low frequencies as Llama 3.1 and later do,
+`YarnRotaryEmbedding` interpolates them as YaRN does (Qwen's and gpt-oss's), and
+`LongRoPERotaryEmbedding` scales each pair by its own factor (Phi-3.5). All compose ops: the
+table of angles is a graph constant computed at load.
 
 >>> from ember.dtype import DType
 >>> from ember.graph import Graph, TensorType
@@ -21,6 +22,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ember.dtype import DType
 from ember.graph import DeviceRef, Dim, StaticDim, TensorValue, current_graph, ops
 
@@ -29,6 +32,8 @@ from .module import Module
 __all__ = [
     "Llama3RopeScalingParams",
     "Llama3RotaryEmbedding",
+    "LongRoPERotaryEmbedding",
+    "LongRoPEScalingParams",
     "RotaryEmbedding",
     "YarnRotaryEmbedding",
     "YarnScalingParams",
@@ -246,6 +251,69 @@ class YarnRotaryEmbedding(_ScaledRotaryEmbedding):
         pairs = ops.range(0, n // 2, 1, dtype=DType.float32, device=cpu)
         ramp = ops.min(ops.max((pairs - low) / width, 0.0), 1.0)  # 0 fast .. 1 slow
         return divided * ramp + kept * (1 - ramp)
+
+
+@dataclass
+class LongRoPEScalingParams:
+    """LongRoPE's per-pair factors: `short_factor` for positions below `original_max_position`,
+    `long_factor` from there on (one factor per pair), for a context of
+    `max_position_embeddings`."""
+
+    short_factor: list[float]
+    long_factor: list[float]
+    original_max_position: int
+    max_position_embeddings: int
+
+
+class LongRoPERotaryEmbedding(_ScaledRotaryEmbedding):
+    """`RotaryEmbedding` whose pair `i` turns at its frequency divided by a factor of its own
+    (`scaling_params`: a `LongRoPEScalingParams`): the table is stitched from the short
+    factors' positions and the long factors' after them, as MAX stitches it; `compute_scale`
+    adds LongRoPE's attention factor."""
+
+    def freqs_cis_base(self) -> TensorValue:
+        params = self.scaling_params
+        if self._freqs_cis is not None or params is None:
+            return super().freqs_cis_base()
+        cpu, split, end = DeviceRef.CPU(), params.original_max_position, self.max_seq_len * 2
+        if not 0 < split < end:
+            raise ValueError(
+                f"LongRoPERotaryEmbedding: original_max_position {split} must lie inside the "
+                f"table's {end} positions"
+            )
+        runs = []
+        for factors, (start, stop) in ((params.short_factor, (0, split)),
+                                       (params.long_factor, (split, end))):  # fmt: skip
+            positions = ops.range(start, stop, 1, dtype=DType.float32, device=cpu)
+            runs.append(ops.outer(positions, self._compute_inv_freqs() / self._factors(factors)))
+        angles = ops.concat(runs, axis=0)
+        return ops.stack([ops.cos(angles), ops.sin(angles)], axis=-1)
+
+    def _factors(self, factors: list[float]) -> TensorValue:
+        """One factor per pair, as a float32 constant.
+
+        Raises:
+            ValueError: fewer factors than pairs.
+        """
+        pairs = self.head_dim // 2
+        if len(factors) < pairs:
+            raise ValueError(
+                f"LongRoPERotaryEmbedding: {len(factors)} factors for {pairs} pairs; give one "
+                "factor per pair"
+            )
+        return ops.constant(np.asarray(factors[:pairs], np.float32), DType.float32)
+
+    def compute_scale(self, user_scale: float | None = None) -> float:
+        """`RotaryEmbedding`'s scale times `sqrt(1 + ln(s) / ln(original))`, where the context
+        grew `s` times (`s` above 1)."""
+        scale = super().compute_scale(user_scale)
+        params = self.scaling_params
+        if user_scale is not None or params is None:
+            return scale
+        grown = params.max_position_embeddings / params.original_max_position
+        if grown <= 1:
+            return scale
+        return scale * math.sqrt(1 + math.log(grown) / math.log(params.original_max_position))
 
 
 def _positive(name: str, value: Any) -> None:
