@@ -111,6 +111,21 @@ def test_yarn_frequencies_and_scale(session, truncate):
     np.testing.assert_allclose(got, scale * _rope(x, 100, inv, False), atol=1e-4)
 
 
+def test_deepseek_yarn_over_the_rope_dim_with_its_two_temperatures(session):
+    params = nn.DeepseekYarnRopeScalingParams(40.0, 4096, 32, 1, 0.707, 1.0)
+    rope = nn.DeepseekYarnRotaryEmbedding(64, 1, 10000.0, 128, interleaved=True,
+                                          scaling_params=params)  # fmt: skip
+    with Graph("deepseek", input_types=[TensorType(DType.float32, [1, "seq", 2, 64])]) as g:
+        g.output(rope(g.inputs[0], start_pos=50))
+    x = np.random.default_rng(6).standard_normal((1, 5, 2, 64)).astype(np.float32)
+    inv, _ = _yarn(64, 10000.0, 40.0, 32, 1, 4096, True)
+    temperature = lambda m: 0.1 * m * math.log(40.0) + 1  # noqa: E731
+    got = session.load(g).execute(x)[0].to_numpy()
+    want = temperature(0.707) / temperature(1.0) * _rope(x, 50, inv, True)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert rope.compute_scale() == pytest.approx(math.sqrt(1 / 64) * temperature(0.707) ** 2)
+
+
 def test_longrope_per_pair_factors_stitched_at_the_original_length(session):
     rng = np.random.default_rng(5)
     short, long = list(rng.uniform(1, 1.5, 8)), list(rng.uniform(1, 20, 8))

@@ -9,6 +9,8 @@ from .lm_head import LMHead
 from .module import Module
 from .norm import LayerNorm, RMSNorm
 from .rotary_embedding import (
+    DeepseekYarnRopeScalingParams,
+    DeepseekYarnRotaryEmbedding,
     Llama3RopeScalingParams,
     Llama3RotaryEmbedding,
     LongRoPERotaryEmbedding,
@@ -21,6 +23,8 @@ from .signals import Signals
 
 __all__ = [
     "ColumnParallelLinear",
+    "DeepseekYarnRopeScalingParams",
+    "DeepseekYarnRotaryEmbedding",
     "Embedding",
     "EmbeddingBag",
     "EmbeddingBagCollection",

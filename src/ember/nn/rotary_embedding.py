@@ -2,7 +2,8 @@
 an angle that grows with the token's position (RoFormer), in MAX's interleaved layout (pairs
 side by side) or the half-split one (Hugging Face's `rotate_half`). For long contexts,
 `Llama3RotaryEmbedding` stretches the low frequencies as Llama 3.1 and later do,
-`YarnRotaryEmbedding` interpolates them as YaRN does (Qwen's and gpt-oss's), and
+`YarnRotaryEmbedding` interpolates them as YaRN does (Qwen's and gpt-oss's;
+`DeepseekYarnRotaryEmbedding` as DeepSeek V2 and V3 do), and
 `LongRoPERotaryEmbedding` scales each pair by its own factor (Phi-3.5). All compose ops: the
 table of angles is a graph constant computed at load.
 
@@ -30,6 +31,8 @@ from ember.graph import DeviceRef, Dim, StaticDim, TensorValue, current_graph, o
 from .module import Module
 
 __all__ = [
+    "DeepseekYarnRopeScalingParams",
+    "DeepseekYarnRotaryEmbedding",
     "Llama3RopeScalingParams",
     "Llama3RotaryEmbedding",
     "LongRoPERotaryEmbedding",
@@ -225,32 +228,107 @@ class YarnRotaryEmbedding(_ScaledRotaryEmbedding):
         params = self.scaling_params
         if self._freqs_cis is not None or params is None:
             return super().freqs_cis_base()
-        positions = ops.range(0, self.max_seq_len, 1, dtype=DType.float32, device=DeviceRef.CPU())
-        angles = ops.outer(positions, self._yarn_inv_freqs(params))
-        scale = 0.1 * math.log(params.factor) + 1.0 if params.factor > 1 else 1.0
-        return ops.stack([ops.cos(angles) * scale, ops.sin(angles) * scale], axis=-1)
+        inv_freqs = _yarn_inv_freqs(
+            self.head_dim,
+            self.theta,
+            params.factor,
+            (params.beta_fast, params.beta_slow),
+            params.original_max_position_embeddings,
+            params.truncate,
+        )
+        return _scaled_table(self.max_seq_len, inv_freqs, _yarn_mscale(params.factor))
 
-    def _yarn_inv_freqs(self, params: YarnScalingParams) -> TensorValue:
-        """Each pair's frequency: the plain one for fast pairs, divided by `factor` for slow
-        ones, blended linearly across the band between."""
-        n, cpu = self.head_dim, DeviceRef.CPU()
-        powers = self.theta ** (ops.range(0, n, 2, dtype=DType.float64, device=cpu) / n)
-        kept = ops.cast(1.0 / powers, DType.float32)
-        divided = ops.cast(1.0 / (params.factor * powers), DType.float32)
 
-        def pair_of(turns: float) -> float:
-            """The pair whose frequency turns `turns` times over the original positions."""
-            span = params.original_max_position_embeddings / (turns * 2 * math.pi)
-            return n * math.log(span) / (2 * math.log(self.theta))
+@dataclass
+class DeepseekYarnRopeScalingParams:
+    """DeepSeek's YaRN: `scaling_factor`, the band's `beta_fast` and `beta_slow` turns over
+    `original_max_position_embeddings`, and the temperatures `mscale` and `mscale_all_dim`."""
 
-        low, high = pair_of(params.beta_fast), pair_of(params.beta_slow)
-        if params.truncate:
-            low, high = math.floor(low), math.ceil(high)
-        low, high = max(low, 0), min(high, n - 1)
-        width = high - low if high != low else 0.001
-        pairs = ops.range(0, n // 2, 1, dtype=DType.float32, device=cpu)
-        ramp = ops.min(ops.max((pairs - low) / width, 0.0), 1.0)  # 0 fast .. 1 slow
-        return divided * ramp + kept * (1 - ramp)
+    scaling_factor: float
+    original_max_position_embeddings: int
+    beta_fast: int
+    beta_slow: int
+    mscale: float
+    mscale_all_dim: float
+
+
+class DeepseekYarnRotaryEmbedding(_ScaledRotaryEmbedding):
+    """DeepSeek V2 / V3's YaRN over `dim` rope values per head (MAX's `dim` here is the rope
+    dim, not the model's): cosines and sines scaled by the ratio of the two temperatures,
+    `compute_scale` by the square of `mscale`'s; `max_seq_len` positions.
+
+    Raises:
+        ValueError (at the first call): no `scaling_params`.
+    """
+
+    def freqs_cis_base(self) -> TensorValue:
+        params = self.scaling_params
+        if self._freqs_cis is not None:
+            return super().freqs_cis_base()
+        if params is None:
+            raise ValueError("DeepseekYarnRotaryEmbedding: scaling_params must be provided")
+        inv_freqs = _yarn_inv_freqs(
+            self.dim,
+            self.theta,
+            params.scaling_factor,
+            (params.beta_fast, params.beta_slow),
+            params.original_max_position_embeddings,
+            True,
+        )
+        ratio = _yarn_mscale(params.scaling_factor, params.mscale) / _yarn_mscale(
+            params.scaling_factor, params.mscale_all_dim
+        )
+        return _scaled_table(self.max_seq_len, inv_freqs, ratio)
+
+    def compute_scale(self, user_scale: float | None = None) -> float:
+        scale = super().compute_scale(user_scale)
+        params = self.scaling_params
+        if params is None:
+            return scale
+        return scale * _yarn_mscale(params.scaling_factor, params.mscale) ** 2
+
+
+def _yarn_mscale(factor: float, mscale: float = 1.0) -> float:
+    """YaRN's attention temperature for a context grown `factor` times."""
+    return 0.1 * mscale * math.log(factor) + 1.0 if factor > 1 else 1.0
+
+
+def _yarn_inv_freqs(
+    n: int,
+    theta: float,
+    factor: float,
+    band: tuple[float, float],
+    original: int,
+    truncate: bool,
+) -> TensorValue:
+    """YaRN's frequency of each of `n // 2` pairs: the plain one for pairs that turn more than
+    `band[0]` times over the `original` positions, divided by `factor` for those that turn
+    fewer than `band[1]`, blended linearly across the pairs between (rounded outward to whole
+    pairs where `truncate`)."""
+    cpu = DeviceRef.CPU()
+    powers = theta ** (ops.range(0, n, 2, dtype=DType.float64, device=cpu) / n)
+    kept = ops.cast(1.0 / powers, DType.float32)
+    divided = ops.cast(1.0 / (factor * powers), DType.float32)
+
+    def pair_of(turns: float) -> float:
+        """The pair whose frequency turns `turns` times over the original positions."""
+        return n * math.log(original / (turns * 2 * math.pi)) / (2 * math.log(theta))
+
+    low, high = pair_of(band[0]), pair_of(band[1])
+    if truncate:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, n - 1)
+    width = high - low if high != low else 0.001
+    pairs = ops.range(0, n // 2, 1, dtype=DType.float32, device=cpu)
+    ramp = ops.min(ops.max((pairs - low) / width, 0.0), 1.0)  # 0 fast .. 1 slow
+    return divided * ramp + kept * (1 - ramp)
+
+
+def _scaled_table(positions: int, inv_freqs: TensorValue, scale: float) -> TensorValue:
+    """The cosines and sines of `positions` positions' angles, times `scale`."""
+    counted = ops.range(0, positions, 1, dtype=DType.float32, device=DeviceRef.CPU())
+    angles = ops.outer(counted, inv_freqs)
+    return ops.stack([ops.cos(angles) * scale, ops.sin(angles) * scale], axis=-1)
 
 
 @dataclass
