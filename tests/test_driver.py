@@ -1,6 +1,7 @@
 """Devices and Tensors: numpy and DLPack share memory, for every dtype."""
 
 import sys
+import warnings
 
 import ml_dtypes
 import numpy as np
@@ -181,6 +182,9 @@ def test_max_s_buffer_helpers_index_write_and_read_scalars():
         buffer.item()
     with pytest.raises(OverflowError):
         Buffer.scalar(300, DType.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Buffer.scalar(1e40, DType.float32).item() == float("inf")
 
 
 def test_max_s_buffer_copies_views_and_layout():

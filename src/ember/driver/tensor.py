@@ -103,7 +103,8 @@ class Tensor:
 
     @classmethod
     def scalar(cls, value: Any, dtype: DType, device: Device | None = None) -> Tensor:
-        """A rank-0 tensor holding `value` as `dtype`, on `device` (the host CPU by default).
+        """A rank-0 tensor holding `value` as `dtype`, on `device` (the host CPU by default);
+        a float past a float dtype's range is infinite.
 
         Raises:
             TypeError: `dtype` is not a DType.
@@ -111,7 +112,8 @@ class Tensor:
         """
         if not isinstance(dtype, DType):
             raise TypeError(f"scalar: dtype must be a DType, got {dtype!r}")
-        return cls(np.array(value, dtype.to_numpy())).to(device or CPU())
+        with np.errstate(over="ignore"):  # a float past the dtype is inf, as MAX's constant
+            return cls(np.array(value, dtype.to_numpy())).to(device or CPU())
 
     def to(self, device: Device) -> Tensor:
         """This tensor on `device`: the same memory on any CPU device, a copy on an
