@@ -95,11 +95,15 @@ def test_graph_forward_must_be_callable():
         Graph("g", [TensorType(DType.int8, [2])])
 
 
-def test_type_is_max_s_base_of_graph_types():
-    from ember.graph import BufferType, Type
+def test_type_and_value_are_max_s_bases_of_graph_types_and_values():
+    from ember.graph import BufferType, Type, Value
 
     assert isinstance(TensorType(DType.int8, [2]), Type)
     assert isinstance(BufferType(DType.uint8, [1]), Type)
+    with Graph("g", input_types=[TensorType(DType.int8, [2]), BufferType(DType.uint8, [1])]) as g:
+        tensor, buffer = g.inputs
+        assert isinstance(tensor, Value) and isinstance(buffer, Value)
+        assert tensor.tensor is tensor and buffer.buffer is buffer
 
 
 def test_graph_takes_max_s_device_placement_policy():

@@ -8,7 +8,7 @@ from .op import Op, all_ops
 from .quantization import BlockParameters, QuantizationEncoding
 from .shape import Shape, ShapeLike
 from .type import BufferType, TensorType, Type
-from .value import BufferValue, TensorValue
+from .value import BufferValue, TensorValue, Value
 from .weight import Weight
 
 TensorValueLike = ops.TensorValueLike
@@ -35,6 +35,7 @@ __all__ = [
     "TensorValue",
     "TensorValueLike",
     "Type",
+    "Value",
     "Weight",
     "all_ops",
     "current_graph",

@@ -26,7 +26,7 @@ from .type import TensorType, Typed
 if TYPE_CHECKING:
     from .graph import Graph, Node
 
-__all__ = ["BufferValue", "TensorValue"]
+__all__ = ["BufferValue", "TensorValue", "Value"]
 
 
 class _ValueOf(type):
@@ -245,3 +245,8 @@ class BufferValue(TensorValue):
     @property
     def buffer(self) -> BufferValue:
         return self
+
+
+Value = TensorValue
+"""MAX's base of graph values, for annotations and `isinstance`: every ember value (a
+`BufferValue` too) is a `TensorValue`; `.tensor` and `.buffer` say which it is."""
