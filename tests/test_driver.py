@@ -180,8 +180,12 @@ def test_max_s_buffer_helpers_index_write_and_read_scalars():
     assert Buffer.scalar(7, DType.int64).num_elements == 1
     with pytest.raises(ValueError, match="holds 20 elements, not one"):
         buffer.item()
-    with pytest.raises(OverflowError):
-        Buffer.scalar(300, DType.uint8)
+    for value, dtype in ((300, DType.uint8), (np.int64(300), DType.int8), (3.7, DType.int32),
+                         (2**64, DType.uint64), (-1, DType.uint8), (2, DType.bool)):  # fmt: skip
+        with pytest.raises(OverflowError, match="is not a"):
+            Buffer.scalar(value, dtype)
+    assert Buffer.scalar(2**64 - 1, DType.uint64).item() == 2**64 - 1
+    assert Buffer.scalar(3.0, DType.int32).item() == 3
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert Buffer.scalar(1e40, DType.float32).item() == float("inf")
@@ -202,8 +206,10 @@ def test_max_s_buffer_copies_views_and_layout():
     target = Buffer.zeros((3, 4), DType.int32)
     target.inplace_copy_from(buffer)
     assert target.to_numpy().tolist() == array.tolist()
-    with pytest.raises(ValueError, match=r"shape \(4,\) into \(3, 4\)"):
+    with pytest.raises(ValueError, match=r"int32 \(4,\) into int32 \(3, 4\)"):
         target.inplace_copy_from(np.zeros(4, np.int32))
+    with pytest.raises(ValueError, match="the dtype and shape must be the same"):
+        target.inplace_copy_from(np.full((3, 4), 1e10))  # never a silent cast
 
 
 def test_buffer_takes_numpy_index_arrays_and_xla_results_take_writes():
@@ -221,3 +227,9 @@ def test_buffer_takes_numpy_index_arrays_and_xla_results_take_writes():
     result[0] = 5.0  # a JAX array on a CPU device: the tensor takes a host copy to write
     assert result.to_numpy().tolist() == [5.0, 2.0]
     assert result.view(DType.int32).shape == (2,)
+    again = InferenceSession(backend="xla").load(g).execute(np.ones(2, np.float32))[0]
+    view = again[1:]
+    view[0] = 7.0  # a view writes through, as numpy's
+    assert again.to_numpy().tolist() == [2.0, 7.0]
+    with pytest.raises(IndexError):
+        again[5]  # numpy's bounds, not JAX's clamping

@@ -11,6 +11,7 @@ True
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -108,12 +109,16 @@ class Tensor:
 
         Raises:
             TypeError: `dtype` is not a DType.
-            OverflowError: `value` does not fit an integer `dtype`.
+            OverflowError: `value` is not a value of an integer or bool `dtype` (a fraction,
+                or out of its range).
         """
         if not isinstance(dtype, DType):
             raise TypeError(f"scalar: dtype must be a DType, got {dtype!r}")
+        target = np.dtype(dtype.to_numpy())
+        if target.kind in "iub" and not _fits(value, target):
+            raise OverflowError(f"scalar: {value!r} is not a {dtype!r} value")
         with np.errstate(over="ignore"):  # a float past the dtype is inf, as MAX's constant
-            return cls(np.array(value, dtype.to_numpy())).to(device or CPU())
+            return cls(np.array(value, target)).to(device or CPU())
 
     def to(self, device: Device) -> Tensor:
         """This tensor on `device`: the same memory on any CPU device, a copy on an
@@ -209,19 +214,26 @@ class Tensor:
         """Copy `src`'s elements (a tensor or array of this shape) into this tensor's memory.
 
         Raises:
-            ValueError: another shape, a read-only tensor, or a device's tensor.
+            ValueError: another shape or dtype, a read-only tensor, or an accelerator's.
         """
         source = src.to_numpy() if isinstance(src, Tensor) else np.asarray(src)
-        if source.shape != self.shape:
-            raise ValueError(f"inplace_copy_from: shape {source.shape} into {self.shape}")
-        np.copyto(self._host("inplace_copy_from"), source, casting="unsafe")
+        target = self._host("inplace_copy_from")
+        if source.shape != self.shape or source.dtype != target.dtype:
+            raise ValueError(
+                f"inplace_copy_from: {source.dtype} {source.shape} into {self.dtype!r} "
+                f"{self.shape}; the dtype and shape must be the same"
+            )
+        np.copyto(target, source)
 
     def __getitem__(self, index: Any) -> Tensor:
         """The elements at `index` (numpy's indexing), sharing memory where numpy's view
-        does; ints alone give a rank-0 tensor."""
+        does; ints alone give a rank-0 tensor. An XLA result on a CPU device becomes host
+        memory first (see `_host`), so views of it write through too."""
         items = index if isinstance(index, tuple) else (index,)
-        array = self._array
-        if isinstance(array, np.ndarray) and not any(item is Ellipsis for item in items):
+        if not self.device.is_host:  # an accelerator's array: JAX's indexing
+            return Tensor._of(self._array[items], self.device)
+        array = self._host("indexing")
+        if not any(item is Ellipsis for item in items):
             items = (*items, Ellipsis)  # numpy then gives a rank-0 view, not a scalar
         return Tensor._of(array[items], self.device)
 
@@ -284,3 +296,21 @@ class Tensor:
 
 
 Buffer = Tensor
+
+
+def _fits(value: Any, dtype: np.dtype) -> bool:
+    """Whether `value` is a number that `dtype` (an integer or bool type) holds exactly."""
+    if isinstance(value, numbers.Integral | np.bool_):  # exact, however large
+        whole = int(value)
+    else:
+        try:
+            number = complex(value)
+        except (TypeError, ValueError):
+            return False
+        if number.imag or not math.isfinite(number.real) or number.real != int(number.real):
+            return False
+        whole = int(number.real)
+    if dtype.kind == "b":
+        return whole in (0, 1)
+    info = np.iinfo(dtype)
+    return info.min <= whole <= info.max
