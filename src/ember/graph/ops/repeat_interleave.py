@@ -105,7 +105,8 @@ def repeats_error(total: int, expected: int, count: int = -1, size: int = -1) ->
         )
     if total < 0:
         return ValueError(
-            "repeat_interleave: a repeat count is negative, or the counts sum past int64"
+            "repeat_interleave: a repeat count is negative, or the counts sum past their "
+            "integer type"
         )
     return ValueError(
         f"repeat_interleave: the repeats sum to {total}, and out_dim is {expected} at this "

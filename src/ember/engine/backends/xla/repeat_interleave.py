@@ -37,7 +37,10 @@ def lower_repeat_interleave(
     x64 = jax.config.jax_enable_x64
     wide = jnp.int64 if x64 else jnp.int32
     counts = counts.astype(wide)  # a uint64 count past int64 turns negative
-    past = counts.astype(jnp.float64 if x64 else jnp.float32).sum() >= (2.0**62 if x64 else 2.0**30)
+    # a sum near the integer type's end would wrap (float sums: a margin for their rounding)
+    past = counts.astype(jnp.float64 if x64 else jnp.float32).sum() >= (
+        2.0**62 if x64 else 2.0**31 * 0.99
+    )
     total = jnp.where(negative | past | (counts < 0).any(), -1, counts.sum())
     ctx.require(total == expected, [total, expected], lambda facts: repeats_error(*facts))
     return jnp.repeat(x, jnp.maximum(counts, 0), axis, total_repeat_length=expected)
