@@ -64,7 +64,7 @@ def test_refusals():
         nn.ColumnParallelLinear(32, 50, DType.float32, devices, embedding.weight, has_bias=True)
     with pytest.raises(ValueError, match="float8 and bias are both unsupported"):
         nn.ColumnParallelLinear(32, 50, DType.float32, devices, embedding.weight, quant_config={})
-    assert nn.ColumnParallelLinear(32, 50, DType.float32, devices, quant_config={}).devices
+    nn.ColumnParallelLinear(32, 50, DType.float32, devices, quant_config={})  # MAX's empty one
     with pytest.raises(NotImplementedError, match="float8 scaling"):
         nn.Linear(32, 50, DType.float32, quant_config={"weight_scale": 1})
     with pytest.raises(ValueError, match="the tied weight 'tok' is"):

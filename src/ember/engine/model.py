@@ -33,7 +33,8 @@ class Model:
     ) -> None:
         self._executable = executable
         self._execution = _Execution(graph, executable, backend, weights)
-        refs = [t.device for n in graph.live_nodes() for t in n.result_types]
+        refs = [v.device for v in graph.inputs]
+        refs += [t.device for n in graph.live_nodes() for t in n.result_types]
         self._devices = [_device(ref) for ref in dict.fromkeys(refs)]
         if executable.fast_path is not None:
             self.execute = _fast_execute(self._execution, executable.fast_path)
@@ -42,7 +43,7 @@ class Model:
 
     @property
     def devices(self) -> list[Device]:
-        """Every device the model's values live on, in the order the graph first uses them."""
+        """Every device the model's inputs and values live on, inputs' first, in order."""
         return list(self._devices)
 
     @property

@@ -83,15 +83,19 @@ class Linear(Module):
         )
 
     def __call__(self, x: Any) -> TensorValue:
-        value = ops.as_value(x)
+        bias = None if self.bias is None else ops.as_value(self.bias)
+        return self._affine(ops.as_value(x), ops.as_value(self.weight), bias)
+
+    def _affine(
+        self, value: TensorValue, weight: TensorValue, bias: TensorValue | None
+    ) -> TensorValue:
+        """`value @ weight.T + bias` in this layer's format (a quantized weight's products
+        take a float32 `value`)."""
         if self.quantization_encoding is not None and value.dtype is not DType.float32:
             value = value.cast(DType.float32)  # qmatmul's lhs
-        y = row_products(
-            value, ops.as_value(self.weight), self.quantization_encoding, self.int8_activations
-        )
-        if self.bias is None:
+        y = row_products(value, weight, self.quantization_encoding, self.int8_activations)
+        if bias is None:
             return y
-        bias = ops.as_value(self.bias)
         return y + (bias if bias.dtype is y.dtype else bias.cast(y.dtype))
 
 
@@ -172,17 +176,8 @@ class ColumnParallelLinear(Linear):
         outs = []
         runs = run_bounds(int(weight.shape[0]), len(self.devices))
         for (start, stop), device, value in zip(runs, self.devices, values, strict=True):
-            value = ops.as_value(value).to(device)
-            if self.quantization_encoding is not None and value.dtype is not DType.float32:
-                value = value.cast(DType.float32)
-            y = row_products(
-                value,
-                weight[start:stop].to(device),
-                self.quantization_encoding,
-                self.int8_activations,
+            part = None if bias is None else bias[start:stop].to(device)
+            outs.append(
+                self._affine(ops.as_value(value).to(device), weight[start:stop].to(device), part)
             )
-            if bias is not None:
-                part = bias[start:stop].to(device)
-                y = y + (part if part.dtype is y.dtype else part.cast(y.dtype))
-            outs.append(y)
         return ops.allgather(outs, signal_buffers, axis=-1)

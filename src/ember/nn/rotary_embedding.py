@@ -222,7 +222,8 @@ class YarnScalingParams:
 class YarnRotaryEmbedding(_ScaledRotaryEmbedding):
     """`RotaryEmbedding` with YaRN's frequencies (`scaling_params`: a `YarnScalingParams`),
     and its cosines and sines scaled by `0.1 * ln(factor) + 1` (the attention temperature YaRN
-    folds into them); the table holds `max_seq_len` positions, as MAX's does."""
+    folds into them); with `scaling_params` the table holds `max_seq_len` positions, as
+    MAX's does (without, it is `RotaryEmbedding`'s)."""
 
     def freqs_cis_base(self) -> TensorValue:
         params = self.scaling_params

@@ -46,11 +46,14 @@ def _binders(
 ) -> tuple[list[TensorValue], set[str]]:
     binders = [v for v in graph.inputs if v.device == device and symbols & _plain_symbols(v)]
     unbound = symbols.difference(*(_plain_symbols(v) for v in binders))
+    elsewhere = []
     for value in graph.inputs:
         if value.device != device and unbound & _plain_symbols(value):
-            binders.append(_empty_copy(graph, value, device))
+            elsewhere.append(value)
             unbound -= _plain_symbols(value)
-    return binders, unbound
+    if unbound:  # no copies made for a caller that refuses, or takes the dims as names
+        return binders, unbound
+    return binders + [_empty_copy(graph, v, device) for v in elsewhere], unbound
 
 
 _EMPTY_COPIES: weakref.WeakKeyDictionary[Graph, dict] = weakref.WeakKeyDictionary()

@@ -16,8 +16,8 @@ The mask broadcasts to `input`'s shape. The k-th true place (in row-major order)
 k-th element of the flattened `updates`; a single update fills every true place, as in MAX.
 At each execution the updates must cover the true places, and where `out_dim` (the count
 of true places) is a number or dims the graph's inputs bind, the count must equal it;
-either is one clear error otherwise. An `out_dim` of symbols no input binds only names the
-count, as in MAX.
+either is one clear error otherwise. An `out_dim` with a symbol that no input binds only
+names the count, as in MAX (no part of it is checked).
 """
 
 from __future__ import annotations

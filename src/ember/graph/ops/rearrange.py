@@ -28,7 +28,7 @@ from .constant import as_value
 from .elementwise import mul
 from .reshape import reshape
 
-__all__ = ["chunk", "flatten", "outer", "split", "tile"]
+__all__ = ["as_interleaved_complex", "chunk", "flatten", "outer", "split", "tile"]
 
 
 def as_interleaved_complex(x: Any) -> TensorValue:

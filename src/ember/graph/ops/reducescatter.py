@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ember.dtype import DType  # noqa: F401 - used by the doctest
+from ember.dtype import DType
 
 from ..graph import current_graph
 from ..op import Op
@@ -51,7 +51,7 @@ def sum(
                 "reducescatter.sum operation must have the same shape across all input "
                 f"tensors. Got: {first.shape} and {v.shape}"
             )
-    if first.dtype.value == "bool":
+    if first.dtype is DType.bool:
         raise TypeError("reducescatter.sum: adds numbers, got bool values; cast them first")
     if first.rank == 0:
         raise ValueError("reducescatter.sum: takes values of rank 1 or more, got a scalar")

@@ -1,5 +1,6 @@
-"""`slice_tensor(x, index)`: basic indexing with ints, static slices, `...` and `None` (a new
-axis of size 1, an `unsqueeze` after the slice).
+"""`slice_tensor(x, index)`: basic indexing with ints, slices, `...` and `None` (a new axis of
+size 1, an `unsqueeze` after the slice). A slice's ends may be dims the graph's inputs bind
+(`table[start:start + n]`, `table[start:]`), checked at each execution.
 
 >>> from ember.graph import Graph, TensorType
 >>> with Graph("g", input_types=[TensorType(DType.float32, ["n", 10, 4])]) as g:
@@ -45,7 +46,8 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
         TypeError: an index item is not an int, a slice of ints, `...` or None.
         IndexError: an int is out of range of a static dim.
         ValueError: a zero step; a slice of a symbolic dim whose start counts from the end
-            and stop from the start, or of a negative step with ends.
+            and stop from the start, or of a negative step with ends; dim ends that do not
+            count from the start, or with a step other than 1; a dim end no input binds.
     """
     value = as_value(x)
     items = tuple(index) if isinstance(index, tuple | list) else (index,)

@@ -35,6 +35,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     nonzero,
     pad,
     qmatmul,
+    reducescatter,
     reduction,
     repeat_interleave,
     rms_norm,

@@ -67,8 +67,8 @@ def exchange_of(ctx: LoweringContext, node: Node, make: Callable[[], DeviceExcha
 class DeviceExchange:
     """`local(block)` run on every device's block under `shard_map`, its result left whole on
     every device (or, `per_device`, each device's own: a reduce-scatter's runs);
-    `received(block_shape, dtype)` says how many bytes one device receives from each other
-    device for a block of that shape."""
+    `received(block_shape)` says how many bytes one device receives from each other device for
+    a block of that shape."""
 
     def __init__(
         self,
