@@ -43,6 +43,21 @@ def test_max_s_multi_device_pattern_runs_on_cpu_devices(session, count):
         np.testing.assert_array_equal(copies[k].to_numpy(), want * 3)
 
 
+def test_max_s_allreduce_layer(session):
+    devices = [DeviceRef.CPU(0), DeviceRef.CPU(1)]
+    signals = nn.Signals(devices)
+    layer = nn.Allreduce(num_accelerators=2)
+    types = [TensorType(DType.float32, [3], d) for d in devices]
+    with Graph("sum", input_types=[*types, *signals.input_types()]) as g:
+        values, buffers = g.inputs[:2], g.inputs[2:]
+        g.output(*layer(values, [b.buffer for b in buffers]))
+    a, b = np.arange(3, dtype=np.float32), np.full(3, 10, np.float32)
+    for total in session.load(g).execute(a, b, *signals.buffers()):
+        assert total.to_numpy().tolist() == (a + b).tolist()
+    with pytest.raises(ValueError, match="At least one accelerator"):
+        nn.Allreduce(0)
+
+
 def test_signal_buffers_are_checked_as_inputs(session):
     signals = nn.Signals([DeviceRef.CPU(0)])
     with Graph("g", input_types=[TensorType(DType.float32, [2]), *signals.input_types()]) as g:

@@ -1,6 +1,7 @@
 """Layers that compose graph ops."""
 
 from .clamp import clamp
+from .comm import Allreduce, Signals
 from .embedding import Embedding, EmbeddingV2, VocabParallelEmbedding
 from .embedding_bag import EmbeddingBag
 from .embedding_bag_collection import EmbeddingBagCollection
@@ -19,9 +20,9 @@ from .rotary_embedding import (
     YarnRotaryEmbedding,
     YarnScalingParams,
 )
-from .signals import Signals
 
 __all__ = [
+    "Allreduce",
     "ColumnParallelLinear",
     "DeepseekYarnRopeScalingParams",
     "DeepseekYarnRotaryEmbedding",

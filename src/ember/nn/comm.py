@@ -1,4 +1,5 @@
-"""`Signals`: MAX's signal buffers, which its GPU collectives synchronize through. Ember's
+"""MAX's `nn.comm`: `Allreduce`, a layer over `ops.allreduce.sum`, and `Signals`, MAX's signal
+buffers, which its GPU collectives synchronize through. Ember's
 exchanges (shared memory natively, XLA's collectives, `jax.distributed` across processes)
 synchronize themselves, so a signal buffer is one byte that nothing reads; it is made so that
 MAX's multi-device code, which declares `signals.input_types()` among a graph's inputs and
@@ -13,12 +14,15 @@ passes `signals.buffers()` to `execute`, runs unchanged, on CPU devices too.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from ember.driver import Buffer
 from ember.dtype import DType
-from ember.graph import BufferType, DeviceRef
+from ember.graph import BufferType, DeviceRef, TensorValue, ops
 
-__all__ = ["Signals"]
+from .module import Module
+
+__all__ = ["Allreduce", "Signals"]
 
 
 class Signals:
@@ -50,3 +54,22 @@ class Signals:
 
     def __repr__(self) -> str:
         return f"Signals({self.devices})"
+
+
+class Allreduce(Module):
+    """MAX's layer over `ops.allreduce.sum`: the sum of one value per device, on each."""
+
+    def __init__(self, num_accelerators: int) -> None:
+        """Raises ValueError: fewer than one device (MAX's name for them is kept; any devices
+        ember runs on count, CPU devices too)."""
+        super().__init__()
+        if isinstance(num_accelerators, bool) or not isinstance(num_accelerators, int):
+            raise ValueError(f"Allreduce: num_accelerators is an int, got {num_accelerators!r}")
+        if num_accelerators < 1:
+            raise ValueError("At least one accelerator required for Allreduce")
+        self.num_accelerators = num_accelerators
+
+    def __call__(
+        self, inputs: Iterable[Any], signal_buffers: Iterable[Any] | None = None
+    ) -> list[TensorValue]:
+        return ops.allreduce.sum(inputs, signal_buffers)
