@@ -14,7 +14,7 @@ The result's size is known only from the data. `out_dim` is a number or dims an 
 binds, and at each execution the count of nonzero elements must equal it, else one clear
 error; or, on the native backend, a new name (MAX's "newly generated dimension"), bound at
 each execution to the count for the nodes after it (XLA compiles static shapes, and refuses
-one). NaN is nonzero, and so is True.
+one at load). NaN is nonzero, and so is True.
 """
 
 from __future__ import annotations

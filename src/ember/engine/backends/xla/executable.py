@@ -35,6 +35,7 @@ from ember.graph.ops.transfer import TRANSFER_TO
 
 from ..base import Executable
 from .lowering import LOWERINGS, Check, LoweringContext, Requirement
+from .nonzero import refuse_data_sized
 
 __all__ = ["XlaExecutable"]
 
@@ -65,6 +66,7 @@ class XlaExecutable(Executable):
             i for i, v in enumerate(self._outputs) if v in set(self._inputs)
         )
         live = graph.live_nodes()
+        refuse_data_sized(live)
         self._x64 = _needs_x64(live)
         with self._precision():
             static, dynamic = self._fold(live, weights)
