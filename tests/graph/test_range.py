@@ -208,3 +208,16 @@ def test_no_finite_length_and_backwards_symbolic_ranges_are_clear_errors(session
     assert model.execute(np.zeros(3, np.int64))[0].to_numpy().tolist() == [0, 1]
     with pytest.raises(ValueError, match="its length is -1 at this execution"):
         model.execute(np.zeros(0, np.int64))
+
+
+def test_a_range_over_a_dim_an_input_on_another_device_binds(session):
+    """Position ids made on cpu:1 for tokens that arrive on cpu:0, at two lengths in turn."""
+    types = [TensorType(DType.float32, ["n"]), TensorType(DType.float32, [2], DeviceRef.CPU(1))]
+    with Graph("positions", input_types=types) as g:
+        tokens = g.inputs[0]
+        g.output(ops.range(0, tokens.shape[0], 1, tokens.shape[0], dtype=DType.int64,
+                           device=DeviceRef.CPU(1)))  # fmt: skip
+    model = session.load(g)
+    for n in (3, 5, 3):
+        (positions,) = model.execute(np.zeros(n, np.float32), np.zeros(2, np.float32))
+        assert positions.device.id == 1 and positions.to_numpy().tolist() == list(range(n))
