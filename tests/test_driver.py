@@ -185,6 +185,9 @@ def test_max_s_buffer_helpers_index_write_and_read_scalars():
         with pytest.raises(OverflowError, match="is not a"):
             Buffer.scalar(value, dtype)
     assert Buffer.scalar(2**64 - 1, DType.uint64).item() == 2**64 - 1
+    for not_a_number in ("1", None):
+        with pytest.raises(TypeError, match="takes a number"):
+            Buffer.scalar(not_a_number, DType.int32)
     assert Buffer.scalar(3.0, DType.int32).item() == 3
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -12,7 +12,7 @@ from ember.dtype import DType
 from ember.graph import DeviceRef, Graph, TensorType, ops
 
 
-@pytest.mark.parametrize(("devices", "chunks"), [(4, 2), (3, 2), (2, 2), (3, 1), (2, 3)])
+@pytest.mark.parametrize(("devices", "chunks"), [(4, 2), (3, 2), (2, 2), (3, 1), (3, 3)])
 def test_each_group_of_devices_gets_its_chunk(session, devices, chunks):
     refs = [DeviceRef.CPU(i) for i in range(devices)]
     signals = nn.Signals(refs)
@@ -43,3 +43,5 @@ def test_refusals():
             ops.distributed_scatter([there], [refs[0], DeviceRef.CPU(2)])
         with pytest.raises(TypeError, match="expected signal buffers"):
             ops.distributed_scatter([here], ["cpu:0"])
+        with pytest.raises(ValueError, match="3 chunks for 2 devices"):
+            ops.distributed_scatter([here, here, here], refs)

@@ -192,6 +192,18 @@ def test_slices_of_a_symbolic_dim_as_maxs_logits_take_them(session):
         model.execute(hidden, np.array([0], np.uint32))
 
 
+def test_index_arrays_and_graph_values_are_refused_by_name():
+    """A numpy array or a graph value among the index items (which compare elementwise) is
+    named, not compared to `...`."""
+    with Graph("fancy", input_types=[TensorType(DType.float32, [3, 4])]) as g:
+        x = g.inputs[0]
+        with pytest.raises(TypeError, match="got array"):
+            _ = x[np.array([0, 2])]
+        with pytest.raises(TypeError, match="got TensorValue"):
+            _ = x[x[0, 0]]
+        assert x[[0, 2]].shape == []  # a list is the items of one index, as in MAX
+
+
 def test_an_int_index_past_a_symbolic_axis_raises_on_every_backend(session):
     """XLA would clamp it (JAX's indexing) and numpy raise: both raise one clear error."""
     with Graph("index", input_types=[TensorType(DType.float32, ["n"])]) as g:

@@ -46,3 +46,5 @@ def test_errors():
             ops.shard_and_stack([odd, elsewhere], [devices[0]])
         with pytest.raises(GraphTypeError):
             ops.shard_and_stack([odd, ints], [devices[0]])
+        with pytest.raises(TypeError, match="a list of DeviceRefs"):
+            ops.shard_and_stack([odd], devices[1])

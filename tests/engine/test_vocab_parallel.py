@@ -120,3 +120,14 @@ def test_scatter_needs_ids_the_devices_divide(session):
         pytest.raises(ValueError, match=r"\(4\) over 3 devices; it must divide evenly"),
     ):
         emb(g2.inputs[0])
+
+
+def test_a_shared_result_refuses_writes_by_name(session):
+    table = np.arange(20, dtype=np.float32).reshape(10, 2)
+    first, _ = session.load(parallel_model(10, 2, 2), {"t": table}).execute(np.array([[1, 2]]))
+    if session.backend == "native":  # one buffer both devices see: read-only
+        with pytest.raises(ValueError, match="read-only"):
+            first[0, 0, 0] = 5.0
+    else:  # XLA's results are each its own
+        first[0, 0, 0] = 5.0
+        assert first.to_numpy()[0, 0].tolist() == [5.0, 3.0]

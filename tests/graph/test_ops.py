@@ -170,6 +170,9 @@ def test_transfer_and_collectives():
         assert [s.device for s in summed] == devices and summed[0].shape == ["n", 4]
         with pytest.raises(ValueError, match="own device"):
             ops.allreduce.sum([x, x])
+        flags = [ops.cast(c, DType.bool) for c in copies]
+        with pytest.raises(TypeError, match="adds numbers, got bool values"):
+            ops.allreduce.sum(flags)  # XLA's sum would turn them into int32
         with pytest.raises(ValueError, match="devices repeat"):
             ops.distributed_broadcast(x, [CPU, CPU])
 

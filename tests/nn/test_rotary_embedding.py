@@ -203,13 +203,20 @@ def test_a_subclass_with_a_table_of_its_own_as_max_s_tests_write_one(session):
 
 
 def test_bad_declarations_and_inputs():
-    with pytest.raises(ValueError, match="head_dim must be even"):
+    with pytest.raises(ValueError, match="head_dim must be even, got 30 // 2"):
         nn.RotaryEmbedding(30, 2, 10000.0, 8)
+    with pytest.raises(TypeError, match="scaling_params is a YarnScalingParams"):
+        nn.YarnRotaryEmbedding(32, 2, 1e4, 8, scaling_params={"factor": 4.0})
     with pytest.raises(ValueError, match="theta must be a number above 1"):
         nn.RotaryEmbedding(32, 2, 1, 8)
     with pytest.raises(ValueError, match="n_heads must be a positive int"):
         nn.RotaryEmbedding(32, 0, 10000.0, 8)
     rope = nn.RotaryEmbedding(32, 2, 10000.0, 8)
+    with (
+        Graph("ints", input_types=[TensorType(DType.int32, [1, 2, 2, 16])]) as g,
+        pytest.raises(TypeError, match="turns float activations, got int32"),
+    ):
+        rope(g.inputs[0])  # a float table cast to ints would turn by nothing
     with (
         Graph("bad", input_types=[TensorType(DType.float32, [1, 3, 2, 8])]) as g,
         pytest.raises(ValueError, match=r"takes \(batch, seq_len, n_heads, 16\)"),

@@ -56,6 +56,8 @@ def test_max_s_allreduce_layer(session):
         assert total.to_numpy().tolist() == (a + b).tolist()
     with pytest.raises(ValueError, match="At least one accelerator"):
         nn.Allreduce(0)
+    with Graph("three", input_types=types) as g, pytest.raises(ValueError, match="2 inputs for 3"):
+        nn.Allreduce(3)(g.inputs)
 
 
 def test_signal_buffers_are_checked_as_inputs(session):

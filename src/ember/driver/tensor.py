@@ -108,13 +108,15 @@ class Tensor:
         a float past a float dtype's range is infinite.
 
         Raises:
-            TypeError: `dtype` is not a DType.
+            TypeError: `dtype` is not a DType, or `value` is not a number.
             OverflowError: `value` is not a value of an integer or bool `dtype` (a fraction,
                 or out of its range).
         """
         if not isinstance(dtype, DType):
             raise TypeError(f"scalar: dtype must be a DType, got {dtype!r}")
         target = np.dtype(dtype.to_numpy())
+        if not isinstance(value, numbers.Number | np.generic):
+            raise TypeError(f"scalar: takes a number, got {type(value).__name__}")
         if target.kind in "iub" and not _fits(value, target):
             raise OverflowError(f"scalar: {value!r} is not a {dtype!r} value")
         with np.errstate(over="ignore"):  # a float past the dtype is inf, as MAX's constant
@@ -244,7 +246,13 @@ class Tensor:
             ValueError: a read-only tensor (a model's shared result), or a device's tensor.
         """
         value = value.to_numpy() if isinstance(value, Tensor) else value
-        self._host("item assignment")[index] = value
+        array = self._host("item assignment")
+        if not array.flags.writeable:
+            raise ValueError(
+                "item assignment: this result is read-only (a model's result that several "
+                "devices share); write to a copy (.copy())"
+            )
+        array[index] = value
 
     def _host(self, what: str) -> np.ndarray:
         """The host memory to write or view: an XLA result on a CPU device (an immutable JAX

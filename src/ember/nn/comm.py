@@ -72,4 +72,8 @@ class Allreduce(Module):
     def __call__(
         self, inputs: Iterable[Any], signal_buffers: Iterable[Any] | None = None
     ) -> list[TensorValue]:
-        return ops.allreduce.sum(inputs, signal_buffers)
+        """Raises ValueError: a number of inputs other than `num_accelerators`."""
+        values = list(inputs)
+        if len(values) != self.num_accelerators:
+            raise ValueError(f"Allreduce: {len(values)} inputs for {self.num_accelerators} devices")
+        return ops.allreduce.sum(values, signal_buffers)

@@ -70,7 +70,8 @@ class RotaryEmbedding(Module):
         self.head_dim = head_dim if head_dim is not None else dim // n_heads
         _positive("head_dim", self.head_dim)
         if self.head_dim % 2:
-            raise ValueError(f"RotaryEmbedding: head_dim must be even, got {self.head_dim}")
+            given = f"head_dim {head_dim}" if head_dim is not None else f"{dim} // {n_heads}"
+            raise ValueError(f"RotaryEmbedding: head_dim must be even, got {given}")
         if isinstance(theta, bool) or not isinstance(theta, int | float) or not theta > 1:
             raise ValueError(f"RotaryEmbedding: theta must be a number above 1, got {theta!r}")
         self.interleaved = interleaved
@@ -115,10 +116,14 @@ class RotaryEmbedding(Module):
         within the table.
 
         Raises:
+            TypeError: activations that are not floats.
             ValueError: `x`'s last dim is not the table's head dim, or static positions that
-                pass the table.
+                pass the table (positions given by dims are checked at each execution, by
+                the table's slice).
         """
         v = ops.as_value(x)
+        if not v.dtype.is_float():
+            raise TypeError(f"RotaryEmbedding: turns float activations, got {v.dtype!r}")
         freqs = self.freqs_cis
         rows, head_dim = freqs.shape
         if v.rank < 3 or v.shape[-1] != head_dim:
@@ -165,7 +170,10 @@ class Llama3RopeScalingParams:
 
 
 class _ScaledRotaryEmbedding(RotaryEmbedding):
-    """`RotaryEmbedding` with MAX's `scaling_params` last (None: no scaling)."""
+    """`RotaryEmbedding` with MAX's `scaling_params` last (None: no scaling), of the
+    subclass's `params_type`."""
+
+    params_type: type = object
 
     def __init__(
         self,
@@ -179,12 +187,19 @@ class _ScaledRotaryEmbedding(RotaryEmbedding):
         scaling_params: Any = None,
     ) -> None:
         super().__init__(dim, n_heads, theta, max_seq_len, head_dim, _freqs_cis, interleaved)
+        if scaling_params is not None and not isinstance(scaling_params, self.params_type):
+            raise TypeError(
+                f"{type(self).__name__}: scaling_params is a {self.params_type.__name__} (or "
+                f"None), got {type(scaling_params).__name__}"
+            )
         self.scaling_params = scaling_params
 
 
 class Llama3RotaryEmbedding(_ScaledRotaryEmbedding):
     """`RotaryEmbedding` whose frequencies are scaled as Llama 3.1 and later scale them
     (`scaling_params`: a `Llama3RopeScalingParams`)."""
+
+    params_type = Llama3RopeScalingParams
 
     def _compute_inv_freqs(self) -> TensorValue:
         inv_freqs = super()._compute_inv_freqs()
@@ -225,6 +240,8 @@ class YarnRotaryEmbedding(_ScaledRotaryEmbedding):
     folds into them); with `scaling_params` the table holds `max_seq_len` positions, as
     MAX's does (without, it is `RotaryEmbedding`'s)."""
 
+    params_type = YarnScalingParams
+
     def freqs_cis_base(self) -> TensorValue:
         params = self.scaling_params
         if self._freqs_cis is not None or params is None:
@@ -261,6 +278,8 @@ class DeepseekYarnRotaryEmbedding(_ScaledRotaryEmbedding):
     Raises:
         ValueError (at the first call): no `scaling_params`.
     """
+
+    params_type = DeepseekYarnRopeScalingParams
 
     def freqs_cis_base(self) -> TensorValue:
         params = self.scaling_params
@@ -349,6 +368,8 @@ class LongRoPERotaryEmbedding(_ScaledRotaryEmbedding):
     (`scaling_params`: a `LongRoPEScalingParams`): the table is stitched from the short
     factors' positions and the long factors' after them, as MAX stitches it; `compute_scale`
     adds LongRoPE's attention factor."""
+
+    params_type = LongRoPEScalingParams
 
     def freqs_cis_base(self) -> TensorValue:
         params = self.scaling_params

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ember.dtype import DType
+
 from ..graph import current_graph
 from ..op import Op
 from ..type import TensorType
@@ -22,7 +24,7 @@ def sum(inputs: Iterable[Any], signal_buffers: Iterable[Any] | None = None) -> l
 
     Raises:
         ValueError: no inputs, two inputs on one device, or different shapes.
-        TypeError: different dtypes, or `signal_buffers` not iterable.
+        TypeError: different dtypes, bool values, or `signal_buffers` not iterable.
     """
     values = per_device_values("allreduce.sum", inputs, signal_buffers)
     first = values[0]
@@ -30,5 +32,7 @@ def sum(inputs: Iterable[Any], signal_buffers: Iterable[Any] | None = None) -> l
     for v in values[1:]:
         if list(v.shape) != list(first.shape):
             raise ValueError(f"allreduce.sum: shapes differ: {first.shape} and {v.shape}")
+    if first.dtype is DType.bool:
+        raise TypeError("allreduce.sum: adds numbers, got bool values; cast them first")
     results = [TensorType(first.dtype, first.shape, d) for d in devices]
     return list(current_graph().add_node(ALLREDUCE_SUM, values, {}, results))

@@ -30,8 +30,8 @@ def distributed_scatter(input_chunks: Iterable[Any], signal_buffers: Iterable[An
     """One value per device: device `i` holds chunk `min(i // ceil(n / k), k - 1)`.
 
     Raises:
-        ValueError: no chunks, chunks on different devices, no devices or one twice, or a
-            root (the chunks' device) that is not among the devices.
+        ValueError: no chunks, chunks on different devices, no devices or one twice, more
+            chunks than devices, or a root (the chunks' device) that is not among them.
         TypeError: a device that is neither a `DeviceRef` nor a buffer value.
     """
     chunks: list[TensorValue] = [as_value(c) for c in input_chunks]
@@ -51,6 +51,11 @@ def distributed_scatter(input_chunks: Iterable[Any], signal_buffers: Iterable[An
     if not devices or len(set(devices)) != len(devices):
         raise ValueError(
             f"distributed_scatter requires unique devices across signal buffers. Got: {devices}"
+        )
+    if len(chunks) > len(devices):
+        raise ValueError(
+            f"distributed_scatter: {len(chunks)} chunks for {len(devices)} devices; each chunk "
+            "needs a device (MAX drops the chunks past them)"
         )
     if root not in devices:
         raise ValueError(f"input chunk device {root} not found in signal buffer devices: {devices}")

@@ -14,6 +14,8 @@ features into the token embeddings so: the image tokens' rows take the features'
 
 The mask broadcasts to `input`'s shape. The k-th true place (in row-major order) takes the
 k-th element of the flattened `updates`; a single update fills every true place, as in MAX.
+`out_dim` counts true places after the broadcast, elements rather than rows: for image
+features of `(image, hidden)` it is `image * hidden`, as in the example.
 At each execution the updates must cover the true places, and where `out_dim` (the count
 of true places) is a number or dims the graph's inputs bind, the count must equal it;
 either is one clear error otherwise. An `out_dim` with a symbol that no input binds only

@@ -35,9 +35,12 @@ def shard_and_stack(inputs: Sequence[Any], devices: Sequence[DeviceRef], axis: i
         ValueError: no inputs or devices, inputs on different devices or of different shapes,
             a symbolic axis, or an axis the devices do not divide.
         GraphTypeError: inputs of different dtypes (stack's).
+        TypeError: one device rather than a list of them.
         AxisError: `axis` is out of range.
     """
     values = [as_value(x) for x in inputs]
+    if isinstance(devices, DeviceRef):
+        raise TypeError("shard_and_stack: devices is a list of DeviceRefs, one per piece")
     devices = list(devices)
     if not values:
         raise ValueError("shard_and_stack: Must provide at least one input tensor.")

@@ -209,12 +209,15 @@ def _new_axes(rank: int, items: tuple) -> list[int]:
 
 
 def _expand(rank: int, items: tuple) -> list:
-    if sum(item is Ellipsis for item in items) > 1:
+    """`items` with `...` (found by identity: an array or graph value among them compares
+    elementwise) made full slices, and full slices for the axes left unnamed."""
+    ellipses = [i for i, item in enumerate(items) if item is Ellipsis]
+    if len(ellipses) > 1:
         raise IndexError("slice: an index can only have a single ellipsis ('...')")
-    if len(items) - (Ellipsis in items) > rank:
+    if len(items) - len(ellipses) > rank:
         raise IndexError(f"slice: too many indices ({len(items)}) for a value of rank {rank}")
-    if Ellipsis in items:
-        at = items.index(Ellipsis)
+    if ellipses:
+        at = ellipses[0]
         fill = rank - (len(items) - 1)
         items = items[:at] + (slice(None),) * fill + items[at + 1 :]
     return list(items) + [slice(None)] * (rank - len(items))
