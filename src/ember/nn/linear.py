@@ -159,8 +159,9 @@ class ColumnParallelLinear(Linear):
         self.devices = devices
 
     def __call__(self, x: Any, signal_buffers: Any = None) -> list[TensorValue]:  # type: ignore[override]
-        """`y` on every device, from `x` (one value per device, as MAX passes it, or one value
-        for all).
+        """`y` on every device, from `x`: one value for all, or one per device as MAX passes
+        them, which must be the same states on each (device `i` computes its rows from its
+        own value, moved to it if it lives elsewhere).
 
         Raises:
             ValueError: a number of values other than one or one per device.
