@@ -28,6 +28,7 @@ import numpy as np
 from ember.dtype import DType
 from ember.graph import DeviceRef, Dim, StaticDim, TensorValue, current_graph, ops
 
+from .embedding import _positive
 from .module import Module
 
 __all__ = [
@@ -65,10 +66,10 @@ class RotaryEmbedding(Module):
         `theta` that is not a number above 1."""
         super().__init__()
         for name, value in (("dim", dim), ("n_heads", n_heads), ("max_seq_len", max_seq_len)):
-            _positive(name, value)
+            _positive(f"RotaryEmbedding: {name}", value)
         self.dim, self.n_heads, self.theta, self.max_seq_len = dim, n_heads, theta, max_seq_len
         self.head_dim = head_dim if head_dim is not None else dim // n_heads
-        _positive("head_dim", self.head_dim)
+        _positive("RotaryEmbedding: head_dim", self.head_dim)
         if self.head_dim % 2:
             given = f"head_dim {head_dim}" if head_dim is not None else f"{dim} // {n_heads}"
             raise ValueError(f"RotaryEmbedding: head_dim must be even, got {given}")
@@ -88,11 +89,7 @@ class RotaryEmbedding(Module):
         `(2 * max_seq_len, head_dim // 2, 2)` (or the `_freqs_cis` given)."""
         if self._freqs_cis is not None:
             return ops.as_value(self._freqs_cis)
-        positions = ops.range(
-            0, self.max_seq_len * 2, 1, dtype=DType.float32, device=DeviceRef.CPU()
-        )
-        angles = ops.outer(positions, self._compute_inv_freqs())
-        return ops.stack([ops.cos(angles), ops.sin(angles)], axis=-1)
+        return _scaled_table(self.max_seq_len * 2, self._compute_inv_freqs())
 
     @property
     def freqs_cis(self) -> TensorValue:
@@ -344,11 +341,15 @@ def _yarn_inv_freqs(
     return divided * ramp + kept * (1 - ramp)
 
 
-def _scaled_table(positions: int, inv_freqs: TensorValue, scale: float) -> TensorValue:
-    """The cosines and sines of `positions` positions' angles, times `scale`."""
+def _scaled_table(positions: int, inv_freqs: TensorValue, scale: float = 1.0) -> TensorValue:
+    """The cosines and sines of `positions` positions' angles (times `scale`, unless 1),
+    `(positions, pairs, 2)`."""
     counted = ops.range(0, positions, 1, dtype=DType.float32, device=DeviceRef.CPU())
     angles = ops.outer(counted, inv_freqs)
-    return ops.stack([ops.cos(angles) * scale, ops.sin(angles) * scale], axis=-1)
+    cos, sin = ops.cos(angles), ops.sin(angles)
+    if scale != 1.0:
+        cos, sin = cos * scale, sin * scale
+    return ops.stack([cos, sin], axis=-1)
 
 
 @dataclass
@@ -381,11 +382,11 @@ class LongRoPERotaryEmbedding(_ScaledRotaryEmbedding):
                 f"LongRoPERotaryEmbedding: original_max_position {split} must lie inside the "
                 f"table's {end} positions"
             )
-        runs = []
+        runs, inv_freqs = [], self._compute_inv_freqs()
         for factors, (start, stop) in ((params.short_factor, (0, split)),
                                        (params.long_factor, (split, end))):  # fmt: skip
             positions = ops.range(start, stop, 1, dtype=DType.float32, device=cpu)
-            runs.append(ops.outer(positions, self._compute_inv_freqs() / self._factors(factors)))
+            runs.append(ops.outer(positions, inv_freqs / self._factors(factors)))
         angles = ops.concat(runs, axis=0)
         return ops.stack([ops.cos(angles), ops.sin(angles)], axis=-1)
 
@@ -414,8 +415,3 @@ class LongRoPERotaryEmbedding(_ScaledRotaryEmbedding):
         if grown <= 1:
             return scale
         return scale * math.sqrt(1 + math.log(grown) / math.log(params.original_max_position))
-
-
-def _positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"RotaryEmbedding: {name} must be a positive int, got {value!r}")
