@@ -51,6 +51,12 @@ class Node:
     result_types: tuple[TensorType, ...]
     results: tuple[TensorValue, ...] = field(default=(), repr=False)
 
+    @property
+    def binds_dims(self) -> bool:
+        """Whether the node binds dim names at execution (a `rebind`'s new names, a `nonzero`'s
+        new count), so that it runs at each execute and is never folded at load."""
+        return bool(self.attrs.get("binds"))
+
     def describe(self, names: dict[int, str]) -> str:
         outs = ", ".join(f"{names[id(v)]}: {_short(v.type)}" for v in self.results)
         args = [names[id(v)] for v in self.inputs]

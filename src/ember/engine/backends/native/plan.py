@@ -84,8 +84,7 @@ def build_plan(graph: Graph, weights: Mapping[str, np.ndarray]) -> Plan:
                     [node.op.name, *(n.op.name for n in chains[0])] if chains else [node.op.name]
                 ),
             )
-            binds = node.attrs.get("binds")  # names bound at execution (rebind, nonzero)
-            if not node.op.lookup and not binds and all(s in preset for s in step.inputs):
+            if not node.op.lookup and not node.binds_dims and all(s in preset for s in step.inputs):
                 _run_at_load(step, preset)
             else:
                 steps.append(step)

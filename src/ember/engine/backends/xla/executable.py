@@ -113,7 +113,7 @@ class XlaExecutable(Executable):
                 static[id(value)] = (value, weights[node.attrs["name"]])
             elif (
                 not node.op.lookup
-                and not node.attrs.get("binds")  # names bound at execution (rebind, nonzero)
+                and not node.binds_dims
                 and all(id(v) in static for v in node.inputs)
             ):
                 inputs = [static[id(v)][1] for v in node.inputs]
