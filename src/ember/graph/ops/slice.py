@@ -59,7 +59,7 @@ def slice_tensor(x: Any, index: Any) -> TensorValue:
     items = [_static_ends(item) for item in _expand(value.rank, items)]
     dims, normalized, needs, symbols = [], [], {}, set()
     for axis, (item, dim) in enumerate(zip(items, value.shape, strict=True)):
-        if isinstance(item, slice) and any(isinstance(v, Dim) for v in (item.start, item.stop)):
+        if _has_dim_ends(item):
             dims.append(_dim_slice(axis, item, dim))
             symbols |= Dim(item.start or 0).symbols() | Dim(item.stop or 0).symbols()
             normalized.append(item)
@@ -103,7 +103,7 @@ def concrete_index(index: tuple, bindings: Mapping[str, int], shape: tuple) -> t
     """
     concrete = []
     for axis, item in enumerate(index):
-        if isinstance(item, slice) and any(isinstance(v, Dim) for v in (item.start, item.stop)):
+        if _has_dim_ends(item):
             start = Dim(item.start or 0).evaluate(bindings)
             stop = shape[axis] if item.stop is None else Dim(item.stop).evaluate(bindings)
             if not (0 <= start <= stop <= shape[axis] or 0 <= start == stop):  # [k:k]: empty
@@ -114,6 +114,11 @@ def concrete_index(index: tuple, bindings: Mapping[str, int], shape: tuple) -> t
             item = slice(start, stop)
         concrete.append(item)
     return tuple(concrete)
+
+
+def _has_dim_ends(item: Any) -> bool:
+    """Whether `item` is a slice with an end that is a symbolic dim."""
+    return isinstance(item, slice) and any(isinstance(v, Dim) for v in (item.start, item.stop))
 
 
 def _plain(taken: range) -> slice:
@@ -141,7 +146,7 @@ def _dim_slice(axis: int, item: slice, dim: Dim) -> Dim:
         not isinstance(v, Dim) and (not isinstance(v, numbers.Integral) or v < 0) for v in ends
     ):
         raise ValueError(
-            f"slice: axis {axis} is sliced by dims [{item.start}:{item.stop}]; such a slice "
+            f"slice: axis {axis} is sliced by dims {_text(item)}; such a slice "
             "takes ends that count from the start (dims, or ints of 0 or more) and step 1"
         )
     return Dim(ends[1]) - Dim(ends[0])
