@@ -63,6 +63,20 @@ def test_a_worker_that_stops_spinning_between_the_reads_leaves_the_cores_free():
     assert gate.has_room(2)
 
 
+def test_a_worker_that_starts_spinning_between_the_reads_does_not_close_the_gate():
+    # torch's worker was asleep when its process's workers were counted and ready at the
+    # machine's count just after; the next pair of reads sees it in both
+    counts, owns = iter([2, 2, 2]), iter([0, 1])
+    gate = LoadGate(2, lambda: next(counts), lambda: 0.0, own=lambda: next(owns))
+    assert gate.has_room(2)
+
+
+def test_a_load_seen_in_every_read_closes_the_gate():
+    machine = Machine(runnable=3, own=1)
+    assert not machine.gate(cores=2).has_room(2)
+    assert machine.reads == 4
+
+
 def test_the_count_is_read_at_most_once_per_refresh():
     machine = Machine(runnable=1)
     gate = machine.gate(cores=4)
@@ -79,11 +93,22 @@ def test_a_busy_machine_keeps_parallel_kernels_off_for_the_hold():
     machine = Machine(runnable=3)
     gate = machine.gate(cores=2)
     assert not gate.has_room(2)
+    assert machine.reads == 4  # a busy count is read again after counting own workers, 3 times
+    machine.now = 0.011  # seen busy once: read again after the refresh, busy again
+    assert not gate.has_room(2)
     machine.runnable = 1  # the load paused for a moment
     machine.now = 0.2
+    assert not gate.has_room(2)  # busy at two reads in a row: held off
+    assert machine.reads == 8
+    machine.now = 0.262
+    assert gate.has_room(2)
+
+
+def test_a_load_seen_at_one_read_only_keeps_parallel_kernels_off_until_the_next():
+    machine = Machine(runnable=3)
+    gate = machine.gate(cores=2)
     assert not gate.has_room(2)
-    assert machine.reads == 2  # a busy count is read again after counting own workers
-    machine.now = 0.26
+    machine.runnable, machine.now = 1, 0.011  # another process's moment of work, gone
     assert gate.has_room(2)
 
 
@@ -108,15 +133,23 @@ def _spin(steps: int) -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/task is Linux's")
 def test_a_python_thread_running_a_kernel_is_not_taken_for_a_native_worker():
     _spin(1)  # compiled before the thread starts
-    thread = threading.Thread(target=_spin, args=(400_000_000,))
+    stop = threading.Event()
+
+    def busy() -> None:  # kernel calls until told to stop: however fast the machine is
+        while not stop.is_set():
+            _spin(400_000_000)
+
+    thread = threading.Thread(target=busy)
     thread.start()
     try:
         time.sleep(0.05)
-        running = running_threads()
-        assert thread.is_alive() and thread.native_id in running
+        # a read may fall between two of its kernel calls, while it waits for the GIL
+        running = next((r for _ in range(5) if thread.native_id in (r := running_threads())), set())
+        assert thread.native_id in running
         assert threading.get_native_id() in running  # the caller, reading
         assert native_threads_running() == 0  # no native pool of this process is at work
     finally:
+        stop.set()
         thread.join()
 
 

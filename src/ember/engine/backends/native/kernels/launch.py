@@ -121,9 +121,10 @@ class LoadGate:
 
     The count of ready tasks is read at most every `refresh` seconds (a read costs ~5 us).
     Only when it shows the cores taken are this process's native workers counted (`own`,
-    ~20-30 us) and taken off a second count. Once the rest shows the cores taken, parallel
-    kernels stay off for `hold` seconds before it is read again, so that a load coming and
-    going (a test suite's processes) keeps them off.
+    ~20-30 us) and taken off a second count, up to `_SAMPLES` times. Once the rest shows the
+    cores taken at two reads in a row, parallel kernels stay off for `hold` seconds before it
+    is read again, so that a load coming and going (a test suite's processes) keeps them off;
+    a load seen at one read only keeps them off until the next.
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class LoadGate:
         self._cores, self._runnable, self._clock, self._own = cores, runnable, clock, own
         self._refresh, self._hold = refresh, hold
         self._others = 0
+        self._was_busy = False
         self._next_read = float("-inf")
 
     def has_room(self, threads: int) -> bool:
@@ -147,15 +149,28 @@ class LoadGate:
         if now >= self._next_read:
             running = self._runnable()
             self._others = 0 if running is None else max(running - 1, 0)
-            if self._others + threads > self._cores:
-                # own workers first, then the machine again: a worker that stops spinning in
-                # between then makes the count smaller, never larger
+            # own workers first, then the machine again: a worker that stops spinning in
+            # between then makes the count smaller, never larger; one that starts spinning
+            # makes it larger, so the pair is read up to `_SAMPLES` times and the smallest
+            # count kept (one read between a worker's states held parallel kernels off for
+            # the whole hold beside torch's spinning pool)
+            for _ in range(_SAMPLES):
+                if self._others + threads <= self._cores:
+                    break
                 own = self._own()
                 running = self._runnable()
-                self._others = 0 if running is None else max(running - 1 - own, 0)
+                others = 0 if running is None else max(running - 1 - own, 0)
+                self._others = min(self._others, others)
             busy = self._others + threads > self._cores
-            self._next_read = now + (self._hold if busy else self._refresh)
+            # a load seen at two reads in a row is held off; one seen once is read again
+            # after `refresh` (another process's moment of work, a worker waking)
+            self._next_read = now + (self._hold if busy and self._was_busy else self._refresh)
+            self._was_busy = busy
         return self._others + threads <= self._cores
+
+
+_SAMPLES = 3
+"""Reads of this process's own workers and the machine's ready tasks before a busy verdict."""
 
 
 GATE = LoadGate(_cores())
