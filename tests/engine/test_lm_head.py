@@ -180,9 +180,9 @@ class TiedModel(nn.Module):
 def test_lookup_and_head_share_one_weight(session):
     """One registry entry, one weight node, one array bound: the head reads the lookup's."""
     model = TiedModel()
-    assert list(model.raw_state_dict()) == ["token_embd.weight"]
+    assert list(model.raw_state_dict()) == ["embed.token_embd.weight"]  # its full name
     table = np.random.default_rng(7).standard_normal((VOCAB, WIDTH)).astype(ml_dtypes.bfloat16)
-    model.load_state_dict({"token_embd.weight": table})
+    model.load_state_dict({"embed.token_embd.weight": table})
     with Graph("tied", input_types=[TensorType(DType.int64, ["n"])]) as g:
         vectors = model.embed(g.inputs[0])
         g.output(model.head(vectors))

@@ -147,9 +147,9 @@ class TiedQuantizedModel(nn.Module):
 
 def test_tied_quantized_lookup_and_head_share_one_weight(session):
     model = TiedQuantizedModel()
-    assert list(model.raw_state_dict()) == ["token_embd.weight"]
+    assert list(model.raw_state_dict()) == ["embed.token_embd.weight"]  # its full name
     table = sample_table("q4_k", VOCAB, WIDTH, seed=9)
-    model.load_state_dict({"token_embd.weight": table})
+    model.load_state_dict({"embed.token_embd.weight": table})
     with Graph("tied", input_types=[TensorType(DType.int64, ["n"])]) as g:
         g.output(model.head(model.embed(g.inputs[0])))
     assert sum(node.op is WEIGHT for node in g.live_nodes()) == 1

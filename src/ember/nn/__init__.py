@@ -5,9 +5,10 @@ from .comm import Allreduce, Signals
 from .embedding import Embedding, EmbeddingV2, VocabParallelEmbedding
 from .embedding_bag import EmbeddingBag
 from .embedding_bag_collection import EmbeddingBagCollection
+from .layer_list import LayerList, Sequential
 from .linear import ColumnParallelLinear, Linear
 from .lm_head import LMHead
-from .module import Module
+from .module import Module, recursive_named_layers
 from .norm import LayerNorm, RMSNorm
 from .rotary_embedding import (
     DeepseekYarnRopeScalingParams,
@@ -31,6 +32,7 @@ __all__ = [
     "EmbeddingBagCollection",
     "EmbeddingV2",
     "LMHead",
+    "LayerList",
     "LayerNorm",
     "Linear",
     "Llama3RopeScalingParams",
@@ -40,9 +42,11 @@ __all__ = [
     "Module",
     "RMSNorm",
     "RotaryEmbedding",
+    "Sequential",
     "Signals",
     "VocabParallelEmbedding",
     "YarnRotaryEmbedding",
     "YarnScalingParams",
     "clamp",
+    "recursive_named_layers",
 ]

@@ -155,7 +155,7 @@ class ColumnParallelLinear(Linear):
                     f"ColumnParallelLinear: the tied weight {tied_weight.name!r} is {tied}; "
                     f"this layer's is {own}"
                 )
-            self.weight = tied_weight
+            self.set_shared_weight("weight", tied_weight)  # the embedding's: it names it
         self.devices = devices
 
     def __call__(self, x: Any, signal_buffers: Any = None) -> list[TensorValue]:  # type: ignore[override]

@@ -85,6 +85,9 @@ class LMHead(Module):
             given for another output.
     """
 
+    _unprefixed_sublayers = frozenset({"embedding"})
+    """The table is the embedding's, under its name there (`raw_state_dict`)."""
+
     def __init__(
         self,
         embedding: EmbeddingV2 | VocabParallelEmbedding,

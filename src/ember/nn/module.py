@@ -1,7 +1,27 @@
-"""`Module`: a layer that finds its weights and binds arrays to them."""
+"""`Module`: a layer that finds its weights and nested layers, names them by where they sit,
+and binds arrays to them.
+
+A weight's full name is the attribute path from the module it is asked of to the layer that
+holds it, then the weight's own name, as MAX names them (`up.weight`), so that two layers'
+`weight`s do not collide:
+
+>>> from ember.dtype import DType
+>>> from ember.graph import Weight
+>>> class Scale(Module):
+...     def __init__(self):
+...         super().__init__()
+...         self.weight = Weight("weight", DType.float32, [4])
+>>> class Pair(Module):
+...     def __init__(self):
+...         self.first, self.second = Scale(), Scale()  # super().__init__() may be left out
+>>> list(Pair().raw_state_dict())
+['first.weight', 'second.weight']
+"""
 
 from __future__ import annotations
 
+import difflib
+from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -9,54 +29,254 @@ import numpy as np
 
 from ember.graph import Weight
 
-__all__ = ["Module"]
+__all__ = ["Module", "StateDictError", "recursive_named_layers"]
+
+_BOOKKEEPING = frozenset({"_bound", "_shared_weights"})
+"""A module's own attributes that hold no layer or weight of the model."""
+
+
+class StateDictError(KeyError, ValueError):
+    """`load_state_dict` found a weight without an array, or an array without a weight.
+
+    A `ValueError`, as MAX raises it, and a `KeyError`, as earlier versions of ember did."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class Module:
-    """Base of layers: weights are found among attributes, nested modules and lists of them."""
+    """Base of layers: weights and nested modules are found among attributes (and in lists,
+    tuples and dicts held by attributes)."""
 
     def __init__(self) -> None:
-        self._bound: dict[str, np.ndarray] = {}
+        self.__dict__.setdefault("_bound", {})
+        self.__dict__.setdefault("_shared_weights", {})
 
-    def raw_state_dict(self) -> dict[str, Weight]:
-        """Every weight, keyed by its name (the key the weights registry uses)."""
-        return {w.name: w for w in _weights(self, set())}
+    _unprefixed_sublayers: frozenset[str] = frozenset()
+    """Attributes holding a layer that belongs elsewhere (a tied head's embedding): its
+    weights keep the names they have there, without this attribute's name before them."""
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], *, strict: bool = True) -> None:
-        """Bind an array to each weight, checking names, shapes and dtypes.
+    @property
+    def _omit_module_attr_name(self) -> bool:
+        """Whether this module's attribute name is left out of its weights' full names (MAX's
+        hook for a layer that only groups others)."""
+        return False
+
+    @property
+    def sublayers(self) -> dict[str, Module]:
+        """The modules this one holds, by attribute name (`name.0`, `name.key` in containers)."""
+        return {path: value for path, value in _members(self) if isinstance(value, Module)}
+
+    @property
+    def layer_weights(self) -> dict[str, Weight]:
+        """This layer's own weights (not its sublayers'), by their own names; shared weights
+        (`set_shared_weight`) are left out."""
+        return {_own_name(weight): weight for weight in _own_weights(self)}
+
+    def set_shared_weight(self, name: str, weight: Weight) -> None:
+        """Hold ``weight`` as attribute ``name`` without owning it: another layer (a tied
+        embedding) names and binds it, and this layer's state dicts leave it out."""
+        setattr(self, name, weight)
+        self.__dict__.setdefault("_shared_weights", {})[name] = weight
+
+    def replace_module(self, name: str, module: Module) -> None:
+        """Put ``module`` where the sublayer ``name`` is.
 
         Raises:
-            KeyError: a weight has no array, or (when `strict`) an array has no weight.
-            TypeError / ValueError: an array's dtype or shape differs from its weight's.
+            KeyError: this module holds no sublayer by that attribute name.
         """
-        weights = self.raw_state_dict()
-        missing = sorted(set(weights) - set(state_dict))
-        if missing:
-            raise KeyError(f"no array for weights {missing}; got {sorted(state_dict)}")
-        extra = sorted(set(state_dict) - set(weights))
-        if strict and extra:
-            raise KeyError(f"arrays {extra} match no weight; weights are {sorted(weights)}")
-        self._bound = {name: w.check_array(state_dict[name]) for name, w in weights.items()}
+        if not isinstance(vars(self).get(name), Module):
+            raise KeyError(
+                f"{type(self).__name__} has no sublayer {name!r}; its sublayers are "
+                f"{sorted(self.sublayers)}"
+            )
+        setattr(self, name, module)
 
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The arrays bound by `load_state_dict`, ready for `InferenceSession.load`."""
-        if not self._bound and self.raw_state_dict():
-            raise ValueError("no arrays are bound yet; call load_state_dict() first")
-        return dict(self._bound)
+    def raw_state_dict(self) -> dict[str, Weight]:
+        """Every weight, by full name.
+
+        Raises:
+            ValueError: two different weights would have the same full name.
+        """
+        return dict(_named_weights(self))
+
+    def load_state_dict(
+        self,
+        state_dict: Mapping[str, Any],
+        *,
+        override_quantization_encoding: bool = False,
+        weight_alignment: int | None = None,
+        strict: bool = True,
+    ) -> None:
+        """Bind an array (numpy, DLPack or a checkpoint's tensor) to each weight by full name,
+        checking shapes and dtypes, and give each weight its full name: the name the graph
+        and `InferenceSession.load` then use. Nothing is bound when a check fails.
+
+        ``strict=False`` leaves weights without an array unbound and ignores unused arrays.
+        ``weight_alignment`` (bytes) requires each array's address to be a multiple of it.
+
+        Raises:
+            StateDictError (a ValueError and a KeyError): when `strict`, a weight has no
+                array or an array has no weight.
+            TypeError / ValueError: an array's dtype or shape differs from its weight's, or
+                it is not aligned to ``weight_alignment``.
+        """
+        if override_quantization_encoding:
+            raise ValueError(
+                "override_quantization_encoding=True is not supported: a table's encoding is "
+                "declared by its layer (quantization_encoding=...), and a checkpoint tensor "
+                "of another encoding is refused"
+            )
+        alignment = _checked_alignment(weight_alignment)
+        named = _named_weights(self)
+        bound, missing = {}, []
+        for full_name, weight in named:
+            if full_name not in state_dict:
+                missing.append(full_name)
+                continue
+            array = weight.check_array(state_dict[full_name])
+            if alignment and array.ctypes.data % alignment:
+                raise ValueError(
+                    f"weight {full_name!r}: its array is at an address that is not a multiple "
+                    f"of weight_alignment={alignment} bytes"
+                )
+            bound[full_name] = array
+        unused = sorted(str(key) for key in state_dict if key not in bound)
+        if strict and (missing or unused):
+            raise StateDictError(_mismatch(missing, unused, state_dict))
+        for full_name, weight in named:
+            _rename(weight, full_name)
+        self.__dict__.setdefault("_bound", {}).update(bound)
+
+    def state_dict(self, auto_initialize: bool = True) -> dict[str, np.ndarray]:
+        """Each weight's array by full name, ready for `InferenceSession.load`: the arrays
+        `load_state_dict` bound, and zeros for weights it did not (as MAX fills them), or an
+        error with ``auto_initialize=False``. Weights take their full names.
+
+        Raises:
+            ValueError: ``auto_initialize`` is False and a weight has no array.
+        """
+        bound = self.__dict__.setdefault("_bound", {})
+        arrays = {}
+        for full_name, weight in _named_weights(self):
+            array = bound.get(full_name)
+            if array is None:
+                if not auto_initialize:
+                    raise ValueError(
+                        f"weight {full_name!r} has no array; bind one with load_state_dict()"
+                    )
+                array = bound[full_name] = np.zeros(
+                    tuple(int(d) for d in weight.shape), weight.dtype.to_numpy()
+                )
+            _rename(weight, full_name)
+            arrays[full_name] = array
+        return arrays
 
 
-def _weights(obj: Any, seen: set[int]) -> Iterator[Weight]:
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
-    if isinstance(obj, Weight):
-        yield obj
-    elif isinstance(obj, Module):
-        for value in vars(obj).values():
-            yield from _weights(value, seen)
-    elif isinstance(obj, list | tuple):
-        for item in obj:
-            yield from _weights(item, seen)
-    elif isinstance(obj, dict):
-        for item in obj.values():
-            yield from _weights(item, seen)
+def recursive_named_layers(parent: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:
+    """``(attribute path, layer)`` for ``parent`` (named ``prefix``) and every layer below it,
+    breadth first, each layer once."""
+    seen: set[int] = set()
+    queue = deque([(prefix, parent)])
+    while queue:
+        name, layer = queue.popleft()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield name, layer
+        for path, child in layer.sublayers.items():
+            queue.append((f"{name}.{path}" if name else path, child))
+
+
+def _members(module: Module) -> Iterator[tuple[str, Any]]:
+    """``(path, value)`` for each module and weight among ``module``'s attributes, looking
+    into lists, tuples and dicts."""
+
+    def walk(path: str, value: Any) -> Iterator[tuple[str, Any]]:
+        if isinstance(value, Module | Weight):
+            yield path, value
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                yield from walk(f"{path}.{i}", item)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield from walk(f"{path}.{key}", item)
+
+    for name, value in vars(module).items():
+        if name not in _BOOKKEEPING:
+            yield from walk(name, value)
+
+
+def _own_weights(module: Module) -> list[Weight]:
+    shared = {id(w) for w in module.__dict__.get("_shared_weights", {}).values()}
+    seen: set[int] = set()
+    weights = []
+    for _, value in _members(module):
+        if isinstance(value, Weight) and id(value) not in shared and id(value) not in seen:
+            seen.add(id(value))
+            weights.append(value)
+    return weights
+
+
+def _named_weights(root: Module) -> list[tuple[str, Weight]]:
+    """``(full name, weight)`` for every weight below ``root``, breadth first; a weight held
+    by two layers (a tied table) is named where it is first found."""
+    named: list[tuple[str, Weight]] = []
+    owners: dict[str, str] = {}
+    weights_seen: set[int] = set()
+    layers_seen: set[int] = set()
+    queue = deque([("", "", root)])
+    while queue:
+        path, prefix, layer = queue.popleft()
+        if id(layer) in layers_seen:
+            continue
+        layers_seen.add(id(layer))
+        for weight in _own_weights(layer):
+            if id(weight) in weights_seen:
+                continue
+            weights_seen.add(id(weight))
+            full_name = prefix + _own_name(weight)
+            if full_name in owners:
+                raise ValueError(
+                    f"two weights would be named {full_name!r}: one held by "
+                    f"{owners[full_name]!r}, one by {path or '<root>'!r}; give them different "
+                    "names or hold them under different attributes"
+                )
+            owners[full_name] = path or "<root>"
+            named.append((full_name, weight))
+        for name, child in layer.sublayers.items():
+            child_path = f"{path}.{name}" if path else name
+            unprefixed = child._omit_module_attr_name or name in layer._unprefixed_sublayers
+            child_prefix = prefix if unprefixed else f"{prefix}{name}."
+            queue.append((child_path, child_prefix, child))
+    return named
+
+
+def _own_name(weight: Weight) -> str:
+    """The name the weight was declared with, before a state dict gave it its full name."""
+    return weight.__dict__.get("_own_name", weight.name)
+
+
+def _rename(weight: Weight, full_name: str) -> None:
+    weight.__dict__.setdefault("_own_name", weight.name)
+    weight.name = full_name
+
+
+def _checked_alignment(alignment: int | None) -> int | None:
+    if alignment is None:
+        return None
+    if isinstance(alignment, bool) or not isinstance(alignment, int) or alignment < 1:
+        raise ValueError(f"weight_alignment must be a positive int of bytes, got {alignment!r}")
+    return alignment
+
+
+def _mismatch(missing: list[str], unused: list[str], state_dict: Mapping[str, Any]) -> str:
+    parts = []
+    if missing:
+        parts.append(f"no array for weights {missing}")
+        close = difflib.get_close_matches(missing[0], [str(k) for k in state_dict], n=1)
+        if close:
+            parts.append(f"for {missing[0]!r}, did you mean {close[0]!r}?")
+    if unused:
+        parts.append(f"arrays {unused} match no weight")
+    return "; ".join(parts)

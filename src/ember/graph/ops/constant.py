@@ -134,7 +134,9 @@ def _weight_value(graph: Graph, weight: Weight) -> TensorValue:
             return value
         raise ValueError(
             f"graph {graph.name!r}: a weight named {weight.name!r} already exists "
-            f"({declared.dtype!r}{declared.shape}); two weights cannot share a name"
+            f"({declared.dtype!r}{declared.shape}); two weights cannot share a name (a "
+            "Module's load_state_dict() or state_dict() gives its layers' weights full names, "
+            "such as 'up.weight')"
         )
     attrs = {"name": weight.name, "encoding": weight.quantization_encoding}
     value = graph.add_node(WEIGHT, (), attrs, [weight.type])[0]
