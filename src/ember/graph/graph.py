@@ -162,13 +162,9 @@ class Graph:
         attrs: dict[str, Any],
         result_types: Sequence[TensorType],
     ) -> tuple[TensorValue, ...]:
-        """Append a node whose inputs belong to this graph; return its result values."""
-        for value in inputs:
-            if value.graph is not self:
-                raise ValueError(
-                    f"{op}: a value of graph {value.graph.name!r} was used in graph "
-                    f"{self.name!r}; values cannot cross graphs"
-                )
+        """Append a node whose inputs belong to this graph (a block's may belong to the
+        graphs it is nested in: they are captured); return its result values."""
+        inputs = [v if v.graph is self else self.capture(v, op) for v in inputs]
         if self.outputs is not None:
             raise ValueError(f"graph {self.name!r} already has its outputs; add no more nodes")
         node = Node(op, tuple(inputs), dict(attrs), tuple(result_types))
@@ -178,6 +174,23 @@ class Graph:
         )
         self.nodes.append(node)
         return node.results
+
+    @property
+    def root(self) -> Graph:
+        """The graph this one is nested in, outermost (itself, unless it is a block)."""
+        return self
+
+    def capture(self, value: TensorValue, op: Any = "an op") -> TensorValue:
+        """`value` as a value of this graph: only a block (`ember.graph.block.Block`) takes
+        values of the graphs around it.
+
+        Raises:
+            ValueError: `value` belongs to another graph.
+        """
+        raise ValueError(
+            f"{op}: a value of graph {value.graph.name!r} was used in graph "
+            f"{self.name!r}; values cannot cross graphs"
+        )
 
     def add_weight(self, weight: Any, force_initial_weight_on_host: bool = True) -> TensorValue:
         """`weight`'s value in this graph, as MAX's `Graph.add_weight` gives it: added on first
@@ -204,10 +217,7 @@ class Graph:
         if self.outputs is not None:
             raise ValueError(f"graph {self.name!r} already has outputs")
         outs = [as_value(v, self) for v in values]
-        for out in outs:
-            if out.graph is not self:
-                raise ValueError(f"an output of graph {self.name!r} comes from another graph")
-        self.outputs = outs
+        self.outputs = [out if out.graph is self else self.capture(out, "output") for out in outs]
 
     def live_nodes(self) -> list[Node]:
         """The nodes the outputs depend on, in the order they were added (a topological order).

@@ -12,6 +12,7 @@ from .cast import cast
 from .check_indices import check_indices
 from .comparison import equal, greater, greater_equal, less, less_equal, not_equal
 from .concat import concat
+from .cond import cond
 from .constant import TensorValueLike, as_value, constant
 from .cumsum import cumsum
 from .dequantize import dequantize
@@ -88,6 +89,7 @@ from .unary import (
     tanh,
     trunc,
 )
+from .while_loop import while_loop
 
 __all__ = [
     "AxisError",
@@ -111,6 +113,7 @@ __all__ = [
     "check_indices",
     "chunk",
     "concat",
+    "cond",
     "constant",
     "cos",
     "cumsum",
@@ -206,4 +209,5 @@ __all__ = [
     "trunc",
     "unsqueeze",
     "where",
+    "while_loop",
 ]

@@ -127,6 +127,8 @@ def _is_narrow_float(dtype: np.dtype) -> bool:
 
 
 def _weight_value(graph: Graph, weight: Weight) -> TensorValue:
+    if graph.root is not graph:  # a block's weights are the outermost graph's, captured
+        return graph.capture(_weight_value(graph.root, weight))
     known = graph.weights.get(weight.name)
     if known is not None:
         declared, value = known

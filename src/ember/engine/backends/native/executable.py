@@ -15,7 +15,7 @@ from .plan import Plan
 from .runtime import Runtime
 from .threads import use_threads
 
-__all__ = ["NativeExecutable"]
+__all__ = ["NativeExecutable", "run_steps"]
 
 
 class NativeExecutable(Executable):
@@ -37,27 +37,31 @@ class NativeExecutable(Executable):
         targets: Sequence[np.ndarray | None] | None,
     ) -> list[Any]:
         plan = self._plan
-        env: list[Any] = [None] * plan.slot_count
-        for slot, value in plan.preset.items():
-            env[slot] = value
-        for slot, array in zip(plan.input_slots, inputs, strict=True):
-            env[slot] = array
         by_slot = None
         if targets is not None:  # where an output's producer may write directly
             by_slot = {}
             for slot, target in zip(plan.output_slots, targets, strict=True):
                 if target is not None:
                     by_slot.setdefault(slot, target)
-        rt = Runtime(self._pool, bindings, by_slot)
         use_threads(self._num_threads)
-        for step in plan.steps:
-            result = step.run(rt, step.outputs[0], *[env[s] for s in step.inputs])
-            if len(step.outputs) == 1:
-                env[step.outputs[0]] = result
-            else:
-                for slot, value in zip(step.outputs, result, strict=True):
-                    env[slot] = value
-        return [env[slot] for slot in plan.output_slots]
+        return run_steps(plan, inputs, Runtime(self._pool, bindings, by_slot))
+
+
+def run_steps(plan: Plan, inputs: Sequence[Any], rt: Runtime) -> list[Any]:
+    """The plan's outputs for these inputs: its steps run in order."""
+    env: list[Any] = [None] * plan.slot_count
+    for slot, value in plan.preset.items():
+        env[slot] = value
+    for slot, array in zip(plan.input_slots, inputs, strict=True):
+        env[slot] = array
+    for step in plan.steps:
+        result = step.run(rt, step.outputs[0], *[env[s] for s in step.inputs])
+        if len(step.outputs) == 1:
+            env[step.outputs[0]] = result
+        else:
+            for slot, value in zip(step.outputs, result, strict=True):
+                env[slot] = value
+    return [env[slot] for slot in plan.output_slots]
 
 
 def _fast_path(plan: Plan, pool: BufferPool, num_threads: int) -> FastLookup | None:

@@ -26,6 +26,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     check_indices,
     collectives,
     concat,
+    cond,
     cumsum,
     dequantize,
     elementwise,
@@ -55,6 +56,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     top_k,
     transpose,
     unary,
+    while_loop,
 )
 from . import random as random_lowering  # noqa: F401 - not to shadow the stdlib's
 from . import range as range_lowering  # noqa: F401 - not to shadow the builtin

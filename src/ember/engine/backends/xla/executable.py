@@ -20,6 +20,7 @@ from jax.sharding import SingleDeviceSharding
 
 from ember.errors import out_of_range_ids
 from ember.graph import DeviceRef, Graph, Node, StaticDim, TensorValue
+from ember.graph.block import with_blocks
 from ember.graph.graph import INPUT
 from ember.graph.ops.allgather import ALLGATHER
 from ember.graph.ops.check_indices import CHECK_INDICES
@@ -37,7 +38,7 @@ from ..base import Executable
 from .lowering import LOWERINGS, Check, LoweringContext, Requirement
 from .nonzero import refuse_data_sized
 
-__all__ = ["XlaExecutable"]
+__all__ = ["XlaExecutable", "lower_node"]
 
 DeviceOf = Callable[[DeviceRef], jax.Device]
 
@@ -66,8 +67,8 @@ class XlaExecutable(Executable):
             i for i, v in enumerate(self._outputs) if v in set(self._inputs)
         )
         live = graph.live_nodes()
-        refuse_data_sized(live)
-        self._x64 = _needs_x64(live)
+        refuse_data_sized(list(with_blocks(live)))
+        self._x64 = _needs_x64(list(with_blocks(live)))
         with self._precision():
             static, dynamic = self._fold(live, weights)
             self._static = self._place(static, dynamic, graph.outputs)
@@ -125,7 +126,7 @@ class XlaExecutable(Executable):
                     ctx = LoweringContext({}, self._device_of)
                     device = self._device_of(node.result_types[0].device)
                     with jax.default_device(device if self._is_local(node) else here):
-                        results = _lower(ctx, node, inputs)
+                        results = lower_node(ctx, node, inputs)
                     _raise_first(ctx.checks, [np.asarray(c.row) for c in ctx.checks])
                 for v, result in zip(node.results, results, strict=True):
                     static[id(v)] = (v, result)
@@ -170,7 +171,7 @@ class XlaExecutable(Executable):
                 for node in crossings:
                     ctx = LoweringContext(bindings, self._device_of, memo=self._memo)
                     inputs = [env.get(id(v)) for v in node.inputs]  # None: another process's
-                    results = _lower(ctx, node, inputs)
+                    results = lower_node(ctx, node, inputs)
                     for v, result in zip(node.results, results, strict=True):
                         env[id(v)] = result
         return [env.get(key) for key in self._outputs]
@@ -204,7 +205,7 @@ class _Segment:
         ctx.checked_on_host = self._checked_on_host
         env = dict(zip(self.args, args, strict=True))
         for node in self.nodes:
-            results = _lower(ctx, node, [env[id(v)] for v in node.inputs])
+            results = lower_node(ctx, node, [env[id(v)] for v in node.inputs])
             for v, result in zip(node.results, results, strict=True):
                 env[id(v)] = result
         self._checks[signature] = ctx.checks
@@ -281,7 +282,8 @@ def _check_crossings(dynamic: list[Node], is_local: Callable[[DeviceRef], bool])
                 )
 
 
-def _lower(ctx: LoweringContext, node: Node, inputs: list[Any]) -> tuple:
+def lower_node(ctx: LoweringContext, node: Node, inputs: list[Any]) -> tuple:
+    """The node's results, a tuple of arrays."""
     result = LOWERINGS[node.op](ctx, node, *inputs)
     return result if isinstance(result, tuple) else (result,)
 

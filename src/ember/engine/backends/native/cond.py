@@ -1,0 +1,31 @@
+"""`cond`: the block of the branch the predicate picks (`ember.graph.block`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ember.graph import Node
+from ember.graph.ops.cond import COND
+
+from .blocks import BlockPlan
+from .lowering import LoweringContext, StepFn, lowers
+from .runtime import Runtime
+
+
+@lowers(COND)
+def _cond(ctx: LoweringContext, node: Node) -> StepFn:
+    then, otherwise = node.attrs["then"], node.attrs["else"]
+    branches = (BlockPlan(then), BlockPlan(otherwise))
+    split = 1 + len(then.captured)
+    results = len(node.results)
+
+    def run(rt: Runtime, slot: int, flag: np.ndarray, *captured: Any) -> Any:
+        if bool(np.asarray(flag)):
+            values = branches[0](rt, captured[: split - 1])
+        else:
+            values = branches[1](rt, captured[split - 1 :])
+        return values[0] if results == 1 else tuple(values)
+
+    return run

@@ -1,0 +1,61 @@
+"""`cond(pred, out_types, then_fn, else_fn)`: MAX's branch inside a graph. Each branch is a
+block (`ember.graph.block`) called with no arguments that may read any value of the graphs
+around it; only the branch the predicate picks runs.
+
+>>> from ember.dtype import DType
+>>> from ember.graph import Graph, TensorType
+>>> with Graph("g", input_types=[TensorType(DType.bool, []), TensorType(DType.float32, [4])]) as g:
+...     flag, x = g.inputs
+...     [y] = cond(flag, [x.type], lambda: x * 2, lambda: x - 1)
+>>> y.shape
+[Dim(4)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..block import Block
+from ..graph import current_graph
+from ..op import Op
+from ..type import TensorType
+from ..value import TensorValue
+from .constant import as_value
+from .while_loop import block_outputs, check_predicate
+
+__all__ = ["COND", "cond"]
+
+COND = Op("cond", may_alias=True)
+"""Inputs: the predicate, then the then-branch's captured values, then the else-branch's."""
+
+
+def cond(
+    pred: Any,
+    out_types: Iterable[TensorType] | None,
+    then_fn: Callable[[], Any],
+    else_fn: Callable[[], Any],
+) -> list[TensorValue]:
+    """What ``then_fn()`` returns where ``pred`` is true, else what ``else_fn()`` returns: values
+    of ``out_types`` (none when it is None).
+
+    Raises:
+        ValueError: ``pred`` is not a bool scalar on the CPU; a branch returns another number
+            of values, or one of another type.
+        TypeError: an output type is not a TensorType.
+    """
+    graph = current_graph()
+    flag = as_value(pred, graph)
+    check_predicate("cond", [flag])
+    types = [] if out_types is None else list(out_types)
+    for t in types:
+        if not isinstance(t, TensorType):
+            raise TypeError(f"cond: out_types holds TensorTypes, got {t!r}")
+    branches = [
+        Block.build(graph, name, [], lambda fn=fn, name=name: block_outputs(
+            f"cond's {name} branch", fn(), types))
+        for name, fn in (("then", then_fn), ("else", else_fn))
+    ]  # fmt: skip
+    inputs = [flag, *branches[0].captured, *branches[1].captured]
+    attrs = {"then": branches[0], "else": branches[1]}
+    return list(graph.add_node(COND, inputs, attrs, types))
