@@ -187,3 +187,16 @@ def test_a_graph_takes_no_value_of_another_graph_as_output():
         pytest.raises(ValueError, match="a value of graph 'other' was used in graph 'g'"),
     ):
         g.output(other.inputs[0])
+
+
+def test_a_block_reads_sizes_its_outer_graph_binds(session):
+    with Graph("sizes", input_types=[TensorType(DType.float32, ["n"])]) as g:
+        zero = ops.constant(0, DType.int64)
+        [total] = ops.while_loop(
+            zero, lambda t: t < 10, lambda t: t + ops.shape_to_tensor(g.inputs[0].shape)[0]
+        )
+        g.output(total)
+    model = session.load(g)
+    assert int(model.execute(np.zeros(3, np.float32))[0].to_numpy()) == 12
+    assert int(model.execute(np.zeros(4, np.float32))[0].to_numpy()) == 12
+    assert int(model.execute(np.zeros(11, np.float32))[0].to_numpy()) == 11

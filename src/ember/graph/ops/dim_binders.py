@@ -44,10 +44,11 @@ def full_binders(graph: Graph, symbols: set[str], device: DeviceRef) -> list[Ten
 def _binders(
     graph: Graph, symbols: set[str], device: DeviceRef
 ) -> tuple[list[TensorValue], set[str]]:
-    binders = [v for v in graph.inputs if v.device == device and symbols & _plain_symbols(v)]
+    inputs = graph.root.inputs  # a block's sizes are its outermost graph's, bound by its inputs
+    binders = [v for v in inputs if v.device == device and symbols & _plain_symbols(v)]
     unbound = symbols.difference(*(_plain_symbols(v) for v in binders))
     elsewhere = []
-    for value in graph.inputs:
+    for value in inputs:
         if value.device != device and unbound & _plain_symbols(value):
             elsewhere.append(value)
             unbound -= _plain_symbols(value)
