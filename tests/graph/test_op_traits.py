@@ -14,6 +14,7 @@ from ember.graph.ops.allreduce import ALLREDUCE_SUM
 from ember.graph.ops.check_indices import CHECK_INDICES
 from ember.graph.ops.cond import COND
 from ember.graph.ops.constant import CONSTANT, WEIGHT
+from ember.graph.ops.debug_print import PRINT
 from ember.graph.ops.distributed_broadcast import BROADCAST
 from ember.graph.ops.embedding_bag import EMBEDDING_BAG
 from ember.graph.ops.embedding_bag_collection import EMBEDDING_BAG_COLLECTION
@@ -61,6 +62,10 @@ def test_may_alias_ops_can_return_their_input_memory():
         WHILE_LOOP,  # a loop that runs no step returns its initial values
         COND,  # a branch may return a captured value as it is
     }
+
+
+def test_the_print_acts_outside_the_graph():
+    assert ops_with("effect") == {PRINT}
 
 
 def test_cross_device_ops_move_values_between_devices():

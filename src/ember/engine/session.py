@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -72,6 +73,24 @@ class InferenceSession:
     def num_threads(self) -> int | None:
         """The native backend's CPU threads (None on XLA, which sets its own)."""
         return getattr(self._backend, "num_threads", None)
+
+    def set_debug_print_options(
+        self,
+        style: str = "COMPACT",
+        precision: int = 6,
+        output_directory: str | os.PathLike | None = None,
+    ) -> None:
+        """How `ops.print` writes in this session's models, from their next execute on: MAX's
+        styles `"COMPACT"`, `"FULL"` (every value, ``precision`` digits), `"NONE"` and
+        `"BINARY"` (raw bytes, a file per label in ``output_directory``); see
+        `ember.engine.debug_print`.
+
+        Raises:
+            TypeError: an unknown style, or a precision that is not an int.
+            ValueError: `"BINARY"` without an output directory.
+            NotImplementedError: `"BINARY_MAX_CHECKPOINT"` (MAX's own checkpoint files).
+        """
+        self._backend.debug_print.set(style, precision, output_directory)
 
     def load(self, graph: Graph, weights_registry: Mapping[str, Any] | None = None) -> Model:
         """Compile `graph` and bind its weights (arrays that already fit are not copied).

@@ -52,6 +52,12 @@ class Node:
     results: tuple[TensorValue, ...] = field(default=(), repr=False)
 
     @property
+    def has_effect(self) -> bool:
+        """Whether running the node acts outside the graph: its op's `effect`, or a block it
+        runs that has such a node."""
+        return self.op.effect or any(getattr(v, "effects", None) for v in self.attrs.values())
+
+    @property
     def binds_dims(self) -> bool:
         """Whether the node binds dim names at execution (a `rebind`'s new names, a `nonzero`'s
         new count), so that it runs at each execute and is never folded at load."""
@@ -134,6 +140,8 @@ class Graph:
             )
         self.name = name
         self.nodes: list[Node] = []
+        self.effects: list[Node] = []
+        """Nodes that run though no output reads them (`Node.has_effect`), in order."""
         self.weights: dict[str, tuple[Any, TensorValue]] = {}
         self.outputs: list[TensorValue] | None = None
         self.inputs: tuple[TensorValue, ...] = ()
@@ -173,6 +181,8 @@ class Graph:
             for i, t in enumerate(result_types)
         )
         self.nodes.append(node)
+        if node.has_effect:
+            self.effects.append(node)
         return node.results
 
     @property
@@ -220,7 +230,8 @@ class Graph:
         self.outputs = [out if out.graph is self else self.capture(out, "output") for out in outs]
 
     def live_nodes(self) -> list[Node]:
-        """The nodes the outputs depend on, in the order they were added (a topological order).
+        """The nodes the outputs and the effects (`effects`) depend on, in the order they were
+        added (a topological order).
 
         Raises:
             ValueError: the graph has no outputs yet.
@@ -228,7 +239,7 @@ class Graph:
         if self.outputs is None:
             raise ValueError(f"graph {self.name!r} has no outputs; call graph.output(...) first")
         seen: set[int] = set()
-        stack = [v.node for v in self.outputs]
+        stack = [v.node for v in self.outputs] + self.effects
         while stack:
             node = stack.pop()
             if id(node) not in seen:

@@ -29,9 +29,11 @@ class Op:
     - `may_alias`: the op's result may be its input's memory (the input itself, or a view of
       it), so a backend copies such a result before a caller gets it.
     - `cross_device`: the op moves values between devices.
+    - `effect`: the op acts outside the graph (it prints), so it runs at every execute though
+      no output reads it, and is never folded at load.
     """
 
-    __slots__ = ("cross_device", "lookup", "may_alias", "name", "source")
+    __slots__ = ("cross_device", "effect", "lookup", "may_alias", "name", "source")
 
     def __init__(
         self,
@@ -41,6 +43,7 @@ class Op:
         lookup: bool = False,
         may_alias: bool = False,
         cross_device: bool = False,
+        effect: bool = False,
     ) -> None:
         if name in _REGISTERED:
             raise ValueError(f"an op named {name!r} is already defined")
@@ -49,6 +52,7 @@ class Op:
         self.lookup = lookup
         self.may_alias = may_alias
         self.cross_device = cross_device
+        self.effect = effect
         _REGISTERED[name] = self
 
     def __repr__(self) -> str:

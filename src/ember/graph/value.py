@@ -89,6 +89,12 @@ class TensorValue(Typed, metaclass=_ValueOf):
 
         return transpose(self, dim_1, dim_2)
 
+    def print(self, label: str = "debug_tensor") -> None:
+        """Print this value's data each time the graph runs (`ops.print`)."""
+        from .ops.debug_print import print as debug_print
+
+        debug_print(self, label)
+
     def broadcast_to(self, shape: ShapeLike) -> TensorValue:
         from .ops.broadcast_to import broadcast_to
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ember.driver import Device
+from ember.engine.debug_print import DebugPrintOptions
 from ember.graph import DeviceRef, Graph, Op
 
 __all__ = ["Backend", "Executable", "FastPath", "FastStep"]
@@ -95,3 +96,11 @@ class Backend(ABC):
     def accepts(self, value: Any) -> bool:
         """Whether `value` is one of this backend's own device arrays, passed to `run` as is."""
         return False
+
+    @property
+    def debug_print(self) -> DebugPrintOptions:
+        """What `ops.print` writes in this backend's models, read each time one runs."""
+        options = self.__dict__.get("_debug_print")
+        if options is None:
+            options = self.__dict__["_debug_print"] = DebugPrintOptions()
+        return options

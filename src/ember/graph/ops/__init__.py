@@ -15,6 +15,7 @@ from .concat import concat
 from .cond import cond
 from .constant import TensorValueLike, as_value, constant
 from .cumsum import cumsum
+from .debug_print import print
 from .dequantize import dequantize
 from .distributed_broadcast import distributed_broadcast
 from .distributed_scatter import distributed_scatter
@@ -161,6 +162,7 @@ __all__ = [
     "pad",
     "permute",
     "pow",
+    "print",
     "prod",
     "qmatmul",
     "random",

@@ -16,7 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ember.dtype import DType
+
 from ..block import Block
+from ..device import DeviceRef
 from ..graph import current_graph
 from ..op import Op
 from ..type import TensorType
@@ -27,7 +30,8 @@ from .while_loop import block_outputs, check_predicate
 __all__ = ["COND", "cond"]
 
 COND = Op("cond", may_alias=True)
-"""Inputs: the predicate, then the then-branch's captured values, then the else-branch's."""
+"""Inputs: the predicate, then the then-branch's captured values, then the else-branch's.
+Without `out_types`, its one result is a token (a bool scalar) that no op reads."""
 
 
 def cond(
@@ -40,22 +44,26 @@ def cond(
     of ``out_types`` (none when it is None).
 
     Raises:
-        ValueError: ``pred`` is not a bool scalar on the CPU; a branch returns another number
-            of values, or one of another type.
+        ValueError: ``pred`` is not a bool scalar on the CPU.
+        GraphTypeError (a TypeError, as MAX raises, and a ValueError): a branch returns
+            another number of values, or one of another type.
         TypeError: an output type is not a TensorType.
     """
     graph = current_graph()
     flag = as_value(pred, graph)
-    check_predicate("cond", [flag])
+    check_predicate("ops.cond", [flag])
     types = [] if out_types is None else list(out_types)
     for t in types:
         if not isinstance(t, TensorType):
-            raise TypeError(f"cond: out_types holds TensorTypes, got {t!r}")
+            raise TypeError(f"ops.cond: out_types holds TensorTypes, got {t!r}")
     branches = [
         Block.build(graph, name, [], lambda fn=fn, name=name: block_outputs(
-            f"cond's {name} branch", fn(), types))
+            f"ops.cond's {name} branch", fn(), types))
         for name, fn in (("then", then_fn), ("else", else_fn))
     ]  # fmt: skip
     inputs = [flag, *branches[0].captured, *branches[1].captured]
     attrs = {"then": branches[0], "else": branches[1]}
+    if not types:  # run for the branches' effects (prints): a token stands for the results
+        graph.add_node(COND, inputs, attrs, [TensorType(DType.bool, [], DeviceRef.CPU())])
+        return []
     return list(graph.add_node(COND, inputs, attrs, types))

@@ -128,6 +128,9 @@ def _is_narrow_float(dtype: np.dtype) -> bool:
 
 def _weight_value(graph: Graph, weight: Weight) -> TensorValue:
     if graph.root is not graph:  # a block's weights are the outermost graph's, captured
+        known = graph.root.weights.get(weight.name)
+        if known is not None and _declared_alike(known[0], weight):
+            return graph.capture(known[1])  # MAX's blocks each declare a checkpoint's tensor
         return graph.capture(_weight_value(graph.root, weight))
     known = graph.weights.get(weight.name)
     if known is not None:
@@ -144,3 +147,8 @@ def _weight_value(graph: Graph, weight: Weight) -> TensorValue:
     value = graph.add_node(WEIGHT, (), attrs, [weight.type])[0]
     graph.weights[weight.name] = (weight, value)
     return value
+
+
+def _declared_alike(a: Weight, b: Weight) -> bool:
+    """Whether two weights declare the same tensor: its name, type and encoding."""
+    return (a.name, a.type, a.quantization_encoding) == (b.name, b.type, b.quantization_encoding)

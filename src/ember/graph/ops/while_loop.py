@@ -22,6 +22,7 @@ from ember.dtype import DType
 
 from ..block import Block
 from ..device import DeviceRef
+from ..errors import GraphTypeError
 from ..graph import current_graph
 from ..op import Op
 from ..type import TensorType
@@ -45,7 +46,9 @@ def while_loop(
 
     Raises:
         ValueError: no initial values; the predicate's result is not one bool scalar on the
-            CPU; the body returns another number of values, or one of another type.
+            CPU.
+        GraphTypeError (a TypeError, as MAX raises, and a ValueError): the body returns
+            another number of values, or one of another type.
         NotImplementedError: an initial value is a buffer (as in MAX).
     """
     values = (
@@ -54,15 +57,18 @@ def while_loop(
         else list(initial_values)
     )
     if not values:
-        raise ValueError("while_loop needs at least one initial value to carry")
+        raise ValueError(
+            "ops.while_loop: While loops must have at least one iteration value (the values "
+            "to carry)"
+        )
     if any(isinstance(v, BufferValue) for v in values):
-        raise NotImplementedError("while_loop carries tensors; buffers are not supported")
+        raise NotImplementedError("ops.while_loop carries tensors; buffers are not supported")
     graph = current_graph()
     values = [as_value(v, graph) for v in values]
     types = [v.type for v in values]
     condition = Block.build(graph, "predicate", types, predicate)
-    check_predicate("while_loop", condition.outputs)
-    step = Block.build(graph, "body", types, lambda *a: block_outputs("while_loop's body",
+    check_predicate("ops.while_loop", condition.outputs)
+    step = Block.build(graph, "body", types, lambda *a: block_outputs("ops.while_loop's body",
                                                                       body(*a), types))  # fmt: skip
     attrs = {"carried": len(values), "predicate": condition, "body": step}
     inputs = [*values, *condition.captured, *step.captured]
@@ -88,7 +94,8 @@ def block_outputs(what: str, result: Any, types: list[TensorType]) -> list[Tenso
     """A block's result as values of ``types``: Python numbers become constants of theirs.
 
     Raises:
-        ValueError: another number of values, or a value of another type.
+        GraphTypeError (a TypeError, as MAX raises, and a ValueError): another number of
+            values, or a value of another type.
     """
     if result is None:
         result = []
@@ -96,7 +103,7 @@ def block_outputs(what: str, result: Any, types: list[TensorType]) -> list[Tenso
         result = [result]
     result = list(result)
     if len(result) != len(types):
-        raise ValueError(f"{what} returns {len(result)} values; expected {len(types)}")
+        raise GraphTypeError(f"{what} returns {len(result)} values; expected {len(types)}")
     values = []
     for i, (value, expected) in enumerate(zip(result, types, strict=True)):
         if not isinstance(value, TensorValue) and isinstance(value, int | float | bool):
@@ -105,7 +112,7 @@ def block_outputs(what: str, result: Any, types: list[TensorType]) -> list[Tenso
                 value = value.broadcast_to(expected.shape)
         value = as_value(value)
         if value.type != expected:
-            raise ValueError(
+            raise GraphTypeError(
                 f"{what}: value {i} is {_typed(value.type)}; expected {_typed(expected)}"
             )
         values.append(value)

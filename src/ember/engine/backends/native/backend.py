@@ -23,6 +23,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     concat,
     cond,
     cumsum,
+    debug_print,
     dequantize,
     elementwise,
     embedding_bag,
@@ -90,7 +91,8 @@ class NativeBackend(Backend):
         return device.is_cpu()
 
     def compile(self, graph: Graph, weights: Mapping[str, np.ndarray]) -> NativeExecutable:
-        executable = NativeExecutable(build_plan(graph, weights), self._pool, self.num_threads)
+        plan = build_plan(graph, weights, self.debug_print)
+        executable = NativeExecutable(plan, self._pool, self.num_threads)
         advise_huge_pages(weights.values())
         background.wait(LOAD_WAIT_SECONDS)  # kernels in numba's disk cache load within it
         return executable

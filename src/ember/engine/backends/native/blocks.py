@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ember.engine.debug_print import DebugPrintOptions
 from ember.graph.block import Block
 
 from .executable import run_steps
@@ -19,8 +20,8 @@ class BlockPlan:
     """A block's steps, ready to run. Its weights are the outer graph's, captured: the block
     itself holds none."""
 
-    def __init__(self, block: Block) -> None:
-        self._plan = build_plan(block, {})
+    def __init__(self, block: Block, debug_print: DebugPrintOptions | None) -> None:
+        self._plan = build_plan(block, {}, debug_print)
 
     def __call__(self, rt: Runtime, inputs: Sequence[Any]) -> list[Any]:
         """The block's outputs; its steps write no caller's `out=` array."""

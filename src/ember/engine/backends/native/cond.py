@@ -13,19 +13,23 @@ from .blocks import BlockPlan
 from .lowering import LoweringContext, StepFn, lowers
 from .runtime import Runtime
 
+_TOKEN = np.array(True)
+
 
 @lowers(COND)
 def _cond(ctx: LoweringContext, node: Node) -> StepFn:
     then, otherwise = node.attrs["then"], node.attrs["else"]
-    branches = (BlockPlan(then), BlockPlan(otherwise))
+    branches = (BlockPlan(then, ctx.debug_print), BlockPlan(otherwise, ctx.debug_print))
     split = 1 + len(then.captured)
-    results = len(node.results)
+    results = len(then.outputs)
 
     def run(rt: Runtime, slot: int, flag: np.ndarray, *captured: Any) -> Any:
         if bool(np.asarray(flag)):
             values = branches[0](rt, captured[: split - 1])
         else:
             values = branches[1](rt, captured[split - 1 :])
+        if not results:
+            return _TOKEN  # the branch ran for its effects
         return values[0] if results == 1 else tuple(values)
 
     return run

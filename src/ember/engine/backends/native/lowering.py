@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ember.dtype import DType
+from ember.engine.debug_print import DebugPrintOptions
 from ember.graph import Node, Op, QuantizationEncoding
 
 __all__ = ["LOWERINGS", "Decode", "Lowering", "LoweringContext", "StepFn", "lowers"]
@@ -48,3 +49,5 @@ class LoweringContext:
 
     decode: Decode | None = None
     """The dequantize (and cast) fused into this lookup, or None."""
+    debug_print: DebugPrintOptions | None = None
+    """The session's `ops.print` options (read when a print runs), or None."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ember.engine.debug_print import DebugPrintOptions
 from ember.graph import Graph, Node, TensorType, TensorValue
 from ember.graph.graph import INPUT
 from ember.graph.ops.cast import CAST
@@ -48,8 +49,14 @@ class Plan:
     """The graph's input types, in `input_slots` order."""
 
 
-def build_plan(graph: Graph, weights: Mapping[str, np.ndarray]) -> Plan:
-    """Raises NotImplementedError for an op the native backend has no lowering for."""
+def build_plan(
+    graph: Graph,
+    weights: Mapping[str, np.ndarray],
+    debug_print: DebugPrintOptions | None = None,
+) -> Plan:
+    """Raises NotImplementedError for an op the native backend has no lowering for.
+
+    ``debug_print``: the session's options, which `ops.print` reads when it runs."""
     live = graph.live_nodes()
     consumers = _consumers(live)
     slots: dict[int, int] = {}
@@ -77,14 +84,19 @@ def build_plan(graph: Graph, weights: Mapping[str, np.ndarray]) -> Plan:
             fused_away.update(id(n) for chain in chains for n in chain)
             results = [chain[-1].results[0] for chain in chains] or node.results
             step = Step(
-                run=_lower(LoweringContext(decode), node),
+                run=_lower(LoweringContext(decode, debug_print), node),
                 inputs=tuple(slot_of(v) for v in node.inputs),
                 outputs=tuple(slot_of(v) for v in results),
                 op="+".join(
                     [node.op.name, *(n.op.name for n in chains[0])] if chains else [node.op.name]
                 ),
             )
-            if not node.op.lookup and not node.binds_dims and all(s in preset for s in step.inputs):
+            if (
+                not node.op.lookup
+                and not node.binds_dims
+                and not node.has_effect
+                and all(s in preset for s in step.inputs)
+            ):
                 _run_at_load(step, preset)
             else:
                 steps.append(step)

@@ -17,7 +17,7 @@ from .runtime import Runtime
 @lowers(WHILE_LOOP)
 def _while_loop(ctx: LoweringContext, node: Node) -> StepFn:
     carried, predicate, body = node.attrs["carried"], node.attrs["predicate"], node.attrs["body"]
-    holds, step = BlockPlan(predicate), BlockPlan(body)
+    holds, step = BlockPlan(predicate, ctx.debug_print), BlockPlan(body, ctx.debug_print)
     seen = carried + len(predicate.captured)
 
     def run(rt: Runtime, slot: int, *inputs: Any) -> Any:

@@ -28,6 +28,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     concat,
     cond,
     cumsum,
+    debug_print,
     dequantize,
     elementwise,
     embedding_bag,
@@ -88,7 +89,7 @@ class XlaBackend(Backend):
         return (self._cpus if device.is_cpu() else self._accelerators)[device.id]
 
     def compile(self, graph: Graph, weights: Mapping[str, np.ndarray]) -> XlaExecutable:
-        return XlaExecutable(graph, weights, self.device_of)
+        return XlaExecutable(graph, weights, self.device_of, self.debug_print)
 
     def accepts(self, value: Any) -> bool:
         return isinstance(value, jax.Array)

@@ -32,7 +32,7 @@ def trace_block(
     Raises:
         NotImplementedError: the block moves a value between devices.
     """
-    inner = LoweringContext(ctx.bindings, ctx.device)
+    inner = LoweringContext(ctx.bindings, ctx.device, debug_print=ctx.debug_print)
     env: dict[int, Any] = {}
     for node in block.live_nodes():
         if node.op is INPUT:

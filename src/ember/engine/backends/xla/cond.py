@@ -5,6 +5,7 @@ other's as rows that report nothing), so that the checks of the branch taken tra
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from jax import lax
 
 from ember.graph import Node
@@ -20,6 +21,8 @@ def _cond(ctx: LoweringContext, node: Node, flag: jax.Array, *captured: jax.Arra
     split = len(then.captured)
     branches = [(then, captured[:split]), (otherwise, captured[split:])]
     dtypes = [jax.ShapeDtypeStruct((), t.dtype.to_numpy()) for t in node.result_types]
+    if not then.outputs:  # run for the branches' effects: a token stands for the results
+        dtypes = []
     found = [check_rows(lambda b=b, c=c: trace_block(ctx, b, c)) for b, c in branches]
 
     def run(taken: int) -> tuple:
@@ -32,4 +35,4 @@ def _cond(ctx: LoweringContext, node: Node, flag: jax.Array, *captured: jax.Arra
     outs, rows = lax.cond(flag, lambda: run(0), lambda: run(1))
     for (checks, _), branch_rows in zip(found, rows, strict=True):
         report(ctx, checks, branch_rows)
-    return tuple(outs)
+    return tuple(outs) if dtypes else (jnp.asarray(True),)

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 from jax.sharding import SingleDeviceSharding
 
+from ember.engine.debug_print import DebugPrintOptions
 from ember.errors import out_of_range_ids
 from ember.graph import DeviceRef, Graph, Node, StaticDim, TensorValue
 from ember.graph.block import with_blocks
@@ -58,9 +59,14 @@ class XlaExecutable(Executable):
     as None."""
 
     def __init__(
-        self, graph: Graph, weights: Mapping[str, np.ndarray], device_of: DeviceOf
+        self,
+        graph: Graph,
+        weights: Mapping[str, np.ndarray],
+        device_of: DeviceOf,
+        debug_print: DebugPrintOptions | None = None,
     ) -> None:
         self._device_of = device_of
+        self._debug_print = debug_print
         self._inputs = [id(v) for v in graph.inputs]
         self._outputs = [id(v) for v in graph.outputs]
         self.borrowed_outputs = frozenset(
@@ -76,7 +82,7 @@ class XlaExecutable(Executable):
         local = [n for n in dynamic if n.op.cross_device or self._is_local(n)]
         self._host_checks = _host_checks(local, graph.inputs)
         checked = frozenset(check[0] for check in self._host_checks)
-        self._stages = _stages(local, set(self._outputs), device_of, checked)
+        self._stages = _stages(local, set(self._outputs), device_of, checked, debug_print)
         for segments, _ in self._stages:
             for segment in segments:  # a placed argument commits the segment to its device
                 segment.pinned = any(key in self._static for key in segment.args)
@@ -115,6 +121,7 @@ class XlaExecutable(Executable):
             elif (
                 not node.op.lookup
                 and not node.binds_dims
+                and not node.has_effect
                 and all(id(v) in static for v in node.inputs)
             ):
                 inputs = [static[id(v)][1] for v in node.inputs]
@@ -169,7 +176,9 @@ class XlaExecutable(Executable):
                 for segment in segments:
                     segment.run(env, signature)
                 for node in crossings:
-                    ctx = LoweringContext(bindings, self._device_of, memo=self._memo)
+                    ctx = LoweringContext(
+                        bindings, self._device_of, memo=self._memo, debug_print=self._debug_print
+                    )
                     inputs = [env.get(id(v)) for v in node.inputs]  # None: another process's
                     results = lower_node(ctx, node, inputs)
                     for v, result in zip(node.results, results, strict=True):
@@ -181,8 +190,14 @@ class _Segment:
     """Nodes on one device in one stage, traced into one jitted function."""
 
     def __init__(
-        self, nodes: list[Node], device: jax.Device, exports: list[int], checked: frozenset[int]
+        self,
+        nodes: list[Node],
+        device: jax.Device,
+        exports: list[int],
+        checked: frozenset[int],
+        debug_print: DebugPrintOptions | None,
     ) -> None:
+        self._debug_print = debug_print
         produced = {id(v) for node in nodes for v in node.results}
         args: list[int] = []
         for node in nodes:
@@ -201,7 +216,9 @@ class _Segment:
         )
 
     def _trace(self, signature: tuple, *args: jax.Array) -> tuple:
-        ctx = LoweringContext(dict(signature), lambda ref: self.device)
+        ctx = LoweringContext(
+            dict(signature), lambda ref: self.device, debug_print=self._debug_print
+        )
         ctx.checked_on_host = self._checked_on_host
         env = dict(zip(self.args, args, strict=True))
         for node in self.nodes:
@@ -295,7 +312,11 @@ def _raise_first(checks: list[Check | Requirement], rows: np.ndarray) -> None:
 
 
 def _stages(
-    dynamic: list[Node], outputs: set[int], device_of: DeviceOf, checked: frozenset[int]
+    dynamic: list[Node],
+    outputs: set[int],
+    device_of: DeviceOf,
+    checked: frozenset[int],
+    debug_print: DebugPrintOptions | None,
 ) -> list[tuple[list[_Segment], list[Node]]]:
     """Stage k holds the on-device nodes that follow k cross-device ops (grouped into one
     segment per device), then the cross-device ops that read only what came before."""
@@ -333,6 +354,6 @@ def _stages(
                 for v in n.results
                 if id(v) in outputs or read_by.get(id(v), set()) - inside
             ]
-            segments.append(_Segment(nodes, device_of(ref), exports, checked))
+            segments.append(_Segment(nodes, device_of(ref), exports, checked, debug_print))
         stages.append((segments, crossings))
     return stages

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ember.engine.debug_print import DebugPrintOptions
 from ember.errors import OutOfRangeError, out_of_range_error
 from ember.graph import DeviceRef, Node, Op
 
@@ -91,6 +92,8 @@ class LoweringContext:
     """What a lowering of a cross-device op keeps from one execute to the next."""
     checked_on_host: frozenset[int] = frozenset()
     """Nodes whose ids the executable checks on the host before the segment runs."""
+    debug_print: DebugPrintOptions | None = None
+    """The session's `ops.print` options (read when a print runs), or None."""
 
     def check(
         self,
