@@ -23,6 +23,7 @@ from typing import Any
 from .graph import INPUT, Graph, Node
 from .type import TensorType
 from .value import TensorValue
+from .weight import Weight
 
 __all__ = ["Block", "with_blocks"]
 
@@ -38,6 +39,11 @@ class Block(Graph):
         """Values of the graphs around this one, in the order of the inputs that stand for
         them (after the arguments)."""
         self._inner: dict[int, TensorValue] = {}
+        self.captured_weights: dict[int, Weight] = {}
+        """The weights among the captured values, by the position of their input."""
+        self.placeholders: dict[int, str] = {}
+        """Weights (by `id`) that `ops.call`'s `prefix` names anew at each call, each with
+        the rest of its name (`Module.build_subgraph`'s `weight_prefix` taken off)."""
 
     @classmethod
     def build(
@@ -46,10 +52,12 @@ class Block(Graph):
         name: str,
         arg_types: Sequence[TensorType],
         fn: Callable[..., Any],
+        qualified: bool = True,
     ) -> Block:
         """A block of ``parent`` whose outputs are what ``fn`` returns when called on the
-        block's arguments (one value, an iterable of values, or None for none)."""
-        block = cls(parent, f"{parent.name}.{name}", arg_types)
+        block's arguments (one value, an iterable of values, or None for none); named
+        ``parent.name`` when ``qualified``."""
+        block = cls(parent, f"{parent.name}.{name}" if qualified else name, arg_types)
         with block:
             result = fn(*block.inputs)
             if result is None:
@@ -75,6 +83,12 @@ class Block(Graph):
             self.inputs = (*self.inputs, inner)
             self.captured.append(outer)
             self._inner[id(outer)] = inner
+        return inner
+
+    def capture_weight(self, value: TensorValue, weight: Weight) -> TensorValue:
+        """`capture` for a weight's value, noting which weight its input stands for."""
+        inner = self.capture(value)
+        self.captured_weights[inner.node.attrs["index"]] = weight
         return inner
 
     def __repr__(self) -> str:

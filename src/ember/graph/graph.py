@@ -185,6 +185,35 @@ class Graph:
             self.effects.append(node)
         return node.results
 
+    def add_subgraph(
+        self,
+        name: str,
+        forward: Callable[..., Any] | None = None,
+        input_types: Iterable[TensorType] = (),
+        path: Any = None,
+        custom_extensions: Iterable[Any] = (),
+        devices: Iterable[Any] = (),
+    ) -> Graph:
+        """A graph nested in this one, to be called with `ops.call` (MAX's subgraphs: a block
+        defined once and called where it repeats, a transformer layer per layer). Built by
+        `forward` at once, or inside ``with subgraph:`` ending in ``subgraph.output(...)``.
+        Weights it uses are this graph's; `ops.call`'s `prefix` names them anew per call for
+        a module's `build_subgraph`. `devices` is MAX's and has nothing to do.
+
+        Raises:
+            NotImplementedError: `path` or `custom_extensions` is set (MLIR and Mojo).
+        """
+        from .block import Block
+
+        if path is not None or list(custom_extensions):
+            raise NotImplementedError(
+                "add_subgraph(path=..., custom_extensions=...): ember builds graphs in Python "
+                "and has no MLIR graphs or Mojo extensions to load"
+            )
+        if forward is None:
+            return Block(self, name, input_types)
+        return Block.build(self, name, list(input_types), forward, qualified=False)
+
     @property
     def root(self) -> Graph:
         """The graph this one is nested in, outermost (itself, unless it is a block)."""

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import difflib
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ember.graph import Weight
+from ember.graph import Graph, Weight
+from ember.graph.graph import current_graph
 
 __all__ = ["Module", "StateDictError", "recursive_named_layers"]
 
@@ -91,6 +92,33 @@ class Module:
                 f"{sorted(self.sublayers)}"
             )
         setattr(self, name, module)
+
+    def build_subgraph(
+        self, name: str, input_types: Sequence[Any], weight_prefix: str = ""
+    ) -> Graph:
+        """A subgraph of the open graph that calls this layer (MAX's), for `ops.call`: built
+        once from one layer of a stack, then called once per layer with ``prefix=`` that
+        layer's prefix. Weights whose names start with ``weight_prefix`` are placeholders:
+        a call reads ``prefix`` plus the rest of the name. ``input_types`` may group types in
+        lists: the layer gets each group as a list of values.
+        """
+        graph = current_graph()
+        subgraph = graph.add_subgraph(name, input_types=_flat_types(input_types))
+        if weight_prefix:
+            subgraph.placeholders.update(  # type: ignore[attr-defined]
+                (id(w), w.name.removeprefix(weight_prefix))
+                for w in self.raw_state_dict().values()
+                if w.name.startswith(weight_prefix)
+            )
+        with subgraph:
+            inputs = iter(subgraph.inputs)
+            args = [
+                [next(inputs) for _ in group] if isinstance(group, list | tuple) else next(inputs)
+                for group in input_types
+            ]
+            result = self(*args)  # type: ignore[operator]
+            subgraph.output(*(result if isinstance(result, list | tuple) else [result]))
+        return subgraph
 
     def raw_state_dict(self) -> dict[str, Weight]:
         """Every weight, by full name.
@@ -171,6 +199,12 @@ class Module:
             _rename(weight, full_name)
             arrays[full_name] = array
         return arrays
+
+
+def _flat_types(types: Any) -> list[Any]:
+    if isinstance(types, list | tuple):
+        return [t for item in types for t in _flat_types(item)]
+    return [types]
 
 
 def recursive_named_layers(parent: Module, prefix: str = "") -> Iterator[tuple[str, Module]]:

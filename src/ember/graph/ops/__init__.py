@@ -8,6 +8,7 @@ from .argsort import argsort
 from .axis import AxisError
 from .band_part import band_part
 from .broadcast_to import broadcast_to
+from .call import call
 from .cast import cast
 from .check_indices import check_indices
 from .comparison import equal, greater, greater_equal, less, less_equal, not_equal
@@ -109,6 +110,7 @@ __all__ = [
     "band_part",
     "bottom_k",
     "broadcast_to",
+    "call",
     "cast",
     "ceil",
     "check_indices",

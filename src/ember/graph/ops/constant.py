@@ -126,17 +126,15 @@ def _is_narrow_float(dtype: np.dtype) -> bool:
         return False
 
 
-def _weight_value(graph: Graph, weight: Weight) -> TensorValue:
+def _weight_value(graph: Graph, weight: Weight, in_block: bool = False) -> TensorValue:
     if graph.root is not graph:  # a block's weights are the outermost graph's, captured
-        known = graph.root.weights.get(weight.name)
-        if known is not None and _declared_alike(known[0], weight):
-            return graph.capture(known[1])  # MAX's blocks each declare a checkpoint's tensor
-        return graph.capture(_weight_value(graph.root, weight))
+        outer = _weight_value(graph.parent, weight, in_block=True)  # type: ignore[attr-defined]
+        return graph.capture_weight(outer, weight)  # type: ignore[attr-defined]
     known = graph.weights.get(weight.name)
     if known is not None:
         declared, value = known
-        if declared is weight:
-            return value
+        if declared is weight or (in_block and declared_alike(declared, weight)):
+            return value  # MAX's blocks may each declare one checkpoint tensor
         raise ValueError(
             f"graph {graph.name!r}: a weight named {weight.name!r} already exists "
             f"({declared.dtype!r}{declared.shape}); two weights cannot share a name (a "
@@ -149,6 +147,6 @@ def _weight_value(graph: Graph, weight: Weight) -> TensorValue:
     return value
 
 
-def _declared_alike(a: Weight, b: Weight) -> bool:
+def declared_alike(a: Weight, b: Weight) -> bool:
     """Whether two weights declare the same tensor: its name, type and encoding."""
     return (a.name, a.type, a.quantization_encoding) == (b.name, b.type, b.quantization_encoding)

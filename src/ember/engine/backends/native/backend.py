@@ -17,6 +17,7 @@ from . import (  # noqa: F401 - each registers its lowerings
     argmin,
     argsort,
     broadcast_to,
+    call,
     cast,
     check_indices,
     collectives,
