@@ -217,3 +217,30 @@ def test_branches_may_each_declare_the_same_checkpoint_tensor(session):
     model = session.load(g, {"w": table})
     np.testing.assert_array_equal(model.execute(np.array(True))[0].to_numpy(), table * 2)
     np.testing.assert_array_equal(model.execute(np.array(False))[0].to_numpy(), table * 3)
+
+
+def test_an_array_is_one_initial_value(session):
+    start = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with Graph("array") as g:
+        never = ops.constant(False, DType.bool, device=DeviceRef.CPU())
+        values = ops.while_loop(start, lambda v: never, lambda v: v * 2)
+        assert len(values) == 1 and values[0].shape == [2, 3]
+        g.output(*values)
+    np.testing.assert_array_equal(session.load(g).execute()[0].to_numpy(), start)
+
+
+def test_clear_errors_for_callables_and_python_numbers():
+    with Graph("errors", input_types=[TensorType(DType.int32, [])]) as g:
+        x = g.inputs[0]
+        with pytest.raises(TypeError, match=r"predicate is called with 1 value\(s\)"):
+            ops.while_loop(x, lambda a, b: a < b, lambda a: a)
+        with pytest.raises(TypeError, match="the body must be callable"):
+            ops.while_loop(x, lambda a: a < 3, None)
+        with pytest.raises(TypeError, match="value 0 is the Python True; expected int32"):
+            ops.while_loop(x, lambda a: a < 3, lambda a: True)
+        with pytest.raises(TypeError, match=r"value 0, the Python 1\.5, does not fit int32"):
+            ops.while_loop(x, lambda a: a < 3, lambda a: 1.5)
+        with pytest.raises(TypeError, match="got one TensorType; wrap it in a list"):
+            ops.cond(x < 1, x.type, lambda: x, lambda: x)
+        with pytest.raises(TypeError, match=r"join conditions with & and \|"):
+            ops.while_loop([x, x], lambda a, b: a < 3 and b < 3, lambda a, b: (a, b))

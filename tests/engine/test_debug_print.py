@@ -108,3 +108,15 @@ def test_prints_run_in_order_at_every_execute_inside_branches_and_loops(backend,
             "step = tensor([[0]], dtype=si32, shape=[])",
             "step = tensor([[1]], dtype=si32, shape=[])",
         ]
+
+
+def test_labels_and_binary_directories_are_checked(tmp_path):
+    session = InferenceSession()
+    with pytest.raises(ValueError, match="is not a directory"):
+        session.set_debug_print_options("BINARY", output_directory=tmp_path / "missing")
+    with pytest.raises(ValueError, match="precision must be at least 0"):
+        session.set_debug_print_options("FULL", precision=-1)
+    with Graph("g", input_types=[TensorType(DType.float32, [1])]) as g:
+        for label in ("../escape", "a/b", "", ".."):
+            with pytest.raises(ValueError, match="must be usable as a file name"):
+                g.inputs[0].print(label)

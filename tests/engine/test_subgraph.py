@@ -126,3 +126,13 @@ def test_call_checks_its_arguments():
             ops.call(unfinished, g.inputs[0])
         with pytest.raises(NotImplementedError, match="no MLIR graphs"):
             g.add_subgraph("loaded", path="model.mlir")
+
+
+def test_prefixes_must_name_placeholders():
+    layer = Scale(Weight("bias", DType.float32, (4,)))
+    with Graph("g", input_types=[TensorType(DType.float32, [2, 4])]) as g:
+        with pytest.raises(ValueError, match=r"weight_prefix 'layers\.0\.' begins no weight"):
+            layer.build_subgraph("layer", [g.inputs[0].type], "layers.0.")
+        sub = layer.build_subgraph("plain", [g.inputs[0].type])
+        with pytest.raises(ValueError, match="names placeholder weights, and plain has none"):
+            ops.call(sub, g.inputs[0], prefix="layers.1.")

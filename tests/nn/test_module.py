@@ -243,3 +243,47 @@ def test_replace_module_and_recursive_named_layers():
 def test_a_collections_bags_are_named_by_position():
     bags = [nn.EmbeddingBag(8, 4, DType.float32, name=f"t{i}") for i in range(2)]
     assert list(nn.EmbeddingBagCollection(bags).raw_state_dict()) == ["bags.0.t0", "bags.1.t1"]
+
+
+def test_errors_name_a_weight_by_its_full_name():
+    model = nn.Sequential([Lin(2, 2), Lin(2, 2)])
+    arrays = {"0.weight": np.ones((2, 2), np.float32), "1.weight": np.ones((2, 3), np.float32)}
+    with pytest.raises(ValueError, match=r"weight '1\.weight': expected shape \(2, 2\)"):
+        model.load_state_dict(arrays)
+    with pytest.raises(TypeError, match="takes a mapping of names to arrays, got a list"):
+        model.load_state_dict([1, 2])
+
+
+def test_replace_module_takes_any_sublayer_it_lists():
+    class Holder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.blocks = [Lin(2, 2)]
+            self.named = {"left": Lin(2, 2)}
+            self.frozen = (Lin(2, 2),)
+
+    holder, new = Holder(), Lin(2, 2)
+    holder.replace_module("blocks.0", new)
+    holder.replace_module("named.left", new)
+    assert holder.blocks[0] is new and holder.named["left"] is new
+    with pytest.raises(TypeError, match="is in a tuple"):
+        holder.replace_module("frozen.0", new)
+    with pytest.raises(TypeError, match="puts a Module in place, got int"):
+        holder.replace_module("blocks.0", 5)
+    stack = nn.Sequential([Lin(2, 2), Lin(2, 2)])
+    stack.replace_module("1", new)
+    assert stack[1] is new
+
+
+def test_a_parents_state_dict_has_the_arrays_bound_through_a_child():
+    class Parent(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.child = MLP()
+
+    parent = Parent()
+    up = np.full((10, 5), 3, np.float32)
+    parent.child.load_state_dict({"up.weight": up}, strict=False)
+    arrays = parent.state_dict()
+    assert arrays["child.up.weight"] is up
+    assert not arrays["child.gate.weight"].any()  # never bound: zeros

@@ -51,13 +51,15 @@ class DebugPrintOptions:
     ) -> None:
         """Raises:
         TypeError: an unknown style, or a precision that is not an int.
-        ValueError: ``"BINARY"`` without an output directory.
+        ValueError: a negative precision; ``"BINARY"`` without an existing directory.
         NotImplementedError: ``"BINARY_MAX_CHECKPOINT"`` (MAX's own checkpoint files).
         """
         if style not in STYLES:
             raise TypeError(f"Invalid debug print style {style!r}; one of {STYLES}")
-        if isinstance(precision, bool) or not isinstance(precision, int) or precision < 0:
-            raise TypeError(f"precision must be an int of at least 0, got {precision!r}")
+        if isinstance(precision, bool) or not isinstance(precision, int):
+            raise TypeError(f"precision must be an int, got {precision!r}")
+        if precision < 0:
+            raise ValueError(f"precision must be at least 0, got {precision}")
         if style == "BINARY_MAX_CHECKPOINT":
             raise NotImplementedError(
                 "BINARY_MAX_CHECKPOINT writes MAX's own checkpoint format; use BINARY (the "
@@ -66,6 +68,8 @@ class DebugPrintOptions:
         directory = None if output_directory is None else str(output_directory)
         if style == "BINARY" and not directory:
             raise ValueError("BINARY: the output directory cannot be empty")
+        if style == "BINARY" and not Path(directory).is_dir():
+            raise ValueError(f"BINARY: the output directory {directory!r} is not a directory")
         self.style, self.precision = style, precision
         self.output_directory = Path(directory) if directory else None
 

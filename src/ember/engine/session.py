@@ -87,7 +87,7 @@ class InferenceSession:
 
         Raises:
             TypeError: an unknown style, or a precision that is not an int.
-            ValueError: `"BINARY"` without an output directory.
+            ValueError: a negative precision; `"BINARY"` without an existing directory.
             NotImplementedError: `"BINARY_MAX_CHECKPOINT"` (MAX's own checkpoint files).
         """
         self._backend.debug_print.set(style, precision, output_directory)

@@ -59,7 +59,10 @@ class TensorValue(Typed, metaclass=_ValueOf):
         return f"TensorValue({self.dtype!r}, {self.shape}, {self.device}, op={self.node.op})"
 
     def __bool__(self) -> bool:
-        raise TypeError("a graph value has no truth value when the graph is built; use ops.select")
+        raise TypeError(
+            "a graph value has no truth value when the graph is built: join conditions with "
+            "& and |, choose values with ops.select"
+        )
 
     def __iter__(self) -> Any:
         raise TypeError(

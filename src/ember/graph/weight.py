@@ -49,8 +49,9 @@ class Weight(Typed):
             )
         self.quantization_encoding = quantization_encoding
 
-    def check_array(self, array: Any) -> np.ndarray:
-        """`array` (numpy, memmap or any DLPack object) as a numpy view, if it fits this weight.
+    def check_array(self, array: Any, name: str | None = None) -> np.ndarray:
+        """`array` (numpy, memmap or any DLPack object) as a numpy view, if it fits this weight
+        (named ``name`` in the errors: a module's full name for it; else its own).
 
         A checkpoint's tensor (`ember.weights.WeightData`) carries its block encoding, which
         must be this weight's: Q4_0 and Q4_K rows, say, have the same bytes.
@@ -60,6 +61,7 @@ class Weight(Typed):
             ValueError: its shape differs from the declared one, or a checkpoint tensor's
                 encoding differs from the declared one.
         """
+        label = name or self.name
         if hasattr(array, "quantization_encoding") and isinstance(
             getattr(array, "array", None), np.ndarray
         ):
@@ -70,7 +72,7 @@ class Weight(Typed):
                     return "unquantized" if e is None else f"{e.value} blocks"
 
                 raise ValueError(
-                    f"weight {self.name!r} is declared {say(self.quantization_encoding)}, but "
+                    f"weight {label!r} is declared {say(self.quantization_encoding)}, but "
                     f"checkpoint tensor {getattr(array, 'name', '?')!r} holds "
                     f"{say(carried)}; its bytes would decode to garbage"
                 )
@@ -78,13 +80,13 @@ class Weight(Typed):
         if not isinstance(array, np.ndarray):
             if not hasattr(array, "__dlpack__"):
                 raise TypeError(
-                    f"weight {self.name!r}: expected a numpy array or a DLPack object, "
+                    f"weight {label!r}: expected a numpy array or a DLPack object, "
                     f"got {type(array).__name__}"
                 )
             try:
                 array = from_dlpack(array)
             except TypeError as error:  # e.g. torch refuses a tensor that requires grad
-                raise TypeError(f"weight {self.name!r}: {error}") from error
+                raise TypeError(f"weight {label!r}: {error}") from error
         try:
             dtype = DType.from_numpy(array.dtype)
         except TypeError:
@@ -93,18 +95,18 @@ class Weight(Typed):
         if encoding is not None and (dtype is not self.dtype or array.shape != self._shape()):
             rows, width = self._shape()
             raise (TypeError if dtype is not self.dtype else ValueError)(
-                f"weight {self.name!r} holds {encoding.value} blocks: expected "
+                f"weight {label!r} holds {encoding.value} blocks: expected "
                 f"{self.dtype!r} of shape ({rows}, {width}), {width} bytes a row "
                 f"({encoding.describe_row(width)}), got {array.dtype} of shape {array.shape}"
             )
         if dtype is not self.dtype:
             raise TypeError(
-                f"weight {self.name!r}: expected dtype {self.dtype!r}, got {array.dtype}; "
+                f"weight {label!r}: expected dtype {self.dtype!r}, got {array.dtype}; "
                 "its bytes would be misread, so convert it first"
             )
         expected = self._shape()
         if array.shape != expected:
-            raise ValueError(f"weight {self.name!r}: expected shape {expected}, got {array.shape}")
+            raise ValueError(f"weight {label!r}: expected shape {expected}, got {array.shape}")
         return array
 
     def value(self) -> TensorValue:

@@ -40,6 +40,9 @@ class LayerList(Module):
         """The modules in the list, by position."""
         return {str(i): layer for i, layer in enumerate(self.layers) if isinstance(layer, Module)}
 
+    def _put(self, path: str, module: Module) -> None:
+        self.layers[int(path)] = module
+
     def __len__(self) -> int:
         return len(self.layers)
 

@@ -84,14 +84,34 @@ class Module:
         """Put ``module`` where the sublayer ``name`` is.
 
         Raises:
-            KeyError: this module holds no sublayer by that attribute name.
+            KeyError: this module holds no sublayer by that name (one of `sublayers`).
+            TypeError: ``module`` is not a Module.
         """
-        if not isinstance(vars(self).get(name), Module):
+        if name not in self.sublayers:
             raise KeyError(
                 f"{type(self).__name__} has no sublayer {name!r}; its sublayers are "
                 f"{sorted(self.sublayers)}"
             )
-        setattr(self, name, module)
+        if not isinstance(module, Module):
+            raise TypeError(f"replace_module puts a Module in place, got {type(module).__name__}")
+        self._put(name, module)
+
+    def _put(self, path: str, module: Module) -> None:
+        """Put ``module`` at ``path`` (an attribute, or an item of a list or dict it holds)."""
+        attribute, *keys = path.split(".")
+        if not keys:
+            setattr(self, attribute, module)
+            return
+        holder = getattr(self, attribute)
+        for key in keys[:-1]:
+            holder = _item(holder, key)
+        last = keys[-1]
+        if isinstance(holder, tuple):
+            raise TypeError(f"sublayer {path!r} is in a tuple, which cannot be changed")
+        if isinstance(holder, list):
+            holder[int(last)] = module
+        else:
+            holder[next(k for k in holder if str(k) == last)] = module
 
     def build_subgraph(
         self, name: str, input_types: Sequence[Any], weight_prefix: str = ""
@@ -101,15 +121,26 @@ class Module:
         layer's prefix. Weights whose names start with ``weight_prefix`` are placeholders:
         a call reads ``prefix`` plus the rest of the name. ``input_types`` may group types in
         lists: the layer gets each group as a list of values.
+
+        Raises:
+            ValueError: ``weight_prefix`` begins no weight's name.
         """
         graph = current_graph()
         subgraph = graph.add_subgraph(name, input_types=_flat_types(input_types))
         if weight_prefix:
-            subgraph.placeholders.update(  # type: ignore[attr-defined]
-                (id(w), w.name.removeprefix(weight_prefix))
-                for w in self.raw_state_dict().values()
+            weights = list(self.raw_state_dict().values())
+            placeholders = {
+                id(w): w.name.removeprefix(weight_prefix)
+                for w in weights
                 if w.name.startswith(weight_prefix)
-            )
+            }
+            if not placeholders:
+                raise ValueError(
+                    f"build_subgraph: weight_prefix {weight_prefix!r} begins no weight's name "
+                    f"({sorted(w.name for w in weights)}); load_state_dict() on the whole model "
+                    "first gives the weights their full names"
+                )
+            subgraph.placeholders.update(placeholders)  # type: ignore[attr-defined]
         with subgraph:
             inputs = iter(subgraph.inputs)
             args = [
@@ -146,14 +177,19 @@ class Module:
         Raises:
             StateDictError (a ValueError and a KeyError): when `strict`, a weight has no
                 array or an array has no weight.
-            TypeError / ValueError: an array's dtype or shape differs from its weight's, or
-                it is not aligned to ``weight_alignment``.
+            TypeError / ValueError: ``state_dict`` is not a mapping; an array's dtype or shape
+                differs from its weight's, or it is not aligned to ``weight_alignment``.
         """
         if override_quantization_encoding:
             raise ValueError(
                 "override_quantization_encoding=True is not supported: a table's encoding is "
                 "declared by its layer (quantization_encoding=...), and a checkpoint tensor "
                 "of another encoding is refused"
+            )
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                "load_state_dict takes a mapping of names to arrays, got a "
+                f"{type(state_dict).__name__}"
             )
         alignment = _checked_alignment(weight_alignment)
         named = _named_weights(self)
@@ -162,7 +198,7 @@ class Module:
             if full_name not in state_dict:
                 missing.append(full_name)
                 continue
-            array = weight.check_array(state_dict[full_name])
+            array = weight.check_array(state_dict[full_name], full_name)
             if alignment and array.ctypes.data % alignment:
                 raise ValueError(
                     f"weight {full_name!r}: its array is at an address that is not a multiple "
@@ -178,16 +214,18 @@ class Module:
 
     def state_dict(self, auto_initialize: bool = True) -> dict[str, np.ndarray]:
         """Each weight's array by full name, ready for `InferenceSession.load`: the arrays
-        `load_state_dict` bound, and zeros for weights it did not (as MAX fills them), or an
-        error with ``auto_initialize=False``. Weights take their full names.
+        `load_state_dict` bound (on this module, or on the sublayer holding the weight), and
+        zeros for weights it did not (as MAX fills them), or an error with
+        ``auto_initialize=False``. Weights take their full names.
 
         Raises:
             ValueError: ``auto_initialize`` is False and a weight has no array.
         """
         bound = self.__dict__.setdefault("_bound", {})
+        through = _bound_below(self)
         arrays = {}
         for full_name, weight in _named_weights(self):
-            array = bound.get(full_name)
+            array = bound.get(full_name, through.get(id(weight)))
             if array is None:
                 if not auto_initialize:
                     raise ValueError(
@@ -222,6 +260,18 @@ def recursive_named_layers(parent: Module, prefix: str = "") -> Iterator[tuple[s
             queue.append((f"{name}.{path}" if name else path, child))
 
 
+def _bound_below(root: Module) -> dict[int, Any]:
+    """The arrays bound on ``root``'s sublayers, by the `id` of their weights."""
+    found: dict[int, Any] = {}
+    for _, layer in recursive_named_layers(root):
+        if layer is not root:
+            named = dict(_named_weights(layer))
+            for name, array in layer.__dict__.get("_bound", {}).items():
+                if name in named:
+                    found.setdefault(id(named[name]), array)
+    return found
+
+
 def _members(module: Module) -> Iterator[tuple[str, Any]]:
     """``(path, value)`` for each module and weight among ``module``'s attributes, looking
     into lists, tuples and dicts."""
@@ -239,6 +289,12 @@ def _members(module: Module) -> Iterator[tuple[str, Any]]:
     for name, value in vars(module).items():
         if name not in _BOOKKEEPING:
             yield from walk(name, value)
+
+
+def _item(holder: Any, key: str) -> Any:
+    if isinstance(holder, list | tuple):
+        return holder[int(key)]
+    return holder[next(k for k in holder if str(k) == key)]
 
 
 def _own_weights(module: Module) -> list[Weight]:

@@ -37,7 +37,7 @@ def call(graph: Any, *args: Any, prefix: str = "") -> list[TensorValue]:
     Raises:
         TypeError: ``graph`` is not a subgraph, or ``prefix`` not a str.
         ValueError: the subgraph has no outputs yet, another number of arguments, or one of
-            the wrong type.
+            the wrong type; a prefix for a subgraph without placeholder weights.
     """
     if not isinstance(graph, Block):
         raise TypeError(f"call takes a subgraph (Graph.add_subgraph), got {graph!r}")
@@ -50,6 +50,11 @@ def call(graph: Any, *args: Any, prefix: str = "") -> list[TensorValue]:
         raise ValueError(
             f"Expected {len(declared)} args to call to {graph.name}, got {len(args)}: "
             f"{graph.name}({', '.join(str(v.type) for v in declared)})"
+        )
+    if prefix and not graph.placeholders:
+        raise ValueError(
+            f"call: prefix {prefix!r} names placeholder weights, and {graph.name} has none "
+            "(Module.build_subgraph's weight_prefix makes them)"
         )
     here = current_graph()
     values = [as_value(a, here) for a in args]

@@ -25,7 +25,7 @@ from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
-from .while_loop import block_outputs, check_predicate
+from .while_loop import block_outputs, check_predicate, takes_values
 
 __all__ = ["COND", "cond"]
 
@@ -52,6 +52,13 @@ def cond(
     graph = current_graph()
     flag = as_value(pred, graph)
     check_predicate("ops.cond", [flag])
+    if isinstance(out_types, TensorType):
+        raise TypeError(
+            "ops.cond: out_types is a list of TensorTypes (or None), got one TensorType; "
+            "wrap it in a list"
+        )
+    takes_values("ops.cond", "then branch", then_fn, 0)
+    takes_values("ops.cond", "else branch", else_fn, 0)
     types = [] if out_types is None else list(out_types)
     for t in types:
         if not isinstance(t, TensorType):

@@ -35,9 +35,15 @@ def print(value: Any, label: str = "debug_tensor") -> None:
 
     Raises:
         TypeError: ``label`` is not a str, or ``value`` is neither a str nor a tensor.
+        ValueError: ``label`` is not usable as a file name.
     """
     if not isinstance(label, str):
         raise TypeError(f"print: label must be a str, got {label!r}")
+    if not label or label in (".", "..") or "/" in label or "\\" in label or "\0" in label:
+        raise ValueError(
+            f"print: label {label!r} must be usable as a file name (the BINARY style writes "
+            "one per label): not empty, no '/' or '\\'"
+        )
     graph = current_graph()
     token = [TensorType(DType.bool, [], DeviceRef.CPU())]
     if isinstance(value, str):

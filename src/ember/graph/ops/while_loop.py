@@ -15,8 +15,11 @@ bool scalar on the CPU, as in MAX.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
+
+import numpy as np
 
 from ember.dtype import DType
 
@@ -51,11 +54,11 @@ def while_loop(
             another number of values, or one of another type.
         NotImplementedError: an initial value is a buffer (as in MAX).
     """
-    values = (
-        [initial_values]
-        if isinstance(initial_values, TensorValue) or not isinstance(initial_values, Iterable)
-        else list(initial_values)
-    )
+    several = isinstance(initial_values, Iterable) and not (
+        isinstance(initial_values, TensorValue | np.ndarray | np.generic | str)
+        or hasattr(initial_values, "__dlpack__")
+    )  # an array is one value, a list (or any other iterable) of values several
+    values = list(initial_values) if several else [initial_values]
     if not values:
         raise ValueError(
             "ops.while_loop: While loops must have at least one iteration value (the values "
@@ -66,6 +69,8 @@ def while_loop(
     graph = current_graph()
     values = [as_value(v, graph) for v in values]
     types = [v.type for v in values]
+    takes_values("ops.while_loop", "predicate", predicate, len(values))
+    takes_values("ops.while_loop", "body", body, len(values))
     condition = Block.build(graph, "predicate", types, predicate)
     check_predicate("ops.while_loop", condition.outputs)
     step = Block.build(graph, "body", types, lambda *a: block_outputs("ops.while_loop's body",
@@ -90,6 +95,23 @@ def check_predicate(op: str, outputs: list[TensorValue]) -> None:
         )
 
 
+def takes_values(op: str, role: str, fn: Any, count: int) -> None:
+    """Raises TypeError: ``fn`` is not callable, or cannot take ``count`` values."""
+    if not callable(fn):
+        raise TypeError(f"{op}: the {role} must be callable, got {fn!r}")
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without one: its call will say
+        return
+    try:
+        signature.bind(*range(count))
+    except TypeError:
+        raise TypeError(
+            f"{op}: the {role} is called with {count} value(s) (one per carried value), but "
+            f"its signature is {signature}"
+        ) from None
+
+
 def block_outputs(what: str, result: Any, types: list[TensorType]) -> list[TensorValue]:
     """A block's result as values of ``types``: Python numbers become constants of theirs.
 
@@ -107,9 +129,7 @@ def block_outputs(what: str, result: Any, types: list[TensorType]) -> list[Tenso
     values = []
     for i, (value, expected) in enumerate(zip(result, types, strict=True)):
         if not isinstance(value, TensorValue) and isinstance(value, int | float | bool):
-            value = constant(value, expected.dtype, expected.device)
-            if expected.rank:
-                value = value.broadcast_to(expected.shape)
+            value = _python_number(what, i, value, expected)
         value = as_value(value)
         if value.type != expected:
             raise GraphTypeError(
@@ -117,6 +137,21 @@ def block_outputs(what: str, result: Any, types: list[TensorType]) -> list[Tenso
             )
         values.append(value)
     return values
+
+
+def _python_number(what: str, i: int, value: Any, expected: TensorType) -> TensorValue:
+    """A Python number returned for a value of type ``expected``: a constant of it."""
+    if isinstance(value, bool) != (expected.dtype is DType.bool):
+        raise GraphTypeError(
+            f"{what}: value {i} is the Python {value!r}; expected {_typed(expected)}"
+        )
+    try:
+        number = constant(value, expected.dtype, expected.device)
+    except (TypeError, ValueError) as error:
+        raise GraphTypeError(
+            f"{what}: value {i}, the Python {value!r}, does not fit {_typed(expected)}"
+        ) from error
+    return number.broadcast_to(expected.shape) if expected.rank else number
 
 
 def _typed(t: TensorType) -> str:
