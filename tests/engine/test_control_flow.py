@@ -19,6 +19,8 @@ def test_maxs_example_counts_to_ten(session):
         g.output(*ops.while_loop(x, lambda x: x < 10, lambda x: x + 1))
     [result] = session.load(g).execute()
     assert int(result.to_numpy()) == 10
+    text = str(g)  # the blocks are shown inside the loop's node
+    assert "    graph while_loop_example.body(%0)\n      %0: int32[]@cpu:0 = input" in text
 
 
 def loop_graph() -> Graph:

@@ -288,7 +288,11 @@ class Graph:
             for value in node.results:
                 names[id(value)] = f"%{len(names)}"
         head = f"graph {self.name}(" + ", ".join(names[id(v)] for v in self.inputs) + ")"
-        lines = [head] + ["  " + node.describe(names) for node in self.nodes]
+        lines = [head]
+        for node in self.nodes:
+            lines.append("  " + node.describe(names))
+            for block in (v for v in node.attrs.values() if isinstance(v, Graph)):
+                lines.extend("    " + line for line in str(block).splitlines())
         if self.outputs is not None:
             lines.append("  output " + ", ".join(names[id(v)] for v in self.outputs))
         return "\n".join(lines)
