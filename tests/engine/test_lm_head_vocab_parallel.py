@@ -153,6 +153,20 @@ def test_quantized_shards_equal_the_unsharded_quantized_head(session, name, voca
     assert_equal_to_unsharded(sharded, unsharded, documented_bound(vocab))
 
 
+def test_nan_logits_of_shards_have_the_unsharded_bits(session):
+    """inf - inf in a rowwise int8 table's products: XLA's fused code once gave the NaN a sign
+    from either operand, differently for the rows a shard holds."""
+    table = sample_table("rowwise_int8", 1100, 10, seed=15)
+    hidden = np.array([[np.nan] + [np.inf, -np.inf] * 4 + [np.inf]], np.float32)
+    encoding = QuantizationEncoding.ROWWISE_INT8
+    unsharded = outputs(session, table, hidden, encoding=encoding)
+    for logits, ids in [
+        shard[:2] for shard in outputs(session, table, hidden, 3, encoding=encoding)
+    ]:
+        assert_same_bits(logits, unsharded[0])
+        assert_same_bits(ids, unsharded[1])
+
+
 def test_logsumexp_of_large_logits_within_the_bound(session):
     rng = np.random.default_rng(10)
     table = rng.standard_normal((VOCAB, WIDTH)).astype(np.float32)

@@ -241,6 +241,18 @@ def test_int8_activations_head_is_within_the_int8_bound(session, name):
         assert np.abs(fast - exact).max() > 1e-3  # the hidden states were quantized
 
 
+@pytest.mark.parametrize("name", ["q4_k", "q6_k"])
+def test_int8_activations_near_float32s_largest_values_stay_finite(session, name):
+    """A hidden value of 2e38 once overflowed the scale products natively (inf, or the wrong
+    sign); the exact logits are finite, and so are these, within the int8 bound."""
+    table = sample_table(name, 4, WIDTH, seed=14)
+    hidden = np.zeros((2, WIDTH), np.float32)
+    hidden[0, 0], hidden[1, 200] = 2e38, -3e37
+    fast = head_logits(session, name, table, hidden, int8_activations=True)
+    assert np.isfinite(fast).all()
+    assert_within_int8_bound(fast, hidden, decoded(name, table))
+
+
 def test_int8_activations_leave_formats_without_an_integer_kernel_exact(session):
     table = sample_table("q8_0", VOCAB, WIDTH, seed=12)
     hidden = np.random.default_rng(13).standard_normal((3, WIDTH)).astype(np.float32)

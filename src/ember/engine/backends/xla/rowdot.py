@@ -49,7 +49,14 @@ def rowdot(
     """`lhs @ table.T` for float32 `lhs` `(tokens, width)` and a table of `rows` rows given by
     `read` along `row_axis`, each element's sum in an order that depends on the width and the
     tokens alone. `blocks_only`: one token too reads the table a block at a time (a quantized
-    table, decoded as it is read, is then never whole)."""
+    table, decoded as it is read, is then never whole). A NaN product is the one quiet NaN:
+    XLA's fused code may give its sign from either operand of an inf - inf, differently for
+    the rows a shard holds."""
+    products = _rowdot(lhs, rows, read, row_axis, blocks_only)
+    return jnp.where(jnp.isnan(products), jnp.float32(jnp.nan), products)
+
+
+def _rowdot(lhs: jax.Array, rows: int, read: Read, row_axis: int, blocks_only: bool) -> jax.Array:
     product = functools.partial(_product, width_axis=1 - row_axis)
     padded = functools.partial(_padded, row_axis=row_axis)
     tokens = lhs.shape[0]

@@ -660,12 +660,34 @@ def int8_rowdot(
         )
     if out.size == 0:
         return
+    shifts = _shifts(hidden)
+    if shifts is not None:
+        hidden = np.ldexp(hidden, -shifts[:, None])
     xq, dx, per_group = _kernel_activations(kind, hidden)
     serial, parallel_kernel = _KERNELS[fmt]
     if not parallel or table.shape[0] < 2 * ROW_BLOCK:
         serial(table, xq, dx, per_group, out, F16_TO_F32)
-        return
-    launch(
-        lambda: parallel_kernel(table, xq, dx, per_group, out, F16_TO_F32),
-        lambda: serial(table, xq, dx, per_group, out, F16_TO_F32),
-    )
+    else:
+        launch(
+            lambda: parallel_kernel(table, xq, dx, per_group, out, F16_TO_F32),
+            lambda: serial(table, xq, dx, per_group, out, F16_TO_F32),
+        )
+    if shifts is not None:
+        out[...] = np.ldexp(out, shifts[:, None])
+
+
+_LARGEST = 100
+"""Tokens whose values reach ``2**_LARGEST`` are scaled down by a power of two first."""
+
+
+def _shifts(hidden: np.ndarray) -> np.ndarray | None:
+    """Per token, the power of two that brings its largest finite value under
+    ``2**_LARGEST`` (0 for most), or None where every token is under it. Scaling by a power of
+    two is exact, so the kernel then makes the same levels and the same products, each scaled,
+    and the logits scaled back are the bits it would give without overflow: near float32's
+    largest values the scale products overflowed to inf (or NaN) before they cancelled."""
+    with np.errstate(invalid="ignore"):
+        largest = np.max(np.where(np.isfinite(hidden), np.abs(hidden), 0), axis=1)
+    if not (largest >= np.float32(2.0**_LARGEST)).any():
+        return None
+    return np.maximum(np.frexp(largest)[1] - _LARGEST, 0).astype(np.int32)
