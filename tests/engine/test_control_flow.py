@@ -9,6 +9,7 @@ import pytest
 
 import ember.nn as nn
 from ember.dtype import DType
+from ember.engine import InferenceSession
 from ember.errors import OutOfRangeError
 from ember.graph import BufferType, DeviceRef, Graph, TensorType, Weight, ops
 
@@ -246,3 +247,69 @@ def test_clear_errors_for_callables_and_python_numbers():
             ops.cond(x < 1, x.type, lambda: x, lambda: x)
         with pytest.raises(TypeError, match=r"join conditions with & and \|"):
             ops.while_loop([x, x], lambda a, b: a < 3 and b < 3, lambda a, b: (a, b))
+
+
+def test_a_branch_on_another_device_than_its_cpu_predicate(backend):
+    """MAX's usual `cond`: the predicate on the CPU, the values on another device."""
+    from ember.driver import CPU
+
+    session = InferenceSession(devices=[CPU(0), CPU(1)], backend=backend)
+    other = DeviceRef.CPU(1)
+    types = [TensorType(DType.bool, []), TensorType(DType.float32, [3], other)]
+    with Graph("devices", input_types=types) as g:
+        flag, x = g.inputs
+        [y] = ops.cond(flag, [x.type], lambda: x + 1, lambda: x - 1)
+        y.print("y")
+        g.output(y)
+    model = session.load(g)
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    np.testing.assert_array_equal(model.execute(np.array(True), x)[0].to_numpy(), x + 1)
+    np.testing.assert_array_equal(model.execute(np.array(False), x)[0].to_numpy(), x - 1)
+
+
+def test_devices_used_only_inside_a_block_are_checked_at_load():
+    with Graph("hidden_device", input_types=[TensorType(DType.float32, [2])]) as g:
+        zero = ops.constant(0, DType.int32)
+        _, y = ops.while_loop(
+            [zero, g.inputs[0]],
+            lambda i, v: i < 1,
+            lambda i, v: (i + 1, ops.transfer_to(ops.transfer_to(v, DeviceRef.GPU()), v.device)),
+        )
+        g.output(y)
+    with pytest.raises(ValueError, match="places a value on gpu:0"):
+        InferenceSession(backend="native").load(g)
+
+
+def test_a_loop_from_constants_that_looks_up_runs_at_each_execute(session):
+    table = np.arange(8, dtype=np.float32).reshape(4, 2)
+    embedding = nn.EmbeddingV2(4, 2, DType.float32, name="t")
+    with Graph("from_constants") as g:
+        start = [ops.constant(0, DType.int64), ops.constant(np.zeros((1, 2), np.float32))]
+        _, total = ops.while_loop(
+            start,
+            lambda i, acc: i < 5,  # ids 0..4 of 4 rows: the last is out of range
+            lambda i, acc: (i + 1, acc + embedding(ops.reshape(i, [1]))),
+        )
+        g.output(total)
+    model = session.load(g, {"t": table})  # the loop is not run at load
+    with pytest.raises(OutOfRangeError):
+        model.execute()
+
+
+def test_block_errors_name_the_graphs_and_leave_finished_blocks_alone():
+    types = [TensorType(DType.bool, []), TensorType(DType.float32, [2])]
+    with Graph("g", input_types=types) as g:
+        flag, x = g.inputs
+        kept = []
+
+        def then():
+            kept.append(x * 2)
+            return kept[0]
+
+        with pytest.raises(ValueError, match=r"graph 'g\.then' was used in graph 'g\.else'"):
+            ops.cond(flag, [x.type], then, lambda: kept[0] + 1)
+        block = kept[0].graph
+        inputs = len(block.inputs)
+        with pytest.raises(ValueError, match="already has its outputs"):
+            block.add_node(kept[0].node.op, [x, x], {}, [x.type])
+        assert len(block.inputs) == inputs  # nothing captured into the finished block

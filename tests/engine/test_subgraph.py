@@ -136,3 +136,23 @@ def test_prefixes_must_name_placeholders():
         sub = layer.build_subgraph("plain", [g.inputs[0].type])
         with pytest.raises(ValueError, match="names placeholder weights, and plain has none"):
             ops.call(sub, g.inputs[0], prefix="layers.1.")
+
+
+def test_a_subgraph_that_only_prints(session, capfd):
+    with Graph("log", input_types=[VECTOR]) as g:
+        sub = g.add_subgraph("log", lambda v: v.print("v"), input_types=[VECTOR])
+        assert ops.call(sub, g.inputs[0]) == []
+        g.output(g.inputs[0])
+    session.load(g).execute(np.zeros(10, np.float32))
+    assert "v = tensor([[0.0000, 0.0000, 0.0000, ..., 0.0000" in capfd.readouterr().out
+
+
+def test_a_subgraph_with_placeholders_needs_a_prefix():
+    stack = Stack()
+    arrays = {name: np.zeros(w.type.shape.static_dims, np.float32)
+              for name, w in stack.raw_state_dict().items()}  # fmt: skip
+    stack.load_state_dict(arrays)  # the weights' full names: layers.0.weight, ...
+    with Graph("g", input_types=[TensorType(DType.float32, [2, 4])]) as g:
+        layer = stack.layers[0].build_subgraph("layer", [g.inputs[0].type], "layers.0.")
+        with pytest.raises(ValueError, match="reads placeholder weights"):
+            ops.call(layer, g.inputs[0])

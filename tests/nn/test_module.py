@@ -174,7 +174,8 @@ def test_non_strict_loads_leave_weights_unbound_and_state_dict_fills_zeros():
     model.load_state_dict({"up.weight": up, "other": np.zeros(3)}, strict=False)
     with pytest.raises(ValueError, match=r"'gate\.weight' has no array"):
         model.state_dict(auto_initialize=False)
-    arrays = model.state_dict()
+    with pytest.warns(UserWarning, match=r"\['gate\.weight', 'down\.weight'\] were never given"):
+        arrays = model.state_dict()
     assert arrays["up.weight"] is up
     assert arrays["down.weight"].shape == (5, 10) and not arrays["down.weight"].any()
     assert arrays["down.weight"].dtype == np.float32
@@ -284,6 +285,27 @@ def test_a_parents_state_dict_has_the_arrays_bound_through_a_child():
     parent = Parent()
     up = np.full((10, 5), 3, np.float32)
     parent.child.load_state_dict({"up.weight": up}, strict=False)
-    arrays = parent.state_dict()
+    with pytest.warns(UserWarning, match="never given an array"):
+        arrays = parent.state_dict()
     assert arrays["child.up.weight"] is up
     assert not arrays["child.gate.weight"].any()  # never bound: zeros
+
+
+def test_state_dict_has_each_weights_latest_array_and_no_stale_one():
+    class Parent(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = Lin(2, 2)
+
+    parent = Parent()
+    with pytest.warns(UserWarning, match="never given an array"):
+        assert not parent.state_dict()["a.weight"].any()  # zeros, not kept
+    ones = np.ones((2, 2), np.float32)
+    parent.a.load_state_dict({"weight": ones})
+    assert parent.state_dict()["a.weight"] is ones
+    twos = np.full((2, 2), 2, np.float32)
+    parent.load_state_dict({"a.weight": twos})
+    assert parent.state_dict()["a.weight"] is twos
+    parent.replace_module("a", Lin(3, 3))  # a new weight: the old array is not its
+    with pytest.raises(ValueError, match=r"'a\.weight' has no array"):
+        parent.state_dict(auto_initialize=False)

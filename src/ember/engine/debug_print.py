@@ -86,33 +86,26 @@ class DebugPrintOptions:
             builtins.print(self.line(label, value), flush=True)
 
     def line(self, label: str, array: np.ndarray) -> str:
-        short = _short_dtype(array.dtype)
+        short, floats = _short_dtype(array.dtype), _is_float(array.dtype)
         flat = array.reshape(-1)
         if self.style == "FULL":
             dims = "".join(f"{n}x" for n in array.shape)
-            text = ", ".join(self._full(x) for x in flat)
+            text = ", ".join(f"{float(x):.{self.precision}e}" if floats else str(x) for x in flat)
             return f"{label} = tensor<{dims}{short}> [{text}]"
+
+        def compact(x: np.generic) -> str:
+            return f"{float(x):.4f}" if floats else str(x)
+
         if flat.size > 2 * _EDGE:
-            shown = [*map(_compact, flat[:_EDGE]), "...", *map(_compact, flat[-_EDGE:])]
+            shown = [*map(compact, flat[:_EDGE]), "...", *map(compact, flat[-_EDGE:])]
         else:
-            shown = [_compact(x) for x in flat]
+            shown = [compact(x) for x in flat]
         return f"{label} = tensor([[{', '.join(shown)}]], dtype={short}, shape={list(array.shape)})"
 
-    def _full(self, x: np.generic) -> str:
-        if np.issubdtype(np.asarray(x).dtype, np.inexact) or _is_narrow_float(x):
-            return f"{float(x):.{self.precision}e}"
-        return str(x)
 
-
-def _compact(x: np.generic) -> str:
-    if np.issubdtype(np.asarray(x).dtype, np.inexact) or _is_narrow_float(x):
-        return f"{float(x):.4f}"
-    return str(x)
-
-
-def _is_narrow_float(x: np.generic) -> bool:
+def _is_float(dtype: np.dtype) -> bool:
     try:
-        return DType.from_numpy(np.asarray(x).dtype).is_float()
+        return DType.from_numpy(dtype).is_float()
     except TypeError:
         return False
 

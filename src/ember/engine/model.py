@@ -13,6 +13,7 @@ from ember.driver import CPU, Accelerator, Device, Tensor
 from ember.dtype import DType
 from ember.errors import InputError
 from ember.graph import AlgebraicDim, DeviceRef, Graph, StaticDim, SymbolicDim, TensorType
+from ember.graph.block import with_blocks
 from ember.graph.ops.constant import CONSTANT
 
 from .backends import Backend, Executable
@@ -34,7 +35,7 @@ class Model:
         self._executable = executable
         self._execution = _Execution(graph, executable, backend, weights)
         refs = [v.device for v in graph.inputs]
-        refs += [t.device for n in graph.live_nodes() for t in n.result_types]
+        refs += [t.device for n in with_blocks(graph.live_nodes()) for t in n.result_types]
         self._devices = [_device(ref) for ref in dict.fromkeys(refs)]
         if executable.fast_path is not None:
             self.execute = _fast_execute(self._execution, executable.fast_path)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ember.driver import CPU, Device, accelerator_count
 from ember.graph import DeviceRef, Graph, Node
+from ember.graph.block import with_blocks
 from ember.graph.ops.constant import WEIGHT
 
 from .backends import Backend, make_backend
@@ -103,7 +104,7 @@ class InferenceSession:
         if not isinstance(graph, Graph):
             raise TypeError(f"load takes a Graph, got {type(graph).__name__}")
         live = graph.live_nodes()
-        self._check_devices(live)
+        self._check_devices(list(with_blocks(live)))
         used = [n.attrs["name"] for n in live if n.op is WEIGHT]
         weights = bind_weights(graph, weights_registry, used)
         executable = self._backend.compile(graph, weights)

@@ -74,8 +74,19 @@ class Block(Graph):
         return self.parent.root
 
     def capture(self, value: TensorValue, op: Any = "an op") -> TensorValue:
+        """Raises ValueError: `value` belongs to no graph around this one (a sibling block's,
+        or another graph's)."""
         if value.graph is self:
             return value
+        around, graph = [], self.parent
+        while graph is not None:
+            around.append(graph)
+            graph = getattr(graph, "parent", None)
+        if not any(value.graph is g for g in around):
+            raise ValueError(
+                f"{op}: a value of graph {value.graph.name!r} was used in graph {self.name!r}; "
+                "a block takes values of the graphs around it only"
+            )
         outer = value if value.graph is self.parent else self.parent.capture(value, op)
         inner = self._inner.get(id(outer))
         if inner is None:
@@ -100,6 +111,5 @@ def with_blocks(nodes: Iterable[Node]) -> Iterator[Node]:
     backend checks of a whole graph."""
     for node in nodes:
         yield node
-        for value in node.attrs.values():
-            if isinstance(value, Block):
-                yield from with_blocks(value.live_nodes())
+        for block in node.blocks:
+            yield from with_blocks(block.live_nodes())

@@ -52,10 +52,15 @@ class Node:
     results: tuple[TensorValue, ...] = field(default=(), repr=False)
 
     @property
+    def blocks(self) -> list[Graph]:
+        """The graphs nested in this node that it runs (a loop's, a branch's, a subgraph)."""
+        return [v for v in self.attrs.values() if isinstance(v, Graph)]
+
+    @property
     def has_effect(self) -> bool:
         """Whether running the node acts outside the graph: its op's `effect`, or a block it
         runs that has such a node."""
-        return self.op.effect or any(getattr(v, "effects", None) for v in self.attrs.values())
+        return self.op.effect or any(block.effects for block in self.blocks)
 
     @property
     def binds_dims(self) -> bool:
@@ -172,9 +177,9 @@ class Graph:
     ) -> tuple[TensorValue, ...]:
         """Append a node whose inputs belong to this graph (a block's may belong to the
         graphs it is nested in: they are captured); return its result values."""
-        inputs = [v if v.graph is self else self.capture(v, op) for v in inputs]
         if self.outputs is not None:
             raise ValueError(f"graph {self.name!r} already has its outputs; add no more nodes")
+        inputs = [v if v.graph is self else self.capture(v, op) for v in inputs]
         node = Node(op, tuple(inputs), dict(attrs), tuple(result_types))
         node.results = tuple(
             (BufferValue if isinstance(t, BufferType) else TensorValue)(self, node, i, t)
@@ -291,7 +296,7 @@ class Graph:
         lines = [head]
         for node in self.nodes:
             lines.append("  " + node.describe(names))
-            for block in (v for v in node.attrs.values() if isinstance(v, Graph)):
+            for block in node.blocks:
                 lines.extend("    " + line for line in str(block).splitlines())
         if self.outputs is not None:
             lines.append("  output " + ", ".join(names[id(v)] for v in self.outputs))

@@ -78,4 +78,4 @@ class LayerList(Module):
 
 class Sequential(LayerList):
     """Layers applied in order: the first takes the call's arguments, each next one the
-    output before it."""
+    output before it. A `LayerList` under MAX's other name for it."""

@@ -21,6 +21,8 @@ holds it, then the weight's own name, as MAX names them (`up.weight`), so that t
 from __future__ import annotations
 
 import difflib
+import itertools
+import warnings
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -193,7 +195,8 @@ class Module:
             )
         alignment = _checked_alignment(weight_alignment)
         named = _named_weights(self)
-        bound, missing = {}, []
+        bound: dict[int, tuple[Weight, Any, int]] = {}
+        missing = []
         for full_name, weight in named:
             if full_name not in state_dict:
                 missing.append(full_name)
@@ -204,8 +207,9 @@ class Module:
                     f"weight {full_name!r}: its array is at an address that is not a multiple "
                     f"of weight_alignment={alignment} bytes"
                 )
-            bound[full_name] = array
-        unused = sorted(str(key) for key in state_dict if key not in bound)
+            bound[id(weight)] = (weight, array, next(_BINDINGS))
+        used = {name for name, weight in named if id(weight) in bound}
+        unused = sorted(str(key) for key in state_dict if key not in used)
         if strict and (missing or unused):
             raise StateDictError(_mismatch(missing, unused, state_dict))
         for full_name, weight in named:
@@ -213,29 +217,32 @@ class Module:
         self.__dict__.setdefault("_bound", {}).update(bound)
 
     def state_dict(self, auto_initialize: bool = True) -> dict[str, np.ndarray]:
-        """Each weight's array by full name, ready for `InferenceSession.load`: the arrays
-        `load_state_dict` bound (on this module, or on the sublayer holding the weight), and
-        zeros for weights it did not (as MAX fills them), or an error with
-        ``auto_initialize=False``. Weights take their full names.
+        """Each weight's array by full name, ready for `InferenceSession.load`: the array
+        last bound to that weight (by `load_state_dict` on this module or on any layer below
+        it), and zeros for weights never given one (as MAX fills them; a warning names them),
+        or an error with ``auto_initialize=False``. Weights take their full names.
 
         Raises:
             ValueError: ``auto_initialize`` is False and a weight has no array.
         """
-        bound = self.__dict__.setdefault("_bound", {})
-        through = _bound_below(self)
-        arrays = {}
+        bound = _bound_arrays(self)
+        arrays, zeros = {}, []
         for full_name, weight in _named_weights(self):
-            array = bound.get(full_name, through.get(id(weight)))
+            array = bound.get(id(weight))
             if array is None:
                 if not auto_initialize:
                     raise ValueError(
                         f"weight {full_name!r} has no array; bind one with load_state_dict()"
                     )
-                array = bound[full_name] = np.zeros(
-                    tuple(int(d) for d in weight.shape), weight.dtype.to_numpy()
-                )
+                array = np.zeros(tuple(int(d) for d in weight.shape), weight.dtype.to_numpy())
+                zeros.append(full_name)
             _rename(weight, full_name)
             arrays[full_name] = array
+        if zeros:
+            warnings.warn(
+                f"state_dict(): weights {zeros} were never given an array and are zeros",
+                stacklevel=2,
+            )
         return arrays
 
 
@@ -260,16 +267,20 @@ def recursive_named_layers(parent: Module, prefix: str = "") -> Iterator[tuple[s
             queue.append((f"{name}.{path}" if name else path, child))
 
 
-def _bound_below(root: Module) -> dict[int, Any]:
-    """The arrays bound on ``root``'s sublayers, by the `id` of their weights."""
-    found: dict[int, Any] = {}
+_BINDINGS = itertools.count()
+"""Orders bindings: the last array bound to a weight, on whichever layer, is its array."""
+
+
+def _bound_arrays(root: Module) -> dict[int, Any]:
+    """The array last bound to each weight on ``root`` or a layer below it, by weight `id`."""
+    latest: dict[int, tuple[Any, int]] = {}
     for _, layer in recursive_named_layers(root):
-        if layer is not root:
-            named = dict(_named_weights(layer))
-            for name, array in layer.__dict__.get("_bound", {}).items():
-                if name in named:
-                    found.setdefault(id(named[name]), array)
-    return found
+        # each entry holds its weight too, so that its id is no other object's meanwhile
+        for key, (_held, array, order) in layer.__dict__.get("_bound", {}).items():
+            held = latest.get(key)
+            if held is None or held[1] < order:
+                latest[key] = (array, order)
+    return {key: array for key, (array, _) in latest.items()}
 
 
 def _members(module: Module) -> Iterator[tuple[str, Any]]:

@@ -7,6 +7,7 @@ else (fusion, plans, buffer pools, jit caches) is the backend's own business.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -97,10 +98,7 @@ class Backend(ABC):
         """Whether `value` is one of this backend's own device arrays, passed to `run` as is."""
         return False
 
-    @property
+    @functools.cached_property
     def debug_print(self) -> DebugPrintOptions:
         """What `ops.print` writes in this backend's models, read each time one runs."""
-        options = self.__dict__.get("_debug_print")
-        if options is None:
-            options = self.__dict__["_debug_print"] = DebugPrintOptions()
-        return options
+        return DebugPrintOptions()

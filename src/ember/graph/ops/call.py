@@ -18,11 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..block import Block
+from ..device import DeviceRef
 from ..graph import current_graph
 from ..op import Op
 from ..value import TensorValue
 from ..weight import Weight
 from .constant import as_value, declared_alike
+from .debug_print import token
 
 __all__ = ["CALL", "call"]
 
@@ -37,7 +39,8 @@ def call(graph: Any, *args: Any, prefix: str = "") -> list[TensorValue]:
     Raises:
         TypeError: ``graph`` is not a subgraph, or ``prefix`` not a str.
         ValueError: the subgraph has no outputs yet, another number of arguments, or one of
-            the wrong type; a prefix for a subgraph without placeholder weights.
+            the wrong type; a prefix for a subgraph without placeholder weights, or none for
+            one with them.
     """
     if not isinstance(graph, Block):
         raise TypeError(f"call takes a subgraph (Graph.add_subgraph), got {graph!r}")
@@ -50,6 +53,11 @@ def call(graph: Any, *args: Any, prefix: str = "") -> list[TensorValue]:
         raise ValueError(
             f"Expected {len(declared)} args to call to {graph.name}, got {len(args)}: "
             f"{graph.name}({', '.join(str(v.type) for v in declared)})"
+        )
+    if graph.placeholders and not prefix:
+        raise ValueError(
+            f"call: {graph.name} reads placeholder weights (build_subgraph's weight_prefix); "
+            "pass prefix= the layer's prefix"
         )
     if prefix and not graph.placeholders:
         raise ValueError(
@@ -77,5 +85,8 @@ def call(graph: Any, *args: Any, prefix: str = "") -> list[TensorValue]:
             if known is not None and declared_alike(known[0], named):
                 named = known[0]  # this call's weight is already in the graph
             captured.append(as_value(named, here))
-    result_types = [v.type for v in graph.outputs]
-    return list(here.add_node(CALL, [*values, *captured], {"graph": graph}, result_types))
+    inputs, attrs = [*values, *captured], {"graph": graph}
+    if not graph.outputs:  # run for its effects (prints): a token stands for the results
+        here.add_node(CALL, inputs, attrs, [token(DeviceRef.CPU())])
+        return []
+    return list(here.add_node(CALL, inputs, attrs, [v.type for v in graph.outputs]))

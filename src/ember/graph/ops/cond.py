@@ -16,15 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ember.dtype import DType
-
 from ..block import Block
-from ..device import DeviceRef
 from ..graph import current_graph
 from ..op import Op
 from ..type import TensorType
 from ..value import TensorValue
 from .constant import as_value
+from .debug_print import token
 from .while_loop import block_outputs, check_predicate, takes_values
 
 __all__ = ["COND", "cond"]
@@ -71,6 +69,6 @@ def cond(
     inputs = [flag, *branches[0].captured, *branches[1].captured]
     attrs = {"then": branches[0], "else": branches[1]}
     if not types:  # run for the branches' effects (prints): a token stands for the results
-        graph.add_node(COND, inputs, attrs, [TensorType(DType.bool, [], DeviceRef.CPU())])
+        graph.add_node(COND, inputs, attrs, [token(flag.device)])
         return []
     return list(graph.add_node(COND, inputs, attrs, types))

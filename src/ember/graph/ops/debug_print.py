@@ -23,11 +23,11 @@ from ..op import Op
 from ..type import TensorType
 from .constant import as_value
 
-__all__ = ["PRINT", "print"]
+__all__ = ["PRINT", "print", "token"]
 
 PRINT = Op("print", effect=True)
-"""Its one result is a token (a bool scalar on the CPU) that no op reads: the print runs for
-its effect, as MAX's chains order it."""
+"""Its one result is a token (a bool scalar on the printed value's device, or the CPU for a
+string) that no op reads: the print runs for its effect (the graph's `effects` keep it)."""
 
 
 def print(value: Any, label: str = "debug_tensor") -> None:
@@ -45,8 +45,13 @@ def print(value: Any, label: str = "debug_tensor") -> None:
             "one per label): not empty, no '/' or '\\'"
         )
     graph = current_graph()
-    token = [TensorType(DType.bool, [], DeviceRef.CPU())]
     if isinstance(value, str):
-        graph.add_node(PRINT, (), {"label": label, "text": value}, token)
+        graph.add_node(PRINT, (), {"label": label, "text": value}, [token(DeviceRef.CPU())])
         return
-    graph.add_node(PRINT, [as_value(value, graph)], {"label": label, "text": None}, token)
+    tensor = as_value(value, graph)
+    graph.add_node(PRINT, [tensor], {"label": label, "text": None}, [token(tensor.device)])
+
+
+def token(device: DeviceRef) -> TensorType:
+    """The type of an effect's token: what a node that runs only for its effect returns."""
+    return TensorType(DType.bool, [], device)

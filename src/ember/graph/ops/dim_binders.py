@@ -30,7 +30,7 @@ def dim_binders(
         raise ValueError(
             f"{op}: {', '.join(sorted(unbound))} is the dim of no axis of a graph input on "
             f"{device}, so no execution binds it there ({where}); ember binds symbolic dims "
-            "from the graph's inputs"
+            "from the graph's inputs (inside a loop, branch or subgraph: the outermost graph's)"
         )
     return binders
 

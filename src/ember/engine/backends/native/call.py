@@ -8,17 +8,19 @@ from ember.graph import Node
 from ember.graph.ops.call import CALL
 
 from .blocks import BlockPlan
-from .lowering import LoweringContext, StepFn, lowers
+from .lowering import TOKEN, LoweringContext, StepFn, lowers
 from .runtime import Runtime
 
 
 @lowers(CALL)
 def _call(ctx: LoweringContext, node: Node) -> StepFn:
     subgraph = BlockPlan(node.attrs["graph"], ctx.debug_print)
-    results = len(node.results)
+    results = len(node.attrs["graph"].outputs)
 
     def run(rt: Runtime, slot: int, *inputs: Any) -> Any:
         values = subgraph(rt, inputs)
+        if not results:
+            return TOKEN  # the subgraph ran for its effects
         return values[0] if results == 1 else tuple(values)
 
     return run

@@ -10,10 +10,8 @@ from ember.graph import Node
 from ember.graph.ops.cond import COND
 
 from .blocks import BlockPlan
-from .lowering import LoweringContext, StepFn, lowers
+from .lowering import TOKEN, LoweringContext, StepFn, lowers
 from .runtime import Runtime
-
-_TOKEN = np.array(True)
 
 
 @lowers(COND)
@@ -29,7 +27,7 @@ def _cond(ctx: LoweringContext, node: Node) -> StepFn:
         else:
             values = branches[1](rt, captured[split - 1 :])
         if not results:
-            return _TOKEN  # the branch ran for its effects
+            return TOKEN  # the branch ran for its effects
         return values[0] if results == 1 else tuple(values)
 
     return run

@@ -7,10 +7,8 @@ import numpy as np
 from ember.graph import Node
 from ember.graph.ops.debug_print import PRINT
 
-from .lowering import LoweringContext, StepFn, lowers
+from .lowering import TOKEN, LoweringContext, StepFn, lowers
 from .runtime import Runtime
-
-_TOKEN = np.array(True)
 
 
 @lowers(PRINT)
@@ -20,6 +18,6 @@ def _print(ctx: LoweringContext, node: Node) -> StepFn:
     def run(rt: Runtime, slot: int, *value: np.ndarray) -> np.ndarray:
         if options is not None:
             options.emit(label, text if text is not None else np.asarray(value[0]))
-        return _TOKEN
+        return TOKEN
 
     return run

@@ -8,16 +8,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ember.dtype import DType
 from ember.engine.debug_print import DebugPrintOptions
 from ember.graph import Node, Op, QuantizationEncoding
 
-__all__ = ["LOWERINGS", "Decode", "Lowering", "LoweringContext", "StepFn", "lowers"]
+__all__ = ["LOWERINGS", "TOKEN", "Decode", "Lowering", "LoweringContext", "StepFn", "lowers"]
 
 StepFn = Callable[..., Any]
 """`fn(runtime, slot, *input_arrays)`: one array for a node of one result, else a tuple."""
 
 Lowering = Callable[["LoweringContext", Node], StepFn]
+
+TOKEN = np.array(True)
+"""What a step that runs only for its effect returns (a print; a branch or subgraph of
+prints), for its node's token."""
 
 LOWERINGS: dict[Op, Lowering] = {}
 

@@ -95,6 +95,7 @@ def build_plan(
                 not node.op.lookup
                 and not node.binds_dims
                 and not node.has_effect
+                and not node.blocks  # a block may hold lookups, which run at every execute
                 and all(s in preset for s in step.inputs)
             ):
                 _run_at_load(step, preset)

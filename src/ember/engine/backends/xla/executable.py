@@ -122,6 +122,7 @@ class XlaExecutable(Executable):
                 not node.op.lookup
                 and not node.binds_dims
                 and not node.has_effect
+                and not node.blocks  # a block may hold lookups, which run at every execute
                 and all(id(v) in static for v in node.inputs)
             ):
                 inputs = [static[id(v)][1] for v in node.inputs]
@@ -196,8 +197,12 @@ class _Segment:
         exports: list[int],
         checked: frozenset[int],
         debug_print: DebugPrintOptions | None,
+        moved: frozenset[int] = frozenset(),
     ) -> None:
         self._debug_print = debug_print
+        self._moved = moved
+        """Arguments on another device (a `cond`'s CPU predicate beside values on a GPU),
+        moved to this segment's device as it runs."""
         produced = {id(v) for node in nodes for v in node.results}
         args: list[int] = []
         for node in nodes:
@@ -231,7 +236,12 @@ class _Segment:
 
     def run(self, env: dict[int, Any], signature: tuple) -> None:
         args = [env[k] for k in self.args]
-        if self.pinned:
+        if self._moved:
+            args = [
+                jax.device_put(a, self.device) if k in self._moved else a
+                for k, a in zip(self.args, args, strict=True)
+            ]
+        if self.pinned or self._moved:
             exports, rows = self._jitted(signature, *args)
         else:  # host arrays alone: they go to this segment's device
             with jax.default_device(self.device):
@@ -322,9 +332,10 @@ def _stages(
     segment per device), then the cross-device ops that read only what came before."""
     depth: dict[int, int] = {}
     for node in dynamic:
+        here = node.result_types[0].device
         depth[id(node)] = max(
-            (
-                depth[id(v.node)] + int(v.node.op.cross_device)
+            (  # a value another device's segment makes is read in a later stage
+                depth[id(v.node)] + int(v.node.op.cross_device or v.device != here)
                 for v in node.inputs
                 if id(v.node) in depth
             ),
@@ -354,6 +365,8 @@ def _stages(
                 for v in n.results
                 if id(v) in outputs or read_by.get(id(v), set()) - inside
             ]
-            segments.append(_Segment(nodes, device_of(ref), exports, checked, debug_print))
+            moved = frozenset(id(v) for n in nodes for v in n.inputs if v.device != ref)
+            segment = _Segment(nodes, device_of(ref), exports, checked, debug_print, moved)
+            segments.append(segment)
         stages.append((segments, crossings))
     return stages

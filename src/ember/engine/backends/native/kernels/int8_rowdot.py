@@ -682,10 +682,13 @@ _LARGEST = 100
 
 def _shifts(hidden: np.ndarray) -> np.ndarray | None:
     """Per token, the power of two that brings its largest finite value under
-    ``2**_LARGEST`` (0 for most), or None where every token is under it. Scaling by a power of
-    two is exact, so the kernel then makes the same levels and the same products, each scaled,
-    and the logits scaled back are the bits it would give without overflow: near float32's
-    largest values the scale products overflowed to inf (or NaN) before they cancelled."""
+    ``2**_LARGEST`` (0 for most), or None where every token is under it: near float32's
+    largest values the scale products overflowed to inf (or NaN) before they cancelled.
+    Scaling by a power of two is exact where values stay normal floats, so the kernel then
+    makes the same levels and products, each scaled, and the logits scaled back are the bits
+    it would give without overflow; a block of the same token more than ``2**100`` times
+    smaller may fall below the normal range and keep fewer bits of its levels (its share of
+    the logit is then too small to show)."""
     with np.errstate(invalid="ignore"):
         largest = np.max(np.where(np.isfinite(hidden), np.abs(hidden), 0), axis=1)
     if not (largest >= np.float32(2.0**_LARGEST)).any():
