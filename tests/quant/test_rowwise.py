@@ -182,6 +182,17 @@ def test_quantize_equals_torch_prepack(torch, name, width):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_quantize_equals_torch_prepack_on_infinite_rows(torch, name):
+    """A row of one infinity has the largest finite float32 at its other end (FBGEMM's
+    minimum and maximum start there)."""
+    inf = np.inf
+    x = np.array([[inf] * 4, [-inf] * 4, [-inf, 1, 2, inf], [1, 2, inf, 3]], np.float32)
+    prepack = getattr(torch.ops.quantized, TORCH_OPS[name][0])
+    want = prepack(torch.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(FORMATS[name].quantize(x), want)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_quantize_of_bfloat16_and_float16_inputs_equals_torch_on_their_float32(torch, name):
     x = float_rows(20, 32, seed=5)[5:].astype(np.float16)
     prepack = getattr(torch.ops.quantized, TORCH_OPS[name][0])

@@ -26,7 +26,9 @@ top level the scale, and each value ``rint((x - bias) * inverse)`` clamped to th
 level that is NaN or past int32 becomes 0, as x86's conversion gives. A row holding NaN is the
 exception: torch's minimum and maximum skip a NaN or not depending on where it falls in their
 8-wide vectors, so its bytes for such a row follow no rule; here the NaN reaches the scale and
-bias, and the whole row decodes to NaN.
+bias, and the whole row decodes to NaN. So does the sign of a zero minimum in a row holding
+both +0 and -0 (its vector code keeps either): the bias may be the other zero than torch's,
+and the row decodes the same.
 
 >>> import numpy as np
 >>> x = np.array([[0, 1, 2, 255], [-1, 0, 0, 1]], np.float32)
@@ -89,9 +91,20 @@ def _decode_int8(rows: np.ndarray) -> np.ndarray:
     return _fused_multiply_add(rows[:, :d], tail[:, 0:1], tail[:, 1:2])
 
 
+def _extremes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's minimum and maximum as FBGEMM finds them: from float32's largest finite
+    values inward, so a row of +inf only has the minimum 3.4e38, one of -inf the maximum
+    -3.4e38."""
+    low = np.minimum(x.min(axis=1, keepdims=True), _LARGEST)
+    return low, np.maximum(x.max(axis=1, keepdims=True), -_LARGEST)
+
+
+_LARGEST = np.finfo(np.float32).max
+
+
 def _encode_int8(x: np.ndarray) -> np.ndarray:
-    low = x.min(axis=1, keepdims=True)
-    span = x.max(axis=1, keepdims=True) - low
+    low, high = _extremes(x)
+    span = high - low
     scale = span / np.float32(255)
     inverse = np.float32(255) / (span + _INT8_EPSILON)
     tail = np.concatenate([scale, low], axis=1).astype("<f4").view(np.uint8)
@@ -116,8 +129,9 @@ def _nbit_encoder(bits: int) -> Callable[[np.ndarray], np.ndarray]:
     shifts = np.arange(0, 8, bits, dtype=np.uint8)
 
     def encode(x: np.ndarray) -> np.ndarray:
-        low = x.min(axis=1, keepdims=True).astype(np.float16).astype(np.float32)
-        span = x.max(axis=1, keepdims=True) - low
+        low, high = _extremes(x)
+        low = low.astype(np.float16).astype(np.float32)
+        span = high - low
         scale = np.where(span == 0, np.float32(1), span / np.float32(top))
         scale = scale.astype(np.float16).astype(np.float32)
         scale[scale == 0] = 1  # an fp16 underflow: any scale gives the levels 0

@@ -85,8 +85,8 @@ class BagCollection:
 
     def __init__(self, tables: list[TableSpec], features: np.ndarray, ids_dtype: np.dtype):
         self._tables = tables
-        self._table_array = np.zeros((len(tables), 4), np.int64)
-        self._table_array[:, TABLE_KIND] = [spec.kind for spec in tables]
+        table_array = np.zeros((len(tables), 4), np.int64)
+        table_array[:, TABLE_KIND] = [spec.kind for spec in tables]
         ids_dtype = np.dtype(ids_dtype).newbyteorder("=")
         self._unsigned = ids_dtype.kind == "u"
         self._features = np.ascontiguousarray(features)
@@ -99,9 +99,11 @@ class BagCollection:
         for fmt in dict.fromkeys(tables[t].fmt for t in features[:, FEATURE_TABLE]):
             mine = [f for f, t in enumerate(features[:, FEATURE_TABLE]) if tables[t].fmt == fmt]
             self._groups.append(_Group(fmt, np.ascontiguousarray(features[mine]), ids_dtype))
-        self._bound: list[np.ndarray] = []
-        """The tables whose addresses `_table_array` holds (kept alive by this list): reading
-        an address costs ~1 us a table, and the same weights come back at every call."""
+        self._binding: tuple[list[np.ndarray], np.ndarray] = ([], table_array)
+        """The tables last bound (kept alive here) and the array of their addresses and
+        shapes: reading an address costs ~1 us a table, and the same weights come back at
+        every call. Replaced whole, never written in place: another thread's kernel may be
+        reading the array it was given."""
 
     def __call__(
         self,
@@ -144,15 +146,15 @@ class BagCollection:
         return -1
 
     def _bind(self, tables: list[np.ndarray]) -> np.ndarray:
-        """`_table_array` with the addresses and shapes of ``tables``."""
-        bound = self._bound
+        """The table array with the addresses and shapes of ``tables``."""
+        bound, table_array = self._binding
         if len(bound) == len(tables) and all(map(operator.is_, bound, tables)):
-            return self._table_array
-        table_array = self._table_array
+            return table_array
+        table_array = table_array.copy()
         for t, table in enumerate(tables):
             table_array[t, TABLE_ADDRESS] = table.ctypes.data
             table_array[t, TABLE_ROWS], table_array[t, TABLE_ROW_ELEMENTS] = table.shape
-        self._bound = list(tables)
+        self._binding = (list(tables), table_array)
         return table_array
 
     def _first_unchecked(self, table_array, ids, starts, batch) -> int:
