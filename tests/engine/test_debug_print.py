@@ -120,3 +120,21 @@ def test_labels_and_binary_directories_are_checked(tmp_path):
         for label in ("../escape", "a/b", "", ".."):
             with pytest.raises(ValueError, match="must be usable as a file name"):
                 g.inputs[0].print(label)
+
+
+def test_prints_on_two_devices_keep_the_graphs_order(backend, capfd):
+    from ember.driver import CPU
+
+    session = InferenceSession(devices=[CPU(0), CPU(1)], backend=backend)
+    with Graph("two", input_types=[TensorType(DType.float32, [2])]) as g:
+        ops.print("first")
+        moved = ops.transfer_to(g.inputs[0], DeviceRef.CPU(1)) * 2
+        moved.print("second")
+        ops.print("third")
+        g.output(moved)
+    session.load(g).execute(np.ones(2, np.float32))
+    assert capfd.readouterr().out.splitlines() == [
+        "first",
+        "second = tensor([[2.0000, 2.0000]], dtype=f32, shape=[2])",
+        "third",
+    ]

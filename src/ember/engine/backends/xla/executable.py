@@ -331,6 +331,7 @@ def _stages(
     """Stage k holds the on-device nodes that follow k cross-device ops (grouped into one
     segment per device), then the cross-device ops that read only what came before."""
     depth: dict[int, int] = {}
+    last_effect: tuple[int, DeviceRef] | None = None
     for node in dynamic:
         here = node.result_types[0].device
         depth[id(node)] = max(
@@ -341,6 +342,11 @@ def _stages(
             ),
             default=0,
         )
+        if node.has_effect:  # effects in the graph's order: one on another device comes later
+            if last_effect is not None:
+                at, where = last_effect
+                depth[id(node)] = max(depth[id(node)], at + int(where != here))
+            last_effect = depth[id(node)], here
     read_by: dict[int, set[int]] = {}
     for node in dynamic:
         for v in node.inputs:
