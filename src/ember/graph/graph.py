@@ -145,8 +145,6 @@ class Graph:
             )
         self.name = name
         self.nodes: list[Node] = []
-        self.effects: list[Node] = []
-        """Nodes that run though no output reads them (`Node.has_effect`), in order."""
         self.weights: dict[str, tuple[Any, TensorValue]] = {}
         self.outputs: list[TensorValue] | None = None
         self.inputs: tuple[TensorValue, ...] = ()
@@ -186,9 +184,12 @@ class Graph:
             for i, t in enumerate(result_types)
         )
         self.nodes.append(node)
-        if node.has_effect:
-            self.effects.append(node)
         return node.results
+
+    @property
+    def effects(self) -> list[Node]:
+        """Nodes that run though no output reads them (`Node.has_effect`), in order."""
+        return [node for node in self.nodes if node.has_effect]
 
     def add_subgraph(
         self,

@@ -107,8 +107,7 @@ def takes_values(op: str, role: str, fn: Any, count: int) -> None:
         signature.bind(*range(count))
     except TypeError:
         raise TypeError(
-            f"{op}: the {role} is called with {count} value(s) (one per carried value), but "
-            f"its signature is {signature}"
+            f"{op}: the {role} is called with {count} value(s), but its signature is {signature}"
         ) from None
 
 

@@ -689,8 +689,11 @@ def _shifts(hidden: np.ndarray) -> np.ndarray | None:
     it would give without overflow; a block of the same token more than ``2**100`` times
     smaller may fall below the normal range and keep fewer bits of its levels (its share of
     the logit is then too small to show)."""
+    magnitudes = np.abs(hidden)
+    if magnitudes.size == 0 or magnitudes.max() < np.float32(2.0**_LARGEST):
+        return None  # every call but those near float32's range (NaN and inf go on below)
     with np.errstate(invalid="ignore"):
-        largest = np.max(np.where(np.isfinite(hidden), np.abs(hidden), 0), axis=1)
+        largest = np.max(np.where(np.isfinite(magnitudes), magnitudes, 0), axis=1)
     if not (largest >= np.float32(2.0**_LARGEST)).any():
         return None
     return np.maximum(np.frexp(largest)[1] - _LARGEST, 0).astype(np.int32)
