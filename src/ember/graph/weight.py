@@ -33,7 +33,15 @@ class Weight(Typed):
         shape: ShapeLike,
         device: DeviceRef | None = None,
         quantization_encoding: QuantizationEncoding | None = None,
+        align: int | None = None,
     ) -> None:
+        """`align` (MAX's): the bytes the bound array's address must be a multiple of, checked
+        at load (a GGUF file's tensors come aligned to the file's alignment).
+
+        Raises:
+            ValueError: an empty name, a symbolic shape, or `align` not a positive power of 2.
+            TypeError: `quantization_encoding` is not a QuantizationEncoding.
+        """
         if not isinstance(name, str) or not name:
             raise ValueError(f"a weight needs a non-empty str name, got {name!r}")
         self.name = name
@@ -48,6 +56,14 @@ class Weight(Typed):
                 f"got {quantization_encoding!r}"
             )
         self.quantization_encoding = quantization_encoding
+        if align is not None and (
+            isinstance(align, bool)
+            or not isinstance(align, int)
+            or align < 1
+            or align & (align - 1)
+        ):
+            raise ValueError(f"weight {name!r}: align must be a positive power of 2, got {align!r}")
+        self.align = align
 
     def check_array(self, array: Any, name: str | None = None) -> np.ndarray:
         """`array` (numpy, memmap or any DLPack object) as a numpy view, if it fits this weight
@@ -58,8 +74,9 @@ class Weight(Typed):
 
         Raises:
             TypeError: it is not an array, or its dtype differs from the declared one.
-            ValueError: its shape differs from the declared one, or a checkpoint tensor's
-                encoding differs from the declared one.
+            ValueError: its shape differs from the declared one, a checkpoint tensor's
+                encoding differs from the declared one, or its address is not a multiple of
+                the declared `align`.
         """
         label = name or self.name
         if hasattr(array, "quantization_encoding") and isinstance(
@@ -107,6 +124,11 @@ class Weight(Typed):
         expected = self._shape()
         if array.shape != expected:
             raise ValueError(f"weight {label!r}: expected shape {expected}, got {array.shape}")
+        if self.align and array.size and array.ctypes.data % self.align:
+            raise ValueError(
+                f"weight {label!r} is declared align={self.align}, but its array starts "
+                f"{array.ctypes.data % self.align} bytes past such an address"
+            )
         return array
 
     def value(self) -> TensorValue:

@@ -3,13 +3,16 @@
 Q4_0 and Q4_K take the same bytes per row, and so do Q5_0 and Q5_K: the array alone cannot say
 which it holds. A `WeightData` carries its encoding, and `InferenceSession.load` checks it
 against the graph's `Weight`, so a table bound to the wrong format is an error, not garbage.
+It is also MAX's `max.graph.weights.WeightData`: the same fields, in the same order.
 
 >>> import numpy as np
 >>> from ember.graph import QuantizationEncoding
->>> data = WeightData("tok", np.zeros((4, 144), np.uint8), DType.uint8, (4, 256),
+>>> data = WeightData(np.zeros((4, 144), np.uint8), "tok", DType.uint8, (4, 256),
 ...                   QuantizationEncoding.Q4_K)
 >>> data
 WeightData('tok', q4_k, (4, 256), 576 bytes)
+>>> WeightData.from_numpy(np.ones((2, 3), np.float32), "w").astype(DType.float16)
+WeightData('w', float16, (2, 3), 12 bytes)
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ember.dlpack import from_dlpack
+from ember.driver import Buffer
 from ember.dtype import DType
 from ember.graph import QuantizationEncoding
 
@@ -27,19 +32,67 @@ __all__ = ["WeightData"]
 
 @dataclass(frozen=True, eq=False)
 class WeightData:
-    """A tensor of a checkpoint: `array` maps the file (no copy); `shape` is the logical shape
-    (rows, values per row); a quantized tensor's `array` is uint8 `(rows, row_bytes)` of GGUF
-    blocks, its `dtype` uint8 and its `quantization_encoding` the block format."""
+    """A tensor of a checkpoint: `data` maps the file (no copy); `shape` is the logical shape
+    (rows, values per row); a quantized tensor's `data` is uint8 `(rows, row_bytes)` of GGUF
+    blocks, its `dtype` uint8 and its `quantization_encoding` the block format.
 
+    `data` may be given as any DLPack array (MAX's type for it); it is kept as its numpy view.
+    A quantized tensor's `shape` may be given as its bytes, as MAX's loaders give it; it is kept
+    as its values. The name may come first (ember's earlier order): a str is never the array.
+
+    Raises:
+        TypeError: `data` is not an array, or `name` is not a str.
+        ValueError: `shape` is neither the array's shape nor (quantized) its rows of values.
+    """
+
+    data: np.ndarray
     name: str
-    array: np.ndarray
     dtype: DType
     shape: tuple[int, ...]
     quantization_encoding: QuantizationEncoding | None = None
 
+    def __post_init__(self) -> None:
+        data, name = self.data, self.name
+        if isinstance(data, str) and not isinstance(name, str):
+            data, name = name, data  # ember's earlier order: name, then array
+        if not isinstance(name, str):
+            raise TypeError(f"a WeightData's name is a str, got {type(name).__name__}")
+        if not isinstance(data, np.ndarray):
+            if not hasattr(data, "__dlpack__"):
+                raise TypeError(
+                    f"WeightData {name!r}: data is a numpy array or a DLPack array, got "
+                    f"{type(data).__name__}"
+                )
+            data = from_dlpack(data)
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "shape", self._logical_shape(tuple(int(d) for d in self.shape)))
+
+    def _logical_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        stored = tuple(self.data.shape)
+        encoding = self.quantization_encoding
+        if encoding is None or not stored:
+            if shape != stored:
+                raise ValueError(
+                    f"WeightData {self.name!r}: shape {shape} is not its array's {stored}"
+                )
+            return shape
+        values = (*stored[:-1], encoding.hidden_size(stored[-1]))
+        if shape not in (stored, values):
+            raise ValueError(
+                f"WeightData {self.name!r}: shape {shape} is neither its {encoding.value} "
+                f"array's bytes {stored} nor their values {values}"
+            )
+        return values
+
+    @property
+    def array(self) -> np.ndarray:
+        """The tensor's numpy view (`data`), as ember's own code names it."""
+        return self.data
+
     @property
     def nbytes(self) -> int:
-        return int(self.array.nbytes)
+        return int(self.data.nbytes)
 
     @property
     def is_quantized(self) -> bool:
@@ -51,8 +104,42 @@ class WeightData:
         encoding = self.quantization_encoding
         return encoding.name if encoding is not None else repr(self.dtype)
 
+    @classmethod
+    def from_numpy(cls, arr: np.ndarray, name: str) -> WeightData:
+        """`arr` under `name`, its dtype and shape its own (MAX's constructor)."""
+        arr = np.asarray(arr)
+        return cls(arr, name, DType.from_numpy(arr.dtype), arr.shape)
+
+    def astype(self, dtype: DType) -> WeightData:
+        """The values converted to `dtype` (a copy; this one when it is already `dtype`).
+
+        Raises:
+            TypeError: the tensor is quantized (its bytes are blocks: dequantize them, or
+                bind it to a weight of its encoding), or `dtype` is not a DType.
+        """
+        if not isinstance(dtype, DType):
+            raise TypeError(f"astype takes a DType, got {dtype!r}")
+        if self.quantization_encoding is not None:
+            raise TypeError(
+                f"WeightData {self.name!r} holds {self.quantization_encoding.value} blocks, "
+                "whose bytes do not convert to another dtype"
+            )
+        if dtype is self.dtype:
+            return self
+        return WeightData.from_numpy(self.data.astype(dtype.to_numpy()), self.name)
+
+    def to_buffer(self) -> Buffer:
+        """The data as a driver `Buffer`, sharing its memory."""
+        return Buffer.from_numpy(self.data)
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        return Buffer.from_numpy(self.data).__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return Buffer.from_numpy(self.data).__dlpack_device__()
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        return np.array(self.array, dtype=dtype, copy=copy)
+        return np.array(self.data, dtype=dtype, copy=copy)
 
     def __repr__(self) -> str:
         return f"WeightData({self.name!r}, {self.kind}, {self.shape}, {self.nbytes} bytes)"

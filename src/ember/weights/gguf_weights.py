@@ -25,5 +25,5 @@ def gguf_weights(path: Path) -> dict[str, WeightData]:
             dtype = DType.uint8
         else:
             encoding, dtype = None, PLAIN_GGML_TYPES[tensor.type_id]
-        weights[name] = WeightData(name, file.array(name), dtype, tensor.shape, encoding)
+        weights[name] = WeightData(file.array(name), name, dtype, tensor.shape, encoding)
     return weights

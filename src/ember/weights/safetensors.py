@@ -21,7 +21,7 @@ import math
 import mmap
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, NoReturn
 
@@ -73,10 +73,12 @@ class _Entry(NamedTuple):
     end: int
 
 
-def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Every tensor of a .safetensors file, a sharded checkpoint's index .json, or a model folder,
-    by name: read-only arrays mapping the file(s) (no copy), of their dtype (ml_dtypes for
-    bfloat16 and float8) and shape.
+def read_safetensors(
+    path: str | os.PathLike | Sequence[str | os.PathLike],
+) -> dict[str, np.ndarray]:
+    """Every tensor of a .safetensors file, a sharded checkpoint's index .json, a model folder,
+    or a list of any of them, by name: read-only arrays mapping the file(s) (no copy), of their
+    dtype (ml_dtypes for bfloat16 and float8) and shape.
 
     A folder is read through its `model.safetensors.index.json` if it has one, else its
     `model.safetensors`, else all its `*.safetensors` files (by name).
@@ -85,6 +87,10 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
         CheckpointError: a file is missing, unreadable or malformed; a name is in two files; an
             index's `weight_map` is malformed or names a tensor its shard lacks.
     """
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise CheckpointError("no safetensors files given: the list is empty")
+        return _merge((Path(os.fspath(p)), read_safetensors(p)) for p in path)
     target = Path(os.fspath(path))
     if target.is_dir():
         return _read_folder(target)

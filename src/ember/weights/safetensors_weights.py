@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from collections.abc import Sequence
 
 from ember.dtype import DType
 
@@ -12,7 +13,9 @@ from .safetensors import read_safetensors
 __all__ = ["safetensors_weights"]
 
 
-def safetensors_weights(path: Path) -> tuple[dict[str, WeightData], dict[str, str]]:
+def safetensors_weights(
+    path: str | os.PathLike | Sequence[str | os.PathLike],
+) -> tuple[dict[str, WeightData], dict[str, str]]:
     """The tensors ember reads, and why each of the others (of a dtype graphs cannot hold, such
     as complex64) is not read: the rest of the checkpoint stays usable.
 
@@ -29,5 +32,5 @@ def safetensors_weights(path: Path) -> tuple[dict[str, WeightData], dict[str, st
                 "have no type for"
             )
             continue
-        weights[name] = WeightData(name, array, dtype, tuple(array.shape))
+        weights[name] = WeightData(array, name, dtype, tuple(array.shape))
     return weights, unreadable
