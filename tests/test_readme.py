@@ -62,16 +62,8 @@ def _check_sampling(namespace):
 def test_readme_checkpoint_example_runs_and_binds_quietly(tmp_path, monkeypatch):
     """The checkpoint block, on a model.gguf with a Q4_K table and a tensor the graph does not
     read, then the binding its comments describe."""
-    [block] = [b for b in re.findall(r"```py\n(.*?)```", README.read_text(), re.S) if "load(" in b]
-    values = np.random.default_rng(0).standard_normal((16, 256)).astype(np.float32)
-    writer = gguf.GGUFWriter(str(tmp_path / "model.gguf"), "test")
-    q4k = gguf.GGMLQuantizationType(FORMATS["q4_k"].ggml_type)
-    writer.add_tensor("token_embd.weight", FORMATS["q4_k"].quantize(values), raw_dtype=q4k)
-    writer.add_tensor("output_norm.weight", values[0].copy())
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    [block] = [b for b in _py_blocks() if "ember.weights.load(" in b]
+    values = _write_model_gguf(tmp_path)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(block, str(README), "exec"), namespace)
@@ -86,6 +78,36 @@ def test_readme_checkpoint_example_runs_and_binds_quietly(tmp_path, monkeypatch)
         model = InferenceSession().load(graph, weights_registry=namespace["weights"])
     want = FORMATS["q4_k"].dequantize(FORMATS["q4_k"].quantize(values))[[5, 0]]
     np.testing.assert_array_equal(model.execute(np.array([5, 0]))[0].to_numpy(), want)
+
+
+def test_readme_max_loader_example_runs(tmp_path, monkeypatch):
+    [block] = [b for b in _py_blocks() if "GGUFWeights(" in b]
+    values = _write_model_gguf(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, str(README), "exec"), namespace)
+    assert list(namespace["weights"].allocated_weights) == ["token_embd.weight"]
+    want = FORMATS["q4_k"].dequantize(FORMATS["q4_k"].quantize(values))[[5, 0]]
+    got = namespace["model"].execute(np.array([5, 0]))[0].to_numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+def _py_blocks() -> list[str]:
+    return re.findall(r"```py\n(.*?)```", README.read_text(), re.S)
+
+
+def _write_model_gguf(folder: pathlib.Path) -> np.ndarray:
+    """model.gguf: a Q4_K table of these values and a tensor the graphs do not read."""
+    values = np.random.default_rng(0).standard_normal((16, 256)).astype(np.float32)
+    writer = gguf.GGUFWriter(str(folder / "model.gguf"), "test")
+    q4k = gguf.GGMLQuantizationType(FORMATS["q4_k"].ggml_type)
+    writer.add_tensor("token_embd.weight", FORMATS["q4_k"].quantize(values), raw_dtype=q4k)
+    writer.add_tensor("output_norm.weight", values[0].copy())
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return values
 
 
 def test_readme_states_the_commands_exit_statuses():

@@ -128,14 +128,22 @@ def test_call_checks_its_arguments():
             g.add_subgraph("loaded", path="model.mlir")
 
 
-def test_prefixes_must_name_placeholders():
+def test_a_prefix_that_names_no_weight_leaves_the_weights_shared(session):
+    """As MAX's: a weight outside `weight_prefix` is the same in every call, and a prefix
+    given to a call of a subgraph without placeholders reads nothing."""
     layer = Scale(Weight("bias", DType.float32, (4,)))
     with Graph("g", input_types=[TensorType(DType.float32, [2, 4])]) as g:
-        with pytest.raises(ValueError, match=r"weight_prefix 'layers\.0\.' begins no weight"):
-            layer.build_subgraph("layer", [g.inputs[0].type], "layers.0.")
-        sub = layer.build_subgraph("plain", [g.inputs[0].type])
-        with pytest.raises(ValueError, match="names placeholder weights, and plain has none"):
-            ops.call(sub, g.inputs[0], prefix="layers.1.")
+        sub = layer.build_subgraph("layer", [g.inputs[0].type], "layers.0.")
+        plain = layer.build_subgraph("plain", [g.inputs[0].type])
+        [first] = ops.call(sub, g.inputs[0], prefix="layers.1.")
+        [second] = ops.call(plain, first, prefix="layers.2.")
+        g.output(second)
+    weight = np.arange(16, dtype=np.float32).reshape(4, 4) / 8
+    bias = np.array([1, -2, 3, 0.5], np.float32)
+    x = np.linspace(-1, 1, 8, dtype=np.float32).reshape(2, 4)
+    model = session.load(g, weights_registry={"weight": weight, "bias": bias})
+    want = ((x @ weight.T + bias) @ weight.T + bias).astype(np.float32)
+    np.testing.assert_allclose(model.execute(x)[0].to_numpy(), want, rtol=1e-6)
 
 
 def test_a_subgraph_that_only_prints(session, capfd):

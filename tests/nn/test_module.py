@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ember import nn
+from ember.driver import Buffer
 from ember.dtype import DType
 from ember.engine import InferenceSession
 from ember.graph import DeviceRef, Graph, TensorType, Weight, ops
@@ -177,8 +178,15 @@ def test_non_strict_loads_leave_weights_unbound_and_state_dict_fills_zeros():
     with pytest.warns(UserWarning, match=r"\['gate\.weight', 'down\.weight'\] were never given"):
         arrays = model.state_dict()
     assert arrays["up.weight"] is up
-    assert arrays["down.weight"].shape == (5, 10) and not arrays["down.weight"].any()
-    assert arrays["down.weight"].dtype == np.float32
+    assert arrays["down.weight"].shape == (5, 10) and not arrays["down.weight"].to_numpy().any()
+    assert isinstance(arrays["down.weight"], Buffer)  # as MAX's: Buffer.zeros
+    assert arrays["down.weight"].dtype is DType.float32
+
+
+def test_a_wrong_dtype_is_the_error_class_of_maxs_and_of_embers_earlier_one():
+    with pytest.raises(ValueError, match="expected dtype float32, got float64") as caught:
+        Lin(2, 2).load_state_dict({"weight": np.zeros((2, 2), np.float64)})
+    assert isinstance(caught.value, TypeError)
 
 
 def test_load_state_dict_options():
@@ -188,7 +196,8 @@ def test_load_state_dict_options():
     with pytest.raises(ValueError, match="not a multiple of weight_alignment=8 bytes"):
         layer.load_state_dict({"weight": table}, weight_alignment=8)
     layer.load_state_dict({"weight": table}, weight_alignment=4)
-    for bad in (0, -8, 2.0, True):
+    assert layer.weight.align == 4  # as MAX's: the weight keeps it, and load checks it
+    for bad in (0, -8, 2.0, True, 12):
         with pytest.raises(ValueError, match="weight_alignment must be a positive int"):
             layer.load_state_dict({"weight": table}, weight_alignment=bad)
     with pytest.raises(ValueError, match="override_quantization_encoding=True is not supported"):
@@ -288,7 +297,7 @@ def test_a_parents_state_dict_has_the_arrays_bound_through_a_child():
     with pytest.warns(UserWarning, match="never given an array"):
         arrays = parent.state_dict()
     assert arrays["child.up.weight"] is up
-    assert not arrays["child.gate.weight"].any()  # never bound: zeros
+    assert not arrays["child.gate.weight"].to_numpy().any()  # never bound: zeros
 
 
 def test_state_dict_has_each_weights_latest_array_and_no_stale_one():
@@ -299,7 +308,7 @@ def test_state_dict_has_each_weights_latest_array_and_no_stale_one():
 
     parent = Parent()
     with pytest.warns(UserWarning, match="never given an array"):
-        assert not parent.state_dict()["a.weight"].any()  # zeros, not kept
+        assert not parent.state_dict()["a.weight"].to_numpy().any()  # zeros, not kept
     ones = np.ones((2, 2), np.float32)
     parent.a.load_state_dict({"weight": ones})
     assert parent.state_dict()["a.weight"] is ones

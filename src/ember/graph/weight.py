@@ -15,6 +15,7 @@ from ember.dtype import DType
 
 from .device import DeviceRef
 from .dim import StaticDim
+from .errors import GraphTypeError
 from .quantization import QuantizationEncoding
 from .shape import ShapeLike
 from .type import TensorType, Typed
@@ -73,7 +74,8 @@ class Weight(Typed):
         must be this weight's: Q4_0 and Q4_K rows, say, have the same bytes.
 
         Raises:
-            TypeError: it is not an array, or its dtype differs from the declared one.
+            GraphTypeError (a TypeError and, as MAX raises, a ValueError): it is not an array,
+                or its dtype differs from the declared one.
             ValueError: its shape differs from the declared one, a checkpoint tensor's
                 encoding differs from the declared one, or its address is not a multiple of
                 the declared `align`.
@@ -96,7 +98,7 @@ class Weight(Typed):
             array = array.array
         if not isinstance(array, np.ndarray):
             if not hasattr(array, "__dlpack__"):
-                raise TypeError(
+                raise GraphTypeError(
                     f"weight {label!r}: expected a numpy array or a DLPack object, "
                     f"got {type(array).__name__}"
                 )
@@ -111,13 +113,13 @@ class Weight(Typed):
         encoding = self.quantization_encoding
         if encoding is not None and (dtype is not self.dtype or array.shape != self._shape()):
             rows, width = self._shape()
-            raise (TypeError if dtype is not self.dtype else ValueError)(
+            raise (GraphTypeError if dtype is not self.dtype else ValueError)(
                 f"weight {label!r} holds {encoding.value} blocks: expected "
                 f"{self.dtype!r} of shape ({rows}, {width}), {width} bytes a row "
                 f"({encoding.describe_row(width)}), got {array.dtype} of shape {array.shape}"
             )
         if dtype is not self.dtype:
-            raise TypeError(
+            raise GraphTypeError(
                 f"weight {label!r}: expected dtype {self.dtype!r}, got {array.dtype}; "
                 "its bytes would be misread, so convert it first"
             )

@@ -5,6 +5,8 @@ from .comm import Allreduce, Signals
 from .embedding import Embedding, EmbeddingV2, VocabParallelEmbedding
 from .embedding_bag import EmbeddingBag
 from .embedding_bag_collection import EmbeddingBagCollection
+from .identity import Identity
+from .layer_hooks import Layer, add_layer_hook, clear_hooks
 from .layer_list import LayerList, Sequential
 from .linear import ColumnParallelLinear, Linear
 from .lm_head import LMHead
@@ -31,7 +33,9 @@ __all__ = [
     "EmbeddingBag",
     "EmbeddingBagCollection",
     "EmbeddingV2",
+    "Identity",
     "LMHead",
+    "Layer",
     "LayerList",
     "LayerNorm",
     "Linear",
@@ -47,6 +51,8 @@ __all__ = [
     "VocabParallelEmbedding",
     "YarnRotaryEmbedding",
     "YarnScalingParams",
+    "add_layer_hook",
     "clamp",
+    "clear_hooks",
     "recursive_named_layers",
 ]

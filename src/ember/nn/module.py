@@ -27,10 +27,11 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
+from ember.driver import Buffer
 from ember.graph import Graph, Weight
 from ember.graph.graph import current_graph
+
+from .layer_hooks import Layer
 
 __all__ = ["Module", "StateDictError", "recursive_named_layers"]
 
@@ -47,9 +48,9 @@ class StateDictError(KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
-class Module:
+class Module(Layer):
     """Base of layers: weights and nested modules are found among attributes (and in lists,
-    tuples and dicts held by attributes)."""
+    tuples and dicts held by attributes). Its subclasses' calls run the layer hooks."""
 
     def __init__(self) -> None:
         self.__dict__.setdefault("_bound", {})
@@ -121,11 +122,10 @@ class Module:
         """A subgraph of the open graph that calls this layer (MAX's), for `ops.call`: built
         once from one layer of a stack, then called once per layer with ``prefix=`` that
         layer's prefix. Weights whose names start with ``weight_prefix`` are placeholders:
-        a call reads ``prefix`` plus the rest of the name. ``input_types`` may group types in
-        lists: the layer gets each group as a list of values.
-
-        Raises:
-            ValueError: ``weight_prefix`` begins no weight's name.
+        a call reads ``prefix`` plus the rest of the name; the others are the same weight in
+        every call (as in MAX, a prefix may begin no weight's name: a layer without weights, or
+        whose weights are all shared). ``input_types`` may group types in lists: the layer
+        gets each group as a list of values.
         """
         graph = current_graph()
         subgraph = graph.add_subgraph(name, input_types=_flat_types(input_types))
@@ -136,12 +136,6 @@ class Module:
                 for w in weights
                 if w.name.startswith(weight_prefix)
             }
-            if not placeholders:
-                raise ValueError(
-                    f"build_subgraph: weight_prefix {weight_prefix!r} begins no weight's name "
-                    f"({sorted(w.name for w in weights)}); load_state_dict() on the whole model "
-                    "first gives the weights their full names"
-                )
             subgraph.placeholders.update(placeholders)  # type: ignore[attr-defined]
         with subgraph:
             inputs = iter(subgraph.inputs)
@@ -174,7 +168,9 @@ class Module:
         and `InferenceSession.load` then use. Nothing is bound when a check fails.
 
         ``strict=False`` leaves weights without an array unbound and ignores unused arrays.
-        ``weight_alignment`` (bytes) requires each array's address to be a multiple of it.
+        ``weight_alignment`` (bytes) requires each array's address to be a multiple of it,
+        and becomes each bound weight's ``align`` (as in MAX; without it ember binds arrays at
+        any address, where MAX requires its dtype's alignment).
 
         Raises:
             StateDictError (a ValueError and a KeyError): when `strict`, a weight has no
@@ -208,6 +204,9 @@ class Module:
                     f"of weight_alignment={alignment} bytes"
                 )
             bound[id(weight)] = (weight, array, next(_BINDINGS))
+        if alignment:
+            for weight, _, _ in bound.values():
+                weight.align = alignment  # as MAX's: load checks it again
         used = {name for name, weight in named if id(weight) in bound}
         unused = sorted(str(key) for key in state_dict if key not in used)
         if strict and (missing or unused):
@@ -216,11 +215,11 @@ class Module:
             _rename(weight, full_name)
         self.__dict__.setdefault("_bound", {}).update(bound)
 
-    def state_dict(self, auto_initialize: bool = True) -> dict[str, np.ndarray]:
+    def state_dict(self, auto_initialize: bool = True) -> dict[str, Any]:
         """Each weight's array by full name, ready for `InferenceSession.load`: the array
         last bound to that weight (by `load_state_dict` on this module or on any layer below
-        it), and zeros for weights never given one (as MAX fills them; a warning names them),
-        or an error with ``auto_initialize=False``. Weights take their full names.
+        it), and a `Buffer` of zeros for weights never given one (as MAX fills them; a warning
+        names them), or an error with ``auto_initialize=False``. Weights take their full names.
 
         Raises:
             ValueError: ``auto_initialize`` is False and a weight has no array.
@@ -234,7 +233,7 @@ class Module:
                     raise ValueError(
                         f"weight {full_name!r} has no array; bind one with load_state_dict()"
                     )
-                array = np.zeros(tuple(int(d) for d in weight.shape), weight.dtype.to_numpy())
+                array = Buffer.zeros(tuple(int(d) for d in weight.shape), weight.dtype)
                 zeros.append(full_name)
             _rename(weight, full_name)
             arrays[full_name] = array
@@ -366,8 +365,15 @@ def _rename(weight: Weight, full_name: str) -> None:
 def _checked_alignment(alignment: int | None) -> int | None:
     if alignment is None:
         return None
-    if isinstance(alignment, bool) or not isinstance(alignment, int) or alignment < 1:
-        raise ValueError(f"weight_alignment must be a positive int of bytes, got {alignment!r}")
+    if (
+        isinstance(alignment, bool)
+        or not isinstance(alignment, int)
+        or alignment < 1
+        or alignment & (alignment - 1)
+    ):
+        raise ValueError(
+            f"weight_alignment must be a positive int, a power of 2 (bytes), got {alignment!r}"
+        )
     return alignment
 
 

@@ -14,7 +14,7 @@ from .check_indices import check_indices
 from .comparison import equal, greater, greater_equal, less, less_equal, not_equal
 from .concat import concat
 from .cond import cond
-from .constant import TensorValueLike, as_value, constant
+from .constant import TensorValueLike, as_value, constant, constant_external
 from .cumsum import cumsum
 from .debug_print import print
 from .dequantize import dequantize
@@ -118,6 +118,7 @@ __all__ = [
     "concat",
     "cond",
     "constant",
+    "constant_external",
     "cos",
     "cumsum",
     "dequantize",

@@ -39,8 +39,8 @@ def call(graph: Any, *args: Any, prefix: str = "") -> list[TensorValue]:
     Raises:
         TypeError: ``graph`` is not a subgraph, or ``prefix`` not a str.
         ValueError: the subgraph has no outputs yet, another number of arguments, or one of
-            the wrong type; a prefix for a subgraph without placeholder weights, or none for
-            one with them.
+            the wrong type; no prefix for a subgraph with placeholder weights (a prefix for
+            one without them reads nothing, as in MAX).
     """
     if not isinstance(graph, Block):
         raise TypeError(f"call takes a subgraph (Graph.add_subgraph), got {graph!r}")
@@ -58,11 +58,6 @@ def call(graph: Any, *args: Any, prefix: str = "") -> list[TensorValue]:
         raise ValueError(
             f"call: {graph.name} reads placeholder weights (build_subgraph's weight_prefix); "
             "pass prefix= the layer's prefix"
-        )
-    if prefix and not graph.placeholders:
-        raise ValueError(
-            f"call: prefix {prefix!r} names placeholder weights, and {graph.name} has none "
-            "(Module.build_subgraph's weight_prefix makes them)"
         )
     here = current_graph()
     values = [as_value(a, here) for a in args]

@@ -25,7 +25,7 @@ from ..type import TensorType
 from ..value import BufferValue, TensorValue
 from ..weight import Weight
 
-__all__ = ["CONSTANT", "WEIGHT", "TensorValueLike", "as_value", "constant"]
+__all__ = ["CONSTANT", "WEIGHT", "TensorValueLike", "as_value", "constant", "constant_external"]
 
 CONSTANT = Op("constant", source=True)
 WEIGHT = Op("weight", source=True)
@@ -47,6 +47,27 @@ def constant(
     if not isinstance(device, DeviceRef):
         raise TypeError(f"constant: device must be a DeviceRef, got {device!r}")
     return _constant_node(current_graph(), _to_array(value, dtype), device)
+
+
+def constant_external(name: str, type: TensorType, align: int | None = None) -> TensorValue:
+    """MAX's weight declared by a type: the value of the array bound to `name` at `load`.
+    Two declarations of one name and type are one weight.
+
+    >>> with Graph("e") as g:
+    ...     w = constant_external("w", TensorType(DType.float32, [2, 3]))
+    ...     same = constant_external("w", TensorType(DType.float32, [2, 3]))
+    >>> same is w, w.shape
+    (True, [Dim(2), Dim(3)])
+
+    Raises:
+        TypeError: `type` is not a TensorType.
+        ValueError: `name` is empty, the shape is symbolic, `align` is not a power of 2, or a
+            weight of that name has another type.
+    """
+    if not isinstance(type, TensorType):
+        raise TypeError(f"constant_external: type must be a TensorType, got {type!r}")
+    weight = Weight(name, type.dtype, type.shape, type.device, None, align)
+    return _weight_value(current_graph(), weight, alike=True)
 
 
 def as_value(value: Any, graph: Graph | None = None) -> TensorValue:
@@ -126,14 +147,16 @@ def _is_narrow_float(dtype: np.dtype) -> bool:
         return False
 
 
-def _weight_value(graph: Graph, weight: Weight, in_block: bool = False) -> TensorValue:
+def _weight_value(graph: Graph, weight: Weight, alike: bool = False) -> TensorValue:
+    """`weight`'s node; `alike`: a declaration of the same name, type and encoding is the
+    same weight (within blocks, and for `constant_external`)."""
     if graph.root is not graph:  # a block's weights are the outermost graph's, captured
-        outer = _weight_value(graph.parent, weight, in_block=True)  # type: ignore[attr-defined]
+        outer = _weight_value(graph.parent, weight, alike=True)  # type: ignore[attr-defined]
         return graph.capture_weight(outer, weight)  # type: ignore[attr-defined]
     known = graph.weights.get(weight.name)
     if known is not None:
         declared, value = known
-        if declared is weight or (in_block and declared_alike(declared, weight)):
+        if declared is weight or (alike and declared_alike(declared, weight)):
             return value  # MAX's blocks may each declare one checkpoint tensor
         raise ValueError(
             f"graph {graph.name!r}: a weight named {weight.name!r} already exists "
