@@ -21,7 +21,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Layer", "LayerHook", "add_layer_hook", "clear_hooks"]
+__all__ = ["Layer", "LayerHook", "add_layer_hook", "clear_hooks", "remove_layer_hook"]
 
 LayerHook = Callable[[Any, tuple[Any, ...], dict[str, Any], Any], Any]
 """``hook(layer, args, kwargs, outputs)``: None keeps the outputs; anything else replaces them."""
@@ -39,6 +39,11 @@ def add_layer_hook(fn: LayerHook) -> None:
     if not callable(fn):
         raise TypeError(f"add_layer_hook takes a callable, got {fn!r}")
     _HOOKS.append(fn)
+
+
+def remove_layer_hook(fn: LayerHook) -> None:
+    """Stop calling ``fn`` (each time it was added); the other hooks stay."""
+    _HOOKS[:] = [hook for hook in _HOOKS if hook is not fn]
 
 
 def clear_hooks() -> None:
