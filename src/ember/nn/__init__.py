@@ -10,6 +10,7 @@ from .layer_hooks import Layer, add_layer_hook, clear_hooks
 from .layer_list import LayerList, Sequential
 from .linear import ColumnParallelLinear, Linear
 from .lm_head import LMHead
+from .mlp import MLP, activation_function_from_name
 from .module import Module, recursive_named_layers
 from .norm import LayerNorm, RMSNorm
 from .rotary_embedding import (
@@ -25,6 +26,7 @@ from .rotary_embedding import (
 )
 
 __all__ = [
+    "MLP",
     "Allreduce",
     "ColumnParallelLinear",
     "DeepseekYarnRopeScalingParams",
@@ -51,6 +53,7 @@ __all__ = [
     "VocabParallelEmbedding",
     "YarnRotaryEmbedding",
     "YarnScalingParams",
+    "activation_function_from_name",
     "add_layer_hook",
     "clamp",
     "clear_hooks",
