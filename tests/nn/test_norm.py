@@ -95,3 +95,20 @@ def test_bad_declarations():
         pytest.raises(ValueError, match=r"must be \[9\]"),
     ):
         norm(g.inputs[0])
+
+
+@pytest.mark.parametrize("dtype", [DType.float32, DType.bfloat16])
+def test_constant_layer_norm_has_no_weights_and_normalizes(session, dtype):
+    norm = nn.ConstantLayerNorm((16,), DeviceRef.CPU(), dtype, eps=1e-5)
+    assert norm.raw_state_dict() == {}
+    x = np.random.default_rng(2).standard_normal((3, 16)).astype(dtype.to_numpy())
+    graph = Graph("norm", norm, input_types=[TensorType(dtype, ["n", 16], DeviceRef.CPU())])
+    got = session.load(graph).execute(x)[0].to_numpy()
+    rows = x.astype(np.float64)
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    want = centred / np.sqrt((centred**2).mean(axis=1, keepdims=True) + 1e-5)
+    assert got.dtype == x.dtype
+    tolerance = 1e-5 if dtype is DType.float32 else 1e-2
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=tolerance, atol=tolerance)
+    with pytest.raises(ValueError, match="must be a positive int"):
+        nn.ConstantLayerNorm((4, 4), DeviceRef.CPU(), DType.float32)

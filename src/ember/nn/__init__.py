@@ -12,7 +12,7 @@ from .linear import ColumnParallelLinear, Linear
 from .lm_head import LMHead
 from .mlp import MLP, activation_function_from_name
 from .module import Module, recursive_named_layers
-from .norm import LayerNorm, RMSNorm
+from .norm import ConstantLayerNorm, LayerNorm, RMSNorm
 from .rotary_embedding import (
     DeepseekYarnRopeScalingParams,
     DeepseekYarnRotaryEmbedding,
@@ -29,6 +29,7 @@ __all__ = [
     "MLP",
     "Allreduce",
     "ColumnParallelLinear",
+    "ConstantLayerNorm",
     "DeepseekYarnRopeScalingParams",
     "DeepseekYarnRotaryEmbedding",
     "Embedding",

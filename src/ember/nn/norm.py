@@ -1,5 +1,6 @@
 """`RMSNorm` and `LayerNorm`: MAX's normalization layers over the last axis, a weight (and a
-bias) declared and `ops.rms_norm` / `ops.layer_norm` composed. The norm before a tied LM
+bias) declared and `ops.rms_norm` / `ops.layer_norm` composed; `ConstantLayerNorm` (MAX's)
+normalizes without weights. The norm before a tied LM
 head, or after the embedding sum of a BERT-like encoder.
 
 >>> import numpy as np
@@ -26,7 +27,7 @@ from ember.graph import DeviceRef, TensorValue, Weight, ops
 from .embedding import _device, _positive
 from .module import Module
 
-__all__ = ["LayerNorm", "RMSNorm"]
+__all__ = ["ConstantLayerNorm", "LayerNorm", "RMSNorm"]
 
 
 def _weight_names(name: str | None, *kinds: str) -> list[str]:
@@ -103,3 +104,25 @@ class LayerNorm(Module):
         else:
             beta = ops.as_value(self.bias).to(value.device)
         return ops.layer_norm(value, gamma, beta, self.eps)
+
+
+class ConstantLayerNorm(Module):
+    """`(x - mean) / sqrt(var + eps)` over the last axis (of size `dims`): MAX's layer norm of
+    constant gamma 1 and beta 0, with no weights. One rounding to the input's dtype.
+
+    Raises:
+        ValueError: `dims` is not a positive int (or a tuple of one).
+    """
+
+    def __init__(
+        self, dims: int | tuple[int, ...], device: DeviceRef, dtype: DType, eps: float = 1e-5
+    ) -> None:
+        super().__init__()
+        if isinstance(dims, tuple) and len(dims) == 1:
+            dims = dims[0]
+        self.dim, self.device, self.dtype, self.eps = _positive("dims", dims), device, dtype, eps
+
+    def __call__(self, input: Any) -> TensorValue:
+        value = ops.as_value(input)
+        ones = np.ones(self.dim, value.dtype.to_numpy())
+        return ops.layer_norm(value, ones, np.zeros_like(ones), self.eps)
