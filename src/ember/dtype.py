@@ -79,6 +79,17 @@ class DType(enum.Enum):
     def is_signed_integral(self) -> bool:
         return self.value.startswith("int")
 
+    def is_unsigned_integral(self) -> bool:
+        return self.value.startswith("uint")
+
+    def is_float8(self) -> bool:
+        """True for the 8-bit floats (`float8_e4m3fn`, `float8_e5m2`, ...)."""
+        return self.value.startswith("float8")
+
+    def is_half(self) -> bool:
+        """True for the 16-bit floats, `float16` and `bfloat16`."""
+        return self in (DType.float16, DType.bfloat16)
+
     def to_numpy(self) -> np.dtype:
         """The numpy dtype holding this type; bfloat16 and the narrow floats come from ml_dtypes.
 

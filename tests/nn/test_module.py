@@ -10,7 +10,7 @@ from ember import nn
 from ember.driver import Buffer
 from ember.dtype import DType
 from ember.engine import InferenceSession
-from ember.graph import DeviceRef, Graph, TensorType, Weight, ops
+from ember.graph import DeviceRef, Graph, QuantizationEncoding, TensorType, Weight, ops
 from ember.nn.module import StateDictError
 
 
@@ -200,8 +200,7 @@ def test_load_state_dict_options():
     for bad in (0, -8, 2.0, True, 12):
         with pytest.raises(ValueError, match="weight_alignment must be a positive int"):
             layer.load_state_dict({"weight": table}, weight_alignment=bad)
-    with pytest.raises(ValueError, match="override_quantization_encoding=True is not supported"):
-        layer.load_state_dict({"weight": table}, override_quantization_encoding=True)
+    layer.load_state_dict({"weight": table}, override_quantization_encoding=True)  # dense: as is
 
 
 def test_sequential_chains_its_layers_and_nests_under_a_parent():
@@ -318,3 +317,34 @@ def test_state_dict_has_each_weights_latest_array_and_no_stale_one():
     parent.replace_module("a", Lin(3, 3))  # a new weight: the old array is not its
     with pytest.raises(ValueError, match=r"'a\.weight' has no array"):
         parent.state_dict(auto_initialize=False)
+
+
+def test_an_override_lets_a_tensor_re_declare_its_tables_encoding(session):
+    """A Q4_K_M file's Q6_K token table where Q4_K was declared, as MAX's loaders allow."""
+    from ember.quant import FORMATS
+    from ember.weights import WeightData
+
+    values = np.random.default_rng(0).standard_normal((8, 256)).astype(np.float32)
+    blocks = FORMATS["q6_k"].quantize(values)
+    data = WeightData(blocks, "weight", DType.uint8, (8, 256), QuantizationEncoding.Q6_K)
+    layer = nn.EmbeddingV2(8, 144, DType.uint8, quantization_encoding=QuantizationEncoding.Q4_K)
+    with pytest.raises(ValueError, match=r"declared Q4_K blocks.*holds Q6_K blocks"):
+        layer.load_state_dict({"weight": data})
+    layer.load_state_dict({"weight": data}, override_quantization_encoding=True)
+    assert layer.quantization_encoding is QuantizationEncoding.Q6_K and layer.hidden_dim == 210
+    with Graph("g", input_types=[TensorType(DType.int64, [3], DeviceRef.CPU())]) as g:
+        g.output(layer(g.inputs[0]))
+    got = session.load(g, layer.state_dict()).execute(np.array([7, 0, 3]))[0].to_numpy()
+    np.testing.assert_array_equal(got, FORMATS["q6_k"].dequantize(blocks)[[7, 0, 3]])
+
+
+def test_an_override_keeps_the_declared_values():
+    from ember.quant import FORMATS
+    from ember.weights import WeightData
+
+    blocks = FORMATS["q6_k"].quantize(np.zeros((8, 512), np.float32))
+    data = WeightData(blocks, "weight", DType.uint8, (8, 512), QuantizationEncoding.Q6_K)
+    layer = nn.EmbeddingV2(8, 144, DType.uint8, quantization_encoding=QuantizationEncoding.Q4_K)
+    with pytest.raises(ValueError, match=r"declares \(8, 256\) values as Q4_K.*\(8, 512\) as Q6_K"):
+        layer.load_state_dict({"weight": data}, override_quantization_encoding=True)
+    assert layer.quantization_encoding is QuantizationEncoding.Q4_K  # nothing changed

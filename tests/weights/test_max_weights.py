@@ -5,6 +5,7 @@ format, names under a prefix, the checks `allocate` makes, and `WeightData` in M
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def test_every_block_format_allocates_and_looks_up_as_gguf_decodes_it(
     table = weights.token_embd.weight
     data = table.data()
     assert data.shape == (12, 256) and data.data.shape == blocks.shape
-    assert not data.data.flags.owndata and not data.data.flags.writeable  # maps the file
+    assert isinstance(data.data, Buffer) and data.data.to_numpy() is data.array
+    assert not data.array.flags.owndata and not data.array.flags.writeable  # maps the file
     ids = np.array([11, 0, 5, 5], np.int64)
     with Graph("g", input_types=[TensorType(DType.int64, [4], DeviceRef.CPU())]) as g:
         weight = table.allocate(DType.uint8, (12, 256), data.quantization_encoding)
@@ -146,7 +148,7 @@ def test_names_build_by_attribute_and_index(tree):
     assert tree.blk[1].w.name == "blk.1.w" and tree["blk"]["1"].w.name == "blk.1.w"
     assert tree.blk[np.int64(10)].w.exists() and not tree.blk[1].exists()
     assert tree.blk[1]["data"].exists()  # a segment named as a method is reached by index
-    np.testing.assert_array_equal(tree.blk[1].w.data().data, np.ones((2, 3), np.float32))
+    np.testing.assert_array_equal(tree.blk[1].w.data().array, np.ones((2, 3), np.float32))
 
 
 def test_items_lists_the_names_at_or_under_a_prefix_only(tree):
@@ -180,7 +182,7 @@ def test_index_and_probe_errors(tree):
         tree[1.5]
     assert not hasattr(tree, "__array__")  # probes get no child
     assert copy.deepcopy(tree.blk).name == "blk"
-    assert pickle.loads(pickle.dumps(tree.out)).data().data.tolist() == [0, 0, 0, 0]
+    assert pickle.loads(pickle.dumps(tree.out)).data().array.tolist() == [0, 0, 0, 0]
 
 
 def test_allocate_as_bytes_views_a_tensors_bytes(session, tmp_path):
@@ -215,7 +217,7 @@ def test_safetensors_refuse_an_encoding_and_a_name_in_two_files(tmp_path):
 def test_gguf_weights_take_a_gguf_reader_too(tree, tmp_path):
     path = write_gguf(tmp_path / "r.gguf", {"w": np.arange(4, dtype=np.float32)})
     weights = GGUFWeights(gguf.GGUFReader(path))
-    np.testing.assert_array_equal(weights.w.data().data, np.arange(4, dtype=np.float32))
+    np.testing.assert_array_equal(weights.w.data().array, np.arange(4, dtype=np.float32))
     with pytest.raises(TypeError, match=r"path or a gguf.GGUFReader"):
         GGUFWeights(42)
     with pytest.raises(FileNotFoundError):
@@ -247,7 +249,7 @@ def test_weight_data_takes_maxs_order_and_ember_s_earlier_one():
     earlier = WeightData("w", array, DType.float32, (2, 3))
     by_keyword = WeightData(data=array, name="w", dtype=DType.float32, shape=[2, 3])
     for data in (ours, earlier, by_keyword):
-        assert data.name == "w" and data.data is array and data.array is array
+        assert data.name == "w" and data.array is array
         assert data.shape == (2, 3)
     assert WeightData.from_numpy(array, "w").dtype is DType.float32
     with pytest.raises(ValueError, match="is not its array's"):
@@ -275,13 +277,13 @@ def test_weight_data_converts_and_shares_by_dlpack():
     data = WeightData.from_numpy(array, "w")
     assert data.astype(DType.float32) is data
     half = data.astype(DType.bfloat16)
-    assert half.dtype is DType.bfloat16 and half.data.dtype == ml_dtypes.bfloat16
+    assert half.dtype is DType.bfloat16 and half.array.dtype == ml_dtypes.bfloat16
     assert torch.equal(torch.from_dlpack(half), torch.tensor([1.5, -2.25, 3.0]).bfloat16())
     shared = torch.from_dlpack(data)
     assert shared.data_ptr() == array.ctypes.data
     assert np.shares_memory(data.to_buffer().to_numpy(), array)
     from_torch = WeightData(torch.arange(4, dtype=torch.int64), "t", DType.int64, (4,))
-    np.testing.assert_array_equal(from_torch.data, np.arange(4))
+    np.testing.assert_array_equal(from_torch.array, np.arange(4))
 
 
 def test_a_weights_align_is_checked_at_load(session):
@@ -298,3 +300,72 @@ def test_a_weights_align_is_checked_at_load(session):
     for bad in (0, 3, -4, True, 2.0):
         with pytest.raises(ValueError, match="power of 2"):
             Weight("w", DType.float32, (4,), None, None, align=bad)
+
+
+def test_weight_data_holds_a_buffer_that_max_code_hands_on():
+    torch = pytest.importorskip("torch")
+    values = np.array([1.5, -2.0, 0.25], ml_dtypes.bfloat16)
+    data = WeightData.from_numpy(values, "w")
+    assert isinstance(data.data, Buffer) and data.data.dtype is DType.bfloat16
+    assert Buffer.from_dlpack(data.data).to_numpy() is data.array  # no copy, bfloat16 too
+    assert torch.equal(torch.from_dlpack(data.data), torch.tensor([1.5, -2.0, 0.25]).bfloat16())
+    assert Buffer.from_dlpack(values).to_numpy() is values
+    data.data = Buffer.from_numpy(np.zeros(3, ml_dtypes.bfloat16))  # mutable, as MAX's
+    assert not data.array.astype(np.float32).any()
+
+
+def test_a_dtype_of_the_same_size_reads_the_bytes_as_it():
+    scales = WeightData.from_numpy(np.array([127, 128, 130], np.uint8), "scales")
+    e8m0 = dataclasses.replace(scales, dtype=DType.float8_e8m0fnu)
+    assert e8m0.dtype is DType.float8_e8m0fnu
+    assert e8m0.astype(DType.float32).array.tolist() == [1.0, 2.0, 8.0]
+    with pytest.raises(ValueError, match="takes 2 bytes an element, its array's float32 4"):
+        WeightData(np.zeros(2, np.float32), "w", DType.float16, (2,))
+    with pytest.raises(TypeError, match="dtype must be a DType"):
+        WeightData(np.zeros(2, np.float32), "w", np.float32, (2,))
+
+
+def test_a_quantized_tensor_as_its_own_dtype_is_itself():
+    blocks = WeightData(np.zeros((1, 34), np.uint8), "t", DType.uint8, (1, 32),
+                        QuantizationEncoding.Q8_0)  # fmt: skip
+    assert blocks.astype(DType.uint8) is blocks
+
+
+def test_a_tensor_without_an_encoding_binds_as_declared_and_one_element_either_shape(session):
+    fmt = FORMATS["q8_0"]
+    blocks = fmt.quantize(np.linspace(-1, 1, 64, dtype=np.float32).reshape(2, 32))
+    with Graph("g", input_types=[TensorType(DType.int64, [2], DeviceRef.CPU())]) as g:
+        table = Weight("t", DType.uint8, blocks.shape, None, QuantizationEncoding.Q8_0)
+        scale = Weight("s", DType.float32, (), None)
+        rows = ops.dequantize(QuantizationEncoding.Q8_0, ops.gather(table, g.inputs[0], 0))
+        g.output(rows * scale)
+    registry = {"t": WeightData.from_numpy(blocks, "t"), "s": np.array([2.0], np.float32)}
+    got = session.load(g, weights_registry=registry).execute(np.array([1, 0]))[0].to_numpy()
+    np.testing.assert_array_equal(got, fmt.dequantize(blocks)[[1, 0]] * 2)
+
+
+def test_dtype_predicates():
+    assert DType.float8_e4m3fn.is_float8() and not DType.bfloat16.is_float8()
+    assert DType.bfloat16.is_half() and DType.float16.is_half() and not DType.float32.is_half()
+    assert DType.uint16.is_unsigned_integral() and not DType.int16.is_unsigned_integral()
+
+
+def test_a_tensor_ember_does_not_read_is_listed_and_says_why(tmp_path):
+    values = {"x": np.zeros(2, np.float32), "z": np.zeros(2, np.complex64)}
+    safetensors_numpy.save_file(values, str(tmp_path / "c.safetensors"))
+    weights = SafetensorWeights([tmp_path / "c.safetensors"])
+    assert [name for name, _ in weights.items()] == ["x", "z"] and weights.z.exists()
+    with pytest.raises(CheckpointError, match="complex64"):
+        weights.z.data()
+    with pytest.raises(TypeError, match=r"not iterable: use items\(\)"):
+        list(weights)
+    with pytest.raises(TypeError, match="not iterable"):
+        "x" in weights  # noqa: B015
+
+
+def test_maxs_inner_module_path():
+    from ember.graph.weights import WeightData as Outer
+    from ember.graph.weights.weights import Shape, WeightData, Weights
+
+    assert WeightData is Outer and isinstance(GGUFWeights, type) and Weights is not None
+    assert Shape([2]).static_size == 2

@@ -71,7 +71,10 @@ class Weight(Typed):
         (named ``name`` in the errors: a module's full name for it; else its own).
 
         A checkpoint's tensor (`ember.weights.WeightData`) carries its block encoding, which
-        must be this weight's: Q4_0 and Q4_K rows, say, have the same bytes.
+        must be this weight's: Q4_0 and Q4_K rows, say, have the same bytes. One that carries
+        none is read as declared, as a plain array is (MAX's rule: an adapter's rebuilt
+        tensor may not know its encoding). A weight of one element takes an array of shape
+        ``()`` or ``(1,)``, as MAX's does.
 
         Raises:
             GraphTypeError (a TypeError and, as MAX raises, a ValueError): it is not an array,
@@ -85,7 +88,7 @@ class Weight(Typed):
             getattr(array, "array", None), np.ndarray
         ):
             carried = array.quantization_encoding
-            if carried != self.quantization_encoding:
+            if carried is not None and carried != self.quantization_encoding:
 
                 def say(e: Any) -> str:
                     return "unquantized" if e is None else f"{e.value} blocks"
@@ -124,6 +127,8 @@ class Weight(Typed):
                 "its bytes would be misread, so convert it first"
             )
         expected = self._shape()
+        if array.shape != expected and {array.shape, expected} == {(), (1,)}:
+            array = array.reshape(expected)  # one element either way
         if array.shape != expected:
             raise ValueError(f"weight {label!r}: expected shape {expected}, got {array.shape}")
         if self.align and array.size and array.ctypes.data % self.align:

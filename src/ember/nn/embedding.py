@@ -29,7 +29,24 @@ LAYER_OUT_OF_RANGE = ("error", "zero", "clamp")
 """The `out_of_range` values a layer takes."""
 
 
-class EmbeddingV2(Module):
+class TableLayer(Module):
+    """A layer over one table, whose encoding and row width are its weight's: declared once,
+    and re-declared in one place (`load_state_dict(override_quantization_encoding=True)`
+    gives the weight the encoding of the tensor bound to it)."""
+
+    weight: Weight
+
+    @property
+    def quantization_encoding(self) -> QuantizationEncoding | None:
+        return getattr(self.weight, "quantization_encoding", None)  # None: a value's table
+
+    @property
+    def hidden_dim(self) -> int:
+        """A row's values, or a quantized row's bytes."""
+        return int(self.weight.shape[-1])
+
+
+class EmbeddingV2(TableLayer):
     """A `(vocab_size, hidden_dim)` table on `device`, looked up by ids in `[0, vocab_size)`.
 
     A quantized table is declared as GGUF stores it: `dtype=DType.uint8` and `hidden_dim`
@@ -52,14 +69,13 @@ class EmbeddingV2(Module):
     ) -> None:
         super().__init__()
         self.device = _device(device)
-        self.vocab_size, self.hidden_dim = _table_dims(vocab_size, hidden_dim)
-        self.quantization_encoding = quantization_encoding
+        self.vocab_size, hidden_dim = _table_dims(vocab_size, hidden_dim)
         self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype, hidden_dim)
         self.out_of_range = _checked_out_of_range(out_of_range)
         self.weight = Weight(
             name or "weight",
             dtype,
-            (self.vocab_size, self.hidden_dim),
+            (self.vocab_size, hidden_dim),
             device=self.device,
             quantization_encoding=quantization_encoding,
         )
@@ -120,7 +136,6 @@ class Embedding(EmbeddingV2):
         self.out_of_range = _checked_out_of_range(kwargs.pop("out_of_range", "error"))
         if kwargs:
             raise TypeError(f"Embedding(weights) takes only out_of_range=, got {sorted(kwargs)}")
-        self.quantization_encoding = getattr(weights, "quantization_encoding", None)
         self.output_dtype = None
         self.device = None
 
@@ -135,7 +150,7 @@ class Embedding(EmbeddingV2):
         return _decode(rows, self.quantization_encoding, None)
 
 
-class VocabParallelEmbedding(Module):
+class VocabParallelEmbedding(TableLayer):
     """The table split by rows over `devices`: `ceil(vocab / n)` rows each (the last may be
     short, or empty when there are more devices than rows). Every device gets the full result,
     one value per device, from `ops.sharded_gather`: each shard contributes only the rows it
@@ -166,15 +181,14 @@ class VocabParallelEmbedding(Module):
         if devices is not None and device is not None:
             raise TypeError("VocabParallelEmbedding: give devices= or device=, not both")
         self.devices = _device_list(devices if devices is not None else device)
-        self.vocab_size, self.hidden_dim = _table_dims(vocab_size, hidden_dim)
-        self.quantization_encoding = quantization_encoding
+        self.vocab_size, hidden_dim = _table_dims(vocab_size, hidden_dim)
         self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype, hidden_dim)
         self.out_of_range = _checked_out_of_range(out_of_range)
         self.shard_size = math.ceil(self.vocab_size / len(self.devices))
         self.weight = Weight(
             name or "weight",
             dtype,
-            (self.vocab_size, self.hidden_dim),
+            (self.vocab_size, hidden_dim),
             device=DeviceRef.CPU(),
             quantization_encoding=quantization_encoding,
         )

@@ -26,13 +26,12 @@ from ember.graph.ops.embedding_bag import (
 )
 from ember.graph.ops.gather import OutOfRange, index_value
 
-from .embedding import _checked_out_of_range, _device, _output_dtype, _table_dims
-from .module import Module
+from .embedding import TableLayer, _checked_out_of_range, _device, _output_dtype, _table_dims
 
 __all__ = ["EmbeddingBag"]
 
 
-class EmbeddingBag(Module):
+class EmbeddingBag(TableLayer):
     """A `(vocab_size, hidden_dim)` table on `device`, declared as `EmbeddingV2` declares it
     (a quantized one as uint8 rows of `hidden_dim` bytes), pooled by `mode`: "sum" (the
     default here; torch's is "mean"), "mean" or "max".
@@ -62,8 +61,7 @@ class EmbeddingBag(Module):
         if mode not in BAG_MODES:
             raise ValueError(f"mode must be one of {BAG_MODES}, got {mode!r}")
         self.device = _device(device)
-        self.vocab_size, self.hidden_dim = _table_dims(vocab_size, hidden_dim)
-        self.quantization_encoding = quantization_encoding
+        self.vocab_size, hidden_dim = _table_dims(vocab_size, hidden_dim)
         _output_dtype(dtype, quantization_encoding, None, hidden_dim)  # checks the declaration
         if quantization_encoding is None:
             check_dense_table_dtype("EmbeddingBag", dtype)
@@ -75,7 +73,7 @@ class EmbeddingBag(Module):
         self.weight = Weight(
             name or "weight",
             dtype,
-            (self.vocab_size, self.hidden_dim),
+            (self.vocab_size, hidden_dim),
             device=self.device,
             quantization_encoding=quantization_encoding,
         )

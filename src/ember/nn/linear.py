@@ -65,7 +65,6 @@ class Linear(Module):
         self.device = _device(device)
         in_dim, out_dim = _positive("in_dim", in_dim), _positive("out_dim", out_dim)
         _output_dtype(dtype, quantization_encoding, None, in_dim)
-        self.quantization_encoding = quantization_encoding
         self.int8_activations = bool(int8_activations)
         prefix = "" if name is None else f"{name}."
         self.weight = Weight(
@@ -81,6 +80,11 @@ class Linear(Module):
             if has_bias
             else None
         )
+
+    @property
+    def quantization_encoding(self) -> QuantizationEncoding | None:
+        """The weight's: re-declared with it by `load_state_dict`'s override."""
+        return self.weight.quantization_encoding
 
     def __call__(self, x: Any) -> TensorValue:
         bias = None if self.bias is None else ops.as_value(self.bias)

@@ -27,6 +27,8 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ember.driver import Buffer
 from ember.graph import Graph, Weight
 from ember.graph.graph import current_graph
@@ -167,6 +169,11 @@ class Module(Layer):
         checking shapes and dtypes, and give each weight its full name: the name the graph
         and `InferenceSession.load` then use. Nothing is bound when a check fails.
 
+        ``override_quantization_encoding=True`` (MAX's) lets a checkpoint tensor that carries
+        another block encoding than its weight's, of the same values (a Q6_K table in a Q4_K_M
+        file where Q4_K was declared), re-declare the weight with its encoding and bytes: the
+        layers holding it read the new format. Without it such a tensor is refused.
+
         ``strict=False`` leaves weights without an array unbound and ignores unused arrays.
         ``weight_alignment`` (bytes) requires each array's address to be a multiple of it,
         and becomes each bound weight's ``align`` (as in MAX; without it ember binds arrays at
@@ -176,14 +183,9 @@ class Module(Layer):
             StateDictError (a ValueError and a KeyError): when `strict`, a weight has no
                 array or an array has no weight.
             TypeError / ValueError: ``state_dict`` is not a mapping; an array's dtype or shape
-                differs from its weight's, or it is not aligned to ``weight_alignment``.
+                differs from its weight's (an overriding tensor's values from the declared
+                ones), or it is not aligned to ``weight_alignment``.
         """
-        if override_quantization_encoding:
-            raise ValueError(
-                "override_quantization_encoding=True is not supported: a table's encoding is "
-                "declared by its layer (quantization_encoding=...), and a checkpoint tensor "
-                "of another encoding is refused"
-            )
         if not isinstance(state_dict, Mapping):
             raise TypeError(
                 "load_state_dict takes a mapping of names to arrays, got a "
@@ -192,12 +194,18 @@ class Module(Layer):
         alignment = _checked_alignment(weight_alignment)
         named = _named_weights(self)
         bound: dict[int, tuple[Weight, Any, int]] = {}
+        redeclared: dict[int, tuple[Weight, Weight]] = {}
         missing = []
         for full_name, weight in named:
             if full_name not in state_dict:
                 missing.append(full_name)
                 continue
-            array = weight.check_array(state_dict[full_name], full_name)
+            value, declared = state_dict[full_name], weight
+            if override_quantization_encoding:
+                declared = _declared_as_carried(weight, value, full_name)
+                if declared is not weight:
+                    redeclared[id(weight)] = (weight, declared)
+            array = declared.check_array(value, full_name)
             if alignment and array.ctypes.data % alignment:
                 raise ValueError(
                     f"weight {full_name!r}: its array is at an address that is not a multiple "
@@ -211,6 +219,9 @@ class Module(Layer):
         unused = sorted(str(key) for key in state_dict if key not in used)
         if strict and (missing or unused):
             raise StateDictError(_mismatch(missing, unused, state_dict))
+        for weight, declared in redeclared.values():
+            weight.type = declared.type
+            weight.quantization_encoding = declared.quantization_encoding
         for full_name, weight in named:
             _rename(weight, full_name)
         self.__dict__.setdefault("_bound", {}).update(bound)
@@ -360,6 +371,32 @@ def _own_name(weight: Weight) -> str:
 def _rename(weight: Weight, full_name: str) -> None:
     weight.__dict__.setdefault("_own_name", weight.name)
     weight.name = full_name
+
+
+def _declared_as_carried(weight: Weight, value: Any, name: str) -> Weight:
+    """``weight``, or (a checkpoint tensor of another block encoding than its own) a weight of
+    the tensor's encoding and bytes, if the tensor holds the values ``weight`` declares.
+
+    Raises:
+        ValueError: the tensor holds other values a row, or another number of rows.
+    """
+    carried = getattr(value, "quantization_encoding", None)
+    own = weight.quantization_encoding
+    if not isinstance(getattr(value, "array", None), np.ndarray) or None in (carried, own):
+        return weight
+    if carried == own:
+        return weight
+    shape = tuple(int(d) for d in weight.shape)
+    values = (*shape[:-1], own.hidden_size(shape[-1]))
+    if tuple(value.shape) != values:
+        raise ValueError(
+            f"weight {name!r} declares {values} values as {own.value}; checkpoint tensor "
+            f"{value.name!r} holds {tuple(value.shape)} as {carried.value}, so it cannot take "
+            "the tensor's encoding"
+        )
+    return Weight(
+        weight.name, weight.dtype, value.array.shape, weight.device, carried, weight.align
+    )
 
 
 def _checked_alignment(alignment: int | None) -> int | None:

@@ -30,22 +30,26 @@ from ember.graph import QuantizationEncoding
 __all__ = ["WeightData"]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class WeightData:
-    """A tensor of a checkpoint: `data` maps the file (no copy); `shape` is the logical shape
-    (rows, values per row); a quantized tensor's `data` is uint8 `(rows, row_bytes)` of GGUF
-    blocks, its `dtype` uint8 and its `quantization_encoding` the block format.
+    """A tensor of a checkpoint: `data` maps the file (no copy), as a driver `Buffer` (its
+    numpy view is `array`); `shape` is the logical shape (rows, values per row); a quantized
+    tensor's `data` is uint8 `(rows, row_bytes)` of GGUF blocks, its `dtype` uint8 and its
+    `quantization_encoding` the block format.
 
-    `data` may be given as any DLPack array (MAX's type for it); it is kept as its numpy view.
-    A quantized tensor's `shape` may be given as its bytes, as MAX's loaders give it; it is kept
-    as its values. The name may come first (ember's earlier order): a str is never the array.
+    As MAX's: `data` may be given as any DLPack array; `dtype` says what its bytes hold, so a
+    `dtype` of the array's element size reads them as it (``dataclasses.replace(scales,
+    dtype=DType.float8_e8m0fnu)`` over uint8 scales); a quantized tensor's `shape` may be
+    given as its bytes, and is kept as its values. The name may come first (ember's earlier
+    order): a str is never the array.
 
     Raises:
-        TypeError: `data` is not an array, or `name` is not a str.
-        ValueError: `shape` is neither the array's shape nor (quantized) its rows of values.
+        TypeError: `data` is not an array, `name` is not a str, or `dtype` not a DType.
+        ValueError: `dtype`'s element size is not the array's, or `shape` is neither the
+            array's shape nor (quantized) its rows of values.
     """
 
-    data: np.ndarray
+    data: Buffer
     name: str
     dtype: DType
     shape: tuple[int, ...]
@@ -57,19 +61,33 @@ class WeightData:
             data, name = name, data  # ember's earlier order: name, then array
         if not isinstance(name, str):
             raise TypeError(f"a WeightData's name is a str, got {type(name).__name__}")
+        if not isinstance(self.dtype, DType):
+            raise TypeError(f"WeightData {name!r}: dtype must be a DType, got {self.dtype!r}")
+        self.name = name
+        self.data = Buffer.from_numpy(self._array_of(data))
+        self.shape = self._logical_shape(tuple(int(d) for d in self.shape))
+
+    def _array_of(self, data: object) -> np.ndarray:
+        """`data`'s numpy view, read as `dtype`."""
         if not isinstance(data, np.ndarray):
             if not hasattr(data, "__dlpack__"):
                 raise TypeError(
-                    f"WeightData {name!r}: data is a numpy array or a DLPack array, got "
+                    f"WeightData {self.name!r}: data is a numpy array or a DLPack array, got "
                     f"{type(data).__name__}"
                 )
             data = from_dlpack(data)
-        object.__setattr__(self, "data", data)
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "shape", self._logical_shape(tuple(int(d) for d in self.shape)))
+        wanted = self.dtype.to_numpy()
+        if data.dtype != wanted:
+            if data.dtype.itemsize != wanted.itemsize:
+                raise ValueError(
+                    f"WeightData {self.name!r}: dtype {self.dtype!r} takes {wanted.itemsize} "
+                    f"bytes an element, its array's {data.dtype} {data.dtype.itemsize}"
+                )
+            data = data.view(wanted)
+        return data
 
     def _logical_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        stored = tuple(self.data.shape)
+        stored = tuple(self.array.shape)
         encoding = self.quantization_encoding
         if encoding is None or not stored:
             if shape != stored:
@@ -87,12 +105,13 @@ class WeightData:
 
     @property
     def array(self) -> np.ndarray:
-        """The tensor's numpy view (`data`), as ember's own code names it."""
-        return self.data
+        """The tensor's numpy view (no copy), as ember's own code reads it."""
+        data = self.data
+        return data.to_numpy() if isinstance(data, Buffer) else from_dlpack(data)
 
     @property
     def nbytes(self) -> int:
-        return int(self.data.nbytes)
+        return int(self.array.nbytes)
 
     @property
     def is_quantized(self) -> bool:
@@ -114,32 +133,33 @@ class WeightData:
         """The values converted to `dtype` (a copy; this one when it is already `dtype`).
 
         Raises:
-            TypeError: the tensor is quantized (its bytes are blocks: dequantize them, or
-                bind it to a weight of its encoding), or `dtype` is not a DType.
+            TypeError: the tensor is quantized and `dtype` is another (its bytes are blocks:
+                dequantize them, or bind it to a weight of its encoding), or `dtype` is not a
+                DType.
         """
         if not isinstance(dtype, DType):
             raise TypeError(f"astype takes a DType, got {dtype!r}")
+        if dtype is self.dtype:
+            return self
         if self.quantization_encoding is not None:
             raise TypeError(
                 f"WeightData {self.name!r} holds {self.quantization_encoding.value} blocks, "
-                "whose bytes do not convert to another dtype"
+                f"whose bytes do not convert to {dtype!r}"
             )
-        if dtype is self.dtype:
-            return self
-        return WeightData.from_numpy(self.data.astype(dtype.to_numpy()), self.name)
+        return WeightData.from_numpy(self.array.astype(dtype.to_numpy()), self.name)
 
     def to_buffer(self) -> Buffer:
         """The data as a driver `Buffer`, sharing its memory."""
-        return Buffer.from_numpy(self.data)
+        return self.data
 
     def __dlpack__(self, **kwargs: Any) -> Any:
-        return Buffer.from_numpy(self.data).__dlpack__(**kwargs)
+        return self.data.__dlpack__(**kwargs)
 
     def __dlpack_device__(self) -> tuple[int, int]:
-        return Buffer.from_numpy(self.data).__dlpack_device__()
+        return self.data.__dlpack_device__()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        return np.array(self.data, dtype=dtype, copy=copy)
+        return np.array(self.array, dtype=dtype, copy=copy)
 
     def __repr__(self) -> str:
         return f"WeightData({self.name!r}, {self.kind}, {self.shape}, {self.nbytes} bytes)"

@@ -28,9 +28,15 @@ def safetensors_weights(
             dtype = DType.from_numpy(array.dtype)
         except TypeError:
             unreadable[name] = (
-                f"{str(path)!r}: tensor {name!r} holds {array.dtype} values, which ember's graphs "
+                f"{_named(path)}: tensor {name!r} holds {array.dtype} values, which ember's graphs "
                 "have no type for"
             )
             continue
         weights[name] = WeightData(array, name, dtype, tuple(array.shape))
     return weights, unreadable
+
+
+def _named(path: str | os.PathLike | Sequence[str | os.PathLike]) -> str:
+    if isinstance(path, (str, os.PathLike)):
+        return repr(os.fspath(path))
+    return ", ".join(repr(os.fspath(p)) for p in path)

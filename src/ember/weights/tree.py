@@ -112,16 +112,21 @@ class CheckpointWeights:
         return self.__getattr__(str(int(idx)) if not isinstance(idx, str) else idx)
 
     def exists(self) -> bool:
-        """Whether a tensor has exactly this name."""
-        return self._prefix in self._checkpoint
+        """Whether a tensor has exactly this name (one of a dtype ember does not read too:
+        its `data()` says why)."""
+        return self._prefix in self._checkpoint or self._prefix in self._checkpoint.unreadable
 
     def items(self) -> Iterator[tuple[str, CheckpointWeights]]:
         """(full name, weights at it) for each tensor at this name or under it (``layers.1``
-        holds ``layers.1.w``, not ``layers.10.w``), in the checkpoint's order."""
+        holds ``layers.1.w``, not ``layers.10.w``), in the checkpoint's order; then those of
+        a dtype ember does not read, whose `data()` says why."""
         under = self._prefix + "."
-        for name in self._checkpoint:
+        for name in [*self._checkpoint, *self._checkpoint.unreadable]:
             if not self._prefix or name == self._prefix or name.startswith(under):
                 yield name, self._at(name)
+
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError(f"{type(self).__name__} is not iterable: use items()")
 
     def data(self) -> WeightData:
         """The tensor of this name (no copy).
@@ -152,7 +157,7 @@ class CheckpointWeights:
         """
         data = self.data()
         weight = Weight(
-            self._prefix, data.dtype, data.data.shape, device, data.quantization_encoding
+            self._prefix, data.dtype, data.array.shape, device, data.quantization_encoding
         )
         if shape is not None:
             expected = tuple(int(d) for d in shape)
@@ -188,7 +193,7 @@ class CheckpointWeights:
                 f"Value provided to weight {self._prefix!r} had different dtype "
                 f"(expected={dtype!r}, actual={data.dtype!r})"
             )
-        array = data.data.reshape(data.data.shape or (1,)).view(np.uint8)
+        array = data.array.reshape(data.array.shape or (1,)).view(np.uint8)
         self._allocated[self._prefix] = WeightData.from_numpy(array, self._prefix)
         return Weight(self._prefix, DType.uint8, array.shape, DeviceRef.CPU())
 
