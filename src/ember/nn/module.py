@@ -417,10 +417,10 @@ def _checked_alignment(alignment: int | None) -> int | None:
 def _mismatch(missing: list[str], unused: list[str], state_dict: Mapping[str, Any]) -> str:
     parts = []
     if missing:
-        parts.append(f"no array for weights {missing}")
+        parts.append(f"Missing required weights: no array for weights {missing}")
         close = difflib.get_close_matches(missing[0], [str(k) for k in state_dict], n=1)
         if close:
             parts.append(f"for {missing[0]!r}, did you mean {close[0]!r}?")
     if unused:
-        parts.append(f"arrays {unused} match no weight")
+        parts.append(f"Unexpected keys in state_dict: arrays {unused} match no weight")
     return "; ".join(parts)
