@@ -105,3 +105,16 @@ def test_module_state_dict_checks():
 def test_parallel_devices_must_be_a_list():
     with pytest.raises(TypeError, match="devices must be a list of DeviceRefs, got 2"):
         nn.VocabParallelEmbedding(10, 4, DType.float32, 2)
+
+
+def test_a_quantized_width_may_be_given_in_values_as_maxs_layers_give_it():
+    q4k = QuantizationEncoding.Q4_K
+    by_values = nn.EmbeddingV2(8, 2048, DType.uint8, quantization_encoding=q4k)
+    assert by_values.hidden_dim == 1152 and by_values.weight.shape[-1] == 1152
+    assert nn.EmbeddingV2(8, 2304, DType.uint8, quantization_encoding=q4k).hidden_dim == 2304
+    linear = nn.Linear(2048, 4, DType.uint8, quantization_encoding=QuantizationEncoding.Q8_0)
+    assert linear.weight.shape[-1] == 2176  # 64 blocks of 34 bytes
+    bag = nn.EmbeddingBag(8, 256, DType.uint8, quantization_encoding=QuantizationEncoding.Q6_K)
+    assert bag.hidden_dim == 210
+    with pytest.raises(ValueError, match="a row of 100 bytes is not a positive multiple of 144"):
+        nn.EmbeddingV2(8, 100, DType.uint8, quantization_encoding=q4k)

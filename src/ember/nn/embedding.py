@@ -50,7 +50,8 @@ class EmbeddingV2(TableLayer):
     """A `(vocab_size, hidden_dim)` table on `device`, looked up by ids in `[0, vocab_size)`.
 
     A quantized table is declared as GGUF stores it: `dtype=DType.uint8` and `hidden_dim`
-    the bytes of one row; its lookups dequantize only the rows they read, into `output_dtype`
+    the bytes of one row (or, as MAX's layers declare it, its values: see `row_width`); its
+    lookups dequantize only the rows they read, into `output_dtype`
     (float32 unless asked). `out_of_range` says what an id outside the vocabulary does:
     "error" (IndexError naming the id, its position and the vocab size), "zero" or "clamp".
     """
@@ -71,6 +72,7 @@ class EmbeddingV2(TableLayer):
         self.device = _device(device)
         self.vocab_size, hidden_dim = _table_dims(vocab_size, hidden_dim)
         self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype, hidden_dim)
+        hidden_dim = row_width(quantization_encoding, hidden_dim)
         self.out_of_range = _checked_out_of_range(out_of_range)
         self.weight = Weight(
             name or "weight",
@@ -183,6 +185,7 @@ class VocabParallelEmbedding(TableLayer):
         self.devices = _device_list(devices if devices is not None else device)
         self.vocab_size, hidden_dim = _table_dims(vocab_size, hidden_dim)
         self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype, hidden_dim)
+        hidden_dim = row_width(quantization_encoding, hidden_dim)
         self.out_of_range = _checked_out_of_range(out_of_range)
         self.shard_size = math.ceil(self.vocab_size / len(self.devices))
         self.weight = Weight(
@@ -281,6 +284,27 @@ def _positive(label: str, value: Any) -> int:
     return int(value)
 
 
+def row_width(encoding: QuantizationEncoding | None, width: int) -> int:
+    """A table row's declared width: its values, or a quantized row's bytes. `width` of a
+    quantized row is its bytes when it is whole blocks' bytes (ember's declaration, as GGUF
+    stores the row), else its values when they fill whole blocks (MAX's layers declare values:
+    2048 Q4_K values are 1152 bytes); a width that is both is bytes.
+
+    Raises:
+        ValueError: `width` is neither (the message says why as bytes).
+    """
+    if encoding is None:
+        return width
+    try:
+        encoding.hidden_size(width)
+        return width
+    except ValueError as as_bytes:
+        try:
+            return encoding.row_bytes(width)
+        except ValueError:
+            raise as_bytes from None
+
+
 def _output_dtype(
     dtype: DType,
     encoding: QuantizationEncoding | None,
@@ -300,7 +324,7 @@ def _output_dtype(
             f"a {encoding.value} table is declared as dtype=DType.uint8 (its raw blocks), "
             f"got {dtype!r}"
         )
-    encoding.hidden_size(hidden_dim)  # hidden_dim is the row's bytes: whole blocks
+    row_width(encoding, hidden_dim)  # bytes of whole blocks, or values filling them
     if output_dtype is not None and output_dtype not in DEQUANTIZED_DTYPES:
         raise TypeError(
             f"a quantized table dequantizes to one of {DEQUANTIZED_DTYPES}, got {output_dtype!r}"

@@ -26,7 +26,14 @@ from ember.graph.ops.embedding_bag import (
 )
 from ember.graph.ops.gather import OutOfRange, index_value
 
-from .embedding import TableLayer, _checked_out_of_range, _device, _output_dtype, _table_dims
+from .embedding import (
+    TableLayer,
+    _checked_out_of_range,
+    _device,
+    _output_dtype,
+    _table_dims,
+    row_width,
+)
 
 __all__ = ["EmbeddingBag"]
 
@@ -63,6 +70,7 @@ class EmbeddingBag(TableLayer):
         self.device = _device(device)
         self.vocab_size, hidden_dim = _table_dims(vocab_size, hidden_dim)
         _output_dtype(dtype, quantization_encoding, None, hidden_dim)  # checks the declaration
+        hidden_dim = row_width(quantization_encoding, hidden_dim)
         if quantization_encoding is None:
             check_dense_table_dtype("EmbeddingBag", dtype)
         self.mode = mode

@@ -21,7 +21,7 @@ from ember.dtype import DType
 from ember.graph import DeviceRef, QuantizationEncoding, TensorValue, Weight, ops
 from ember.graph.ops.reducescatter import run_bounds
 
-from .embedding import _device, _output_dtype, _positive
+from .embedding import _device, _output_dtype, _positive, row_width
 from .module import Module
 
 __all__ = ["ColumnParallelLinear", "Linear", "row_products"]
@@ -31,8 +31,9 @@ class Linear(Module):
     """`in_dim` features to `out_dim`, MAX's signature: the weight is `(out_dim, in_dim)` of
     `dtype`, as torch and checkpoints store it, and the bias `(out_dim,)`. A quantized weight
     is declared as the embedding layers declare one: `dtype=DType.uint8` with `in_dim` the
-    bytes of a row; its products are float32 (exact, or from 8-bit activations with
-    `int8_activations=True`, within `ops.qmatmul`'s bound), and its bias float32.
+    bytes of a row (or its values, as MAX's declare it: see `row_width`); its products are
+    float32 (exact, or from 8-bit activations with `int8_activations=True`, within
+    `ops.qmatmul`'s bound), and its bias float32.
 
     Dense products follow `ops.matmul`: a float32 input against a bfloat16 or float16 weight
     gives float32, inputs of the weight's dtype give it."""
@@ -65,6 +66,7 @@ class Linear(Module):
         self.device = _device(device)
         in_dim, out_dim = _positive("in_dim", in_dim), _positive("out_dim", out_dim)
         _output_dtype(dtype, quantization_encoding, None, in_dim)
+        in_dim = row_width(quantization_encoding, in_dim)
         self.int8_activations = bool(int8_activations)
         prefix = "" if name is None else f"{name}."
         self.weight = Weight(

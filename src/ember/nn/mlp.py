@@ -49,9 +49,9 @@ def activation_function_from_name(name: str) -> Callable[[TensorValue], TensorVa
 class MLP(Module):
     """``down_proj(act(gate_proj(x)) * up_proj(x))`` over ``(..., hidden_dim)``, on
     ``devices[0]``. ``hidden_dim`` and ``feed_forward_length`` count values, quantized or
-    not (each quantized `Linear` is given its rows' bytes). With ``swiglu_limit > 0`` the
-    gate is capped at the limit and the up projection clipped to ``[-limit, limit]`` first,
-    as MAX does.
+    not, as MAX's do (each quantized `Linear` is given its rows' bytes). With
+    ``swiglu_limit > 0`` the gate is capped at the limit and the up projection clipped to
+    ``[-limit, limit]`` first, as MAX does.
 
     Raises:
         ValueError: an unknown activation, no device, a negative limit, MAX's sharding
@@ -87,7 +87,7 @@ class MLP(Module):
         self.quantization_encoding = quantization_encoding
 
         def projection(in_dim: int, out_dim: int) -> Linear:
-            if quantization_encoding is not None:  # a quantized Linear takes a row's bytes
+            if quantization_encoding is not None:  # values, never bytes: as its row's bytes
                 in_dim = quantization_encoding.row_bytes(in_dim)
             return linear_cls(
                 in_dim=in_dim,
