@@ -1,6 +1,6 @@
-"""Layer hooks and `Identity`: MAX's own tests of them (`test_layer_hook.py`,
-`test_identity.py`) with the imports renamed and its mocks made plain recorders, plus hooks
-on ember's own layers."""
+"""Layer hooks, `PrintHook` and `Identity`: MAX's own tests of them (`test_layer_hook.py`,
+`test_print_hook.py`, `test_identity.py`) with the imports renamed and its mocks made plain
+recorders, plus hooks on ember's own layers."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from ember import nn
+from ember.driver import Buffer
 from ember.dtype import DType
 from ember.graph import DeviceRef, Graph, TensorType, TensorValue, ops
+from ember.nn.hooks.print_hook import PrintHook
 from ember.nn.layer import Layer, add_layer_hook, clear_hooks
 
 
@@ -49,6 +51,7 @@ class InnerLayer(Layer):
 
 
 INPUT = TensorType(DType.int64, shape=[5, "dim1", "dim2"], device=DeviceRef.CPU())
+PRINTED = TensorType(DType.float32, (2, 4, 6), device=DeviceRef.CPU())
 
 
 def test_hook_nested_layers() -> None:
@@ -168,3 +171,52 @@ def test_identity_passthrough(session) -> None:
     assert graph.output_types == input_types
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(session.load(graph).execute(x)[0].to_numpy(), x)
+
+
+def _printed(session, capfd, print_hook: PrintHook, layer: Layer) -> str:
+    """What running ``layer``'s graph prints, with the summary of ``print_hook`` removed."""
+    g = Graph("nested", layer, input_types=[PRINTED])
+    session.load(g)(Buffer.zeros((2, 4, 6), DType.float32))
+    print_hook.remove()
+    return capfd.readouterr().out
+
+
+def test_unnamed_print_hook(session, capfd) -> None:
+    out = _printed(session, capfd, PrintHook(), OuterLayer())
+    for name in ("OuterLayer", "InnerLayer", "InnerLayer2"):
+        assert f"{name}-input" in out and f"{name}-output" in out
+    assert "Printed 6 tensors for step 0" in out
+
+
+def test_named_print_hook(session, capfd) -> None:
+    print_hook, layer = PrintHook(), OuterLayer()
+    print_hook.name_layers(layer)
+    out = _printed(session, capfd, print_hook, layer)
+    for name in ("model", "model.inner_layer_1", "model.inner_layer_2"):
+        assert f"{name}-input" in out and f"{name}-output" in out
+    assert "Printed 6 tensors for step 0" in out
+
+
+def test_print_hook_filter(session, capfd) -> None:
+    print_hook, layer = PrintHook(filter=["model.inner_layer_2"]), OuterLayer()
+    print_hook.name_layers(layer)
+    out = _printed(session, capfd, print_hook, layer)
+    assert "model.inner_layer_2-input_0" in out and "model.inner_layer_2-output" in out
+    assert "model.inner_layer_1" not in out and "model-input" not in out
+    assert "Printed 2 tensors for step 0" in out
+
+
+def test_a_second_call_is_numbered_and_other_hooks_stay(session, capfd) -> None:
+    seen = []
+    add_layer_hook(lambda layer, args, kwargs, out: seen.append(layer))
+    hook = PrintHook()
+    inner = InnerLayer()
+    with Graph("twice", input_types=[PRINTED]) as g:
+        g.output(inner(inner(g.inputs[0])))
+    hook.remove()
+    assert len(seen) == 2  # the other hook is still there
+    session.load(g).execute(Buffer.zeros((2, 4, 6), DType.float32))
+    out = capfd.readouterr().out
+    assert "InnerLayer-input_0" in out and "InnerLayer(2)-output" in out
+    with pytest.raises(TypeError, match="takes a Layer"):
+        PrintHook().name_layers(object())
