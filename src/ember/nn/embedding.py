@@ -287,8 +287,9 @@ def _positive(label: str, value: Any) -> int:
 def row_width(encoding: QuantizationEncoding | None, width: int) -> int:
     """A table row's declared width: its values, or a quantized row's bytes. `width` of a
     quantized row is its bytes when it is whole blocks' bytes (ember's declaration, as GGUF
-    stores the row), else its values when they fill whole blocks (MAX's layers declare values:
-    2048 Q4_K values are 1152 bytes); a width that is both is bytes.
+    stores the row), else (GGUF's block formats) its values when they fill whole blocks
+    (MAX's layers declare values: 2048 Q4_K values are 1152 bytes); a width that is both is
+    bytes.
 
     Raises:
         ValueError: `width` is neither (the message says why as bytes).
@@ -299,6 +300,8 @@ def row_width(encoding: QuantizationEncoding | None, width: int) -> int:
         encoding.hidden_size(width)
         return width
     except ValueError as as_bytes:
+        if not encoding.is_gguf:  # a rowwise row is always its bytes (MAX has none)
+            raise
         try:
             return encoding.row_bytes(width)
         except ValueError:
