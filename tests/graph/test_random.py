@@ -175,6 +175,11 @@ def test_ranges_past_the_dtype_and_bad_seeds_and_ranges():
         ops.random.set_seed(0)
         with pytest.raises(ValueError, match="passes float16's largest"):
             ops.random.uniform(TensorType(DType.float16, [4]), range=(0, 1e5))
+        # float4 and float6 saturate instead of overflowing: the range is still refused
+        with pytest.raises(ValueError, match="passes float4_e2m1fn's largest"):
+            ops.random.uniform(TensorType(DType.float4_e2m1fn, [4]), range=(-100, -50))
+        with pytest.raises(ValueError, match="no float4_e2m1fn value lies in"):
+            ops.random.uniform(TensorType(DType.float4_e2m1fn, [4]), range=(4.1, 5.9))
         for seed in (1.5, True, "7"):
             with pytest.raises(TypeError, match="a seed is a uint64"):
                 ops.random.set_seed(seed)

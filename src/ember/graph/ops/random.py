@@ -100,9 +100,8 @@ def uniform(like: TensorType, range: tuple[Any, Any] = (0, 1)) -> TensorValue:
     if not low < high:
         raise ValueError(f"uniform: the range is [lower, upper) with lower < upper, got {range}")
     dtype = _float_like("uniform", like).dtype.to_numpy()
-    with np.errstate(over="ignore"):
-        ends = np.array([low, high]).astype(dtype)
-    if not np.isfinite(ends.astype(np.float64)).all():
+    largest = float(ml_dtypes.finfo(dtype).max)  # float4/float6 saturate rather than overflow
+    if max(abs(low), abs(high)) > largest:
         raise ValueError(f"uniform: the range {range} passes {np.dtype(dtype)}'s largest values")
     below = _below(high, low, dtype)
     if dtype != np.float64:  # 24 random bits times a 24-bit span: a product float64 holds
@@ -175,9 +174,9 @@ def _below(high: float, low: float, dtype: np.dtype) -> float:
     least = np.array(ml_dtypes.finfo(dtype).min, dtype)
     with np.errstate(over="ignore"):
         below = np.array(high, np.float64).astype(dtype)
-    while float(below) >= high:
+    while float(below) >= high and below != least:
         below = np.nextafter(below, least)
-    if float(below) < low:
+    if not low <= float(below) < high:
         raise ValueError(f"uniform: no {np.dtype(dtype)} value lies in [{low}, {high})")
     return float(below)
 
