@@ -38,6 +38,13 @@ def test_causal_mask_of_ints(session):
     assert session.load(g).execute(x)[0].to_numpy().tolist() == np.tril(x).tolist()
 
 
+def test_minus_one_is_the_whole_triangle_as_in_max(session):
+    x = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
+    with Graph("causal", input_types=[TensorType(DType.float32, [3, 4])]) as g:
+        g.output(ops.band_part(g.inputs[0], num_lower=-1, num_upper=0))
+    assert session.load(g).execute(x)[0].to_numpy().tolist() == np.tril(x).tolist()
+
+
 def test_band_part_errors():
     with Graph(
         "e", input_types=[TensorType(DType.float32, [3, 4]), TensorType(DType.float32, [3])]
@@ -46,7 +53,7 @@ def test_band_part_errors():
         with pytest.raises(ValueError, match="at least 2 dimensions"):
             ops.band_part(vector)
         with pytest.raises(ValueError, match="must be non-negative"):
-            ops.band_part(matrix, num_lower=-1)
+            ops.band_part(matrix, num_lower=-2)
         with pytest.raises(ValueError, match="out of bounds for dimension size 3"):
             ops.band_part(matrix, num_lower=3)
         with pytest.raises(ValueError, match="out of bounds for dimension size 4"):

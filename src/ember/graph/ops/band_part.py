@@ -33,11 +33,14 @@ def band_part(
     x: Any, num_lower: int | None = None, num_upper: int | None = None, exclude: bool = False
 ) -> TensorValue:
     """`x` where `m - n <= num_lower` and `n - m <= num_upper` (row `m`, column `n` of the last
-    two axes; None: the whole triangle), zeros elsewhere; `exclude` zeroes the band instead.
+    two axes; None or -1, as MAX takes it: the whole triangle), zeros elsewhere; `exclude`
+    zeroes the band instead.
 
     Raises:
-        ValueError: `x` has fewer than two axes; a band width below 0, or past a static axis.
+        ValueError: `x` has fewer than two axes; a band width below -1, or past a static axis.
     """
+    num_lower = None if num_lower == -1 and not isinstance(num_lower, bool) else num_lower
+    num_upper = None if num_upper == -1 and not isinstance(num_upper, bool) else num_upper
     value = as_value(x)
     if value.rank < 2:
         raise ValueError(f"Input tensor x.shape={value.shape} must have at least 2 dimensions")
