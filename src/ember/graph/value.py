@@ -138,6 +138,24 @@ class TensorValue(Typed, metaclass=_ValueOf):
 
         return reduce_mean(self, axis)
 
+    def var(self, axis: int = -1) -> TensorValue:
+        """The population variance along `axis` (MAX's: the mean squared distance from the
+        mean), the axis kept with size 1.
+
+        Raises:
+            TypeError: bool values.
+        """
+        if self.dtype is DType.bool:
+            raise TypeError("var: variance is undefined for bool values")
+        deviation = self - self.mean(axis)
+        return (deviation * deviation).mean(axis)
+
+    def stdev(self, axis: int = -1) -> TensorValue:
+        """The square root of `var` along `axis`."""
+        from .ops.unary import sqrt
+
+        return sqrt(self.var(axis))
+
     @property
     def tensor(self) -> TensorValue:
         """This value, as MAX's ``Value.tensor`` gives a value known to be a tensor."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
+from ember.dlpack import host_array
 from ember.dtype import DType
 
 from ..dim import StaticDim
@@ -20,8 +22,9 @@ from ..op import Op
 from ..shape import Shape
 from ..type import TensorType
 from ..value import TensorValue
+from ..weight import Weight
 from .cast import cast
-from .constant import _constant_node, as_value
+from .constant import _constant_node, _to_array, as_value
 from .promotion import promoted_dtype
 
 __all__ = ["broadcast_shapes", "elementwise_node", "operands", "scalar_in"]
@@ -67,6 +70,12 @@ def operands(op: str, a: Any, b: Any) -> tuple[TensorValue, TensorValue]:
     elif _is_scalar(b):
         a = as_value(a)
         b = _scalar(op, b, a)
+    elif _in_graph(a) and not _in_graph(b):
+        a = as_value(a)
+        b = _weak_array(op, b, a)
+    elif _in_graph(b) and not _in_graph(a):
+        b = as_value(b)
+        a = _weak_array(op, a, b)
     else:
         a, b = as_value(a), as_value(b)
     if a.device != b.device:
@@ -87,6 +96,53 @@ def elementwise_node(op: Op, inputs: list[TensorValue], dtype: DType) -> TensorV
         shape = broadcast_shapes(shape, other.shape)
     result = TensorType(dtype, shape, inputs[0].device)
     return current_graph().add_node(op, inputs, {}, [result])[0]
+
+
+def _in_graph(x: Any) -> bool:
+    return isinstance(x, TensorValue | Weight)
+
+
+def _weak_array(op: str, value: Any, like: TensorValue) -> TensorValue:
+    """A host array beside a graph value, as MAX promotes it (a weak operand): of the value's
+    dtype, on its device. Integers must be exact in that dtype; floats may round, but do not
+    become integers.
+
+    Raises:
+        GraphTypeError: a float array beside an integer or bool value, or integers the
+            value's dtype cannot hold exactly.
+    """
+    if not isinstance(value, np.ndarray | np.generic) and host_array(value) is None:
+        return as_value(value)  # not an array: as_value says what it takes
+    array = _to_array(value, None)
+    dtype = like.dtype
+    given = DType.from_numpy(array.dtype)
+    if given.is_float() and not dtype.is_float():
+        raise GraphTypeError(
+            f"{op}: a {given!r} array cannot combine with {dtype!r} values without losing "
+            "its fractions; cast one operand first"
+        )
+    if array.size and not given.is_float():
+        low, high = _exact_range(dtype)
+        if not (low <= int(array.min()) and int(array.max()) <= high):
+            raise GraphTypeError(
+                f"{op}: the array's values ({int(array.min())} to {int(array.max())}) are not "
+                f"all exact in {dtype!r}; cast one operand first"
+            )
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = array.astype(dtype.to_numpy())
+    return _constant_node(current_graph(), converted, like.device)
+
+
+def _exact_range(dtype: DType) -> tuple[int, int]:
+    """The integers `dtype` holds exactly, from the least to the greatest."""
+    if dtype is DType.bool:
+        return 0, 1
+    if dtype.is_integral():
+        info = np.iinfo(dtype.to_numpy())
+        return int(info.min), int(info.max)
+    info = ml_dtypes.finfo(dtype.to_numpy())
+    exact = min(2 ** (int(info.nmant) + 1), int(float(info.max)))
+    return -exact if float(info.min) < 0 else 0, exact
 
 
 def _is_scalar(x: Any) -> bool:

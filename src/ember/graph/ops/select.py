@@ -6,6 +6,7 @@ from typing import Any
 
 from ember.dtype import DType
 
+from ..errors import GraphTypeError
 from ..op import Op
 from ..value import TensorValue
 from .broadcasting import elementwise_node, operands
@@ -20,13 +21,14 @@ def select(condition: Any, x: Any, y: Any) -> TensorValue:
     """`x` where `condition` holds, else `y`.
 
     Raises:
-        TypeError: `condition` is not bool, or neither of `x`'s and `y`'s dtypes holds the
-            other's values (`promotion.promoted_dtype`).
+        GraphTypeError (a TypeError and, as MAX raises, a ValueError): `condition` is not
+            bool, or neither of `x`'s and `y`'s dtypes holds the other's values
+            (`promotion.promoted_dtype`).
         ValueError: the three live on different devices or do not broadcast.
     """
     cond = as_value(condition)
     if cond.dtype is not DType.bool:
-        raise TypeError(f"select: the condition must be bool, got {cond.dtype!r}")
+        raise GraphTypeError(f"select: the condition must be bool, got {cond.dtype!r}")
     a, b = operands("select", x, y)
     if cond.device != a.device:
         raise ValueError(f"select: condition on {cond.device}, values on {a.device}; use .to()")
