@@ -102,7 +102,7 @@ def from_dlpack(producer: object) -> np.ndarray:
     Raises:
         TypeError: `producer` speaks no DLPack, or holds a type numpy cannot view.
     """
-    if isinstance(producer, np.ndarray):
+    if type(producer) is np.ndarray:
         return producer  # numpy's own export refuses bfloat16 and the narrow floats
     if not hasattr(producer, "__dlpack__"):
         raise TypeError(f"{type(producer).__name__} is not a DLPack producer")

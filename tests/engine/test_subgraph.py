@@ -133,7 +133,8 @@ def test_a_prefix_that_names_no_weight_leaves_the_weights_shared(session):
     given to a call of a subgraph without placeholders reads nothing."""
     layer = Scale(Weight("bias", DType.float32, (4,)))
     with Graph("g", input_types=[TensorType(DType.float32, [2, 4])]) as g:
-        sub = layer.build_subgraph("layer", [g.inputs[0].type], "layers.0.")
+        with pytest.warns(UserWarning, match=r"begins none of the layer's weight names"):
+            sub = layer.build_subgraph("layer", [g.inputs[0].type], "layers.0.")
         plain = layer.build_subgraph("plain", [g.inputs[0].type])
         [first] = ops.call(sub, g.inputs[0], prefix="layers.1.")
         [second] = ops.call(plain, first, prefix="layers.2.")

@@ -118,3 +118,13 @@ def test_a_quantized_width_may_be_given_in_values_as_maxs_layers_give_it():
     assert bag.hidden_dim == 210
     with pytest.raises(ValueError, match="a row of 100 bytes is not a positive multiple of 144"):
         nn.EmbeddingV2(8, 100, DType.uint8, quantization_encoding=q4k)
+
+
+def test_a_width_read_as_bytes_says_how_to_declare_its_values(session):
+    q4k = QuantizationEncoding.Q4_K
+    layer = nn.EmbeddingV2(2, 2304, DType.uint8, quantization_encoding=q4k)  # bytes: 4096 values
+    with Graph("g", input_types=[TensorType(DType.int64, [1])]) as g:
+        g.output(layer(g.inputs[0]))
+    blocks = np.zeros((2, 1296), np.uint8)  # 2304 values of Q4_K
+    with pytest.raises(ValueError, match=r"2304 was read as bytes.*declare 1296 bytes"):
+        session.load(g, {"weight": blocks})

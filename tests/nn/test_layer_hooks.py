@@ -220,3 +220,28 @@ def test_a_second_call_is_numbered_and_other_hooks_stay(session, capfd) -> None:
     assert "InnerLayer-input_0" in out and "InnerLayer(2)-output" in out
     with pytest.raises(TypeError, match="takes a Layer"):
         PrintHook().name_layers(object())
+
+
+def test_a_call_through_super_runs_the_hooks_once(session) -> None:
+    hook = Recorder(lambda out: out * 10)
+    add_layer_hook(hook)
+    embedding = nn.Embedding(4, 3, DType.float32, DeviceRef.CPU())  # calls EmbeddingV2's call
+    graph = Graph("lookup", embedding, input_types=[TensorType(DType.int64, [1], DeviceRef.CPU())])
+    assert len(hook.calls) == 1
+    got = session.load(graph, {"weight": np.ones((4, 3), np.float32)}).execute(np.array([2]))
+    assert got[0].to_numpy().tolist() == [[10.0, 10.0, 10.0]]
+
+
+def test_print_hook_names_a_layer_lists_layers_by_position(session, capfd) -> None:
+    class Stack(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.LayerList([nn.Identity(), nn.Identity()])
+
+        def __call__(self, x):
+            return self.layers[1](self.layers[0](x))
+
+    print_hook, stack = PrintHook(filter=["model.layers.1"]), Stack()
+    print_hook.name_layers(stack)
+    out = _printed(session, capfd, print_hook, stack)
+    assert "model.layers.1-output" in out and "model.layers.0" not in out

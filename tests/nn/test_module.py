@@ -348,3 +348,26 @@ def test_an_override_keeps_the_declared_values():
     with pytest.raises(ValueError, match=r"declares \(8, 256\) values as Q4_K.*\(8, 512\) as Q6_K"):
         layer.load_state_dict({"weight": data}, override_quantization_encoding=True)
     assert layer.quantization_encoding is QuantizationEncoding.Q4_K  # nothing changed
+
+
+def test_a_weight_re_declared_after_its_graph_was_built_is_refused_at_load(session):
+    """Q4_0 rows are Q4_K's bytes: the graph built for Q4_K would decode them to garbage."""
+    from ember.quant import FORMATS
+    from ember.weights import WeightData
+
+    values = np.random.default_rng(1).standard_normal((4, 256)).astype(np.float32)
+    data = WeightData(FORMATS["q4_0"].quantize(values), "weight", DType.uint8, (4, 256),
+                      QuantizationEncoding.Q4_0)  # fmt: skip
+    layer = nn.EmbeddingV2(4, 144, DType.uint8, quantization_encoding=QuantizationEncoding.Q4_K)
+    graph = Graph("g", layer, input_types=[TensorType(DType.int64, [2], DeviceRef.CPU())])
+    layer.load_state_dict({"weight": data}, override_quantization_encoding=True)
+    with pytest.raises(ValueError, match=r"re-declared .* after graph 'g' was built"):
+        session.load(graph, layer.state_dict())
+
+
+def test_a_refused_load_leaves_no_alignment_behind():
+    layer = Lin(4, 4)
+    table = np.zeros((4, 4), np.float32)
+    with pytest.raises(StateDictError):
+        layer.load_state_dict({"weight": table, "extra": table}, weight_alignment=4)
+    assert layer.weight.align is None

@@ -228,6 +228,7 @@ def test_load_weights_and_weights_format(tmp_path):
     path = write_gguf(tmp_path / "w.gguf", {"w": np.zeros(2, np.float32)})
     safetensors_numpy.save_file({"x": np.zeros(2, np.float32)}, str(tmp_path / "x.safetensors"))
     assert isinstance(load_weights([path]), GGUFWeights)
+    assert isinstance(load_weights(str(path)), GGUFWeights)  # one path alone
     assert isinstance(load_weights([tmp_path / "x.safetensors"]), SafetensorWeights)
     assert weights_format([Path("a.gguf")]) is WeightsFormat.gguf
     assert weights_format(["a.safetensors", "b.safetensors"]) == "safetensors"
@@ -319,8 +320,10 @@ def test_a_dtype_of_the_same_size_reads_the_bytes_as_it():
     e8m0 = dataclasses.replace(scales, dtype=DType.float8_e8m0fnu)
     assert e8m0.dtype is DType.float8_e8m0fnu
     assert e8m0.astype(DType.float32).array.tolist() == [1.0, 2.0, 8.0]
-    with pytest.raises(ValueError, match="takes 2 bytes an element, its array's float32 4"):
+    with pytest.raises(ValueError, match="float16 is not its array's float32; only raw bytes"):
         WeightData(np.zeros(2, np.float32), "w", DType.float16, (2,))
+    with pytest.raises(ValueError, match="int32 is not its array's float32"):
+        WeightData(np.zeros(2, np.float32), "w", DType.int32, (2,))
     with pytest.raises(TypeError, match="dtype must be a DType"):
         WeightData(np.zeros(2, np.float32), "w", np.float32, (2,))
 

@@ -26,7 +26,8 @@ def bind_weights(
     """Arrays for the weights named in `used` (those the graph's outputs read), by name.
 
     Raises:
-        ValueError: a weight has no array (the message lists close names), or a shape differs.
+        ValueError: a weight has no array (the message lists close names), a shape differs, or
+            a weight was re-declared after the graph was built (`load_state_dict`'s override).
         CheckpointError: the weight is a checkpoint tensor ember does not read (its reason).
         TypeError: the registry is not a mapping, or an array's dtype differs from its
             weight's (its bytes would be misread).
@@ -66,7 +67,14 @@ def bind_weights(
         )
     bound = {}
     for name in used:
-        weight, _ = graph.weights[name]
+        weight, value = graph.weights[name]
+        built = (value.type, value.node.attrs["encoding"])
+        if (weight.type, weight.quantization_encoding) != built:
+            raise ValueError(
+                f"weight {name!r} was re-declared ({weight.type}, "
+                f"{weight.quantization_encoding}) after graph {graph.name!r} was built with it "
+                f"as ({built[0]}, {built[1]}); build the graph again"
+            )
         array = weight.check_array(registry[name])
         if not array.flags.c_contiguous:
             if array.nbytes >= COPY_WARNING_BYTES:

@@ -108,7 +108,7 @@ class Weight(Typed):
             try:
                 array = from_dlpack(array)
             except TypeError as error:  # e.g. torch refuses a tensor that requires grad
-                raise TypeError(f"weight {label!r}: {error}") from error
+                raise GraphTypeError(f"weight {label!r}: {error}") from error
         try:
             dtype = DType.from_numpy(array.dtype)
         except TypeError:
@@ -120,6 +120,7 @@ class Weight(Typed):
                 f"weight {label!r} holds {encoding.value} blocks: expected "
                 f"{self.dtype!r} of shape ({rows}, {width}), {width} bytes a row "
                 f"({encoding.describe_row(width)}), got {array.dtype} of shape {array.shape}"
+                + _as_values_hint(encoding, width, array.shape)
             )
         if dtype is not self.dtype:
             raise GraphTypeError(
@@ -197,3 +198,18 @@ for _name in (
     "__invert__",
 ):
     setattr(Weight, _name, _through_value(_name))
+
+
+def _as_values_hint(encoding: QuantizationEncoding, width: int, shape: tuple[int, ...]) -> str:
+    """Why a table declared with a width of both bytes and values (2304 for Q4_K) may not
+    fit: the width was read as bytes, and the tensor holds that many values."""
+    try:
+        as_values = encoding.row_bytes(width)
+    except ValueError:
+        return ""
+    if not shape or shape[-1] != as_values:
+        return ""
+    return (
+        f"; a width of {width} was read as bytes, and this tensor holds {width} values a row: "
+        f"declare {as_values} bytes"
+    )

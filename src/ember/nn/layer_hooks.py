@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -65,10 +66,22 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} defines no __call__")
 
 
+_CALLING = threading.local()
+"""The layers whose wrapped call is running on this thread: a subclass's call that runs its
+base's (``super().__call__``) runs the hooks once, for the outer call."""
+
+
 def _with_hooks(call: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(call)
     def called(layer: Any, *args: Any, **kwargs: Any) -> Any:
-        outputs = call(layer, *args, **kwargs)
+        running = _CALLING.__dict__.setdefault("layers", set())
+        if id(layer) in running:
+            return call(layer, *args, **kwargs)
+        running.add(id(layer))
+        try:
+            outputs = call(layer, *args, **kwargs)
+        finally:
+            running.discard(id(layer))
         if _HOOKS:  # arguments as the signature binds them: positional ones by position
             bound = inspect.signature(call).bind(layer, *args, **kwargs)
             for hook in list(_HOOKS):

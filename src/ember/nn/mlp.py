@@ -84,7 +84,6 @@ class MLP(Module):
         self.activation_function = activation_function_from_name(activation_function)
         self.devices, self.hidden_dim = devices, hidden_dim
         self.feed_forward_length, self.swiglu_limit = feed_forward_length, float(swiglu_limit)
-        self.quantization_encoding = quantization_encoding
 
         def projection(in_dim: int, out_dim: int) -> Linear:
             if quantization_encoding is not None:  # values, never bytes: as its row's bytes
@@ -102,6 +101,11 @@ class MLP(Module):
         self.gate_proj = projection(hidden_dim, feed_forward_length)
         self.down_proj = projection(feed_forward_length, hidden_dim)
         self.up_proj = projection(hidden_dim, feed_forward_length)
+
+    @property
+    def quantization_encoding(self) -> QuantizationEncoding | None:
+        """The gate projection's (an override may give the others another)."""
+        return self.gate_proj.quantization_encoding
 
     def __call__(self, x: Any) -> TensorValue:
         x = ops.as_value(x)

@@ -138,6 +138,15 @@ class Module(Layer):
                 for w in weights
                 if w.name.startswith(weight_prefix)
             }
+            if weights and not placeholders:
+                warnings.warn(
+                    f"build_subgraph: weight_prefix {weight_prefix!r} begins none of the layer's "
+                    f"weight names ({sorted(w.name for w in weights)}), so every call of "
+                    f"{name!r} reads these same weights (load_state_dict() on the whole model "
+                    "first gives them their full names)",
+                    UserWarning,
+                    stacklevel=2,
+                )
             subgraph.placeholders.update(placeholders)  # type: ignore[attr-defined]
         with subgraph:
             inputs = iter(subgraph.inputs)
@@ -212,13 +221,13 @@ class Module(Layer):
                     f"of weight_alignment={alignment} bytes"
                 )
             bound[id(weight)] = (weight, array, next(_BINDINGS))
-        if alignment:
-            for weight, _, _ in bound.values():
-                weight.align = alignment  # as MAX's: load checks it again
         used = {name for name, weight in named if id(weight) in bound}
         unused = sorted(str(key) for key in state_dict if key not in used)
         if strict and (missing or unused):
             raise StateDictError(_mismatch(missing, unused, state_dict))
+        if alignment:
+            for weight, _, _ in bound.values():
+                weight.align = alignment  # as MAX's: load checks it again
         for weight, declared in redeclared.values():
             weight.type = declared.type
             weight.quantization_encoding = declared.quantization_encoding

@@ -37,16 +37,17 @@ class WeightData:
     tensor's `data` is uint8 `(rows, row_bytes)` of GGUF blocks, its `dtype` uint8 and its
     `quantization_encoding` the block format.
 
-    As MAX's: `data` may be given as any DLPack array; `dtype` says what its bytes hold, so a
-    `dtype` of the array's element size reads them as it (``dataclasses.replace(scales,
+    As MAX's: `data` may be given as any DLPack array; raw bytes (an unsigned integer array)
+    are read as a `dtype` of their element size (``dataclasses.replace(scales,
     dtype=DType.float8_e8m0fnu)`` over uint8 scales); a quantized tensor's `shape` may be
     given as its bytes, and is kept as its values. The name may come first (ember's earlier
-    order): a str is never the array.
+    order): a str is never the array. Change fields with ``dataclasses.replace``, which checks
+    them again (assigning one does not).
 
     Raises:
         TypeError: `data` is not an array, `name` is not a str, or `dtype` not a DType.
-        ValueError: `dtype`'s element size is not the array's, or `shape` is neither the
-            array's shape nor (quantized) its rows of values.
+        ValueError: `dtype` is not the array's (nor raw bytes of its size), or `shape` is
+            neither the array's shape nor (quantized) its rows of values.
     """
 
     data: Buffer
@@ -78,10 +79,11 @@ class WeightData:
             data = from_dlpack(data)
         wanted = self.dtype.to_numpy()
         if data.dtype != wanted:
-            if data.dtype.itemsize != wanted.itemsize:
+            if data.dtype.kind != "u" or data.dtype.itemsize != wanted.itemsize:
                 raise ValueError(
-                    f"WeightData {self.name!r}: dtype {self.dtype!r} takes {wanted.itemsize} "
-                    f"bytes an element, its array's {data.dtype} {data.dtype.itemsize}"
+                    f"WeightData {self.name!r}: dtype {self.dtype!r} is not its array's "
+                    f"{data.dtype}; only raw bytes (an unsigned integer array of the same "
+                    "element size) are read as another dtype: convert the array, or .view() it"
                 )
             data = data.view(wanted)
         return data

@@ -42,14 +42,17 @@ def weights_format(weight_paths: Sequence[str | os.PathLike]) -> WeightsFormat:
     )
 
 
-def load_weights(paths: Sequence[str | os.PathLike]) -> CheckpointWeights:
-    """The `Weights` of one GGUF file or of safetensors files (a sharded checkpoint's shards).
+def load_weights(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> CheckpointWeights:
+    """The `Weights` of one GGUF file or of safetensors files (a sharded checkpoint's shards);
+    one path may be given alone.
 
     Raises:
         ValueError: no paths, a path that does not exist, mixed or unknown suffixes, or several
             GGUF files.
         CheckpointError: a file is corrupt.
     """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]  # one file, where MAX asks for a list of them
     if not paths:
         raise ValueError("no paths provided, cannot load weights.")
     for path in paths:

@@ -54,8 +54,9 @@ def broadcast_shapes(a: Shape, b: Shape) -> Shape:
 
 
 def operands(op: str, a: Any, b: Any) -> tuple[TensorValue, TensorValue]:
-    """Two values on one device with one dtype: a Python scalar takes the other's dtype, and
-    two dtypes meet in `promotion.promoted_dtype` (a cast added to the other operand).
+    """Two values on one device with one dtype: a Python scalar or a host array beside a graph
+    value takes its dtype (and device: `_weak_array`), and two graph values' dtypes meet in
+    `promotion.promoted_dtype` (a cast added to the other operand).
 
     Raises:
         TypeError: neither dtype holds the other's values, or a scalar does not fit the other

@@ -18,6 +18,7 @@ from typing import Any
 from ember.graph import TensorValue
 
 from ..layer_hooks import Layer, add_layer_hook, remove_layer_hook
+from ..module import Module, recursive_named_layers
 
 __all__ = ["PrintHook"]
 
@@ -106,7 +107,7 @@ class PrintHook:
         remove_layer_hook(self)
         self._summarize_once()
 
-    def __del__(self) -> None:  # as MAX's: a hook dropped without remove() still summarizes
+    def __del__(self) -> None:  # as MAX's: dropped after clear_hooks(), it still summarizes
         self._summarize_once()
 
     def _summarize_once(self) -> None:
@@ -116,11 +117,18 @@ class PrintHook:
 
 
 def _walk_layers(model: Layer) -> Iterator[tuple[Layer, str]]:
-    """Each layer under ``model`` once, breadth first, with its attribute path."""
+    """Each layer under ``model`` once, breadth first, with its attribute path: a `Module`'s
+    layers as its weights are named (``layers.0``, not a `LayerList`'s own attribute)."""
     seen = {id(model)}
     queue: deque[tuple[Any, str]] = deque([(model, "model")])
     while queue:
         item, name = queue.popleft()
+        if isinstance(item, Module):
+            for path, layer in recursive_named_layers(item):
+                if path == "" or id(layer) not in seen:
+                    seen.add(id(layer))
+                    yield layer, f"{name}.{path}" if path else name
+            continue
         if isinstance(item, Layer):
             yield item, name
             children = list(vars(item).items())
