@@ -64,3 +64,11 @@ def test_where_refuses_a_non_bool_condition_as_max_does():
         pytest.raises(ValueError, match="condition must be bool"),
     ):
         ops.where(g.inputs[0], g.inputs[0], g.inputs[0])
+
+
+def test_a_torch_tensor_is_weak_too_and_a_list_is_no_operand():
+    torch = pytest.importorskip("torch")
+    with Graph("weak", input_types=_types(DType.float32)) as g:
+        assert (g.inputs[0] + torch.tensor([1.5, 2.5], dtype=torch.float64)).dtype is DType.float32
+        with pytest.raises(TypeError, match="got a list"):
+            g.inputs[0] + [1.0, 2.0]

@@ -21,7 +21,17 @@ from .shape import ShapeLike
 from .type import TensorType, Typed
 from .value import TensorValue
 
-__all__ = ["Weight"]
+__all__ = ["Weight", "is_power_of_two"]
+
+
+def is_power_of_two(value: object) -> bool:
+    """Whether `value` is an int (not a bool) that is a positive power of 2: an alignment."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= 1
+        and not value & (value - 1)
+    )
 
 
 class Weight(Typed):
@@ -57,12 +67,7 @@ class Weight(Typed):
                 f"got {quantization_encoding!r}"
             )
         self.quantization_encoding = quantization_encoding
-        if align is not None and (
-            isinstance(align, bool)
-            or not isinstance(align, int)
-            or align < 1
-            or align & (align - 1)
-        ):
+        if align is not None and not is_power_of_two(align):
             raise ValueError(f"weight {name!r}: align must be a positive power of 2, got {align!r}")
         self.align = align
 

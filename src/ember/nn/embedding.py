@@ -71,7 +71,7 @@ class EmbeddingV2(TableLayer):
         super().__init__()
         self.device = _device(device)
         self.vocab_size, hidden_dim = _table_dims(vocab_size, hidden_dim)
-        self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype, hidden_dim)
+        self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype)
         hidden_dim = row_width(quantization_encoding, hidden_dim)
         self.out_of_range = _checked_out_of_range(out_of_range)
         self.weight = Weight(
@@ -184,7 +184,7 @@ class VocabParallelEmbedding(TableLayer):
             raise TypeError("VocabParallelEmbedding: give devices= or device=, not both")
         self.devices = _device_list(devices if devices is not None else device)
         self.vocab_size, hidden_dim = _table_dims(vocab_size, hidden_dim)
-        self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype, hidden_dim)
+        self.output_dtype = _output_dtype(dtype, quantization_encoding, output_dtype)
         hidden_dim = row_width(quantization_encoding, hidden_dim)
         self.out_of_range = _checked_out_of_range(out_of_range)
         self.shard_size = math.ceil(self.vocab_size / len(self.devices))
@@ -312,7 +312,6 @@ def _output_dtype(
     dtype: DType,
     encoding: QuantizationEncoding | None,
     output_dtype: DType | None,
-    hidden_dim: int,
 ) -> DType | None:
     if not isinstance(dtype, DType):
         raise TypeError(f"dtype must be a DType, got {dtype!r}")
@@ -327,7 +326,6 @@ def _output_dtype(
             f"a {encoding.value} table is declared as dtype=DType.uint8 (its raw blocks), "
             f"got {dtype!r}"
         )
-    row_width(encoding, hidden_dim)  # bytes of whole blocks, or values filling them
     if output_dtype is not None and output_dtype not in DEQUANTIZED_DTYPES:
         raise TypeError(
             f"a quantized table dequantizes to one of {DEQUANTIZED_DTYPES}, got {output_dtype!r}"

@@ -69,7 +69,7 @@ class EmbeddingBag(TableLayer):
             raise ValueError(f"mode must be one of {BAG_MODES}, got {mode!r}")
         self.device = _device(device)
         self.vocab_size, hidden_dim = _table_dims(vocab_size, hidden_dim)
-        _output_dtype(dtype, quantization_encoding, None, hidden_dim)  # checks the declaration
+        _output_dtype(dtype, quantization_encoding, None)  # checks the declaration
         hidden_dim = row_width(quantization_encoding, hidden_dim)
         if quantization_encoding is None:
             check_dense_table_dtype("EmbeddingBag", dtype)

@@ -65,7 +65,7 @@ class Linear(Module):
         super().__init__()
         self.device = _device(device)
         in_dim, out_dim = _positive("in_dim", in_dim), _positive("out_dim", out_dim)
-        _output_dtype(dtype, quantization_encoding, None, in_dim)
+        _output_dtype(dtype, quantization_encoding, None)
         in_dim = row_width(quantization_encoding, in_dim)
         self.int8_activations = bool(int8_activations)
         prefix = "" if name is None else f"{name}."

@@ -32,6 +32,7 @@ import numpy as np
 from ember.driver import Buffer
 from ember.graph import Graph, Weight
 from ember.graph.graph import current_graph
+from ember.graph.weight import is_power_of_two
 
 from .layer_hooks import Layer
 
@@ -411,12 +412,7 @@ def _declared_as_carried(weight: Weight, value: Any, name: str) -> Weight:
 def _checked_alignment(alignment: int | None) -> int | None:
     if alignment is None:
         return None
-    if (
-        isinstance(alignment, bool)
-        or not isinstance(alignment, int)
-        or alignment < 1
-        or alignment & (alignment - 1)
-    ):
+    if not is_power_of_two(alignment):
         raise ValueError(
             f"weight_alignment must be a positive int, a power of 2 (bytes), got {alignment!r}"
         )

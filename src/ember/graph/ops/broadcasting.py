@@ -112,8 +112,11 @@ def _weak_array(op: str, value: Any, like: TensorValue) -> TensorValue:
         GraphTypeError: a float array beside an integer or bool value, or integers the
             value's dtype cannot hold exactly.
     """
-    if not isinstance(value, np.ndarray | np.generic) and host_array(value) is None:
-        return as_value(value)  # not an array: as_value says what it takes
+    if not isinstance(value, np.ndarray | np.generic):
+        host = host_array(value)  # a Buffer or torch tensor's values
+        if host is None:
+            return as_value(value)  # not an array: as_value says what it takes
+        value = host
     array = _to_array(value, None)
     dtype = like.dtype
     given = DType.from_numpy(array.dtype)
