@@ -6,11 +6,17 @@ The parent starts ``python -m contenders.max_qmatmul FMT NPY`` with benchmarks/ 
 ``PYTHONPATH``; the child loads one graph with a symbolic batch, then answers one JSON line per
 request on stdin, prefixed ``@@ ``: ``{"op": "time", "batch": B}`` runs one call and returns its
 seconds; ``{"op": "rss"}`` returns the peak resident bytes so far.
+
+Between requests the child is stopped (``SIGSTOP``, resumed by ``SIGCONT`` for each request):
+MAX's runtime keeps working while idle (about a tenth of a core, measured on an idle child),
+and on two cores that slowed ember's two-thread calls in the parent by a quarter (13.4 to
+17.8 ms, Q4_K head at batch 1), which is MAX's idle runtime, not ember, being measured.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,16 +76,25 @@ class MaxQmatmul:
         hello = self._receive()
         self.load_s = hello.get("load_s")
         self.base_rss = hello.get("base_rss")
+        self._signal(signal.SIGSTOP)
 
     def request(self, **message) -> dict:
-        """Sends one command and returns the reply ({} once the child is gone)."""
+        """Sends one command and returns the reply ({} once the child is gone); the child runs
+        only while it answers."""
         if self.died is None:
+            self._signal(signal.SIGCONT)
             try:
                 self.proc.stdin.write(json.dumps(message) + "\n")
                 self.proc.stdin.flush()
             except BrokenPipeError:
                 pass
-        return {} if self.died else self._receive()
+        reply = {} if self.died else self._receive()
+        self._signal(signal.SIGSTOP)
+        return reply
+
+    def _signal(self, number: int) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(number)
 
     def seconds(self, batch: int) -> float:
         """One call's seconds at ``batch``, timed in the child (NaN once it is gone)."""
@@ -100,6 +115,7 @@ class MaxQmatmul:
     def close(self) -> None:
         """Ends the child (if still alive) and removes its table file."""
         if self.proc.poll() is None:
+            self._signal(signal.SIGCONT)
             self.proc.stdin.close()
             self.proc.wait()
         self.stderr.close()
