@@ -89,7 +89,7 @@ INT8 = textwrap.dedent(
     import numpy as np
     from ember.engine.backends.native.kernels import int8_rowdot as k
 
-    assert not k._VNNI and k.INT8_FORMATS == ("q4_k", "q6_k")
+    assert not k.VNNI and k.INT8_FORMATS == ("q4_k", "q6_k")
     cases = np.load(sys.argv[1])
     for name in {key.rsplit("-", 1)[0] for key in cases.files}:
         fmt = name.split("-")[0]

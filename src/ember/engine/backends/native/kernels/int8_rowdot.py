@@ -42,10 +42,30 @@ from numba import prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .amx_rowdot import AMX_FORMATS, TILE_MIN_TOKENS, q4_k_tile_logits, tiles_ready
 from .compiled.cache import jit
 from .compiled.decoders.bytes import F16_TO_F32
 from .compiled.device import prefetch_bytes
 from .compiled.target import target_has
+from .int8_blocks import (
+    AVX2_LANES,
+    DECODERS,
+    F32,
+    FSUMS,
+    I8,
+    I32,
+    Q4_K,
+    Q6_K,
+    SUMS,
+    VNNI,
+    VNNI_LANE_AT,
+    broadcast,
+    call_intrinsic,
+    constant,
+    load_at,
+    pointer_at,
+    shuffle,
+)
 from .launch import launch
 
 __all__ = ["BLOCK", "INT8_FORMATS", "int8_rowdot", "quantize_activations"]
@@ -67,22 +87,11 @@ ROW_BLOCK = 96
 
 """Rows a thread takes at a time."""
 
-Q4_K, Q6_K = 0, 1
 _KINDS = {"q4_k": Q4_K, "q6_k": Q6_K}
 _BLOCK_BYTES = {Q4_K: 144, Q6_K: 210}
+_LEVELS = ir.VectorType(I8, 64)
 
-_I8, _I32 = ir.IntType(8), ir.IntType(32)
-_F32 = ir.FloatType()
-_SUMS = ir.VectorType(_I32, 16)
-_FSUMS = ir.VectorType(_F32, 16)
-_LEVELS = ir.VectorType(_I8, 64)
-
-
-_VNNI = target_has("avx512bw", "avx512vnni")
-"""Whether each 4-byte product sum is AVX-512 VNNI's one ``vpdpbusd``; else AVX2's
-``vpmaddubsw`` and ``vpmaddwd`` make the same sums (`_dot_bytes`)."""
-
-INT8_FORMATS = tuple(_KINDS) if _VNNI or target_has("avx2") else ()
+INT8_FORMATS = tuple(_KINDS) if VNNI or target_has("avx2") else ()
 """The formats with an integer kernel on this CPU (it needs AVX2, and is fastest with AVX-512
 VNNI; the integer sums, and so the logits, are the same bits either way); without AVX2 they
 compute exactly, as without ``int8_activations``."""
@@ -129,8 +138,8 @@ def _kernel_activations(kind: int, hidden: np.ndarray):
         order = xq.reshape(tokens, blocks, BLOCK // 16, 4, 4).transpose(1, 0, 3, 2, 4)
         per_group = sums * np.int32(-32)
     order = order.reshape(blocks, tokens, 4, 16, 4)  # (block, token, vector, lane, byte)
-    if not _VNNI:
-        order = order[:, :, :, _AVX2_LANES[kind]]
+    if not VNNI:
+        order = order[:, :, :, AVX2_LANES[kind]]
     return (
         np.ascontiguousarray(order.reshape(blocks, tokens, BLOCK)),
         dx,
@@ -139,191 +148,6 @@ def _kernel_activations(kind: int, hidden: np.ndarray):
 
 
 # ---- LLVM IR ---------------------------------------------------------------------------------
-
-
-def _const(value: int, kind: ir.Type = _I32) -> ir.Constant:
-    return ir.Constant(kind, value)
-
-
-def _lanes(values) -> ir.Constant:
-    return ir.Constant(_SUMS, list(values))
-
-
-def _shuffle(builder, a, b, lanes):
-    return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, len(lanes)), lanes))
-
-
-def _pointer(builder, base, offset, kind):
-    return builder.bitcast(builder.gep(base, [offset]), kind.as_pointer())
-
-
-def _load(builder, base, offset, kind, align=1):
-    return builder.load(_pointer(builder, base, offset, kind), align=align)
-
-
-def _half(builder, block, offset, f16):
-    """The fp16 at ``block + offset`` as float32, through numpy's conversion table."""
-    index = builder.zext(_load(builder, block, _const(offset), ir.IntType(16)), _I32)
-    return builder.load(builder.gep(f16, [index]))
-
-
-def _broadcast(builder, value, count=16):
-    vector = builder.insert_element(
-        ir.Constant(ir.VectorType(value.type, 1), None), value, _const(0)
-    )
-    return _shuffle(builder, vector, vector, [0] * count)
-
-
-def _call(builder, name, result, arguments):
-    signature = ir.FunctionType(result, [a.type for a in arguments])
-    return builder.call(cgutils.get_or_insert_function(builder.module, signature, name), arguments)
-
-
-def _bytes(value: int) -> ir.Constant:
-    return _lanes([value * 0x01010101] * 16)
-
-
-def _q4_k_decode(builder, block, f16):
-    """Levels 0..15 (4 vectors of 16 lanes, lane ``j`` of vector ``k`` holding values
-    ``32 (j % 8) + 16 (j // 8) + 4 k .. + 3``: lanes ``j`` and ``j + 8`` share sub-block
-    ``j % 8``), and its ``d * sc`` and ``-dmin * m`` in lanes ``j`` and ``j + 8``."""
-    packed = _load(builder, block, _const(4), ir.VectorType(_I8, 16))
-    low = ir.Constant(ir.VectorType(ir.IntType(1), 8), [1] * 4 + [0] * 4)
-    eight = ir.VectorType(_I8, 8)
-
-    def splat(value):
-        return ir.Constant(eight, [value] * 8)
-
-    def six_bits(first, second, high_nibble):
-        a = _shuffle(builder, packed, packed, first)
-        b = _shuffle(builder, packed, packed, second)
-        top = builder.shl(builder.lshr(b, splat(6)), splat(4))
-        bottom = builder.lshr(a, splat(4)) if high_nibble else builder.and_(a, splat(15))
-        return builder.select(low, builder.and_(a, splat(63)), builder.or_(bottom, top))
-
-    sc = six_bits([0, 1, 2, 3, 8, 9, 10, 11], [0, 1, 2, 3, 0, 1, 2, 3], False)
-    m = six_bits([4, 5, 6, 7, 8, 9, 10, 11], [4, 5, 6, 7, 4, 5, 6, 7], True)
-    d = _broadcast(builder, _half(builder, block, 0, f16))
-    dmin = _broadcast(builder, builder.fneg(_half(builder, block, 2, f16)))
-    twice = [j % 8 for j in range(16)]
-    scales = builder.fmul(d, builder.uitofp(_shuffle(builder, sc, sc, twice), _FSUMS))
-    minimums = builder.fmul(dmin, builder.uitofp(_shuffle(builder, m, m, twice), _FSUMS))
-    # qs: 4 chunks of 32 bytes; chunk c's low nibbles are sub-block 2c, its high ones 2c + 1
-    if not _VNNI:
-        return _q4_k_unpacked(builder, block), scales, minimums
-    first = _load(builder, block, _const(16), _SUMS)
-    second = _load(builder, block, _const(80), _SUMS)
-    shifts = _lanes(4 * (j % 2) for j in range(16))
-    levels = []
-    for k in range(4):
-        words = _shuffle(
-            builder, first, second, [8 * ((j % 8) // 2) + 4 * (j // 8) + k for j in range(16)]
-        )
-        levels.append(builder.and_(builder.lshr(words, shifts), _bytes(15)))
-    return levels, scales, minimums
-
-
-_AVX2_LANES = {
-    Q4_K: np.array([0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15]),
-    Q6_K: np.array([8 * h + s for h in (0, 1) for s in (0, 2, 4, 6, 1, 3, 5, 7)]),
-}
-"""Without VNNI, the lane (of the VNNI layout) whose values lane ``j`` of the levels holds: the
-order in which 32-bit unpacks leave them (`_regrouped`). The integer sums are put back in the
-VNNI layout's order before any float work, which is then the same."""
-
-_VNNI_LANE_AT = {
-    kind: np.arange(16) if _VNNI else np.argsort(lanes) for kind, lanes in _AVX2_LANES.items()
-}
-"""Where the levels' lanes hold the VNNI layout's lane ``j``."""
-
-
-def _q6_k_decode(builder, block, f16):
-    """Levels 0..63 (4 vectors of 16 lanes, lane ``j`` of vector ``k`` holding values
-    ``16 j + 4 k .. + 3``, sub-block ``j``; without VNNI, `_AVX2_LANES` says which) and
-    ``d * sc`` per lane (of sub-block ``j`` always)."""
-    sc = builder.sext(_load(builder, block, _const(192), ir.VectorType(_I8, 16)), _SUMS)
-    d = _broadcast(builder, _half(builder, block, 208, f16))
-    scales = builder.fmul(d, builder.sitofp(sc, _FSUMS))
-    if not _VNNI:
-        return _q6_k_unpacked(builder, block), scales, None
-    low_bits = [_load(builder, block, _const(64 * h), _SUMS) for h in range(2)]
-    high_bits = _load(builder, block, _const(128), _SUMS)
-    quarter = [(j % 8) // 2 for j in range(16)]
-    nibble_shifts = _lanes(4 * (q // 2) for q in quarter)
-    rotations = _lanes((4 - 2 * q) % 32 for q in quarter)
-    fshl = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(_SUMS, [_SUMS] * 3), "llvm.fshl.v16i32"
-    )
-    levels = []
-    for k in range(4):
-        lows = _shuffle(builder, *low_bits, [16 * (j // 8) + 8 * (quarter[j] % 2) + 4 * (j % 2) + k
-                                             for j in range(16)])  # fmt: skip
-        highs = _shuffle(builder, high_bits, high_bits,
-                         [8 * (j // 8) + 4 * (j % 2) + k for j in range(16)])  # fmt: skip
-        low = builder.and_(builder.lshr(lows, nibble_shifts), _bytes(15))
-        high = builder.and_(builder.call(fshl, [highs, highs, rotations]), _bytes(0x30))
-        levels.append(builder.or_(low, high))
-    return levels, scales, None
-
-
-def _q6_k_unpacked(builder, block):
-    """AVX2's Q6_K levels: each half block's four runs of 32 values made with byte-wise
-    operations from the bytes as stored (no lane crossing), then `_regrouped`."""
-    by_half = []
-    for h in range(2):
-        low_a, low_b, high = (
-            _load(builder, block, _const(at), _EIGHT) for at in (64 * h, 64 * h + 32, 128 + 32 * h)
-        )
-        runs = [  # values 32 r .. 32 r + 31 of the half: a nibble, then two high bits
-            builder.or_(
-                builder.and_(_shifted_left(builder, low, -nibble), _bytes_of(0x0F)),
-                builder.and_(_shifted_left(builder, high, 4 - 2 * r), _bytes_of(0x30)),
-            )
-            for r, (low, nibble) in enumerate([(low_a, 0), (low_b, 0), (low_a, 4), (low_b, 4)])
-        ]
-        by_half.append(_regrouped(builder, runs))
-    return [_shuffle(builder, by_half[0][k], by_half[1][k], list(range(16))) for k in range(4)]
-
-
-def _q4_k_unpacked(builder, block):
-    """AVX2's Q4_K levels: each 32-byte chunk's low and high nibbles (sub-blocks 2c and
-    2c + 1, in order) by byte-wise masks, then `_regrouped` four sub-blocks at a time."""
-    sub_blocks = []
-    for c in range(4):
-        chunk = _load(builder, block, _const(16 + 32 * c), _EIGHT)
-        sub_blocks.append(builder.and_(chunk, _bytes_of(0x0F)))
-        sub_blocks.append(builder.and_(_shifted_left(builder, chunk, -4), _bytes_of(0x0F)))
-    first, last = _regrouped(builder, sub_blocks[:4]), _regrouped(builder, sub_blocks[4:])
-    return [_shuffle(builder, first[k], last[k], list(range(16))) for k in range(4)]
-
-
-_EIGHT = ir.VectorType(_I32, 8)
-
-
-def _bytes_of(value: int) -> ir.Constant:
-    return ir.Constant(_EIGHT, [value * 0x01010101] * 8)
-
-
-def _shifted_left(builder, value, bits: int):
-    """32-bit lanes shifted left by `bits` (right by ``-bits``)."""
-    if bits >= 0:
-        return builder.shl(value, ir.Constant(_EIGHT, [bits] * 8))
-    return builder.lshr(value, ir.Constant(_EIGHT, [-bits] * 8))
-
-
-def _regrouped(builder, runs):
-    """Four vectors of 8 32-bit groups ``r[0..7]`` as four vectors ``k``: ``[r0[k], r1[k],
-    r2[k], r3[k], r0[4 + k], .., r3[4 + k]]``, by 32-bit then 64-bit unpacks (which stay
-    within 128-bit halves: no lane crossing)."""
-    unpack_32 = ([0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15])
-    unpack_64 = ([0, 1, 8, 9, 4, 5, 12, 13], [2, 3, 10, 11, 6, 7, 14, 15])
-    t0, t1, t2, t3 = (
-        _shuffle(builder, runs[x], runs[x + 1], lanes) for x in (0, 2) for lanes in unpack_32
-    )
-    return [_shuffle(builder, x, y, lanes) for x, y in ((t0, t2), (t1, t3)) for lanes in unpack_64]
-
-
-_DECODERS = {Q4_K: _q4_k_decode, Q6_K: _q6_k_decode}
 
 
 def _data(context, builder, array_type, value):
@@ -336,7 +160,7 @@ def _decode_block(typingctx, kind, row, at, levels, scales, minimums, slot, f16)
     (and Q4_K's minimums) into ``scales[16 * slot:]`` (``minimums[16 * slot:]``)."""
     if not isinstance(kind, types.IntegerLiteral):
         return None
-    decode = _DECODERS[kind.literal_value]
+    decode = DECODERS[kind.literal_value]
 
     def codegen(context, builder, sig, args):
         row_p, levels_p, scales_p, minimums_p, f16_p = (
@@ -347,12 +171,12 @@ def _decode_block(typingctx, kind, row, at, levels, scales, minimums, slot, f16)
         vectors, group_scales, group_minimums = decode(builder, builder.gep(row_p, [at]), f16_p)
         start = builder.mul(slot, intp(BLOCK))
         for k, vector in enumerate(vectors):
-            target = _pointer(builder, levels_p, builder.add(start, intp(64 * k)), _SUMS)
+            target = pointer_at(builder, levels_p, builder.add(start, intp(64 * k)), SUMS)
             builder.store(vector, target, align=1)
         groups = builder.mul(slot, intp(BLOCK // GROUP))
-        builder.store(group_scales, _pointer(builder, scales_p, groups, _FSUMS), align=4)
+        builder.store(group_scales, pointer_at(builder, scales_p, groups, FSUMS), align=4)
         if group_minimums is not None:
-            builder.store(group_minimums, _pointer(builder, minimums_p, groups, _FSUMS), align=4)
+            builder.store(group_minimums, pointer_at(builder, minimums_p, groups, FSUMS), align=4)
         return context.get_dummy_value()
 
     return types.none(kind, row, at, levels, scales, minimums, slot, f16), codegen
@@ -363,17 +187,17 @@ def _lane_total(builder, lanes, first=0, width=16):
     while width > 1:
         width //= 2
         lanes = builder.fadd(
-            _shuffle(builder, lanes, lanes, list(range(first, first + width))),
-            _shuffle(builder, lanes, lanes, list(range(first + width, first + 2 * width))),
+            shuffle(builder, lanes, lanes, list(range(first, first + width))),
+            shuffle(builder, lanes, lanes, list(range(first + width, first + 2 * width))),
         )
         first = 0
-    return builder.extract_element(lanes, _const(0))
+    return builder.extract_element(lanes, constant(0))
 
 
 def _vpdpbusd(builder, start, levels, x):
     """``start`` plus the 4-byte products of `levels` and `x`, in two chains (the next
     product need not wait for these)."""
-    chains = [start, ir.Constant(_SUMS, [0] * 16)]
+    chains = [start, ir.Constant(SUMS, [0] * 16)]
     for k in range(4):
         chains[k % 2] = _dot_bytes(builder, chains[k % 2], levels[k], x[k])
     return builder.add(*chains)
@@ -382,10 +206,10 @@ def _vpdpbusd(builder, start, levels, x):
 def _lane_sums(builder, kind, start, levels, x):
     """``start`` plus the integer sums of `levels` and `x`, lane ``j`` that of the VNNI
     layout's lane ``j``."""
-    if _VNNI:
+    if VNNI:
         return _vpdpbusd(builder, start, levels, x)
-    sums = _vpdpbusd(builder, ir.Constant(_SUMS, [0] * 16), levels, x)
-    return builder.add(start, _shuffle(builder, sums, sums, list(_VNNI_LANE_AT[kind])))
+    sums = _vpdpbusd(builder, ir.Constant(SUMS, [0] * 16), levels, x)
+    return builder.add(start, shuffle(builder, sums, sums, list(VNNI_LANE_AT[kind])))
 
 
 def _dot_bytes(builder, total, levels, x):
@@ -393,18 +217,20 @@ def _dot_bytes(builder, total, levels, x):
     `levels` and signed `x` bytes (``vpdpbusd``). Without VNNI: ``vpmaddubsw`` adds pairs of
     products into 16 bits, which never saturate here (levels <= 63, ``|x| <= 127``: at most
     16002), and ``vpmaddwd`` by ones adds pairs of those: the same exact sums."""
-    if _VNNI:
-        return _call(builder, "llvm.x86.avx512.vpdpbusd.512", _SUMS, [total, levels, x])
+    if VNNI:
+        return call_intrinsic(builder, "llvm.x86.avx512.vpdpbusd.512", SUMS, [total, levels, x])
     words = ir.VectorType(ir.IntType(16), 16)
     ones = ir.Constant(words, [1] * 16)
     halves = []
     for h in range(2):
         lanes = list(range(32 * h, 32 * h + 32))
-        level_half, x_half = (_shuffle(builder, v, v, lanes) for v in (levels, x))
-        pairs = _call(builder, "llvm.x86.avx2.pmadd.ub.sw", words, [level_half, x_half])
-        quads = _call(builder, "llvm.x86.avx2.pmadd.wd", ir.VectorType(_I32, 8), [pairs, ones])
+        level_half, x_half = (shuffle(builder, v, v, lanes) for v in (levels, x))
+        pairs = call_intrinsic(builder, "llvm.x86.avx2.pmadd.ub.sw", words, [level_half, x_half])
+        quads = call_intrinsic(
+            builder, "llvm.x86.avx2.pmadd.wd", ir.VectorType(I32, 8), [pairs, ones]
+        )
         halves.append(quads)
-    return builder.add(total, _shuffle(builder, *halves, list(range(16))))
+    return builder.add(total, shuffle(builder, *halves, list(range(16))))
 
 
 def _emit_tile(context, builder, q4_k, rows, count, weights, arrays, first, out_p):
@@ -422,16 +248,16 @@ def _emit_tile(context, builder, q4_k, rows, count, weights, arrays, first, out_
     )
     intp = first.type
     fma = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(_FSUMS, [_FSUMS] * 3), "llvm.fma.v16f32"
+        builder.module, ir.FunctionType(FSUMS, [FSUMS] * 3), "llvm.fma.v16f32"
     )
     if q4_k:
         groups = [(t, min(t + 1, count - 1)) for t in range(0, count, 2)]
     else:
         groups = [(t,) for t in range(count)]
-    zeros = ir.Constant(_FSUMS, [0.0] * 16)
+    zeros = ir.Constant(FSUMS, [0.0] * 16)
     sums = [[cgutils.alloca_once_value(builder, zeros) for _ in groups]
             for _ in range(rows)]  # fmt: skip
-    eight = ir.VectorType(_F32, 8)
+    eight = ir.VectorType(F32, 8)
     with cgutils.for_range(builder, blocks, intp=intp) as loop:
         b = loop.index
 
@@ -440,38 +266,40 @@ def _emit_tile(context, builder, q4_k, rows, count, weights, arrays, first, out_
 
         def x_of(t):
             at = builder.mul(token_at(t), intp(BLOCK))
-            return [_load(builder, xq_p, builder.add(at, intp(64 * k)), _LEVELS) for k in range(4)]
+            return [
+                load_at(builder, xq_p, builder.add(at, intp(64 * k)), _LEVELS) for k in range(4)
+            ]
 
         row_levels, row_scales, row_minimums = weights(b)
         for g, group in enumerate(groups):
             xs = {t: x_of(t) for t in group}
             if q4_k:
                 halves = [
-                    [_load(builder, group_p, builder.add(builder.mul(token_at(t), intp(16)),
+                    [load_at(builder, group_p, builder.add(builder.mul(token_at(t), intp(16)),
                                                          intp(8 * h)), eight, align=4)
                      for t in group]
                     for h in range(2)
                 ]  # fmt: skip
-                level_sums, scale_x = (_shuffle(builder, *pair, list(range(16))) for pair in
+                level_sums, scale_x = (shuffle(builder, *pair, list(range(16))) for pair in
                                        (halves[0], halves[1]))  # fmt: skip
             else:
                 token = token_at(group[0])
-                scale_x = _broadcast(builder, builder.load(builder.gep(dx_p, [token])))
-                start = _load(builder, group_p, builder.mul(token, intp(16)), _SUMS, align=4)
+                scale_x = broadcast(builder, builder.load(builder.gep(dx_p, [token])))
+                start = load_at(builder, group_p, builder.mul(token, intp(16)), SUMS, align=4)
             for r in range(rows):
                 if q4_k:  # the pairs' shuffles also put AVX2's lanes back in order
-                    none = ir.Constant(_SUMS, [0] * 16)
+                    none = ir.Constant(SUMS, [0] * 16)
                     totals = {t: _vpdpbusd(builder, none, row_levels[r], xs[t]) for t in group}
                     a, c = (totals[t] for t in group)
-                    at = _VNNI_LANE_AT[Q4_K]
-                    low = _shuffle(builder, a, c, [*at[:8], *(16 + at[:8])])
-                    high = _shuffle(builder, a, c, [*at[8:], *(16 + at[8:])])
+                    at = VNNI_LANE_AT[Q4_K]
+                    low = shuffle(builder, a, c, [*at[:8], *(16 + at[:8])])
+                    high = shuffle(builder, a, c, [*at[8:], *(16 + at[8:])])
                     total = builder.add(low, high)
                 else:
                     total = _lane_sums(builder, Q6_K, start, row_levels[r], xs[group[0]])
                 running = builder.load(sums[r][g])
                 scale = builder.fmul(row_scales[r], scale_x)
-                running = builder.call(fma, [builder.sitofp(total, _FSUMS), scale, running])
+                running = builder.call(fma, [builder.sitofp(total, FSUMS), scale, running])
                 if q4_k:
                     running = builder.call(fma, [row_minimums[r], level_sums, running])
                 builder.store(running, sums[r][g])
@@ -507,12 +335,12 @@ def _tile(typingctx, kind, tokens, levels, scales, minimums, xq, dx, per_group, 
             for r in range(ROWS):
                 slot = builder.add(builder.mul(b, intp(ROWS)), intp(r))
                 at = builder.mul(slot, intp(BLOCK))
-                row_levels.append([_load(builder, levels_p, builder.add(at, intp(64 * k)),
+                row_levels.append([load_at(builder, levels_p, builder.add(at, intp(64 * k)),
                                          _LEVELS) for k in range(4)])  # fmt: skip
                 at = builder.mul(slot, intp(BLOCK // GROUP))
-                row_scales.append(_load(builder, scales_p, at, _FSUMS, align=4))
+                row_scales.append(load_at(builder, scales_p, at, FSUMS, align=4))
                 if q4_k:
-                    row_minimums.append(_load(builder, minimums_p, at, _FSUMS, align=4))
+                    row_minimums.append(load_at(builder, minimums_p, at, FSUMS, align=4))
             return row_levels, row_scales, row_minimums
 
         arrays = [(sig.args[i], args[i]) for i in (5, 6, 7)]
@@ -534,7 +362,7 @@ def _fused_tile(typingctx, kind, tokens, row, xq, dx, per_group, first, out, f16
     read at once stream from memory slower than one)."""
     if not _literals(kind, tokens):
         return None
-    q4_k, decode = kind.literal_value == Q4_K, _DECODERS[kind.literal_value]
+    q4_k, decode = kind.literal_value == Q4_K, DECODERS[kind.literal_value]
     block_bytes = _BLOCK_BYTES[kind.literal_value]
 
     def codegen(context, builder, sig, args):
@@ -663,7 +491,17 @@ def int8_rowdot(
     shifts = _shifts(hidden)
     if shifts is not None:
         hidden = np.ldexp(hidden, -shifts[:, None])
-    xq, dx, per_group = _kernel_activations(kind, hidden)
+    if hidden.shape[0] >= TILE_MIN_TOKENS and fmt in AMX_FORMATS and tiles_ready():
+        q4_k_tile_logits(quantize_activations(hidden), table, out, parallel)
+    else:
+        _vector_logits(fmt, hidden, table, out, parallel)
+    if shifts is not None:
+        out[...] = np.ldexp(out, shifts[:, None])
+
+
+def _vector_logits(fmt: str, hidden: np.ndarray, table: np.ndarray, out, parallel: bool) -> None:
+    """The vector kernel's logits (AVX-512 VNNI, or AVX2), as `int8_rowdot` takes them."""
+    xq, dx, per_group = _kernel_activations(_KINDS[fmt], hidden)
     serial, parallel_kernel = _KERNELS[fmt]
     if not parallel or table.shape[0] < 2 * ROW_BLOCK:
         serial(table, xq, dx, per_group, out, F16_TO_F32)
@@ -672,8 +510,6 @@ def int8_rowdot(
             lambda: parallel_kernel(table, xq, dx, per_group, out, F16_TO_F32),
             lambda: serial(table, xq, dx, per_group, out, F16_TO_F32),
         )
-    if shifts is not None:
-        out[...] = np.ldexp(out, shifts[:, None])
 
 
 _LARGEST = 100
