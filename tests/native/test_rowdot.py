@@ -13,6 +13,7 @@ import pytest
 from conftest import assert_within_dot_bound
 from numba import njit
 
+from ember.engine.backends.native.kernels.compiled.dense_dot import CHUNK, CHUNK_MIN_TOKENS
 from ember.engine.backends.native.kernels.rowdot import (
     LANES,
     ROW_BLOCK,
@@ -56,6 +57,23 @@ def test_a_row_range_gives_the_same_bits_as_the_full_table(dtype):
     for tokens in ([0], [6], [1, 2, 3, 4, 5]):  # a token's logits do not depend on the batch
         alone = logits_of(np.ascontiguousarray(hidden[tokens]), table)
         np.testing.assert_array_equal(alone.view(np.uint32), full[tokens].view(np.uint32))
+
+
+@pytest.mark.parametrize("dtype", TABLE_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_a_large_batch_taken_a_chunk_of_the_width_at_a_time_has_each_tokens_bits(dtype):
+    """From `CHUNK_MIN_TOKENS` grouped tokens the row pairs run a `CHUNK` of the width at a
+    time (a partial last chunk, then the tail elements here): a token's logits are the bits it
+    gets alone."""
+    rng = np.random.default_rng(8)
+    width = 2 * CHUNK + 3 * LANES + 5
+    table = rng.standard_normal((ROW_BLOCK + 7, width)).astype(dtype)
+    hidden = rng.standard_normal((CHUNK_MIN_TOKENS + 2, width)).astype(np.float32)
+    batch = logits_of(hidden, table)
+    for parallel in (True, False):
+        assert_within_dot_bound(logits_of(hidden, table, parallel), hidden, table)
+    for t in range(0, hidden.shape[0], 4):  # four tokens at a time: whole rows at once
+        few = logits_of(np.ascontiguousarray(hidden[t : t + 4]), table)
+        np.testing.assert_array_equal(few.view(np.uint32), batch[t : t + 4].view(np.uint32))
 
 
 def test_nan_and_inf_in_the_hidden_states_follow_ieee():

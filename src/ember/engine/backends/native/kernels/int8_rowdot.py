@@ -18,6 +18,10 @@ added first, so that two tokens share one vector of float32 work; its minimums a
 ``-dmin * m`` times ``dx * sum(xq)`` of the sub-block. A logit adds its lanes in a fixed
 tree: every row and token gets the same operations whatever rows and tokens a call covers.
 
+From `TILE_MIN_TOKENS` tokens, where the CPU has AMX and Linux grants its tile registers, Q4_K
+runs on the tile unit (`amx_rowdot`): the same integer sums and the same float32 work in the
+same order, so the same logits bit for bit.
+
 Without VNNI (AVX2), ``vpmaddubsw`` then ``vpmaddwd`` make the same exact sums, and the levels
 are made from the bytes as stored, regrouped by unpacks that never cross 128-bit halves (the
 activations laid out to match); the sums are put back in the VNNI layout's lane order before
