@@ -9,7 +9,7 @@ Both sum each dot product in `rowdot`'s one order, fixed by the width alone, so 
 has the same bits whichever tile or thread it falls in: the logits equal the dense head's over
 the dequantized table, bit for bit. With ``int8_activations``, Q4_K and Q6_K go to
 `int8_rowdot` (hidden states quantized to 8 bits, integer dot products) where the CPU has
-AVX2 (AVX-512 VNNI's one instruction a sum where it has them, and for Q4_K from 12 tokens AMX's
+AVX2 (AVX-512 VNNI's one instruction a sum where it has them, and for Q4_K from 8 tokens AMX's
 tile unit where it has one); the other formats stay exact."""
 
 from __future__ import annotations
