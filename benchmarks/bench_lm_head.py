@@ -195,10 +195,30 @@ def run(args: argparse.Namespace) -> None:
 
 def run_quantized(fmt: str, args: argparse.Namespace, roofline_bytes_per_s: float) -> None:
     """ember's quantized head against MAX's qmatmul at each batch, then both sides' memory."""
-    from ember.graph.ops.qmatmul import INT8_ACTIVATION_FORMATS
-
     table = quantized_table(fmt, args.vocab, args.hidden)
     peer = MaxQmatmul(fmt, table) if fmt in MAX_FORMATS else None
+    try:
+        memory = time_quantized(fmt, table, peer, args, roofline_bytes_per_s)
+    finally:  # a stopped or failed child is ended on every path
+        if peer is not None:
+            peer.close()
+    for side, (peak, base) in memory.items():
+        if peak is None:
+            print(f"  peak resident, {side}: not measured")
+            continue
+        print(
+            f"  peak resident, {side}: {peak / 2**20:.0f} MiB "
+            f"(added after the table was in memory: {(peak - base) / 2**20:.0f} MiB)"
+        )
+
+
+def time_quantized(
+    fmt: str, table: np.ndarray, peer: MaxQmatmul | None, args, roofline_bytes_per_s: float
+) -> dict[str, tuple[int | None, int | None]]:
+    """Prints ember's times against MAX's (when ``peer`` runs) at each batch; returns each
+    side's peak resident bytes and those before the call."""
+    from ember.graph.ops.qmatmul import INT8_ACTIVATION_FORMATS
+
     note = "" if peer is None else f"; MAX load {peer.load_s:.1f} s" if peer.load_s else ""
     if peer is not None and peer.died:
         note = f"; MAX: {peer.died}"
@@ -229,15 +249,7 @@ def run_quantized(fmt: str, args: argparse.Namespace, roofline_bytes_per_s: floa
     memory = {"ember": ember_memory(fmt, table, max(args.qbatch))}
     if peer is not None and not peer.died:
         memory["MAX"] = (peer.request(op="rss").get("peak"), peer.base_rss)
-        peer.close()
-    for side, (peak, base) in memory.items():
-        if peak is None:
-            print(f"  peak resident, {side}: not measured")
-            continue
-        print(
-            f"  peak resident, {side}: {peak / 2**20:.0f} MiB "
-            f"(added after the table was in memory: {(peak - base) / 2**20:.0f} MiB)"
-        )
+    return memory
 
 
 def ember_memory(fmt: str, table: np.ndarray, batch: int) -> tuple[int | None, int | None]:

@@ -76,7 +76,8 @@ class MaxQmatmul:
         hello = self._receive()
         self.load_s = hello.get("load_s")
         self.base_rss = hello.get("base_rss")
-        self._signal(signal.SIGSTOP)
+        if self.died is None:
+            self._signal(signal.SIGSTOP)
 
     def request(self, **message) -> dict:
         """Sends one command and returns the reply ({} once the child is gone); the child runs
@@ -89,7 +90,8 @@ class MaxQmatmul:
             except BrokenPipeError:
                 pass
         reply = {} if self.died else self._receive()
-        self._signal(signal.SIGSTOP)
+        if self.died is None:
+            self._signal(signal.SIGSTOP)
         return reply
 
     def _signal(self, number: int) -> None:
@@ -113,7 +115,7 @@ class MaxQmatmul:
         return {}
 
     def close(self) -> None:
-        """Ends the child (if still alive) and removes its table file."""
+        """Ends the child (if still alive, stopped or not) and removes its table file."""
         if self.proc.poll() is None:
             self._signal(signal.SIGCONT)
             self.proc.stdin.close()

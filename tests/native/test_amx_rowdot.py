@@ -78,6 +78,19 @@ def test_the_head_takes_the_tiles_from_their_token_count(monkeypatch):
     assert calls == [TILE]
 
 
+def test_the_tile_kernel_refuses_a_process_without_tile_registers(monkeypatch):
+    """Its instructions would kill the process (SIGILL) where Linux has not granted them."""
+    from ember.engine.backends.native.kernels import amx_rowdot
+
+    monkeypatch.setattr(amx_rowdot, "tiles_ready", lambda: False)
+    hidden = states(TILE, 256, seed=4)
+    table = sample_table("q4_k", 3, 256, seed=4)
+    out = np.zeros((TILE, 3), np.float32)
+    with pytest.raises(RuntimeError, match="no AMX tile registers"):
+        q4_k_tile_logits(vector.quantize_activations(hidden), table, out, False)
+    assert not out.any()
+
+
 def test_activations_are_laid_out_as_the_tile_unit_reads_them():
     """``bx[b, j, tt]`` is ``B[k / 4][4 n + k % 4] = xq[16 tt + n, 256 b + 32 j + k]``, the
     padded tokens zero; the scales and level sums follow their tokens."""

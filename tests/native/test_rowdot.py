@@ -13,7 +13,11 @@ import pytest
 from conftest import assert_within_dot_bound
 from numba import njit
 
-from ember.engine.backends.native.kernels.compiled.dense_dot import CHUNK, CHUNK_MIN_TOKENS
+from ember.engine.backends.native.kernels.compiled.dense_dot import (
+    CHUNK,
+    CHUNK_GROUPS,
+    CHUNK_MIN_TOKENS,
+)
 from ember.engine.backends.native.kernels.rowdot import (
     LANES,
     ROW_BLOCK,
@@ -62,12 +66,13 @@ def test_a_row_range_gives_the_same_bits_as_the_full_table(dtype):
 @pytest.mark.parametrize("dtype", TABLE_DTYPES, ids=lambda d: np.dtype(d).name)
 def test_a_large_batch_taken_a_chunk_of_the_width_at_a_time_has_each_tokens_bits(dtype):
     """From `CHUNK_MIN_TOKENS` grouped tokens the row pairs run a `CHUNK` of the width at a
-    time (a partial last chunk, then the tail elements here): a token's logits are the bits it
-    gets alone."""
+    time (a partial last chunk, then the tail elements here), `CHUNK_GROUPS` token groups a
+    pass: a token's logits are the bits it gets with a few others."""
     rng = np.random.default_rng(8)
     width = 2 * CHUNK + 3 * LANES + 5
     table = rng.standard_normal((ROW_BLOCK + 7, width)).astype(dtype)
-    hidden = rng.standard_normal((CHUNK_MIN_TOKENS + 2, width)).astype(np.float32)
+    tokens = 4 * CHUNK_GROUPS + CHUNK_MIN_TOKENS + 2  # two passes of token groups, a rest
+    hidden = rng.standard_normal((tokens, width)).astype(np.float32)
     batch = logits_of(hidden, table)
     for parallel in (True, False):
         assert_within_dot_bound(logits_of(hidden, table, parallel), hidden, table)

@@ -1,7 +1,7 @@
 """Q4_K logits with 8-bit activations on Intel AMX's tile unit: `int8_rowdot`'s integer sums,
 made for 16 rows and 16 tokens at once by one ``tdpbusd`` per sub-block, then `int8_rowdot`'s
-float32 operations in its order, so the logits are its bits, at a fraction of the instructions
-per product from 16 tokens on.
+float32 operations in its order, so the logits are its bits (a NaN logit is NaN in both; which
+NaN is not specified), at a fraction of the instructions per product.
 
 A tile of 16 rows is decoded block by block into levels (0..15; each sub-block's 32 a tile
 row) and `int8_blocks`' scales, each row asking memory for its next block meanwhile (16 rows
@@ -31,8 +31,22 @@ from numba.extending import intrinsic
 from .compiled.cache import jit
 from .compiled.decoders.bytes import F16_TO_F32
 from .compiled.device import prefetch_bytes
+from .compiled.int8_blocks import (
+    BLOCK,
+    BLOCK_BYTES,
+    DECODERS,
+    FSUMS,
+    I8,
+    I32,
+    Q4_K,
+    SUMS,
+    array_data,
+    broadcast,
+    call_intrinsic,
+    load_at,
+    pointer_at,
+)
 from .compiled.target import target_has
-from .int8_blocks import DECODERS, F32, FSUMS, I8, I32, Q4_K, SUMS
 from .launch import launch
 
 __all__ = ["AMX_FORMATS", "TILE", "TILE_MIN_TOKENS", "q4_k_tile_logits", "tiles_ready"]
@@ -48,8 +62,9 @@ slower at 6, 1.13 at 4)."""
 AMX_FORMATS = ("q4_k",) if target_has("amx-tile", "amx-int8") else ()
 """The formats with a tile kernel for the compile target."""
 
-_BLOCK, _SUB_BLOCKS, _SUB_VALUES, _BLOCK_BYTES = 256, 8, 32, 144
-_SUMS = _SUB_BLOCKS * TILE * TILE
+_SUB_BLOCKS, _SUB_VALUES = 8, 32
+_BLOCK_BYTES = BLOCK_BYTES[Q4_K]
+_TILE_SUMS = _SUB_BLOCKS * TILE * TILE
 """32-bit sums of one block of a tile of rows and tokens."""
 
 ROW_BLOCK = 96
@@ -88,37 +103,24 @@ def tiles_ready() -> bool:
 # ---- LLVM IR ---------------------------------------------------------------------------------
 
 
-def _data(context, builder, array_type, value):
-    return context.make_array(array_type)(context, builder, value).data
-
-
 def _tile_op(builder, name, *arguments):
     """``llvm.x86.<name>``, a tile instruction (tile numbers are 8-bit immediates)."""
-    signature = ir.FunctionType(ir.VoidType(), [a.type for a in arguments])
-    function = cgutils.get_or_insert_function(builder.module, signature, f"llvm.x86.{name}")
-    builder.call(function, arguments)
+    call_intrinsic(builder, f"llvm.x86.{name}", ir.VoidType(), list(arguments))
 
 
-def _byte_pointer(builder, base, offset):
-    return builder.bitcast(builder.gep(base, [offset]), I8.as_pointer())
-
-
-def _vector(builder, base, offset, kind=FSUMS):
-    pointer = builder.bitcast(builder.gep(base, [offset]), kind.as_pointer())
-    return builder.load(pointer, align=4)
+def _floats(builder, base, offset, kind=FSUMS):
+    return load_at(builder, base, offset, kind, align=4)
 
 
 def _broadcast_load(builder, base, offset):
-    value = builder.load(builder.gep(base, [offset]))
-    one = builder.insert_element(ir.Constant(ir.VectorType(F32, 1), None), value, I32(0))
-    return builder.shuffle_vector(one, one, ir.Constant(SUMS, [0] * 16))
+    return broadcast(builder, builder.load(builder.gep(base, [offset])))
 
 
 @intrinsic
 def _configure(typingctx, config):
     def codegen(context, builder, sig, args):
-        config_p = _data(context, builder, sig.args[0], args[0])
-        _tile_op(builder, "ldtilecfg", _byte_pointer(builder, config_p, I32(0)))
+        config_p = array_data(context, builder, sig.args[0], args[0])
+        _tile_op(builder, "ldtilecfg", pointer_at(builder, config_p, I32(0), I8))
         return context.get_dummy_value()
 
     return types.none(config), codegen
@@ -143,7 +145,7 @@ def _decode(typingctx, row, at, levels, scales, minimums, r, f16):
 
     def codegen(context, builder, sig, args):
         row_p, levels_p, scales_p, minimums_p, f16_p = (
-            _data(context, builder, sig.args[i], args[i]) for i in (0, 2, 3, 4, 6)
+            array_data(context, builder, sig.args[i], args[i]) for i in (0, 2, 3, 4, 6)
         )
         at, r = args[1], args[5]
         intp = r.type
@@ -151,11 +153,11 @@ def _decode(typingctx, row, at, levels, scales, minimums, r, f16):
         prefetch_bytes(builder, builder.gep(block, [intp(AHEAD * _BLOCK_BYTES)]), _BLOCK_BYTES)
         low = ir.Constant(SUMS, [0x0F0F0F0F] * 16)
         for c in range(2):
-            packed = _vector(builder, block, intp(16 + 64 * c), SUMS)
+            packed = _floats(builder, block, intp(16 + 64 * c), SUMS)
             high = builder.lshr(packed, ir.Constant(SUMS, [4] * 16))
             nibbles = (builder.and_(packed, low), builder.and_(high, low))
             for h, vector in enumerate(nibbles):
-                offset = builder.add(builder.mul(r, intp(_BLOCK)), intp(128 * c + 64 * h))
+                offset = builder.add(builder.mul(r, intp(BLOCK)), intp(128 * c + 64 * h))
                 target = builder.bitcast(builder.gep(levels_p, [offset]), SUMS.as_pointer())
                 builder.store(vector, target, align=1)
         _, block_scales, block_minimums = DECODERS[Q4_K](builder, block, f16_p)
@@ -173,7 +175,9 @@ def _sub_block_sums(typingctx, levels, bx, b, tt, sums):
     dotted with token ``16 tt + n``'s levels of block ``b`` (`bx`), for the 8 sub-blocks."""
 
     def codegen(context, builder, sig, args):
-        levels_p, bx_p, sums_p = (_data(context, builder, sig.args[i], args[i]) for i in (0, 1, 4))
+        levels_p, bx_p, sums_p = (
+            array_data(context, builder, sig.args[i], args[i]) for i in (0, 1, 4)
+        )
         b, tt = args[2], args[3]
         intp = b.type
         token_tiles = builder.extract_value(
@@ -184,15 +188,15 @@ def _sub_block_sums(typingctx, levels, bx, b, tt, sums):
             x_at = builder.add(builder.mul(builder.add(builder.mul(b, intp(_SUB_BLOCKS)),
                                                        intp(j)), token_tiles), tt)  # fmt: skip
             levels_at = intp(_POSITION[j] * _SUB_VALUES)
-            levels_row = _byte_pointer(builder, levels_p, levels_at)
-            x_row = _byte_pointer(builder, bx_p, builder.mul(x_at, intp(8 * 64)))
-            _tile_op(builder, "tileloadd64", levels_tile, levels_row, _I64(_BLOCK))
+            levels_row = pointer_at(builder, levels_p, levels_at, I8)
+            x_row = pointer_at(builder, bx_p, builder.mul(x_at, intp(8 * 64)), I8)
+            _tile_op(builder, "tileloadd64", levels_tile, levels_row, _I64(BLOCK))
             _tile_op(builder, "tileloadd64", x_tile, x_row, _I64(64))
             _tile_op(builder, "tilezero", sums_tile)
             _tile_op(builder, "tdpbusd", sums_tile, levels_tile, x_tile)
             if j % 4 == 3:
                 for i in range(j - 3, j + 1):
-                    target = _byte_pointer(builder, sums_p, intp(i * TILE * TILE))
+                    target = pointer_at(builder, sums_p, intp(i * TILE * TILE), I8)
                     _tile_op(builder, "tilestored64", I8(i % 4), target, _I64(64))
         return context.get_dummy_value()
 
@@ -206,7 +210,7 @@ def _accumulate(typingctx, sums, scales, minimums, dx, level_sums, b, tt, runnin
 
     def codegen(context, builder, sig, args):
         sums_p, scales_p, minimums_p, dx_p, level_sums_p, running_p = (
-            _data(context, builder, sig.args[i], args[i]) for i in (0, 1, 2, 3, 4, 7)
+            array_data(context, builder, sig.args[i], args[i]) for i in (0, 1, 2, 3, 4, 7)
         )
         b, tt = args[5], args[6]
         intp = b.type
@@ -217,11 +221,11 @@ def _accumulate(typingctx, sums, scales, minimums, dx, level_sums, b, tt, runnin
             builder.module, ir.FunctionType(FSUMS, [FSUMS] * 3), "llvm.fma.v16f32"
         )
         token0 = builder.mul(tt, intp(TILE))
-        dx_tokens = _vector(builder, dx_p, builder.add(builder.mul(b, padded), token0))
+        dx_tokens = _floats(builder, dx_p, builder.add(builder.mul(b, padded), token0))
         with cgutils.for_range(builder, intp(TILE), intp=intp) as loop:
             r = loop.index
             for j in range(_SUB_BLOCKS):
-                total = _vector(builder, sums_p,
+                total = _floats(builder, sums_p,
                                 builder.add(intp(j * TILE * TILE), builder.mul(r, intp(TILE))),
                                 SUMS)  # fmt: skip
                 lane = builder.add(builder.mul(r, intp(16)), intp(j))
@@ -232,7 +236,7 @@ def _accumulate(typingctx, sums, scales, minimums, dx, level_sums, b, tt, runnin
                 value = builder.load(pointer, align=4)
                 value = builder.call(fma, [builder.sitofp(total, FSUMS), scale, value])
                 group = builder.add(builder.mul(b, intp(_SUB_BLOCKS)), intp(j))
-                level_sum = _vector(builder, level_sums_p,
+                level_sum = _floats(builder, level_sums_p,
                                     builder.add(builder.mul(group, padded), token0))  # fmt: skip
                 minimum = _broadcast_load(builder, minimums_p, lane)
                 builder.store(builder.call(fma, [minimum, level_sum, value]), pointer, align=4)
@@ -247,13 +251,13 @@ def _totals(typingctx, running, tt, logits):
     `int8_rowdot`'s tree, ``((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))``."""
 
     def codegen(context, builder, sig, args):
-        running_p, logits_p = (_data(context, builder, sig.args[i], args[i]) for i in (0, 2))
+        running_p, logits_p = (array_data(context, builder, sig.args[i], args[i]) for i in (0, 2))
         tt = args[1]
         intp = tt.type
         for r in range(TILE):
             first = builder.mul(builder.add(builder.mul(tt, intp(TILE)), intp(r)),
                                 intp(_SUB_BLOCKS))  # fmt: skip
-            s = [_vector(builder, running_p, builder.mul(builder.add(first, intp(j)), intp(TILE)))
+            s = [_floats(builder, running_p, builder.mul(builder.add(first, intp(j)), intp(TILE)))
                  for j in range(_SUB_BLOCKS)]  # fmt: skip
             pairs = [builder.fadd(s[i], s[i + 4]) for i in range(4)]
             halves = [builder.fadd(pairs[i], pairs[i + 2]) for i in range(2)]
@@ -275,10 +279,10 @@ def _span(table, bx, dx, level_sums, out, start, stop, f16, config):
     blocks, padded = dx.shape
     token_tiles = padded // TILE
     tokens = out.shape[0]
-    levels = np.empty(TILE * _BLOCK, np.uint8)
+    levels = np.empty(TILE * BLOCK, np.uint8)
     scales = np.empty(TILE * 16, np.float32)
     minimums = np.empty(TILE * 16, np.float32)
-    sums = np.empty(_SUMS, np.int32)
+    sums = np.empty(_TILE_SUMS, np.int32)
     running = np.empty(token_tiles * TILE * _SUB_BLOCKS * TILE, np.float32)
     logits = np.empty(TILE * TILE, np.float32)
     _configure(config)
@@ -320,7 +324,7 @@ def tile_activations(xq: np.ndarray, dx: np.ndarray, sums: np.ndarray):
     and ``dx * sum(xq)`` per sub-block `(blocks, 8, padded)`, made as `int8_rowdot` makes
     it."""
     tokens, width = xq.shape
-    blocks = width // _BLOCK
+    blocks = width // BLOCK
     padded = -(-tokens // TILE) * TILE
     levels = np.zeros((padded, width), np.int8)
     levels[:tokens] = xq
@@ -340,8 +344,15 @@ def q4_k_tile_logits(
     out: np.ndarray,
     parallel: bool,
 ) -> None:
-    """Q4_K logits of `int8_rowdot.quantize_activations`' output into `out`, on the tile unit
-    (`tiles_ready` must hold); arrays as `int8_rowdot` takes them."""
+    """Q4_K logits of `int8_rowdot.quantize_activations`' output into `out`, on the tile unit;
+    arrays as `int8_rowdot` takes them.
+
+    Raises:
+        RuntimeError: this process has no tile registers (`tiles_ready` is false): the
+            instructions would kill it.
+    """
+    if not tiles_ready():
+        raise RuntimeError("q4_k_tile_logits: no AMX tile registers in this process")
     arrays = (table, *tile_activations(*activations), out, F16_TO_F32, _CONFIG)
     if not parallel or table.shape[0] < 2 * ROW_BLOCK:
         _serial(*arrays)

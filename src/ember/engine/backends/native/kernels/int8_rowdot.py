@@ -20,7 +20,8 @@ tree: every row and token gets the same operations whatever rows and tokens a ca
 
 From `TILE_MIN_TOKENS` tokens, where the CPU has AMX and Linux grants its tile registers, Q4_K
 runs on the tile unit (`amx_rowdot`): the same integer sums and the same float32 work in the
-same order, so the same logits bit for bit.
+same order, so the same logits bit for bit (NaN logits aside: NaN in both, which NaN not
+specified).
 
 Without VNNI (AVX2), ``vpmaddubsw`` then ``vpmaddwd`` make the same exact sums, and the levels
 are made from the bytes as stored, regrouped by unpacks that never cross 128-bit halves (the
@@ -50,9 +51,10 @@ from .amx_rowdot import AMX_FORMATS, TILE_MIN_TOKENS, q4_k_tile_logits, tiles_re
 from .compiled.cache import jit
 from .compiled.decoders.bytes import F16_TO_F32
 from .compiled.device import prefetch_bytes
-from .compiled.target import target_has
-from .int8_blocks import (
+from .compiled.int8_blocks import (
     AVX2_LANES,
+    BLOCK,
+    BLOCK_BYTES,
     DECODERS,
     F32,
     FSUMS,
@@ -63,6 +65,7 @@ from .int8_blocks import (
     SUMS,
     VNNI,
     VNNI_LANE_AT,
+    array_data,
     broadcast,
     call_intrinsic,
     constant,
@@ -70,12 +73,10 @@ from .int8_blocks import (
     pointer_at,
     shuffle,
 )
+from .compiled.target import target_has
 from .launch import launch
 
 __all__ = ["BLOCK", "INT8_FORMATS", "int8_rowdot", "quantize_activations"]
-
-BLOCK = 256
-"""Hidden values per activation scale (llama.cpp's Q8_K block)."""
 
 GROUP = 16
 """Values per 32-bit integer lane: one scale (and Q4_K minimum) applies to each."""
@@ -92,7 +93,6 @@ ROW_BLOCK = 96
 """Rows a thread takes at a time."""
 
 _KINDS = {"q4_k": Q4_K, "q6_k": Q6_K}
-_BLOCK_BYTES = {Q4_K: 144, Q6_K: 210}
 _LEVELS = ir.VectorType(I8, 64)
 
 INT8_FORMATS = tuple(_KINDS) if VNNI or target_has("avx2") else ()
@@ -124,8 +124,8 @@ def quantize_activations(hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
 def _kernel_activations(kind: int, hidden: np.ndarray):
     """``(xq, dx, per_group)`` as the kernel reads them, block-major so that a block's tokens
-    lie together: ``xq`` `(blocks, tokens, 256)` in `_q4_k_decode`'s or `_q6_k_decode`'s
-    order, ``dx`` `(blocks, tokens)`, and `(blocks, tokens, 16)`: Q6_K's ``-32 * sum(xq)``
+    lie together: ``xq`` `(blocks, tokens, 256)` in the order of the levels `int8_blocks`
+    decodes, ``dx`` `(blocks, tokens)`, and `(blocks, tokens, 16)`: Q6_K's ``-32 * sum(xq)``
     per group of 16 (int32), Q4_K's ``dx * sum(xq)`` per sub-block of 32, then ``dx`` 8
     times (float32)."""
     xq, dx, sums = quantize_activations(hidden)
@@ -154,10 +154,6 @@ def _kernel_activations(kind: int, hidden: np.ndarray):
 # ---- LLVM IR ---------------------------------------------------------------------------------
 
 
-def _data(context, builder, array_type, value):
-    return context.make_array(array_type)(context, builder, value).data
-
-
 @intrinsic
 def _decode_block(typingctx, kind, row, at, levels, scales, minimums, slot, f16):
     """Decodes table block ``row[at:]`` into ``levels[256 * slot:]`` and its group scales
@@ -168,7 +164,7 @@ def _decode_block(typingctx, kind, row, at, levels, scales, minimums, slot, f16)
 
     def codegen(context, builder, sig, args):
         row_p, levels_p, scales_p, minimums_p, f16_p = (
-            _data(context, builder, sig.args[i], args[i]) for i in (1, 3, 4, 5, 7)
+            array_data(context, builder, sig.args[i], args[i]) for i in (1, 3, 4, 5, 7)
         )
         at, slot = args[2], args[6]
         intp = slot.type
@@ -245,7 +241,7 @@ def _emit_tile(context, builder, q4_k, rows, count, weights, arrays, first, out_
     share a sub-block, so one token's 16 integer lanes fold into 8, and a pair's float32
     work is one vector: lanes 0..7 the first token's, 8..15 the second's. Q6_K keeps 16
     lanes (16 sub-blocks) per token."""
-    xq_p, dx_p, group_p = (_data(context, builder, kind, value) for kind, value in arrays)
+    xq_p, dx_p, group_p = (array_data(context, builder, kind, value) for kind, value in arrays)
     dx_type, dx_value = arrays[1]
     blocks, all_tokens = cgutils.unpack_tuple(
         builder, context.make_array(dx_type)(context, builder, dx_value).shape
@@ -330,7 +326,7 @@ def _tile(typingctx, kind, tokens, levels, scales, minimums, xq, dx, per_group, 
 
     def codegen(context, builder, sig, args):
         levels_p, scales_p, minimums_p, out_p = (
-            _data(context, builder, sig.args[i], args[i]) for i in (2, 3, 4, 9)
+            array_data(context, builder, sig.args[i], args[i]) for i in (2, 3, 4, 9)
         )
         intp = args[8].type
 
@@ -367,10 +363,12 @@ def _fused_tile(typingctx, kind, tokens, row, xq, dx, per_group, first, out, f16
     if not _literals(kind, tokens):
         return None
     q4_k, decode = kind.literal_value == Q4_K, DECODERS[kind.literal_value]
-    block_bytes = _BLOCK_BYTES[kind.literal_value]
+    block_bytes = BLOCK_BYTES[kind.literal_value]
 
     def codegen(context, builder, sig, args):
-        row_p, out_p, f16_p = (_data(context, builder, sig.args[i], args[i]) for i in (2, 7, 8))
+        row_p, out_p, f16_p = (
+            array_data(context, builder, sig.args[i], args[i]) for i in (2, 7, 8)
+        )
         intp = args[6].type
         row_bytes = builder.extract_value(
             context.make_array(sig.args[2])(context, builder, args[2]).shape, 0
@@ -479,7 +477,7 @@ def int8_rowdot(
     if fmt not in INT8_FORMATS:
         raise ValueError(f"int8_rowdot: no integer kernel for {fmt!r}; one of {INT8_FORMATS}")
     kind = _KINDS[fmt]
-    block_bytes = _BLOCK_BYTES[kind]
+    block_bytes = BLOCK_BYTES[kind]
     if (
         hidden.ndim != 2
         or table.shape[1] % block_bytes

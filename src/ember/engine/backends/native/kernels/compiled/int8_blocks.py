@@ -9,10 +9,12 @@ import numpy as np
 from llvmlite import ir
 from numba.core import cgutils
 
-from .compiled.target import target_has
+from .target import target_has
 
 __all__ = [
     "AVX2_LANES",
+    "BLOCK",
+    "BLOCK_BYTES",
     "DECODERS",
     "F32",
     "FSUMS",
@@ -23,6 +25,7 @@ __all__ = [
     "SUMS",
     "VNNI",
     "VNNI_LANE_AT",
+    "array_data",
     "broadcast",
     "call_intrinsic",
     "constant",
@@ -34,6 +37,11 @@ __all__ = [
 Q4_K, Q6_K = 0, 1
 """The kinds of block, as the kernels' literal arguments name them."""
 
+BLOCK = 256
+"""Values of a block (of the table's, and of the activations' scales: llama.cpp's Q8_K)."""
+
+BLOCK_BYTES = {Q4_K: 144, Q6_K: 210}
+
 I8, I32 = ir.IntType(8), ir.IntType(32)
 F32 = ir.FloatType()
 SUMS = ir.VectorType(I32, 16)
@@ -43,6 +51,11 @@ VNNI = target_has("avx512bw", "avx512vnni")
 """Whether each 4-byte product sum is AVX-512 VNNI's one ``vpdpbusd``; else AVX2's
 ``vpmaddubsw`` and ``vpmaddwd`` make the same sums (`int8_rowdot`), from levels laid out
 for AVX2 (`AVX2_LANES`)."""
+
+
+def array_data(context, builder, array_type, value):
+    """The data pointer of a numba array argument."""
+    return context.make_array(array_type)(context, builder, value).data
 
 
 def constant(value: int, kind: ir.Type = I32) -> ir.Constant:
