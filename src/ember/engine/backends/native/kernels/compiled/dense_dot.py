@@ -70,6 +70,70 @@ def _widened(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
     return builder.bitcast(builder.shl(builder.zext(value, wide), sixteen), real)
 
 
+def _tile_rows(context, builder, sig, args, rows: int, tokens: int):
+    """``(w_rows, x_rows, width)``: pointers to the tile's rows of ``w`` (argument 0, from row
+    argument 1) and of ``x`` (argument 2, from token argument 3), and their width."""
+    w_array = context.make_array(sig.args[0])(context, builder, args[0])
+    x_array = context.make_array(sig.args[2])(context, builder, args[2])
+    width = builder.extract_value(w_array.shape, 1)
+    intp = width.type
+
+    def starts(data, first, count):
+        return [builder.gep(data, [builder.mul(builder.add(first, intp(i)), width)])
+                for i in range(count)]  # fmt: skip
+
+    return starts(w_array.data, args[1], rows), starts(x_array.data, args[3], tokens), width
+
+
+def _lane_steps(builder, w_rows, x_rows, sums, start, stop, bfloat16: bool) -> None:
+    """Each ``sums[i * len(x_rows) + k]`` (running lane sums, in allocas) takes the products
+    of row ``i`` and token ``k`` over elements ``[start, stop)``, a lane vector at a time."""
+    intp = start.type
+    pointer = _VECTOR.as_pointer()
+    w_pointer = ir.VectorType(ir.IntType(16), LANES).as_pointer() if bfloat16 else pointer
+    pairs = [(i, k) for i in range(len(w_rows)) for k in range(len(x_rows))]
+    with cgutils.for_range_slice(builder, start, stop, intp(LANES), intp) as (i, _):
+        ws = [_widened(builder, _load(builder, p, i, w_pointer)) for p in w_rows]
+        xs = [_load(builder, p, i, pointer) for p in x_rows]
+        for s, (a, b) in zip(sums, pairs, strict=True):
+            builder.store(_multiply_add(builder, xs[b], ws[a], builder.load(s)), s)
+
+
+def _ended(builder, w_rows, x_rows, lanes: list, width) -> list:
+    """The dot products whose running lane sums are `lanes` (over the width's whole lane
+    vectors): lanes added in their tree, then the tail elements in turn."""
+    intp = width.type
+    totals = [cgutils.alloca_once_value(builder, _sum_lanes(builder, v)) for v in lanes]
+    full = builder.sub(width, builder.srem(width, intp(LANES)))
+    pairs = [(i, k) for i in range(len(w_rows)) for k in range(len(x_rows))]
+    with cgutils.for_range_slice(builder, full, width, intp(1), intp) as (i, _):
+        for s, (a, b) in zip(totals, pairs, strict=True):
+            xi = builder.load(builder.gep(x_rows[b], [i]))
+            wi = _widened(builder, builder.load(builder.gep(w_rows[a], [i])))
+            builder.store(_multiply_add(builder, xi, wi, builder.load(s)), s)
+    return [builder.load(s) for s in totals]
+
+
+def _readable(w, x) -> bool:
+    """Whether the tiles read these matrices: C-contiguous, float32 tokens, float32 or
+    bfloat16 (as uint16) rows."""
+    return (
+        w.layout == "C"
+        and x.layout == "C"
+        and x.dtype == types.float32
+        and w.dtype in (types.float32, types.uint16)
+    )
+
+
+def _stored_sums(context, builder, sig, args, at: int, count: int) -> list:
+    """Pointers to the ``count`` lane vectors at ``sums[slot:]`` (array argument ``at``, slot
+    argument ``at + 1``)."""
+    sums_p = context.make_array(sig.args[at])(context, builder, args[at]).data
+    slot = args[at + 1]
+    return [builder.bitcast(builder.gep(sums_p, [builder.add(slot, slot.type(n * LANES))]),
+                            _VECTOR.as_pointer()) for n in range(count)]  # fmt: skip
+
+
 def _dot_tile(rows: int, tokens: int):
     """An intrinsic ``(w, r, x, t) -> tuple of rows * tokens float32``: the dot products of rows
     ``w[r : r + rows]`` with tokens ``x[t : t + tokens]`` (row-major order), each in the one
@@ -78,48 +142,18 @@ def _dot_tile(rows: int, tokens: int):
 
     @intrinsic
     def dot_tile(typingctx, w, r, x, t):
-        if w.layout != "C" or x.layout != "C" or x.dtype != types.float32:
+        if not _readable(w, x):
             return None
-        if w.dtype not in (types.float32, types.uint16):
-            return None
-        bfloat16 = w.dtype == types.uint16
         result = types.UniTuple(types.float32, rows * tokens)
 
         def codegen(context, builder, sig, args):
-            w_array = context.make_array(sig.args[0])(context, builder, args[0])
-            x_array = context.make_array(sig.args[2])(context, builder, args[2])
-            width = builder.extract_value(w_array.shape, 1)
-            intp = width.type
-            row0, token0 = args[1], args[3]
-            w_rows = [
-                builder.gep(w_array.data, [builder.mul(builder.add(row0, intp(i)), width)])
-                for i in range(rows)
-            ]
-            x_rows = [
-                builder.gep(x_array.data, [builder.mul(builder.add(token0, intp(k)), width)])
-                for k in range(tokens)
-            ]
-            pairs = [(i, k) for i in range(rows) for k in range(tokens)]
+            w_rows, x_rows, width = _tile_rows(context, builder, sig, args, rows, tokens)
             zeros = ir.Constant(_VECTOR, [0.0] * LANES)
-            sums = [cgutils.alloca_once_value(builder, zeros) for _ in pairs]
-            full = builder.sub(width, builder.srem(width, intp(LANES)))
-            pointer = _VECTOR.as_pointer()
-            w_pointer = ir.VectorType(ir.IntType(16), LANES).as_pointer() if bfloat16 else pointer
-            with cgutils.for_range_slice(builder, intp(0), full, intp(LANES), intp) as (i, _):
-                ws = [_widened(builder, _load(builder, p, i, w_pointer)) for p in w_rows]
-                xs = [_load(builder, p, i, pointer) for p in x_rows]
-                for s, (a, b) in zip(sums, pairs, strict=True):
-                    builder.store(_multiply_add(builder, xs[b], ws[a], builder.load(s)), s)
-            totals = [
-                cgutils.alloca_once_value(builder, _sum_lanes(builder, builder.load(s)))
-                for s in sums
-            ]
-            with cgutils.for_range_slice(builder, full, width, intp(1), intp) as (i, _):
-                for s, (a, b) in zip(totals, pairs, strict=True):
-                    xi = builder.load(builder.gep(x_rows[b], [i]))
-                    wi = _widened(builder, builder.load(builder.gep(w_rows[a], [i])))
-                    builder.store(_multiply_add(builder, xi, wi, builder.load(s)), s)
-            values = [builder.load(s) for s in totals]
+            sums = [cgutils.alloca_once_value(builder, zeros) for _ in range(rows * tokens)]
+            full = builder.sub(width, builder.srem(width, width.type(LANES)))
+            _lane_steps(builder, w_rows, x_rows, sums, width.type(0), full, w.dtype == types.uint16)
+            lanes = [builder.load(s) for s in sums]
+            values = _ended(builder, w_rows, x_rows, lanes, width)
             return context.make_tuple(builder, result, values)
 
         return result(w, r, x, t), codegen
@@ -136,35 +170,17 @@ def _chunk_tile(rows: int, tokens: int):
 
     @intrinsic
     def chunk_tile(typingctx, w, r, x, t, k0, k1, sums, slot, fresh):
-        if w.dtype not in (types.float32, types.uint16) or x.dtype != types.float32:
+        if not _readable(w, x):
             return None
-        bfloat16 = w.dtype == types.uint16
 
         def codegen(context, builder, sig, args):
-            w_array = context.make_array(sig.args[0])(context, builder, args[0])
-            x_array = context.make_array(sig.args[2])(context, builder, args[2])
-            sums_p = context.make_array(sig.args[6])(context, builder, args[6]).data
-            width = builder.extract_value(w_array.shape, 1)
-            intp = width.type
-            row0, token0, k0, k1, slot, fresh = args[1], args[3], args[4], args[5], args[7], args[8]
-            w_rows = [builder.gep(w_array.data, [builder.mul(builder.add(row0, intp(i)), width)])
-                      for i in range(rows)]  # fmt: skip
-            x_rows = [builder.gep(x_array.data, [builder.mul(builder.add(token0, intp(k)), width)])
-                      for k in range(tokens)]  # fmt: skip
-            pairs = [(i, k) for i in range(rows) for k in range(tokens)]
-            pointer = _VECTOR.as_pointer()
-            stored = [builder.bitcast(builder.gep(sums_p, [builder.add(slot, intp(n * LANES))]),
-                                      pointer) for n in range(len(pairs))]  # fmt: skip
+            w_rows, x_rows, _ = _tile_rows(context, builder, sig, args, rows, tokens)
+            stored = _stored_sums(context, builder, sig, args, 6, rows * tokens)
             zeros = ir.Constant(_VECTOR, [0.0] * LANES)
-            sums = [cgutils.alloca_once(builder, _VECTOR) for _ in pairs]
-            for s, p in zip(sums, stored, strict=True):
-                builder.store(builder.select(fresh, zeros, builder.load(p, align=4)), s)
-            w_pointer = ir.VectorType(ir.IntType(16), LANES).as_pointer() if bfloat16 else pointer
-            with cgutils.for_range_slice(builder, k0, k1, intp(LANES), intp) as (i, _):
-                ws = [_widened(builder, _load(builder, p, i, w_pointer)) for p in w_rows]
-                xs = [_load(builder, p, i, pointer) for p in x_rows]
-                for s, (a, b) in zip(sums, pairs, strict=True):
-                    builder.store(_multiply_add(builder, xs[b], ws[a], builder.load(s)), s)
+            sums = [cgutils.alloca_once(builder, _VECTOR) for _ in stored]
+            for s, p in zip(sums, stored, strict=True):  # a fresh tile reads none of it
+                builder.store(builder.select(args[8], zeros, builder.load(p, align=4)), s)
+            _lane_steps(builder, w_rows, x_rows, sums, args[4], args[5], w.dtype == types.uint16)
             for s, p in zip(sums, stored, strict=True):
                 builder.store(builder.load(s), p, align=4)
             return context.get_dummy_value()
@@ -181,32 +197,15 @@ def _finish_tile(rows: int, tokens: int):
 
     @intrinsic
     def finish_tile(typingctx, w, r, x, t, sums, slot):
+        if not _readable(w, x):
+            return None
         result = types.UniTuple(types.float32, rows * tokens)
 
         def codegen(context, builder, sig, args):
-            w_array = context.make_array(sig.args[0])(context, builder, args[0])
-            x_array = context.make_array(sig.args[2])(context, builder, args[2])
-            sums_p = context.make_array(sig.args[4])(context, builder, args[4]).data
-            width = builder.extract_value(w_array.shape, 1)
-            intp = width.type
-            row0, token0, slot = args[1], args[3], args[5]
-            w_rows = [builder.gep(w_array.data, [builder.mul(builder.add(row0, intp(i)), width)])
-                      for i in range(rows)]  # fmt: skip
-            x_rows = [builder.gep(x_array.data, [builder.mul(builder.add(token0, intp(k)), width)])
-                      for k in range(tokens)]  # fmt: skip
-            pairs = [(i, k) for i in range(rows) for k in range(tokens)]
-            totals = []
-            for n in range(len(pairs)):
-                at = builder.gep(sums_p, [builder.add(slot, intp(n * LANES))])
-                lanes = builder.load(builder.bitcast(at, _VECTOR.as_pointer()), align=4)
-                totals.append(cgutils.alloca_once_value(builder, _sum_lanes(builder, lanes)))
-            full = builder.sub(width, builder.srem(width, intp(LANES)))
-            with cgutils.for_range_slice(builder, full, width, intp(1), intp) as (i, _):
-                for s, (a, b) in zip(totals, pairs, strict=True):
-                    xi = builder.load(builder.gep(x_rows[b], [i]))
-                    wi = _widened(builder, builder.load(builder.gep(w_rows[a], [i])))
-                    builder.store(_multiply_add(builder, xi, wi, builder.load(s)), s)
-            values = [builder.load(s) for s in totals]
+            w_rows, x_rows, width = _tile_rows(context, builder, sig, args, rows, tokens)
+            stored = _stored_sums(context, builder, sig, args, 4, rows * tokens)
+            lanes = [builder.load(p, align=4) for p in stored]
+            values = _ended(builder, w_rows, x_rows, lanes, width)
             return context.make_tuple(builder, result, values)
 
         return result(w, r, x, t, sums, slot), codegen
