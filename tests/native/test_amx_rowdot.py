@@ -30,9 +30,15 @@ def states(tokens: int, width: int, seed: int) -> np.ndarray:
     return hidden
 
 
+def activations(hidden: np.ndarray):
+    """``(xq, dx, level_sums)``, as `int8_rowdot` hands them to the tile kernel."""
+    xq, dx, sums = vector.quantize_activations(hidden)
+    return xq, dx, vector.q4_k_level_sums(sums, dx)
+
+
 def both(hidden: np.ndarray, table: np.ndarray, parallel: bool):
     tiles = np.full((hidden.shape[0], table.shape[0]), np.nan, np.float32)
-    q4_k_tile_logits(vector.quantize_activations(hidden), table, tiles, parallel)
+    q4_k_tile_logits(*activations(hidden), table, tiles, parallel)
     vectors = np.full_like(tiles, np.nan)
     vector._vector_logits("q4_k", hidden, table, vectors, parallel)
     return tiles, vectors
@@ -56,7 +62,7 @@ def test_the_head_takes_the_tiles_from_their_token_count(monkeypatch):
     calls = []
 
     def spy(*args):
-        calls.append(args[0][0].shape[0])
+        calls.append(args[0].shape[0])
         q4_k_tile_logits(*args)
 
     monkeypatch.setattr(vector, "q4_k_tile_logits", spy)
@@ -88,7 +94,7 @@ def test_the_tile_kernel_refuses_a_process_without_tile_registers(monkeypatch):
     table = sample_table("q4_k", 3, 256, seed=4)
     out = np.zeros((TILE, 3), np.float32)
     with pytest.raises(RuntimeError, match="no AMX tile registers"):
-        q4_k_tile_logits(vector.quantize_activations(hidden), table, out, False)
+        q4_k_tile_logits(*activations(hidden), table, out, False)
     assert not out.any()
 
 
@@ -96,8 +102,8 @@ def test_activations_are_laid_out_as_the_tile_unit_reads_them():
     """``bx[b, j, tt]`` is ``B[k / 4][4 n + k % 4] = xq[16 tt + n, 256 b + 32 j + k]``, the
     padded tokens zero; the scales and level sums follow their tokens."""
     hidden = states(TILE + 3, 512, seed=3)
-    xq, dx, sums = vector.quantize_activations(hidden)
-    bx, scale, level_sums = tile_activations(xq, dx, sums)
+    xq, dx, _ = activations(hidden)
+    bx, scale, level_sums = tile_activations(*activations(hidden))
     assert bx.shape == (2, 8, 2, 8, 64) and scale.shape == (2, 2 * TILE)
     padded = np.zeros((2 * TILE, 512), np.int8)
     padded[: TILE + 3] = xq

@@ -108,7 +108,8 @@ def _tile_op(builder, name, *arguments):
     call_intrinsic(builder, f"llvm.x86.{name}", ir.VoidType(), list(arguments))
 
 
-def _floats(builder, base, offset, kind=FSUMS):
+def _vector(builder, base, offset, kind=FSUMS):
+    """A vector of `kind` at ``base + offset`` in one of the kernel's 4-byte arrays."""
     return load_at(builder, base, offset, kind, align=4)
 
 
@@ -153,17 +154,16 @@ def _decode(typingctx, row, at, levels, scales, minimums, r, f16):
         prefetch_bytes(builder, builder.gep(block, [intp(AHEAD * _BLOCK_BYTES)]), _BLOCK_BYTES)
         low = ir.Constant(SUMS, [0x0F0F0F0F] * 16)
         for c in range(2):
-            packed = _floats(builder, block, intp(16 + 64 * c), SUMS)
+            packed = load_at(builder, block, intp(16 + 64 * c), SUMS)  # bytes: no alignment
             high = builder.lshr(packed, ir.Constant(SUMS, [4] * 16))
             nibbles = (builder.and_(packed, low), builder.and_(high, low))
             for h, vector in enumerate(nibbles):
                 offset = builder.add(builder.mul(r, intp(BLOCK)), intp(128 * c + 64 * h))
-                target = builder.bitcast(builder.gep(levels_p, [offset]), SUMS.as_pointer())
-                builder.store(vector, target, align=1)
+                builder.store(vector, pointer_at(builder, levels_p, offset, SUMS), align=1)
         _, block_scales, block_minimums = DECODERS[Q4_K](builder, block, f16_p)
         for pointer, vector in ((scales_p, block_scales), (minimums_p, block_minimums)):
-            target = builder.gep(pointer, [builder.mul(r, intp(16))])
-            builder.store(vector, builder.bitcast(target, FSUMS.as_pointer()), align=4)
+            target = pointer_at(builder, pointer, builder.mul(r, intp(16)), FSUMS)
+            builder.store(vector, target, align=4)
         return context.get_dummy_value()
 
     return types.none(row, at, levels, scales, minimums, r, f16), codegen
@@ -221,11 +221,11 @@ def _accumulate(typingctx, sums, scales, minimums, dx, level_sums, b, tt, runnin
             builder.module, ir.FunctionType(FSUMS, [FSUMS] * 3), "llvm.fma.v16f32"
         )
         token0 = builder.mul(tt, intp(TILE))
-        dx_tokens = _floats(builder, dx_p, builder.add(builder.mul(b, padded), token0))
+        dx_tokens = _vector(builder, dx_p, builder.add(builder.mul(b, padded), token0))
         with cgutils.for_range(builder, intp(TILE), intp=intp) as loop:
             r = loop.index
             for j in range(_SUB_BLOCKS):
-                total = _floats(builder, sums_p,
+                total = _vector(builder, sums_p,
                                 builder.add(intp(j * TILE * TILE), builder.mul(r, intp(TILE))),
                                 SUMS)  # fmt: skip
                 lane = builder.add(builder.mul(r, intp(16)), intp(j))
@@ -236,7 +236,7 @@ def _accumulate(typingctx, sums, scales, minimums, dx, level_sums, b, tt, runnin
                 value = builder.load(pointer, align=4)
                 value = builder.call(fma, [builder.sitofp(total, FSUMS), scale, value])
                 group = builder.add(builder.mul(b, intp(_SUB_BLOCKS)), intp(j))
-                level_sum = _floats(builder, level_sums_p,
+                level_sum = _vector(builder, level_sums_p,
                                     builder.add(builder.mul(group, padded), token0))  # fmt: skip
                 minimum = _broadcast_load(builder, minimums_p, lane)
                 builder.store(builder.call(fma, [minimum, level_sum, value]), pointer, align=4)
@@ -257,7 +257,7 @@ def _totals(typingctx, running, tt, logits):
         for r in range(TILE):
             first = builder.mul(builder.add(builder.mul(tt, intp(TILE)), intp(r)),
                                 intp(_SUB_BLOCKS))  # fmt: skip
-            s = [_floats(builder, running_p, builder.mul(builder.add(first, intp(j)), intp(TILE)))
+            s = [_vector(builder, running_p, builder.mul(builder.add(first, intp(j)), intp(TILE)))
                  for j in range(_SUB_BLOCKS)]  # fmt: skip
             pairs = [builder.fadd(s[i], s[i + 4]) for i in range(4)]
             halves = [builder.fadd(pairs[i], pairs[i + 2]) for i in range(2)]
@@ -317,12 +317,12 @@ def _parallel(table, bx, dx, level_sums, out, f16, config):
         _span(table, bx, dx, level_sums, out, start, min(start + ROW_BLOCK, rows), f16, config)
 
 
-def tile_activations(xq: np.ndarray, dx: np.ndarray, sums: np.ndarray):
-    """`int8_rowdot.quantize_activations`' ``(xq, dx, sums)`` as the tile kernel reads them,
-    tokens padded with zeros to a multiple of 16: ``bx`` `(blocks, 8, tiles, 8, 64)` int8 (a
-    sub-block's 32 values of 16 tokens, the unit's second operand), ``dx`` `(blocks, padded)`,
-    and ``dx * sum(xq)`` per sub-block `(blocks, 8, padded)`, made as `int8_rowdot` makes
-    it."""
+def tile_activations(xq: np.ndarray, dx: np.ndarray, level_sums: np.ndarray):
+    """`int8_rowdot`'s activations (`quantize_activations`' levels and scales, and
+    `q4_k_level_sums`) as the tile kernel reads them, tokens padded with zeros to a multiple
+    of 16: ``bx`` `(blocks, 8, tiles, 8, 64)` int8 (a sub-block's 32 values of 16 tokens, the
+    unit's second operand), ``dx`` `(blocks, padded)` and the level sums `(blocks, 8,
+    padded)`."""
     tokens, width = xq.shape
     blocks = width // BLOCK
     padded = -(-tokens // TILE) * TILE
@@ -332,20 +332,21 @@ def tile_activations(xq: np.ndarray, dx: np.ndarray, sums: np.ndarray):
     bx = np.ascontiguousarray(bx).reshape(blocks, _SUB_BLOCKS, padded // TILE, 8, 64)
     scale = np.zeros((blocks, padded), np.float32)
     scale[:, :tokens] = dx.T
-    halves = sums.reshape(tokens, blocks, _SUB_BLOCKS, 2).sum(axis=-1, dtype=np.int32)
-    level_sums = np.zeros((blocks, _SUB_BLOCKS, padded), np.float32)
-    level_sums[:, :, :tokens] = (halves * dx[..., None]).astype(np.float32).transpose(1, 2, 0)
-    return bx, scale, level_sums
+    sums = np.zeros((blocks, _SUB_BLOCKS, padded), np.float32)
+    sums[:, :, :tokens] = level_sums.transpose(1, 2, 0)
+    return bx, scale, sums
 
 
 def q4_k_tile_logits(
-    activations: tuple[np.ndarray, np.ndarray, np.ndarray],
+    xq: np.ndarray,
+    dx: np.ndarray,
+    level_sums: np.ndarray,
     table: np.ndarray,
     out: np.ndarray,
     parallel: bool,
 ) -> None:
-    """Q4_K logits of `int8_rowdot.quantize_activations`' output into `out`, on the tile unit;
-    arrays as `int8_rowdot` takes them.
+    """Q4_K logits of `int8_rowdot`'s activations (`tile_activations` takes them) into `out`,
+    on the tile unit; the table and `out` as `int8_rowdot` takes them.
 
     Raises:
         RuntimeError: this process has no tile registers (`tiles_ready` is false): the
@@ -353,7 +354,7 @@ def q4_k_tile_logits(
     """
     if not tiles_ready():
         raise RuntimeError("q4_k_tile_logits: no AMX tile registers in this process")
-    arrays = (table, *tile_activations(*activations), out, F16_TO_F32, _CONFIG)
+    arrays = (table, *tile_activations(xq, dx, level_sums), out, F16_TO_F32, _CONFIG)
     if not parallel or table.shape[0] < 2 * ROW_BLOCK:
         _serial(*arrays)
     else:

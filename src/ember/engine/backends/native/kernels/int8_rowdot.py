@@ -122,6 +122,15 @@ def quantize_activations(hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return xq, np.ascontiguousarray(dx[..., 0]), sums
 
 
+def q4_k_level_sums(sums: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    """Q4_K's ``dx * sum(xq)`` of each sub-block of 32 values, `(tokens, blocks, 8)` float32,
+    from `quantize_activations`' sums and scales: what a row's minimums multiply (rounded
+    once, from the exact product, for every kernel alike)."""
+    tokens = sums.shape[0]
+    halves = sums.reshape(tokens, -1, 8, 2).sum(axis=-1, dtype=np.int32)
+    return (halves * dx[..., None]).astype(np.float32)
+
+
 def _kernel_activations(kind: int, hidden: np.ndarray):
     """``(xq, dx, per_group)`` as the kernel reads them, block-major so that a block's tokens
     lie together: ``xq`` `(blocks, tokens, 256)` in the order of the levels `int8_blocks`
@@ -131,14 +140,14 @@ def _kernel_activations(kind: int, hidden: np.ndarray):
     xq, dx, sums = quantize_activations(hidden)
     tokens, width = xq.shape
     blocks = width // BLOCK
-    sums = sums.reshape(tokens, blocks, BLOCK // GROUP).transpose(1, 0, 2)
-    dx = np.ascontiguousarray(dx.T)
     if kind == Q4_K:  # lane j: sub-block j % 8, its half j // 8
         order = xq.reshape(tokens, blocks, 8, 2, 4, 4).transpose(1, 0, 4, 3, 2, 5)
-        halves = sums.reshape(blocks, tokens, 8, 2).sum(axis=-1, dtype=np.int32)
-        scaled = (halves * dx[..., None]).astype(np.float32)
+        scaled = q4_k_level_sums(sums, dx).transpose(1, 0, 2)
+        dx = np.ascontiguousarray(dx.T)
         per_group = np.concatenate([scaled, np.repeat(dx[..., None], 8, axis=-1)], axis=-1)
     else:  # lane j: values 16 j ..
+        sums = sums.reshape(tokens, blocks, BLOCK // GROUP).transpose(1, 0, 2)
+        dx = np.ascontiguousarray(dx.T)
         order = xq.reshape(tokens, blocks, BLOCK // 16, 4, 4).transpose(1, 0, 3, 2, 4)
         per_group = sums * np.int32(-32)
     order = order.reshape(blocks, tokens, 4, 16, 4)  # (block, token, vector, lane, byte)
@@ -494,7 +503,8 @@ def int8_rowdot(
     if shifts is not None:
         hidden = np.ldexp(hidden, -shifts[:, None])
     if hidden.shape[0] >= TILE_MIN_TOKENS and fmt in AMX_FORMATS and tiles_ready():
-        q4_k_tile_logits(quantize_activations(hidden), table, out, parallel)
+        xq, dx, sums = quantize_activations(hidden)
+        q4_k_tile_logits(xq, dx, q4_k_level_sums(sums, dx), table, out, parallel)
     else:
         _vector_logits(fmt, hidden, table, out, parallel)
     if shifts is not None:
